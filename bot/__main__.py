@@ -1,0 +1,195 @@
+"""The `dealcoach` command line: the only place with start-up side effects (environment, logging, servers)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from datetime import date
+from decimal import Decimal, InvalidOperation
+
+from dotenv import load_dotenv
+
+from bot import __version__
+from bot.capture import PERSONA_ALIASES, PERSONAS
+from bot.db import Store
+from bot.playbook import Playbook, PlaybookError, load
+from bot.settings import Settings, SettingsError
+
+EXIT_CONFIG = 2
+logger = logging.getLogger("dealcoach")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "command", None):
+        parser.print_help()
+        return EXIT_CONFIG
+    load_dotenv(override=False)
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return args.run(args)
+    except (SettingsError, PlaybookError) as exc:
+        print(exc, file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="dealcoach",
+        description="Deal Coach: a Slack bot that coaches your team through the first 100 days after a deal closes.",
+    )
+    parser.add_argument("--version", action="version", version=f"dealcoach {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", help="run the Slack bot (HTTP mode, or Socket Mode when SLACK_APP_TOKEN is set)")
+    serve.set_defaults(run=run_serve)
+
+    preview = sub.add_parser("preview", help="print the follow-up timeline a deal would get, without Slack")
+    preview.add_argument("--amount", type=_amount, default=Decimal("50000"), help="deal amount (default 50000)")
+    preview.add_argument(
+        "--persona",
+        type=_persona,
+        default="other",
+        help="buyer persona: economic, technical, champion or other (default other)",
+    )
+    preview.add_argument("--closed", type=_date, default=None, help="close date as YYYY-MM-DD (default today)")
+    preview.add_argument("--go-live", type=_date, default=None, help="expected go-live date as YYYY-MM-DD")
+    preview.set_defaults(run=run_preview)
+    return parser
+
+
+def _amount(value: str) -> Decimal:
+    try:
+        amount = Decimal(value.replace(",", "").lstrip("$€£"))
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number, e.g. --amount 120000") from None
+    if not amount.is_finite() or amount <= 0:
+        raise argparse.ArgumentTypeError(f"{value!r} must be a positive number, e.g. --amount 120000")
+    return amount
+
+
+def _persona(value: str) -> str:
+    key = value.strip().lower()
+    if key not in PERSONA_ALIASES:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a persona; use one of {', '.join(PERSONAS)}")
+    return PERSONA_ALIASES[key]
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date; write it as YYYY-MM-DD") from None
+
+
+def load_playbook(settings: Settings) -> Playbook:
+    return load(settings.playbook_path)
+
+
+def run_preview(args: argparse.Namespace) -> int:
+    """Print the dated plan for an imagined deal, so a manager can review the playbook without Slack."""
+    settings = Settings.from_env(os.environ, require_slack=False)
+    playbook = load_playbook(settings)
+    from datetime import datetime
+
+    closed = args.closed or datetime.now(settings.tz).date()
+    plan = playbook.plan(close_date=closed, persona=args.persona, amount=args.amount, go_live=args.go_live)
+    print(
+        f"{playbook.name} ({playbook.source}): {len(plan)} steps for a deal of {args.amount:,} "
+        f"(buyer: {PERSONAS[args.persona]}) closed {closed:%a %Y-%m-%d}"
+    )
+    if not args.go_live:
+        print(f"Go-live unknown: steps timed from go-live assume {playbook.go_live_after_days} days after close.")
+    print()
+    print(f"{'day':>4}  {'date':<14}  {'stage':<10}  action")
+    for p in plan:
+        title = p.step.title.format_map(_PreviewFacts())
+        print(f"{(p.due - closed).days:>4}  {p.due:%a %Y-%m-%d}  {p.step.stage.capitalize():<10}  {title}")
+    return 0
+
+
+class _PreviewFacts(dict):
+    """Placeholders shown as themselves, e.g. {contact}, in the terminal preview."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Start the bot: settings, playbook, database, a Slack token check, then HTTP or Socket Mode."""
+    settings = Settings.from_env(os.environ)
+    playbook = load_playbook(settings)
+    store = Store(settings.db_path)
+    version = store.migrate()
+
+    from slack_sdk.errors import SlackApiError
+
+    from bot.coach import Coach
+    from bot.server import http_server, run_socket_mode
+    from bot.slack import build_client, error_code
+    from handlers import create_app
+
+    client = build_client(settings)
+    try:
+        identity = client.auth_test()
+    except SlackApiError as exc:
+        print(
+            f"Slack rejected SLACK_BOT_TOKEN ({error_code(exc) or exc}). Copy the Bot User OAuth Token again from "
+            "https://api.slack.com/apps > your app > OAuth & Permissions, and reinstall the app if you changed scopes.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    except OSError as exc:
+        print(
+            f"Can't reach Slack at {settings.slack_api_url} ({exc}). Check the network or SLACK_API_URL.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+
+    app = create_app(Coach(settings, store, playbook), client=client)
+    stop = threading.Event()
+
+    def shutdown(signum, frame):
+        logger.info("Received %s, shutting down", signal.Signals(signum).name)
+        stop.set()
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, shutdown)
+    signal.signal(signal.SIGINT, shutdown)
+    where = f"as @{identity.get('user')} in {identity.get('team')}"
+    summary = (
+        f"database {settings.db_path} (schema v{version}), playbook {playbook.source} ({len(playbook.steps)} steps)"
+    )
+    try:
+        if settings.socket_mode:
+            logger.info("Deal Coach %s started in Socket Mode %s; %s", __version__, where, summary)
+            run_socket_mode(app, settings.slack_app_token, stop)
+        else:
+            server = http_server(app, port=settings.port)
+            logger.info(
+                "Deal Coach %s started in HTTP mode on port %s (POST /slack/events) %s; %s",
+                __version__,
+                server.effective_port,
+                where,
+                summary,
+            )
+            try:
+                server.run()
+            finally:
+                server.close()
+    except SystemExit:
+        pass
+    logger.info("Deal Coach stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

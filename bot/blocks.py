@@ -1,0 +1,275 @@
+"""Pure Block Kit builders: data in, (text fallback, blocks) or a view out. No Slack calls here."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+from bot import forms
+from bot.capture import EXAMPLE, FULL_EXAMPLE, PERSONAS
+from bot.deals import Deal, DealFields, Nudge
+from bot.mrkdwn import bold, escape, truncate
+from bot.render import facts, render
+
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+MESSAGE_BLOCKS = 50
+STAGE_LABEL = {
+    "affirm": "Affirm",
+    "activate": "Activate",
+    "acclimate": "Acclimate",
+    "accomplish": "Accomplish",
+}
+ADD_DETAILS = "open_deal_details"
+
+
+def _section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT)}}
+
+
+def _context(text: str) -> dict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT)}]}
+
+
+def help_message(command: str = "/closed-deal") -> tuple[str, list[dict]]:
+    text = f"How to use {command}: `{EXAMPLE}`, or `{command}` alone to open a form."
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Capture a closed deal"}},
+        _section(
+            "Right after a deal closes, tell me about it here and I'll plan the follow-ups that turn a "
+            "new customer into a loyal one: thank-you note, next steps, win analysis, check-ins."
+        ),
+        _section(
+            "*Quick capture*: the account, then the amount\n"
+            f"`{EXAMPLE}`\n`/closed-deal Globex EUR 50,000`\n`/closed-deal Initech 1.2M`\n\n"
+            "*Add details* (all optional, in any order after the amount)\n"
+            f"`{FULL_EXAMPLE} live: 2026-03-01`\n"
+            "• `contact:` name, then a comma and their title\n"
+            "• `persona:` economic, technical, champion or other\n"
+            "• `live:` the expected go-live date, as YYYY-MM-DD"
+        ),
+        _section(
+            f"*The full form*: type `{command}` with nothing after it.\n"
+            "Amounts: `$120k`, `120,000`, `1.2M`, `€50k`, `USD 5000`, `£8,500.50`."
+        ),
+    ]
+    return text, blocks
+
+
+def error_message(problem: str, example: str) -> tuple[str, list[dict]]:
+    """An ephemeral answer to bad input: what is wrong, then a correct example to copy."""
+    text = f"{problem} Try: {example}"
+    blocks = [
+        _section(f":warning: {escape(problem)}"),
+        _section(f"Try it like this:\n`{escape(example)}`"),
+        _context("Type `/closed-deal help` for all the options, or `/closed-deal` alone for a form."),
+    ]
+    return text, blocks
+
+
+def notice(text: str) -> tuple[str, list[dict]]:
+    """A short ephemeral line whose text we wrote (any user values in it already escaped)."""
+    return text, [_section(text)]
+
+
+def _deal_line(fields: DealFields) -> str:
+    parts = [f"{bold(fields.account)} · {fields.money.format()}"]
+    if fields.contact_name:
+        who = escape(fields.contact_name)
+        if fields.contact_title:
+            who += f", {escape(fields.contact_title)}"
+        if fields.persona != "other":
+            who += f" ({PERSONAS[fields.persona]})"
+        parts.append(f"Contact: {who}")
+    elif fields.persona != "other":
+        parts.append(f"Buyer: {PERSONAS[fields.persona]}")
+    if fields.go_live_date:
+        parts.append(f"Go-live: {fields.go_live_date:%a %b %-d, %Y}")
+    if fields.impl_lead_id:
+        parts.append(f"Implementation lead: <@{fields.impl_lead_id}>")
+    return "\n".join(parts)
+
+
+def timeline_lines(deal: Deal, nudges: list[Nudge]) -> list[str]:
+    values = facts(deal.fields, owner_id=deal.owner_id)
+    close = deal.fields.close_date
+    return [
+        f"• *{n.due_date:%a %b %-d}* (day {(n.due_date - close).days}) · {STAGE_LABEL[n.stage]} · "
+        f"{render(n.title, values)}"
+        for n in nudges
+    ]
+
+
+def _fit(lines: list[str], heading: str, limit: int = SECTION_LIMIT) -> str:
+    """Join lines under a heading, summarising the tail rather than breaking Slack's section limit."""
+    text = heading
+    for i, line in enumerate(lines):
+        tail = f"\n…and {len(lines) - i} more steps."
+        if len(text) + 1 + len(line) + len(tail) > limit:
+            return text + tail
+        text += "\n" + line
+    return text
+
+
+def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]:
+    """The in-channel message after a capture: congratulations, the deal, and the plan ahead."""
+    f = deal.fields
+    text = (
+        f"Congratulations <@{deal.owner_id}> on closing {escape(f.account)} ({f.money.format()})! "
+        f"{len(nudges)} follow-ups planned for the next 100 days."
+    )
+    blocks: list[dict] = [
+        {
+            "type": "header",
+            "text": {"type": "plain_text", "text": truncate(f"🎉 Closed: {f.account}", HEADER_LIMIT)},
+        },
+        _section(
+            f"Congratulations <@{deal.owner_id}>! Right after the yes is when buyers start to doubt, "
+            "so here's the plan to make them glad they chose us."
+        ),
+        _section(_deal_line(f)),
+    ]
+    if f.why_bought:
+        blocks.append(_section(f"*Why they bought:* {escape(f.why_bought)}"))
+    if nudges:
+        blocks.append(_section(_fit(timeline_lines(deal, nudges), "*The plan ahead*")))
+    else:
+        blocks.append(_section("No follow-ups in the playbook match this deal."))
+    blocks.append(
+        {
+            "type": "actions",
+            "block_id": f"deal_{deal.id}",
+            "elements": [
+                {
+                    "type": "button",
+                    "action_id": ADD_DETAILS,
+                    "text": {"type": "plain_text", "text": "Add details"},
+                    "value": str(deal.id),
+                }
+            ],
+        }
+    )
+    blocks.append(
+        _context(
+            f"Closed {f.close_date:%b %-d, %Y} · Deal #{deal.id} · Only <@{deal.owner_id}> or a manager can change it."
+        )
+    )
+    return text, blocks
+
+
+def _input(block_id: str, label: str, element: dict, *, optional: bool = True, hint: str | None = None) -> dict:
+    block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": {"type": "plain_text", "text": label},
+        "element": {**element, "action_id": forms.VALUE},
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = {"type": "plain_text", "text": hint}
+    return block
+
+
+def _text_input(value: str | None, placeholder: str, *, max_length: int, multiline: bool = False) -> dict:
+    element = {
+        "type": "plain_text_input",
+        "placeholder": {"type": "plain_text", "text": placeholder},
+        "max_length": max_length,
+        "multiline": multiline,
+    }
+    if value:
+        element["initial_value"] = value
+    return element
+
+
+def _option(value: str) -> dict:
+    return {"text": {"type": "plain_text", "text": PERSONAS[value].capitalize()}, "value": value}
+
+
+def deal_modal(*, channel_id: str, today: date, deal: Deal | None = None) -> dict:
+    """The deal form: empty from `/closed-deal`, pre-filled from a deal's "Add details" button."""
+    f = deal.fields if deal else None
+    persona = {"type": "static_select", "options": [_option(p) for p in PERSONAS]}
+    persona["placeholder"] = {"type": "plain_text", "text": "Who signed?"}
+    if f and f.persona:
+        persona["initial_option"] = _option(f.persona)
+    close = {"type": "datepicker", "initial_date": (f.close_date if f else today).isoformat()}
+    live = {"type": "datepicker", "placeholder": {"type": "plain_text", "text": "Expected go-live"}}
+    if f and f.go_live_date:
+        live["initial_date"] = f.go_live_date.isoformat()
+    lead = {
+        "type": "users_select",
+        "placeholder": {"type": "plain_text", "text": "Who runs the implementation?"},
+    }
+    if f and f.impl_lead_id:
+        lead["initial_user"] = f.impl_lead_id
+    amount_text = f.money.format() if f else None
+    blocks = [
+        _input(
+            forms.ACCOUNT,
+            "Account",
+            _text_input(f and f.account, "Acme Rockets", max_length=200),
+            optional=False,
+        ),
+        _input(
+            forms.AMOUNT,
+            "Amount",
+            _text_input(amount_text, "$120k", max_length=60),
+            optional=False,
+            hint="For example $120k, 1.2M, EUR 50,000 or £8,500.50",
+        ),
+        _input(
+            forms.CONTACT_NAME,
+            "Primary contact",
+            _text_input(f and f.contact_name, "Jane Doe", max_length=150),
+        ),
+        _input(
+            forms.CONTACT_TITLE,
+            "Contact's title",
+            _text_input(f and f.contact_title, "VP Operations", max_length=150),
+        ),
+        _input(forms.PERSONA, "Buyer persona", persona),
+        _input(forms.CLOSE_DATE, "Close date", close, optional=False),
+        _input(forms.GO_LIVE, "Expected go-live date", live),
+        _input(forms.IMPL_LEAD, "Implementation lead", lead),
+        _input(
+            forms.WHY,
+            "Why they bought",
+            _text_input(f and f.why_bought, "In their words: what made them say yes?", max_length=2000, multiline=True),
+        ),
+    ]
+    metadata = {"channel": channel_id}
+    if deal:
+        metadata["deal"] = deal.id
+    return {
+        "type": "modal",
+        "callback_id": forms.DEAL_MODAL,
+        "title": {"type": "plain_text", "text": "Edit deal" if deal else "Capture a closed deal"},
+        "submit": {"type": "plain_text", "text": "Save"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "private_metadata": json.dumps(metadata),
+        "blocks": blocks,
+    }
+
+
+def read_modal_metadata(private_metadata: str) -> tuple[str | None, int | None]:
+    """The channel the form was opened from, and the deal being edited (None for a new one)."""
+    try:
+        data = json.loads(private_metadata or "{}")
+    except ValueError:
+        return None, None
+    deal = data.get("deal")
+    return data.get("channel"), int(deal) if isinstance(deal, int) else None
+
+
+def cannot_post_text(deal: Deal, error: str) -> str:
+    """Why the deal's channel message didn't appear, and what the rep can do about it."""
+    saved = f"I saved {bold(deal.account)} (deal #{deal.id}), but "
+    if error in ("not_in_channel", "channel_not_found", "method_not_supported_for_channel_type"):
+        return saved + (
+            "I can't post in this channel yet. Invite me with `/invite @Deal Coach` so the team sees the plan "
+            "and its reminders here."
+        )
+    if error == "is_archived":
+        return saved + "this channel is archived, so I can't post its plan here."
+    return saved + f"Slack didn't accept the channel message ({escape(error) or 'no reason given'}). Try again later."

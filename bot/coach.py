@@ -1,0 +1,176 @@
+"""The use cases handlers call: one place that knows the settings, the store, the playbook and the clock."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, date, datetime, timedelta
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import blocks, deals
+from bot.blocks import read_modal_metadata
+from bot.capture import InputError, parse_quick_capture
+from bot.db import Store
+from bot.deals import Deal, DealFields
+from bot.forms import read_deal_form
+from bot.playbook import Playbook
+from bot.settings import Settings
+from bot.slack import error_code, post_in_channel
+
+logger = logging.getLogger(__name__)
+
+
+class NotAllowed(Exception):
+    """The user may not change this deal; the message says who can."""
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Coach:
+    """Shared by every listener and job; stateless apart from its collaborators, so safe across threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        playbook: Playbook,
+        clock: Callable[[], datetime] = system_clock,
+    ):
+        self.settings = settings
+        self.store = store
+        self.playbook = playbook
+        self.clock = clock
+
+    def __deepcopy__(self, memo: dict) -> Coach:
+        """Bolt deep-copies context values for lazy listeners; the coach is shared, never copied."""
+        return self
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def today(self) -> date:
+        """Today in the team's time zone: a deal closed at 23:30 in Berlin closed that day, not the next."""
+        return self.now().astimezone(self.settings.tz).date()
+
+    def capture_quick(self, text: str, *, team_id: str, channel_id: str, user_id: str, capture_key: str) -> Deal:
+        """Parse `/closed-deal Acme $120k ...` and store the deal with its plan; raises InputError."""
+        quick = parse_quick_capture(text, self.settings.currency)
+        if quick.go_live_date and quick.go_live_date < self.today():
+            raise InputError(
+                f"The go-live date {quick.go_live_date:%Y-%m-%d} is before today's close. Use a date from today on.",
+                f"/closed-deal Acme Rockets $120k live: {self.today() + timedelta(days=30):%Y-%m-%d}",
+            )
+        fields = DealFields(
+            account=quick.account,
+            money=quick.money,
+            close_date=self.today(),
+            contact_name=quick.contact_name,
+            contact_title=quick.contact_title,
+            persona=quick.persona,
+            go_live_date=quick.go_live_date,
+        )
+        return self._capture(fields, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=capture_key)
+
+    def _capture(self, fields: DealFields, *, team_id: str, channel_id: str, user_id: str, capture_key: str) -> Deal:
+        with self.store.write() as db:
+            deal_id, _ = deals.capture_deal(
+                db,
+                team_id=team_id,
+                channel_id=channel_id,
+                owner_id=user_id,
+                fields=fields,
+                playbook=self.playbook,
+                now=self.now(),
+                capture_key=capture_key,
+            )
+            deal = deals.get_deal(db, deal_id)
+        assert deal is not None
+        return deal
+
+    def save_form(
+        self, values: dict, private_metadata: str, *, team_id: str, user_id: str, view_id: str
+    ) -> tuple[Deal, bool]:
+        """Store a submitted deal form: a new deal, or edits to one. Raises FormErrors or NotAllowed."""
+        channel_id, deal_id = read_modal_metadata(private_metadata)
+        fields = read_deal_form(values, default_currency=self.settings.currency, today=self.today())
+        if deal_id is None:
+            if not channel_id:
+                raise NotAllowed("This form lost track of its channel. Run /closed-deal again in the team channel.")
+            deal = self._capture(fields, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=view_id)
+            return deal, True
+        with self.store.write() as db:
+            deal = deals.get_deal(db, deal_id)
+            self._check_may_edit(deal, team_id=team_id, user_id=user_id)
+            deals.update_deal(db, deal_id, fields, playbook=self.playbook, now=self.now())
+            updated = deals.get_deal(db, deal_id)
+        assert updated is not None
+        return updated, False
+
+    def deal_for_editing(self, deal_id: int, *, team_id: str, user_id: str) -> Deal:
+        """The deal behind an "Add details" click, if this user may change it; raises NotAllowed."""
+        with self.store.session() as db:
+            deal = deals.get_deal(db, deal_id)
+        self._check_may_edit(deal, team_id=team_id, user_id=user_id)
+        assert deal is not None
+        return deal
+
+    def may_edit(self, deal: Deal, user_id: str) -> bool:
+        return deals.can_edit(deal, user_id, self.settings.managers)
+
+    def _check_may_edit(self, deal: Deal | None, *, team_id: str, user_id: str) -> None:
+        if deal is None or deal.team_id != team_id:
+            raise NotAllowed("I can't find that deal any more.")
+        if not deals.can_edit(deal, user_id, self.settings.managers):
+            raise NotAllowed(f"Only <@{deal.owner_id}>, who closed this deal, or a manager can change it.")
+
+    def deal_by_capture_key(self, capture_key: str) -> Deal | None:
+        with self.store.session() as db:
+            return deals.get_deal_by_capture_key(db, capture_key)
+
+    def get_deal(self, deal_id: int) -> Deal | None:
+        with self.store.session() as db:
+            return deals.get_deal(db, deal_id)
+
+    def announcement(self, deal: Deal) -> tuple[str, list[dict]]:
+        with self.store.session() as db:
+            nudges = deals.deal_nudges(db, deal.id)
+        return blocks.deal_announcement(deal, nudges)
+
+    def record_announcement(self, deal_id: int, message_ts: str) -> None:
+        with self.store.write() as db:
+            deals.set_message(db, deal_id, message_ts)
+
+    def claim_announcement(self, deal_id: int) -> bool:
+        """Take the right to post a deal's channel message, so a double submit never posts it twice."""
+        with self.store.write() as db:
+            return deals.claim_message(db, deal_id)
+
+    def release_announcement(self, deal_id: int) -> None:
+        """Give the claim back after a failed post, so a later attempt may post it."""
+        with self.store.write() as db:
+            deals.release_message(db, deal_id)
+
+    def publish_deal(self, client: WebClient, deal: Deal, *, notify: Callable[[str], object]) -> None:
+        """Post (or refresh) a deal's channel message; tell the rep privately through `notify` if Slack refuses."""
+        text, message_blocks = self.announcement(deal)
+        if deal.posted_ts:
+            client.chat_update(channel=deal.channel_id, ts=deal.posted_ts, text=text, blocks=message_blocks)
+            return
+        if not self.claim_announcement(deal.id):
+            return
+        try:
+            ts = post_in_channel(client, deal.channel_id, text, message_blocks)
+        except SlackApiError as exc:
+            self.release_announcement(deal.id)
+            code = error_code(exc)
+            logger.warning("Could not post deal #%s in %s: %s", deal.id, deal.channel_id, code or exc)
+            notify(blocks.cannot_post_text(deal, code))
+            return
+        except BaseException:
+            self.release_announcement(deal.id)
+            raise
+        self.record_announcement(deal.id, ts)

@@ -1,0 +1,129 @@
+"""SQLite access: a fresh connection per unit of work, WAL, a busy timeout and versioned migrations."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import sqlite_utils
+
+BUSY_TIMEOUT_MS = 5000
+
+
+class Store:
+    """Knows where the database lives and hands out short-lived connections, one per thread of work."""
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+
+    def connect(self) -> sqlite_utils.Database:
+        conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        return sqlite_utils.Database(conn)
+
+    @contextmanager
+    def session(self) -> Iterator[sqlite_utils.Database]:
+        """A connection for one unit of work, closed afterwards (sqlite3 objects are bound to their thread)."""
+        db = self.connect()
+        try:
+            yield db
+        finally:
+            db.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite_utils.Database]:
+        """One IMMEDIATE transaction: all of it is stored or none of it, and writers queue instead of failing."""
+        with self.session() as db, transaction(db):
+            yield db
+
+    def migrate(self) -> int:
+        """Bring the schema up to date; safe to run from several processes at once. Returns the version."""
+        with self.session() as db:
+            db.execute("PRAGMA journal_mode = WAL")
+            return migrate(db)
+
+
+@contextmanager
+def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
+    """BEGIN IMMEDIATE takes the write lock up front, so a busy database waits rather than deadlocks."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        if db.conn.in_transaction:
+            db.conn.execute("ROLLBACK")
+        raise
+    else:
+        db.conn.execute("COMMIT")
+
+
+def _v1_deals_and_nudges(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE deals (
+            id INTEGER PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            owner_id TEXT NOT NULL,
+            account TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            contact_name TEXT,
+            contact_title TEXT,
+            persona TEXT NOT NULL DEFAULT 'other',
+            close_date TEXT NOT NULL,
+            go_live_date TEXT,
+            impl_lead_id TEXT,
+            why_bought TEXT,
+            status TEXT NOT NULL DEFAULT 'open',
+            capture_key TEXT UNIQUE,
+            message_ts TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX deals_by_team_owner ON deals (team_id, owner_id)")
+    db.execute(
+        """
+        CREATE TABLE nudges (
+            id INTEGER PRIMARY KEY,
+            deal_id INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            step_id TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            title TEXT NOT NULL,
+            due_date TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'planned',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (deal_id, step_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX nudges_by_status_due ON nudges (status, due_date)")
+
+
+MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
+    (1, _v1_deals_and_nudges),
+]
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply each missing migration in its own transaction, recording it in schema_migrations."""
+    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for version, apply in MIGRATIONS:
+        with transaction(db):
+            done = db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", [version]).fetchone()
+            if done:
+                continue
+            apply(db)
+            db.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                [version, datetime.now(UTC).isoformat(timespec="seconds")],
+            )
+    return MIGRATIONS[-1][0]

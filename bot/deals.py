@@ -1,0 +1,242 @@
+"""Deals and their planned nudges: written together in one transaction, so no deal is ever half-stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from decimal import Decimal
+
+import sqlite_utils
+
+from bot.capture import Money
+from bot.playbook import Playbook
+
+
+@dataclass(frozen=True)
+class DealFields:
+    """What a rep can tell us about a deal, from a quick capture or the modal."""
+
+    account: str
+    money: Money
+    close_date: date
+    contact_name: str | None = None
+    contact_title: str | None = None
+    persona: str = "other"
+    go_live_date: date | None = None
+    impl_lead_id: str | None = None
+    why_bought: str | None = None
+
+
+@dataclass(frozen=True)
+class Deal:
+    id: int
+    team_id: str
+    channel_id: str
+    owner_id: str
+    fields: DealFields
+    status: str
+    message_ts: str | None
+    created_at: str
+
+    @property
+    def account(self) -> str:
+        return self.fields.account
+
+    @property
+    def posted_ts(self) -> str | None:
+        """The channel message's ts once it is posted (not while a worker is posting it)."""
+        return self.message_ts if self.message_ts and self.message_ts != POSTING else None
+
+
+@dataclass(frozen=True)
+class Nudge:
+    id: int
+    deal_id: int
+    step_id: str
+    stage: str
+    title: str
+    due_date: date
+    status: str
+
+
+def _stamp(now: datetime) -> str:
+    return now.isoformat(timespec="seconds")
+
+
+def _deal_columns(fields: DealFields) -> dict:
+    return {
+        "account": fields.account,
+        "amount": str(fields.money.amount),
+        "currency": fields.money.currency,
+        "contact_name": fields.contact_name,
+        "contact_title": fields.contact_title,
+        "persona": fields.persona,
+        "close_date": fields.close_date.isoformat(),
+        "go_live_date": fields.go_live_date.isoformat() if fields.go_live_date else None,
+        "impl_lead_id": fields.impl_lead_id,
+        "why_bought": fields.why_bought,
+    }
+
+
+def _row_to_deal(row: dict) -> Deal:
+    fields = DealFields(
+        account=row["account"],
+        money=Money(Decimal(row["amount"]), row["currency"]),
+        close_date=date.fromisoformat(row["close_date"]),
+        contact_name=row["contact_name"],
+        contact_title=row["contact_title"],
+        persona=row["persona"],
+        go_live_date=date.fromisoformat(row["go_live_date"]) if row["go_live_date"] else None,
+        impl_lead_id=row["impl_lead_id"],
+        why_bought=row["why_bought"],
+    )
+    return Deal(
+        id=row["id"],
+        team_id=row["team_id"],
+        channel_id=row["channel_id"],
+        owner_id=row["owner_id"],
+        fields=fields,
+        status=row["status"],
+        message_ts=row["message_ts"],
+        created_at=row["created_at"],
+    )
+
+
+def _plan(playbook: Playbook, fields: DealFields):
+    return playbook.plan(
+        close_date=fields.close_date,
+        persona=fields.persona,
+        amount=fields.money.amount,
+        go_live=fields.go_live_date,
+    )
+
+
+def capture_deal(
+    db: sqlite_utils.Database,
+    *,
+    team_id: str,
+    channel_id: str,
+    owner_id: str,
+    fields: DealFields,
+    playbook: Playbook,
+    now: datetime,
+    capture_key: str | None = None,
+) -> tuple[int, bool]:
+    """Store a deal and its plan; call inside `Store.write()`. A repeated capture_key returns the first deal."""
+    if capture_key:
+        existing = db.execute("SELECT id FROM deals WHERE capture_key = ?", [capture_key]).fetchone()
+        if existing:
+            return existing[0], False
+    stamp = _stamp(now)
+    deal_id = (
+        db["deals"]
+        .insert(
+            {
+                "team_id": team_id,
+                "channel_id": channel_id,
+                "owner_id": owner_id,
+                **_deal_columns(fields),
+                "status": "open",
+                "capture_key": capture_key,
+                "created_at": stamp,
+                "updated_at": stamp,
+            }
+        )
+        .last_pk
+    )
+    db["nudges"].insert_all(
+        {
+            "deal_id": deal_id,
+            "step_id": p.step.id,
+            "stage": p.step.stage,
+            "title": p.step.title,
+            "due_date": p.due.isoformat(),
+            "status": "planned",
+            "created_at": stamp,
+            "updated_at": stamp,
+        }
+        for p in _plan(playbook, fields)
+    )
+    return deal_id, True
+
+
+def update_deal(
+    db: sqlite_utils.Database, deal_id: int, fields: DealFields, *, playbook: Playbook, now: datetime
+) -> None:
+    """Save edited details and re-plan the steps not yet acted on; call inside `Store.write()`."""
+    stamp = _stamp(now)
+    db["deals"].update(deal_id, {**_deal_columns(fields), "updated_at": stamp})
+    planned = {p.step.id: p for p in _plan(playbook, fields)}
+    current = {r["step_id"]: r for r in db["nudges"].rows_where("deal_id = ?", [deal_id])}
+    for step_id, row in current.items():
+        if row["status"] != "planned":
+            continue
+        if step_id not in planned:
+            db["nudges"].delete(row["id"])
+        elif row["due_date"] != planned[step_id].due.isoformat():
+            db["nudges"].update(row["id"], {"due_date": planned[step_id].due.isoformat(), "updated_at": stamp})
+    for step_id, p in planned.items():
+        if step_id not in current:
+            db["nudges"].insert(
+                {
+                    "deal_id": deal_id,
+                    "step_id": step_id,
+                    "stage": p.step.stage,
+                    "title": p.step.title,
+                    "due_date": p.due.isoformat(),
+                    "status": "planned",
+                    "created_at": stamp,
+                    "updated_at": stamp,
+                }
+            )
+
+
+def get_deal(db: sqlite_utils.Database, deal_id: int) -> Deal | None:
+    rows = list(db["deals"].rows_where("id = ?", [deal_id]))
+    return _row_to_deal(rows[0]) if rows else None
+
+
+def get_deal_by_capture_key(db: sqlite_utils.Database, capture_key: str) -> Deal | None:
+    rows = list(db["deals"].rows_where("capture_key = ?", [capture_key]))
+    return _row_to_deal(rows[0]) if rows else None
+
+
+def deal_nudges(db: sqlite_utils.Database, deal_id: int) -> list[Nudge]:
+    rows = db["nudges"].rows_where("deal_id = ?", [deal_id], order_by="due_date, id")
+    return [
+        Nudge(
+            id=r["id"],
+            deal_id=r["deal_id"],
+            step_id=r["step_id"],
+            stage=r["stage"],
+            title=r["title"],
+            due_date=date.fromisoformat(r["due_date"]),
+            status=r["status"],
+        )
+        for r in rows
+    ]
+
+
+POSTING = "posting"  # message_ts while one worker posts the deal's channel message
+
+
+def claim_message(db: sqlite_utils.Database, deal_id: int) -> bool:
+    cursor = db.execute("UPDATE deals SET message_ts = ? WHERE id = ? AND message_ts IS NULL", [POSTING, deal_id])
+    return cursor.rowcount == 1
+
+
+def release_message(db: sqlite_utils.Database, deal_id: int) -> None:
+    db.execute("UPDATE deals SET message_ts = NULL WHERE id = ? AND message_ts = ?", [deal_id, POSTING])
+
+
+def set_message(db: sqlite_utils.Database, deal_id: int, message_ts: str) -> None:
+    db["deals"].update(deal_id, {"message_ts": message_ts})
+
+
+def can_edit(deal: Deal, user_id: str, managers: tuple[str, ...]) -> bool:
+    """The rep who owns a deal and the managers may change it; nobody else."""
+    return user_id == deal.owner_id or user_id in managers
+
+
+def with_fields(deal: Deal, fields: DealFields) -> Deal:
+    return replace(deal, fields=fields)

@@ -1,0 +1,50 @@
+"""Serving a Bolt app: a threaded WSGI server for HTTP mode, or a Socket Mode connection."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable
+
+import waitress
+from slack_bolt import App
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+EVENTS_PATH = "/slack/events"
+MAX_BODY = 1024 * 1024  # Slack's payloads are a few KB; refuse anything absurd
+
+
+def wsgi_app(app: App) -> Callable:
+    """Slack's requests at POST /slack/events, a health check at GET /healthz, 404 elsewhere."""
+    slack = SlackRequestHandler(app, path=EVENTS_PATH)
+
+    def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"ok\n"]
+        return slack(environ, start_response)
+
+    return application
+
+
+def http_server(app: App, *, port: int, host: str = "0.0.0.0", threads: int = 8):
+    """A waitress server (threaded, production-grade), not Bolt's single-threaded development server."""
+    return waitress.create_server(
+        wsgi_app(app),
+        host=host,
+        port=port,
+        threads=threads,
+        max_request_body_size=MAX_BODY,
+        ident="dealcoach",
+        clear_untrusted_proxy_headers=True,
+    )
+
+
+def run_socket_mode(app: App, app_token: str, stop: threading.Event) -> None:
+    """Hold a Socket Mode connection open until `stop` is set."""
+    handler = SocketModeHandler(app, app_token)
+    handler.connect()
+    try:
+        stop.wait()
+    finally:
+        handler.close()

@@ -1,0 +1,167 @@
+"""Settings read once from the environment, so every problem is reported together at start-up."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+SLACK_APPS_URL = "https://api.slack.com/apps"
+DEFAULT_API_URL = "https://slack.com/api/"
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
+CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+
+
+class SettingsError(Exception):
+    """Every configuration problem at once, worded for the admin who has to fix it."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        count = len(problems)
+        lines = [f"Deal Coach can't start: {count} setting{'s' if count != 1 else ''} need attention."]
+        lines += [f"  - {p}" for p in problems]
+        lines.append("Set them in the environment or in a .env file (copy .env.example to .env to start).")
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the running bot needs; built by `from_env`, never mutated."""
+
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = DEFAULT_API_URL
+    port: int = 3000
+    db_path: Path = Path("dealcoach.db")
+    timezone: str = "UTC"
+    managers: tuple[str, ...] = field(default_factory=tuple)
+    playbook_path: Path | None = None
+    currency: str = "USD"
+
+    @property
+    def socket_mode(self) -> bool:
+        return bool(self.slack_app_token)
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], *, require_slack: bool = True) -> Settings:
+        """Validate every variable and raise one SettingsError naming all that are wrong."""
+        problems: list[str] = []
+
+        def get(name: str) -> str:
+            return (env.get(name) or "").strip()
+
+        bot_token = get("SLACK_BOT_TOKEN")
+        app_token = get("SLACK_APP_TOKEN")
+        signing_secret = get("SLACK_SIGNING_SECRET")
+        if require_slack:
+            if not bot_token:
+                problems.append(
+                    "SLACK_BOT_TOKEN is not set. Copy the Bot User OAuth Token (xoxb-...) from "
+                    f"{SLACK_APPS_URL} > your app > OAuth & Permissions."
+                )
+            elif not bot_token.startswith("xoxb-"):
+                problems.append(
+                    "SLACK_BOT_TOKEN must be a bot token starting with xoxb- (not a user or app token). "
+                    f"Find it at {SLACK_APPS_URL} > your app > OAuth & Permissions."
+                )
+            if app_token and not app_token.startswith("xapp-"):
+                problems.append(
+                    "SLACK_APP_TOKEN must be an app-level token starting with xapp-. Create one with the "
+                    f"connections:write scope at {SLACK_APPS_URL} > your app > Basic Information, "
+                    "or leave it unset to run in HTTP mode."
+                )
+            if not app_token and not signing_secret:
+                problems.append(
+                    "SLACK_SIGNING_SECRET is not set (needed in HTTP mode). Copy the Signing Secret from "
+                    f"{SLACK_APPS_URL} > your app > Basic Information > App Credentials, "
+                    "or set SLACK_APP_TOKEN to use Socket Mode instead."
+                )
+
+        api_url = get("SLACK_API_URL") or DEFAULT_API_URL
+        parsed = urlparse(api_url)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            problems.append(f"SLACK_API_URL must be an http(s) URL such as {DEFAULT_API_URL} (got {api_url!r}).")
+        elif not api_url.endswith("/"):
+            api_url += "/"
+
+        port = 3000
+        raw_port = get("PORT")
+        if raw_port:
+            if raw_port.isdigit() and 1 <= int(raw_port) <= 65535:
+                port = int(raw_port)
+            else:
+                problems.append(f"PORT must be a number from 1 to 65535, such as 3000 (got {raw_port!r}).")
+
+        db_path = Path(get("DEALCOACH_DB") or "dealcoach.db")
+        if not db_path.parent.exists():
+            problems.append(
+                f"DEALCOACH_DB points into a folder that does not exist: {db_path.parent}. "
+                "Create the folder or choose another path, such as ./dealcoach.db."
+            )
+        elif db_path.is_dir():
+            problems.append(f"DEALCOACH_DB must be a file path, not a folder: {db_path}.")
+
+        timezone = get("DEALCOACH_TIMEZONE") or "UTC"
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems.append(
+                f"DEALCOACH_TIMEZONE must be an IANA time zone such as Europe/Berlin or "
+                f"America/New_York (got {timezone!r})."
+            )
+
+        managers = tuple(m.strip() for m in get("DEALCOACH_MANAGERS").split(",") if m.strip())
+        bad = [m for m in managers if not USER_ID.match(m)]
+        if bad:
+            problems.append(
+                "DEALCOACH_MANAGERS must be Slack member IDs separated by commas, such as U012AB3CD,U045EF6GH "
+                f"(not names or @handles; got {', '.join(repr(b) for b in bad)}). In Slack, open a profile, "
+                "click the three dots and choose 'Copy member ID'."
+            )
+
+        playbook_path = None
+        raw_playbook = get("DEALCOACH_PLAYBOOK")
+        if raw_playbook:
+            playbook_path = Path(raw_playbook)
+            if not playbook_path.is_file():
+                problems.append(
+                    f"DEALCOACH_PLAYBOOK points to {raw_playbook!r}, which is not a file. "
+                    "Unset it to use the built-in playbook."
+                )
+
+        currency = (get("DEALCOACH_CURRENCY") or "USD").upper()
+        if not CURRENCY_CODE.match(currency):
+            problems.append(
+                f"DEALCOACH_CURRENCY must be a three-letter ISO code such as USD or EUR (got {currency!r})."
+            )
+
+        if problems:
+            raise SettingsError(problems)
+        return cls(
+            slack_bot_token=bot_token,
+            slack_signing_secret=signing_secret,
+            slack_app_token=app_token,
+            slack_api_url=api_url,
+            port=port,
+            db_path=db_path,
+            timezone=timezone,
+            managers=managers,
+            playbook_path=playbook_path,
+            currency=currency,
+        )
+
+    def __repr__(self) -> str:
+        """Never show secrets, even in a traceback or a debug log."""
+        return (
+            f"Settings(mode={'socket' if self.socket_mode else 'http'}, port={self.port}, "
+            f"db_path={str(self.db_path)!r}, timezone={self.timezone!r}, managers={self.managers!r}, "
+            f"playbook_path={self.playbook_path!r}, api_url={self.slack_api_url!r})"
+        )

@@ -1,0 +1,49 @@
+"""Talking to Slack's Web API: a client that waits out rate limits and server errors, and posting helpers."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+
+from bot.settings import Settings
+
+logger = logging.getLogger(__name__)
+TIMEOUT_SECONDS = 10
+
+
+def build_client(settings: Settings, token: str | None = None) -> WebClient:
+    """One client configuration for listeners and jobs; Bolt copies its base_url and retry handlers per request."""
+    return WebClient(
+        token=token if token is not None else settings.slack_bot_token or None,
+        base_url=settings.slack_api_url,
+        timeout=TIMEOUT_SECONDS,
+        retry_handlers=[
+            ConnectionErrorRetryHandler(max_retry_count=2),
+            RateLimitErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2),
+        ],
+    )
+
+
+def error_code(exc: SlackApiError) -> str:
+    data = exc.response.data if exc.response is not None else None
+    return data.get("error", "") if isinstance(data, dict) else ""
+
+
+def post_in_channel(client: WebClient, channel: str, text: str, blocks: list[dict], **extra) -> str:
+    """Post a message, joining a public channel first if the bot was never invited; returns its ts."""
+    try:
+        response = client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False, **extra)
+    except SlackApiError as exc:
+        if error_code(exc) != "not_in_channel":
+            raise
+        client.conversations_join(channel=channel)
+        response = client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False, **extra)
+    return response["ts"]

@@ -1,0 +1,48 @@
+"""Every Slack listener, registered in one readable list; the app factory tests and the CLI share."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bot.coach import Coach
+from bot.slack import build_client
+from handlers import commands, deal_form
+
+logger = logging.getLogger(__name__)
+
+
+def create_app(coach: Coach, *, client: WebClient | None = None) -> App:
+    """A Bolt app that verifies every request, answers from fast listeners and does slow work lazily."""
+    settings = coach.settings
+    app = App(
+        name="dealcoach",
+        client=client or build_client(settings),
+        signing_secret=settings.slack_signing_secret,
+        token_verification_enabled=False,
+        process_before_response=True,
+        raise_error_for_unhandled_request=False,
+    )
+    register(app, coach)
+    return app
+
+
+def register(app: App, coach: Coach) -> None:
+    def provide_coach(context, next):  # noqa: A002 - Bolt passes `next` by name
+        context["coach"] = coach
+        next()
+
+    app.use(provide_coach)
+    app.error(handle_error)
+
+    app.command("/closed-deal")(ack=commands.handle_closed_deal, lazy=[commands.follow_up_closed_deal])
+    app.action(deal_form.ADD_DETAILS)(ack=deal_form.ack_add_details, lazy=[deal_form.handle_add_details])
+    app.view(deal_form.DEAL_MODAL)(ack=deal_form.handle_deal_form, lazy=[deal_form.announce_deal_form])
+
+
+def handle_error(error: Exception, body: dict) -> None:
+    """Log what broke and where, never the payload's tokens."""
+    kind = body.get("type") or body.get("command") or "request"
+    logger.error("Unhandled error while handling %s", kind, exc_info=error)

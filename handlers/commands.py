@@ -1,0 +1,63 @@
+"""`/closed-deal`: help, the form, or a quick capture; the announcement is posted after the ack."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+from bot import blocks
+from bot.capture import InputError
+from bot.coach import Coach
+
+logger = logging.getLogger(__name__)
+
+
+def _mode(text: str) -> str:
+    words = text.strip().lower()
+    if words in ("help", "-h", "--help", "?"):
+        return "help"
+    return "form" if not words else "capture"
+
+
+def handle_closed_deal(ack, command: dict, context) -> None:
+    """Acknowledge within Slack's 3 seconds: answer help or bad input, or store the deal."""
+    coach: Coach = context["coach"]
+    text = command.get("text") or ""
+    mode = _mode(text)
+    if mode == "help":
+        fallback, help_blocks = blocks.help_message(command["command"])
+        return ack(text=fallback, blocks=help_blocks)
+    if mode == "form":
+        return ack()
+    try:
+        coach.capture_quick(
+            text,
+            team_id=command["team_id"],
+            channel_id=command["channel_id"],
+            user_id=command["user_id"],
+            capture_key=command["trigger_id"],
+        )
+    except InputError as exc:
+        fallback, error_blocks = blocks.error_message(exc.problem, exc.example)
+        return ack(text=fallback, blocks=error_blocks)
+    except sqlite3.OperationalError:
+        logger.exception("Could not store a quick capture")
+        fallback, error_blocks = blocks.error_message(
+            "I couldn't save that just now: the database is busy. Nothing was saved; please try again.",
+            f"{command['command']} {text}",
+        )
+        return ack(text=fallback, blocks=error_blocks)
+    ack()
+
+
+def follow_up_closed_deal(command: dict, context, client, respond) -> None:
+    """After the ack: open the form, or post the captured deal in the channel."""
+    coach: Coach = context["coach"]
+    mode = _mode(command.get("text") or "")
+    if mode == "form":
+        view = blocks.deal_modal(channel_id=command["channel_id"], today=coach.today())
+        client.views_open(trigger_id=command["trigger_id"], view=view)
+    elif mode == "capture":
+        deal = coach.deal_by_capture_key(command["trigger_id"])
+        if deal is not None:
+            coach.publish_deal(client, deal, notify=lambda text: respond(text=text, response_type="ephemeral"))

@@ -1,0 +1,1 @@
+"""APScheduler wiring and the jobs it runs (the nudge dispatcher arrives with the nudges)."""

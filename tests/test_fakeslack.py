@@ -1,0 +1,389 @@
+"""Proves FakeSlack and the signing helpers behave like Slack for the real slack_sdk / Bolt clients."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+import pytest
+from slack_bolt import App
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+from slack_bolt.context.respond import Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.webhook import WebhookClient
+
+from tests.fakeslack import FakeSlack
+from tests.signing import (
+    FORM,
+    JSON,
+    block_action_payload,
+    bolt_request,
+    command_body,
+    event_body,
+    interaction_body,
+    post,
+    sign,
+    view_submission_payload,
+)
+
+SECRET = "test-signing-secret"
+
+
+def section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": text}}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack() as f:
+        yield f
+
+
+@pytest.fixture
+def client(fake: FakeSlack) -> WebClient:
+    return WebClient(token="xoxb-test", base_url=fake.base_url)
+
+
+# -- recording & canned answers ----------------------------------------------------------------------------
+
+
+def test_post_message_is_recorded_with_parsed_blocks(fake: FakeSlack, client: WebClient) -> None:
+    """WebClient sends blocks as JSON; the fake must expose them as structure, plus the bearer token."""
+    first = client.chat_postMessage(channel="C1", text="Deal closed", blocks=[section("*Acme*")])
+    second = client.chat_postMessage(channel="C1", text="again")
+
+    call = fake.last("chat.postMessage")
+    assert fake.calls_to("chat.postMessage")[0].params["blocks"] == [section("*Acme*")]
+    assert call.token == "xoxb-test" and "xoxb-test" not in repr(call)
+    assert first["channel"] == "C1" and first["message"]["blocks"] == [section("*Acme*")]
+    assert float(second["ts"]) > float(first["ts"])
+    assert fake.violations == []
+
+
+def test_form_encoded_json_fields_are_decoded(fake: FakeSlack, client: WebClient) -> None:
+    """Form posts carry blocks as a JSON string; tests should still see lists and dicts."""
+    client.api_call(
+        "chat.postMessage", params={"channel": "C1", "text": "t", "blocks": json.dumps([section("x")])}
+    )
+
+    assert fake.last("chat.postMessage").params["blocks"] == [section("x")]
+    assert fake.last("chat.postMessage").headers["content-type"] == FORM
+
+
+def test_canned_answers_look_like_slack(fake: FakeSlack, client: WebClient) -> None:
+    """Handlers read these fields, so their shape must match the real API."""
+    fake.users["U2"] = {"tz": "Europe/Paris", "tz_offset": 3600}
+
+    assert client.auth_test()["user_id"] == "U0BOT"
+    assert client.users_info(user="U1")["user"]["tz"] == "America/New_York"
+    assert client.users_info(user="U2")["user"] == {
+        "id": "U2",
+        "name": "user-U2",
+        "real_name": "User U2",
+        "tz": "Europe/Paris",
+        "tz_offset": 3600,
+    }
+    assert client.conversations_open(users="U1")["channel"]["id"] == "DU1"
+    assert client.chat_getPermalink(channel="C1", message_ts="1.000200")["permalink"].endswith("/C1/p1000200")
+    assert client.chat_postEphemeral(channel="C1", user="U1", text="psst")["message_ts"]
+    assert client.chat_update(channel="C1", ts="1.2", text="edited")["text"] == "edited"
+    assert client.reactions_add(channel="C1", timestamp="1.2", name="tada")["ok"]
+    assert [c.method for c in fake.calls][-1] == "reactions.add"
+
+
+def test_views_open_echoes_view_with_id_and_hash(fake: FakeSlack, client: WebClient) -> None:
+    """views.* answers carry the view back with a fresh id/hash, which handlers use for views.update."""
+    view = {"type": "modal", "title": {"type": "plain_text", "text": "Log a deal"}, "blocks": [section("hi")]}
+
+    opened = client.views_open(trigger_id="t1", view=view)["view"]
+    updated = client.views_update(view_id=opened["id"], view=view)["view"]
+
+    assert opened["id"].startswith("V") and opened["hash"] and updated["id"] == opened["id"]
+    assert fake.last("views.open").params["view"] == view
+    assert fake.violations == []
+
+
+# -- Block Kit validation ----------------------------------------------------------------------------------
+
+BAD_BLOCKS = {
+    "51 blocks": [section("x")] * 51,
+    "3001-char section": [section("x" * 3001)],
+    "2001-char field": [{"type": "section", "fields": [{"type": "mrkdwn", "text": "x" * 2001}]}],
+    "151-char header": [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}],
+    "unknown type": [{"type": "sparkles"}],
+    "section without text": [{"type": "section"}],
+}
+
+
+@pytest.mark.parametrize("blocks", BAD_BLOCKS.values(), ids=BAD_BLOCKS.keys())
+def test_invalid_blocks_are_refused(fake: FakeSlack, client: WebClient, blocks: list) -> None:
+    """Layouts Slack rejects must fail loudly here, not in production."""
+    with pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel="C1", text="fallback", blocks=blocks)
+
+    assert info.value.response["error"] == "invalid_blocks"
+    assert len(fake.violations) == 1 and fake.violations[0].startswith("chat.postMessage: ")
+
+
+def test_blocks_without_text_fallback_are_refused(fake: FakeSlack, client: WebClient) -> None:
+    """House rule: every message with blocks has a `text` fallback (slack_sdk itself only warns)."""
+    with pytest.warns(UserWarning, match="top-level `text`"), pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel="C1", blocks=[section("x")])
+
+    assert info.value.response["error"] == "no_text"
+    assert fake.violations == ["chat.postMessage: message has blocks but no top-level text fallback"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"title": {"type": "plain_text", "text": "x" * 25}},
+        {"submit": {"type": "plain_text", "text": "x" * 25}},
+        {"private_metadata": "x" * 3001},
+        {"blocks": [{"type": "header", "text": {"type": "plain_text", "text": "x" * 151}}]},
+        {"type": "sheet"},
+    ],
+    ids=["title", "submit", "private_metadata", "header", "type"],
+)
+def test_invalid_views_are_refused(fake: FakeSlack, client: WebClient, change: dict) -> None:
+    """Modals that Slack would refuse answer invalid_arguments and are listed as violations."""
+    view = {
+        "type": "modal",
+        "title": {"type": "plain_text", "text": "Deal"},
+        "blocks": [section("x")],
+    } | change
+
+    with pytest.raises(SlackApiError) as info:
+        client.views_open(trigger_id="t1", view=view)
+
+    assert info.value.response["error"] == "invalid_arguments"
+    assert len(fake.violations) == 1 and fake.violations[0].startswith("views.open: ")
+
+
+# -- failure injection -------------------------------------------------------------------------------------
+
+
+def test_not_in_channel_error(fake: FakeSlack, client: WebClient) -> None:
+    """Slack-level errors arrive as HTTP 200 with ok:false, and only for the queued number of calls."""
+    fake.fail("chat.postMessage", error="not_in_channel")
+
+    with pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel="C1", text="hi")
+    assert info.value.response.status_code == 200 and info.value.response["error"] == "not_in_channel"
+    assert client.chat_postMessage(channel="C1", text="hi")["ok"]
+    assert [c.failed for c in fake.calls_to("chat.postMessage")] == [True, False]
+
+
+def test_rate_limit_is_retried_after_retry_after(fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
+    """RateLimitErrorRetryHandler sleeps Retry-After + random() s; zero the jitter to keep the test fast."""
+    monkeypatch.setattr("slack_sdk.http_retry.builtin_handlers.random.random", lambda: 0.0)
+    client = WebClient(
+        token="xoxb-test", base_url=fake.base_url, retry_handlers=[RateLimitErrorRetryHandler()]
+    )
+    fake.fail("chat.postMessage", status=429, retry_after=0)
+
+    started = time.monotonic()
+    assert client.chat_postMessage(channel="C1", text="hi")["ok"]
+
+    assert time.monotonic() - started < 1
+    assert [c.failed for c in fake.calls_to("chat.postMessage")] == [True, False]
+
+
+def test_rate_limit_without_retry_handler_raises(fake: FakeSlack, client: WebClient) -> None:
+    """Without a handler the 429 surfaces with its Retry-After header for the caller to honour."""
+    fake.fail("chat.postMessage", status=429, retry_after=7)
+
+    with pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel="C1", text="hi")
+
+    assert info.value.response.status_code == 429 and info.value.response["error"] == "ratelimited"
+    assert info.value.response.headers["Retry-After"] == "7"
+
+
+def test_server_error_raises_with_status(fake: FakeSlack, client: WebClient) -> None:
+    """A 500 is not retried by WebClient's default handlers; it raises with the status attached."""
+    fake.fail("chat.postMessage", status=500)
+
+    with pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel="C1", text="hi")
+
+    assert info.value.response.status_code == 500
+    assert len(fake.calls_to("chat.postMessage")) == 1
+
+
+def test_delay_makes_the_client_time_out(fake: FakeSlack) -> None:
+    """A slow Slack must surface as a timeout; the call is still recorded (stop() wakes the sleeper)."""
+    client = WebClient(token="xoxb-test", base_url=fake.base_url, timeout=0.5)
+    fake.fail("chat.postMessage", delay=5)
+
+    with pytest.raises(TimeoutError):
+        client.chat_postMessage(channel="C1", text="hi")
+
+    assert fake.last("chat.postMessage").failed
+    assert len(fake.calls_to("chat.postMessage")) == 1  # default handlers do not retry read timeouts
+
+
+def test_last_names_the_methods_seen(fake: FakeSlack, client: WebClient) -> None:
+    """A missing call should say what did happen."""
+    client.auth_test()
+
+    with pytest.raises(AssertionError, match=r"no call to 'chat.update'; methods seen: \['auth.test'\]"):
+        fake.last("chat.update")
+    fake.reset()
+    assert fake.calls == []
+
+
+# -- files & response_url ----------------------------------------------------------------------------------
+
+
+def test_files_upload_v2_round_trips(fake: FakeSlack, client: WebClient) -> None:
+    """files_upload_v2 makes three requests; the bytes land on our upload URL."""
+    result = client.files_upload_v2(channel="C1", filename="deal.csv", content="a,b\n1,2\n", title="Deal")
+
+    assert [c.method for c in fake.calls] == [
+        "files.getUploadURLExternal",
+        "upload_url",
+        "files.completeUploadExternal",
+    ]
+    assert fake.last("upload_url").body == b"a,b\n1,2\n"
+    assert result["file"]["title"] == "Deal" and result["file"]["size"] == 8
+    assert fake.last("files.completeUploadExternal").params["channel_id"] == "C1"
+
+
+def test_response_url_posts_are_recorded_and_validated(fake: FakeSlack) -> None:
+    """Bolt's respond() is a WebhookClient JSON POST to response_url; the same Block Kit rules apply."""
+    respond = Respond(response_url=fake.response_url("cmd"))
+
+    assert respond(text="Logged", blocks=[section("ok")], response_type="ephemeral").status_code == 200
+    bad = respond(blocks=[section("no fallback")])
+
+    call = fake.calls_to("response_url")[0]
+    assert call.params == {"text": "Logged", "blocks": [section("ok")], "response_type": "ephemeral"}
+    assert json.loads(bad.body)["error"] == "no_text"
+    assert fake.violations == ["response_url: message has blocks but no top-level text fallback"]
+    assert WebhookClient(fake.response_url()).send(text="plain").status_code == 200
+
+
+# -- signing helpers ---------------------------------------------------------------------------------------
+
+
+def test_sign_matches_slack_sdk_verifier() -> None:
+    """Our independent HMAC must agree with slack_sdk, and fail on tampering or stale timestamps."""
+    body = command_body(text="Acme 50000")
+    verifier = SignatureVerifier(SECRET)
+
+    assert verifier.is_valid_request(body, sign(body, SECRET))
+    assert not verifier.is_valid_request(body + "x", sign(body, SECRET))
+    assert not verifier.is_valid_request(body, sign(body, "other-secret"))
+    assert not verifier.is_valid_request(body, sign(body, SECRET, timestamp=int(time.time()) - 600))
+
+
+def test_trigger_ids_are_unique() -> None:
+    """Handlers may de-duplicate on trigger_id, so each generated body needs its own."""
+    assert command_body() != command_body()
+
+
+@pytest.fixture
+def app(fake: FakeSlack) -> App:
+    """A Bolt app whose Web API client points at the fake (its auth.test goes there too)."""
+    client = WebClient(token="xoxb-test", base_url=fake.base_url)
+    return App(client=client, signing_secret=SECRET, process_before_response=True)
+
+
+def test_bolt_dispatches_signed_command_and_respond_hits_fake(app: App, fake: FakeSlack) -> None:
+    """End to end: signed slash command -> Bolt listener -> respond() recorded by the fake."""
+
+    @app.command("/closed-deal")
+    def handle(ack, respond, command):
+        ack()
+        respond(text=f"got {command['text']}")
+
+    body = command_body(text="Acme", response_url=fake.response_url("cmd"))
+    assert app.dispatch(bolt_request(body, SECRET, content_type=FORM)).status == 200
+    assert fake.last("response_url").params["text"] == "got Acme"
+    assert app.dispatch(bolt_request(body, "wrong-secret", content_type=FORM)).status == 401
+
+
+def test_bolt_routes_interaction_payloads(app: App) -> None:
+    """block_actions and view_submission payloads must match Bolt's action_id/callback_id routing."""
+    seen = {}
+
+    @app.action("log_deal")
+    def on_click(ack, body):
+        ack()
+        seen["value"] = body["actions"][0]["value"]
+
+    @app.view("deal_modal")
+    def on_submit(ack, view):
+        ack()
+        seen["state"] = view["state"]["values"]
+        seen["meta"] = view["private_metadata"]
+
+    click = interaction_body(block_action_payload("log_deal", value="deal-7"))
+    values = {
+        "amount": {"amount_input": "50000"},
+        "when": {"date": {"type": "datepicker", "selected_date": "2024-01-02"}},
+    }
+    submit = interaction_body(view_submission_payload("deal_modal", values, private_metadata="C0TEAM"))
+
+    assert app.dispatch(bolt_request(click, SECRET, content_type=FORM)).status == 200
+    assert app.dispatch(bolt_request(submit, SECRET, content_type=FORM)).status == 200
+    assert seen == {
+        "value": "deal-7",
+        "state": {
+            "amount": {"amount_input": {"type": "plain_text_input", "value": "50000"}},
+            "when": {"date": {"type": "datepicker", "selected_date": "2024-01-02"}},
+        },
+        "meta": "C0TEAM",
+    }
+
+
+def test_bolt_receives_signed_events(app: App) -> None:
+    """event_body() must be an envelope Bolt accepts and routes by event type."""
+    seen = []
+
+    @app.event("app_mention")
+    def on_mention(event):
+        seen.append(event["text"])
+
+    event = {"type": "app_mention", "user": "U0REP", "text": "<@U0BOT> hi", "channel": "C0TEAM", "ts": "1.2"}
+    body = event_body(event)
+
+    assert app.dispatch(bolt_request(body, SECRET, content_type=JSON)).status == 200
+    assert seen == ["<@U0BOT> hi"]
+    assert json.loads(body)["event_id"] != json.loads(event_body(event))["event_id"]
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format, *args):  # keep test output clean
+        pass
+
+
+def test_post_goes_through_real_http(app: App) -> None:
+    """post() signs and sends over a socket; Bolt's WSGI adapter verifies and answers."""
+
+    @app.command("/closed-deal")
+    def handle(ack):
+        ack("noted")
+
+    server = make_server("127.0.0.1", 0, SlackRequestHandler(app), handler_class=_QuietHandler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/slack/events"
+        status, _, text = post(url, command_body(), SECRET, content_type=FORM)
+        bad_status, _, _ = post(
+            url, command_body(), SECRET, content_type=FORM, headers_override={"X-Slack-Signature": "v0=00"}
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+    assert (status, text, bad_status) == (200, "noted", 401)

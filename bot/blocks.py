@@ -8,7 +8,7 @@ from datetime import date
 from bot import forms
 from bot.capture import EXAMPLE, FULL_EXAMPLE, PERSONAS
 from bot.deals import Deal, DealFields, Nudge
-from bot.mrkdwn import bold, escape, truncate
+from bot.mrkdwn import bold, escape, plain, truncate
 from bot.render import facts, render
 
 SECTION_LIMIT = 3000
@@ -121,7 +121,7 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
     blocks: list[dict] = [
         {
             "type": "header",
-            "text": {"type": "plain_text", "text": truncate(f"🎉 Closed: {f.account}", HEADER_LIMIT)},
+            "text": {"type": "plain_text", "text": truncate(f"🎉 Closed: {plain(f.account)}", HEADER_LIMIT)},
         },
         _section(
             f"Congratulations <@{deal.owner_id}>! Right after the yes is when buyers start to doubt, "

@@ -294,7 +294,7 @@ def parse_quick_capture(text: str, default_currency: str = "USD") -> QuickCaptur
     keys = list(EXTRA_KEY.finditer(text))
     head = text[: keys[0].start()] if keys else text
     extras: dict[str, str] = {}
-    for k, nxt in zip(keys, keys[1:] + [None], strict=True):
+    for k, nxt in zip(keys, [*keys[1:], None], strict=False):
         name = k.group(1).lower().replace("golive", "live").replace("go-live", "live")
         if name in extras:
             raise InputError(f"'{k.group(1)}:' appears twice. Give each detail once.", FULL_EXAMPLE)

@@ -16,12 +16,13 @@ BUSY_TIMEOUT_MS = 5000
 class Store:
     """Knows where the database lives and hands out short-lived connections, one per thread of work."""
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS):
         self.path = Path(path)
+        self.busy_timeout_ms = busy_timeout_ms
 
     def connect(self) -> sqlite_utils.Database:
-        conn = sqlite3.connect(str(self.path), timeout=BUSY_TIMEOUT_MS / 1000)
-        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout_ms / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
         return sqlite_utils.Database(conn)

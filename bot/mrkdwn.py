@@ -22,6 +22,14 @@ def escape(text: str | None) -> str:
     return _BROADCAST.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
 
 
+def plain(text: str | None) -> str:
+    """For plain_text fields (headers): angle brackets become look-alikes so no raw `<!channel>` ever leaves us."""
+    if not text:
+        return ""
+    text = text.replace("<", "\u2039").replace(">", "\u203a")
+    return _BROADCAST.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
+
+
 def bold(text: str | None) -> str:
     """`*text*`, unless the text holds formatting characters that would unbalance the asterisks."""
     safe = escape(text)

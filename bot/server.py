@@ -22,6 +22,10 @@ def wsgi_app(app: App) -> Callable:
         if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
             start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
             return [b"ok\n"]
+        if environ.get("PATH_INFO") == EVENTS_PATH and not environ.get("HTTP_X_SLACK_REQUEST_TIMESTAMP", "").isdigit():
+            # slack_sdk's verifier raises on a blank or non-numeric timestamp (a 500); unsigned is simply 401
+            start_response("401 Unauthorized", [("Content-Type", "application/json")])
+            return [b'{"error": "invalid request"}']
         return slack(environ, start_response)
 
     return application

@@ -11,6 +11,7 @@ from slack_sdk.http_retry.builtin_handlers import (
     RateLimitErrorRetryHandler,
     ServerErrorRetryHandler,
 )
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
 from bot.settings import Settings
 
@@ -18,16 +19,17 @@ logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 10
 
 
-def build_client(settings: Settings, token: str | None = None) -> WebClient:
+def build_client(settings: Settings, token: str | None = None, *, backoff_seconds: float = 0.5) -> WebClient:
     """One client configuration for listeners and jobs; Bolt copies its base_url and retry handlers per request."""
+    backoff = BackoffRetryIntervalCalculator(backoff_factor=backoff_seconds)
     return WebClient(
         token=token if token is not None else settings.slack_bot_token or None,
         base_url=settings.slack_api_url,
         timeout=TIMEOUT_SECONDS,
         retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2),
+            ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
             RateLimitErrorRetryHandler(max_retry_count=2),
-            ServerErrorRetryHandler(max_retry_count=2),
+            ServerErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
         ],
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 from slack_bolt import App
 from slack_sdk import WebClient
@@ -14,10 +15,11 @@ from handlers import commands, deal_form
 logger = logging.getLogger(__name__)
 
 
-def create_app(coach: Coach, *, client: WebClient | None = None) -> App:
+def create_app(coach: Coach, *, client: WebClient | None = None, listener_executor: Executor | None = None) -> App:
     """A Bolt app that verifies every request, answers from fast listeners and does slow work lazily."""
     settings = coach.settings
     app = App(
+        listener_executor=listener_executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="lazy"),
         name="dealcoach",
         client=client or build_client(settings),
         signing_secret=settings.slack_signing_secret,

@@ -1,0 +1,135 @@
+"""Shared fixtures: a fake Slack on loopback, a real SQLite file, a fixed clock and the real Bolt app."""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.coach import Coach
+from bot.db import Store
+from bot.playbook import load
+from bot.settings import Settings
+from bot.slack import build_client
+from handlers import create_app
+from tests.fakeslack import FakeSlack
+
+SECRET = "test-signing-secret"
+TOKEN = "xoxb-test-token"
+REP, OTHER_REP, MANAGER = "U0REP", "U0OTHER", "U0MGR"
+TEAM, CHANNEL = "T0FAKE", "C0TEAM"
+MONDAY_AFTERNOON = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+
+
+class Clock:
+    """A clock tests set by hand: time is a parameter, never waited for."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+class TrackingExecutor(ThreadPoolExecutor):
+    """Runs lazy listeners on real threads like production, and lets a test wait until they have finished."""
+
+    def __init__(self):
+        super().__init__(max_workers=4, thread_name_prefix="test-lazy")
+        self._futures: list[Future] = []
+        self._lock = threading.Lock()
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = super().submit(fn, *args, **kwargs)
+        with self._lock:
+            self._futures.append(future)
+        return future
+
+    def drain(self) -> None:
+        """Wait for every submitted task, re-raising the first failure."""
+        while True:
+            with self._lock:
+                pending, self._futures = self._futures, []
+            if not pending:
+                return
+            for future in pending:
+                future.result(timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """Bolt reads SLACK_* variables on its own (SLACK_CLIENT_ID switches it to OAuth): tests start from none."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("SLACK_", "DEALCOACH_")):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def fake():
+    with FakeSlack() as slack:
+        yield slack
+
+
+@pytest.fixture
+def clock():
+    return Clock(MONDAY_AFTERNOON)
+
+
+@pytest.fixture
+def settings(tmp_path, fake):
+    return Settings(
+        slack_bot_token=TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=fake.base_url,
+        db_path=tmp_path / "dealcoach.db",
+        timezone="Europe/Berlin",
+        managers=(MANAGER,),
+    )
+
+
+@pytest.fixture
+def store(settings):
+    store = Store(settings.db_path)
+    store.migrate()
+    return store
+
+
+@pytest.fixture
+def coach(settings, store, clock):
+    return Coach(settings, store, load(), clock)
+
+
+@pytest.fixture
+def executor():
+    pool = TrackingExecutor()
+    yield pool
+    pool.shutdown(wait=True)
+
+
+@pytest.fixture
+def app(coach, executor):
+    return create_app(coach, client=build_client(coach.settings, backoff_seconds=0), listener_executor=executor)
+
+
+@pytest.fixture
+def server(app):
+    """The real HTTP stack (waitress + Bolt's WSGI adapter) on a loopback port; yields its base URL."""
+    from bot.server import http_server
+
+    srv = http_server(app, port=0, host="127.0.0.1", threads=4)
+    thread = threading.Thread(target=srv.run, name="test-http", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{srv.effective_port}"
+    srv.close()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
+def slack(app, executor, fake):
+    from tests.slackapp import SlackDriver
+
+    return SlackDriver(app, executor, fake)

@@ -1,0 +1,207 @@
+"""`/closed-deal` through the real Bolt app: what the rep sees, what Slack receives, what is stored."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+import sqlite_utils
+
+from tests.conftest import CHANNEL, REP
+from tests.slackapp import body_json
+
+
+def rows(settings, table):
+    with sqlite_utils.Database(settings.db_path) as db:
+        return list(db[table].rows)
+
+
+def all_text(blocks) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def test_help_is_ephemeral_usage_with_examples(slack, fake, settings):
+    response = slack.command("help")
+    assert response.status == 200
+    body = body_json(response)
+    assert body.get("response_type", "ephemeral") == "ephemeral"
+    assert "/closed-deal" in body["text"]
+    shown = all_text(body["blocks"])
+    for example in ("/closed-deal Acme Rockets $120k", "contact:", "persona:", "live:", "EUR 50,000"):
+        assert example in shown
+    assert rows(settings, "deals") == []
+    assert fake.calls_to("chat.postMessage") == []
+
+
+def test_no_text_opens_the_deal_form(slack, fake, settings):
+    response = slack.command("")
+    assert response.status == 200
+    assert body_json(response) == {}
+    view = fake.last("views.open").params["view"]
+    assert view["callback_id"] == "deal_details"
+    assert len(view["title"]["text"]) <= 24
+    ids = [b["block_id"] for b in view["blocks"]]
+    assert ids == [
+        "account",
+        "amount",
+        "contact_name",
+        "contact_title",
+        "persona",
+        "close_date",
+        "go_live_date",
+        "impl_lead",
+        "why_bought",
+    ]
+    required = {b["block_id"] for b in view["blocks"] if not b["optional"]}
+    assert required == {"account", "amount", "close_date"}
+    close = next(b for b in view["blocks"] if b["block_id"] == "close_date")
+    assert close["element"]["initial_date"] == "2026-11-23"  # today in the team's time zone
+    persona = next(b for b in view["blocks"] if b["block_id"] == "persona")
+    assert [o["value"] for o in persona["element"]["options"]] == ["economic", "technical", "champion", "other"]
+    assert json.loads(view["private_metadata"]) == {"channel": CHANNEL}
+    assert fake.violations == []
+    assert rows(settings, "deals") == []
+
+
+def test_quick_capture_stores_the_deal_and_announces_the_plan(slack, fake, settings, coach):
+    response = slack.command("Acme Rockets $120k contact: Jane Doe, VP Operations persona: economic")
+    assert response.status == 200
+    assert body_json(response) == {}
+
+    [deal] = rows(settings, "deals")
+    assert deal["account"] == "Acme Rockets"
+    assert (deal["amount"], deal["currency"]) == ("120000.00", "USD")
+    assert (deal["contact_name"], deal["contact_title"], deal["persona"]) == ("Jane Doe", "VP Operations", "economic")
+    assert deal["owner_id"] == REP and deal["channel_id"] == CHANNEL and deal["team_id"] == "T0FAKE"
+    assert deal["close_date"] == "2026-11-23"
+    nudges = rows(settings, "nudges")
+    plan = coach.playbook.plan(close_date=coach.today(), persona="economic", amount=deal_amount(deal))
+    assert sorted(n["step_id"] for n in nudges) == sorted(p.step.id for p in plan)
+    assert all(n["status"] == "planned" for n in nudges)
+
+    post = fake.last("chat.postMessage")
+    assert post.params["channel"] == CHANNEL
+    assert f"<@{REP}>" in post.params["text"] and "Acme Rockets" in post.params["text"]
+    assert "$120,000" in post.params["text"]
+    shown = all_text(post.params["blocks"])
+    assert f"Congratulations <@{REP}>" in shown
+    assert "Jane Doe, VP Operations (economic buyer)" in shown
+    assert "Send a handwritten thank-you note to Jane Doe" in shown
+    assert "Wed Nov 25" in shown  # two business days after Monday's close
+    button = post.params["blocks"][-2]["elements"][0]
+    assert button["action_id"] == "open_deal_details" and button["value"] == str(deal["id"])
+    assert rows(settings, "deals")[0]["message_ts"] == post.response["ts"]
+    assert fake.violations == []
+
+
+def deal_amount(deal):
+    from decimal import Decimal
+
+    return Decimal(deal["amount"])
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("Acme Rockets", "couldn't find the amount"),
+        ("$120k", "Add the account name"),
+        ("Acme $120k $5k", "two amounts"),
+        ("Acme $0", "zero"),
+        ("Acme -$5k", "negative"),
+        ("Acme $-5k", "negative"),
+        ("Acme $inf", "isn't an amount"),
+        ("Acme $nan", "isn't an amount"),
+        ("Acme $1e999", "isn't an amount"),
+        ("Acme $999999999999", "100 billion"),
+        ("A" * 201 + " $5k", "201 characters"),
+        ("Acme\x07Corp $5k", "control character"),
+        ("Acme\tCorp $5k", "tab"),
+        ("Acme\nCorp $5k", "line break"),
+        ("Acme \u202egnp.exe $5k", "control character"),
+        ("Acme 66 5000", "two numbers"),
+        ("Acme $5k persona: wizard", "isn't a buyer persona"),
+        ("Acme $5k live: next week", "isn't a date"),
+    ],
+)
+def test_bad_input_gets_a_clear_private_answer_and_nothing_is_stored(slack, fake, settings, text, problem):
+    response = slack.command(text)
+    assert response.status == 200
+    body = body_json(response)
+    assert body.get("response_type", "ephemeral") == "ephemeral"
+    assert problem in body["text"]
+    shown = all_text(body["blocks"])
+    assert "Try it like this" in shown and "/closed-deal " in shown
+    assert rows(settings, "deals") == [] and rows(settings, "nudges") == []
+    assert fake.calls_to("chat.postMessage") == []
+
+
+def test_user_text_cannot_ping_everyone_or_spoof_links(slack, fake, settings):
+    # Slack sends <, > and & HTML-escaped in command text; this is what a rep typing
+    # "<!channel> <https://evil.example|Click> @here & Co $5k" delivers.
+    slack.command("&lt;!channel&gt; &lt;https://evil.example|Click&gt; @here &amp; Co $5k contact: &lt;@U999&gt;")
+    [deal] = rows(settings, "deals")
+    assert deal["account"] == "<!channel> <https://evil.example|Click> @here & Co"
+    post = fake.last("chat.postMessage")
+    for text in (post.params["text"], all_text(post.params["blocks"])):
+        assert "<!channel>" not in text and "<https://evil" not in text and "<@U999>" not in text
+        assert "@here" not in text
+        assert "&lt;!channel&gt;" in text
+    assert fake.violations == []
+
+
+def test_an_account_with_formatting_characters_stays_readable(slack, fake):
+    slack.command("*Bold_Corp~ $5k")
+    post = fake.last("chat.postMessage")
+    assert "*Bold_Corp~ · $5,000" in all_text(post.params["blocks"])
+
+
+def test_bot_joins_a_public_channel_it_was_not_invited_to(slack, fake, settings):
+    fake.fail("chat.postMessage", error="not_in_channel")
+    slack.command("Acme $5k")
+    assert fake.last("conversations.join").params["channel"] == CHANNEL
+    assert [c.failed for c in fake.calls_to("chat.postMessage")] == [True, False]
+    assert rows(settings, "deals")[0]["message_ts"]
+
+
+def test_a_channel_the_bot_cannot_reach_keeps_the_deal_and_tells_the_rep(slack, fake, settings):
+    fake.fail("chat.postMessage", error="channel_not_found")
+    slack.command("Acme $5k")
+    [deal] = rows(settings, "deals")
+    assert deal["message_ts"] is None
+    reply = fake.last("response_url").params
+    assert reply["response_type"] == "ephemeral"
+    assert "/invite @Deal Coach" in reply["text"] and "Acme" in reply["text"]
+
+
+def test_slack_rate_limit_delays_the_announcement_but_does_not_drop_or_repeat_it(slack, fake, settings, monkeypatch):
+    monkeypatch.setattr("random.random", lambda: 0.0)  # the retry handler's jitter; Retry-After: 0 means no wait
+    fake.fail("chat.postMessage", status=429, retry_after=0)
+    slack.command("Acme $5k")
+    posts = fake.calls_to("chat.postMessage")
+    assert [c.failed for c in posts] == [True, False]
+    assert rows(settings, "deals")[0]["message_ts"] == posts[-1].response["ts"]
+
+
+def test_server_error_is_retried_then_the_message_lands(slack, fake, settings):
+    fake.fail("chat.postMessage", status=503)
+    slack.command("Acme $5k")
+    assert [c.failed for c in fake.calls_to("chat.postMessage")] == [True, False]
+    assert rows(settings, "deals")[0]["message_ts"]
+
+
+def test_busy_database_answers_try_again_and_stores_nothing(slack, fake, settings, coach):
+    from bot.db import Store
+
+    coach.store = Store(settings.db_path, busy_timeout_ms=10)
+    blocker = sqlite3.connect(settings.db_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        response = slack.command("Acme $5k")
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    body = body_json(response)
+    assert "database is busy" in body["text"] and "Nothing was saved" in body["text"]
+    assert rows(settings, "deals") == []
+    assert fake.calls_to("chat.postMessage") == []

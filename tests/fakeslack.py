@@ -150,7 +150,8 @@ class FakeSlack:
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
         self._seq = itertools.count(100)
         self._stopping = threading.Event()
         self._server: _Server | None = None
@@ -163,9 +164,7 @@ class FakeSlack:
         self._stopping.clear()
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.owner = self
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, args=(0.05,), name="FakeSlack", daemon=True
-        )
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="FakeSlack", daemon=True)
         self._thread.start()
         return self
 
@@ -253,8 +252,16 @@ class FakeSlack:
         return f"1700000000.{self._next():06d}"
 
     def _record(self, call: Call) -> None:
-        with self._lock:
+        with self._changed:
             self.calls.append(call)
+            self._changed.notify_all()
+
+    def wait_for(self, method: str, count: int = 1, timeout: float = 15) -> list[Call]:
+        """Block until `count` calls to `method` arrived (from another process or thread); fail after `timeout`."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: len([c for c in self.calls if c.method == method]) >= count, timeout):
+                raise AssertionError(f"expected {count} call(s) to {method!r}; saw {[c.method for c in self.calls]}")
+            return [c for c in self.calls if c.method == method]
 
     def _violate(self, method: str, problems: list[str]) -> None:
         with self._lock:
@@ -303,9 +310,7 @@ class FakeSlack:
         if method in ("chat.postMessage", "chat.update", "chat.scheduleMessage"):
             ts = p.get("ts") if method == "chat.update" else self._ts()
             message = {"type": "message", "user": BOT["user_id"], "bot_id": BOT["bot_id"], "ts": ts}
-            message.update(
-                {k: p[k] for k in ("text", "blocks", "metadata", "thread_ts", "attachments") if k in p}
-            )
+            message.update({k: p[k] for k in ("text", "blocks", "metadata", "thread_ts", "attachments") if k in p})
             if method == "chat.scheduleMessage":
                 sid = f"Q{self._next():08d}"
                 return {"ok": True, "channel": channel, "scheduled_message_id": sid, "message": message}
@@ -362,9 +367,7 @@ class FakeSlack:
                 if stored is None or stored.get("content") is None:
                     return {"ok": False, "error": "file_not_found"}
                 stored["title"] = item.get("title") or stored.get("name")
-                done.append(
-                    {k: v for k, v in stored.items() if k != "content"} | {"size": len(stored["content"])}
-                )
+                done.append({k: v for k, v in stored.items() if k != "content"} | {"size": len(stored["content"])})
         return {"ok": True, "files": done}
 
 

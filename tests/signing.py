@@ -153,9 +153,7 @@ def view_submission_payload(
 ) -> dict[str, Any]:
     """view_submission payload; `values` is block_id -> action_id -> (Slack value object | plain string)."""
     view_id = view_id or _unique("V")
-    state = {
-        block: {action: _state_value(v) for action, v in actions.items()} for block, actions in values.items()
-    }
+    state = {block: {action: _state_value(v) for action, v in actions.items()} for block, actions in values.items()}
     view = {
         "id": view_id,
         "team_id": team_id,

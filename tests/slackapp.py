@@ -30,8 +30,16 @@ class SlackDriver:
         )
         return self._dispatch(body, signing.FORM)
 
-    def click(self, action_id: str, value: str, *, user: str = REP, channel: str = CHANNEL, team: str = TEAM,
-              message_ts: str = "1700000000.000100") -> BoltResponse:
+    def click(
+        self,
+        action_id: str,
+        value: str,
+        *,
+        user: str = REP,
+        channel: str = CHANNEL,
+        team: str = TEAM,
+        message_ts: str = "1700000000.000100",
+    ) -> BoltResponse:
         payload = signing.block_action_payload(
             action_id,
             value,

@@ -68,9 +68,7 @@ def test_post_message_is_recorded_with_parsed_blocks(fake: FakeSlack, client: We
 
 def test_form_encoded_json_fields_are_decoded(fake: FakeSlack, client: WebClient) -> None:
     """Form posts carry blocks as a JSON string; tests should still see lists and dicts."""
-    client.api_call(
-        "chat.postMessage", params={"channel": "C1", "text": "t", "blocks": json.dumps([section("x")])}
-    )
+    client.api_call("chat.postMessage", params={"channel": "C1", "text": "t", "blocks": json.dumps([section("x")])})
 
     assert fake.last("chat.postMessage").params["blocks"] == [section("x")]
     assert fake.last("chat.postMessage").headers["content-type"] == FORM
@@ -183,9 +181,7 @@ def test_not_in_channel_error(fake: FakeSlack, client: WebClient) -> None:
 def test_rate_limit_is_retried_after_retry_after(fake: FakeSlack, monkeypatch: pytest.MonkeyPatch) -> None:
     """RateLimitErrorRetryHandler sleeps Retry-After + random() s; zero the jitter to keep the test fast."""
     monkeypatch.setattr("slack_sdk.http_retry.builtin_handlers.random.random", lambda: 0.0)
-    client = WebClient(
-        token="xoxb-test", base_url=fake.base_url, retry_handlers=[RateLimitErrorRetryHandler()]
-    )
+    client = WebClient(token="xoxb-test", base_url=fake.base_url, retry_handlers=[RateLimitErrorRetryHandler()])
     fake.fail("chat.postMessage", status=429, retry_after=0)
 
     started = time.monotonic()

@@ -1,0 +1,185 @@
+"""The `dealcoach` command: preview, clear configuration errors, and `serve` as a real process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+
+from bot.__main__ import main
+from tests import signing
+from tests.conftest import SECRET, TOKEN
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run `python -m bot` in a clean environment (no SLACK_* from the developer's shell, no stray .env)."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))}
+    base["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        env={**base, **(env or {})},
+        cwd=cwd or ROOT / "tests",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_preview_prints_the_dated_timeline(capsys):
+    code = main(["preview", "--amount", "120000", "--persona", "economic", "--closed", "2026-11-20"])
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = out.splitlines()
+    assert "Deal Coach default" in lines[0] and "120,000" in lines[0] and "economic buyer" in lines[0]
+    assert "Go-live unknown" in out
+    header = next(i for i, line in enumerate(lines) if line.split()[:4] == ["day", "date", "stage", "action"])
+    rows = [line.split(maxsplit=4) for line in lines[header + 1 :]]
+    assert rows[0][:4] == ["0", "Fri", "2026-11-20", "Affirm"]
+    thank_you = next(r for r in rows if "handwritten" in r[4])
+    assert thank_you[:3] == ["4", "Tue", "2026-11-24"]  # two business days after a Friday close
+    activation = next(r for r in rows if "go-live" in r[4])
+    assert activation[:4] == ["30", "Sun", "2026-12-20", "Activate"]
+
+
+def test_preview_with_a_go_live_date_moves_the_go_live_steps(capsys):
+    assert main(["preview", "--closed", "2026-11-20", "--go-live", "2027-01-15"]) == 0
+    out = capsys.readouterr().out
+    assert "Go-live unknown" not in out
+    assert "  56  Fri 2027-01-15  Activate" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--amount", "lots"], "'lots' is not a number"),
+        (["--amount", "-5"], "must be a positive number"),
+        (["--persona", "wizard"], "not a persona"),
+        (["--closed", "yesterday"], "YYYY-MM-DD"),
+    ],
+)
+def test_preview_rejects_bad_arguments_with_a_hint(args, message, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["preview", *args])
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_preview_refuses_a_broken_playbook(tmp_path):
+    bad = tmp_path / "playbook.toml"
+    bad.write_text(
+        '[[steps]]\nid = "a"\nstage = "affirm"\ndays = 0\ntitle = "ok"\n\n[[steps]]\nid = "b"\nstage = "later"\n'
+    )
+    result = run_cli("preview", env={"DEALCOACH_PLAYBOOK": str(bad)})
+    assert result.returncode == 2
+    assert str(bad) in result.stderr and "line 7" in result.stderr and "'b'" in result.stderr
+    assert "stage" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_without_credentials_says_what_to_set_and_exits_2(tmp_path):
+    result = run_cli("serve", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN is not set" in result.stderr
+    assert "SLACK_SIGNING_SECRET is not set" in result.stderr
+    assert "api.slack.com/apps" in result.stderr and ".env" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_serve_reports_every_bad_setting_at_once(tmp_path):
+    env = {
+        "SLACK_BOT_TOKEN": "xoxp-user-token",
+        "SLACK_SIGNING_SECRET": "s",
+        "PORT": "99999",
+        "DEALCOACH_TIMEZONE": "Mars/Olympus",
+        "DEALCOACH_MANAGERS": "@jane",
+    }
+    result = run_cli("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    for name in ("SLACK_BOT_TOKEN", "PORT", "DEALCOACH_TIMEZONE", "DEALCOACH_MANAGERS"):
+        assert name in result.stderr
+    assert "4 settings" in result.stderr
+    assert "xoxp-user-token" not in result.stderr
+
+
+def test_serve_reads_a_dotenv_file_in_the_working_directory(tmp_path):
+    (tmp_path / ".env").write_text("SLACK_BOT_TOKEN=xoxb-from-dotenv\nPORT=not-a-port\n")
+    result = run_cli("serve", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN" not in result.stderr  # found in .env
+    assert "PORT must be a number" in result.stderr
+
+
+def test_serve_with_a_rejected_token_exits_2_with_a_hint(tmp_path, fake):
+    fake.fail("auth.test", error="invalid_auth")
+    env = {
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.base_url,
+        "DEALCOACH_DB": str(tmp_path / "d.db"),
+    }
+    result = run_cli("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "invalid_auth" in result.stderr and "OAuth & Permissions" in result.stderr
+    assert TOKEN not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_runs_the_bot_over_http_and_stops_cleanly_on_sigterm(tmp_path, fake):
+    port = free_port()
+    db_path = tmp_path / "deals.db"
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))},
+        "PYTHONPATH": str(ROOT),
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.base_url,
+        "PORT": str(port),
+        "DEALCOACH_DB": str(db_path),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        log = []
+        for line in proc.stderr:  # wait for the start line, not for a clock
+            log.append(line)
+            if "started" in line:
+                break
+        start = log[-1]
+        assert "HTTP mode" in start and f"port {port}" in start and str(db_path) in start
+        assert TOKEN not in "".join(log) and SECRET not in "".join(log)
+
+        body = signing.command_body(text="Acme Rockets $120k", response_url=fake.response_url())
+        status, _, _ = signing.post(f"http://127.0.0.1:{port}/slack/events", body, SECRET, content_type=signing.FORM)
+        assert status == 200
+        [post] = fake.wait_for("chat.postMessage")
+        assert "Acme Rockets" in post.params["text"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.stderr.read()
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    assert proc.returncode == 0
+    assert "shutting down" in rest and "Deal Coach stopped" in rest
+    assert "Traceback" not in rest
+    with sqlite_utils.Database(db_path) as db:
+        assert [d["account"] for d in db["deals"].rows] == ["Acme Rockets"]
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_console_script_matches_python_dash_m():
+    script = Path(sys.executable).with_name("dealcoach")  # installed by `pip install -e .`, as `make test` does
+    result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0 and result.stdout.strip() == "dealcoach 0.1.0"

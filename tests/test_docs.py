@@ -1,0 +1,57 @@
+"""The docs and the manifest stay true to the code: every setting, command and Slack surface is documented."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from bot.__main__ import build_parser
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.md").read_text()
+ENV_EXAMPLE = (ROOT / ".env.example").read_text()
+MANIFEST = json.loads((ROOT / "manifest.json").read_text())
+SETTINGS_SOURCE = (ROOT / "bot" / "settings.py").read_text()
+
+
+def settings_read_by_the_code() -> set[str]:
+    return set(re.findall(r'get\("([A-Z_]+)"\)', SETTINGS_SOURCE))
+
+
+def test_every_setting_is_in_the_readme_table_and_env_example():
+    names = settings_read_by_the_code()
+    assert {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "DEALCOACH_DB"} <= names
+    for name in names | {"LOG_LEVEL"}:
+        assert f"| `{name}` |" in README, f"{name} missing from the README configuration table"
+        assert re.search(rf"^{name}=", ENV_EXAMPLE, re.MULTILINE), f"{name} missing from .env.example"
+
+
+def test_every_cli_command_is_documented():
+    parser = build_parser()
+    commands = next(a for a in parser._actions if a.dest == "command").choices
+    for name in commands:
+        assert f"`dealcoach {name}" in README, f"dealcoach {name} is not in the README"
+
+
+def test_quick_start_is_two_commands_that_exist_in_the_makefile():
+    section = README.split("## Quick start", 1)[1].split("##", 1)[0]
+    block = section.split("```sh", 1)[1].split("```", 1)[0]
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert commands == ["make run", "make test"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert re.search(r"^run:", makefile, re.MULTILINE) and re.search(r"^test:", makefile, re.MULTILINE)
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_manifest_declares_what_the_app_listens_to():
+    commands = MANIFEST["features"]["slash_commands"]
+    assert [c["command"] for c in commands] == ["/closed-deal"]
+    assert commands[0]["should_escape"] is False  # the parser expects plain text, not <@U…> links
+    assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
+    for url in (commands[0]["url"], MANIFEST["settings"]["interactivity"]["request_url"]):
+        assert url.endswith("/slack/events")
+    assert "app_home" in MANIFEST["features"]
+    assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == {"commands", "chat:write", "channels:join"}
+    for scope in MANIFEST["oauth_config"]["scopes"]["bot"]:
+        assert f"`{scope}`" in README

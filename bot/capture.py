@@ -117,14 +117,14 @@ _CODE_RE = "|".join(sorted(CODES))
 _NUMBER_RE = r"(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?|\.\d+"
 _SUFFIX = {"k": 10**3, "m": 10**6, "mm": 10**6, "b": 10**9, "bn": 10**9}
 AMOUNT_TOKEN = re.compile(
-    rf"^(?P<sign>[-+\u2212]?)(?P<pre>{_SYMBOL_RE}|(?i:{_CODE_RE}))?(?P<sign2>[-+\u2212]?)"
-    rf"(?P<num>{_NUMBER_RE})(?P<suffix>(?i:mm|bn|k|m|b))?(?P<post>{_SYMBOL_RE}|(?i:{_CODE_RE}))?$"
+    rf"^(?P<sign>[-+\u2212]?)(?P<pre>{_SYMBOL_RE}|{_CODE_RE})?(?P<sign2>[-+\u2212]?)"
+    rf"(?P<num>{_NUMBER_RE})(?P<suffix>(?i:mm|bn|k|m|b))?(?P<post>{_SYMBOL_RE}|{_CODE_RE})?$"
 )
 BARE_NUMBER = re.compile(rf"^[-+\u2212]?(?:{_NUMBER_RE})(?i:mm|bn|k|m|b)?$")
-CODE_TOKEN = re.compile(rf"^(?i:{_CODE_RE})$")
+CODE_TOKEN = re.compile(rf"^(?:{_CODE_RE})$")  # upper case only: "Big Try 120k" is not Turkish lira
 SYMBOL_PREFIXED = re.compile(rf"^[-+\u2212]?(?:{_SYMBOL_RE})")
 EXTRA_KEY = re.compile(r"(?i)(?:^|\s)(contact|title|persona|live|go-live|golive):")
-BIDI_CONTROLS = set("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
+BIDI_CONTROLS = set("\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 EXAMPLE = "/closed-deal Acme Rockets $120k"
 FULL_EXAMPLE = "/closed-deal Acme Rockets $120k contact: Jane Doe, VP Operations persona: economic"
@@ -151,6 +151,10 @@ class Money:
         sign = CURRENCY_SIGN.get(self.currency)
         return f"{sign}{number}" if sign else f"{self.currency} {number}"
 
+    def token(self) -> str:
+        """One word (`CHF5,000`), for examples: `Acme 5 CHF 5,000` would read back as CHF 5."""
+        return self.format().replace(" ", "")
+
 
 @dataclass(frozen=True)
 class QuickCapture:
@@ -176,29 +180,30 @@ def check_text(value: str, field: str, limit: int, example: str = EXAMPLE) -> st
     return value
 
 
-def _amount_from_match(m: re.Match[str], token: str, default_currency: str) -> Money:
+def _amount_from_match(m: re.Match[str], token: str, default_currency: str, example: str) -> Money:
     pre, post = m.group("pre"), m.group("post")
     if pre and post:
-        raise InputError(f"'{token}' names a currency twice. Write it once, like $120k or EUR 50,000.")
+        raise InputError(f"'{token}' names a currency twice. Write it once, like $120k or EUR 50,000.", example)
     if "-" in (m.group("sign") + m.group("sign2")) or "\u2212" in (m.group("sign") + m.group("sign2")):
-        raise InputError(f"The amount '{token}' is negative. A closed deal is worth more than zero.")
+        raise InputError(f"The amount '{token}' is negative. A closed deal is worth more than zero.", example)
     marker = pre or post
     currency = SYMBOLS.get(marker) or (marker.upper() if marker else default_currency)
     try:
         value = Decimal(m.group("num").replace(",", ""))
     except InvalidOperation:  # pragma: no cover - the regex only admits digits
-        raise InputError(f"'{token}' isn't an amount I can read.") from None
+        raise InputError(f"'{token}' isn't an amount I can read.", example) from None
     suffix = (m.group("suffix") or "").lower()
     value *= _SUFFIX.get(suffix, 1)
+    if value > MAX_AMOUNT:  # checked before quantize, which raises InvalidOperation beyond 28 digits
+        raise InputError(
+            f"The amount '{token}' is more than 100 billion, which looks like a typo. "
+            "Check the digits and the k/M suffix.",
+            example,
+        )
     places = Decimal(1) if currency in ZERO_DECIMAL else Decimal("0.01")
     value = value.quantize(places, rounding=ROUND_HALF_UP)
     if value <= 0:
-        raise InputError(f"The amount '{token}' is zero. Enter what the deal is worth, like $120k.")
-    if value > MAX_AMOUNT:
-        raise InputError(
-            f"The amount '{token}' is more than 100 billion, which looks like a typo. "
-            "Check the digits and the k/M suffix."
-        )
+        raise InputError(f"The amount '{token}' is zero. Enter what the deal is worth, like $120k.", example)
     return Money(value, currency)
 
 
@@ -256,7 +261,7 @@ def _split_amount(words: list[str], default_currency: str, example: str) -> tupl
     m = AMOUNT_TOKEN.match(token)
     if not m:
         raise InputError(f"'{token}' isn't an amount I can read. Try $120k, 1.2M or EUR 50,000.", example)
-    money = _amount_from_match(m, token, default_currency)
+    money = _amount_from_match(m, token, default_currency, example)
     return tokens[:index] + tokens[index + 1 :], money
 
 
@@ -265,7 +270,9 @@ def parse_amount(text: str, default_currency: str = "USD") -> Money:
     text = check_text(unescape_slack(text), "amount", 60, example="$120k")
     if not text:
         raise InputError("Enter the amount, like $120k or EUR 50,000.", "$120k")
-    rest, money = _split_amount(text.split(), default_currency, "$120k")
+    # a field that holds only an amount can't mistake a word for a currency, so `usd 5000` is fine here
+    words = [w.upper() if w.upper() in CODES else w for w in text.split()]
+    rest, money = _split_amount(words, default_currency, "$120k")
     if rest:
         raise InputError(f"Enter just the amount, like $120k or EUR 50,000 (found '{' '.join(rest)}' too).", "$120k")
     return money
@@ -306,9 +313,9 @@ def parse_quick_capture(text: str, default_currency: str = "USD") -> QuickCaptur
     rest, money = _split_amount(words, default_currency, EXAMPLE)
     account = " ".join(rest)
     if not account:
-        raise InputError(f"Add the account name before the amount, like /closed-deal Acme Rockets {money.format()}.")
-    account = check_text(account, "account name", MAX_ACCOUNT, f"/closed-deal Acme Rockets {money.format()}")
-    example = f"/closed-deal {account if len(account) <= 40 else 'Acme Rockets'} {money.format()}"
+        raise InputError(f"Add the account name before the amount, like /closed-deal Acme Rockets {money.token()}.")
+    account = check_text(account, "account name", MAX_ACCOUNT, f"/closed-deal Acme Rockets {money.token()}")
+    example = f"/closed-deal {account if len(account) <= 40 else 'Acme Rockets'} {money.token()}"
 
     contact_name = contact_title = None
     if "contact" in extras:

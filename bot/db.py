@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,6 +12,7 @@ from pathlib import Path
 import sqlite_utils
 
 BUSY_TIMEOUT_MS = 5000
+WAL_ATTEMPTS = 40
 
 
 class Store:
@@ -45,8 +47,21 @@ class Store:
     def migrate(self) -> int:
         """Bring the schema up to date; safe to run from several processes at once. Returns the version."""
         with self.session() as db:
-            db.execute("PRAGMA journal_mode = WAL")
+            _use_wal(db)
             return migrate(db)
+
+
+def _use_wal(db: sqlite_utils.Database) -> None:
+    """Switch to WAL, retrying: SQLite refuses the switch at once, without the busy wait, to avoid a deadlock
+    when another connection is switching or writing at the same moment (two processes starting together)."""
+    for attempt in range(1, WAL_ATTEMPTS + 1):
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or attempt == WAL_ATTEMPTS:
+                raise
+            time.sleep(0.005 * attempt)
 
 
 @contextmanager
@@ -109,8 +124,56 @@ def _v1_deals_and_nudges(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX nudges_by_status_due ON nudges (status, due_date)")
 
 
+def _v2_delivery(db: sqlite_utils.Database) -> None:
+    """Posts (one Slack message carrying a deal's due steps) and what reps do with each step."""
+    db.execute(
+        """
+        CREATE TABLE posts (
+            id INTEGER PRIMARY KEY,
+            deal_id INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            channel_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            ts TEXT,
+            late INTEGER NOT NULL DEFAULT 0,
+            claimed_at TEXT NOT NULL,
+            lease_at TEXT NOT NULL,
+            posted_at TEXT,
+            error TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX posts_by_status ON posts (status, lease_at)")
+    db.execute(
+        """
+        CREATE TABLE post_nudges (
+            post_id INTEGER NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+            nudge_id INTEGER NOT NULL REFERENCES nudges (id) ON DELETE CASCADE,
+            PRIMARY KEY (post_id, nudge_id)
+        )
+        """
+    )
+    for column in (
+        "post_id INTEGER REFERENCES posts (id)",
+        "assignee_id TEXT",
+        "attempts INTEGER NOT NULL DEFAULT 0",
+        "next_attempt_at TEXT",
+        "last_error TEXT",
+        "resolved_by TEXT",
+        "resolved_at TEXT",
+        "note TEXT",
+        "outcome TEXT",
+        "snoozed_until TEXT",
+        "snoozed_by TEXT",
+    ):
+        db.execute(f"ALTER TABLE nudges ADD COLUMN {column}")
+    db.execute("CREATE INDEX nudges_by_post ON nudges (post_id)")
+    db.execute("CREATE INDEX nudges_by_deal ON nudges (deal_id, status)")
+    db.execute("ALTER TABLE deals ADD COLUMN delivery_error TEXT")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
+    (2, _v2_delivery),
 ]
 
 

@@ -50,6 +50,8 @@ class Deal:
 
 @dataclass(frozen=True)
 class Nudge:
+    """One playbook step for one deal: planned, sending, posted, then done, skipped or undeliverable."""
+
     id: int
     deal_id: int
     step_id: str
@@ -57,6 +59,42 @@ class Nudge:
     title: str
     due_date: date
     status: str
+    assignee_id: str | None = None
+    post_id: int | None = None
+    attempts: int = 0
+    resolved_by: str | None = None
+    resolved_at: str | None = None
+    note: str | None = None
+    outcome: str | None = None
+    last_error: str | None = None
+    snoozed_until: date | None = None
+    snoozed_by: str | None = None
+
+    @property
+    def open(self) -> bool:
+        return self.status in ("planned", "sending", "posted")
+
+
+def nudge_from_row(r: dict) -> Nudge:
+    return Nudge(
+        id=r["id"],
+        deal_id=r["deal_id"],
+        step_id=r["step_id"],
+        stage=r["stage"],
+        title=r["title"],
+        due_date=date.fromisoformat(r["due_date"]),
+        status=r["status"],
+        assignee_id=r.get("assignee_id"),
+        post_id=r.get("post_id"),
+        attempts=r.get("attempts") or 0,
+        resolved_by=r.get("resolved_by"),
+        resolved_at=r.get("resolved_at"),
+        note=r.get("note"),
+        outcome=r.get("outcome"),
+        last_error=r.get("last_error"),
+        snoozed_until=date.fromisoformat(r["snoozed_until"]) if r.get("snoozed_until") else None,
+        snoozed_by=r.get("snoozed_by"),
+    )
 
 
 def _stamp(now: datetime) -> str:
@@ -78,7 +116,7 @@ def _deal_columns(fields: DealFields) -> dict:
     }
 
 
-def _row_to_deal(row: dict) -> Deal:
+def row_to_deal(row: dict) -> Deal:
     fields = DealFields(
         account=row["account"],
         money=Money(Decimal(row["amount"]), row["currency"]),
@@ -193,28 +231,17 @@ def update_deal(
 
 def get_deal(db: sqlite_utils.Database, deal_id: int) -> Deal | None:
     rows = list(db["deals"].rows_where("id = ?", [deal_id]))
-    return _row_to_deal(rows[0]) if rows else None
+    return row_to_deal(rows[0]) if rows else None
 
 
 def get_deal_by_capture_key(db: sqlite_utils.Database, capture_key: str) -> Deal | None:
     rows = list(db["deals"].rows_where("capture_key = ?", [capture_key]))
-    return _row_to_deal(rows[0]) if rows else None
+    return row_to_deal(rows[0]) if rows else None
 
 
 def deal_nudges(db: sqlite_utils.Database, deal_id: int) -> list[Nudge]:
     rows = db["nudges"].rows_where("deal_id = ?", [deal_id], order_by="due_date, id")
-    return [
-        Nudge(
-            id=r["id"],
-            deal_id=r["deal_id"],
-            step_id=r["step_id"],
-            stage=r["stage"],
-            title=r["title"],
-            due_date=date.fromisoformat(r["due_date"]),
-            status=r["status"],
-        )
-        for r in rows
-    ]
+    return [nudge_from_row(r) for r in rows]
 
 
 POSTING = "posting"  # message_ts while one worker posts the deal's channel message
@@ -240,3 +267,13 @@ def can_edit(deal: Deal, user_id: str, managers: tuple[str, ...]) -> bool:
 
 def with_fields(deal: Deal, fields: DealFields) -> Deal:
     return replace(deal, fields=fields)
+
+
+def record_delivery_problem(db: sqlite_utils.Database, deal_id: int, error: str) -> bool:
+    """Remember that the deal's channel can't be reached; True the first time, so managers hear once."""
+    cursor = db.execute("UPDATE deals SET delivery_error = ? WHERE id = ? AND delivery_error IS NULL", [error, deal_id])
+    return cursor.rowcount == 1
+
+
+def clear_delivery_problem(db: sqlite_utils.Database, deal_id: int) -> None:
+    db.execute("UPDATE deals SET delivery_error = NULL WHERE id = ? AND delivery_error IS NOT NULL", [deal_id])

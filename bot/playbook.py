@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import re
 import string
 import tomllib
 from dataclasses import dataclass
@@ -40,9 +42,12 @@ STEP_KEYS = frozenset(
         "personas",
         "min_amount",
         "max_amount",
+        "outcome",
     }
 )
+OUTCOMES = ("win_reason", "testimonial", "referral")  # what Done asks the rep to record
 BUILTIN = "default_playbook.toml"
+STEP_HEADER = re.compile(r"^\s*\[\[\s*steps\s*\]\]")  # TOML allows `[[ steps ]]` too
 
 
 class PlaybookError(Exception):
@@ -63,6 +68,7 @@ class Step:
     personas: tuple[str, ...]
     min_amount: Decimal | None
     max_amount: Decimal | None
+    outcome: str | None = None
 
     def applies_to(self, persona: str, amount: Decimal) -> bool:
         if self.personas and persona not in self.personas:
@@ -129,7 +135,7 @@ def load(path: Path | None = None) -> Playbook:
 
 def _step_lines(text: str) -> list[int]:
     """Line numbers of each [[steps]] header, so errors can point at the step in the file."""
-    return [n for n, line in enumerate(text.splitlines(), 1) if line.strip().startswith("[[steps]]")]
+    return [n for n, line in enumerate(text.splitlines(), 1) if STEP_HEADER.match(line)]
 
 
 def parse(text: str, source: str = "playbook") -> Playbook:
@@ -152,7 +158,8 @@ def parse(text: str, source: str = "playbook") -> Playbook:
     seen: set[str] = set()
     for index, raw in enumerate(raw_steps):
         where = f"{source}, line {lines[index]}" if index < len(lines) else source
-        label = f"step {index + 1}" + (f" ({raw.get('id')!r})" if isinstance(raw.get("id"), str) else "")
+        named = isinstance(raw, dict) and isinstance(raw.get("id"), str)
+        label = f"step {index + 1}" + (f" ({raw['id']!r})" if named else "")
         try:
             step = _parse_step(raw)
         except ValueError as exc:
@@ -186,13 +193,20 @@ def _check_placeholders(key: str, value: str) -> None:
         if f not in PLACEHOLDERS:
             known = ", ".join("{" + p + "}" for p in sorted(PLACEHOLDERS))
             raise ValueError(f"'{key}' uses an unknown placeholder {{{f}}}. Known: {known}.")
+    try:  # a trial fill catches what the names alone don't: {account:{foo}}, {account!x}, {account:d}
+        value.format_map(dict.fromkeys(PLACEHOLDERS, ""))
+    except (ValueError, KeyError, IndexError) as exc:
+        raise ValueError(
+            f"'{key}' has a placeholder that can't be filled ({exc!r}); write it plainly, like {{account}}."
+        ) from None
 
 
 def _amount(raw: dict, key: str) -> Decimal | None:
     value = raw.get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if not number or value < 0 or value != value or value == math.inf:  # TOML allows nan and inf
         raise ValueError(f"'{key}' must be a number of 0 or more (got {value!r}).")
     return Decimal(str(value))
 
@@ -226,6 +240,9 @@ def _parse_step(raw: object) -> Step:
     personas = raw.get("personas", [])
     if not isinstance(personas, list) or any(p not in PERSONAS for p in personas):
         raise ValueError(f"'personas' must be a list drawn from {', '.join(PERSONAS)} (got {personas!r}).")
+    outcome = raw.get("outcome")
+    if outcome is not None and outcome not in OUTCOMES:
+        raise ValueError(f"'outcome' must be one of {', '.join(OUTCOMES)} (got {outcome!r}).")
     min_amount, max_amount = _amount(raw, "min_amount"), _amount(raw, "max_amount")
     if min_amount is not None and max_amount is not None and min_amount > max_amount:
         raise ValueError("'min_amount' is larger than 'max_amount'.")
@@ -242,4 +259,5 @@ def _parse_step(raw: object) -> Step:
         personas=tuple(personas),
         min_amount=min_amount,
         max_amount=max_amount,
+        outcome=outcome,
     )

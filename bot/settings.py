@@ -9,6 +9,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.hours import BusinessHours, parse_hours
+
 SLACK_APPS_URL = "https://api.slack.com/apps"
 DEFAULT_API_URL = "https://slack.com/api/"
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
@@ -21,7 +23,7 @@ class SettingsError(Exception):
     def __init__(self, problems: list[str]):
         self.problems = problems
         count = len(problems)
-        lines = [f"Deal Coach can't start: {count} setting{'s' if count != 1 else ''} need attention."]
+        lines = [f"Deal Coach can't start: {count} setting{'s need' if count != 1 else ' needs'} attention."]
         lines += [f"  - {p}" for p in problems]
         lines.append("Set them in the environment or in a .env file (copy .env.example to .env to start).")
         super().__init__("\n".join(lines))
@@ -41,6 +43,7 @@ class Settings:
     managers: tuple[str, ...] = field(default_factory=tuple)
     playbook_path: Path | None = None
     currency: str = "USD"
+    business_hours: str = "09:00-17:00"
 
     @property
     def socket_mode(self) -> bool:
@@ -49,6 +52,11 @@ class Settings:
     @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def hours(self) -> BusinessHours:
+        start, end = parse_hours(self.business_hours)
+        return BusinessHours(self.tz, start, end)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, require_slack: bool = True) -> Settings:
@@ -95,7 +103,7 @@ class Settings:
         port = 3000
         raw_port = get("PORT")
         if raw_port:
-            if raw_port.isdigit() and 1 <= int(raw_port) <= 65535:
+            if raw_port.isascii() and raw_port.isdigit() and 1 <= int(raw_port) <= 65535:
                 port = int(raw_port)
             else:
                 problems.append(f"PORT must be a number from 1 to 65535, such as 3000 (got {raw_port!r}).")
@@ -112,7 +120,7 @@ class Settings:
         timezone = get("DEALCOACH_TIMEZONE") or "UTC"
         try:
             ZoneInfo(timezone)
-        except (ZoneInfoNotFoundError, ValueError):
+        except (ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a folder such as 'Europe'
             problems.append(
                 f"DEALCOACH_TIMEZONE must be an IANA time zone such as Europe/Berlin or "
                 f"America/New_York (got {timezone!r})."
@@ -143,6 +151,14 @@ class Settings:
                 f"DEALCOACH_CURRENCY must be a three-letter ISO code such as USD or EUR (got {currency!r})."
             )
 
+        business_hours = get("DEALCOACH_BUSINESS_HOURS") or "09:00-17:00"
+        try:
+            parse_hours(business_hours)
+        except ValueError as exc:
+            problems.append(
+                f"DEALCOACH_BUSINESS_HOURS {exc}: the local hours, Monday to Friday, when nudges are posted."
+            )
+
         if problems:
             raise SettingsError(problems)
         return cls(
@@ -156,6 +172,7 @@ class Settings:
             managers=managers,
             playbook_path=playbook_path,
             currency=currency,
+            business_hours=business_hours,
         )
 
     def __repr__(self) -> str:

@@ -1,13 +1,34 @@
-"""Loopback fake of the Slack Web API: a real HTTP server that records calls and enforces Block Kit rules."""
+"""Loopback fake of the Slack Web API: a real HTTP server that records calls and enforces Block Kit rules.
+
+Besides recording, it keeps a small model of Slack's state that tests can rely on:
+
+* Messages: `chat.postMessage` stores each message in `messages[(channel, ts)]` (text, blocks, metadata, ...),
+  `chat.update` replaces the fields it is given on a stored message, `chat.delete` removes it, and
+  `conversations.history` reads them back newest first.
+* Timestamps: every ts is `f"{int(fake.epoch)}.{seq:06d}"` with one counter for the whole fake, so ts values
+  follow posting order and are strictly increasing as long as `epoch` never moves backwards. Tests may set
+  `fake.epoch` (e.g. to a fixed clock's `.timestamp()`, or forward to simulate time passing). History
+  filtering (`oldest`, `latest`, cursors) compares ts values as `decimal.Decimal`, never as floats or strings.
+* Channels: `unreachable_channels` maps a channel id to the error every post there gets (`channel_not_found`,
+  `is_archived`, ...); `not_joined` lists channels answering `not_in_channel` until `conversations.join`.
+* Hooks: `on(method, callback)` runs a callback after the answer is decided (and the message stored) but before
+  it is sent, so a test can act exactly between "Slack accepted" and "the client heard" (or drop the answer).
+* Rate limits: `channel_rate_limit` (seconds, off by default) answers 429 to quick successive posts to a channel.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
 import contextlib
 import itertools
 import json
 import threading
+import time
 from collections import defaultdict, deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -28,6 +49,11 @@ SECTION_TEXT_MAX, SECTION_FIELD_MAX, HEADER_TEXT_MAX = 3000, 2000, 150
 MODAL_TEXT_MAX, PRIVATE_METADATA_MAX, CALLBACK_ID_MAX = 24, 3000, 255
 SERVER_ERRORS = {500: "internal_error", 502: "bad_gateway", 503: "service_unavailable", 429: "ratelimited"}
 BOT = {"team": "Fake", "user": "dealcoach", "team_id": "T0FAKE", "user_id": "U0BOT", "bot_id": "B0BOT"}
+METADATA_METHODS = {"chat.postMessage", "chat.update", "chat.scheduleMessage"}
+STORED_FIELDS = ("text", "blocks", "metadata", "thread_ts", "reply_broadcast", "attachments")
+UPDATED_FIELDS = ("text", "blocks", "metadata", "attachments")
+HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX = 100, 999
+DROP = "drop"
 
 
 @dataclass
@@ -41,6 +67,10 @@ class Call:
     body: bytes = field(default=b"", repr=False)
     failed: bool = False
     response: dict[str, Any] | None = field(default=None, repr=False)
+    dropped: bool = False  # a hook returned "drop": the connection was closed without an answer
+
+
+Hook = Callable[[Call], str | None]
 
 
 @dataclass
@@ -123,6 +153,45 @@ def message_problems(params: dict[str, Any]) -> tuple[str, list[str]]:
     return "", []
 
 
+def _metadata(value: Any) -> Any:
+    """Message metadata as a dict when it is one, or a JSON string of one; anything else is returned as is."""
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError):
+            return json.loads(value)
+    return value
+
+
+def metadata_problems(value: Any) -> list[str]:
+    """Slack refuses message metadata that is not {"event_type": str, "event_payload": object}."""
+    data = _metadata(value)
+    if not isinstance(data, dict):
+        return [f"metadata must be an object, got {type(data).__name__}"]
+    problems = []
+    if not isinstance(data.get("event_type"), str) or not data["event_type"]:
+        problems.append("metadata.event_type must be a non-empty string")
+    if not isinstance(data.get("event_payload"), dict):
+        problems.append("metadata.event_payload must be an object")
+    return problems
+
+
+def _truthy(value: Any) -> bool:
+    """Slack booleans arrive as true/false, "true"/"false" or "1"/"0" (slack_sdk sends GET booleans as 0/1)."""
+    return str(value).strip().lower() in ("1", "true", "yes") if value is not None else False
+
+
+def _cursor(ts: str) -> str:
+    """An opaque cursor in Slack's style: base64 of "next_ts:<ts>"."""
+    return base64.b64encode(f"next_ts:{ts}".encode()).decode()
+
+
+def _cursor_ts(cursor: str) -> Decimal | None:
+    try:
+        kind, _, ts = base64.b64decode(cursor.encode(), validate=True).decode().partition(":")
+        return Decimal(ts) if kind == "next_ts" else None
+    except (binascii.Error, UnicodeDecodeError, InvalidOperation):
+        return None
+
+
 def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
     """Decode JSON or form bodies, unpacking JSON-string fields so tests can assert on structure."""
     if not raw:
@@ -149,7 +218,13 @@ class FakeSlack:
         self.users: dict[str, dict[str, Any]] = {}
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
+        self.epoch: float = time.time()  # integer part of every ts; set it to place posts in (fake) time
+        self.unreachable_channels: dict[str, str] = {}  # channel id -> error every chat.postMessage there gets
+        self.not_joined: set[str] = set()  # posts answer not_in_channel until conversations.join succeeds
+        self.channel_rate_limit: float | None = None  # min seconds between accepted posts to one channel
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
+        self._hooks: dict[str, list[Hook]] = defaultdict(list)
+        self._last_post: dict[str, float] = {}  # channel -> time.monotonic() of its last accepted post
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._seq = itertools.count(100)
@@ -218,13 +293,44 @@ class FakeSlack:
         return found[-1]
 
     def reset(self) -> None:
-        """Forget calls, violations, stored messages/files and pending failures (keeps `users` overrides)."""
+        """Forget calls, violations, stored messages/files, pending failures and rate-limit history.
+
+        Configuration stays: `users`, `epoch`, `unreachable_channels`, `not_joined`, `channel_rate_limit`, hooks.
+        """
         with self._lock:
             self.calls.clear()
             self.violations.clear()
             self.messages.clear()
             self.files.clear()
             self._failures.clear()
+            self._last_post.clear()
+
+    def on(self, method: str, callback: Hook) -> None:
+        """Run `callback(call)` for every call to `method` once its answer is decided, before it is sent.
+
+        By then the call is recorded, `call.response` / `call.failed` are set and a posted message is already in
+        `messages`; the client is still waiting. Returning "drop" closes the connection without an answer (the
+        client sees a disconnect; slack_sdk's default ConnectionErrorRetryHandler then retries once). Hooks run
+        in registration order on the server thread, outside the fake's lock; one that raises is reported in
+        `violations` and the answer is sent anyway.
+        """
+        with self._lock:
+            self._hooks[method].append(callback)
+
+    def off(self, method: str | None = None) -> None:
+        """Remove the hooks of `method` (all hooks when None)."""
+        with self._lock:
+            if method is None:
+                self._hooks.clear()
+            else:
+                self._hooks.pop(method, None)
+
+    def add_message(self, channel: str, text: str = "", *, user: str = "U0HUMAN", **fields: Any) -> str:
+        """Store a message as if someone else posted it (no bot_id); returns its ts, allocated like posts."""
+        with self._lock:
+            ts = self._ts()
+            self.messages[(channel, ts)] = {"type": "message", "user": user, "ts": ts, "text": text, **fields}
+        return ts
 
     def fail(
         self,
@@ -249,19 +355,49 @@ class FakeSlack:
             return next(self._seq)
 
     def _ts(self) -> str:
-        return f"1700000000.{self._next():06d}"
+        """Next ts: `int(epoch)` plus the fake-wide counter, so later posts always get larger ts values."""
+        with self._lock:
+            return f"{int(self.epoch)}.{self._next():06d}"
 
     def _record(self, call: Call) -> None:
         with self._changed:
             self.calls.append(call)
             self._changed.notify_all()
 
-    def wait_for(self, method: str, count: int = 1, timeout: float = 15) -> list[Call]:
-        """Block until `count` calls to `method` arrived (from another process or thread); fail after `timeout`."""
+    def wait_for(self, method: str, count: int = 1, timeout: float = 15, *, answered: bool = False) -> list[Call]:
+        """Block until `count` calls to `method` arrived (from another process or thread); fail after `timeout`.
+
+        Calls are recorded as they arrive, before the fake acts on them; with `answered=True` this waits until
+        `count` of them have their answer decided (message stored, `call.response` set), hooks may still run.
+        """
+
+        def done() -> bool:
+            found = [c for c in self.calls if c.method == method and (not answered or c.response is not None)]
+            return len(found) >= count
+
         with self._changed:
-            if not self._changed.wait_for(lambda: len([c for c in self.calls if c.method == method]) >= count, timeout):
+            if not self._changed.wait_for(done, timeout):
                 raise AssertionError(f"expected {count} call(s) to {method!r}; saw {[c.method for c in self.calls]}")
             return [c for c in self.calls if c.method == method]
+
+    def _answered(self, call: Call, answer: dict[str, Any]) -> None:
+        with self._changed:
+            call.response = answer
+            self._changed.notify_all()
+
+    def _run_hooks(self, call: Call) -> bool:
+        """Run the hooks for `call`; True when one asked to drop the connection."""
+        with self._lock:
+            hooks = list(self._hooks.get(call.method, ()))
+        drop = False
+        for hook in hooks:
+            try:
+                drop = hook(call) == DROP or drop
+            except BaseException as e:  # a failing hook must show up in the test, not kill the server thread
+                self._violate(call.method, [f"hook {getattr(hook, '__name__', hook)!r} raised {type(e).__name__}: {e}"])
+        if drop:
+            call.dropped = True
+        return drop
 
     def _violate(self, method: str, problems: list[str]) -> None:
         with self._lock:
@@ -289,13 +425,18 @@ class FakeSlack:
         if problems:
             self._violate(method, problems)
             return 200, {}, {"ok": False, "error": error, "errors": problems}
+        if method == "chat.postMessage" and call.token:
+            return self._post_message(call)
         if method in ("response_url", "upload_url") or call.token:
             return 200, {}, self._answer(method, call)
         return 200, {}, {"ok": False, "error": "not_authed"}
 
     def _validate(self, method: str, params: dict[str, Any]) -> tuple[str, list[str]]:
         if method in MESSAGE_METHODS:
-            return message_problems(params)
+            error, problems = message_problems(params)
+            if not problems and method in METADATA_METHODS and params.get("metadata") is not None:
+                error, problems = "invalid_metadata_format", metadata_problems(params["metadata"])
+            return error, problems
         if method.startswith("views."):
             problems = view_problems(params["view"]) if "view" in params else ["missing view"]
             return "invalid_arguments", problems
@@ -307,17 +448,25 @@ class FakeSlack:
         channel = p.get("channel", "")
         if method == "auth.test":
             return {"ok": True, "url": "https://fake.slack.com/", **BOT}
-        if method in ("chat.postMessage", "chat.update", "chat.scheduleMessage"):
-            ts = p.get("ts") if method == "chat.update" else self._ts()
-            message = {"type": "message", "user": BOT["user_id"], "bot_id": BOT["bot_id"], "ts": ts}
-            message.update({k: p[k] for k in ("text", "blocks", "metadata", "thread_ts", "attachments") if k in p})
-            if method == "chat.scheduleMessage":
-                sid = f"Q{self._next():08d}"
-                return {"ok": True, "channel": channel, "scheduled_message_id": sid, "message": message}
+        if method == "chat.scheduleMessage":
+            message = self._bot_message(p, self._ts())
+            sid = f"Q{self._next():08d}"
+            return {"ok": True, "channel": channel, "scheduled_message_id": sid, "message": message}
+        if method == "chat.update":
+            ts = str(p.get("ts", ""))
             with self._lock:
-                self.messages[(channel, ts)] = {**self.messages.get((channel, ts), {}), **message}
-            extra = {"text": p.get("text", "")} if method == "chat.update" else {}
-            return {"ok": True, "channel": channel, "ts": ts, **extra, "message": message}
+                stored = self.messages.get((channel, ts))
+                if stored is not None:  # unknown messages still answer ok (real Slack: message_not_found)
+                    stored.update({k: v for k, v in self._bot_message(p, ts).items() if k in UPDATED_FIELDS})
+                message = dict(stored) if stored is not None else self._bot_message(p, ts)
+            return {"ok": True, "channel": channel, "ts": ts, "text": p.get("text", ""), "message": message}
+        if method == "chat.delete":
+            ts = str(p.get("ts", ""))
+            with self._lock:
+                self.messages.pop((channel, ts), None)
+            return {"ok": True, "channel": channel, "ts": ts}
+        if method == "conversations.history":
+            return self._history(p)
         if method == "chat.postEphemeral":
             return {"ok": True, "message_ts": self._ts()}
         if method == "chat.getPermalink":
@@ -342,6 +491,15 @@ class FakeSlack:
         if method == "conversations.open":
             users = str(p.get("users", "")).split(",")
             return {"ok": True, "channel": {"id": p.get("channel") or f"D{users[0]}"}}
+        if method == "conversations.join":
+            with self._lock:
+                error = self.unreachable_channels.get(channel)
+                if error:
+                    call.failed = True
+                    return {"ok": False, "error": error}
+                if channel.startswith("G"):
+                    return {"ok": False, "error": "method_not_supported_for_channel_type"}
+                self.not_joined.discard(channel)
         if method in ("conversations.join", "conversations.info"):
             is_im = channel.startswith("D")
             info = {"id": channel, "name": f"channel-{channel}", "is_channel": not is_im, "is_im": is_im}
@@ -358,6 +516,104 @@ class FakeSlack:
         if method == "files.completeUploadExternal":
             return self._complete_upload(p)
         return {"ok": True}
+
+    @staticmethod
+    def _bot_message(p: dict[str, Any], ts: str) -> dict[str, Any]:
+        """The message the bot's call describes, as Slack echoes it (metadata decoded to a dict)."""
+        message = {"type": "message", "user": BOT["user_id"], "bot_id": BOT["bot_id"], "ts": ts}
+        message.update({k: p[k] for k in STORED_FIELDS if p.get(k) is not None})
+        if "metadata" in message:
+            message["metadata"] = _metadata(message["metadata"])
+        return message
+
+    def _post_message(self, call: Call) -> tuple[int, dict[str, str], dict[str, Any]]:
+        """chat.postMessage: channel checks, optional per-channel rate limit, then ts allocation and storage.
+
+        Checks, ts allocation and storage happen under one lock hold, so concurrent posts get ts values in the
+        order they were stored and the rate limit cannot be raced. Like Slack, a post to a user id (U.../W...)
+        lands in the app's DM with that user: it is answered and stored under "D<user id>", the id
+        conversations.open gives for that user.
+        """
+        target = str(call.params.get("channel") or "")
+        channel = f"D{target}" if target.startswith(("U", "W")) else target
+        with self._lock:
+            error = "channel_not_found" if not channel else self.unreachable_channels.get(target)
+            if not error and target in self.not_joined:
+                error = "not_in_channel"
+            if error:
+                call.failed = bool(channel)
+                return 200, {}, {"ok": False, "error": error}
+            now = time.monotonic()
+            last = self._last_post.get(channel)
+            if self.channel_rate_limit is not None and last is not None and now - last < self.channel_rate_limit:
+                call.failed = True
+                return 429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"}
+            self._last_post[channel] = now
+            ts = self._ts()
+            message = self._bot_message(call.params, ts)
+            self.messages[(channel, ts)] = message
+            return 200, {}, {"ok": True, "channel": channel, "ts": ts, "message": dict(message)}
+
+    def _history(self, p: dict[str, Any]) -> dict[str, Any]:
+        """conversations.history: top-level messages of one channel, newest first, ts compared as Decimal.
+
+        Thread replies are left out like in Slack (unless posted with reply_broadcast). Without `latest` there is
+        no upper bound (the fake's ts may lie in the future when a test moved `epoch`).
+        """
+        channel = str(p.get("channel") or "")
+        with self._lock:
+            user_id = channel.startswith(("U", "W"))  # history wants a conversation id (D...), not a user id
+            error = self.unreachable_channels.get(channel) if channel and not user_id else "channel_not_found"
+            if error and error != "is_archived":  # archived channels stay readable
+                return {"ok": False, "error": error}
+            if channel in self.not_joined:
+                return {"ok": False, "error": "not_in_channel"}
+            stored = [dict(m, ts=ts) for (ch, ts), m in self.messages.items() if ch == channel]
+        bounds = {}
+        for name in ("oldest", "latest"):
+            try:
+                bounds[name] = Decimal(str(p[name])) if p.get(name) not in (None, "") else None
+            except InvalidOperation:
+                bounds[name] = Decimal("NaN")
+            if bounds[name] is not None and not bounds[name].is_finite():
+                return {"ok": False, "error": f"invalid_ts_{name}"}
+        try:
+            limit = int(p.get("limit") or HISTORY_LIMIT_DEFAULT)
+        except ValueError:
+            return {"ok": False, "error": "invalid_limit"}
+        limit = min(max(limit, 1), HISTORY_LIMIT_MAX)
+        start = None
+        if p.get("cursor"):
+            start = _cursor_ts(str(p["cursor"]))
+            if start is None:
+                return {"ok": False, "error": "invalid_cursor"}
+        inclusive, oldest, latest = _truthy(p.get("inclusive")), bounds["oldest"], bounds["latest"]
+
+        def wanted(m: dict[str, Any]) -> bool:
+            ts = Decimal(m["ts"])
+            if m.get("thread_ts") not in (None, m["ts"]) and not _truthy(m.get("reply_broadcast")):
+                return False
+            if oldest is not None and (ts < oldest or (ts == oldest and not inclusive)):
+                return False
+            if latest is not None and (ts > latest or (ts == latest and not inclusive)):
+                return False
+            return start is None or ts <= start
+
+        found = sorted(filter(wanted, stored), key=lambda m: Decimal(m["ts"]), reverse=True)
+        with_metadata = _truthy(p.get("include_all_metadata"))
+        page = [self._history_message(m, with_metadata) for m in found[:limit]]
+        answer: dict[str, Any] = {"ok": True, "messages": page, "has_more": len(found) > limit}
+        if len(found) > limit:
+            answer["response_metadata"] = {"next_cursor": _cursor(found[limit]["ts"])}
+        return answer
+
+    @staticmethod
+    def _history_message(m: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
+        out = {"type": "message", "ts": m["ts"], "text": m.get("text", ""), "blocks": m.get("blocks") or []}
+        out.update({k: m[k] for k in ("user", "bot_id", "thread_ts", "attachments") if m.get(k) is not None})
+        if with_metadata and m.get("metadata") is not None:
+            out["metadata"] = m["metadata"]
+        return out
 
     def _complete_upload(self, p: dict[str, Any]) -> dict[str, Any]:
         done = []
@@ -411,7 +667,10 @@ class _Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a bug in the fake must surface in tests, not vanish in a server thread
             fake._violate(method, [f"FakeSlack crashed: {type(e).__name__}: {e}"])
             status, extra, answer = 500, {}, {"ok": False, "error": "fake_crashed"}
-        call.response = answer
+        fake._answered(call, answer)
+        if fake._run_hooks(call):
+            self.close_connection = True  # no status line at all: the client sees the connection close
+            return
         self._send(status, extra, answer)
 
     do_GET = do_POST

@@ -19,14 +19,14 @@ from tests.conftest import SECRET, TOKEN
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run `python -m bot` in a clean environment (no SLACK_* from the developer's shell, no stray .env)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))}
     base["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
         env={**base, **(env or {})},
-        cwd=cwd or ROOT / "tests",
+        cwd=cwd,
         capture_output=True,
         text=True,
         timeout=60,
@@ -77,7 +77,7 @@ def test_preview_refuses_a_broken_playbook(tmp_path):
     bad.write_text(
         '[[steps]]\nid = "a"\nstage = "affirm"\ndays = 0\ntitle = "ok"\n\n[[steps]]\nid = "b"\nstage = "later"\n'
     )
-    result = run_cli("preview", env={"DEALCOACH_PLAYBOOK": str(bad)})
+    result = run_cli("preview", env={"DEALCOACH_PLAYBOOK": str(bad)}, cwd=tmp_path)
     assert result.returncode == 2
     assert str(bad) in result.stderr and "line 7" in result.stderr and "'b'" in result.stderr
     assert "stage" in result.stderr and "Traceback" not in result.stderr

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+from http.client import RemoteDisconnected
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
 import pytest
@@ -14,11 +21,12 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_bolt.context.respond import Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+from slack_sdk.http_retry.builtin_interval_calculators import FixedValueRetryIntervalCalculator
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.webhook import WebhookClient
 
-from tests.fakeslack import FakeSlack
+from tests.fakeslack import Call, FakeSlack
 from tests.signing import (
     FORM,
     JSON,
@@ -264,6 +272,308 @@ def test_response_url_posts_are_recorded_and_validated(fake: FakeSlack) -> None:
     assert json.loads(bad.body)["error"] == "no_text"
     assert fake.violations == ["response_url: message has blocks but no top-level text fallback"]
     assert WebhookClient(fake.response_url()).send(text="plain").status_code == 200
+
+
+# -- message store & conversations.history -----------------------------------------------------------------
+
+META = {"event_type": "deal_checkin", "event_payload": {"deal_id": 7, "day": 30}}
+
+
+def history(client: WebClient, channel: str = "C1", **kwargs) -> list[str]:
+    """Texts of a history page, newest first."""
+    return [m["text"] for m in client.conversations_history(channel=channel, **kwargs)["messages"]]
+
+
+def test_post_stores_text_blocks_and_metadata(fake: FakeSlack, client: WebClient) -> None:
+    """The stored message is what history and later updates work on; metadata comes back as a dict."""
+    posted = client.chat_postMessage(channel="C1", text="Day 30", blocks=[section("*Day 30*")], metadata=META)
+
+    stored = fake.messages[("C1", posted["ts"])]
+    assert stored["text"] == "Day 30" and stored["blocks"] == [section("*Day 30*")] and stored["metadata"] == META
+    assert posted["message"]["metadata"] == META
+    form = client.api_call(
+        "chat.postMessage", params={"channel": "C1", "text": "form", "metadata": json.dumps(META)}
+    )  # form-encoded: metadata travels as a JSON string
+    assert fake.messages[("C1", form["ts"])]["metadata"] == META
+
+
+def test_invalid_metadata_is_refused(fake: FakeSlack, client: WebClient) -> None:
+    """Slack refuses metadata without event_type / event_payload; so does the fake, loudly."""
+    with pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel="C1", text="x", metadata={"event_payload": {}})
+
+    assert info.value.response["error"] == "invalid_metadata_format"
+    assert fake.violations == ["chat.postMessage: metadata.event_type must be a non-empty string"]
+    assert fake.messages == {}
+
+
+def test_update_replaces_given_fields_and_delete_removes(fake: FakeSlack, client: WebClient) -> None:
+    """chat.update keeps fields it is not given (like Slack); unknown messages still answer ok, and stay unknown."""
+    ts = client.chat_postMessage(channel="C1", text="v1", blocks=[section("v1")], metadata=META)["ts"]
+
+    updated = client.chat_update(channel="C1", ts=ts, text="v2", blocks=[section("v2")])
+    assert updated["message"]["metadata"] == META and updated["text"] == "v2"
+    assert (fake.messages[("C1", ts)]["text"], fake.messages[("C1", ts)]["blocks"]) == ("v2", [section("v2")])
+    client.chat_update(channel="C1", ts=ts, text="v3")
+    assert fake.messages[("C1", ts)]["blocks"] == [section("v2")] and fake.messages[("C1", ts)]["text"] == "v3"
+
+    assert client.chat_update(channel="C1", ts="1.000001", text="ghost")["ok"]
+    assert ("C1", "1.000001") not in fake.messages
+    assert client.chat_delete(channel="C1", ts=ts).data == {"ok": True, "channel": "C1", "ts": ts}
+    assert fake.messages == {} and history(client) == []
+    assert client.chat_delete(channel="C1", ts=ts)["ok"]
+
+
+def test_ts_follows_posting_order_and_epoch(fake: FakeSlack, client: WebClient) -> None:
+    """ts = int(epoch).seq: strictly increasing, and a test can move the fake's clock forward."""
+    fake.epoch = 1_800_000_000.9
+    first = client.chat_postMessage(channel="C1", text="a")["ts"]
+    fake.epoch += 86_400
+    second = client.chat_postMessage(channel="C2", text="b")["ts"]
+
+    assert first.startswith("1800000000.") and second.startswith("1800086400.")
+    assert len(first.partition(".")[2]) == 6 and Decimal(second) > Decimal(first)
+    assert history(client, oldest="1800086400") == [] and history(client, "C2", oldest="1800086400") == ["b"]
+
+
+def test_history_is_newest_first_and_scoped_to_the_channel(fake: FakeSlack, client: WebClient) -> None:
+    """Only top-level messages of the asked channel, in Slack's shape; replies stay in their thread."""
+    fake.add_message("C1", "human says hi", user="U0REP")
+    parent = client.chat_postMessage(channel="C1", text="parent", blocks=[section("p")])["ts"]
+    client.chat_postMessage(channel="C1", text="reply", thread_ts=parent)
+    client.chat_postMessage(channel="C1", text="broadcast", thread_ts=parent, reply_broadcast=True)
+    client.chat_postMessage(channel="C2", text="elsewhere")
+
+    answer = client.conversations_history(channel="C1")
+    assert answer["ok"] and answer["has_more"] is False and "response_metadata" not in answer.data
+    assert [m["text"] for m in answer["messages"]] == ["broadcast", "parent", "human says hi"]
+    assert answer["messages"][1] == {
+        "type": "message",
+        "ts": parent,
+        "text": "parent",
+        "blocks": [section("p")],
+        "user": "U0BOT",
+        "bot_id": "B0BOT",
+    }
+    assert answer["messages"][2]["user"] == "U0REP" and "bot_id" not in answer["messages"][2]
+    assert fake.last("conversations.history").params["channel"] == "C1"
+    assert history(client, "C9") == []
+
+
+def test_history_honours_oldest_latest_and_inclusive(fake: FakeSlack, client: WebClient) -> None:
+    """Bounds are exclusive unless inclusive; ts compare as decimals (".000100" > ".0001" is not a string test)."""
+    ts = [client.chat_postMessage(channel="C1", text=f"m{i}")["ts"] for i in range(4)]
+
+    assert history(client, oldest=ts[1]) == ["m3", "m2"]
+    assert history(client, oldest=ts[1], inclusive=True) == ["m3", "m2", "m1"]
+    assert history(client, latest=ts[2]) == ["m1", "m0"]
+    assert history(client, oldest=ts[0], latest=ts[3]) == ["m2", "m1"]
+    assert history(client, oldest=ts[0], latest=ts[3], inclusive=True) == ["m3", "m2", "m1", "m0"]
+    assert history(client, oldest=str(int(fake.epoch))) == ["m3", "m2", "m1", "m0"]
+    assert history(client, oldest=str(int(fake.epoch) + 1)) == []
+    assert history(client, oldest=ts[3].rstrip("0")) == []  # "E.0001xx" trimmed is the same decimal
+    with pytest.raises(SlackApiError, match="invalid_ts_oldest"):
+        client.conversations_history(channel="C1", oldest="yesterday")
+    with pytest.raises(SlackApiError, match="invalid_ts_latest"):
+        client.conversations_history(channel="C1", latest="NaN")
+
+
+def test_history_metadata_only_when_asked(fake: FakeSlack, client: WebClient) -> None:
+    """include_all_metadata is what lets the bot find its own posts again after a crash."""
+    client.chat_postMessage(channel="C1", text="tagged", metadata=META)
+    client.chat_postMessage(channel="C1", text="plain")
+
+    assert all("metadata" not in m for m in client.conversations_history(channel="C1")["messages"])
+    tagged, plain = client.conversations_history(channel="C1", include_all_metadata=True)["messages"][::-1]
+    assert tagged["metadata"] == META and "metadata" not in plain
+    as_form = client.api_call("conversations.history", params={"channel": "C1", "include_all_metadata": "true"})
+    assert as_form["messages"][1]["metadata"] == META
+
+
+def test_history_limit_and_cursor_pagination(fake: FakeSlack, client: WebClient) -> None:
+    """Pages of `limit`, linked by response_metadata.next_cursor; slack_sdk's iterator follows them."""
+    for i in range(5):
+        client.chat_postMessage(channel="C1", text=f"m{i}")
+
+    first = client.conversations_history(channel="C1", limit=2)
+    assert [m["text"] for m in first["messages"]] == ["m4", "m3"] and first["has_more"] is True
+    cursor = first["response_metadata"]["next_cursor"]
+    assert history(client, limit=2, cursor=cursor) == ["m2", "m1"]
+    pages = [[m["text"] for m in page["messages"]] for page in client.conversations_history(channel="C1", limit=2)]
+    assert pages == [["m4", "m3"], ["m2", "m1"], ["m0"]]
+    assert len(history(client)) == 5  # default limit 100
+    with pytest.raises(SlackApiError, match="invalid_cursor"):
+        client.conversations_history(channel="C1", cursor="not-a-cursor")
+
+
+def test_posts_to_a_user_land_in_the_dm(fake: FakeSlack, client: WebClient) -> None:
+    """Slack answers a post to a user id with the DM's id; history must be read from that id."""
+    posted = client.chat_postMessage(channel="U0REP", text="psst")
+
+    dm = client.conversations_open(users="U0REP")["channel"]["id"]
+    assert posted["channel"] == dm == "DU0REP" and (dm, posted["ts"]) in fake.messages
+    assert history(client, dm) == ["psst"]
+    with pytest.raises(SlackApiError, match="channel_not_found"):
+        client.conversations_history(channel="U0REP")
+
+
+# -- channel reachability ----------------------------------------------------------------------------------
+
+
+def test_unreachable_channels_fail_every_time(fake: FakeSlack, client: WebClient) -> None:
+    """Unlike fail(), these errors are not consumed: the channel stays gone or archived."""
+    fake.unreachable_channels.update({"C0GONE": "channel_not_found", "C0ARCH": "is_archived"})
+
+    for _ in range(2):
+        for channel, error in fake.unreachable_channels.items():
+            with pytest.raises(SlackApiError) as info:
+                client.chat_postMessage(channel=channel, text="hi")
+            assert info.value.response.status_code == 200 and info.value.response["error"] == error
+    assert all(c.failed for c in fake.calls_to("chat.postMessage")) and fake.messages == {}
+    with pytest.raises(SlackApiError, match="is_archived"):
+        client.conversations_join(channel="C0ARCH")
+    assert client.chat_postMessage(channel="C1", text="fine")["ok"]
+
+
+def test_not_joined_until_conversations_join(fake: FakeSlack, client: WebClient) -> None:
+    """not_in_channel repeats until the bot joins; then posting works and the channel leaves the set."""
+    fake.not_joined.add("C0NEW")
+
+    for _ in range(2):
+        with pytest.raises(SlackApiError, match="not_in_channel"):
+            client.chat_postMessage(channel="C0NEW", text="hi")
+    with pytest.raises(SlackApiError, match="not_in_channel"):
+        client.conversations_history(channel="C0NEW")
+    assert client.conversations_join(channel="C0NEW")["channel"]["is_member"]
+    assert fake.not_joined == set()
+    assert client.chat_postMessage(channel="C0NEW", text="hi")["ok"]
+    assert [c.failed for c in fake.calls_to("chat.postMessage")] == [True, True, False]
+
+
+def test_join_private_channel_is_not_supported(fake: FakeSlack, client: WebClient) -> None:
+    """Bots must be invited to private channels; join answers method_not_supported_for_channel_type."""
+    fake.not_joined.add("G0PRIV")
+
+    with pytest.raises(SlackApiError) as info:
+        client.conversations_join(channel="G0PRIV")
+
+    assert info.value.response["error"] == "method_not_supported_for_channel_type"
+    assert fake.not_joined == {"G0PRIV"}
+
+
+# -- hooks -------------------------------------------------------------------------------------------------
+
+
+def test_hooks_run_in_order_after_storing_and_before_the_answer(fake: FakeSlack, client: WebClient) -> None:
+    """At hook time the message is stored and the answer decided, but the client has not returned yet."""
+    seen: list[tuple[str, str, bool]] = []
+    returned = threading.Event()
+
+    def first(call: Call) -> None:
+        ts = call.response["ts"]
+        seen.append(("first", ts, ("C1", ts) in fake.messages and not returned.is_set()))
+
+    def second(call: Call) -> None:
+        seen.append(("second", call.response["ts"], call.failed))
+
+    fake.on("chat.postMessage", first)
+    fake.on("chat.postMessage", second)
+    ts = client.chat_postMessage(channel="C1", text="hi")["ts"]
+    returned.set()
+
+    assert seen == [("first", ts, True), ("second", ts, False)]
+    fake.off("chat.postMessage")
+    client.chat_postMessage(channel="C1", text="again")
+    assert len(seen) == 2
+
+
+def test_hook_drop_closes_the_connection_after_storing(fake: FakeSlack) -> None:
+    """The post happened in Slack, the client never hears of it; a retrying client then posts twice."""
+    fake.on("chat.postMessage", lambda call: "drop")
+    bare = WebClient(token="xoxb-test", base_url=fake.base_url, retry_handlers=[])
+
+    with pytest.raises(RemoteDisconnected):
+        bare.chat_postMessage(channel="C1", text="lost answer")
+    assert fake.last("chat.postMessage").dropped and len(fake.messages) == 1
+
+    fake.reset()
+    retry = ConnectionErrorRetryHandler(interval_calculator=FixedValueRetryIntervalCalculator(0))
+    retrying = WebClient(token="xoxb-test", base_url=fake.base_url, retry_handlers=[retry])
+    drops = iter(["drop", None])
+    fake.off("chat.postMessage")
+    fake.on("chat.postMessage", lambda call: next(drops))
+
+    assert retrying.chat_postMessage(channel="C1", text="dup")["ok"]
+    assert [m["text"] for m in fake.messages.values()] == ["dup", "dup"]  # why idempotency matters
+
+
+def test_hook_that_raises_is_a_violation_and_the_answer_still_goes_out(fake: FakeSlack, client: WebClient) -> None:
+    def broken(call: Call) -> None:
+        raise RuntimeError("boom")
+
+    fake.on("auth.test", broken)
+
+    assert client.auth_test()["ok"]
+    assert fake.violations == ["auth.test: hook 'broken' raised RuntimeError: boom"]
+
+
+def test_hook_can_kill_the_caller_between_accept_and_answer(fake: FakeSlack) -> None:
+    """The crash window a restart must survive: Slack stored the message, the process never learned its ts."""
+    script = (
+        "import sys; from slack_sdk import WebClient; "
+        "WebClient(token='xoxb-test', base_url=sys.argv[1]).chat_postMessage(channel='C1', text='hi', "
+        "metadata={'event_type': 'deal_checkin', 'event_payload': {'deal_id': 7}}); print('learned ts')"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script, fake.base_url], stdout=subprocess.PIPE)
+    fake.on("chat.postMessage", lambda call: os.kill(proc.pid, signal.SIGKILL))
+
+    out, _ = proc.communicate(timeout=10)
+
+    assert proc.returncode == -signal.SIGKILL and out == b""
+    (message,) = WebClient(token="xoxb-test", base_url=fake.base_url).conversations_history(
+        channel="C1", include_all_metadata=True
+    )["messages"]
+    assert message["metadata"]["event_payload"] == {"deal_id": 7}
+
+
+# -- concurrency & rate limits -----------------------------------------------------------------------------
+
+
+def test_concurrent_posts_get_unique_ordered_ts(fake: FakeSlack) -> None:
+    """Several clients at once: every post stored with a distinct ts, and wait_for can wait for the answers."""
+    clients = [WebClient(token="xoxb-test", base_url=fake.base_url) for _ in range(4)]
+
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(clients[i % 4].chat_postMessage, channel="C1", text=f"m{i}") for i in range(20)]
+        calls = fake.wait_for("chat.postMessage", 20, timeout=5, answered=True)
+        results = [f.result() for f in futures]
+
+    assert all(c.response is not None for c in calls) and len(fake.messages) == 20
+    ts = [r["ts"] for r in results]
+    assert len(set(ts)) == 20
+    listed = [
+        m["ts"] for m in WebClient(token="x", base_url=fake.base_url).conversations_history(channel="C1")["messages"]
+    ]
+    assert listed == sorted(ts, key=Decimal, reverse=True)
+
+
+def test_channel_rate_limit_answers_429_per_channel(fake: FakeSlack, client: WebClient) -> None:
+    """Off by default; when set, a quick second post to the same channel is refused with Retry-After: 1."""
+    assert client.chat_postMessage(channel="C1", text="a")["ok"] and client.chat_postMessage(channel="C1", text="b")
+    fake.channel_rate_limit = 10.0
+
+    assert client.chat_postMessage(channel="C2", text="first in C2")["ok"]
+    with pytest.raises(SlackApiError) as info:
+        client.chat_postMessage(channel="C2", text="too soon")
+    assert info.value.response.status_code == 429 and info.value.response["error"] == "ratelimited"
+    assert info.value.response.headers["Retry-After"] == "1"
+    assert fake.last("chat.postMessage").failed
+    assert client.chat_postMessage(channel="C3", text="other channel")["ok"]
+
+    fake.channel_rate_limit = 0.005
+    time.sleep(0.01)
+    assert client.chat_postMessage(channel="C2", text="later")["ok"]
+    assert [m["text"] for m in fake.messages.values() if m["text"] in ("too soon", "later")] == ["later"]
 
 
 # -- signing helpers ---------------------------------------------------------------------------------------

@@ -8,7 +8,7 @@ import os
 import signal
 import sys
 import threading
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 
 from dotenv import find_dotenv, load_dotenv
@@ -34,6 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         level=os.environ.get("LOG_LEVEL", "INFO").upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per minute for every run
     try:
         return args.run(args)
     except (SettingsError, PlaybookError) as exc:
@@ -51,6 +52,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the Slack bot (HTTP mode, or Socket Mode when SLACK_APP_TOKEN is set)")
     serve.set_defaults(run=run_serve)
+
+    tick = sub.add_parser("tick", help="post the nudges due now (or at --now) once, then exit: for cron and catch-up")
+    tick.add_argument(
+        "--now",
+        type=_instant,
+        default=None,
+        help="the instant to dispatch as, ISO-8601 (e.g. 2026-11-23T09:30:00+01:00; no offset means DEALCOACH_TIMEZONE)",
+    )
+    tick.set_defaults(run=run_tick)
 
     preview = sub.add_parser("preview", help="print the follow-up timeline a deal would get, without Slack")
     preview.add_argument("--amount", type=_amount, default=Decimal("50000"), help="deal amount (default 50000)")
@@ -90,6 +100,13 @@ def _date(value: str) -> date:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date; write it as YYYY-MM-DD") from None
 
 
+def _instant(value: str) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO-8601 time, e.g. 2026-11-23T09:30:00+01:00") from None
+
+
 def load_playbook(settings: Settings) -> Playbook:
     return load(settings.playbook_path)
 
@@ -98,8 +115,6 @@ def run_preview(args: argparse.Namespace) -> int:
     """Print the dated plan for an imagined deal, so a manager can review the playbook without Slack."""
     settings = Settings.from_env(os.environ, require_slack=False)
     playbook = load_playbook(settings)
-    from datetime import datetime
-
     closed = args.closed or datetime.now(settings.tz).date()
     plan = playbook.plan(close_date=closed, persona=args.persona, amount=args.amount, go_live=args.go_live)
     print(
@@ -121,6 +136,27 @@ class _PreviewFacts(dict):
 
     def __missing__(self, key: str) -> str:
         return "{" + key + "}"
+
+
+def run_tick(args: argparse.Namespace) -> int:
+    """One dispatch as of --now, through the same code path as the scheduled job."""
+    settings = Settings.from_env(os.environ)
+    playbook = load_playbook(settings)
+    store = Store(settings.db_path)
+    store.migrate()
+
+    from bot.coach import Coach
+    from bot.slack import build_client
+    from schedules.jobs import dispatch_nudges
+
+    now = args.now
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=settings.tz)
+    report = dispatch_nudges(Coach(settings, store, playbook), build_client(settings, retries=False), now)
+    moment = (now or datetime.now(settings.tz)).astimezone(settings.tz)
+    state = "open" if report.open else "closed (nothing is posted outside business hours)"
+    print(f"{moment:%a %Y-%m-%d %H:%M %Z}: business hours {state}; {report.summary()}")
+    return 0
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -154,7 +190,11 @@ def run_serve(args: argparse.Namespace) -> int:
         )
         return EXIT_CONFIG
 
-    app = create_app(Coach(settings, store, playbook), client=client)
+    from schedules import build_scheduler
+
+    coach = Coach(settings, store, playbook)
+    app = create_app(coach, client=client)
+    scheduler = build_scheduler(coach, build_client(settings, retries=False))
     stop = threading.Event()
 
     def shutdown(signum, frame):
@@ -168,6 +208,7 @@ def run_serve(args: argparse.Namespace) -> int:
     summary = (
         f"database {settings.db_path} (schema v{version}), playbook {playbook.source} ({len(playbook.steps)} steps)"
     )
+    scheduler.start()
     try:
         if settings.socket_mode:
             logger.info("Deal Coach %s started in Socket Mode %s; %s", __version__, where, summary)
@@ -187,6 +228,8 @@ def run_serve(args: argparse.Namespace) -> int:
                 server.close()
     except SystemExit:
         pass
+    finally:
+        scheduler.shutdown(wait=True)
     logger.info("Deal Coach stopped")
     return 0
 

@@ -23,11 +23,11 @@ STAGE_LABEL = {
 ADD_DETAILS = "open_deal_details"
 
 
-def _section(text: str) -> dict:
+def section(text: str) -> dict:
     return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT)}}
 
 
-def _context(text: str) -> dict:
+def context(text: str) -> dict:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT)}]}
 
 
@@ -35,11 +35,11 @@ def help_message(command: str = "/closed-deal") -> tuple[str, list[dict]]:
     text = f"How to use {command}: `{EXAMPLE}`, or `{command}` alone to open a form."
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "Capture a closed deal"}},
-        _section(
+        section(
             "Right after a deal closes, tell me about it here and I'll plan the follow-ups that turn a "
             "new customer into a loyal one: thank-you note, next steps, win analysis, check-ins."
         ),
-        _section(
+        section(
             "*Quick capture*: the account, then the amount\n"
             f"`{EXAMPLE}`\n`/closed-deal Globex EUR 50,000`\n`/closed-deal Initech 1.2M`\n\n"
             "*Add details* (all optional, in any order after the amount)\n"
@@ -48,7 +48,7 @@ def help_message(command: str = "/closed-deal") -> tuple[str, list[dict]]:
             "• `persona:` economic, technical, champion or other\n"
             "• `live:` the expected go-live date, as YYYY-MM-DD"
         ),
-        _section(
+        section(
             f"*The full form*: type `{command}` with nothing after it.\n"
             "Amounts: `$120k`, `120,000`, `1.2M`, `€50k`, `USD 5000`, `£8,500.50`."
         ),
@@ -60,16 +60,16 @@ def error_message(problem: str, example: str) -> tuple[str, list[dict]]:
     """An ephemeral answer to bad input: what is wrong, then a correct example to copy."""
     text = f"{problem} Try: {example}"
     blocks = [
-        _section(f":warning: {escape(problem)}"),
-        _section(f"Try it like this:\n`{escape(example)}`"),
-        _context("Type `/closed-deal help` for all the options, or `/closed-deal` alone for a form."),
+        section(f":warning: {escape(problem)}"),
+        section(f"Try it like this:\n`{escape(example)}`"),
+        context("Type `/closed-deal help` for all the options, or `/closed-deal` alone for a form."),
     ]
     return text, blocks
 
 
 def notice(text: str) -> tuple[str, list[dict]]:
     """A short ephemeral line whose text we wrote (any user values in it already escaped)."""
-    return text, [_section(text)]
+    return text, [section(text)]
 
 
 def _deal_line(fields: DealFields) -> str:
@@ -123,18 +123,18 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
             "type": "header",
             "text": {"type": "plain_text", "text": truncate(f"🎉 Closed: {plain(f.account)}", HEADER_LIMIT)},
         },
-        _section(
+        section(
             f"Congratulations <@{deal.owner_id}>! Right after the yes is when buyers start to doubt, "
             "so here's the plan to make them glad they chose us."
         ),
-        _section(_deal_line(f)),
+        section(_deal_line(f)),
     ]
     if f.why_bought:
-        blocks.append(_section(f"*Why they bought:* {escape(f.why_bought)}"))
+        blocks.append(section(f"*Why they bought:* {escape(f.why_bought)}"))
     if nudges:
-        blocks.append(_section(_fit(timeline_lines(deal, nudges), "*The plan ahead*")))
+        blocks.append(section(_fit(timeline_lines(deal, nudges), "*The plan ahead*")))
     else:
-        blocks.append(_section("No follow-ups in the playbook match this deal."))
+        blocks.append(section("No follow-ups in the playbook match this deal."))
     blocks.append(
         {
             "type": "actions",
@@ -150,7 +150,7 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
         }
     )
     blocks.append(
-        _context(
+        context(
             f"Closed {f.close_date:%b %-d, %Y} · Deal #{deal.id} · Only <@{deal.owner_id}> or a manager can change it."
         )
     )
@@ -273,3 +273,18 @@ def cannot_post_text(deal: Deal, error: str) -> str:
     if error == "is_archived":
         return saved + "this channel is archived, so I can't post its plan here."
     return saved + f"Slack didn't accept the channel message ({escape(error) or 'no reason given'}). Try again later."
+
+
+def already_resolved_text(nudge: Nudge | None, action: str) -> str:
+    """Why a click changed nothing: someone got there first, or it was already so."""
+    if nudge is None:
+        return "I can't find that follow-up any more."
+    if action == "reassign":
+        return f"It's already with <@{nudge.assignee_id}>." if nudge.assignee_id else "Nothing to change."
+    if nudge.status == "done":
+        return f"Already done by <@{nudge.resolved_by}>. Nothing changed."
+    if nudge.status == "skipped":
+        return f"Already skipped by <@{nudge.resolved_by}>. Nothing changed."
+    if nudge.status == "planned" and nudge.snoozed_until:
+        return f"Already snoozed until {nudge.snoozed_until:%a %b %-d}. Nothing changed."
+    return "This follow-up can't be changed right now."

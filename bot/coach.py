@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot import blocks, deals
+from bot import nudges as lifecycle
 from bot.blocks import read_modal_metadata
 from bot.capture import InputError, parse_quick_capture
 from bot.db import Store
-from bot.deals import Deal, DealFields
+from bot.deals import Deal, DealFields, Nudge
 from bot.forms import read_deal_form
+from bot.nudge_blocks import nudge_message
 from bot.playbook import Playbook
 from bot.settings import Settings
 from bot.slack import error_code, post_in_channel
@@ -174,3 +177,72 @@ class Coach:
             self.release_announcement(deal.id)
             raise
         self.record_announcement(deal.id, ts)
+
+    # -- nudges: what reps do with them --------------------------------------------------------------------
+
+    @property
+    def hours(self):
+        return self.settings.hours
+
+    def steps_by_id(self) -> dict:
+        return {s.id: s for s in self.playbook.steps}
+
+    def nudge_for(self, nudge_id: int, *, team_id: str, user_id: str) -> tuple[Nudge, Deal]:
+        """A nudge and its deal, if this user may act on it (owner, assignee or manager); raises NotAllowed."""
+        with self.store.session() as db:
+            nudge = lifecycle.get_nudge(db, nudge_id)
+            deal = deals.get_deal(db, nudge.deal_id) if nudge else None
+        if nudge is None or deal is None or deal.team_id != team_id:
+            raise NotAllowed("I can't find that follow-up any more.")
+        allowed = {deal.owner_id, nudge.assignee_id, *self.settings.managers} - {None}
+        if user_id not in allowed:
+            who = f"<@{deal.owner_id}>" + (f" or <@{nudge.assignee_id}>" if nudge.assignee_id else "")
+            raise NotAllowed(f"Only {who}, or a manager, can act on this follow-up.")
+        return nudge, deal
+
+    def act_on_nudge(self, nudge_id: int, action: str, *, team_id: str, user_id: str, **details) -> NudgeChange:
+        """Done, skip, snooze or reassign, once: a repeat click changes nothing and says why."""
+        nudge, deal = self.nudge_for(nudge_id, team_id=team_id, user_id=user_id)
+        post_id = nudge.post_id
+        now = self.now()
+        with self.store.write() as db:
+            if action == "done":
+                change = lifecycle.mark_done(db, nudge_id, actor=user_id, now=now, outcome=details.get("outcome"))
+            elif action == "skip":
+                change = lifecycle.mark_skipped(db, nudge_id, actor=user_id, now=now, reason=details.get("reason"))
+            elif action == "snooze":
+                until = self.hours.first_open_day(self.today() + timedelta(days=details["days"]))
+                change = lifecycle.snooze(db, nudge_id, actor=user_id, now=now, until=until)
+            elif action == "reassign":
+                change = lifecycle.reassign(db, nudge_id, actor=user_id, assignee=details["assignee"], now=now)
+            else:
+                raise ValueError(f"unknown nudge action {action!r}")
+        explanation = None if change.changed else blocks.already_resolved_text(change.nudge, action)
+        return NudgeChange(change.changed, change.nudge, deal, post_id, explanation)
+
+    def post_of_nudge(self, nudge_id: int) -> int | None:
+        with self.store.session() as db:
+            nudge = lifecycle.get_nudge(db, nudge_id)
+        return nudge.post_id if nudge else None
+
+    def rendered_post(self, post_id: int) -> tuple[str, str, str, list[dict]] | None:
+        """(channel, ts, text, blocks) of a posted nudge message as it should look now, for chat.update."""
+        with self.store.session() as db:
+            post = lifecycle.get_post(db, post_id)
+            if post is None or post.status != "posted" or not post.ts:
+                return None
+            deal = deals.get_deal(db, post.deal_id)
+            shown = lifecycle.nudges_shown_in(db, post_id)
+        text, message_blocks = nudge_message(
+            deal, shown, self.steps_by_id(), post_id=post.id, late=post.late, tz=self.settings.tz
+        )
+        return post.channel_id, post.ts, text, message_blocks
+
+
+@dataclass(frozen=True)
+class NudgeChange:
+    changed: bool
+    nudge: Nudge | None
+    deal: Deal
+    post_id: int | None
+    explanation: str | None

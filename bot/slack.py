@@ -19,18 +19,25 @@ logger = logging.getLogger(__name__)
 TIMEOUT_SECONDS = 10
 
 
-def build_client(settings: Settings, token: str | None = None, *, backoff_seconds: float = 0.5) -> WebClient:
-    """One client configuration for listeners and jobs; Bolt copies its base_url and retry handlers per request."""
+def build_client(
+    settings: Settings, token: str | None = None, *, backoff_seconds: float = 0.5, retries: bool = True
+) -> WebClient:
+    """The Web API client for listeners (Bolt copies its base_url and retry handlers per request) and jobs.
+
+    `retries=False` is for the nudge dispatcher: a retried POST after a timeout or 5xx may post twice, so
+    the dispatcher records such outcomes as unknown and checks the channel instead.
+    """
     backoff = BackoffRetryIntervalCalculator(backoff_factor=backoff_seconds)
+    handlers = [
+        ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
+        RateLimitErrorRetryHandler(max_retry_count=2),
+        ServerErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
+    ]
     return WebClient(
         token=token if token is not None else settings.slack_bot_token or None,
         base_url=settings.slack_api_url,
         timeout=TIMEOUT_SECONDS,
-        retry_handlers=[
-            ConnectionErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
-            RateLimitErrorRetryHandler(max_retry_count=2),
-            ServerErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
-        ],
+        retry_handlers=handlers if retries else [],
     )
 
 

@@ -8,9 +8,10 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from slack_bolt import App
 from slack_sdk import WebClient
 
+from bot import nudge_blocks
 from bot.coach import Coach
 from bot.slack import build_client
-from handlers import commands, deal_form
+from handlers import commands, deal_form, nudges
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +43,12 @@ def register(app: App, coach: Coach) -> None:
     app.command("/closed-deal")(ack=commands.handle_closed_deal, lazy=[commands.follow_up_closed_deal])
     app.action(deal_form.ADD_DETAILS)(ack=deal_form.ack_add_details, lazy=[deal_form.handle_add_details])
     app.view(deal_form.DEAL_MODAL)(ack=deal_form.handle_deal_form, lazy=[deal_form.announce_deal_form])
+    app.action(nudge_blocks.DONE)(ack=nudges.ack_click, lazy=[nudges.handle_done])
+    app.action(nudge_blocks.SNOOZE)(ack=nudges.ack_click, lazy=[nudges.handle_snooze])
+    app.action(nudge_blocks.SKIP)(ack=nudges.ack_click, lazy=[nudges.handle_skip])
+    app.action(nudge_blocks.REASSIGN)(ack=nudges.ack_click, lazy=[nudges.handle_reassign])
+    app.view(nudge_blocks.SKIP_MODAL)(ack=nudges.handle_skip_submission, lazy=[nudges.refresh_after_submission])
+    app.view(nudge_blocks.OUTCOME_MODAL)(ack=nudges.handle_outcome_submission, lazy=[nudges.refresh_after_submission])
 
 
 def handle_error(error: Exception, body: dict) -> None:

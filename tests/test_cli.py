@@ -155,7 +155,7 @@ def test_serve_runs_the_bot_over_http_and_stops_cleanly_on_sigterm(tmp_path, fak
         log = []
         for line in proc.stderr:  # wait for the start line, not for a clock
             log.append(line)
-            if "started" in line:
+            if "Deal Coach" in line and "started" in line:
                 break
         start = log[-1]
         assert "HTTP mode" in start and f"port {port}" in start and str(db_path) in start

@@ -1,0 +1,264 @@
+"""Nudge lifecycle in SQL: claim, confirm, release, reconcile, and the rep's Done/Snooze/Skip/Reassign.
+
+Every change is a conditional UPDATE on the current status, so two dispatchers or a double click can
+never both win: the loser changes nothing and learns what happened instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlite_utils
+
+from bot.deals import Deal, Nudge, get_deal, nudge_from_row
+
+MAX_PER_MESSAGE = 8  # steps gathered into one message for one deal; the rest follow on the next tick
+
+
+@dataclass(frozen=True)
+class Post:
+    """One Slack message carrying one or more nudges of one deal; its id travels in the message metadata."""
+
+    id: int
+    deal_id: int
+    channel_id: str
+    status: str  # sending, unconfirmed, posted, failed
+    ts: str | None
+    late: bool
+    claimed_at: str
+    lease_at: str
+
+
+def _post(row: dict) -> Post:
+    return Post(
+        id=row["id"],
+        deal_id=row["deal_id"],
+        channel_id=row["channel_id"],
+        status=row["status"],
+        ts=row["ts"],
+        late=bool(row["late"]),
+        claimed_at=row["claimed_at"],
+        lease_at=row["lease_at"],
+    )
+
+
+def _stamp(now: datetime) -> str:
+    return now.isoformat(timespec="seconds")
+
+
+def due_deal_ids(db: sqlite_utils.Database, *, today: date, now: datetime, limit: int = 500) -> list[int]:
+    """Deals with steps due by today and ready to try, the longest-waiting first."""
+    rows = db.execute(
+        """
+        SELECT n.deal_id, MIN(n.due_date) AS oldest
+        FROM nudges n JOIN deals d ON d.id = n.deal_id
+        WHERE n.status = 'planned' AND n.due_date <= :today
+          AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= :now)
+          AND d.status = 'open'
+        GROUP BY n.deal_id
+        ORDER BY oldest, n.deal_id
+        LIMIT :limit
+        """,
+        {"today": today.isoformat(), "now": _stamp(now), "limit": limit},
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def claim(
+    db: sqlite_utils.Database, deal_id: int, *, today: date, now: datetime, is_late: Callable[[date], bool]
+) -> tuple[Post, Deal, list[Nudge]] | None:
+    """Inside a write transaction: take this deal's due steps for one message, or None if another took them."""
+    deal = get_deal(db, deal_id)
+    if deal is None or deal.status != "open":
+        return None
+    rows = list(
+        db["nudges"].rows_where(
+            "deal_id = ? AND status = 'planned' AND due_date <= ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
+            [deal_id, today.isoformat(), _stamp(now)],
+            order_by="due_date, id",
+            limit=MAX_PER_MESSAGE,
+        )
+    )
+    if not rows:
+        return None
+    late = any(is_late(date.fromisoformat(r["due_date"])) for r in rows)
+    post_id = (
+        db["posts"]
+        .insert(
+            {
+                "deal_id": deal_id,
+                "channel_id": deal.channel_id,
+                "status": "sending",
+                "ts": None,
+                "late": late,
+                "claimed_at": _stamp(now),
+                "lease_at": _stamp(now),
+                "posted_at": None,
+                "error": None,
+            }
+        )
+        .last_pk
+    )
+    ids = [r["id"] for r in rows]
+    db["post_nudges"].insert_all({"post_id": post_id, "nudge_id": i} for i in ids)
+    marks = ",".join("?" * len(ids))
+    db.execute(
+        f"UPDATE nudges SET status = 'sending', post_id = ?, updated_at = ? WHERE id IN ({marks}) AND status = 'planned'",
+        [post_id, _stamp(now), *ids],
+    )
+    post = _post(db["posts"].get(post_id))
+    return post, deal, post_nudges(db, post_id)
+
+
+def post_nudges(db: sqlite_utils.Database, post_id: int) -> list[Nudge]:
+    return [nudge_from_row(r) for r in db["nudges"].rows_where("post_id = ?", [post_id], order_by="due_date, id")]
+
+
+def get_post(db: sqlite_utils.Database, post_id: int) -> Post | None:
+    rows = list(db["posts"].rows_where("id = ?", [post_id]))
+    return _post(rows[0]) if rows else None
+
+
+def confirm(db: sqlite_utils.Database, post_id: int, *, channel_id: str, ts: str, now: datetime) -> bool:
+    """Record that Slack accepted the message; False if the post was no longer ours to confirm."""
+    cur = db.execute(
+        "UPDATE posts SET status = 'posted', ts = ?, channel_id = ?, posted_at = ?, error = NULL "
+        "WHERE id = ? AND status IN ('sending', 'unconfirmed')",
+        [ts, channel_id, _stamp(now), post_id],
+    )
+    if cur.rowcount != 1:
+        return False
+    db.execute(
+        "UPDATE nudges SET status = 'posted', last_error = NULL, updated_at = ? WHERE post_id = ? AND status = 'sending'",
+        [_stamp(now), post_id],
+    )
+    return True
+
+
+def release(db: sqlite_utils.Database, post_id: int, *, now: datetime, error: str, retry_at: datetime) -> None:
+    """Slack surely did not post it: the steps go back to planned, to be tried again at `retry_at`."""
+    db.execute(
+        "UPDATE posts SET status = 'failed', error = ? WHERE id = ? AND status IN ('sending', 'unconfirmed')",
+        [error, post_id],
+    )
+    db.execute(
+        "UPDATE nudges SET status = 'planned', post_id = NULL, attempts = attempts + 1, next_attempt_at = ?, "
+        "last_error = ?, updated_at = ? WHERE post_id = ? AND status = 'sending'",
+        [_stamp(retry_at), error, _stamp(now), post_id],
+    )
+
+
+def mark_unconfirmed(db: sqlite_utils.Database, post_id: int, *, error: str) -> None:
+    """We can't tell whether Slack posted it (a timeout, a 5xx): check the channel before trying again."""
+    db.execute(
+        "UPDATE posts SET status = 'unconfirmed', error = ? WHERE id = ? AND status = 'sending'", [error, post_id]
+    )
+
+
+def mark_undeliverable(db: sqlite_utils.Database, post_id: int, *, now: datetime, error: str) -> None:
+    db.execute("UPDATE posts SET status = 'failed', error = ? WHERE id = ?", [error, post_id])
+    db.execute(
+        "UPDATE nudges SET status = 'undeliverable', last_error = ?, updated_at = ? WHERE post_id = ? AND status = 'sending'",
+        [error, _stamp(now), post_id],
+    )
+
+
+def posts_to_reconcile(db: sqlite_utils.Database, *, now: datetime, lease: timedelta) -> list[Post]:
+    """Posts whose outcome we never learned: marked unconfirmed, or still 'sending' long after a crash."""
+    rows = db["posts"].rows_where(
+        "status = 'unconfirmed' OR (status = 'sending' AND lease_at < ?)",
+        [_stamp(now - lease)],
+        order_by="id",
+    )
+    return [_post(r) for r in rows]
+
+
+def take_for_reconcile(db: sqlite_utils.Database, post: Post, *, now: datetime) -> bool:
+    """Renew the claim only if nobody else did since we looked, so one dispatcher reconciles each post."""
+    cur = db.execute(
+        "UPDATE posts SET lease_at = ?, status = 'sending' WHERE id = ? AND status = ? AND lease_at = ?",
+        [_stamp(now), post.id, post.status, post.lease_at],
+    )
+    return cur.rowcount == 1
+
+
+# -- what reps do with a posted nudge ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """The result of a click: whether it changed anything, and the nudge as it now stands."""
+
+    changed: bool
+    nudge: Nudge | None
+
+
+def get_nudge(db: sqlite_utils.Database, nudge_id: int) -> Nudge | None:
+    rows = list(db["nudges"].rows_where("id = ?", [nudge_id]))
+    return nudge_from_row(rows[0]) if rows else None
+
+
+def _resolve(db, nudge_id: int, sets: str, params: list, *, allowed: tuple[str, ...]) -> Change:
+    marks = ",".join("?" * len(allowed))
+    cur = db.execute(f"UPDATE nudges SET {sets} WHERE id = ? AND status IN ({marks})", [*params, nudge_id, *allowed])
+    return Change(cur.rowcount == 1, get_nudge(db, nudge_id))
+
+
+def mark_done(
+    db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, outcome: dict | None = None
+) -> Change:
+    stamp = _stamp(now)
+    return _resolve(
+        db,
+        nudge_id,
+        "status = 'done', resolved_by = ?, resolved_at = ?, outcome = ?, updated_at = ?",
+        [actor, stamp, json.dumps(outcome) if outcome else None, stamp],
+        allowed=("posted",),
+    )
+
+
+def mark_skipped(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, reason: str | None) -> Change:
+    stamp = _stamp(now)
+    return _resolve(
+        db,
+        nudge_id,
+        "status = 'skipped', resolved_by = ?, resolved_at = ?, note = ?, updated_at = ?",
+        [actor, stamp, reason, stamp],
+        allowed=("posted",),
+    )
+
+
+def snooze(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, until: date) -> Change:
+    """Back to planned with a later due date; a fresh message follows then. The old message says so."""
+    stamp = _stamp(now)
+    return _resolve(
+        db,
+        nudge_id,
+        "status = 'planned', due_date = ?, snoozed_until = ?, snoozed_by = ?, post_id = NULL, "
+        "next_attempt_at = NULL, updated_at = ?",
+        [until.isoformat(), until.isoformat(), actor, stamp],
+        allowed=("posted",),
+    )
+
+
+def reassign(db: sqlite_utils.Database, nudge_id: int, *, actor: str, assignee: str, now: datetime) -> Change:
+    stamp = _stamp(now)
+    cur = db.execute(
+        "UPDATE nudges SET assignee_id = ?, updated_at = ? WHERE id = ? AND status IN ('planned', 'posted') "
+        "AND (assignee_id IS NULL OR assignee_id != ?)",
+        [assignee, stamp, nudge_id, assignee],
+    )
+    return Change(cur.rowcount == 1, get_nudge(db, nudge_id))
+
+
+def nudges_shown_in(db: sqlite_utils.Database, post_id: int) -> list[Nudge]:
+    """The steps a message carried, including any snoozed out of it since."""
+    cursor = db.execute(
+        "SELECT n.* FROM nudges n JOIN post_nudges p ON p.nudge_id = n.id WHERE p.post_id = ? ORDER BY n.due_date, n.id",
+        [post_id],
+    )
+    columns = [c[0] for c in cursor.description]
+    return [nudge_from_row(dict(zip(columns, r, strict=True))) for r in cursor.fetchall()]

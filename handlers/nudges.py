@@ -1,0 +1,176 @@
+"""Nudge buttons and their modals: Done (with an outcome where the step asks), Snooze, Skip, Reassign."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sqlite3
+
+from bot import nudge_blocks
+from bot.blocks import already_resolved_text
+from bot.coach import Coach, NotAllowed
+from bot.nudge_blocks import DETAIL, REASON, RESULT, VALUE
+
+logger = logging.getLogger(__name__)
+
+
+def ack_click(ack) -> None:
+    """Answer Slack at once; the lazy listener does the work and updates the message."""
+    ack()
+
+
+def _private(respond, text: str) -> None:
+    respond(text=text, response_type="ephemeral", replace_original=False)
+
+
+def refresh(coach: Coach, client, post_id: int | None) -> None:
+    """Redraw the message that carries a nudge, so everyone sees who did what."""
+    rendered = coach.rendered_post(post_id) if post_id else None
+    if rendered:
+        channel, ts, text, blocks = rendered
+        client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+
+
+def _act(coach: Coach, client, respond, context, nudge_id: int, action: str, **details):
+    try:
+        change = coach.act_on_nudge(nudge_id, action, team_id=context.team_id, user_id=context.user_id, **details)
+    except NotAllowed as exc:
+        _private(respond, str(exc))
+        return None
+    except sqlite3.OperationalError:
+        logger.exception("Could not record %s on nudge %s", action, nudge_id)
+        _private(respond, "I couldn't record that just now: the database is busy. Nothing changed; please try again.")
+        return None
+    if not change.changed:
+        _private(respond, change.explanation)
+        return None
+    refresh(coach, client, change.post_id)
+    return change
+
+
+def handle_done(body: dict, action: dict, context, client, respond) -> None:
+    coach: Coach = context["coach"]
+    nudge_id, _ = nudge_blocks.parse_value(action["value"])
+    try:
+        nudge, deal = coach.nudge_for(nudge_id, team_id=context.team_id, user_id=context.user_id)
+    except NotAllowed as exc:
+        _private(respond, str(exc))
+        return
+    step = coach.steps_by_id().get(nudge.step_id)
+    if step is not None and step.outcome and nudge.status == "posted":
+        client.views_open(trigger_id=body["trigger_id"], view=nudge_blocks.outcome_modal(nudge, deal, step.outcome))
+        return
+    _act(coach, client, respond, context, nudge_id, "done")
+
+
+def handle_snooze(action: dict, context, client, respond) -> None:
+    coach: Coach = context["coach"]
+    nudge_id, days = nudge_blocks.parse_value(action["selected_option"]["value"])
+    _act(coach, client, respond, context, nudge_id, "snooze", days=days or 1)
+
+
+def handle_skip(body: dict, action: dict, context, client, respond) -> None:
+    coach: Coach = context["coach"]
+    nudge_id, _ = nudge_blocks.parse_value(action["value"])
+    try:
+        nudge, deal = coach.nudge_for(nudge_id, team_id=context.team_id, user_id=context.user_id)
+    except NotAllowed as exc:
+        _private(respond, str(exc))
+        return
+    if nudge.status != "posted":
+        _private(respond, already_resolved_text(nudge, "skip"))
+        return
+    client.views_open(trigger_id=body["trigger_id"], view=nudge_blocks.skip_modal(nudge, deal))
+
+
+def handle_reassign(action: dict, context, client, respond) -> None:
+    coach: Coach = context["coach"]
+    nudge_id = int(action["block_id"].removeprefix("nudge_"))
+    assignee = action.get("selected_user")
+    if not assignee:
+        return
+    change = _act(coach, client, respond, context, nudge_id, "reassign", assignee=assignee)
+    if change and assignee != context.user_id:
+        text = nudge_blocks.handover_text(change.nudge, change.deal, by=context.user_id)
+        client.chat_postMessage(channel=assignee, text=text)
+
+
+def _metadata(view: dict) -> dict:
+    try:
+        return json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+
+
+def _text(view: dict, block_id: str) -> str:
+    element = view["state"]["values"].get(block_id, {}).get(VALUE) or {}
+    return (element.get("value") or "").strip()
+
+
+def handle_skip_submission(ack, view: dict, context) -> None:
+    """Skip with an optional reason; a second submission changes nothing."""
+    coach: Coach = context["coach"]
+    nudge_id = int(_metadata(view)["nudge"])
+    reason = _text(view, REASON) or None
+    try:
+        coach.act_on_nudge(nudge_id, "skip", team_id=context.team_id, user_id=context.user_id, reason=reason)
+    except NotAllowed as exc:
+        return ack(response_action="errors", errors={REASON: _plain(str(exc))})
+    except sqlite3.OperationalError:
+        logger.exception("Could not skip nudge %s", nudge_id)
+        return ack(response_action="errors", errors={REASON: "The database is busy. Press Skip again in a moment."})
+    ack()
+
+
+def read_outcome(view: dict) -> tuple[dict | None, dict[str, str]]:
+    """The outcome a rep recorded, or inline errors keyed by block."""
+    kind = _metadata(view).get("kind")
+    if kind == "win_reason":
+        reason = _text(view, REASON)
+        if not reason:
+            return None, {REASON: "Write their biggest reason, in their words, e.g. 'Setup took days, not months'."}
+        outcome = {"kind": kind, "reason": " ".join(reason.split())}
+        almost = _text(view, DETAIL)
+        if almost:
+            outcome["almost"] = " ".join(almost.split())
+        return outcome, {}
+    selected = (view["state"]["values"].get(RESULT, {}).get(VALUE) or {}).get("selected_option") or {}
+    if not selected.get("value"):
+        return None, {RESULT: "Choose how it went."}
+    outcome = {"kind": kind, "result": selected["value"]}
+    detail = _text(view, DETAIL)
+    if detail:
+        outcome["detail"] = " ".join(detail.split())
+    return outcome, {}
+
+
+def handle_outcome_submission(ack, view: dict, context) -> None:
+    """Done with what the buyer said: stored with the step for the digest."""
+    coach: Coach = context["coach"]
+    nudge_id = int(_metadata(view)["nudge"])
+    outcome, errors = read_outcome(view)
+    if errors:
+        return ack(response_action="errors", errors=errors)
+    try:
+        change = coach.act_on_nudge(nudge_id, "done", team_id=context.team_id, user_id=context.user_id, outcome=outcome)
+    except NotAllowed as exc:
+        first = next(iter(view["state"]["values"]), REASON)
+        return ack(response_action="errors", errors={first: _plain(str(exc))})
+    except sqlite3.OperationalError:
+        logger.exception("Could not record the outcome of nudge %s", nudge_id)
+        first = next(iter(view["state"]["values"]), REASON)
+        return ack(response_action="errors", errors={first: "The database is busy. Press Save again in a moment."})
+    if not change.changed:
+        first = next(iter(view["state"]["values"]), REASON)
+        return ack(response_action="errors", errors={first: _plain(change.explanation)})
+    ack()
+
+
+def refresh_after_submission(view: dict, context, client) -> None:
+    coach: Coach = context["coach"]
+    refresh(coach, client, coach.post_of_nudge(int(_metadata(view)["nudge"])))
+
+
+def _plain(text: str | None) -> str:
+    """Modal error text is plain: show <@U1> mentions as @U1."""
+    return (text or "").replace("<@", "@").replace(">", "")

@@ -123,9 +123,7 @@ class Dispatcher:
         blocked: set[str] = set()
         for deal_id in deal_ids:
             with self.coach.store.write() as db:
-                claimed = lifecycle.claim(
-                    db, deal_id, today=today, now=now, is_late=lambda due: self.hours.is_late(due, now)
-                )
+                claimed = lifecycle.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now))
             if claimed is None:
                 continue
             post, deal, steps = claimed
@@ -136,6 +134,12 @@ class Dispatcher:
         if report.posted or report.retrying or report.undeliverable:
             logger.info("Dispatch at %s: %s", now.isoformat(timespec="minutes"), report.summary())
         return report
+
+    def _is_late(self, now: datetime):
+        def is_late(due, created_at: str) -> bool:
+            return self.hours.is_late(due, now, since=datetime.fromisoformat(created_at))
+
+        return is_late
 
     # -- posting ----------------------------------------------------------------------------------------
 

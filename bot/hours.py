@@ -49,9 +49,13 @@ class BusinessHours:
             day += timedelta(days=1)
         return day
 
-    def is_late(self, due: date, now: datetime) -> bool:
-        """Late once a whole business day on which it could have gone out has passed."""
-        return self.first_open_day(due) < self.today(now)
+    def is_late(self, due: date, now: datetime, *, since: datetime | None = None) -> bool:
+        """Late once a business day on which it could have gone out has passed; `since` (the capture
+        time) keeps a deal closed on Friday evening from calling Monday's first nudge late."""
+        first_chance = datetime.combine(due, self.start, tzinfo=self.tz)
+        if since is not None:
+            first_chance = max(first_chance, since.astimezone(self.tz))
+        return self.next_open(first_chance).date() < self.today(now)
 
     def next_open(self, now: datetime) -> datetime:
         """The next instant business hours are open (now itself if open), as an aware datetime."""

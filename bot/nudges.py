@@ -68,7 +68,7 @@ def due_deal_ids(db: sqlite_utils.Database, *, today: date, now: datetime, limit
 
 
 def claim(
-    db: sqlite_utils.Database, deal_id: int, *, today: date, now: datetime, is_late: Callable[[date], bool]
+    db: sqlite_utils.Database, deal_id: int, *, today: date, now: datetime, is_late: Callable[[date, str], bool]
 ) -> tuple[Post, Deal, list[Nudge]] | None:
     """Inside a write transaction: take this deal's due steps for one message, or None if another took them."""
     deal = get_deal(db, deal_id)
@@ -84,7 +84,7 @@ def claim(
     )
     if not rows:
         return None
-    late = any(is_late(date.fromisoformat(r["due_date"])) for r in rows)
+    late = any(is_late(date.fromisoformat(r["due_date"]), r["created_at"]) for r in rows)
     post_id = (
         db["posts"]
         .insert(

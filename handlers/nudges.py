@@ -12,6 +12,8 @@ from bot.coach import Coach, NotAllowed
 from bot.nudge_blocks import DETAIL, REASON, RESULT, VALUE
 
 logger = logging.getLogger(__name__)
+# Set by a submission's ack once it recorded a change; Bolt copies the context to the lazy refresh after the ack.
+CHANGED = "nudge_changed"
 
 
 def ack_click(ack) -> None:
@@ -113,12 +115,15 @@ def handle_skip_submission(ack, view: dict, context) -> None:
     nudge_id = int(_metadata(view)["nudge"])
     reason = _text(view, REASON) or None
     try:
-        coach.act_on_nudge(nudge_id, "skip", team_id=context.team_id, user_id=context.user_id, reason=reason)
+        change = coach.act_on_nudge(nudge_id, "skip", team_id=context.team_id, user_id=context.user_id, reason=reason)
     except NotAllowed as exc:
         return ack(response_action="errors", errors={REASON: _plain(str(exc))})
     except sqlite3.OperationalError:
         logger.exception("Could not skip nudge %s", nudge_id)
         return ack(response_action="errors", errors={REASON: "The database is busy. Press Skip again in a moment."})
+    if not change.changed:
+        return ack(response_action="errors", errors={REASON: _plain(change.explanation)})
+    context[CHANGED] = True
     ack()
 
 
@@ -163,10 +168,14 @@ def handle_outcome_submission(ack, view: dict, context) -> None:
     if not change.changed:
         first = next(iter(view["state"]["values"]), REASON)
         return ack(response_action="errors", errors={first: _plain(change.explanation)})
+    context[CHANGED] = True
     ack()
 
 
 def refresh_after_submission(view: dict, context, client) -> None:
+    """Redraw the message only when the submission changed the nudge, never after a refused or repeated one."""
+    if not context.get(CHANGED):
+        return
     coach: Coach = context["coach"]
     refresh(coach, client, coach.post_of_nudge(int(_metadata(view)["nudge"])))
 

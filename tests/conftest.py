@@ -121,10 +121,21 @@ def server(app):
     from bot.server import http_server
 
     srv = http_server(app, port=0, host="127.0.0.1", threads=4)
-    thread = threading.Thread(target=srv.run, name="test-http", daemon=True)
+    stopping = threading.Event()
+
+    def run():
+        try:
+            srv.run()
+        except OSError:
+            if not stopping.is_set():  # closing the sockets under a running loop is how this test server stops
+                raise
+
+    thread = threading.Thread(target=run, name="test-http", daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{srv.effective_port}"
+    stopping.set()
     srv.close()
+    srv.task_dispatcher.shutdown()
     thread.join(timeout=10)
 
 

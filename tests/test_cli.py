@@ -7,6 +7,7 @@ import signal
 import socket
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -183,3 +184,56 @@ def test_console_script_matches_python_dash_m():
     script = Path(sys.executable).with_name("dealcoach")  # installed by `pip install -e .`, as `make test` does
     result = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0 and result.stdout.strip() == "dealcoach 0.1.0"
+
+
+@pytest.mark.parametrize("command", ["serve", "tick"])
+def test_serve_and_tick_refuse_a_broken_playbook(command, tmp_path, fake):
+    bad = tmp_path / "playbook.toml"
+    bad.write_text('[[steps]]\nid = "note"\nstage = "affirm"\ndays = -2\ntitle = "Write to {contact}"\n')
+    env = {
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.base_url,
+        "DEALCOACH_DB": str(tmp_path / "d.db"),
+        "DEALCOACH_PLAYBOOK": str(bad),
+    }
+    result = run_cli(command, env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert f"{bad}, line 1, step 1 ('note'): 'days' must be a whole number" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert fake.calls_to("chat.postMessage") == []
+
+
+def test_tick_posts_what_is_due_at_the_given_instant_and_says_so(tmp_path, fake):
+    from bot.coach import Coach
+    from bot.db import Store
+    from bot.playbook import load
+    from bot.settings import Settings
+
+    settings = Settings(db_path=tmp_path / "d.db", timezone="Europe/Berlin")
+    store = Store(settings.db_path)
+    store.migrate()
+    coach = Coach(settings, store, load(), lambda: datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
+    coach.capture_quick("Acme $5k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="k")
+    env = {
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.base_url,
+        "DEALCOACH_DB": str(settings.db_path),
+        "DEALCOACH_TIMEZONE": "Europe/Berlin",
+    }
+    early = run_cli("tick", "--now", "2026-11-23T08:30:00", env=env, cwd=tmp_path)  # no offset: Berlin time
+    assert early.returncode == 0, early.stderr
+    assert "Mon 2026-11-23 08:30 CET: business hours closed" in early.stdout
+    assert fake.calls_to("chat.postMessage") == []
+    result = run_cli("tick", "--now", "2026-11-23T09:30:00+01:00", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "business hours open; posted 1 (0 late)" in result.stdout
+    assert "Acme" in fake.last("chat.postMessage").params["text"]
+    again = run_cli("tick", "--now", "2026-11-23T09:31:00+01:00", env=env, cwd=tmp_path)
+    assert "posted 0" in again.stdout and len(fake.calls_to("chat.postMessage")) == 1
+
+
+def test_tick_rejects_a_bad_now(tmp_path):
+    result = run_cli("tick", "--now", "tomorrow", cwd=tmp_path)
+    assert result.returncode == 2 and "ISO-8601" in result.stderr

@@ -52,6 +52,12 @@ def test_manifest_declares_what_the_app_listens_to():
     for url in (commands[0]["url"], MANIFEST["settings"]["interactivity"]["request_url"]):
         assert url.endswith("/slack/events")
     assert "app_home" in MANIFEST["features"]
-    assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == {"commands", "chat:write", "channels:join"}
+    assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == {
+        "commands",
+        "chat:write",
+        "channels:join",
+        "channels:history",
+        "groups:history",
+    }
     for scope in MANIFEST["oauth_config"]["scopes"]["bot"]:
         assert f"`{scope}`" in README

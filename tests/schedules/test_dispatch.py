@@ -77,3 +77,88 @@ def test_first_tick_posts_the_day_zero_step_with_draft_and_buttons(coach, fake, 
     assert fake.violations == []
     assert nudges(coach.settings)["congratulate"]["status"] == "posted"
     assert deal.id
+
+
+def test_nothing_is_posted_outside_business_hours_and_it_waits_for_the_morning(coach, fake, tick, clock):
+    clock.now = datetime(2026, 11, 23, 5, 0, tzinfo=UTC)  # Monday 06:00 in Berlin
+    capture(coach)
+    report = tick(datetime(2026, 11, 23, 7, 59, tzinfo=UTC))  # 08:59 Berlin
+    assert not report.open and report.posted == []
+    assert fake.calls_to("chat.postMessage") == []
+    report = tick(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # 09:00 Berlin
+    assert report.open and len(report.posted) == 1 and report.late == []
+    assert tick(datetime(2026, 11, 23, 16, 0, tzinfo=UTC)).posted == []  # 17:00 Berlin: closed again
+
+
+def test_a_deal_closed_friday_evening_is_nudged_monday_morning_not_over_the_weekend(coach, fake, tick, clock):
+    clock.now = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)  # Friday 19:00 in Berlin, after hours
+    capture(coach)
+    for saturday_or_sunday in (datetime(2026, 11, 21, 10, 0, tzinfo=UTC), datetime(2026, 11, 22, 10, 0, tzinfo=UTC)):
+        assert tick(saturday_or_sunday).posted == []
+    report = tick(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # Monday 09:00 Berlin
+    assert len(report.posted) == 1
+    assert report.late == []  # its first chance was Monday morning: not late
+    text = fake.last("chat.postMessage").params["text"]
+    assert "are late" not in text and ", late)" not in text
+
+
+def test_business_hours_follow_the_local_clock_across_a_dst_change(coach, fake, pace, clock):
+    from dataclasses import replace
+
+    from bot.coach import Coach
+
+    new_york = Coach(replace(coach.settings, timezone="America/New_York"), coach.store, coach.playbook, clock)
+    client = build_client(new_york.settings, retries=False)
+    clock.now = datetime(2026, 3, 9, 11, 0, tzinfo=UTC)  # Monday after DST began: 07:00 EDT
+    new_york.capture_quick("Acme $5k", team_id="T0FAKE", channel_id=CHANNEL, user_id=REP, capture_key="dst")
+
+    def run(now):
+        return dispatch_nudges(new_york, client, now, Pacer(sleep=pace.sleep, monotonic=pace.monotonic))
+
+    assert run(datetime(2026, 3, 9, 12, 59, tzinfo=UTC)).posted == []  # 08:59 EDT (would be 07:59 EST)
+    assert len(run(datetime(2026, 3, 9, 13, 0, tzinfo=UTC)).posted) == 1  # 09:00 EDT (08:00 in EST)
+
+
+def test_steps_due_later_are_posted_on_their_day_once(coach, fake, tick, clock):
+    clock.now = BERLIN_MONDAY_10
+    capture(coach)
+    tick(BERLIN_MONDAY_10)
+    assert tick(BERLIN_MONDAY_10).posted == []  # nothing new on a second tick
+    tuesday = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    tick(tuesday)
+    titles = [c.params["text"] for c in fake.calls_to("chat.postMessage")]
+    assert len(titles) == 2 and "next steps" in titles[1]
+    assert nudges(coach.settings)["next-steps"]["status"] == "posted"
+    assert nudges(coach.settings)["thank-you-note"]["status"] == "planned"  # Wednesday's
+
+
+def test_a_deal_missed_for_days_gets_one_late_message_gathering_its_steps(coach, fake, tick, clock):
+    clock.now = BERLIN_MONDAY_10
+    capture(coach)
+    report = tick(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))  # Friday: down all week
+    assert len(report.posted) == 1 and report.late == report.posted
+    [post] = fake.calls_to("chat.postMessage")
+    assert "follow-ups for Acme Rockets are waiting" in post.params["text"] and "some are late" in post.params["text"]
+    done_buttons = [
+        e
+        for b in post.params["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "nudge_done"
+    ]
+    posted = [n for n in nudges(coach.settings).values() if n["status"] == "posted"]
+    assert len(done_buttons) == len(posted) >= 5
+    assert len(post.params["blocks"]) <= 50
+    assert fake.violations == []
+
+
+def test_a_cancelled_playbook_step_still_renders_from_its_stored_title(coach, fake, tick, clock):
+    from bot.playbook import Playbook
+
+    clock.now = BERLIN_MONDAY_10
+    capture(coach)
+    coach.playbook = Playbook(name="empty", source="test", go_live_after_days=30, steps=())
+    tick(BERLIN_MONDAY_10)
+    post = fake.last("chat.postMessage")
+    assert post.params["blocks"][0]["text"]["text"].startswith("*Call Jane Doe to congratulate")
+    assert fake.violations == []

@@ -66,7 +66,10 @@ def test_go_live_moves_only_the_steps_timed_from_it():
     early, late = plan_ids("other", 8_000), plan_ids("other", 8_000, go_live=date(2027, 1, 15))
     assert late["activation-check-in"] == date(2027, 1, 15)
     assert late["testimonial"] == date(2027, 1, 15) + timedelta(days=42)
-    assert late["thank-you-note"] == early["thank-you-note"] and late["celebrate-milestone"] == early["celebrate-milestone"]
+    assert (
+        late["thank-you-note"] == early["thank-you-note"]
+        and late["celebrate-milestone"] == early["celebrate-milestone"]
+    )
 
 
 def test_the_outcome_steps_ask_for_what_the_digest_needs():

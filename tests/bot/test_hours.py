@@ -51,7 +51,11 @@ def test_a_weekend_step_is_not_late_on_monday_but_a_friday_step_is():
 
 @pytest.mark.parametrize(
     ("value", "expected"),
-    [("09:00-17:00", (time(9), time(17))), ("8:30 - 18:15", (time(8, 30), time(18, 15))), ("00:00-24:00", (time(0), time.max))],
+    [
+        ("09:00-17:00", (time(9), time(17))),
+        ("8:30 - 18:15", (time(8, 30), time(18, 15))),
+        ("00:00-24:00", (time(0), time.max)),
+    ],
 )
 def test_business_hours_setting(value, expected):
     assert parse_hours(value) == expected

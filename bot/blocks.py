@@ -21,6 +21,9 @@ STAGE_LABEL = {
     "accomplish": "Accomplish",
 }
 ADD_DETAILS = "open_deal_details"
+MARK_SIGNED, MARK_LIVE, CANCEL_DEAL = "deal_mark_signed", "deal_mark_live", "deal_cancel"
+LIVE_MODAL, CANCEL_MODAL = "deal_live", "deal_cancel"
+STATUS_MARK = {"done": "✅", "skipped": "⏭️", "cancelled": "✖️", "undeliverable": "⚠️"}
 
 
 def section(text: str) -> dict:
@@ -46,10 +49,13 @@ def help_message(command: str = "/closed-deal") -> tuple[str, list[dict]]:
             f"`{FULL_EXAMPLE} live: 2026-03-01`\n"
             "• `contact:` name, then a comma and their title\n"
             "• `persona:` economic, technical, champion or other\n"
-            "• `live:` the expected go-live date, as YYYY-MM-DD"
+            "• `live:` the expected go-live date, as YYYY-MM-DD\n"
+            "• `verbal` right after the amount when they said yes but haven't signed: "
+            "`/closed-deal Acme Rockets $120k verbal`"
         ),
         section(
             f"*The full form*: type `{command}` with nothing after it.\n"
+            f"*Your open deals*: `{command} list`.\n"
             "Amounts: `$120k`, `120,000`, `1.2M`, `€50k`, `USD 5000`, `£8,500.50`."
         ),
     ]
@@ -94,8 +100,8 @@ def timeline_lines(deal: Deal, nudges: list[Nudge]) -> list[str]:
     values = facts(deal.fields, owner_id=deal.owner_id)
     close = deal.fields.close_date
     return [
-        f"• *{n.due_date:%a %b %-d}* (day {(n.due_date - close).days}) · {STAGE_LABEL[n.stage]} · "
-        f"{render(n.title, values)}"
+        f"{STATUS_MARK.get(n.status, '•')} *{n.due_date:%a %b %-d}* (day {(n.due_date - close).days}) · "
+        f"{STAGE_LABEL[n.stage]} · {render(n.title, values)}"
         for n in nudges
     ]
 
@@ -114,47 +120,139 @@ def _fit(lines: list[str], heading: str, limit: int = SECTION_LIMIT) -> str:
 def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]:
     """The in-channel message after a capture: congratulations, the deal, and the plan ahead."""
     f = deal.fields
+    verb = "closing" if f.signed else "a verbal yes from"
     text = (
-        f"Congratulations <@{deal.owner_id}> on closing {escape(f.account)} ({f.money.format()})! "
+        f"Congratulations <@{deal.owner_id}> on {verb} {escape(f.account)} ({f.money.format()})! "
         f"{len(nudges)} follow-ups planned for the next 100 days."
     )
+    title = f"🎉 Closed: {plain(f.account)}" if f.signed else f"🤝 Verbal yes: {plain(f.account)}"
     blocks: list[dict] = [
-        {
-            "type": "header",
-            "text": {"type": "plain_text", "text": truncate(f"🎉 Closed: {plain(f.account)}", HEADER_LIMIT)},
-        },
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(title, HEADER_LIMIT)}},
         section(
             f"Congratulations <@{deal.owner_id}>! Right after the yes is when buyers start to doubt, "
             "so here's the plan to make them glad they chose us."
         ),
         section(_deal_line(f)),
     ]
+    status = deal_status_line(deal)
+    if status:
+        blocks.insert(1, section(status))
     if f.why_bought:
         blocks.append(section(f"*Why they bought:* {escape(f.why_bought)}"))
     if nudges:
         blocks.append(section(_fit(timeline_lines(deal, nudges), "*The plan ahead*")))
     else:
         blocks.append(section("No follow-ups in the playbook match this deal."))
-    blocks.append(
-        {
-            "type": "actions",
-            "block_id": f"deal_{deal.id}",
-            "elements": [
-                {
-                    "type": "button",
-                    "action_id": ADD_DETAILS,
-                    "text": {"type": "plain_text", "text": "Add details"},
-                    "value": str(deal.id),
-                }
-            ],
-        }
-    )
+    if not deal.cancelled:
+        blocks.append(deal_actions(deal))
     blocks.append(
         context(
             f"Closed {f.close_date:%b %-d, %Y} · Deal #{deal.id} · Only <@{deal.owner_id}> or a manager can change it."
         )
     )
     return text, blocks
+
+
+def deal_status_line(deal: Deal) -> str | None:
+    """Where the deal stands when that's news: not yet signed, live, or cancelled and why."""
+    if deal.cancelled:
+        why = f": “{escape(deal.cancel_reason)}”" if deal.cancel_reason else ""
+        when = f" on {deal.cancelled_at[:10]}" if deal.cancelled_at else ""
+        return f":x: *Cancelled* by <@{deal.cancelled_by}>{when}{why}. Its follow-ups have stopped."
+    if not deal.fields.signed:
+        return ":handshake: *Verbal yes, not signed yet.* Mark it signed when the contract is back."
+    if deal.live_at and deal.fields.go_live_date:
+        return f":rocket: *Live* since {deal.fields.go_live_date:%a %b %-d, %Y}."
+    return None
+
+
+def _button(action_id: str, text: str, value: str, style: str | None = None) -> dict:
+    button = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text}, "value": value}
+    if style:
+        button["style"] = style
+    return button
+
+
+def deal_actions(deal: Deal) -> dict:
+    """The deal's own buttons, in its channel message and on the Home tab."""
+    value = str(deal.id)
+    elements = [_button(ADD_DETAILS, "Add details", value)]
+    if not deal.fields.signed:
+        elements.append(_button(MARK_SIGNED, "Mark signed", value, "primary"))
+    if not deal.live_at:
+        elements.append(_button(MARK_LIVE, "Mark live", value))
+    elements.append(_button(CANCEL_DEAL, "Cancel deal", value, "danger"))
+    return {"type": "actions", "block_id": f"deal_{deal.id}", "elements": elements}
+
+
+def live_modal(deal: Deal, today: date) -> dict:
+    initial = deal.fields.go_live_date if deal.fields.go_live_date and deal.fields.go_live_date <= today else today
+    return {
+        "type": "modal",
+        "callback_id": LIVE_MODAL,
+        "private_metadata": json.dumps({"deal": deal.id}),
+        "title": {"type": "plain_text", "text": "Mark the deal live"},
+        "submit": {"type": "plain_text", "text": "Mark live"},
+        "close": {"type": "plain_text", "text": "Cancel"},
+        "blocks": [
+            section(f"*{escape(deal.account)}* went live on… Steps timed from go-live move to this date."),
+            _input(forms.GO_LIVE, "Go-live date", {"type": "datepicker", "initial_date": initial.isoformat()}, optional=False),
+        ],
+    }
+
+
+def cancel_modal(deal: Deal) -> dict:
+    return {
+        "type": "modal",
+        "callback_id": CANCEL_MODAL,
+        "private_metadata": json.dumps({"deal": deal.id}),
+        "title": {"type": "plain_text", "text": "Cancel the deal"},
+        "submit": {"type": "plain_text", "text": "Cancel the deal"},
+        "close": {"type": "plain_text", "text": "Keep it"},
+        "blocks": [
+            section(
+                f"Cancelling *{escape(deal.account)}* stops its pending follow-ups. "
+                "The reason shows in the channel and in the managers' digest."
+            ),
+            _input(
+                forms.REASON,
+                "Why was it cancelled?",
+                _text_input(None, "e.g. Budget frozen after a reorg", max_length=500, multiline=True),
+                optional=False,
+            ),
+        ],
+    }
+
+
+def deal_unchanged_text(deal: Deal | None, action: str) -> str:
+    if deal is None:
+        return "I can't find that deal any more."
+    if deal.cancelled:
+        return f"{escape(deal.account)} was already cancelled. Nothing changed."
+    if action == "signed":
+        return f"{escape(deal.account)} is already signed. Nothing changed."
+    if action == "live":
+        return f"{escape(deal.account)} is already live on that date. Nothing changed."
+    return "Nothing changed."
+
+
+def deal_list(rows: list[tuple[Deal, str, Nudge | None]]) -> tuple[str, list[dict]]:
+    """`/closed-deal list`: the rep's open deals, their stage and what's next."""
+    if not rows:
+        text = "You have no open deals. Capture one with `/closed-deal Acme Rockets $120k`."
+        return text, [section(text)]
+    text = f"Your open deals: {len(rows)}"
+    out: list[dict] = [section(f"*Your open deals ({len(rows)})*")]
+    for deal, stage, upcoming in rows[:20]:
+        values = facts(deal.fields, owner_id=deal.owner_id)
+        line = f"{bold(deal.account)} · {deal.fields.money.format()} · {stage}"
+        if upcoming:
+            line += f"\nNext: {render(upcoming.title, values)} (due {upcoming.due_date:%a %b %-d})"
+        out.append(section(line))
+        out.append(deal_actions(deal))
+    if len(rows) > 20:
+        out.append(context(f"…and {len(rows) - 20} more. Your Home tab in Deal Coach lists them all."))
+    return text, out[:50]
 
 
 def _input(block_id: str, label: str, element: dict, *, optional: bool = True, hint: str | None = None) -> dict:
@@ -204,6 +302,10 @@ def deal_modal(*, channel_id: str, today: date, deal: Deal | None = None) -> dic
     if f and f.impl_lead_id:
         lead["initial_user"] = f.impl_lead_id
     amount_text = f.money.format() if f else None
+    verbal_option = {"text": {"type": "plain_text", "text": "Verbal yes: not signed yet"}, "value": forms.VERBAL}
+    verbal = {"type": "checkboxes", "options": [verbal_option]}
+    if f and not f.signed:
+        verbal["initial_options"] = [verbal_option]
     blocks = [
         _input(
             forms.ACCOUNT,
@@ -230,6 +332,7 @@ def deal_modal(*, channel_id: str, today: date, deal: Deal | None = None) -> dic
         ),
         _input(forms.PERSONA, "Buyer persona", persona),
         _input(forms.CLOSE_DATE, "Close date", close, optional=False),
+        _input(forms.SIGNED, "Signed?", verbal),
         _input(forms.GO_LIVE, "Expected go-live date", live),
         _input(forms.IMPL_LEAD, "Implementation lead", lead),
         _input(

@@ -164,6 +164,7 @@ class QuickCapture:
     contact_title: str | None = None
     persona: str = "other"
     go_live_date: date | None = None
+    signed: bool = True
 
 
 def check_text(value: str, field: str, limit: int, example: str = EXAMPLE) -> str:
@@ -308,6 +309,9 @@ def parse_quick_capture(text: str, default_currency: str = "USD") -> QuickCaptur
         extras[name] = text[k.end() : nxt.start() if nxt else len(text)].strip()
 
     words = head.split()
+    signed = not (len(words) > 1 and words[-1].lower() == "verbal")  # "Acme $120k verbal": a yes, not yet signed
+    if not signed:
+        words = words[:-1]
     if not words:
         raise InputError("Tell me the account and the amount.", EXAMPLE)
     rest, money = _split_amount(words, default_currency, EXAMPLE)
@@ -331,4 +335,4 @@ def parse_quick_capture(text: str, default_currency: str = "USD") -> QuickCaptur
         contact_title = check_text(extras["title"], "contact title", MAX_NAME, example) or None
     persona = parse_persona(extras["persona"]) if extras.get("persona") else "other"
     go_live = parse_date(extras["live"], "go-live date") if extras.get("live") else None
-    return QuickCapture(account, money, contact_name, contact_title, persona, go_live)
+    return QuickCapture(account, money, contact_name, contact_title, persona, go_live, signed)

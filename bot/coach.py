@@ -75,6 +75,7 @@ class Coach:
             contact_title=quick.contact_title,
             persona=quick.persona,
             go_live_date=quick.go_live_date,
+            signed=quick.signed,
         )
         return self._capture(fields, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=capture_key)
 
@@ -208,6 +209,9 @@ class Coach:
         with self.store.write() as db:
             if action == "done":
                 change = lifecycle.mark_done(db, nudge_id, actor=user_id, now=now, outcome=details.get("outcome"))
+                step = self.steps_by_id().get(nudge.step_id)
+                if change.changed and step is not None and step.unsigned_only:
+                    deals.mark_signed(db, deal.id, actor=user_id, now=now, playbook=self.playbook)
             elif action == "skip":
                 change = lifecycle.mark_skipped(db, nudge_id, actor=user_id, now=now, reason=details.get("reason"))
             elif action == "snooze":
@@ -245,4 +249,44 @@ class NudgeChange:
     nudge: Nudge | None
     deal: Deal
     post_id: int | None
+    explanation: str | None
+
+
+    # -- the deal lifecycle --------------------------------------------------------------------------------
+
+    def change_deal(self, deal_id: int, action: str, *, team_id: str, user_id: str, **details) -> DealChange:
+        """Mark signed, mark live or cancel, by the owner or a manager; a repeat changes nothing."""
+        now = self.now()
+        with self.store.write() as db:
+            deal = deals.get_deal(db, deal_id)
+            self._check_may_edit(deal, team_id=team_id, user_id=user_id)
+            if action == "signed":
+                posts = deals.mark_signed(db, deal_id, actor=user_id, now=now, playbook=self.playbook)
+            elif action == "live":
+                posts = deals.mark_live(db, deal_id, go_live=details["go_live"], now=now, playbook=self.playbook)
+            elif action == "cancel":
+                posts = deals.cancel_deal(db, deal_id, actor=user_id, reason=details["reason"], now=now)
+            else:
+                raise ValueError(f"unknown deal action {action!r}")
+            updated = deals.get_deal(db, deal_id)
+        explanation = None if posts is not None else blocks.deal_unchanged_text(updated, action)
+        return DealChange(posts is not None, updated, posts or [], explanation)
+
+    def deals_of(self, user_id: str, *, team_id: str) -> list[tuple[Deal, str, Nudge | None]]:
+        """A rep's open deals with their stage and next step, newest first."""
+        with self.store.session() as db:
+            owned = deals.open_deals_of(db, team_id=team_id, owner_id=user_id)
+            result = []
+            for deal in owned:
+                steps = deals.deal_nudges(db, deal.id)
+                upcoming = [n for n in steps if n.open]
+                result.append((deal, deals.stage_of(deal, steps), upcoming[0] if upcoming else None))
+        return result
+
+
+@dataclass(frozen=True)
+class DealChange:
+    changed: bool
+    deal: Deal | None
+    post_ids: list[int]
     explanation: str | None

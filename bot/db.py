@@ -171,9 +171,53 @@ def _v2_delivery(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE deals ADD COLUMN delivery_error TEXT")
 
 
+def _v3_lifecycle_and_digests(db: sqlite_utils.Database) -> None:
+    """Deals signed, live or cancelled; managers' daily digests (one per manager per local day); user zones."""
+    for column in (
+        "signed INTEGER NOT NULL DEFAULT 1",
+        "signed_at TEXT",
+        "live_at TEXT",
+        "cancelled_at TEXT",
+        "cancelled_by TEXT",
+        "cancel_reason TEXT",
+    ):
+        db.execute(f"ALTER TABLE deals ADD COLUMN {column}")
+    db.execute("CREATE INDEX deals_by_status ON deals (team_id, status, created_at)")
+    db.execute(
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            manager_id TEXT NOT NULL,
+            local_date TEXT NOT NULL,
+            status TEXT NOT NULL,
+            channel_id TEXT,
+            ts TEXT,
+            claimed_at TEXT NOT NULL,
+            lease_at TEXT NOT NULL,
+            sent_at TEXT,
+            error TEXT,
+            UNIQUE (team_id, manager_id, local_date)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE users (
+            team_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            tz TEXT,
+            fetched_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, user_id)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
+    (3, _v3_lifecycle_and_digests),
 ]
 
 

@@ -25,6 +25,7 @@ class DealFields:
     go_live_date: date | None = None
     impl_lead_id: str | None = None
     why_bought: str | None = None
+    signed: bool = True  # False for a verbal yes: the playbook adds "get the signature"
 
 
 @dataclass(frozen=True)
@@ -37,10 +38,20 @@ class Deal:
     status: str
     message_ts: str | None
     created_at: str
+    signed_at: str | None = None
+    live_at: str | None = None
+    cancelled_at: str | None = None
+    cancelled_by: str | None = None
+    cancel_reason: str | None = None
+    delivery_error: str | None = None
 
     @property
     def account(self) -> str:
         return self.fields.account
+
+    @property
+    def cancelled(self) -> bool:
+        return self.status == "cancelled"
 
     @property
     def posted_ts(self) -> str | None:
@@ -113,6 +124,7 @@ def _deal_columns(fields: DealFields) -> dict:
         "go_live_date": fields.go_live_date.isoformat() if fields.go_live_date else None,
         "impl_lead_id": fields.impl_lead_id,
         "why_bought": fields.why_bought,
+        "signed": int(fields.signed),
     }
 
 
@@ -127,6 +139,7 @@ def row_to_deal(row: dict) -> Deal:
         go_live_date=date.fromisoformat(row["go_live_date"]) if row["go_live_date"] else None,
         impl_lead_id=row["impl_lead_id"],
         why_bought=row["why_bought"],
+        signed=bool(row.get("signed", 1)),
     )
     return Deal(
         id=row["id"],
@@ -137,6 +150,12 @@ def row_to_deal(row: dict) -> Deal:
         status=row["status"],
         message_ts=row["message_ts"],
         created_at=row["created_at"],
+        signed_at=row.get("signed_at"),
+        live_at=row.get("live_at"),
+        cancelled_at=row.get("cancelled_at"),
+        cancelled_by=row.get("cancelled_by"),
+        cancel_reason=row.get("cancel_reason"),
+        delivery_error=row.get("delivery_error"),
     )
 
 
@@ -146,6 +165,7 @@ def _plan(playbook: Playbook, fields: DealFields):
         persona=fields.persona,
         amount=fields.money.amount,
         go_live=fields.go_live_date,
+        signed=fields.signed,
     )
 
 
@@ -277,3 +297,88 @@ def record_delivery_problem(db: sqlite_utils.Database, deal_id: int, error: str)
 
 def clear_delivery_problem(db: sqlite_utils.Database, deal_id: int) -> None:
     db.execute("UPDATE deals SET delivery_error = NULL WHERE id = ? AND delivery_error IS NOT NULL", [deal_id])
+
+
+# -- the deal lifecycle: signed, live, cancelled --------------------------------------------------------
+
+
+def _posts_with_open_steps(db: sqlite_utils.Database, deal_id: int) -> list[int]:
+    rows = db.execute(
+        "SELECT DISTINCT post_id FROM nudges WHERE deal_id = ? AND status = 'posted' AND post_id IS NOT NULL",
+        [deal_id],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def mark_signed(
+    db: sqlite_utils.Database, deal_id: int, *, actor: str, now: datetime, playbook: Playbook
+) -> list[int] | None:
+    """A verbal yes is now signed: the signature steps end, the rest of the plan carries on.
+    Returns the posts to redraw, or None when it was signed (or cancelled) already."""
+    deal = get_deal(db, deal_id)
+    if deal is None or deal.cancelled or deal.fields.signed:
+        return None
+    posts = _posts_with_open_steps(db, deal_id)
+    update_deal(db, deal_id, replace(deal.fields, signed=True), playbook=playbook, now=now)
+    stamp = _stamp(now)
+    db.execute("UPDATE deals SET signed_at = ? WHERE id = ?", [stamp, deal_id])
+    unsigned = [s.id for s in playbook.steps if s.unsigned_only]
+    if unsigned:
+        marks = ",".join("?" * len(unsigned))
+        db.execute(
+            f"UPDATE nudges SET status = 'done', resolved_by = ?, resolved_at = ?, updated_at = ? "
+            f"WHERE deal_id = ? AND status = 'posted' AND step_id IN ({marks})",
+            [actor, stamp, stamp, deal_id, *unsigned],
+        )
+    return posts
+
+
+def mark_live(
+    db: sqlite_utils.Database, deal_id: int, *, go_live: date, now: datetime, playbook: Playbook
+) -> list[int] | None:
+    """The customer is live: steps timed from go-live move to the real date. None if nothing changed."""
+    deal = get_deal(db, deal_id)
+    if deal is None or deal.cancelled or (deal.live_at and deal.fields.go_live_date == go_live):
+        return None
+    update_deal(db, deal_id, replace(deal.fields, go_live_date=go_live), playbook=playbook, now=now)
+    db.execute("UPDATE deals SET live_at = ? WHERE id = ?", [_stamp(now), deal_id])
+    return []
+
+
+def cancel_deal(
+    db: sqlite_utils.Database, deal_id: int, *, actor: str, reason: str, now: datetime
+) -> list[int] | None:
+    """Buyer's remorse happens: pending steps stop. Returns the posts to redraw, or None if already cancelled."""
+    stamp = _stamp(now)
+    cursor = db.execute(
+        "UPDATE deals SET status = 'cancelled', cancelled_at = ?, cancelled_by = ?, cancel_reason = ?, updated_at = ? "
+        "WHERE id = ? AND status != 'cancelled'",
+        [stamp, actor, reason, stamp, deal_id],
+    )
+    if cursor.rowcount != 1:
+        return None
+    posts = _posts_with_open_steps(db, deal_id)
+    db.execute(
+        "UPDATE nudges SET status = 'cancelled', updated_at = ? WHERE deal_id = ? AND status IN ('planned', 'posted')",
+        [stamp, deal_id],
+    )
+    return posts
+
+
+def stage_of(deal: Deal, nudges: list[Nudge]) -> str:
+    """Where a deal stands, in the words of the playbook's stages."""
+    if deal.cancelled:
+        return "Cancelled"
+    if not deal.fields.signed:
+        return "Verbal yes"
+    waiting = [n for n in nudges if n.open]
+    if not waiting:
+        return "Accomplished"
+    return min(waiting, key=lambda n: n.due_date).stage.capitalize()
+
+
+def open_deals_of(db: sqlite_utils.Database, *, team_id: str, owner_id: str) -> list[Deal]:
+    rows = db["deals"].rows_where(
+        "team_id = ? AND owner_id = ? AND status = 'open'", [team_id, owner_id], order_by="created_at DESC, id DESC"
+    )
+    return [row_to_deal(r) for r in rows]

@@ -16,6 +16,8 @@ PERSONA, CLOSE_DATE, GO_LIVE, IMPL_LEAD, WHY = (
     "impl_lead",
     "why_bought",
 )
+SIGNED, REASON = "signed", "reason"
+VERBAL = "verbal"  # the checkbox option meaning "not signed yet"
 VALUE = "value"  # the action_id of the single element in each input block
 
 
@@ -82,6 +84,7 @@ def read_deal_form(values: dict, *, default_currency: str, today: date) -> DealF
     if go_live and go_live < close_date:
         errors[GO_LIVE] = f"Go-live can't be before the close date ({close_date:%b %-d})."
     impl_lead = _element(values, IMPL_LEAD).get("selected_user") or None
+    verbal = any(o.get("value") == VERBAL for o in _element(values, SIGNED).get("selected_options") or [])
 
     if errors or money is None or account is None:
         raise FormErrors(errors)
@@ -95,4 +98,5 @@ def read_deal_form(values: dict, *, default_currency: str, today: date) -> DealF
         go_live_date=go_live,
         impl_lead_id=impl_lead,
         why_bought=why_bought,
+        signed=not verbal,
     )

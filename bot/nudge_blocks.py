@@ -62,6 +62,8 @@ def resolution_line(nudge: Nudge, *, live_here: bool, tz: ZoneInfo) -> str | Non
         line = f":white_check_mark: Done by <@{nudge.resolved_by}> · {_when(nudge.resolved_at, tz)}"
         summary = outcome_summary(nudge)
         return f"{line}\n{summary}" if summary else line
+    if nudge.status == "cancelled":
+        return ":x: The deal was cancelled: nothing to do here."
     if nudge.status == "skipped":
         line = f":next_track_button: Skipped by <@{nudge.resolved_by}> · {_when(nudge.resolved_at, tz)}"
         return f"{line} · “{escape(nudge.note)}”" if nudge.note else line
@@ -249,7 +251,9 @@ def _text_block(block_id: str, label: str, placeholder: str, *, optional: bool, 
     }
 
 
-def undeliverable_dm(deal: Deal, nudges: list[Nudge], error: str, *, channel_id: str) -> tuple[str, str]:
+def undeliverable_dm(
+    deal: Deal, nudges: list[Nudge], error: str, *, channel_id: str, owner_reached: bool = True
+) -> tuple[str, str]:
     """Intro lines for the owner's DM and the managers' note when the team channel can't be reached."""
     reason = {
         "is_archived": "the channel is archived",
@@ -266,6 +270,14 @@ def undeliverable_dm(deal: Deal, nudges: list[Nudge], error: str, *, channel_id:
         f"Heads-up: follow-ups for *{account}* (owner <@{deal.owner_id}>) can't be posted in <#{channel_id}>: "
         f"{reason}. I'm sending them to <@{deal.owner_id}> directly until that's fixed."
     )
+    if not owner_reached:  # the managers are the only ones left who can see these follow-ups
+        values = facts(deal.fields, owner_id=deal.owner_id)
+        titles = "; ".join(_title(n, deal, values) for n in nudges)
+        managers = (
+            f"Heads-up: follow-ups for *{account}* (owner <@{deal.owner_id}>) can't be posted in <#{channel_id}>: "
+            f"{reason}, and I couldn't reach <@{deal.owner_id}> by DM either. Not delivered: {titles}. "
+            "Please pass them on and fix the channel."
+        )
     return owner, managers
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import sqlite_utils
 
@@ -46,7 +46,8 @@ def _post(row: dict) -> Post:
 
 
 def _stamp(now: datetime) -> str:
-    return now.isoformat(timespec="seconds")
+    """Always UTC: lease and retry times are compared as strings, which only works with one offset."""
+    return now.astimezone(UTC).isoformat(timespec="seconds")
 
 
 def due_deal_ids(db: sqlite_utils.Database, *, today: date, now: datetime, limit: int = 500) -> list[int]:

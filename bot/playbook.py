@@ -43,6 +43,7 @@ STEP_KEYS = frozenset(
         "min_amount",
         "max_amount",
         "outcome",
+        "unsigned_only",
     }
 )
 OUTCOMES = ("win_reason", "testimonial", "referral")  # what Done asks the rep to record
@@ -69,8 +70,11 @@ class Step:
     min_amount: Decimal | None
     max_amount: Decimal | None
     outcome: str | None = None
+    unsigned_only: bool = False
 
-    def applies_to(self, persona: str, amount: Decimal) -> bool:
+    def applies_to(self, persona: str, amount: Decimal, signed: bool = True) -> bool:
+        if self.unsigned_only and signed:
+            return False
         if self.personas and persona not in self.personas:
             return False
         if self.min_amount is not None and amount < self.min_amount:
@@ -92,13 +96,13 @@ class Playbook:
     steps: tuple[Step, ...]
 
     def plan(
-        self, *, close_date: date, persona: str, amount: Decimal, go_live: date | None = None
+        self, *, close_date: date, persona: str, amount: Decimal, go_live: date | None = None, signed: bool = True
     ) -> list[PlannedStep]:
         """The steps this deal gets, each with its due date, in date order."""
         assumed_live = go_live or close_date + timedelta(days=self.go_live_after_days)
         planned = []
         for step in self.steps:
-            if not step.applies_to(persona, amount):
+            if not step.applies_to(persona, amount, signed):
                 continue
             anchor = close_date if step.after == "close" else assumed_live
             due = add_business_days(anchor, step.days) if step.business_days else anchor + timedelta(days=step.days)
@@ -240,6 +244,9 @@ def _parse_step(raw: object) -> Step:
     personas = raw.get("personas", [])
     if not isinstance(personas, list) or any(p not in PERSONAS for p in personas):
         raise ValueError(f"'personas' must be a list drawn from {', '.join(PERSONAS)} (got {personas!r}).")
+    unsigned_only = raw.get("unsigned_only", False)
+    if not isinstance(unsigned_only, bool):
+        raise ValueError("'unsigned_only' must be true or false.")
     outcome = raw.get("outcome")
     if outcome is not None and outcome not in OUTCOMES:
         raise ValueError(f"'outcome' must be one of {', '.join(OUTCOMES)} (got {outcome!r}).")
@@ -260,4 +267,5 @@ def _parse_step(raw: object) -> Step:
         min_amount=min_amount,
         max_amount=max_amount,
         outcome=outcome,
+        unsigned_only=unsigned_only,
     )

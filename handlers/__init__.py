@@ -8,10 +8,10 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bot import nudge_blocks
+from bot import blocks, nudge_blocks
 from bot.coach import Coach
 from bot.slack import build_client
-from handlers import commands, deal_form, nudges
+from handlers import commands, deal_form, deal_lifecycle, nudges
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +43,15 @@ def register(app: App, coach: Coach) -> None:
     app.command("/closed-deal")(ack=commands.handle_closed_deal, lazy=[commands.follow_up_closed_deal])
     app.action(deal_form.ADD_DETAILS)(ack=deal_form.ack_add_details, lazy=[deal_form.handle_add_details])
     app.view(deal_form.DEAL_MODAL)(ack=deal_form.handle_deal_form, lazy=[deal_form.announce_deal_form])
+    app.action(blocks.MARK_SIGNED)(ack=deal_lifecycle.ack_click, lazy=[deal_lifecycle.handle_mark_signed])
+    app.action(blocks.MARK_LIVE)(ack=deal_lifecycle.ack_click, lazy=[deal_lifecycle.handle_mark_live])
+    app.action(blocks.CANCEL_DEAL)(ack=deal_lifecycle.ack_click, lazy=[deal_lifecycle.handle_cancel])
+    app.view(blocks.LIVE_MODAL)(
+        ack=deal_lifecycle.handle_live_submission, lazy=[deal_lifecycle.refresh_after_submission]
+    )
+    app.view(blocks.CANCEL_MODAL)(
+        ack=deal_lifecycle.handle_cancel_submission, lazy=[deal_lifecycle.refresh_after_submission]
+    )
     app.action(nudge_blocks.DONE)(ack=nudges.ack_click, lazy=[nudges.handle_done])
     app.action(nudge_blocks.SNOOZE)(ack=nudges.ack_click, lazy=[nudges.handle_snooze])
     app.action(nudge_blocks.SKIP)(ack=nudges.ack_click, lazy=[nudges.handle_skip])

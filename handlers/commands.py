@@ -16,6 +16,8 @@ def _mode(text: str) -> str:
     words = text.strip().lower()
     if words in ("help", "-h", "--help", "?"):
         return "help"
+    if words in ("list", "ls", "deals", "my deals"):
+        return "list"
     return "form" if not words else "capture"
 
 
@@ -29,6 +31,9 @@ def handle_closed_deal(ack, command: dict, context) -> None:
         return ack(text=fallback, blocks=help_blocks)
     if mode == "form":
         return ack()
+    if mode == "list":
+        fallback, list_blocks = blocks.deal_list(coach.deals_of(command["user_id"], team_id=command["team_id"]))
+        return ack(text=fallback, blocks=list_blocks)
     try:
         coach.capture_quick(
             text,

@@ -118,7 +118,7 @@ def test_load_names_a_file_it_cannot_read(tmp_path):
         (
             'id = "bad-step"\nstage = "affirm"\ndays = 1\ntitle = "x"\ndayz = 3\n',
             "unknown key 'dayz'. Known keys: after, business_days, days, draft, how, id, max_amount, min_amount, "
-            "outcome, personas, stage, title, why.",
+            "outcome, personas, stage, title, unsigned_only, why.",
         ),
         (
             'id = "bad-step"\nstage = "affirm"\ndays = 1\ntitle = "Call {foo}"\n',

@@ -49,6 +49,7 @@ def test_no_text_opens_the_deal_form(slack, fake, settings):
         "contact_title",
         "persona",
         "close_date",
+        "signed",
         "go_live_date",
         "impl_lead",
         "why_bought",

@@ -242,16 +242,6 @@ class Coach:
         )
         return post.channel_id, post.ts, text, message_blocks
 
-
-@dataclass(frozen=True)
-class NudgeChange:
-    changed: bool
-    nudge: Nudge | None
-    deal: Deal
-    post_id: int | None
-    explanation: str | None
-
-
     # -- the deal lifecycle --------------------------------------------------------------------------------
 
     def change_deal(self, deal_id: int, action: str, *, team_id: str, user_id: str, **details) -> DealChange:
@@ -289,4 +279,13 @@ class DealChange:
     changed: bool
     deal: Deal | None
     post_ids: list[int]
+    explanation: str | None
+
+
+@dataclass(frozen=True)
+class NudgeChange:
+    changed: bool
+    nudge: Nudge | None
+    deal: Deal
+    post_id: int | None
     explanation: str | None

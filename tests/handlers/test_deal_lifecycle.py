@@ -1,0 +1,194 @@
+"""A deal after capture: verbal yes then signed, live, cancelled; who may change it; `/closed-deal list`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+import sqlite_utils
+
+from bot.dispatch import Pacer
+from bot.slack import build_client
+from schedules.jobs import dispatch_nudges
+from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP
+from tests.slackapp import body_json
+
+MONDAY_10_BERLIN = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+
+
+def deal_row(settings) -> dict:
+    with sqlite_utils.Database(settings.db_path) as db:
+        return list(db["deals"].rows)[-1]
+
+
+def nudge_rows(settings) -> dict[str, dict]:
+    with sqlite_utils.Database(settings.db_path) as db:
+        return {r["step_id"]: r for r in db["nudges"].rows_where(order_by="id")}
+
+
+def shown(call) -> str:
+    return json.dumps(call.params.get("blocks", []), ensure_ascii=False)
+
+
+def buttons(call) -> list[str]:
+    return [e["action_id"] for b in call.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+
+
+@pytest.fixture
+def tick(coach, fake):
+    client = build_client(coach.settings, retries=False)
+
+    def run(now):
+        return dispatch_nudges(coach, client, now, Pacer(sleep=lambda s: None))
+
+    return run
+
+
+def submit_modal(slack, fake, values: dict, *, user=REP):
+    view = fake.last("views.open").params["view"]
+    return slack.submit(view, values, user=user)
+
+
+def test_a_verbal_yes_starts_affirming_and_asks_for_the_signature(slack, fake, settings):
+    slack.command("Acme Rockets $120k verbal")
+    deal = deal_row(settings)
+    assert deal["account"] == "Acme Rockets" and deal["signed"] == 0
+    steps = nudge_rows(settings)
+    assert "get-signature" in steps and steps["get-signature"]["due_date"] == "2026-11-25"
+    assert steps["congratulate"]["due_date"] == "2026-11-23"  # affirmation starts at once
+    post = fake.last("chat.postMessage")
+    assert "Verbal yes" in shown(post) and "verbal yes" in post.params["text"]
+    assert buttons(post) == ["open_deal_details", "deal_mark_signed", "deal_mark_live", "deal_cancel"]
+    assert fake.violations == []
+
+
+def test_the_form_can_capture_a_verbal_yes(slack, fake, settings):
+    from tests.slackapp import form
+
+    slack.command("")
+    values = form("Initech", "$30k")
+    values["signed"] = {"value": {"type": "checkboxes", "selected_options": [{"value": "verbal"}]}}
+    submit_modal(slack, fake, values)
+    assert deal_row(settings)["signed"] == 0
+    assert "get-signature" in nudge_rows(settings)
+
+
+def test_marking_it_signed_ends_the_signature_step_and_updates_the_message(slack, fake, settings):
+    slack.command("Acme Rockets $120k verbal")
+    deal = deal_row(settings)
+    slack.click("deal_mark_signed", str(deal["id"]))
+    after = deal_row(settings)
+    assert after["signed"] == 1 and after["signed_at"]
+    assert "get-signature" not in nudge_rows(settings)
+    update = fake.last("chat.update")
+    assert update.params["ts"] == deal["message_ts"]
+    assert "deal_mark_signed" not in buttons(update) and "Closed: Acme Rockets" in shown(update)
+    slack.click("deal_mark_signed", str(deal["id"]))  # again: nothing to do
+    assert "already signed" in fake.last("response_url").params["text"]
+    assert len(fake.calls_to("chat.update")) == 1
+
+
+def test_done_on_the_posted_signature_step_marks_the_deal_signed(slack, fake, settings, tick, clock):
+    clock.now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    slack.command("Acme Rockets $120k verbal")
+    tick(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))  # Wednesday: the signature step is due
+    signature = nudge_rows(settings)["get-signature"]
+    assert signature["status"] == "posted"
+    slack.click("nudge_done", str(signature["id"]))
+    assert deal_row(settings)["signed"] == 1
+    assert nudge_rows(settings)["get-signature"]["status"] == "done"
+
+
+def test_marking_it_live_moves_the_steps_timed_from_go_live(slack, fake, settings):
+    slack.command("Acme Rockets $120k")
+    deal = deal_row(settings)
+    assert nudge_rows(settings)["activation-check-in"]["due_date"] == "2026-12-23"  # assumed: close + 30
+    slack.click("deal_mark_live", str(deal["id"]))
+    view = fake.last("views.open").params["view"]
+    assert view["callback_id"] == "deal_live"
+    slack.submit(view, {"go_live_date": {"value": {"type": "datepicker", "selected_date": "2026-12-10"}}})
+    after = deal_row(settings)
+    assert after["go_live_date"] == "2026-12-10" and after["live_at"]
+    steps = nudge_rows(settings)
+    assert steps["activation-check-in"]["due_date"] == "2026-12-10"
+    assert steps["acclimation-check"]["due_date"] == "2026-12-24"
+    assert steps["thank-you-note"]["due_date"] == "2026-11-25"  # timed from close: unchanged
+    update = fake.last("chat.update")
+    assert "Live" in shown(update) and "deal_mark_live" not in buttons(update)
+    assert fake.violations == []
+
+
+def test_cancelling_stops_pending_steps_and_says_why(slack, fake, settings, tick, clock):
+    clock.now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    slack.command("Acme Rockets $120k")
+    tick(MONDAY_10_BERLIN)  # the day-0 step is posted
+    deal = deal_row(settings)
+    slack.click("deal_cancel", str(deal["id"]))
+    view = fake.last("views.open").params["view"]
+    assert view["callback_id"] == "deal_cancel"
+    empty = slack.submit(view, {"reason": {"value": {"type": "plain_text_input", "value": "  "}}})
+    assert body_json(empty)["response_action"] == "errors" and deal_row(settings)["status"] == "open"
+
+    slack.submit(view, {"reason": {"value": {"type": "plain_text_input", "value": "Budget frozen <!channel>"}}})
+    after = deal_row(settings)
+    assert (after["status"], after["cancelled_by"], after["cancel_reason"]) == (
+        "cancelled",
+        REP,
+        "Budget frozen <!channel>",
+    )
+    assert {n["status"] for n in nudge_rows(settings).values()} == {"cancelled"}
+    messages = {c.params["ts"]: c for c in fake.calls_to("chat.update")}
+    announcement = messages[deal["message_ts"]]
+    assert "Cancelled" in shown(announcement) and "Budget frozen &lt;!channel&gt;" in shown(announcement)
+    assert "<!channel>" not in shown(announcement) and buttons(announcement) == []
+    nudge_message = next(c for ts, c in messages.items() if ts != deal["message_ts"])
+    assert "deal was cancelled" in shown(nudge_message) and "nudge_done" not in buttons(nudge_message)
+    before = len(fake.calls_to("chat.postMessage"))
+    tick(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))
+    assert len(fake.calls_to("chat.postMessage")) == before  # nothing more for a cancelled deal
+    assert fake.violations == []
+
+
+def test_only_the_owner_or_a_manager_can_change_a_deal(slack, fake, settings):
+    slack.command("Acme Rockets $120k verbal")
+    deal = deal_row(settings)
+    for action in ("deal_mark_signed", "deal_mark_live", "deal_cancel"):
+        slack.click(action, str(deal["id"]), user=OTHER_REP)
+        assert f"Only <@{REP}>" in fake.last("response_url").params["text"]
+    assert fake.calls_to("views.open") == [] and deal_row(settings)["signed"] == 0
+    slack.click("deal_cancel", str(deal["id"]), user=MANAGER)
+    view = fake.last("views.open").params["view"]
+    forged = slack.submit(view, {"reason": {"value": {"type": "plain_text_input", "value": "x"}}}, user=OTHER_REP)
+    assert body_json(forged)["response_action"] == "errors"
+    assert deal_row(settings)["status"] == "open"
+    slack.submit(
+        view, {"reason": {"value": {"type": "plain_text_input", "value": "Lost to a competitor"}}}, user=MANAGER
+    )
+    assert deal_row(settings)["cancelled_by"] == MANAGER
+
+
+def test_a_cancelled_deal_cannot_be_cancelled_again_or_marked_live(slack, fake, settings, coach):
+    slack.command("Acme $5k")
+    deal = deal_row(settings)
+    coach.change_deal(deal["id"], "cancel", team_id="T0FAKE", user_id=REP, reason="Changed their mind")
+    again = coach.change_deal(deal["id"], "cancel", team_id="T0FAKE", user_id=REP, reason="twice")
+    assert not again.changed and "already cancelled" in again.explanation
+    assert deal_row(settings)["cancel_reason"] == "Changed their mind"
+    slack.click("deal_mark_live", str(deal["id"]))
+    assert fake.calls_to("views.open") == []
+    assert "already cancelled" in fake.last("response_url").params["text"]
+
+
+def test_list_shows_the_reps_open_deals_privately(slack, fake, settings, coach):
+    slack.command("Acme Rockets $120k")
+    slack.command("Globex EUR 50,000 verbal")
+    slack.command("Initech $9k", user=OTHER_REP)
+    response = slack.command("list")
+    body = body_json(response)
+    assert body.get("response_type", "ephemeral") == "ephemeral"
+    text = json.dumps(body["blocks"], ensure_ascii=False)
+    assert "Your open deals (2)" in text and "Acme Rockets" in text and "Globex" in text and "Initech" not in text
+    assert "Verbal yes" in text and "Next:" in text
+    empty = body_json(slack.command("list", user="U0NEW"))
+    assert "no open deals" in empty["text"]

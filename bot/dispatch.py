@@ -120,7 +120,7 @@ class Dispatcher:
         today = self.hours.today(now)
         with self.coach.store.session() as db:
             deal_ids = lifecycle.due_deal_ids(db, today=today, now=now)
-        blocked: set[str] = set()
+        blocked: dict[str, datetime] = {}  # channel -> when Slack lets us post there again
         for deal_id in deal_ids:
             with self.coach.store.write() as db:
                 claimed = lifecycle.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now))
@@ -128,7 +128,7 @@ class Dispatcher:
                 continue
             post, deal, steps = claimed
             if deal.channel_id in blocked:
-                self._release(post, now, "rate limited earlier in this tick", now + timedelta(minutes=1), report)
+                self._release(post, now, "rate limited earlier in this tick", blocked[deal.channel_id], report)
                 continue
             self._send(post, deal, steps, now, report, blocked)
         if report.posted or report.retrying or report.undeliverable:
@@ -147,7 +147,7 @@ class Dispatcher:
         by_id = {s.id: s for s in self.coach.playbook.steps}
         return nudge_message(deal, steps, by_id, post_id=post.id, late=post.late, tz=self.coach.settings.tz)
 
-    def _send(self, post, deal: Deal, steps: list[Nudge], now: datetime, report: TickReport, blocked: set) -> None:
+    def _send(self, post, deal: Deal, steps: list[Nudge], now: datetime, report: TickReport, blocked: dict) -> None:
         text, blocks = self._render(post, deal, steps)
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"post_id": post.id, "deal_id": deal.id}}
         self.pacer.wait(deal.channel_id)
@@ -158,10 +158,8 @@ class Dispatcher:
             status = exc.response.status_code if exc.response is not None else 0
             if status == 429:
                 retry_after = int(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 60)))
-                blocked.add(deal.channel_id)
-                self._release(
-                    post, now, "ratelimited", now + max(timedelta(seconds=retry_after), timedelta(minutes=1)), report
-                )
+                blocked[deal.channel_id] = now + max(timedelta(seconds=retry_after), timedelta(minutes=1))
+                self._release(post, now, "ratelimited", blocked[deal.channel_id], report)
             elif status >= 500:
                 self._unconfirmed(post, f"http {status}", report)
             elif code in UNDELIVERABLE:
@@ -212,6 +210,8 @@ class Dispatcher:
                 exc,
             )
             report.undeliverable.append(post.id)
+            _, undelivered_note = undeliverable_dm(deal, steps, code, channel_id=deal.channel_id, owner_reached=False)
+            self._tell_managers(deal, undelivered_note)  # every time: nobody else will see these steps
             return
         with self.coach.store.write() as db:
             lifecycle.confirm(db, post.id, channel_id=response["channel"], ts=response["ts"], now=now)
@@ -221,11 +221,14 @@ class Dispatcher:
             "Deal #%s: channel %s unreachable (%s); nudge sent to the owner by DM", deal.id, deal.channel_id, code
         )
         if first_time:
-            for manager in self.coach.settings.managers:
-                try:
-                    self.client.chat_postMessage(channel=manager, text=manager_note)
-                except (SlackApiError, *AMBIGUOUS_ERRORS):
-                    logger.warning("Could not tell manager %s about deal #%s's unreachable channel", manager, deal.id)
+            self._tell_managers(deal, manager_note)
+
+    def _tell_managers(self, deal: Deal, note: str) -> None:
+        for manager in self.coach.settings.managers:
+            try:
+                self.client.chat_postMessage(channel=manager, text=note)
+            except (SlackApiError, *AMBIGUOUS_ERRORS):
+                logger.warning("Could not tell manager %s about deal #%s's unreachable channel", manager, deal.id)
 
     # -- reconciling --------------------------------------------------------------------------------------
 
@@ -252,7 +255,7 @@ class Dispatcher:
 
     def _find_in_history(self, post: lifecycle.Post) -> str | None:
         """The ts of the message carrying this post id, looking back from just before it was claimed."""
-        oldest = _epoch(post.claimed_at) - LEASE.total_seconds() * 6
+        oldest = _epoch(post.claimed_at) - Decimal(LEASE.total_seconds() * 6)
         cursor = None
         for _ in range(10):
             page = self.client.conversations_history(

@@ -35,7 +35,3 @@ def facts(fields: DealFields, *, owner_id: str | None, esc: Callable[[str | None
 def render(template: str, values: dict[str, str]) -> str:
     """Fill a validated template; placeholders were checked when the playbook loaded."""
     return template.format_map(values)
-
-
-def plain(text: str | None) -> str:
-    return text or ""

@@ -1,0 +1,568 @@
+"""Exactly once, nothing lost: concurrent dispatchers, crashes, Slack failures, undeliverable channels, outages, pacing."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from collections import Counter
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlite_utils
+
+from bot.dispatch import EVENT_TYPE, LEASE, Dispatcher, Pacer
+from bot.nudges import MAX_PER_MESSAGE
+from bot.slack import TIMEOUT_SECONDS, build_client
+from schedules.jobs import dispatch_nudges
+from tests.conftest import CHANNEL, MANAGER, REP, SECRET, TEAM, TOKEN
+
+ROOT = Path(__file__).resolve().parents[2]
+BERLIN = ZoneInfo("Europe/Berlin")
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN)  # business hours in the team's zone
+OWNER_DM = f"D{REP}"  # where the fake (like Slack) puts a post addressed to the owner's user id
+
+
+# -- helpers ----------------------------------------------------------------------------------------------
+
+
+class Pace:
+    """Monotonic time and sleep for the Pacer: sleeping moves the clock on instead of waiting."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 3))
+        self.now += seconds
+
+
+@pytest.fixture
+def pace():
+    return Pace()
+
+
+@pytest.fixture
+def client(coach):
+    """The dispatcher's client as `tick` builds it: no automatic retries, since a retried POST may post twice."""
+    return build_client(coach.settings, retries=False)
+
+
+@pytest.fixture
+def tick(coach, client, pace, fake):
+    """One in-process dispatch at `now`, paced by the fake clock, with Slack's ts placed at `now` too."""
+
+    def run(now: datetime):
+        fake.epoch = now.timestamp()
+        return dispatch_nudges(coach, client, now, Pacer(sleep=pace.sleep, monotonic=pace.monotonic))
+
+    return run
+
+
+def capture(coach, clock, account: str, *, at: datetime = MONDAY_10, channel: str = CHANNEL, extra: str = "$5k"):
+    """A deal closed at `at` (the coach's clock), through the same use case as /closed-deal."""
+    clock.now = at
+    return coach.capture_quick(
+        f"{account} {extra}", team_id=TEAM, channel_id=channel, user_id=REP, capture_key=f"{account}-{channel}"
+    )
+
+
+def query(db_path: Path, sql: str, params: tuple = ()) -> list[dict]:
+    with sqlite_utils.Database(db_path) as db:
+        return list(db.query(sql, params))
+
+
+def due_nudge_ids(db_path: Path, today: datetime) -> list[int]:
+    """The nudges due by `today`: what a dispatch at that moment owes Slack."""
+    rows = query(db_path, "SELECT id FROM nudges WHERE due_date <= ? ORDER BY id", (today.date().isoformat(),))
+    return [r["id"] for r in rows]
+
+
+def deal_nudges(db_path: Path, deal_id: int) -> list[dict]:
+    return query(db_path, "SELECT * FROM nudges WHERE deal_id = ? ORDER BY due_date, id", (deal_id,))
+
+
+def post_row(db_path: Path, post_id: int) -> dict:
+    [row] = query(db_path, "SELECT * FROM posts WHERE id = ?", (post_id,))
+    return row
+
+
+def post_id_of(message_or_params: dict) -> int:
+    return message_or_params["metadata"]["event_payload"]["post_id"]
+
+
+def nudge_posts(fake) -> list:
+    """chat.postMessage calls carrying a nudge (not the managers' notes), in the order Slack received them."""
+    return [c for c in fake.calls_to("chat.postMessage") if c.params.get("metadata")]
+
+
+def held_by_slack(fake) -> Counter:
+    """How many messages Slack holds for each post id, read from the metadata every nudge message carries."""
+    messages = list(fake.messages.values())
+    return Counter(post_id_of(m) for m in messages if (m.get("metadata") or {}).get("event_type") == EVENT_TYPE)
+
+
+def assert_posted_exactly_once(fake, db_path: Path, nudge_ids: list[int]) -> None:
+    """Slack accepted no post id twice; each nudge sits on exactly one accepted post, which Slack holds once."""
+    accepted = Counter(post_id_of(c.params) for c in nudge_posts(fake) if (c.response or {}).get("ok"))
+    assert [p for p, n in accepted.items() if n > 1] == []
+    held = held_by_slack(fake)
+    assert [p for p, n in held.items() if n > 1] == []
+    assert nudge_ids
+    for nudge_id in nudge_ids:
+        [nudge] = query(db_path, "SELECT * FROM nudges WHERE id = ?", (nudge_id,))
+        accepted = query(
+            db_path,
+            "SELECT p.* FROM posts p JOIN post_nudges pn ON pn.post_id = p.id WHERE pn.nudge_id = ? AND p.status = 'posted'",
+            (nudge_id,),
+        )
+        assert (nudge["status"], [p["id"] for p in accepted]) == ("posted", [nudge["post_id"]]), nudge
+        assert held[nudge["post_id"]] == 1
+        post = accepted[0]
+        assert post_id_of(fake.messages[(post["channel_id"], post["ts"])]) == post["id"]
+    posted = query(db_path, "SELECT id FROM posts WHERE status = 'posted'")
+    assert sorted(held) == sorted(p["id"] for p in posted)  # Slack holds nothing the database doesn't know
+
+
+def assert_database_ok(db_path: Path) -> None:
+    assert query(db_path, "PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+
+
+def tick_env(fake, db_path: Path) -> dict[str, str]:
+    """`dealcoach tick`'s environment: nothing from the developer's shell, Slack on loopback, the test database."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))}
+    return {
+        **base,
+        "PYTHONPATH": str(ROOT),
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.base_url,
+        "DEALCOACH_DB": str(db_path),
+        "DEALCOACH_TIMEZONE": "Europe/Berlin",
+        "DEALCOACH_MANAGERS": MANAGER,
+    }
+
+
+def start_tick(now: datetime | str, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """`python -m bot tick --now ...` as a separate process (cwd is never tests/, whose bot/ would shadow ours)."""
+    stamp = now if isinstance(now, str) else now.isoformat()
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", "tick", "--now", stamp],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"tick did not finish within {timeout}s:\n{err}") from None
+    return proc.returncode, out, err
+
+
+def run_tick(now: datetime | str, env: dict[str, str], cwd: Path) -> str:
+    """Run one tick process to the end; returns its summary line, failing with its stderr if it failed."""
+    code, out, err = finish(start_tick(now, env, cwd))
+    assert code == 0, err
+    return out
+
+
+def posted_count(summary: str) -> int:
+    return int(re.search(r"posted (\d+)", summary).group(1))
+
+
+# -- two dispatchers at once ------------------------------------------------------------------------------
+
+PROCESSES, DEALS, CHANNELS = 4, 30, 15
+
+
+def test_concurrent_tick_processes_post_every_due_nudge_exactly_once(coach, clock, fake, settings, tmp_path):
+    """Four `tick` processes on one database file race for 30 deals; Slack gets each nudge once."""
+    friday = MONDAY_10 - timedelta(days=3)  # the deals closed Friday: Friday's and Monday's steps are due
+    for i in range(DEALS):
+        capture(coach, clock, f"Account{i:02d}", at=friday, channel=f"C0CH{i % CHANNELS:02d}")
+    due = due_nudge_ids(settings.db_path, MONDAY_10)
+    assert len(due) >= 2 * DEALS
+    fake.epoch = MONDAY_10.timestamp()
+    all_here = threading.Barrier(PROCESSES)
+    arrivals = itertools.count()
+
+    def hold_each_first_post(call):
+        """The first posts wait for one another: proof all processes were posting at the same moment."""
+        if next(arrivals) < PROCESSES:
+            all_here.wait(timeout=30)
+
+    fake.on("chat.postMessage", hold_each_first_post)
+    env = tick_env(fake, settings.db_path)
+    procs = [start_tick(MONDAY_10, env, tmp_path) for _ in range(PROCESSES)]
+    results = [finish(p) for p in procs]
+
+    assert [code for code, _, _ in results] == [0] * PROCESSES, [err for _, _, err in results]
+    assert fake.violations == []  # includes a broken barrier: fewer processes than expected posted at once
+    per_process = [posted_count(out) for _, out, _ in results]
+    assert sum(per_process) == DEALS and min(per_process) >= 1
+    assert len(nudge_posts(fake)) == DEALS  # one message per deal, no lost races that posted anyway
+    assert_posted_exactly_once(fake, settings.db_path, due)
+    assert query(settings.db_path, "SELECT status, COUNT(*) AS n FROM posts GROUP BY status") == [
+        {"status": "posted", "n": DEALS}
+    ]
+    assert_database_ok(settings.db_path)
+
+
+def test_a_tick_with_local_now_leaves_a_fresh_claim_to_the_utc_dispatcher(coach, clock, fake, settings, tmp_path):
+    """`serve` stamps in UTC, `tick --now 10:01` in Berlin time: the tick must not steal a claim one minute old."""
+    capture(coach, clock, "Acme")
+    fake.epoch = MONDAY_10.timestamp()
+    env = tick_env(fake, settings.db_path)
+    summaries = []
+
+    class TickWhileServeIsAboutToPost:
+        """Serve's pacer runs between its claim and its post: the other process ticks exactly then."""
+
+        def wait(self, channel):
+            summaries.append(run_tick("2026-11-23T10:01:00", env, tmp_path))  # no offset: Berlin time
+
+    serve_now = MONDAY_10.astimezone(ZoneInfo("UTC"))  # what serve's clock gives: datetime.now(UTC)
+    report = Dispatcher(coach, build_client(settings, retries=False), TickWhileServeIsAboutToPost()).tick(serve_now)
+
+    assert posted_count(summaries[0]) == 0 and "reconciled 0" in summaries[0]
+    assert fake.calls_to("conversations.history") == []
+    assert len(nudge_posts(fake)) == 1 and len(report.posted) == 1
+    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+
+
+# -- killed between posting and recording ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("slack_kept_it", [True, False], ids=["slack-has-it", "slack-never-got-it"])
+def test_a_tick_killed_between_post_and_record_is_reconciled_after_the_lease(
+    coach, clock, fake, settings, tmp_path, slack_kept_it
+):
+    """SIGKILL while Slack answers: after LEASE the channel's history decides, and nothing is posted twice."""
+    first = capture(coach, clock, "Acme", channel="C0ONE")
+    second = capture(coach, clock, "Globex", channel="C0TWO")
+    fake.epoch = MONDAY_10.timestamp()
+    env = tick_env(fake, settings.db_path)
+    running: dict[str, subprocess.Popen] = {}
+    started = threading.Event()
+
+    def kill_the_poster(call):
+        """Slack has (or lost) the message, the bot never hears back."""
+        started.wait(timeout=30)
+        if not slack_kept_it:
+            fake.messages.pop((call.response["channel"], call.response["ts"]))
+        running["proc"].send_signal(signal.SIGKILL)
+        running["proc"].wait(timeout=30)
+
+    fake.on("chat.postMessage", kill_the_poster)
+    running["proc"] = start_tick(MONDAY_10, env, tmp_path)
+    started.set()
+    code, _, _ = finish(running["proc"])
+    fake.off("chat.postMessage")
+
+    assert code == -signal.SIGKILL and fake.violations == []
+    [orphan_call] = nudge_posts(fake)
+    assert orphan_call.params["channel"] == "C0ONE"
+    orphan = post_row(settings.db_path, post_id_of(orphan_call.params))
+    assert (orphan["status"], orphan["ts"], orphan["deal_id"]) == ("sending", None, first.id)
+    due = due_nudge_ids(settings.db_path, MONDAY_10)
+    assert [n["status"] for n in deal_nudges(settings.db_path, first.id) if n["id"] in due] == ["sending"]
+    assert [n["status"] for n in deal_nudges(settings.db_path, second.id) if n["id"] in due] == ["planned"]
+
+    within_lease = run_tick(MONDAY_10 + LEASE / 2, env, tmp_path)  # the orphan may still be in flight: hands off
+    assert posted_count(within_lease) == 1 and "reconciled 0" in within_lease
+    assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0ONE", "C0TWO"]
+    assert fake.calls_to("conversations.history") == []
+    assert post_row(settings.db_path, orphan["id"])["status"] == "sending"
+
+    after_lease = run_tick(MONDAY_10 + LEASE + timedelta(minutes=1), env, tmp_path)
+    assert "reconciled 1" in after_lease
+    [history] = fake.calls_to("conversations.history")
+    assert history.params["channel"] == "C0ONE"
+    if slack_kept_it:
+        assert len(nudge_posts(fake)) == 2  # found in the history: recorded, not posted again
+        recorded = post_row(settings.db_path, orphan["id"])
+        assert (recorded["status"], recorded["ts"]) == ("posted", orphan_call.response["ts"])
+    else:
+        assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0ONE", "C0TWO", "C0ONE"]
+        assert post_row(settings.db_path, orphan["id"])["status"] == "failed"
+    assert_posted_exactly_once(fake, settings.db_path, due)
+    assert posted_count(run_tick(MONDAY_10 + 2 * LEASE, env, tmp_path)) == 0
+    assert_database_ok(settings.db_path)
+
+
+# -- Slack says no, or says nothing -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("retry_after", "wait"), [(30, 60), (120, 120)])
+def test_a_429_waits_out_retry_after_for_that_channel_then_posts_once(
+    coach, clock, fake, settings, tick, retry_after, wait
+):
+    """Rate limited: the channel's deals wait at least a minute or Retry-After; other channels carry on."""
+    acme = capture(coach, clock, "Acme", channel="C0A")
+    initech = capture(coach, clock, "Initech", channel="C0A")
+    globex = capture(coach, clock, "Globex", channel="C0B")
+    fake.fail("chat.postMessage", status=429, retry_after=retry_after)
+
+    report = tick(MONDAY_10)
+    assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0A", "C0B"]  # Initech not even tried
+    assert len(report.posted) == 1 and len(report.retrying) == 2
+    for deal in (acme, initech):
+        [nudge] = deal_nudges(settings.db_path, deal.id)[:1]
+        assert (nudge["status"], nudge["post_id"], nudge["attempts"]) == ("planned", None, 1)
+        assert datetime.fromisoformat(nudge["next_attempt_at"]) == MONDAY_10 + timedelta(seconds=wait)
+    assert deal_nudges(settings.db_path, acme.id)[0]["last_error"] == "ratelimited"
+    assert deal_nudges(settings.db_path, globex.id)[0]["status"] == "posted"
+
+    assert tick(MONDAY_10 + timedelta(seconds=wait - 1)).posted == []
+    assert len(nudge_posts(fake)) == 2
+    assert len(tick(MONDAY_10 + timedelta(seconds=wait)).posted) == 2
+    assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0A", "C0B", "C0A", "C0A"]
+    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+
+
+def test_ok_false_is_retried_with_growing_backoff_until_slack_takes_it(coach, clock, fake, settings, tick):
+    """ok:false means Slack surely did not post: back to planned, retried after 1, 2, 4 minutes, never dropped."""
+    deal = capture(coach, clock, "Acme")
+    fake.fail("chat.postMessage", error="fatal_error", times=3)
+    now, retries_at = MONDAY_10, []
+    for _ in range(3):
+        report = tick(now)
+        assert report.posted == [] and len(report.retrying) == 1
+        [nudge] = deal_nudges(settings.db_path, deal.id)[:1]
+        assert (nudge["status"], nudge["last_error"]) == ("planned", "fatal_error")
+        retry_at = datetime.fromisoformat(nudge["next_attempt_at"])
+        retries_at.append(retry_at - now)
+        assert tick(retry_at - timedelta(seconds=1)).retrying == []  # not before its time
+        now = retry_at
+    assert retries_at == [timedelta(minutes=1), timedelta(minutes=2), timedelta(minutes=4)]
+    assert len(nudge_posts(fake)) == 3
+
+    assert len(tick(now).posted) == 1
+    [nudge] = deal_nudges(settings.db_path, deal.id)[:1]
+    assert (nudge["status"], nudge["attempts"], nudge["last_error"]) == ("posted", 3, None)
+    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+
+
+def slack_stores_then_fails(fake, client):
+    """A 500 after Slack stored the message."""
+    fake.fail("chat.postMessage", status=500)
+
+    def store_it(call):
+        if call.failed:
+            fake.add_message(
+                call.params["channel"], call.params["text"], user="U0BOT", metadata=call.params["metadata"]
+            )
+
+    fake.on("chat.postMessage", store_it)
+    return True
+
+
+def slack_fails_without_storing(fake, client):
+    """A 503: nothing stored."""
+    fake.fail("chat.postMessage", status=503)
+    return False
+
+
+def slack_stores_after_the_client_gave_up(fake, client):
+    """A timeout: Slack is slow and stores the message after the client stopped waiting."""
+    client.timeout = 0.2
+    fake.fail("chat.postMessage", delay=0.6)
+    return True
+
+
+def slack_times_out_without_storing(fake, client):
+    """A timeout, and Slack never stores it."""
+    client.timeout = 0.2
+    fake.fail("chat.postMessage", status=503, delay=0.6)
+    return False
+
+
+def connection_lost_after_storing(fake, client):
+    """The connection drops after Slack stored the message."""
+    fake.on("chat.postMessage", lambda call: "drop")
+    return True
+
+
+def connection_lost_before_storing(fake, client):
+    """The connection drops and the message never made it."""
+
+    def lose_it(call):
+        fake.messages.pop((call.response["channel"], call.response["ts"]))
+        return "drop"
+
+    fake.on("chat.postMessage", lose_it)
+    return False
+
+
+@pytest.mark.parametrize(
+    "arrange",
+    [
+        slack_stores_then_fails,
+        slack_fails_without_storing,
+        slack_stores_after_the_client_gave_up,
+        slack_times_out_without_storing,
+        connection_lost_after_storing,
+        connection_lost_before_storing,
+    ],
+)
+def test_an_unknown_outcome_is_settled_from_the_channel_history(coach, clock, fake, settings, client, tick, arrange):
+    """5xx, timeout or a lost connection: unconfirmed, then the history says whether to record it or post it."""
+    deal = capture(coach, clock, "Acme")
+    slack_kept_it = arrange(fake, client)
+
+    report = tick(MONDAY_10)
+    [first] = fake.wait_for("chat.postMessage", answered=True)  # a slow Slack finishes storing (or not)
+    fake.off("chat.postMessage")
+    client.timeout = TIMEOUT_SECONDS
+    assert report.posted == [] and report.unconfirmed == [post_id_of(first.params)]
+    assert post_row(settings.db_path, report.unconfirmed[0])["status"] == "unconfirmed"
+    assert {n["status"] for n in deal_nudges(settings.db_path, deal.id) if n["post_id"]} == {"sending"}
+    assert held_by_slack(fake) == (Counter({report.unconfirmed[0]: 1}) if slack_kept_it else Counter())
+
+    report = tick(MONDAY_10 + timedelta(minutes=1))
+    assert len(fake.calls_to("conversations.history")) == 1
+    assert len(nudge_posts(fake)) == (1 if slack_kept_it else 2)
+    assert report.posted == ([] if slack_kept_it else [post_id_of(nudge_posts(fake)[-1].params)])
+    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+    assert tick(MONDAY_10 + timedelta(minutes=2)).posted == []
+
+
+# -- channels the bot can't reach ---------------------------------------------------------------------------
+
+
+def archived(fake):
+    fake.unreachable_channels = {"C0GONE": "is_archived"}
+    return "C0GONE"
+
+
+def private_and_not_invited(fake):
+    fake.not_joined = {"G0PRIV"}
+    return "G0PRIV"
+
+
+@pytest.mark.parametrize("arrange", [archived, private_and_not_invited])
+def test_an_unreachable_channel_sends_each_nudge_to_the_owner_and_tells_managers_once(
+    coach, clock, fake, settings, tick, arrange
+):
+    """The owner gets every nudge by DM with its buttons; each manager hears once about the deal."""
+    channel = arrange(fake)
+    deal = capture(coach, clock, "Acme", channel=channel)
+    days = [MONDAY_10 + timedelta(days=d) for d in range(3)]  # Monday to Wednesday: a new step each day
+    for day in days:
+        tick(day)
+
+    owner_dms = [c for c in fake.calls_to("chat.postMessage") if c.params["channel"] == REP]
+    manager_dms = [c for c in fake.calls_to("chat.postMessage") if c.params["channel"] == MANAGER]
+    assert len(owner_dms) == 3 and len(manager_dms) == 1
+    assert "Acme" in manager_dms[0].params["text"] and f"<#{channel}>" in manager_dms[0].params["text"]
+    for dm in owner_dms:
+        assert f"couldn't post in <#{channel}>" in dm.params["blocks"][0]["text"]["text"]
+        buttons = [e for b in dm.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+        [nudge_id] = [int(e["value"]) for e in buttons if e["action_id"] == "nudge_done"]
+        [posted_in] = query(
+            settings.db_path,
+            "SELECT p.channel_id FROM nudges n JOIN posts p ON p.id = n.post_id WHERE n.id = ?",
+            (nudge_id,),
+        )
+        assert posted_in["channel_id"] == OWNER_DM
+    assert fake.violations == []
+    due = due_nudge_ids(settings.db_path, days[-1])
+    assert len(due) >= 3
+    assert_posted_exactly_once(fake, settings.db_path, due)
+    assert query(settings.db_path, "SELECT delivery_error FROM deals WHERE id = ?", (deal.id,))[0]["delivery_error"]
+
+
+def test_when_the_owner_cannot_be_reached_either_managers_get_each_undelivered_nudge(
+    coach, clock, fake, settings, tick
+):
+    """Channel archived and the owner's DM refused: the nudges stay on record and managers see every one of them."""
+    fake.unreachable_channels = {"C0GONE": "is_archived", REP: "user_not_found"}
+    deal = capture(coach, clock, "Acme", channel="C0GONE", extra="$5k contact: Jane Doe")
+    tick(MONDAY_10)
+    tick(MONDAY_10 + timedelta(days=1))
+
+    due = due_nudge_ids(settings.db_path, MONDAY_10 + timedelta(days=1))
+    rows = [n for n in deal_nudges(settings.db_path, deal.id) if n["id"] in due]
+    assert [(n["status"], n["last_error"]) for n in rows] == [("undeliverable", "is_archived")] * 2
+    notes = [c.params["text"] for c in fake.calls_to("chat.postMessage") if c.params["channel"] == MANAGER]
+    assert len(notes) == 2  # one per undelivered message: nobody else can see them
+    assert "Call Jane Doe to congratulate Acme" in notes[0] and "Send Jane Doe the next steps" in notes[1]
+    for text in notes:
+        assert "<#C0GONE>" in text and f"couldn't reach <@{REP}>" in text
+        assert "directly" not in text  # it must not claim the owner got them
+    assert held_by_slack(fake) == Counter()
+    assert tick(MONDAY_10 + timedelta(days=1, minutes=1)).undeliverable == []  # on record, not retried or lost
+
+
+# -- after an outage --------------------------------------------------------------------------------------
+
+
+def test_after_an_outage_each_deal_gets_one_late_message_oldest_first(coach, clock, fake, settings, tick, pace):
+    """Weeks without a tick: one message per deal gathering up to eight steps, oldest deal first, marked late."""
+    oldco = capture(coach, clock, "Oldco", at=MONDAY_10 - timedelta(weeks=6), extra="$120k persona: economic")
+    midco = capture(coach, clock, "Midco", at=MONDAY_10 - timedelta(weeks=3))
+    newco = capture(coach, clock, "Newco", at=MONDAY_10 - timedelta(weeks=3) + timedelta(days=2), channel="C0OTHER")
+    due = due_nudge_ids(settings.db_path, MONDAY_10)
+    oldco_due = [n["id"] for n in deal_nudges(settings.db_path, oldco.id) if n["id"] in due]
+    assert len(oldco_due) == MAX_PER_MESSAGE + 1
+
+    report = tick(MONDAY_10)
+    posts = nudge_posts(fake)
+    assert [c.params["text"].split(" follow-ups for ")[1].split(" ")[0] for c in posts] == ["Oldco", "Midco", "Newco"]
+    assert [c.params["channel"] for c in posts] == [CHANNEL, CHANNEL, "C0OTHER"]
+    assert all("some are late" in c.params["text"] for c in posts)
+    assert report.late == report.posted and len(report.posted) == 3
+    assert pace.slept == [1.0]  # Oldco and Midco share a channel
+    first = {n["id"] for n in deal_nudges(settings.db_path, oldco.id) if n["status"] == "posted"}
+    assert first == set(oldco_due[:MAX_PER_MESSAGE])  # the oldest eight; the last waits for the next tick
+    for deal in (midco, newco):
+        [post_id] = {n["post_id"] for n in deal_nudges(settings.db_path, deal.id) if n["id"] in due}
+        assert post_row(settings.db_path, post_id)["late"] == 1
+
+    report = tick(MONDAY_10 + timedelta(minutes=1))
+    [rest] = nudge_posts(fake)[3:]
+    assert "Oldco" in rest.params["text"] and ", late)" in rest.params["text"]
+    assert report.late == report.posted and len(report.posted) == 1
+    assert tick(MONDAY_10 + timedelta(minutes=2)).posted == []
+    assert_posted_exactly_once(fake, settings.db_path, due)
+    assert fake.violations == []
+
+
+# -- pacing -----------------------------------------------------------------------------------------------
+
+
+def test_posts_to_one_channel_are_a_second_apart_and_other_channels_do_not_wait(coach, clock, fake, tick, pace):
+    """Slack allows about one message per second per channel; the pacer sleeps only for the same channel."""
+    for account, channel in [("Acme", "C0A"), ("Initech", "C0A"), ("Globex", "C0B"), ("Umbrella", "C0A")]:
+        capture(coach, clock, account, channel=channel)
+    timeline: list[tuple[float, str]] = []
+
+    def each_post_takes_300ms(call):
+        timeline.append((pace.now, call.params["channel"]))
+        pace.now += 0.3
+
+    fake.on("chat.postMessage", each_post_takes_300ms)
+    assert len(tick(MONDAY_10).posted) == 4
+
+    assert [channel for _, channel in timeline] == ["C0A", "C0A", "C0B", "C0A"]
+    assert pace.slept == [0.7, 0.4]  # a second since the channel's last post, minus the time already gone
+    same_channel = [at for at, channel in timeline if channel == "C0A"]
+    assert [round(b - a, 3) for a, b in itertools.pairwise(same_channel)] == [1.0, 1.0]
+    assert round(timeline[2][0] - timeline[1][0], 3) == 0.3  # C0B right after C0A's post, no wait

@@ -95,6 +95,14 @@ class TickReport:
         )
 
 
+def _permanent(exc: Exception) -> bool:
+    """Slack refused for good (a user that can't be messaged), not for now (429, 5xx, a timeout)."""
+    if not isinstance(exc, SlackApiError) or exc.response is None:
+        return False
+    data = exc.response.data if isinstance(exc.response.data, dict) else {}
+    return exc.response.status_code < 500 and exc.response.status_code != 429 and data.get("ok") is False
+
+
 def backoff(attempts: int) -> timedelta:
     """1, 2, 4 … minutes, at most an hour: a failing step is retried for as long as it takes, never dropped."""
     return timedelta(minutes=min(2**attempts, 60))
@@ -200,6 +208,10 @@ class Dispatcher:
                 channel=deal.owner_id, text=text, blocks=[intro, *blocks][:50], metadata=metadata, unfurl_links=False
             )
         except (SlackApiError, *AMBIGUOUS_ERRORS) as exc:
+            if not _permanent(exc):  # a 429, 5xx or timeout on the DM: try the whole delivery again later
+                why = error_code(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
+                self._release(post, now, f"{code}; owner DM failed ({why})", now + backoff(steps[0].attempts), report)
+                return
             with self.coach.store.write() as db:
                 lifecycle.mark_undeliverable(db, post.id, now=now, error=code)
             logger.error(
@@ -243,8 +255,12 @@ class Dispatcher:
                 ts = self._find_in_history(post)
             except (SlackApiError, *AMBIGUOUS_ERRORS) as exc:
                 with self.coach.store.write() as db:
-                    lifecycle.mark_unconfirmed(db, post.id, error=f"history: {exc}")
-                logger.warning("Post %s: can't check the channel yet (%s); will try again", post.id, exc)
+                    if isinstance(exc, SlackApiError) and error_code(exc) in UNDELIVERABLE:
+                        # the channel is gone or closed to us: the message can't be there; deliver afresh
+                        lifecycle.release(db, post.id, now=now, error=f"history: {error_code(exc)}", retry_at=now)
+                    else:
+                        lifecycle.mark_unconfirmed(db, post.id, error=f"history: {exc}")
+                logger.warning("Post %s: can't check the channel (%s)", post.id, exc)
                 continue
             with self.coach.store.write() as db:
                 if ts is not None:

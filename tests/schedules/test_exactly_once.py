@@ -566,3 +566,37 @@ def test_posts_to_one_channel_are_a_second_apart_and_other_channels_do_not_wait(
     same_channel = [at for at, channel in timeline if channel == "C0A"]
     assert [round(b - a, 3) for a, b in itertools.pairwise(same_channel)] == [1.0, 1.0]
     assert round(timeline[2][0] - timeline[1][0], 3) == 0.3  # C0B right after C0A's post, no wait
+
+
+# -- the fallbacks fail for a while ----------------------------------------------------------------------
+
+
+def test_a_passing_failure_of_the_owners_dm_is_retried_not_written_off(coach, clock, fake, settings, tick):
+    """Channel archived and Slack busy when we DM the owner: the steps wait and go out once Slack answers."""
+    deal = capture(coach, clock, "Acme", channel="C0GONE")
+    fake.fail("chat.postMessage", error="is_archived")  # the channel post
+    fake.fail("chat.postMessage", status=429, retry_after=1)  # then the owner's DM
+    report = tick(MONDAY_10)
+    assert report.retrying and not report.undeliverable
+    [first] = [n for n in deal_nudges(settings.db_path, deal.id) if n["step_id"] == "congratulate"]
+    assert first["status"] == "planned" and "owner DM" in first["last_error"]
+
+    fake.unreachable_channels = {"C0GONE": "is_archived"}
+    tick(MONDAY_10 + timedelta(minutes=2))
+    [first] = [n for n in deal_nudges(settings.db_path, deal.id) if n["step_id"] == "congratulate"]
+    assert first["status"] == "posted"
+    delivered = [c.params["channel"] for c in fake.calls_to("chat.postMessage") if not c.failed]
+    assert delivered == [REP, MANAGER]  # the owner gets it once, the manager hears once
+
+
+def test_a_post_whose_channel_vanished_is_delivered_afresh_not_left_unconfirmed(coach, clock, fake, settings, tick):
+    """A timeout, then the channel is deleted: history can't be read, so the owner gets the nudge by DM."""
+    deal = capture(coach, clock, "Acme", channel="C0GONE")
+    fake.fail("chat.postMessage", status=503)
+    assert tick(MONDAY_10).unconfirmed
+    fake.unreachable_channels = {"C0GONE": "channel_not_found"}
+    fake.fail("conversations.history", status=200, error="channel_not_found")
+    tick(MONDAY_10 + timedelta(minutes=1))
+    [first] = [n for n in deal_nudges(settings.db_path, deal.id) if n["step_id"] == "congratulate"]
+    assert first["status"] == "posted"
+    assert [c.params["channel"] for c in fake.calls_to("chat.postMessage") if not c.failed] == [REP, MANAGER]

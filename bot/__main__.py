@@ -62,6 +62,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tick.set_defaults(run=run_tick)
 
+    digest = sub.add_parser("digest", help="send the managers' daily digests due now (or at --now) once, then exit")
+    digest.add_argument(
+        "--now",
+        type=_instant,
+        default=None,
+        help="the instant to send as, ISO-8601 (e.g. 2026-11-23T08:30:00+01:00; no offset means DEALCOACH_TIMEZONE)",
+    )
+    digest.set_defaults(run=run_digest)
+
     preview = sub.add_parser("preview", help="print the follow-up timeline a deal would get, without Slack")
     preview.add_argument("--amount", type=_amount, default=Decimal("50000"), help="deal amount (default 50000)")
     preview.add_argument(
@@ -156,6 +165,27 @@ def run_tick(args: argparse.Namespace) -> int:
     moment = (now or datetime.now(settings.tz)).astimezone(settings.tz)
     state = "open" if report.open else "closed (nothing is posted outside business hours)"
     print(f"{moment:%a %Y-%m-%d %H:%M %Z}: business hours {state}; {report.summary()}")
+    return 0
+
+
+def run_digest(args: argparse.Namespace) -> int:
+    """The managers' digests due as of --now, through the same code path as the scheduled job."""
+    settings = Settings.from_env(os.environ)
+    playbook = load_playbook(settings)
+    store = Store(settings.db_path)
+    store.migrate()
+
+    from bot.coach import Coach
+    from bot.slack import build_client
+    from schedules.jobs import send_digests
+
+    now = args.now
+    if now is not None and now.tzinfo is None:
+        now = now.replace(tzinfo=settings.tz)
+    report = send_digests(Coach(settings, store, playbook), build_client(settings, retries=False), now)
+    moment = (now or datetime.now(settings.tz)).astimezone(settings.tz)
+    managers = len(settings.managers) or "no managers in DEALCOACH_MANAGERS"
+    print(f"{moment:%a %Y-%m-%d %H:%M %Z}: managers {managers}; {report.summary()}")
     return 0
 
 

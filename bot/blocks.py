@@ -196,7 +196,12 @@ def live_modal(deal: Deal, today: date) -> dict:
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             section(f"*{escape(deal.account)}* went live on… Steps timed from go-live move to this date."),
-            _input(forms.GO_LIVE, "Go-live date", {"type": "datepicker", "initial_date": initial.isoformat()}, optional=False),
+            _input(
+                forms.GO_LIVE,
+                "Go-live date",
+                {"type": "datepicker", "initial_date": initial.isoformat()},
+                optional=False,
+            ),
         ],
     }
 

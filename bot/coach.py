@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks, deals
+from bot import blocks, deals, home, home_blocks
 from bot import nudges as lifecycle
 from bot.blocks import read_modal_metadata
 from bot.capture import InputError, parse_quick_capture
@@ -215,14 +215,18 @@ class Coach:
             elif action == "skip":
                 change = lifecycle.mark_skipped(db, nudge_id, actor=user_id, now=now, reason=details.get("reason"))
             elif action == "snooze":
-                until = self.hours.first_open_day(self.today() + timedelta(days=details["days"]))
-                change = lifecycle.snooze(db, nudge_id, actor=user_id, now=now, until=until)
+                current = lifecycle.get_nudge(db, nudge_id)  # a step not yet due moves on from its own date
+                start = max(self.today(), current.due_date) if current else self.today()
+                until = self.hours.first_open_day(start + timedelta(days=details["days"]))
+                change = lifecycle.snooze(db, nudge_id, actor=user_id, now=now, until=until, today=self.today())
             elif action == "reassign":
                 change = lifecycle.reassign(db, nudge_id, actor=user_id, assignee=details["assignee"], now=now)
             else:
                 raise ValueError(f"unknown nudge action {action!r}")
         explanation = None if change.changed else blocks.already_resolved_text(change.nudge, action)
-        return NudgeChange(change.changed, change.nudge, deal, post_id, explanation)
+        after = change.nudge.assignee_id if change.nudge else None
+        audience = frozenset({deal.owner_id, nudge.assignee_id, after, user_id} - {None})
+        return NudgeChange(change.changed, change.nudge, deal, post_id, explanation, audience)
 
     def post_of_nudge(self, nudge_id: int) -> int | None:
         with self.store.session() as db:
@@ -273,6 +277,64 @@ class Coach:
                 result.append((deal, deals.stage_of(deal, steps), upcoming[0] if upcoming else None))
         return result
 
+    # -- the Home tab ----------------------------------------------------------------------------------------
+
+    def home_view(self, user_id: str, team_id: str) -> dict:
+        """The user's Home tab as it stands now: their follow-ups and deals, after the team's for a manager."""
+        now, today = self.now(), self.today()
+        owned = self.deals_of(user_id, team_id=team_id)
+        manager = user_id in self.settings.managers
+        with self.store.session() as db:
+            data = home.load(db, team_id=team_id, user_id=user_id, today=today, now=now, deals=owned, manager=manager)
+        return home_blocks.home_view(data, now=now, tz=self.settings.tz)
+
+    def open_home(self, client: WebClient, user_id: str, *, team_id: str) -> None:
+        """The user opened the Home tab: remember it (from now on it follows their changes), then show it."""
+        with self.store.write() as db:
+            home.record_opened(db, team_id=team_id, user_id=user_id, now=self.now())
+        self.publish_home(client, user_id, team_id=team_id)
+
+    def publish_home(self, client: WebClient, user_id: str, *, team_id: str) -> bool:
+        """views.publish; a failure is logged and reported as False, never raised into a click or a dispatch."""
+        try:
+            client.views_publish(user_id=user_id, view=self.home_view(user_id, team_id))
+        except Exception:
+            logger.exception("Could not publish the Home tab of %s", user_id)
+            return False
+        return True
+
+    def refresh_homes(self, client: WebClient, users: Iterable[str | None], *, team_id: str) -> None:
+        """Republish the Home tabs of those among `users` who have opened theirs at least once."""
+        try:
+            with self.store.session() as db:
+                opened = home.opened_home(db, team_id=team_id, user_ids=users)
+        except Exception:
+            logger.exception("Could not look up whose Home tab to refresh")
+            return
+        for user_id in sorted(opened):
+            self.publish_home(client, user_id, team_id=team_id)
+
+    def refresh_homes_of_deals(self, client: WebClient, deal_ids: Iterable[int], *, actor: str | None = None) -> None:
+        """After deals changed or their nudges went out: the owners', assignees' and actor's Home tabs."""
+        try:
+            with self.store.session() as db:
+                people = home.people_of_deals(db, deal_ids)
+        except Exception:
+            logger.exception("Could not look up whose Home tab to refresh")
+            return
+        for team_id, users in sorted(people.items()):
+            self.refresh_homes(client, users | {actor}, team_id=team_id)
+
+    def refresh_homes_of_posts(self, client: WebClient, post_ids: Iterable[int]) -> None:
+        """After a dispatch: the Home tabs of everyone whose nudges were just posted."""
+        try:
+            with self.store.session() as db:
+                deal_ids = home.deals_of_posts(db, post_ids)
+        except Exception:
+            logger.exception("Could not look up whose Home tab to refresh")
+            return
+        self.refresh_homes_of_deals(client, deal_ids)
+
 
 @dataclass(frozen=True)
 class DealChange:
@@ -289,3 +351,4 @@ class NudgeChange:
     deal: Deal
     post_id: int | None
     explanation: str | None
+    audience: frozenset[str] = frozenset()  # whose Home tab shows this step, before or after, and who acted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -18,12 +19,18 @@ WAL_ATTEMPTS = 40
 class Store:
     """Knows where the database lives and hands out short-lived connections, one per thread of work."""
 
-    def __init__(self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS):
+    def __init__(
+        self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, trace: Callable[[str], None] | None = None
+    ):
         self.path = Path(path)
         self.busy_timeout_ms = busy_timeout_ms
+        self.trace = trace  # sees every SQL statement: benchmarks count queries with it
+        self._local = threading.local()
 
     def connect(self) -> sqlite_utils.Database:
         conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout_ms / 1000)
+        if self.trace is not None:
+            conn.set_trace_callback(self.trace)
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         conn.execute("PRAGMA foreign_keys = ON")
         conn.execute("PRAGMA synchronous = NORMAL")
@@ -31,22 +38,26 @@ class Store:
 
     @contextmanager
     def session(self) -> Iterator[sqlite_utils.Database]:
-        """A connection for one unit of work, closed afterwards (sqlite3 objects are bound to their thread)."""
-        db = self.connect()
-        try:
-            yield db
-        finally:
-            db.close()
+        """This thread's connection (sqlite3 objects are bound to their thread), opened on first use and kept:
+        closing the last connection to a WAL database checkpoints it, a millisecond each time."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = self.connect()
+        yield db
 
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
-        """One IMMEDIATE transaction: all of it is stored or none of it, and writers queue instead of failing."""
-        with self.session() as db, transaction(db):
+        """One IMMEDIATE transaction: all of it is stored or none of it, and writers queue instead of failing.
+
+        Threads of this process queue on a mutex first: SQLite's own busy handler sleeps in steps of up to
+        100 ms, which under a burst of captures turned into long ack tails. Other processes still meet
+        the busy timeout."""
+        with _write_lock(self.path), self.session() as db, transaction(db):
             yield db
 
     def migrate(self) -> int:
         """Bring the schema up to date; safe to run from several processes at once. Returns the version."""
-        with self.session() as db:
+        with self.connect() as db:
             _use_wal(db)
             return migrate(db)
 
@@ -64,18 +75,45 @@ def _use_wal(db: sqlite_utils.Database) -> None:
             time.sleep(0.005 * attempt)
 
 
+def insert(db: sqlite_utils.Database, table: str, row: dict) -> int:
+    """A plain INSERT for hot paths: sqlite-utils' insert() looks up the schema three times per call."""
+    columns = ", ".join(f'"{c}"' for c in row)
+    marks = ", ".join("?" * len(row))
+    return db.execute(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', list(row.values())).lastrowid
+
+
+def insert_many(db: sqlite_utils.Database, table: str, rows: list[dict]) -> None:
+    """Rows sharing the same keys, in one executemany; call inside a transaction."""
+    if not rows:
+        return
+    columns = ", ".join(f'"{c}"' for c in rows[0])
+    marks = ", ".join("?" * len(rows[0]))
+    db.conn.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', [list(r.values()) for r in rows])
+
+
+_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.RLock:
+    key = str(path.resolve())
+    with _LOCKS_GUARD:
+        return _LOCKS.setdefault(key, threading.RLock())  # re-entrant: a nested write fails loudly, not a deadlock
+
+
 @contextmanager
 def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
     """BEGIN IMMEDIATE takes the write lock up front, so a busy database waits rather than deadlocks."""
+    if db.conn.in_transaction:
+        raise RuntimeError("a write transaction is already open on this thread's connection; don't nest them")
     db.conn.execute("BEGIN IMMEDIATE")
     try:
         yield db
+        db.conn.execute("COMMIT")
     except BaseException:
         if db.conn.in_transaction:
             db.conn.execute("ROLLBACK")
         raise
-    else:
-        db.conn.execute("COMMIT")
 
 
 def _v1_deals_and_nudges(db: sqlite_utils.Database) -> None:
@@ -214,10 +252,25 @@ def _v3_lifecycle_and_digests(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v4_home_views(db: sqlite_utils.Database) -> None:
+    """Who has opened the Home tab: only their tabs are republished when their follow-ups change."""
+    db.execute(
+        """
+        CREATE TABLE home_views (
+            team_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, user_id)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
     (3, _v3_lifecycle_and_digests),
+    (4, _v4_home_views),
 ]
 
 

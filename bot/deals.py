@@ -9,6 +9,7 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.capture import Money
+from bot.db import insert, insert_many
 from bot.playbook import Playbook
 
 
@@ -186,34 +187,36 @@ def capture_deal(
         if existing:
             return existing[0], False
     stamp = _stamp(now)
-    deal_id = (
-        db["deals"]
-        .insert(
+    deal_id = insert(
+        db,
+        "deals",
+        {
+            "team_id": team_id,
+            "channel_id": channel_id,
+            "owner_id": owner_id,
+            **_deal_columns(fields),
+            "status": "open",
+            "capture_key": capture_key,
+            "created_at": stamp,
+            "updated_at": stamp,
+        },
+    )
+    insert_many(
+        db,
+        "nudges",
+        [
             {
-                "team_id": team_id,
-                "channel_id": channel_id,
-                "owner_id": owner_id,
-                **_deal_columns(fields),
-                "status": "open",
-                "capture_key": capture_key,
+                "deal_id": deal_id,
+                "step_id": p.step.id,
+                "stage": p.step.stage,
+                "title": p.step.title,
+                "due_date": p.due.isoformat(),
+                "status": "planned",
                 "created_at": stamp,
                 "updated_at": stamp,
             }
-        )
-        .last_pk
-    )
-    db["nudges"].insert_all(
-        {
-            "deal_id": deal_id,
-            "step_id": p.step.id,
-            "stage": p.step.stage,
-            "title": p.step.title,
-            "due_date": p.due.isoformat(),
-            "status": "planned",
-            "created_at": stamp,
-            "updated_at": stamp,
-        }
-        for p in _plan(playbook, fields)
+            for p in _plan(playbook, fields)
+        ],
     )
     return deal_id, True
 
@@ -249,14 +252,20 @@ def update_deal(
             )
 
 
+def _one(db: sqlite_utils.Database, sql: str, params: list) -> dict | None:
+    cursor = db.execute(sql, params)
+    row = cursor.fetchone()
+    return dict(zip([c[0] for c in cursor.description], row, strict=True)) if row else None
+
+
 def get_deal(db: sqlite_utils.Database, deal_id: int) -> Deal | None:
-    rows = list(db["deals"].rows_where("id = ?", [deal_id]))
-    return row_to_deal(rows[0]) if rows else None
+    row = _one(db, "SELECT * FROM deals WHERE id = ?", [deal_id])
+    return row_to_deal(row) if row else None
 
 
 def get_deal_by_capture_key(db: sqlite_utils.Database, capture_key: str) -> Deal | None:
-    rows = list(db["deals"].rows_where("capture_key = ?", [capture_key]))
-    return row_to_deal(rows[0]) if rows else None
+    row = _one(db, "SELECT * FROM deals WHERE capture_key = ?", [capture_key])
+    return row_to_deal(row) if row else None
 
 
 def deal_nudges(db: sqlite_utils.Database, deal_id: int) -> list[Nudge]:
@@ -345,9 +354,7 @@ def mark_live(
     return []
 
 
-def cancel_deal(
-    db: sqlite_utils.Database, deal_id: int, *, actor: str, reason: str, now: datetime
-) -> list[int] | None:
+def cancel_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, reason: str, now: datetime) -> list[int] | None:
     """Buyer's remorse happens: pending steps stop. Returns the posts to redraw, or None if already cancelled."""
     stamp = _stamp(now)
     cursor = db.execute(

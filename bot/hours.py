@@ -8,6 +8,15 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 HOURS = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*$")
+CLOCK = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def parse_clock(value: str) -> time:
+    """`08:30` -> 08:30; raises ValueError with the expected form."""
+    m = CLOCK.match(value)
+    if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+        raise ValueError(f"must be a time of day as HH:MM, such as 08:30 (got {value!r})")
+    return time(int(m.group(1)), int(m.group(2)))
 
 
 def parse_hours(value: str) -> tuple[time, time]:

@@ -106,7 +106,17 @@ def _actions(nudge: Nudge) -> dict:
 
 def _title(nudge: Nudge, deal: Deal, values: dict[str, str]) -> str:
     title = render(nudge.title, values)
-    return title if deal.account in title else f"{title} — {values['account']}"
+    return title if values["account"] in title else f"{title} — {values['account']}"
+
+
+def nudge_actions(nudge: Nudge) -> dict:
+    """Done, Snooze, Skip, Reassign: the same buttons in the channel message and on the Home tab."""
+    return _actions(nudge)
+
+
+def nudge_title(nudge: Nudge, deal: Deal) -> str:
+    """The step's first line, naming the account, as the channel message shows it."""
+    return _title(nudge, deal, facts(deal.fields, owner_id=deal.owner_id))
 
 
 def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, late: bool, tz: ZoneInfo) -> list[dict]:

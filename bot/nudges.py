@@ -16,6 +16,7 @@ import sqlite_utils
 from bot.deals import Deal, Nudge, get_deal, nudge_from_row
 
 MAX_PER_MESSAGE = 8  # steps gathered into one message for one deal; the rest follow on the next tick
+ACTIONABLE = ("planned", "posted")  # Done and Skip: posted, or not yet (a rep who did it early)
 
 
 @dataclass(frozen=True)
@@ -217,7 +218,7 @@ def mark_done(
         nudge_id,
         "status = 'done', resolved_by = ?, resolved_at = ?, outcome = ?, updated_at = ?",
         [actor, stamp, json.dumps(outcome) if outcome else None, stamp],
-        allowed=("posted",),
+        allowed=ACTIONABLE,
     )
 
 
@@ -228,21 +229,21 @@ def mark_skipped(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: d
         nudge_id,
         "status = 'skipped', resolved_by = ?, resolved_at = ?, note = ?, updated_at = ?",
         [actor, stamp, reason, stamp],
-        allowed=("posted",),
+        allowed=ACTIONABLE,
     )
 
 
-def snooze(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, until: date) -> Change:
-    """Back to planned with a later due date; a fresh message follows then. The old message says so."""
+def snooze(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, until: date, today: date) -> Change:
+    """Back to planned with a later due date; a fresh message follows then. The old message says so.
+    A step not yet posted may be snoozed too, unless an earlier snooze still holds: a double click moves it once."""
     stamp = _stamp(now)
-    return _resolve(
-        db,
-        nudge_id,
-        "status = 'planned', due_date = ?, snoozed_until = ?, snoozed_by = ?, post_id = NULL, "
-        "next_attempt_at = NULL, updated_at = ?",
-        [until.isoformat(), until.isoformat(), actor, stamp],
-        allowed=("posted",),
+    cur = db.execute(
+        "UPDATE nudges SET status = 'planned', due_date = ?, snoozed_until = ?, snoozed_by = ?, post_id = NULL, "
+        "next_attempt_at = NULL, updated_at = ? WHERE id = ? AND (status = 'posted' OR (status = 'planned' "
+        "AND (snoozed_until IS NULL OR snoozed_until <= ?)))",
+        [until.isoformat(), until.isoformat(), actor, stamp, nudge_id, today.isoformat()],
     )
+    return Change(cur.rowcount == 1, get_nudge(db, nudge_id))
 
 
 def reassign(db: sqlite_utils.Database, nudge_id: int, *, actor: str, assignee: str, now: datetime) -> Change:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import time
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.hours import BusinessHours, parse_hours
+from bot.hours import BusinessHours, parse_clock, parse_hours
 
 SLACK_APPS_URL = "https://api.slack.com/apps"
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -44,6 +46,13 @@ class Settings:
     playbook_path: Path | None = None
     currency: str = "USD"
     business_hours: str = "09:00-17:00"
+    digest_time: str = "08:30"  # managers' local time for the daily digest
+    large_deal: Decimal = Decimal("100000")  # at or above: a late affirm touch puts the deal at risk
+    quiet_days: int = 14  # an open deal with no touch done for this long is at risk
+
+    @property
+    def digest_at(self) -> time:
+        return parse_clock(self.digest_time)
 
     @property
     def socket_mode(self) -> bool:
@@ -159,6 +168,36 @@ class Settings:
                 f"DEALCOACH_BUSINESS_HOURS {exc}: the local hours, Monday to Friday, when nudges are posted."
             )
 
+        digest_time = get("DEALCOACH_DIGEST_TIME") or "08:30"
+        try:
+            digest_time = parse_clock(digest_time).strftime("%H:%M")
+        except ValueError as exc:
+            problems.append(f"DEALCOACH_DIGEST_TIME {exc}: each manager's local time for the daily digest.")
+
+        large_deal = Decimal("100000")
+        raw_large = get("DEALCOACH_LARGE_DEAL")
+        if raw_large:
+            try:
+                large_deal = Decimal(raw_large.replace(",", "").replace("_", ""))
+            except InvalidOperation:
+                large_deal = Decimal("NaN")
+            if not large_deal.is_finite() or large_deal <= 0:
+                problems.append(
+                    "DEALCOACH_LARGE_DEAL must be a positive number, the amount from which a deal counts as large, "
+                    f"such as 100000 (got {raw_large!r})."
+                )
+
+        quiet_days = 14
+        raw_quiet = get("DEALCOACH_QUIET_DAYS")
+        if raw_quiet:
+            if raw_quiet.isascii() and raw_quiet.isdigit() and 1 <= int(raw_quiet) <= 90:
+                quiet_days = int(raw_quiet)
+            else:
+                problems.append(
+                    "DEALCOACH_QUIET_DAYS must be a whole number of days from 1 to 90, such as 14: how long an open "
+                    f"deal may go without a touch before the digest flags it (got {raw_quiet!r})."
+                )
+
         if problems:
             raise SettingsError(problems)
         return cls(
@@ -173,6 +212,9 @@ class Settings:
             playbook_path=playbook_path,
             currency=currency,
             business_hours=business_hours,
+            digest_time=digest_time,
+            large_deal=large_deal,
+            quiet_days=quiet_days,
         )
 
     def __repr__(self) -> str:

@@ -11,7 +11,7 @@ from slack_sdk import WebClient
 from bot import blocks, nudge_blocks
 from bot.coach import Coach
 from bot.slack import build_client
-from handlers import commands, deal_form, deal_lifecycle, nudges
+from handlers import commands, deal_form, deal_lifecycle, home, nudges
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ def register(app: App, coach: Coach) -> None:
     app.action(nudge_blocks.REASSIGN)(ack=nudges.ack_click, lazy=[nudges.handle_reassign])
     app.view(nudge_blocks.SKIP_MODAL)(ack=nudges.handle_skip_submission, lazy=[nudges.refresh_after_submission])
     app.view(nudge_blocks.OUTCOME_MODAL)(ack=nudges.handle_outcome_submission, lazy=[nudges.refresh_after_submission])
+    app.event("app_home_opened")(ack=home.ack_home_opened, lazy=[home.handle_app_home_opened])
 
 
 def handle_error(error: Exception, body: dict) -> None:

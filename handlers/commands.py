@@ -66,3 +66,4 @@ def follow_up_closed_deal(command: dict, context, client, respond) -> None:
         deal = coach.deal_by_capture_key(command["trigger_id"])
         if deal is not None:
             coach.publish_deal(client, deal, notify=lambda text: respond(text=text, response_type="ephemeral"))
+            coach.refresh_homes_of_deals(client, [deal.id])

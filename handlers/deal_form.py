@@ -9,6 +9,7 @@ from bot import blocks
 from bot.blocks import ADD_DETAILS
 from bot.coach import Coach, NotAllowed
 from bot.forms import ACCOUNT, DEAL_MODAL, FormErrors, read_deal_form
+from handlers.replies import refuse
 
 __all__ = ["ADD_DETAILS", "DEAL_MODAL"]
 logger = logging.getLogger(__name__)
@@ -24,8 +25,7 @@ def handle_add_details(body: dict, action: dict, context, client, respond) -> No
     try:
         deal = coach.deal_for_editing(int(action["value"]), team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
-        respond(text=str(exc), response_type="ephemeral", replace_original=False)
-        return
+        return refuse(coach, body, client, respond, context, str(exc))
     view = blocks.deal_modal(channel_id=deal.channel_id, today=coach.today(), deal=deal)
     client.views_open(trigger_id=body["trigger_id"], view=view)
 
@@ -72,3 +72,4 @@ def announce_deal_form(view: dict, context, client) -> None:
         client.chat_postMessage(channel=context.user_id, text=text, blocks=blocks.notice(text)[1])
 
     coach.publish_deal(client, deal, notify=tell_user)
+    coach.refresh_homes_of_deals(client, [deal.id], actor=context.user_id)

@@ -10,37 +10,33 @@ from datetime import date
 from bot import blocks, forms
 from bot.coach import Coach, NotAllowed
 from handlers.nudges import refresh
+from handlers.replies import refuse
 
 logger = logging.getLogger(__name__)
 CHANGED = "deal_changed"
-
-
-def _private(respond, text: str) -> None:
-    respond(text=text, response_type="ephemeral", replace_original=False)
 
 
 def ack_click(ack) -> None:
     ack()
 
 
-def after_change(coach: Coach, client, change, respond=None) -> None:
-    """Redraw the deal's channel message and any nudge messages whose buttons no longer apply."""
-    if not change.changed:
-        if respond is not None:
-            _private(respond, change.explanation)
-        return
+def after_change(coach: Coach, client, change, *, actor: str | None = None) -> None:
+    """Redraw the deal's channel message, any nudge messages whose buttons no longer apply, and Home tabs."""
     coach.publish_deal(client, change.deal, notify=lambda text: None)
     for post_id in change.post_ids:
         refresh(coach, client, post_id)
+    coach.refresh_homes_of_deals(client, [change.deal.id], actor=actor)
 
 
-def handle_mark_signed(action: dict, context, client, respond) -> None:
+def handle_mark_signed(body: dict, action: dict, context, client, respond) -> None:
     coach: Coach = context["coach"]
     try:
         change = coach.change_deal(int(action["value"]), "signed", team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
-        return _private(respond, str(exc))
-    after_change(coach, client, change, respond)
+        return refuse(coach, body, client, respond, context, str(exc))
+    if not change.changed:
+        return refuse(coach, body, client, respond, context, change.explanation)
+    after_change(coach, client, change, actor=context.user_id)
 
 
 def _open_modal(build, body: dict, action: dict, context, client, respond) -> None:
@@ -48,9 +44,9 @@ def _open_modal(build, body: dict, action: dict, context, client, respond) -> No
     try:
         deal = coach.deal_for_editing(int(action["value"]), team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
-        return _private(respond, str(exc))
+        return refuse(coach, body, client, respond, context, str(exc))
     if deal.cancelled:
-        return _private(respond, blocks.deal_unchanged_text(deal, "cancel"))
+        return refuse(coach, body, client, respond, context, blocks.deal_unchanged_text(deal, "cancel"))
     client.views_open(trigger_id=body["trigger_id"], view=build(coach, deal))
 
 
@@ -74,7 +70,9 @@ def _submit(ack, view: dict, context, action: str, field: str, **details) -> Non
         return ack(response_action="errors", errors={field: str(exc).replace("<@", "@").replace(">", "")})
     except sqlite3.OperationalError:
         logger.exception("Could not %s deal", action)
-        return ack(response_action="errors", errors={field: "The database is busy. Press the button again in a moment."})
+        return ack(
+            response_action="errors", errors={field: "The database is busy. Press the button again in a moment."}
+        )
     if not change.changed:
         return ack(response_action="errors", errors={field: change.explanation})
     context[CHANGED] = change.post_ids  # what the lazy listener redraws once Slack has its answer
@@ -109,3 +107,4 @@ def refresh_after_submission(view: dict, context, client) -> None:
     coach.publish_deal(client, deal, notify=lambda text: None)
     for post_id in post_ids:
         refresh(coach, client, post_id)
+    coach.refresh_homes_of_deals(client, [deal.id], actor=context.user_id)

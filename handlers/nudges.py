@@ -10,19 +10,18 @@ from bot import nudge_blocks
 from bot.blocks import already_resolved_text
 from bot.coach import Coach, NotAllowed
 from bot.nudge_blocks import DETAIL, REASON, RESULT, VALUE
+from bot.nudges import ACTIONABLE
+from handlers.replies import refuse, tell
 
 logger = logging.getLogger(__name__)
-# Set by a submission's ack once it recorded a change; Bolt copies the context to the lazy refresh after the ack.
+# Set by a submission's ack once it recorded a change (to whose Home tabs it touched); Bolt copies the context to
+# the lazy refresh after the ack.
 CHANGED = "nudge_changed"
 
 
 def ack_click(ack) -> None:
     """Answer Slack at once; the lazy listener does the work and updates the message."""
     ack()
-
-
-def _private(respond, text: str) -> None:
-    respond(text=text, response_type="ephemeral", replace_original=False)
 
 
 def refresh(coach: Coach, client, post_id: int | None) -> None:
@@ -33,20 +32,22 @@ def refresh(coach: Coach, client, post_id: int | None) -> None:
         client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
 
-def _act(coach: Coach, client, respond, context, nudge_id: int, action: str, **details):
+def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, action: str, **details):
     try:
         change = coach.act_on_nudge(nudge_id, action, team_id=context.team_id, user_id=context.user_id, **details)
     except NotAllowed as exc:
-        _private(respond, str(exc))
+        refuse(coach, body, client, respond, context, str(exc))
         return None
     except sqlite3.OperationalError:
         logger.exception("Could not record %s on nudge %s", action, nudge_id)
-        _private(respond, "I couldn't record that just now: the database is busy. Nothing changed; please try again.")
+        busy = "I couldn't record that just now: the database is busy. Nothing changed; please try again."
+        tell(body, client, respond, busy)
         return None
     if not change.changed:
-        _private(respond, change.explanation)
+        refuse(coach, body, client, respond, context, change.explanation)
         return None
     refresh(coach, client, change.post_id)
+    coach.refresh_homes(client, change.audience, team_id=context.team_id)
     return change
 
 
@@ -56,19 +57,18 @@ def handle_done(body: dict, action: dict, context, client, respond) -> None:
     try:
         nudge, deal = coach.nudge_for(nudge_id, team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
-        _private(respond, str(exc))
-        return
+        return refuse(coach, body, client, respond, context, str(exc))
     step = coach.steps_by_id().get(nudge.step_id)
-    if step is not None and step.outcome and nudge.status == "posted":
+    if step is not None and step.outcome and nudge.status in ACTIONABLE:
         client.views_open(trigger_id=body["trigger_id"], view=nudge_blocks.outcome_modal(nudge, deal, step.outcome))
         return
-    _act(coach, client, respond, context, nudge_id, "done")
+    _act(coach, body, client, respond, context, nudge_id, "done")
 
 
-def handle_snooze(action: dict, context, client, respond) -> None:
+def handle_snooze(body: dict, action: dict, context, client, respond) -> None:
     coach: Coach = context["coach"]
     nudge_id, days = nudge_blocks.parse_value(action["selected_option"]["value"])
-    _act(coach, client, respond, context, nudge_id, "snooze", days=days or 1)
+    _act(coach, body, client, respond, context, nudge_id, "snooze", days=days or 1)
 
 
 def handle_skip(body: dict, action: dict, context, client, respond) -> None:
@@ -77,21 +77,19 @@ def handle_skip(body: dict, action: dict, context, client, respond) -> None:
     try:
         nudge, deal = coach.nudge_for(nudge_id, team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
-        _private(respond, str(exc))
-        return
-    if nudge.status != "posted":
-        _private(respond, already_resolved_text(nudge, "skip"))
-        return
+        return refuse(coach, body, client, respond, context, str(exc))
+    if nudge.status not in ACTIONABLE:
+        return refuse(coach, body, client, respond, context, already_resolved_text(nudge, "skip"))
     client.views_open(trigger_id=body["trigger_id"], view=nudge_blocks.skip_modal(nudge, deal))
 
 
-def handle_reassign(action: dict, context, client, respond) -> None:
+def handle_reassign(body: dict, action: dict, context, client, respond) -> None:
     coach: Coach = context["coach"]
     nudge_id = int(action["block_id"].removeprefix("nudge_"))
     assignee = action.get("selected_user")
     if not assignee:
         return
-    change = _act(coach, client, respond, context, nudge_id, "reassign", assignee=assignee)
+    change = _act(coach, body, client, respond, context, nudge_id, "reassign", assignee=assignee)
     if change and assignee != context.user_id:
         text = nudge_blocks.handover_text(change.nudge, change.deal, by=context.user_id)
         client.chat_postMessage(channel=assignee, text=text)
@@ -123,7 +121,7 @@ def handle_skip_submission(ack, view: dict, context) -> None:
         return ack(response_action="errors", errors={REASON: "The database is busy. Press Skip again in a moment."})
     if not change.changed:
         return ack(response_action="errors", errors={REASON: _plain(change.explanation)})
-    context[CHANGED] = True
+    context[CHANGED] = sorted(change.audience)
     ack()
 
 
@@ -168,7 +166,7 @@ def handle_outcome_submission(ack, view: dict, context) -> None:
     if not change.changed:
         first = next(iter(view["state"]["values"]), REASON)
         return ack(response_action="errors", errors={first: _plain(change.explanation)})
-    context[CHANGED] = True
+    context[CHANGED] = sorted(change.audience)
     ack()
 
 
@@ -178,6 +176,7 @@ def refresh_after_submission(view: dict, context, client) -> None:
         return
     coach: Coach = context["coach"]
     refresh(coach, client, coach.post_of_nudge(int(_metadata(view)["nudge"])))
+    coach.refresh_homes(client, context[CHANGED], team_id=context.team_id)
 
 
 def _plain(text: str | None) -> str:

@@ -52,12 +52,20 @@ def test_manifest_declares_what_the_app_listens_to():
     for url in (commands[0]["url"], MANIFEST["settings"]["interactivity"]["request_url"]):
         assert url.endswith("/slack/events")
     assert "app_home" in MANIFEST["features"]
+    assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
+    events = MANIFEST["settings"]["event_subscriptions"]
+    assert events["request_url"].endswith("/slack/events")
+    assert events["bot_events"] == ["app_home_opened"]  # the Home tab; it needs no extra scope
     assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == {
         "commands",
         "chat:write",
         "channels:join",
         "channels:history",
         "groups:history",
+        "users:read",  # the managers' digest: each manager's time zone
+        "im:write",  # the digest: conversations.open, to find a manager's DM
+        "im:history",  # the digest: reconciling an unconfirmed digest from the DM's history
+        "files:write",  # the digest's weekly completion chart
     }
     for scope in MANIFEST["oauth_config"]["scopes"]["bot"]:
         assert f"`{scope}`" in README

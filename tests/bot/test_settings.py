@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import time
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -275,3 +277,32 @@ def test_settings_are_frozen(socket_env):
     settings = Settings.from_env(socket_env)
     with pytest.raises(dataclasses.FrozenInstanceError):
         settings.port = 4000
+
+
+def test_digest_settings_have_defaults_and_accept_good_values(http_env):
+    """The managers' digest: 08:30 local, large from 100,000, quiet after 14 days, unless set."""
+    settings = Settings.from_env(http_env)
+    assert (settings.digest_time, settings.large_deal, settings.quiet_days) == ("08:30", Decimal("100000"), 14)
+    http_env |= {"DEALCOACH_DIGEST_TIME": " 7:05 ", "DEALCOACH_LARGE_DEAL": "250,000", "DEALCOACH_QUIET_DAYS": "90"}
+    settings = Settings.from_env(http_env)
+    assert (settings.digest_time, settings.digest_at, settings.large_deal) == ("07:05", time(7, 5), Decimal(250000))
+    assert settings.quiet_days == 90
+
+
+@pytest.mark.parametrize(
+    ("name", "raw", "message"),
+    [
+        ("DEALCOACH_DIGEST_TIME", "24:00", "DEALCOACH_DIGEST_TIME must be a time of day as HH:MM, such as 08:30"),
+        ("DEALCOACH_DIGEST_TIME", "8.30am", "DEALCOACH_DIGEST_TIME must be a time of day as HH:MM, such as 08:30"),
+        ("DEALCOACH_LARGE_DEAL", "0", "DEALCOACH_LARGE_DEAL must be a positive number"),
+        ("DEALCOACH_LARGE_DEAL", "lots", "DEALCOACH_LARGE_DEAL must be a positive number"),
+        ("DEALCOACH_LARGE_DEAL", "Infinity", "DEALCOACH_LARGE_DEAL must be a positive number"),
+        ("DEALCOACH_QUIET_DAYS", "0", "DEALCOACH_QUIET_DAYS must be a whole number of days from 1 to 90"),
+        ("DEALCOACH_QUIET_DAYS", "91", "DEALCOACH_QUIET_DAYS must be a whole number of days from 1 to 90"),
+        ("DEALCOACH_QUIET_DAYS", "2.5", "DEALCOACH_QUIET_DAYS must be a whole number of days from 1 to 90"),
+    ],
+)
+def test_digest_settings_are_validated_with_a_clear_message(http_env, name, raw, message):
+    http_env[name] = raw
+    [problem] = problems(http_env)
+    assert problem.startswith(message) and repr(raw) in problem

@@ -11,7 +11,7 @@ import sqlite_utils
 from bot.dispatch import Pacer
 from bot.slack import build_client
 from schedules.jobs import dispatch_nudges
-from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP
+from tests.conftest import MANAGER, OTHER_REP, REP
 from tests.slackapp import body_json
 
 MONDAY_10_BERLIN = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)

@@ -17,7 +17,7 @@ def test_one_dispatch_job_every_minute_that_cannot_overlap(coach):
     assert not scheduler.running
     scheduler.start(paused=True)
     try:
-        [job] = scheduler.get_jobs()
+        job = scheduler.get_job(DISPATCH_JOB)  # beside it: the digest job (tests/schedules/test_digests.py)
         assert job.id == DISPATCH_JOB
         assert job.func is dispatch_nudges and job.args == (coach, client)
         assert isinstance(job.trigger, IntervalTrigger) and job.trigger.interval == timedelta(minutes=1)

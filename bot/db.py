@@ -75,6 +75,18 @@ def _use_wal(db: sqlite_utils.Database) -> None:
             time.sleep(0.005 * attempt)
 
 
+def query(db: sqlite_utils.Database, sql: str, params: list | dict | None = None) -> list[dict]:
+    """Rows as dicts with one statement: sqlite-utils' rows_where() first reads the schema three times."""
+    cursor = db.execute(sql, params if params is not None else [])
+    names = [c[0] for c in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def query_one(db: sqlite_utils.Database, sql: str, params: list | dict | None = None) -> dict | None:
+    found = query(db, sql, params)
+    return found[0] if found else None
+
+
 def insert(db: sqlite_utils.Database, table: str, row: dict) -> int:
     """A plain INSERT for hot paths: sqlite-utils' insert() looks up the schema three times per call."""
     columns = ", ".join(f'"{c}"' for c in row)

@@ -9,7 +9,7 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.capture import Money
-from bot.db import insert, insert_many
+from bot.db import insert, insert_many, query, query_one
 from bot.playbook import Playbook
 
 
@@ -252,24 +252,18 @@ def update_deal(
             )
 
 
-def _one(db: sqlite_utils.Database, sql: str, params: list) -> dict | None:
-    cursor = db.execute(sql, params)
-    row = cursor.fetchone()
-    return dict(zip([c[0] for c in cursor.description], row, strict=True)) if row else None
-
-
 def get_deal(db: sqlite_utils.Database, deal_id: int) -> Deal | None:
-    row = _one(db, "SELECT * FROM deals WHERE id = ?", [deal_id])
+    row = query_one(db, "SELECT * FROM deals WHERE id = ?", [deal_id])
     return row_to_deal(row) if row else None
 
 
 def get_deal_by_capture_key(db: sqlite_utils.Database, capture_key: str) -> Deal | None:
-    row = _one(db, "SELECT * FROM deals WHERE capture_key = ?", [capture_key])
+    row = query_one(db, "SELECT * FROM deals WHERE capture_key = ?", [capture_key])
     return row_to_deal(row) if row else None
 
 
 def deal_nudges(db: sqlite_utils.Database, deal_id: int) -> list[Nudge]:
-    rows = db["nudges"].rows_where("deal_id = ?", [deal_id], order_by="due_date, id")
+    rows = query(db, "SELECT * FROM nudges WHERE deal_id = ? ORDER BY due_date, id", [deal_id])
     return [nudge_from_row(r) for r in rows]
 
 

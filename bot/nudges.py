@@ -13,6 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import sqlite_utils
 
+from bot.db import insert, insert_many, query, query_one
 from bot.deals import Deal, Nudge, get_deal, nudge_from_row
 
 MAX_PER_MESSAGE = 8  # steps gathered into one message for one deal; the rest follow on the next tick
@@ -76,52 +77,45 @@ def claim(
     deal = get_deal(db, deal_id)
     if deal is None or deal.status != "open":
         return None
-    rows = list(
-        db["nudges"].rows_where(
-            "deal_id = ? AND status = 'planned' AND due_date <= ? AND (next_attempt_at IS NULL OR next_attempt_at <= ?)",
-            [deal_id, today.isoformat(), _stamp(now)],
-            order_by="due_date, id",
-            limit=MAX_PER_MESSAGE,
-        )
+    rows = query(
+        db,
+        "SELECT * FROM nudges WHERE deal_id = ? AND status = 'planned' AND due_date <= ? "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY due_date, id LIMIT ?",
+        [deal_id, today.isoformat(), _stamp(now), MAX_PER_MESSAGE],
     )
     if not rows:
         return None
     late = any(is_late(date.fromisoformat(r["due_date"]), r["created_at"]) for r in rows)
-    post_id = (
-        db["posts"]
-        .insert(
-            {
-                "deal_id": deal_id,
-                "channel_id": deal.channel_id,
-                "status": "sending",
-                "ts": None,
-                "late": late,
-                "claimed_at": _stamp(now),
-                "lease_at": _stamp(now),
-                "posted_at": None,
-                "error": None,
-            }
-        )
-        .last_pk
-    )
+    post_row = {
+        "deal_id": deal_id,
+        "channel_id": deal.channel_id,
+        "status": "sending",
+        "ts": None,
+        "late": int(late),
+        "claimed_at": _stamp(now),
+        "lease_at": _stamp(now),
+    }
+    post_id = insert(db, "posts", post_row)
     ids = [r["id"] for r in rows]
-    db["post_nudges"].insert_all({"post_id": post_id, "nudge_id": i} for i in ids)
+    insert_many(db, "post_nudges", [{"post_id": post_id, "nudge_id": i} for i in ids])
     marks = ",".join("?" * len(ids))
     db.execute(
         f"UPDATE nudges SET status = 'sending', post_id = ?, updated_at = ? WHERE id IN ({marks}) AND status = 'planned'",
         [post_id, _stamp(now), *ids],
     )
-    post = _post(db["posts"].get(post_id))
+    post = _post({"id": post_id, **post_row})
     return post, deal, post_nudges(db, post_id)
 
 
 def post_nudges(db: sqlite_utils.Database, post_id: int) -> list[Nudge]:
-    return [nudge_from_row(r) for r in db["nudges"].rows_where("post_id = ?", [post_id], order_by="due_date, id")]
+    return [
+        nudge_from_row(r) for r in query(db, "SELECT * FROM nudges WHERE post_id = ? ORDER BY due_date, id", [post_id])
+    ]
 
 
 def get_post(db: sqlite_utils.Database, post_id: int) -> Post | None:
-    rows = list(db["posts"].rows_where("id = ?", [post_id]))
-    return _post(rows[0]) if rows else None
+    row = query_one(db, "SELECT * FROM posts WHERE id = ?", [post_id])
+    return _post(row) if row else None
 
 
 def confirm(db: sqlite_utils.Database, post_id: int, *, channel_id: str, ts: str, now: datetime) -> bool:
@@ -170,10 +164,11 @@ def mark_undeliverable(db: sqlite_utils.Database, post_id: int, *, now: datetime
 
 def posts_to_reconcile(db: sqlite_utils.Database, *, now: datetime, lease: timedelta) -> list[Post]:
     """Posts whose outcome we never learned: marked unconfirmed, or still 'sending' long after a crash."""
-    rows = db["posts"].rows_where(
-        "status = 'unconfirmed' OR (status = 'sending' AND lease_at < ?)",
+    rows = query(
+        db,
+        "SELECT * FROM posts WHERE status = 'unconfirmed' "  # two indexed lookups: an OR would scan every post
+        "UNION ALL SELECT * FROM posts WHERE status = 'sending' AND lease_at < ? ORDER BY id",
         [_stamp(now - lease)],
-        order_by="id",
     )
     return [_post(r) for r in rows]
 
@@ -199,8 +194,8 @@ class Change:
 
 
 def get_nudge(db: sqlite_utils.Database, nudge_id: int) -> Nudge | None:
-    rows = list(db["nudges"].rows_where("id = ?", [nudge_id]))
-    return nudge_from_row(rows[0]) if rows else None
+    row = query_one(db, "SELECT * FROM nudges WHERE id = ?", [nudge_id])
+    return nudge_from_row(row) if row else None
 
 
 def _resolve(db, nudge_id: int, sets: str, params: list, *, allowed: tuple[str, ...]) -> Change:

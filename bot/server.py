@@ -31,7 +31,7 @@ def wsgi_app(app: App) -> Callable:
     return application
 
 
-def http_server(app: App, *, port: int, host: str = "0.0.0.0", threads: int = 8):
+def http_server(app: App, *, port: int, host: str = "0.0.0.0", threads: int = 4):
     """A waitress server (threaded, production-grade), not Bolt's single-threaded development server."""
     return waitress.create_server(
         wsgi_app(app),

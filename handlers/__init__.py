@@ -20,7 +20,7 @@ def create_app(coach: Coach, *, client: WebClient | None = None, listener_execut
     """A Bolt app that verifies every request, answers from fast listeners and does slow work lazily."""
     settings = coach.settings
     app = App(
-        listener_executor=listener_executor or ThreadPoolExecutor(max_workers=8, thread_name_prefix="lazy"),
+        listener_executor=listener_executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="lazy"),
         name="dealcoach",
         client=client or build_client(settings),
         signing_secret=settings.slack_signing_secret,

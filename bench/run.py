@@ -1,0 +1,271 @@
+"""Deal Coach benchmarks: `make bench` (or `python -m bench.run [--quick]`). Prints a Markdown report.
+
+Everything runs on this machine against the loopback fake Slack, so Slack's own latency is out of the
+numbers; where a peer exists (bare Bolt for the ack latency) both run in the same process and are
+reported as a ratio, since machines are noisy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+from slack_bolt import App
+from slack_sdk import WebClient
+
+from bench.seed import seed
+from bot.coach import Coach
+from bot.db import Store
+from bot.dispatch import Dispatcher, Pacer
+from bot.playbook import load
+from bot.server import http_server
+from bot.settings import Settings
+from bot.slack import build_client
+from handlers import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET, TOKEN = "bench-secret", "xoxb-bench"
+NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, inside business hours in UTC
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+# -- /closed-deal ack latency through the real HTTP stack ----------------------------------------------------
+
+
+class Timed:
+    """WSGI middleware measuring server-side time per request (what Slack's 3-second clock sees)."""
+
+    def __init__(self, app):
+        self.app = app
+        self.samples: list[float] = []
+        self.lock = threading.Lock()
+
+    def __call__(self, environ, start_response):
+        start = time.perf_counter()
+        body = list(self.app(environ, start_response))
+        elapsed = (time.perf_counter() - start) * 1000
+        with self.lock:
+            self.samples.append(elapsed)
+        return body
+
+
+def _serve(bolt_app: App) -> tuple[object, Timed, threading.Thread]:
+    server = http_server(bolt_app, port=0, host="127.0.0.1")
+    timed = Timed(server.application)
+    server.application = timed
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    return server, timed, thread
+
+
+def _hammer(port: int, requests: int, clients: int) -> None:
+    """Signed quick captures from another process (bench/load.py), as Slack's requests come from elsewhere."""
+    subprocess.run(
+        [sys.executable, "-m", "bench.load", str(port), str(requests), str(clients), SECRET],
+        cwd=ROOT,
+        check=True,
+        timeout=600,
+    )
+
+
+class RemoteFake:
+    """bench/fake_slack.py in its own process: the server under test shouldn't share its CPU with Slack."""
+
+    def __enter__(self):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.fake_slack"],
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self.base_url = self.proc.stdout.readline().strip()
+        return self
+
+    def __exit__(self, *exc):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=30)
+
+
+def bench_ack_latency(fake, workdir: Path, requests: int, clients: int) -> dict:
+    settings = Settings(
+        slack_bot_token=TOKEN, slack_signing_secret=SECRET, slack_api_url=fake.base_url, db_path=workdir / "ack.db"
+    )
+    store = Store(settings.db_path)
+    store.migrate()
+    ours = create_app(Coach(settings, store, load()), client=build_client(settings))
+
+    bare = App(
+        signing_secret=SECRET,
+        client=WebClient(token=TOKEN, base_url=fake.base_url),
+        token_verification_enabled=False,
+        process_before_response=True,
+    )
+    bare.command("/closed-deal")(lambda ack: ack())
+
+    results = {}
+    for name, app in (("bare Bolt (ack only)", bare), ("Deal Coach quick capture", ours)):
+        server, timed, thread = _serve(app)
+        _hammer(server.effective_port, requests // 10, clients)  # warm up
+        timed.samples.clear()
+        _hammer(server.effective_port, requests, clients)
+        server.close()
+        thread.join(timeout=10)
+        results[name] = (pct(timed.samples, 50), pct(timed.samples, 99))
+    return results
+
+
+# -- the dispatcher at scale ----------------------------------------------------------------------------------
+
+
+class TimedClient(WebClient):
+    """Counts the time spent waiting on (fake) Slack, to report the dispatcher's own time without it."""
+
+    slack_seconds = 0.0
+
+    def api_call(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return super().api_call(*args, **kwargs)
+        finally:
+            TimedClient.slack_seconds += time.perf_counter() - start
+
+
+def _coach(path: Path, fake, queries: list[str]) -> Coach:
+    settings = Settings(slack_bot_token=TOKEN, slack_api_url=fake.base_url, db_path=path, timezone="UTC")
+    return Coach(settings, Store(path, trace=queries.append), load(), lambda: NOW)
+
+
+def bench_dispatch(fake, workdir: Path, deals: int, due: int, runs: int) -> dict:
+    idle_path = workdir / f"idle-{deals}.db"
+    seed(idle_path, deals=deals, now=NOW, due_now=0)
+    queries: list[str] = []
+    coach = _coach(idle_path, fake, queries)
+    client = TimedClient(token=TOKEN, base_url=fake.base_url, retry_handlers=[])
+    idle = []
+    for _ in range(runs):
+        queries.clear()
+        start = time.perf_counter()
+        report = Dispatcher(coach, client, Pacer(sleep=lambda s: None)).tick(NOW)
+        idle.append((time.perf_counter() - start) * 1000)
+        assert report.posted == []
+    idle_queries = len(queries)
+
+    busy_path = workdir / f"busy-{deals}.db"
+    seed(busy_path, deals=deals, now=NOW, due_now=due)
+    queries.clear()
+    coach = _coach(busy_path, fake, queries)
+    TimedClient.slack_seconds = 0.0
+    start = time.perf_counter()
+    report = Dispatcher(coach, client, Pacer(sleep=lambda s: None)).tick(NOW)
+    total = time.perf_counter() - start
+    assert len(report.posted) == due, report.summary()
+    return {
+        "idle_ms": statistics.median(idle),
+        "idle_queries": idle_queries,
+        "busy_ms": (total - TimedClient.slack_seconds) * 1000,
+        "busy_queries": len(queries),
+        "busy_slack_ms": TimedClient.slack_seconds * 1000,
+    }
+
+
+# -- memory of `dealcoach serve` ------------------------------------------------------------------------------
+
+
+def bench_serve_rss(fake, workdir: Path, deals: int) -> float:
+    """Peak RSS (VmHWM) of a real `dealcoach serve` on a big database, after a burst of captures and a tick."""
+    path = workdir / "serve.db"
+    seed(path, deals=deals, now=NOW, due_now=0)
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))}
+    env |= {
+        "PYTHONPATH": str(ROOT),
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.base_url,
+        "PORT": str(port),
+        "DEALCOACH_DB": str(path),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], env=env, cwd=workdir, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        for line in proc.stderr:
+            if "Deal Coach" in line and "started" in line:
+                break
+        _hammer(port, 400, 8)
+        Dispatcher(
+            _coach(path, fake, []),
+            build_client(Settings(slack_bot_token=TOKEN, slack_api_url=fake.base_url), retries=False),
+        ).tick(NOW)
+        status = Path(f"/proc/{proc.pid}/status").read_text()
+        peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    return peak_kb / 1024
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# -- the report -----------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, for a smoke run")
+    args = parser.parse_args(argv)
+    sizes = [100, 1_000] if args.quick else [100, 1_000, 10_000]  # deals; ten nudges each
+    requests = 400 if args.quick else 4_000
+
+    logging.getLogger("waitress.queue").setLevel(logging.ERROR)  # "Task queue depth" is the point of a load test
+    with RemoteFake() as fake, tempfile.TemporaryDirectory() as tmp:
+        workdir = Path(tmp)
+        print(f"# Deal Coach benchmarks ({os.cpu_count()} cores, Python {sys.version.split()[0]})\n")
+
+        ack = bench_ack_latency(fake, workdir, requests, clients=16)
+        print(f"## /closed-deal ack latency, server side ({requests} requests, 16 concurrent clients)\n")
+        print("| app | p50 ms | p99 ms |\n|---|---|---|")
+        for name, (p50, p99) in ack.items():
+            print(f"| {name} | {p50:.1f} | {p99:.1f} |")
+        (bare50, bare99), (ours50, ours99) = ack.values()
+        print(f"\nRatio to bare Bolt: p50 {ours50 / bare50:.2f}x, p99 {ours99 / bare99:.2f}x\n")
+
+        print("## Dispatcher tick (one run every minute)\n")
+        print("| deals / nudges | idle tick ms | queries | 500 due: ms without Slack | queries | Slack ms (loopback) |")
+        print("|---|---|---|---|---|---|")
+        for deals in sizes:
+            due = min(500, deals)
+            d = bench_dispatch(fake, workdir, deals, due, runs=20)
+            print(
+                f"| {deals:,} / {deals * 10:,} | {d['idle_ms']:.1f} | {d['idle_queries']} | "
+                f"{d['busy_ms']:.0f} ({due} due) | {d['busy_queries']} | {d['busy_slack_ms']:.0f} |"
+            )
+        print()
+        rss = bench_serve_rss(fake, workdir, deals=sizes[-1])
+        print(f"## Memory\n\nPeak RSS of `dealcoach serve` with {sizes[-1] * 10:,} nudges: {rss:.0f} MB\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

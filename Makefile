@@ -27,6 +27,9 @@ format: $(BIN)/.installed
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.run
+
 preview: $(BIN)/.installed
 	$(BIN)/dealcoach preview
 

@@ -8,8 +8,10 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from dotenv import find_dotenv, load_dotenv
 
@@ -147,8 +149,8 @@ class _PreviewFacts(dict):
         return "{" + key + "}"
 
 
-def run_tick(args: argparse.Namespace) -> int:
-    """One dispatch as of --now, through the same code path as the scheduled job."""
+def _run_job_once(args: argparse.Namespace, job: Callable) -> tuple[Settings, Any, datetime]:
+    """(settings, report, local instant) of one run as of --now, so the CLI takes the scheduler's own code path."""
     settings = Settings.from_env(os.environ)
     playbook = load_playbook(settings)
     store = Store(settings.db_path)
@@ -156,13 +158,19 @@ def run_tick(args: argparse.Namespace) -> int:
 
     from bot.coach import Coach
     from bot.slack import build_client
-    from schedules.jobs import dispatch_nudges
 
     now = args.now
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=settings.tz)
-    report = dispatch_nudges(Coach(settings, store, playbook), build_client(settings, retries=False), now)
-    moment = (now or datetime.now(settings.tz)).astimezone(settings.tz)
+    report = job(Coach(settings, store, playbook), build_client(settings, retries=False), now)
+    return settings, report, (now or datetime.now(settings.tz)).astimezone(settings.tz)
+
+
+def run_tick(args: argparse.Namespace) -> int:
+    """One dispatch as of --now, through the same code path as the scheduled job."""
+    from schedules.jobs import dispatch_nudges
+
+    _, report, moment = _run_job_once(args, dispatch_nudges)
     state = "open" if report.open else "closed (nothing is posted outside business hours)"
     print(f"{moment:%a %Y-%m-%d %H:%M %Z}: business hours {state}; {report.summary()}")
     return 0
@@ -170,20 +178,9 @@ def run_tick(args: argparse.Namespace) -> int:
 
 def run_digest(args: argparse.Namespace) -> int:
     """The managers' digests due as of --now, through the same code path as the scheduled job."""
-    settings = Settings.from_env(os.environ)
-    playbook = load_playbook(settings)
-    store = Store(settings.db_path)
-    store.migrate()
-
-    from bot.coach import Coach
-    from bot.slack import build_client
     from schedules.jobs import send_digests
 
-    now = args.now
-    if now is not None and now.tzinfo is None:
-        now = now.replace(tzinfo=settings.tz)
-    report = send_digests(Coach(settings, store, playbook), build_client(settings, retries=False), now)
-    moment = (now or datetime.now(settings.tz)).astimezone(settings.tz)
+    settings, report, moment = _run_job_once(args, send_digests)
     managers = len(settings.managers) or "no managers in DEALCOACH_MANAGERS"
     print(f"{moment:%a %Y-%m-%d %H:%M %Z}: managers {managers}; {report.summary()}")
     return 0

@@ -64,7 +64,7 @@ def help_message(command: str = "/closed-deal") -> tuple[str, list[dict]]:
 
 def error_message(problem: str, example: str) -> tuple[str, list[dict]]:
     """An ephemeral answer to bad input: what is wrong, then a correct example to copy."""
-    text = f"{problem} Try: {example}"
+    text = f"{escape(problem)} Try: {escape(example)}"
     blocks = [
         section(f":warning: {escape(problem)}"),
         section(f"Try it like this:\n`{escape(example)}`"),

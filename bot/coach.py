@@ -285,7 +285,17 @@ class Coach:
         owned = self.deals_of(user_id, team_id=team_id)
         manager = user_id in self.settings.managers
         with self.store.session() as db:
-            data = home.load(db, team_id=team_id, user_id=user_id, today=today, now=now, deals=owned, manager=manager)
+            data = home.load(
+                db,
+                team_id=team_id,
+                user_id=user_id,
+                today=today,
+                now=now,
+                deals=owned,
+                manager=manager,
+                large_deal=self.settings.large_deal,
+                quiet_days=self.settings.quiet_days,
+            )
         return home_blocks.home_view(data, now=now, tz=self.settings.tz)
 
     def open_home(self, client: WebClient, user_id: str, *, team_id: str) -> None:

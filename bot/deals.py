@@ -9,8 +9,8 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.capture import Money
-from bot.db import insert, insert_many, query, query_one
-from bot.playbook import Playbook
+from bot.db import insert, insert_many, query, query_one, stamp
+from bot.playbook import PlannedStep, Playbook
 
 
 @dataclass(frozen=True)
@@ -109,10 +109,6 @@ def nudge_from_row(r: dict) -> Nudge:
     )
 
 
-def _stamp(now: datetime) -> str:
-    return now.isoformat(timespec="seconds")
-
-
 def _deal_columns(fields: DealFields) -> dict:
     return {
         "account": fields.account,
@@ -170,6 +166,20 @@ def _plan(playbook: Playbook, fields: DealFields):
     )
 
 
+def _nudge_row(deal_id: int, planned: PlannedStep, at: str) -> dict:
+    step = planned.step
+    return {
+        "deal_id": deal_id,
+        "step_id": step.id,
+        "stage": step.stage,
+        "title": step.title,
+        "due_date": planned.due.isoformat(),
+        "status": "planned",
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
 def capture_deal(
     db: sqlite_utils.Database,
     *,
@@ -186,7 +196,7 @@ def capture_deal(
         existing = db.execute("SELECT id FROM deals WHERE capture_key = ?", [capture_key]).fetchone()
         if existing:
             return existing[0], False
-    stamp = _stamp(now)
+    at = stamp(now)
     deal_id = insert(
         db,
         "deals",
@@ -197,27 +207,11 @@ def capture_deal(
             **_deal_columns(fields),
             "status": "open",
             "capture_key": capture_key,
-            "created_at": stamp,
-            "updated_at": stamp,
+            "created_at": at,
+            "updated_at": at,
         },
     )
-    insert_many(
-        db,
-        "nudges",
-        [
-            {
-                "deal_id": deal_id,
-                "step_id": p.step.id,
-                "stage": p.step.stage,
-                "title": p.step.title,
-                "due_date": p.due.isoformat(),
-                "status": "planned",
-                "created_at": stamp,
-                "updated_at": stamp,
-            }
-            for p in _plan(playbook, fields)
-        ],
-    )
+    insert_many(db, "nudges", [_nudge_row(deal_id, p, at) for p in _plan(playbook, fields)])
     return deal_id, True
 
 
@@ -225,31 +219,20 @@ def update_deal(
     db: sqlite_utils.Database, deal_id: int, fields: DealFields, *, playbook: Playbook, now: datetime
 ) -> None:
     """Save edited details and re-plan the steps not yet acted on; call inside `Store.write()`."""
-    stamp = _stamp(now)
-    db["deals"].update(deal_id, {**_deal_columns(fields), "updated_at": stamp})
+    at = stamp(now)
+    db["deals"].update(deal_id, {**_deal_columns(fields), "updated_at": at})
     planned = {p.step.id: p for p in _plan(playbook, fields)}
-    current = {r["step_id"]: r for r in db["nudges"].rows_where("deal_id = ?", [deal_id])}
+    current = {r["step_id"]: r for r in query(db, "SELECT * FROM nudges WHERE deal_id = ?", [deal_id])}
     for step_id, row in current.items():
         if row["status"] != "planned":
             continue
         if step_id not in planned:
             db["nudges"].delete(row["id"])
         elif row["due_date"] != planned[step_id].due.isoformat():
-            db["nudges"].update(row["id"], {"due_date": planned[step_id].due.isoformat(), "updated_at": stamp})
+            db["nudges"].update(row["id"], {"due_date": planned[step_id].due.isoformat(), "updated_at": at})
     for step_id, p in planned.items():
         if step_id not in current:
-            db["nudges"].insert(
-                {
-                    "deal_id": deal_id,
-                    "step_id": step_id,
-                    "stage": p.step.stage,
-                    "title": p.step.title,
-                    "due_date": p.due.isoformat(),
-                    "status": "planned",
-                    "created_at": stamp,
-                    "updated_at": stamp,
-                }
-            )
+            insert(db, "nudges", _nudge_row(deal_id, p, at))
 
 
 def get_deal(db: sqlite_utils.Database, deal_id: int) -> Deal | None:
@@ -323,15 +306,15 @@ def mark_signed(
         return None
     posts = _posts_with_open_steps(db, deal_id)
     update_deal(db, deal_id, replace(deal.fields, signed=True), playbook=playbook, now=now)
-    stamp = _stamp(now)
-    db.execute("UPDATE deals SET signed_at = ? WHERE id = ?", [stamp, deal_id])
+    at = stamp(now)
+    db.execute("UPDATE deals SET signed_at = ? WHERE id = ?", [at, deal_id])
     unsigned = [s.id for s in playbook.steps if s.unsigned_only]
     if unsigned:
         marks = ",".join("?" * len(unsigned))
         db.execute(
             f"UPDATE nudges SET status = 'done', resolved_by = ?, resolved_at = ?, updated_at = ? "
             f"WHERE deal_id = ? AND status = 'posted' AND step_id IN ({marks})",
-            [actor, stamp, stamp, deal_id, *unsigned],
+            [actor, at, at, deal_id, *unsigned],
         )
     return posts
 
@@ -344,24 +327,24 @@ def mark_live(
     if deal is None or deal.cancelled or (deal.live_at and deal.fields.go_live_date == go_live):
         return None
     update_deal(db, deal_id, replace(deal.fields, go_live_date=go_live), playbook=playbook, now=now)
-    db.execute("UPDATE deals SET live_at = ? WHERE id = ?", [_stamp(now), deal_id])
+    db.execute("UPDATE deals SET live_at = ? WHERE id = ?", [stamp(now), deal_id])
     return []
 
 
 def cancel_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, reason: str, now: datetime) -> list[int] | None:
     """Buyer's remorse happens: pending steps stop. Returns the posts to redraw, or None if already cancelled."""
-    stamp = _stamp(now)
+    at = stamp(now)
     cursor = db.execute(
         "UPDATE deals SET status = 'cancelled', cancelled_at = ?, cancelled_by = ?, cancel_reason = ?, updated_at = ? "
         "WHERE id = ? AND status != 'cancelled'",
-        [stamp, actor, reason, stamp, deal_id],
+        [at, actor, reason, at, deal_id],
     )
     if cursor.rowcount != 1:
         return None
     posts = _posts_with_open_steps(db, deal_id)
     db.execute(
         "UPDATE nudges SET status = 'cancelled', updated_at = ? WHERE deal_id = ? AND status IN ('planned', 'posted')",
-        [stamp, deal_id],
+        [at, deal_id],
     )
     return posts
 
@@ -379,7 +362,9 @@ def stage_of(deal: Deal, nudges: list[Nudge]) -> str:
 
 
 def open_deals_of(db: sqlite_utils.Database, *, team_id: str, owner_id: str) -> list[Deal]:
-    rows = db["deals"].rows_where(
-        "team_id = ? AND owner_id = ? AND status = 'open'", [team_id, owner_id], order_by="created_at DESC, id DESC"
+    rows = query(
+        db,
+        "SELECT * FROM deals WHERE team_id = ? AND owner_id = ? AND status = 'open' ORDER BY created_at DESC, id DESC",
+        [team_id, owner_id],
     )
     return [row_to_deal(r) for r in rows]

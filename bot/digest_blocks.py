@@ -7,8 +7,9 @@ from zoneinfo import ZoneInfo
 
 from bot.blocks import HEADER_LIMIT, MESSAGE_BLOCKS, SECTION_LIMIT, context, section
 from bot.deals import Deal
-from bot.digest import AtRisk, Digest, Outcome, RepStats, WeekRate
+from bot.digest import Digest, Outcome, WeekRate
 from bot.mrkdwn import escape, plain, truncate
+from bot.team import AtRisk, RepStats
 
 TOP_AT_RISK, TOP_DEALS, TOP_REPS, TOP_OUTCOMES = 10, 8, 40, 8
 SECTIONS_PER_PART = 2  # sections one part of the digest may fill before the rest is summarised

@@ -32,7 +32,7 @@ from bot.chart import completion_png
 from bot.coach import Coach
 from bot.digest_blocks import chart_comment, chart_title, digest_message
 from bot.dispatch import AMBIGUOUS_ERRORS
-from bot.slack import error_code
+from bot.slack import error_code, slack_ts
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=10)  # far longer than one post can take; a 'sending' digest older than this was orphaned
@@ -67,10 +67,6 @@ class DigestReport:
 def retry_delay(late_by: timedelta) -> timedelta:
     """The later the digest already is, the longer the wait: 1, 2, 4 … minutes, at most an hour."""
     return min(max(late_by, MIN_RETRY), MAX_RETRY)
-
-
-def _epoch(stamp: str) -> Decimal:
-    return Decimal(str(datetime.fromisoformat(stamp).timestamp()))
 
 
 class DigestSender:
@@ -256,7 +252,7 @@ class DigestSender:
     def _find_in_dm(self, row: ledger.DigestRow) -> tuple[str, str | None]:
         """(DM channel, ts of the message carrying this digest id or None), looking back from its claim."""
         channel = self.client.conversations_open(users=row.manager_id)["channel"]["id"]
-        oldest = _epoch(row.claimed_at) - Decimal(int(HISTORY_MARGIN.total_seconds()))
+        oldest = slack_ts(row.claimed_at) - Decimal(int(HISTORY_MARGIN.total_seconds()))
         cursor = None
         for _ in range(HISTORY_PAGES):
             page = self.client.conversations_history(

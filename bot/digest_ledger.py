@@ -14,9 +14,11 @@ both win a retry or a reconcile. Statuses:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlite_utils
+
+from bot.db import query, query_one, stamp
 
 ZONE_MAX_AGE = timedelta(hours=24)
 
@@ -40,14 +42,9 @@ def _row(r: dict) -> DigestRow:
     return DigestRow(**{**r, "local_date": date.fromisoformat(r["local_date"])})
 
 
-def stamp(moment: datetime) -> str:
-    """Always UTC: leases are compared as strings, which only works with one offset."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
 def get(db: sqlite_utils.Database, digest_id: int) -> DigestRow | None:
-    rows = list(db["digests"].rows_where("id = ?", [digest_id]))
-    return _row(rows[0]) if rows else None
+    row = query_one(db, "SELECT * FROM digests WHERE id = ?", [digest_id])
+    return _row(row) if row else None
 
 
 def claimable(db: sqlite_utils.Database, *, team_id: str, manager_id: str, local_date: date, now: datetime) -> bool:
@@ -77,7 +74,7 @@ def claim(
         )
         if cur.rowcount != 1:
             return None
-    [row] = db["digests"].rows_where("team_id = ? AND manager_id = ? AND local_date = ?", key)
+    [row] = query(db, "SELECT * FROM digests WHERE team_id = ? AND manager_id = ? AND local_date = ?", key)
     return _row(row)
 
 
@@ -120,10 +117,11 @@ def to_reconcile(
 ) -> list[DigestRow]:
     """Digests whose outcome we never learned: unconfirmed for `settle` (a slow Slack may still be storing one
     a moment after the client gave up), or still 'sending' long after their process died."""
-    rows = db["digests"].rows_where(
-        "(status = 'unconfirmed' AND lease_at <= ?) OR (status = 'sending' AND lease_at < ?)",
+    rows = query(
+        db,
+        "SELECT * FROM digests WHERE (status = 'unconfirmed' AND lease_at <= ?) OR (status = 'sending' AND lease_at < ?) "
+        "ORDER BY id",
         [stamp(now - settle), stamp(now - lease)],
-        order_by="id",
     )
     return [_row(r) for r in rows]
 
@@ -151,11 +149,11 @@ def expire(db: sqlite_utils.Database, *, team_id: str, manager_id: str, before: 
 
 def cached_zone(db: sqlite_utils.Database, *, team_id: str, user_id: str, now: datetime) -> tuple[bool, str | None]:
     """(fresh, tz): fresh when looked up less than a day ago; tz None when Slack gave none (or failed)."""
-    rows = list(db["users"].rows_where("team_id = ? AND user_id = ?", [team_id, user_id]))
-    if not rows:
+    row = query_one(db, "SELECT tz, fetched_at FROM users WHERE team_id = ? AND user_id = ?", [team_id, user_id])
+    if row is None:
         return False, None
-    fetched = datetime.fromisoformat(rows[0]["fetched_at"])
-    return now - fetched < ZONE_MAX_AGE, rows[0]["tz"]
+    fetched = datetime.fromisoformat(row["fetched_at"])
+    return now - fetched < ZONE_MAX_AGE, row["tz"]
 
 
 def remember_zone(db: sqlite_utils.Database, *, team_id: str, user_id: str, tz: str | None, now: datetime) -> None:

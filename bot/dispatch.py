@@ -34,7 +34,7 @@ from bot import nudges as lifecycle
 from bot.coach import Coach
 from bot.deals import Deal, Nudge
 from bot.nudge_blocks import nudge_message, undeliverable_dm
-from bot.slack import error_code, post_in_channel
+from bot.slack import error_code, post_in_channel, slack_ts
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=10)  # far longer than one post can take; a 'sending' post older than this was orphaned
@@ -106,10 +106,6 @@ def _permanent(exc: Exception) -> bool:
 def backoff(attempts: int) -> timedelta:
     """1, 2, 4 … minutes, at most an hour: a failing step is retried for as long as it takes, never dropped."""
     return timedelta(minutes=min(2**attempts, 60))
-
-
-def _epoch(stamp: str) -> Decimal:
-    return Decimal(str(datetime.fromisoformat(stamp).timestamp()))
 
 
 class Dispatcher:
@@ -271,7 +267,7 @@ class Dispatcher:
 
     def _find_in_history(self, post: lifecycle.Post) -> str | None:
         """The ts of the message carrying this post id, looking back from just before it was claimed."""
-        oldest = _epoch(post.claimed_at) - Decimal(LEASE.total_seconds() * 6)
+        oldest = slack_ts(post.claimed_at) - Decimal(LEASE.total_seconds() * 6)
         cursor = None
         for _ in range(10):
             page = self.client.conversations_history(

@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 from bot.blocks import STAGE_LABEL, context, deal_actions, section
 from bot.capture import EXAMPLE
 from bot.deals import Deal, Nudge
-from bot.home import COMPLETION_WINDOW, HORIZON, LARGE_DEAL, QUIET, AtRisk, Home, Item, MyNudges, RepStats
+from bot.home import HORIZON, Home, Item, MyNudges, TeamView
 from bot.mrkdwn import bold
 from bot.nudge_blocks import nudge_actions, nudge_title
 from bot.render import facts, render
+from bot.team import RATE_DAYS, AtRisk, RepStats
 
 HOME_CALLBACK = "dealcoach_home"
 VIEW_BLOCKS = 100
@@ -141,55 +142,56 @@ def _lines_blocks(lines: list[str], limit: int, more: str) -> list[dict]:
 
 
 def _rep_line(rep: RepStats) -> str:
-    parts = [f"<@{rep.user_id}>", f"{rep.open_deals} open deal{'s' if rep.open_deals != 1 else ''}"]
+    parts = [f"<@{rep.rep_id}>", f"{rep.open_deals} open deal{'s' if rep.open_deals != 1 else ''}"]
     parts.append(f":red_circle: *{rep.overdue} overdue*" if rep.overdue else "0 overdue")
     parts.append(f"{rep.due_today} due today")
-    rate = rep.completion
-    parts.append(f"{rate:.0%} done" if rate is not None else "nothing due lately")
+    parts.append(f"{rep.rate:.0%} done" if rep.rate is not None else "nothing due lately")
     return " · ".join(parts)
 
 
-def team_blocks(team: list[RepStats]) -> list[dict]:
+def team_blocks(reps: list[RepStats]) -> list[dict]:
     """The manager's table: one line per rep, those with overdue steps first."""
     out = [header("Team")]
-    if not team:
+    if not reps:
         return out + [section("No deals in this workspace yet. Reps capture them with `/closed-deal` in a channel.")]
     out.append(
         context(
-            f"Open deals · overdue and due-today steps of whoever must do them · share of the steps due in the "
-            f"last {COMPLETION_WINDOW.days} days that were done"
+            f"Open deals · overdue and due-today steps of whoever must do them · completion: done ÷ (done + skipped "
+            f"+ overdue) of the steps due in the last {RATE_DAYS} days"
         )
     )
-    return out + _lines_blocks([_rep_line(r) for r in team], TEAM_ROWS, "more reps, all on time.")
+    return out + _lines_blocks([_rep_line(r) for r in reps], TEAM_ROWS, "more reps, all on time.")
 
 
-def _risk_line(risk: AtRisk) -> str:
+def _risk_line(risk: AtRisk, now: datetime) -> str:
     deal = risk.deal
     line = f"{bold(deal.account)} · {deal.fields.money.format()} · <@{deal.owner_id}> · <#{deal.channel_id}>"
     if risk.overdue_affirm:
         line += (
             f" · :rotating_light: {risk.overdue_affirm} affirm step{'s' if risk.overdue_affirm != 1 else ''} overdue"
         )
-    if risk.quiet_days is not None:
-        line += f" · :zzz: quiet for {risk.quiet_days} days"
+    if risk.quiet_since is not None:
+        line += f" · :zzz: quiet for {max((now - risk.quiet_since).days, 0)} days"
     return line
 
 
-def at_risk_blocks(at_risk: list[AtRisk]) -> list[dict]:
+def at_risk_blocks(team: TeamView, now: datetime) -> list[dict]:
+    """The same deals the digest flags, in the same order."""
     out = [header("Deals at risk")]
-    if not at_risk:
+    if not team.at_risk:
         return out + [
             section(
-                f"None: every large deal's affirm steps are on time and no deal has been quiet for {QUIET.days} days."
+                "None: every large deal's affirm steps are on time and no deal has been quiet for "
+                f"{team.quiet_days} days."
             )
         ]
     out.append(
         context(
-            f"Large deals ({LARGE_DEAL:,.0f} or more) with affirm steps overdue, then deals nobody has acted on for "
-            f"{QUIET.days}+ days"
+            f"Large deals ({team.large_deal:,.0f} or more) with affirm steps overdue, oldest first, then deals with "
+            f"no step done for {team.quiet_days}+ days"
         )
     )
-    return out + _lines_blocks([_risk_line(r) for r in at_risk], RISK_ROWS, "more deals at risk.")
+    return out + _lines_blocks([_risk_line(r, now) for r in team.at_risk], RISK_ROWS, "more deals at risk.")
 
 
 def home_view(home: Home, *, now: datetime, tz: ZoneInfo) -> dict:
@@ -197,7 +199,7 @@ def home_view(home: Home, *, now: datetime, tz: ZoneInfo) -> dict:
     footer = context(f"Updated {now.astimezone(tz):%a %b %-d, %H:%M} · This tab refreshes when your follow-ups change.")
     top: list[dict] = []
     if home.team is not None:
-        top += team_blocks(home.team) + at_risk_blocks(home.at_risk or []) + [divider()]
+        top += team_blocks(home.team.reps) + at_risk_blocks(home.team, now) + [divider()]
     elif not len(home.nudges) and not home.deals:
         return {"type": "home", "callback_id": HOME_CALLBACK, "blocks": [*welcome_blocks(), footer]}
     budget = VIEW_BLOCKS - len(top) - 2  # the divider between the two lists, and the footer

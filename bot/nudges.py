@@ -9,11 +9,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
-from bot.db import insert, insert_many, query, query_one
+from bot.db import insert, insert_many, query, query_one, stamp
 from bot.deals import Deal, Nudge, get_deal, nudge_from_row
 
 MAX_PER_MESSAGE = 8  # steps gathered into one message for one deal; the rest follow on the next tick
@@ -47,17 +47,13 @@ def _post(row: dict) -> Post:
     )
 
 
-def _stamp(now: datetime) -> str:
-    """Always UTC: lease and retry times are compared as strings, which only works with one offset."""
-    return now.astimezone(UTC).isoformat(timespec="seconds")
-
-
 def due_deal_ids(db: sqlite_utils.Database, *, today: date, now: datetime, limit: int = 500) -> list[int]:
     """Deals with steps due by today and ready to try, the longest-waiting first."""
     rows = db.execute(
         """
         SELECT n.deal_id, MIN(n.due_date) AS oldest
-        FROM nudges n JOIN deals d ON d.id = n.deal_id
+        FROM nudges n INDEXED BY nudges_planned_due  -- only the due steps, however many nudges there are
+        CROSS JOIN deals d ON d.id = n.deal_id
         WHERE n.status = 'planned' AND n.due_date <= :today
           AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= :now)
           AND d.status = 'open'
@@ -65,7 +61,7 @@ def due_deal_ids(db: sqlite_utils.Database, *, today: date, now: datetime, limit
         ORDER BY oldest, n.deal_id
         LIMIT :limit
         """,
-        {"today": today.isoformat(), "now": _stamp(now), "limit": limit},
+        {"today": today.isoformat(), "now": stamp(now), "limit": limit},
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -81,7 +77,7 @@ def claim(
         db,
         "SELECT * FROM nudges WHERE deal_id = ? AND status = 'planned' AND due_date <= ? "
         "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY due_date, id LIMIT ?",
-        [deal_id, today.isoformat(), _stamp(now), MAX_PER_MESSAGE],
+        [deal_id, today.isoformat(), stamp(now), MAX_PER_MESSAGE],
     )
     if not rows:
         return None
@@ -92,8 +88,8 @@ def claim(
         "status": "sending",
         "ts": None,
         "late": int(late),
-        "claimed_at": _stamp(now),
-        "lease_at": _stamp(now),
+        "claimed_at": stamp(now),
+        "lease_at": stamp(now),
     }
     post_id = insert(db, "posts", post_row)
     ids = [r["id"] for r in rows]
@@ -101,7 +97,7 @@ def claim(
     marks = ",".join("?" * len(ids))
     db.execute(
         f"UPDATE nudges SET status = 'sending', post_id = ?, updated_at = ? WHERE id IN ({marks}) AND status = 'planned'",
-        [post_id, _stamp(now), *ids],
+        [post_id, stamp(now), *ids],
     )
     post = _post({"id": post_id, **post_row})
     return post, deal, post_nudges(db, post_id)
@@ -123,13 +119,13 @@ def confirm(db: sqlite_utils.Database, post_id: int, *, channel_id: str, ts: str
     cur = db.execute(
         "UPDATE posts SET status = 'posted', ts = ?, channel_id = ?, posted_at = ?, error = NULL "
         "WHERE id = ? AND status IN ('sending', 'unconfirmed')",
-        [ts, channel_id, _stamp(now), post_id],
+        [ts, channel_id, stamp(now), post_id],
     )
     if cur.rowcount != 1:
         return False
     db.execute(
         "UPDATE nudges SET status = 'posted', last_error = NULL, updated_at = ? WHERE post_id = ? AND status = 'sending'",
-        [_stamp(now), post_id],
+        [stamp(now), post_id],
     )
     return True
 
@@ -143,7 +139,7 @@ def release(db: sqlite_utils.Database, post_id: int, *, now: datetime, error: st
     db.execute(
         "UPDATE nudges SET status = 'planned', post_id = NULL, attempts = attempts + 1, next_attempt_at = ?, "
         "last_error = ?, updated_at = ? WHERE post_id = ? AND status = 'sending'",
-        [_stamp(retry_at), error, _stamp(now), post_id],
+        [stamp(retry_at), error, stamp(now), post_id],
     )
 
 
@@ -158,7 +154,7 @@ def mark_undeliverable(db: sqlite_utils.Database, post_id: int, *, now: datetime
     db.execute("UPDATE posts SET status = 'failed', error = ? WHERE id = ?", [error, post_id])
     db.execute(
         "UPDATE nudges SET status = 'undeliverable', last_error = ?, updated_at = ? WHERE post_id = ? AND status = 'sending'",
-        [error, _stamp(now), post_id],
+        [error, stamp(now), post_id],
     )
 
 
@@ -166,10 +162,12 @@ def posts_to_reconcile(db: sqlite_utils.Database, *, now: datetime, lease: timed
     """Posts whose outcome we never learned: marked unconfirmed, or still 'sending' long after a crash."""
     rows = query(
         db,
-        "SELECT * FROM posts WHERE status = 'unconfirmed' "  # two indexed lookups: an OR would scan every post
-        "UNION ALL SELECT * FROM posts WHERE status = 'sending' AND lease_at < ? ORDER BY id",
-        [_stamp(now - lease)],
+        # two indexed lookups, sorted here: an OR, or ORDER BY in SQL, makes SQLite scan every post
+        "SELECT * FROM posts WHERE status = 'unconfirmed' UNION ALL SELECT * FROM posts WHERE status = 'sending' "
+        "AND lease_at < ?",
+        [stamp(now - lease)],
     )
+    rows.sort(key=lambda r: r["id"])
     return [_post(r) for r in rows]
 
 
@@ -177,7 +175,7 @@ def take_for_reconcile(db: sqlite_utils.Database, post: Post, *, now: datetime) 
     """Renew the claim only if nobody else did since we looked, so one dispatcher reconciles each post."""
     cur = db.execute(
         "UPDATE posts SET lease_at = ?, status = 'sending' WHERE id = ? AND status = ? AND lease_at = ?",
-        [_stamp(now), post.id, post.status, post.lease_at],
+        [stamp(now), post.id, post.status, post.lease_at],
     )
     return cur.rowcount == 1
 
@@ -207,23 +205,23 @@ def _resolve(db, nudge_id: int, sets: str, params: list, *, allowed: tuple[str, 
 def mark_done(
     db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, outcome: dict | None = None
 ) -> Change:
-    stamp = _stamp(now)
+    at = stamp(now)
     return _resolve(
         db,
         nudge_id,
         "status = 'done', resolved_by = ?, resolved_at = ?, outcome = ?, updated_at = ?",
-        [actor, stamp, json.dumps(outcome) if outcome else None, stamp],
+        [actor, at, json.dumps(outcome) if outcome else None, at],
         allowed=ACTIONABLE,
     )
 
 
 def mark_skipped(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, reason: str | None) -> Change:
-    stamp = _stamp(now)
+    at = stamp(now)
     return _resolve(
         db,
         nudge_id,
         "status = 'skipped', resolved_by = ?, resolved_at = ?, note = ?, updated_at = ?",
-        [actor, stamp, reason, stamp],
+        [actor, at, reason, at],
         allowed=ACTIONABLE,
     )
 
@@ -231,31 +229,31 @@ def mark_skipped(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: d
 def snooze(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, until: date, today: date) -> Change:
     """Back to planned with a later due date; a fresh message follows then. The old message says so.
     A step not yet posted may be snoozed too, unless an earlier snooze still holds: a double click moves it once."""
-    stamp = _stamp(now)
+    at = stamp(now)
     cur = db.execute(
         "UPDATE nudges SET status = 'planned', due_date = ?, snoozed_until = ?, snoozed_by = ?, post_id = NULL, "
         "next_attempt_at = NULL, updated_at = ? WHERE id = ? AND (status = 'posted' OR (status = 'planned' "
         "AND (snoozed_until IS NULL OR snoozed_until <= ?)))",
-        [until.isoformat(), until.isoformat(), actor, stamp, nudge_id, today.isoformat()],
+        [until.isoformat(), until.isoformat(), actor, at, nudge_id, today.isoformat()],
     )
     return Change(cur.rowcount == 1, get_nudge(db, nudge_id))
 
 
 def reassign(db: sqlite_utils.Database, nudge_id: int, *, actor: str, assignee: str, now: datetime) -> Change:
-    stamp = _stamp(now)
+    at = stamp(now)
     cur = db.execute(
         "UPDATE nudges SET assignee_id = ?, updated_at = ? WHERE id = ? AND status IN ('planned', 'posted') "
         "AND (assignee_id IS NULL OR assignee_id != ?)",
-        [assignee, stamp, nudge_id, assignee],
+        [assignee, at, nudge_id, assignee],
     )
     return Change(cur.rowcount == 1, get_nudge(db, nudge_id))
 
 
 def nudges_shown_in(db: sqlite_utils.Database, post_id: int) -> list[Nudge]:
     """The steps a message carried, including any snoozed out of it since."""
-    cursor = db.execute(
+    rows = query(
+        db,
         "SELECT n.* FROM nudges n JOIN post_nudges p ON p.nudge_id = n.id WHERE p.post_id = ? ORDER BY n.due_date, n.id",
         [post_id],
     )
-    columns = [c[0] for c in cursor.description]
-    return [nudge_from_row(dict(zip(columns, r, strict=True))) for r in cursor.fetchall()]
+    return [nudge_from_row(r) for r in rows]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -13,6 +14,7 @@ from slack_sdk.http_retry.builtin_handlers import (
 )
 from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
 
+from bot.db import parse_stamp
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -39,6 +41,11 @@ def build_client(
         timeout=TIMEOUT_SECONDS,
         retry_handlers=handlers if retries else [],
     )
+
+
+def slack_ts(stored: str) -> Decimal:
+    """A stored stamp as Slack's ts (epoch seconds), to bound a conversations.history search."""
+    return Decimal(str(parse_stamp(stored).timestamp()))
 
 
 def error_code(exc: SlackApiError) -> str:

@@ -107,22 +107,26 @@ def _text(view: dict, block_id: str) -> str:
     return (element.get("value") or "").strip()
 
 
-def handle_skip_submission(ack, view: dict, context) -> None:
-    """Skip with an optional reason; a second submission changes nothing."""
+def _submit(ack, context, nudge_id: int, action: str, *, field: str, button: str, **details) -> None:
+    """Act from a modal: a refusal or a busy database shows on `field`; a change is remembered for the redraw."""
     coach: Coach = context["coach"]
-    nudge_id = int(_metadata(view)["nudge"])
-    reason = _text(view, REASON) or None
     try:
-        change = coach.act_on_nudge(nudge_id, "skip", team_id=context.team_id, user_id=context.user_id, reason=reason)
+        change = coach.act_on_nudge(nudge_id, action, team_id=context.team_id, user_id=context.user_id, **details)
     except NotAllowed as exc:
-        return ack(response_action="errors", errors={REASON: _plain(str(exc))})
+        return ack(response_action="errors", errors={field: _plain(str(exc))})
     except sqlite3.OperationalError:
-        logger.exception("Could not skip nudge %s", nudge_id)
-        return ack(response_action="errors", errors={REASON: "The database is busy. Press Skip again in a moment."})
+        logger.exception("Could not record %s on nudge %s", action, nudge_id)
+        return ack(response_action="errors", errors={field: f"The database is busy. Press {button} again in a moment."})
     if not change.changed:
-        return ack(response_action="errors", errors={REASON: _plain(change.explanation)})
+        return ack(response_action="errors", errors={field: _plain(change.explanation)})
     context[CHANGED] = sorted(change.audience)
     ack()
+
+
+def handle_skip_submission(ack, view: dict, context) -> None:
+    """Skip with an optional reason; a second submission changes nothing."""
+    nudge_id = int(_metadata(view)["nudge"])
+    _submit(ack, context, nudge_id, "skip", field=REASON, button="Skip", reason=_text(view, REASON) or None)
 
 
 def read_outcome(view: dict) -> tuple[dict | None, dict[str, str]]:
@@ -149,25 +153,12 @@ def read_outcome(view: dict) -> tuple[dict | None, dict[str, str]]:
 
 def handle_outcome_submission(ack, view: dict, context) -> None:
     """Done with what the buyer said: stored with the step for the digest."""
-    coach: Coach = context["coach"]
     nudge_id = int(_metadata(view)["nudge"])
     outcome, errors = read_outcome(view)
     if errors:
         return ack(response_action="errors", errors=errors)
-    try:
-        change = coach.act_on_nudge(nudge_id, "done", team_id=context.team_id, user_id=context.user_id, outcome=outcome)
-    except NotAllowed as exc:
-        first = next(iter(view["state"]["values"]), REASON)
-        return ack(response_action="errors", errors={first: _plain(str(exc))})
-    except sqlite3.OperationalError:
-        logger.exception("Could not record the outcome of nudge %s", nudge_id)
-        first = next(iter(view["state"]["values"]), REASON)
-        return ack(response_action="errors", errors={first: "The database is busy. Press Save again in a moment."})
-    if not change.changed:
-        first = next(iter(view["state"]["values"]), REASON)
-        return ack(response_action="errors", errors={first: _plain(change.explanation)})
-    context[CHANGED] = sorted(change.audience)
-    ack()
+    first = next(iter(view["state"]["values"]), REASON)
+    _submit(ack, context, nudge_id, "done", field=first, button="Save", outcome=outcome)
 
 
 def refresh_after_submission(view: dict, context, client) -> None:

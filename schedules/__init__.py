@@ -13,28 +13,18 @@ DIGEST_JOB = "send-digests"  # each manager's digest, checked every minute; the 
 
 
 def build_scheduler(coach: Coach, client: WebClient) -> BackgroundScheduler:
-    """An unstarted scheduler; `serve` starts it. One dispatcher at a time; a missed minute is just skipped."""
+    """An unstarted scheduler; `serve` starts it. One run of each job at a time; a missed minute is just skipped."""
     scheduler = BackgroundScheduler(timezone=coach.settings.tz)
-    scheduler.add_job(
-        dispatch_nudges,
-        "interval",
-        minutes=1,
-        id=DISPATCH_JOB,
-        args=[coach, client],
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=300,
-        replace_existing=True,
-    )
-    scheduler.add_job(
-        send_digests,
-        "interval",
-        minutes=1,
-        id=DIGEST_JOB,
-        args=[coach, client],
-        max_instances=1,
-        coalesce=True,
-        misfire_grace_time=300,
-        replace_existing=True,
-    )
+    for job, job_id in ((dispatch_nudges, DISPATCH_JOB), (send_digests, DIGEST_JOB)):
+        scheduler.add_job(
+            job,
+            "interval",
+            minutes=1,
+            id=job_id,
+            args=[coach, client],
+            max_instances=1,
+            coalesce=True,
+            misfire_grace_time=300,
+            replace_existing=True,
+        )
     return scheduler

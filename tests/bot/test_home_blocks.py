@@ -12,10 +12,12 @@ import pytest
 from bot import home
 from bot.capture import Money
 from bot.deals import Deal, DealFields, Nudge
-from bot.home import AtRisk, Home, Item, MyNudges, RepStats
+from bot.digest import gather
+from bot.home import Home, Item, MyNudges, TeamView
 from bot.home_blocks import home_view
 from bot.playbook import load
-from tests.conftest import TEAM
+from bot.team import AtRisk, RepStats
+from tests.conftest import MANAGER, TEAM
 from tests.fakeslack import view_problems
 
 TODAY = date(2026, 11, 23)
@@ -60,15 +62,14 @@ def actions(view: dict, prefix: str) -> int:
 @pytest.mark.parametrize("deals", [0, 1, 200])
 @pytest.mark.parametrize("manager", [False, True])
 def test_any_mix_fits_in_100_valid_blocks_and_whatever_is_cut_is_counted(overdue, today, upcoming, deals, manager):
-    team = [RepStats(f"U{i:04d}", open_deals=7, overdue=i % 4, due_today=1, due_30d=4, done_30d=3) for i in range(200)]
-    risks = [AtRisk(deal(i), overdue_affirm=3, quiet_days=15) for i in range(300)]
+    team = [RepStats(f"U{i:04d}", 0, i % 4, 1, 3, 0, 1, open_deals=7) for i in range(200)]
+    risks = [AtRisk(deal(i), 3, TODAY - timedelta(days=3), NOW - timedelta(days=15)) for i in range(300)]
     data = Home(
         user_id="U0REP",
         today=TODAY,
         nudges=mine(overdue, today, upcoming),
         deals=[(deal(5000 + i), "Affirm", None) for i in range(deals)],
-        team=team if manager else None,
-        at_risk=risks if manager else None,
+        team=TeamView(team, risks, Decimal(100_000), 14) if manager else None,
     )
     view = home_view(data, now=NOW, tz=BERLIN)
     assert len(view["blocks"]) <= 100
@@ -120,6 +121,22 @@ def add_deal(db, owner: str, amount: str = "20000", *, created: datetime = NOW) 
     return deal_id
 
 
+def manager_home(db, *, large_deal: str = "100000", quiet_days: int = 14) -> TeamView:
+    data = home.load(
+        db,
+        team_id=TEAM,
+        user_id=MANAGER,
+        today=TODAY,
+        now=NOW,
+        deals=[],
+        manager=True,
+        large_deal=Decimal(large_deal),
+        quiet_days=quiet_days,
+    )
+    assert data.team is not None
+    return data.team
+
+
 def set_step(db, deal_id: int, step: str, due: date, status: str = "planned", **extra) -> None:
     sets = ", ".join(f"{k} = ?" for k in extra)
     db.execute(
@@ -136,13 +153,14 @@ def test_completion_counts_steps_due_in_the_last_30_days_but_not_todays_open_one
     set_step(db, d, "welcome-kit", TODAY - timedelta(days=2), "posted")  # overdue
     set_step(db, d, "celebrate-milestone", TODAY, "posted")  # due today: not late yet
     set_step(db, d, "win-analysis", TODAY - timedelta(days=1), "posted", assignee_id="U0LEAD")
-    stats = {r.user_id: r for r in home.team_stats(db, team_id=TEAM, today=TODAY)}
+    stats = {r.rep_id: r for r in manager_home(db).reps}
     rep = stats["U0REP"]
-    assert (rep.open_deals, rep.overdue, rep.due_today, rep.done_30d, rep.due_30d) == (1, 1, 1, 1, 3)
-    assert rep.completion == pytest.approx(1 / 3)
+    assert (rep.open_deals, rep.overdue, rep.due_today) == (1, 1, 1)
+    assert (rep.done_30, rep.skipped_30, rep.overdue_30) == (1, 1, 1)  # done ÷ (done + skipped + overdue)
+    assert rep.rate == pytest.approx(1 / 3)
     lead = stats["U0LEAD"]
-    assert (lead.open_deals, lead.overdue, lead.completion) == (0, 1, 0.0)
-    assert list(stats) == ["U0REP", "U0LEAD"]  # the one with more due first on a tie of overdue
+    assert (lead.open_deals, lead.overdue, lead.rate) == (0, 1, 0.0)
+    assert list(stats) == ["U0REP", "U0LEAD"]  # the one with more due today first on a tie of overdue
 
 
 def test_at_risk_large_deals_behind_on_affirm_and_quiet_deals_but_not_finished_ones(db):
@@ -156,9 +174,31 @@ def test_at_risk_large_deals_behind_on_affirm_and_quiet_deals_but_not_finished_o
     set_step(db, woken, "next-steps", TODAY - timedelta(days=20), "done", resolved_at=NOW.isoformat())
     done = add_deal(db, "U0OTHER", created=NOW - timedelta(days=90))
     db.execute("UPDATE nudges SET status = 'done' WHERE deal_id = ?", [done])
-    risks = home.deals_at_risk(db, team_id=TEAM, today=TODAY, now=NOW)
-    assert [(r.deal.id, r.overdue_affirm, r.quiet_days) for r in risks] == [(big, 1, None), (quiet, 0, 15)]
+    risks = manager_home(db).at_risk
+    assert [(r.deal.id, r.overdue_affirm, r.quiet_since) for r in risks] == [
+        (big, 1, None),
+        (quiet, 0, NOW - timedelta(days=15)),
+    ]
     assert small not in [r.deal.id for r in risks]
+    assert small in [r.deal.id for r in manager_home(db, large_deal="20000").at_risk]  # the settings' thresholds
+    assert quiet not in [r.deal.id for r in manager_home(db, quiet_days=16).at_risk]
+
+
+def test_home_and_the_digest_flag_the_same_deals_and_count_the_same_for_each_rep(db):
+    big = add_deal(db, "U0REP", "250000", created=NOW - timedelta(days=20))
+    set_step(db, big, "congratulate", TODAY - timedelta(days=3), "posted")
+    set_step(db, big, "next-steps", TODAY - timedelta(days=8), "skipped")
+    quiet = add_deal(db, "U0OTHER", created=NOW - timedelta(days=40))
+    set_step(db, quiet, "next-steps", TODAY - timedelta(days=29), "done", resolved_at="2026-10-24T08:00:00+00:00")
+    add_deal(db, "U0IDLE")  # an open deal, nothing due yet: on Home's team table, not in the digest
+    team = manager_home(db)
+    digest = gather(db, team_id=TEAM, now=NOW, today=TODAY, since=None, large_deal=Decimal(100_000), quiet_days=14)
+    assert [r.deal.id for r in team.at_risk] == [r.deal.id for r in digest.at_risk] == [big, quiet]
+    assert team.at_risk == digest.at_risk
+    assert [r.rep_id for r in team.reps] == ["U0REP", "U0OTHER", "U0IDLE"]
+    assert [(r.rep_id, r.overdue, r.due_today, r.rate) for r in digest.reps] == [
+        (r.rep_id, r.overdue, r.due_today, r.rate) for r in team.reps if r.rep_id != "U0IDLE"
+    ]
 
 
 def test_only_those_who_opened_home_are_refreshed_and_a_deal_touches_its_owner_and_helpers(db):

@@ -157,12 +157,12 @@ def _run_job_once(args: argparse.Namespace, job: Callable) -> tuple[Settings, An
     store.migrate()
 
     from bot.coach import Coach
-    from bot.slack import build_client
 
     now = args.now
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=settings.tz)
-    report = job(Coach(settings, store, playbook), build_client(settings, retries=False), now)
+    coach = Coach(settings, store, playbook)
+    report = job(coach, coach.workspaces, now)
     return settings, report, (now or datetime.now(settings.tz)).astimezone(settings.tz)
 
 
@@ -200,28 +200,33 @@ def run_serve(args: argparse.Namespace) -> int:
     from bot.slack import build_client, error_code
     from handlers import create_app
 
-    client = build_client(settings)
-    try:
-        identity = client.auth_test()
-    except SlackApiError as exc:
-        print(
-            f"Slack rejected SLACK_BOT_TOKEN ({error_code(exc) or exc}). Copy the Bot User OAuth Token again from "
-            "https://api.slack.com/apps > your app > OAuth & Permissions, and reinstall the app if you changed scopes.",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
-    except OSError as exc:
-        print(
-            f"Can't reach Slack at {settings.slack_api_url} ({exc}). Check the network or SLACK_API_URL.",
-            file=sys.stderr,
-        )
-        return EXIT_CONFIG
+    client = build_client(settings, token="" if settings.oauth else None)
+    if settings.oauth:
+        where = f"for every workspace that installs it (install page: /slack/install on port {settings.port})"
+    else:
+        try:
+            identity = client.auth_test()
+        except SlackApiError as exc:
+            print(
+                f"Slack rejected SLACK_BOT_TOKEN ({error_code(exc) or exc}). Copy the Bot User OAuth Token again "
+                "from https://api.slack.com/apps > your app > OAuth & Permissions, and reinstall the app if you "
+                "changed scopes.",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        except OSError as exc:
+            print(
+                f"Can't reach Slack at {settings.slack_api_url} ({exc}). Check the network or SLACK_API_URL.",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        where = f"as @{identity.get('user')} in {identity.get('team')}"
 
     from schedules import build_scheduler
 
     coach = Coach(settings, store, playbook)
     app = create_app(coach, client=client)
-    scheduler = build_scheduler(coach, build_client(settings, retries=False))
+    scheduler = build_scheduler(coach, coach.workspaces)
     stop = threading.Event()
 
     def shutdown(signum, frame):
@@ -231,7 +236,6 @@ def run_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    where = f"as @{identity.get('user')} in {identity.get('team')}"
     summary = (
         f"database {settings.db_path} (schema v{version}), playbook {playbook.source} ({len(playbook.steps)} steps)"
     )

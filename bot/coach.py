@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks, deals, home, home_blocks
+from bot import blocks, deals, home, home_blocks, workspaces
 from bot import nudges as lifecycle
 from bot.blocks import read_modal_metadata
 from bot.capture import InputError, parse_quick_capture
@@ -42,11 +42,13 @@ class Coach:
         store: Store,
         playbook: Playbook,
         clock: Callable[[], datetime] = system_clock,
+        slack: workspaces.Workspaces | None = None,
     ):
         self.settings = settings
         self.store = store
         self.playbook = playbook
         self.clock = clock
+        self.workspaces = slack or workspaces.Workspaces.for_settings(settings)
 
     def __deepcopy__(self, memo: dict) -> Coach:
         """Bolt deep-copies context values for lazy listeners; the coach is shared, never copied."""
@@ -246,6 +248,21 @@ class Coach:
         )
         return post.channel_id, post.ts, text, message_blocks
 
+    # -- workspaces ------------------------------------------------------------------------------------------
+
+    def workspace_installed(self, team_id: str) -> None:
+        """An install (or reinstall) through OAuth: its deals' nudges go out again."""
+        with self.store.write() as db:
+            if workspaces.set_active(db, team_id, True, now=self.now()):
+                logger.info("Workspace %s installed Deal Coach", team_id)
+
+    def workspace_removed(self, team_id: str, *, bot_only: bool = False) -> None:
+        """Uninstalled, or its bot token revoked: stop nudging it; its deals stay for a reinstall."""
+        with self.store.write() as db:
+            if workspaces.set_active(db, team_id, False, now=self.now()):
+                logger.info("Workspace %s uninstalled Deal Coach (or revoked its token); its nudges stop", team_id)
+        self.workspaces.forget(team_id, bot_only=bot_only)
+
     # -- the deal lifecycle --------------------------------------------------------------------------------
 
     def change_deal(self, deal_id: int, action: str, *, team_id: str, user_id: str, **details) -> DealChange:
@@ -324,7 +341,9 @@ class Coach:
         for user_id in sorted(opened):
             self.publish_home(client, user_id, team_id=team_id)
 
-    def refresh_homes_of_deals(self, client: WebClient, deal_ids: Iterable[int], *, actor: str | None = None) -> None:
+    def refresh_homes_of_deals(
+        self, client: WebClient | workspaces.ClientFor, deal_ids: Iterable[int], *, actor: str | None = None
+    ) -> None:
         """After deals changed or their nudges went out: the owners', assignees' and actor's Home tabs."""
         try:
             with self.store.session() as db:
@@ -332,10 +351,13 @@ class Coach:
         except Exception:
             logger.exception("Could not look up whose Home tab to refresh")
             return
+        client_for = workspaces.clients(client)
         for team_id, users in sorted(people.items()):
-            self.refresh_homes(client, users | {actor}, team_id=team_id)
+            team_client = client_for(team_id)
+            if team_client is not None:
+                self.refresh_homes(team_client, users | {actor}, team_id=team_id)
 
-    def refresh_homes_of_posts(self, client: WebClient, post_ids: Iterable[int]) -> None:
+    def refresh_homes_of_posts(self, client: WebClient | workspaces.ClientFor, post_ids: Iterable[int]) -> None:
         """After a dispatch: the Home tabs of everyone whose nudges were just posted."""
         try:
             with self.store.session() as db:

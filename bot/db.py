@@ -298,12 +298,27 @@ def _v5_partial_indexes(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX nudges_planned_due ON nudges (due_date, deal_id) WHERE status = 'planned'")
 
 
+def _v6_workspaces(db: sqlite_utils.Database) -> None:
+    """Installed and uninstalled workspaces (no row: active), and whether a user belongs to a workspace."""
+    db.execute(
+        """
+        CREATE TABLE workspaces (
+            team_id TEXT PRIMARY KEY,
+            active INTEGER NOT NULL,
+            changed_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("ALTER TABLE users ADD COLUMN member INTEGER NOT NULL DEFAULT 1")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
     (3, _v3_lifecycle_and_digests),
     (4, _v4_home_views),
     (5, _v5_partial_indexes),
+    (6, _v6_workspaces),
 ]
 
 

@@ -32,7 +32,7 @@ from bot.chart import completion_png
 from bot.coach import Coach
 from bot.digest_blocks import chart_comment, chart_title, digest_message
 from bot.dispatch import AMBIGUOUS_ERRORS
-from bot.slack import error_code, slack_ts
+from bot.slack import describe, error_code, slack_ts
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=10)  # far longer than one post can take; a 'sending' digest older than this was orphaned
@@ -56,6 +56,11 @@ class DigestReport:
     reconciled: list[int] = field(default_factory=list)  # digest ids
     problem: str | None = None  # why nothing could be sent this run
 
+    def merge(self, other: DigestReport) -> None:
+        for name in ("sent", "charts", "retrying", "unconfirmed", "reconciled"):
+            getattr(self, name).extend(getattr(other, name))
+        self.problem = "; ".join(p for p in (self.problem, other.problem) if p) or None
+
     def summary(self) -> str:
         line = (
             f"sent {len(self.sent)} digests ({len(self.charts)} with a chart), retrying {len(self.retrying)}, "
@@ -70,9 +75,11 @@ def retry_delay(late_by: timedelta) -> timedelta:
 
 
 class DigestSender:
-    def __init__(self, coach: Coach, client: WebClient):
+    def __init__(self, coach: Coach, client: WebClient, *, members_only: bool = False):
+        """`members_only`: with several workspaces, skip managers Slack says aren't in this one."""
         self.coach = coach
         self.client = client
+        self.members_only = members_only
         self.settings = coach.settings
         self._png: dict[tuple, bytes] = {}
 
@@ -100,40 +107,47 @@ class DigestSender:
         try:
             answer = self.client.auth_test()
         except (SlackApiError, *AMBIGUOUS_ERRORS) as exc:
-            report.problem = f"no digests this run: auth.test failed ({_describe(exc)})"
-            logger.warning("No digests this run: auth.test failed (%s)", _describe(exc))
+            report.problem = f"no digests this run: auth.test failed ({describe(exc)})"
+            logger.warning("No digests this run: auth.test failed (%s)", describe(exc))
             return None
         url = answer.get("url") or None
         return answer["team_id"], (url if url is None or url.endswith("/") else url + "/")
 
     # -- when: each manager's own morning ----------------------------------------------------------------
 
-    def zone_of(self, team_id: str, manager: str, now: datetime) -> ZoneInfo:
-        """The manager's zone from users.info, kept a day; DEALCOACH_TIMEZONE if Slack can't tell (logged once)."""
+    def zone_of(self, team_id: str, manager: str, now: datetime) -> ZoneInfo | None:
+        """The manager's zone from users.info, kept a day; DEALCOACH_TIMEZONE if Slack can't tell (logged once).
+        None when, with several workspaces, Slack says the manager isn't in this one."""
         with self.coach.store.session() as db:
-            fresh, name = ledger.cached_zone(db, team_id=team_id, user_id=manager, now=now)
+            fresh, name, member = ledger.cached_zone(db, team_id=team_id, user_id=manager, now=now)
         if not fresh:
-            name = self._look_up_zone(manager, known=name)
+            name, member = self._look_up_zone(manager, known=name)
             with self.coach.store.write() as db:
-                ledger.remember_zone(db, team_id=team_id, user_id=manager, tz=name, now=now)
+                ledger.remember_zone(db, team_id=team_id, user_id=manager, tz=name, now=now, member=member)
+        if not member and self.members_only:
+            return None
         return _zone(name) or self.settings.tz
 
-    def _look_up_zone(self, manager: str, *, known: str | None) -> str | None:
+    def _look_up_zone(self, manager: str, *, known: str | None) -> tuple[str | None, bool]:
+        """(zone name, member of this workspace)."""
         fallback = known or self.settings.timezone
         try:
             name = self.client.users_info(user=manager)["user"].get("tz")
         except (SlackApiError, *AMBIGUOUS_ERRORS) as exc:
+            not_here = isinstance(exc, SlackApiError) and error_code(exc) in ("user_not_found", "users_not_found")
+            if not_here and self.members_only:
+                return known, False  # a manager of another workspace: normal with several installs
             logger.warning(
                 "Could not read %s's time zone from Slack (%s); using %s for their digest today",
                 manager,
-                _describe(exc),
+                describe(exc),
                 fallback,
             )
-            return known
+            return known, True
         if not _zone(name):
             logger.warning("Slack gave %s no usable time zone (%r); using %s", manager, name, fallback)
-            return known
-        return name
+            return known, True
+        return name, True
 
     def is_due(self, local: datetime) -> bool:
         return local.weekday() < 5 and local.time() >= self.settings.digest_at
@@ -142,6 +156,8 @@ class DigestSender:
 
     def _deliver(self, manager: str, team_id: str, team_url: str | None, now: datetime, report: DigestReport) -> None:
         zone = self.zone_of(team_id, manager, now)
+        if zone is None:
+            return  # a manager of another workspace
         local = now.astimezone(zone)
         if not self.is_due(local):
             return
@@ -239,8 +255,8 @@ class DigestSender:
                 channel, ts = self._find_in_dm(row)
             except (SlackApiError, HistoryTooLong, *AMBIGUOUS_ERRORS) as exc:
                 with self.coach.store.write() as db:
-                    ledger.mark_unconfirmed(db, row.id, error=f"history: {_describe(exc)}")
-                logger.warning("Digest %s: can't check the DM yet (%s); will try again", row.id, _describe(exc))
+                    ledger.mark_unconfirmed(db, row.id, error=f"history: {describe(exc)}")
+                logger.warning("Digest %s: can't check the DM yet (%s); will try again", row.id, describe(exc))
                 continue
             with self.coach.store.write() as db:
                 if ts is not None:
@@ -276,7 +292,3 @@ def _zone(name: str | None) -> ZoneInfo | None:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         return None
-
-
-def _describe(exc: Exception) -> str:
-    return (error_code(exc) if isinstance(exc, SlackApiError) else "") or type(exc).__name__

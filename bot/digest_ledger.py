@@ -147,18 +147,26 @@ def expire(db: sqlite_utils.Database, *, team_id: str, manager_id: str, before: 
 # -- managers' time zones, from users.info, kept for a day ----------------------------------------------------
 
 
-def cached_zone(db: sqlite_utils.Database, *, team_id: str, user_id: str, now: datetime) -> tuple[bool, str | None]:
-    """(fresh, tz): fresh when looked up less than a day ago; tz None when Slack gave none (or failed)."""
-    row = query_one(db, "SELECT tz, fetched_at FROM users WHERE team_id = ? AND user_id = ?", [team_id, user_id])
+def cached_zone(
+    db: sqlite_utils.Database, *, team_id: str, user_id: str, now: datetime
+) -> tuple[bool, str | None, bool]:
+    """(fresh, tz, member): fresh when looked up less than a day ago; tz None when Slack gave none (or failed);
+    member False when Slack said the user isn't in this workspace."""
+    row = query_one(
+        db, "SELECT tz, fetched_at, member FROM users WHERE team_id = ? AND user_id = ?", [team_id, user_id]
+    )
     if row is None:
-        return False, None
+        return False, None, True
     fetched = datetime.fromisoformat(row["fetched_at"])
-    return now - fetched < ZONE_MAX_AGE, row["tz"]
+    return now - fetched < ZONE_MAX_AGE, row["tz"], bool(row["member"])
 
 
-def remember_zone(db: sqlite_utils.Database, *, team_id: str, user_id: str, tz: str | None, now: datetime) -> None:
+def remember_zone(
+    db: sqlite_utils.Database, *, team_id: str, user_id: str, tz: str | None, now: datetime, member: bool = True
+) -> None:
     db.execute(
-        "INSERT INTO users (team_id, user_id, tz, fetched_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (team_id, user_id) DO UPDATE SET tz = excluded.tz, fetched_at = excluded.fetched_at",
-        [team_id, user_id, tz, stamp(now)],
+        "INSERT INTO users (team_id, user_id, tz, fetched_at, member) VALUES (?, ?, ?, ?, ?) "
+        "ON CONFLICT (team_id, user_id) DO UPDATE SET tz = excluded.tz, fetched_at = excluded.fetched_at, "
+        "member = excluded.member",
+        [team_id, user_id, tz, stamp(now), int(member)],
     )

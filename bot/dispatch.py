@@ -19,6 +19,7 @@ from __future__ import annotations
 import http.client
 import logging
 import socket
+import threading
 import time
 import urllib.error
 from collections.abc import Callable
@@ -29,12 +30,13 @@ from decimal import Decimal
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import deals
+from bot import deals, workspaces
 from bot import nudges as lifecycle
 from bot.coach import Coach
 from bot.deals import Deal, Nudge
 from bot.nudge_blocks import nudge_message, undeliverable_dm
-from bot.slack import error_code, post_in_channel, slack_ts
+from bot.slack import describe, error_code, post_in_channel, slack_ts
+from bot.workspaces import ClientFor
 
 logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=10)  # far longer than one post can take; a 'sending' post older than this was orphaned
@@ -52,6 +54,44 @@ UNDELIVERABLE = frozenset(
     }
 )
 AMBIGUOUS_ERRORS = (TimeoutError, socket.timeout, urllib.error.URLError, ConnectionError, http.client.HTTPException)
+
+
+class FailureLog:
+    """One log line when a kind of Slack failure starts and one when it ends, not one per attempt: a long
+    outage shouldn't bury the log. Shared by every tick of the process."""
+
+    def __init__(self):
+        self._active: dict[str, list] = {}  # kind -> [since, count, example]
+        self._lock = threading.Lock()
+
+    def failed(self, kind: str, detail: str, now: datetime) -> None:
+        with self._lock:
+            if kind in self._active:
+                self._active[kind][1] += 1
+                return
+            self._active[kind] = [now, 1, detail]
+        logger.warning(
+            "Slack %s (%s): the nudges affected wait and are retried; more failures of this kind are counted, "
+            "not logged, until it passes",
+            kind,
+            detail,
+        )
+
+    def succeeded(self, now: datetime) -> None:
+        with self._lock:
+            ended, self._active = self._active, {}
+        for kind, (since, count, _) in ended.items():
+            minutes = int((now - since).total_seconds() // 60)
+            logger.info("Slack %s over after %d failed attempts in %d minutes", kind, count, minutes)
+
+
+FAILURES = FailureLog()
+
+
+def _never_sent(exc: Exception) -> bool:
+    """Refused before anything went out (no connection, no DNS): surely not posted, so no history check."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return isinstance(reason, ConnectionRefusedError | socket.gaierror)
 
 
 class Pacer:
@@ -109,9 +149,10 @@ def backoff(attempts: int) -> timedelta:
 
 
 class Dispatcher:
-    def __init__(self, coach: Coach, client: WebClient, pacer: Pacer | None = None):
+    def __init__(self, coach: Coach, client: WebClient | ClientFor, pacer: Pacer | None = None):
+        """`client`: one WebClient for every workspace, or a function giving each workspace's client."""
         self.coach = coach
-        self.client = client
+        self.clients = workspaces.clients(client)
         self.pacer = pacer or Pacer()
         self.hours = coach.hours
 
@@ -134,7 +175,11 @@ class Dispatcher:
             if deal.channel_id in blocked:
                 self._release(post, now, "rate limited earlier in this tick", blocked[deal.channel_id], report)
                 continue
-            self._send(post, deal, steps, now, report, blocked)
+            client = self.clients(deal.team_id)
+            if client is None:  # installed through OAuth once, no token now: wait for a reinstall
+                self._release(post, now, "no installation for this workspace", now + timedelta(hours=1), report)
+                continue
+            self._send(client, post, deal, steps, now, report, blocked)
         if report.posted or report.retrying or report.undeliverable:
             logger.info("Dispatch at %s: %s", now.isoformat(timespec="minutes"), report.summary())
         return report
@@ -151,12 +196,14 @@ class Dispatcher:
         by_id = {s.id: s for s in self.coach.playbook.steps}
         return nudge_message(deal, steps, by_id, post_id=post.id, late=post.late, tz=self.coach.settings.tz)
 
-    def _send(self, post, deal: Deal, steps: list[Nudge], now: datetime, report: TickReport, blocked: dict) -> None:
+    def _send(
+        self, client: WebClient, post, deal: Deal, steps: list[Nudge], now: datetime, report: TickReport, blocked: dict
+    ) -> None:
         text, blocks = self._render(post, deal, steps)
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"post_id": post.id, "deal_id": deal.id}}
         self.pacer.wait(deal.channel_id)
         try:
-            ts = post_in_channel(self.client, deal.channel_id, text, blocks, metadata=metadata)
+            ts = post_in_channel(client, deal.channel_id, text, blocks, metadata=metadata)
         except SlackApiError as exc:
             code = error_code(exc)
             status = exc.response.status_code if exc.response is not None else 0
@@ -167,13 +214,18 @@ class Dispatcher:
             elif status >= 500:
                 self._unconfirmed(post, f"http {status}", report)
             elif code in UNDELIVERABLE:
-                self._deliver_to_owner(post, deal, steps, code, now, report)
+                self._deliver_to_owner(client, post, deal, steps, code, now, report)
             else:
                 self._release(post, now, code or f"http {status}", now + backoff(steps[0].attempts), report)
             return
         except AMBIGUOUS_ERRORS as exc:
-            self._unconfirmed(post, type(exc).__name__, report)
+            if _never_sent(exc):
+                FAILURES.failed("unreachable", describe(exc), now)
+                self._release(post, now, "unreachable", now + backoff(steps[0].attempts), report, logged=True)
+            else:
+                self._unconfirmed(post, type(exc).__name__, report)
             return
+        FAILURES.succeeded(now)
         with self.coach.store.write() as db:
             lifecycle.confirm(db, post.id, channel_id=deal.channel_id, ts=ts, now=now)
             deals.clear_delivery_problem(db, deal.id)
@@ -181,26 +233,33 @@ class Dispatcher:
         if post.late:
             report.late.append(post.id)
 
-    def _release(self, post, now: datetime, error: str, retry_at: datetime, report: TickReport) -> None:
+    def _release(
+        self, post, now: datetime, error: str, retry_at: datetime, report: TickReport, *, logged: bool = False
+    ) -> None:
         with self.coach.store.write() as db:
             lifecycle.release(db, post.id, now=now, error=error, retry_at=retry_at)
         report.retrying.append(post.id)
-        logger.warning("Post %s not sent (%s); retrying at %s", post.id, error, retry_at.isoformat(timespec="minutes"))
+        if not logged:
+            FAILURES.failed("refused a post" if error != "ratelimited" else "rate limiting", error, now)
+        logger.debug("Post %s not sent (%s); retrying at %s", post.id, error, retry_at.isoformat(timespec="minutes"))
 
     def _unconfirmed(self, post, error: str, report: TickReport) -> None:
         with self.coach.store.write() as db:
             lifecycle.mark_unconfirmed(db, post.id, error=error)
         report.unconfirmed.append(post.id)
-        logger.warning("Post %s: outcome unknown (%s); will check the channel before trying again", post.id, error)
+        FAILURES.failed("timeouts and server errors", error, self.coach.now())
+        logger.debug("Post %s: outcome unknown (%s); will check the channel before trying again", post.id, error)
 
-    def _deliver_to_owner(self, post, deal: Deal, steps: list[Nudge], code: str, now: datetime, report) -> None:
+    def _deliver_to_owner(
+        self, client: WebClient, post, deal: Deal, steps: list[Nudge], code: str, now: datetime, report
+    ) -> None:
         """The channel is out of reach: the owner still gets the nudge, by DM, and managers hear about it once."""
         owner_note, manager_note = undeliverable_dm(deal, steps, code, channel_id=deal.channel_id)
         text, blocks = self._render(post, deal, steps)
         intro = {"type": "section", "text": {"type": "mrkdwn", "text": owner_note}}
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"post_id": post.id, "deal_id": deal.id}}
         try:
-            response = self.client.chat_postMessage(
+            response = client.chat_postMessage(
                 channel=deal.owner_id, text=text, blocks=[intro, *blocks][:50], metadata=metadata, unfurl_links=False
             )
         except (SlackApiError, *AMBIGUOUS_ERRORS) as exc:
@@ -219,7 +278,7 @@ class Dispatcher:
             )
             report.undeliverable.append(post.id)
             _, undelivered_note = undeliverable_dm(deal, steps, code, channel_id=deal.channel_id, owner_reached=False)
-            self._tell_managers(deal, undelivered_note)  # every time: nobody else will see these steps
+            self._tell_managers(client, deal, undelivered_note)  # every time: nobody else will see these steps
             return
         with self.coach.store.write() as db:
             lifecycle.confirm(db, post.id, channel_id=response["channel"], ts=response["ts"], now=now)
@@ -229,12 +288,12 @@ class Dispatcher:
             "Deal #%s: channel %s unreachable (%s); nudge sent to the owner by DM", deal.id, deal.channel_id, code
         )
         if first_time:
-            self._tell_managers(deal, manager_note)
+            self._tell_managers(client, deal, manager_note)
 
-    def _tell_managers(self, deal: Deal, note: str) -> None:
+    def _tell_managers(self, client: WebClient, deal: Deal, note: str) -> None:
         for manager in self.coach.settings.managers:
             try:
-                self.client.chat_postMessage(channel=manager, text=note)
+                client.chat_postMessage(channel=manager, text=note)
             except (SlackApiError, *AMBIGUOUS_ERRORS):
                 logger.warning("Could not tell manager %s about deal #%s's unreachable channel", manager, deal.id)
 
@@ -244,11 +303,16 @@ class Dispatcher:
         with self.coach.store.session() as db:
             candidates = lifecycle.posts_to_reconcile(db, now=now, lease=LEASE)
         for post in candidates:
+            with self.coach.store.session() as db:
+                deal = deals.get_deal(db, post.deal_id)
+            client = self.clients(deal.team_id) if deal else None
+            if client is None:
+                continue  # its workspace has no installation now: settle it after a reinstall
             with self.coach.store.write() as db:
                 if not lifecycle.take_for_reconcile(db, post, now=now):
                     continue
             try:
-                ts = self._find_in_history(post)
+                ts = self._find_in_history(client, post)
             except (SlackApiError, *AMBIGUOUS_ERRORS) as exc:
                 with self.coach.store.write() as db:
                     if isinstance(exc, SlackApiError) and error_code(exc) in UNDELIVERABLE:
@@ -256,7 +320,7 @@ class Dispatcher:
                         lifecycle.release(db, post.id, now=now, error=f"history: {error_code(exc)}", retry_at=now)
                     else:
                         lifecycle.mark_unconfirmed(db, post.id, error=f"history: {exc}")
-                logger.warning("Post %s: can't check the channel (%s)", post.id, exc)
+                FAILURES.failed("history lookups failing", describe(exc), now)
                 continue
             with self.coach.store.write() as db:
                 if ts is not None:
@@ -265,12 +329,12 @@ class Dispatcher:
                     lifecycle.release(db, post.id, now=now, error="not posted", retry_at=now)
             report.reconciled.append(post.id)
 
-    def _find_in_history(self, post: lifecycle.Post) -> str | None:
+    def _find_in_history(self, client: WebClient, post: lifecycle.Post) -> str | None:
         """The ts of the message carrying this post id, looking back from just before it was claimed."""
         oldest = slack_ts(post.claimed_at) - Decimal(LEASE.total_seconds() * 6)
         cursor = None
         for _ in range(10):
-            page = self.client.conversations_history(
+            page = client.conversations_history(
                 channel=post.channel_id,
                 oldest=str(oldest),
                 include_all_metadata=True,

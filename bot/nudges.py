@@ -57,6 +57,7 @@ def due_deal_ids(db: sqlite_utils.Database, *, today: date, now: datetime, limit
         WHERE n.status = 'planned' AND n.due_date <= :today
           AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= :now)
           AND d.status = 'open'
+          AND NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.team_id = d.team_id AND w.active = 0)
         GROUP BY n.deal_id
         ORDER BY oldest, n.deal_id
         LIMIT :limit

@@ -19,6 +19,26 @@ USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 
 
+def _oauth_problems(client_id: str, client_secret: str, bot_token: str, app_token: str) -> list[str]:
+    where = f"{SLACK_APPS_URL} > your app > Basic Information > App Credentials"
+    problems = []
+    if not client_id:
+        problems.append(f"SLACK_CLIENT_SECRET is set but SLACK_CLIENT_ID is not. Copy the Client ID from {where}.")
+    if not client_secret:
+        problems.append(f"SLACK_CLIENT_ID is set but SLACK_CLIENT_SECRET is not. Copy the Client Secret from {where}.")
+    if bot_token:
+        problems.append(
+            "Set either SLACK_BOT_TOKEN (one workspace) or SLACK_CLIENT_ID and SLACK_CLIENT_SECRET (several "
+            "workspaces, each installing through /slack/install), not both."
+        )
+    if app_token:
+        problems.append(
+            "SLACK_CLIENT_ID/SLACK_CLIENT_SECRET need HTTP mode (installs come back to /slack/oauth_redirect): "
+            "unset SLACK_APP_TOKEN."
+        )
+    return problems
+
+
 class SettingsError(Exception):
     """Every configuration problem at once, worded for the admin who has to fix it."""
 
@@ -38,6 +58,8 @@ class Settings:
     slack_bot_token: str = ""
     slack_signing_secret: str = ""
     slack_app_token: str = ""
+    slack_client_id: str = ""
+    slack_client_secret: str = ""  # with the client id: Slack's OAuth install flow for several workspaces
     slack_api_url: str = DEFAULT_API_URL
     port: int = 3000
     db_path: Path = Path("dealcoach.db")
@@ -59,6 +81,11 @@ class Settings:
         return bool(self.slack_app_token)
 
     @property
+    def oauth(self) -> bool:
+        """Many workspaces, each installing the app through Slack's OAuth flow, instead of one bot token."""
+        return bool(self.slack_client_id and self.slack_client_secret)
+
+    @property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
@@ -78,11 +105,16 @@ class Settings:
         bot_token = get("SLACK_BOT_TOKEN")
         app_token = get("SLACK_APP_TOKEN")
         signing_secret = get("SLACK_SIGNING_SECRET")
+        client_id, client_secret = get("SLACK_CLIENT_ID"), get("SLACK_CLIENT_SECRET")
+        oauth = bool(client_id or client_secret)
         if require_slack:
-            if not bot_token:
+            if oauth:
+                problems += _oauth_problems(client_id, client_secret, bot_token, app_token)
+            elif not bot_token:
                 problems.append(
                     "SLACK_BOT_TOKEN is not set. Copy the Bot User OAuth Token (xoxb-...) from "
-                    f"{SLACK_APPS_URL} > your app > OAuth & Permissions."
+                    f"{SLACK_APPS_URL} > your app > OAuth & Permissions "
+                    "(or set SLACK_CLIENT_ID and SLACK_CLIENT_SECRET to serve several workspaces)."
                 )
             elif not bot_token.startswith("xoxb-"):
                 problems.append(
@@ -204,6 +236,8 @@ class Settings:
             slack_bot_token=bot_token,
             slack_signing_secret=signing_secret,
             slack_app_token=app_token,
+            slack_client_id=client_id,
+            slack_client_secret=client_secret,
             slack_api_url=api_url,
             port=port,
             db_path=db_path,

@@ -18,6 +18,18 @@ from bot.db import parse_stamp
 from bot.settings import Settings
 
 logger = logging.getLogger(__name__)
+# What the bot asks Slack for, in the manifest and in the OAuth install; tests keep the two the same.
+BOT_SCOPES = (
+    "commands",
+    "chat:write",
+    "channels:join",
+    "channels:history",
+    "groups:history",
+    "users:read",
+    "im:write",
+    "im:history",
+    "files:write",
+)
 TIMEOUT_SECONDS = 10
 
 
@@ -36,7 +48,7 @@ def build_client(
         ServerErrorRetryHandler(max_retry_count=2, interval_calculator=backoff),
     ]
     return WebClient(
-        token=token if token is not None else settings.slack_bot_token or None,
+        token=(token if token is not None else settings.slack_bot_token) or None,
         base_url=settings.slack_api_url,
         timeout=TIMEOUT_SECONDS,
         retry_handlers=handlers if retries else [],
@@ -63,3 +75,8 @@ def post_in_channel(client: WebClient, channel: str, text: str, blocks: list[dic
         client.conversations_join(channel=channel)
         response = client.chat_postMessage(channel=channel, text=text, blocks=blocks, unfurl_links=False, **extra)
     return response["ts"]
+
+
+def describe(exc: Exception) -> str:
+    """A failure in a word for logs: Slack's error code, or the exception's kind (never a token)."""
+    return (error_code(exc) if isinstance(exc, SlackApiError) else "") or type(exc).__name__

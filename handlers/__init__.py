@@ -5,20 +5,35 @@ from __future__ import annotations
 import logging
 from concurrent.futures import Executor, ThreadPoolExecutor
 
-from slack_bolt import App
+from slack_bolt import App, BoltResponse
+from slack_bolt.oauth.callback_options import CallbackOptions, SuccessArgs
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
+from slack_sdk.oauth.installation_store import InstallationStore
 
-from bot import blocks, nudge_blocks
+from bot import blocks, nudge_blocks, workspaces
 from bot.coach import Coach
-from bot.slack import build_client
-from handlers import commands, deal_form, deal_lifecycle, home, nudges
+from bot.slack import BOT_SCOPES, build_client
+from handlers import commands, deal_form, deal_lifecycle, home, install, nudges
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(coach: Coach, *, client: WebClient | None = None, listener_executor: Executor | None = None) -> App:
-    """A Bolt app that verifies every request, answers from fast listeners and does slow work lazily."""
+def create_app(
+    coach: Coach,
+    *,
+    client: WebClient | None = None,
+    listener_executor: Executor | None = None,
+) -> App:
+    """A Bolt app that verifies every request, answers from fast listeners and does slow work lazily.
+
+    With SLACK_CLIENT_ID/SECRET it serves every workspace that installs it through /slack/install, keeping
+    installations in the bot's own SQLite file; otherwise the one workspace of SLACK_BOT_TOKEN."""
     settings = coach.settings
+    options: dict = {}
+    if settings.oauth:
+        options["oauth_settings"] = oauth_settings(coach, coach.workspaces.store)
+        client = client or build_client(settings, token="")
     app = App(
         listener_executor=listener_executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="lazy"),
         name="dealcoach",
@@ -27,9 +42,29 @@ def create_app(coach: Coach, *, client: WebClient | None = None, listener_execut
         token_verification_enabled=False,
         process_before_response=True,
         raise_error_for_unhandled_request=False,
+        **options,
     )
     register(app, coach)
     return app
+
+
+def oauth_settings(coach: Coach, installations: InstallationStore) -> OAuthSettings:
+    """Slack's install flow at /slack/install and /slack/oauth_redirect; a finished install re-activates the
+    workspace (its nudges resume)."""
+    settings = coach.settings
+
+    def installed(args: SuccessArgs) -> BoltResponse:
+        coach.workspace_installed(args.installation.team_id)
+        return args.default.success(args)
+
+    return OAuthSettings(
+        client_id=settings.slack_client_id,
+        client_secret=settings.slack_client_secret,
+        scopes=list(BOT_SCOPES),
+        installation_store=installations,
+        state_store=workspaces.state_store(settings),
+        callback_options=CallbackOptions(success=installed, failure=lambda args: args.default.failure(args)),
+    )
 
 
 def register(app: App, coach: Coach) -> None:
@@ -59,6 +94,8 @@ def register(app: App, coach: Coach) -> None:
     app.view(nudge_blocks.SKIP_MODAL)(ack=nudges.handle_skip_submission, lazy=[nudges.refresh_after_submission])
     app.view(nudge_blocks.OUTCOME_MODAL)(ack=nudges.handle_outcome_submission, lazy=[nudges.refresh_after_submission])
     app.event("app_home_opened")(ack=home.ack_home_opened, lazy=[home.handle_app_home_opened])
+    app.event("app_uninstalled")(install.handle_app_uninstalled)
+    app.event("tokens_revoked")(install.handle_tokens_revoked)
 
 
 def handle_error(error: Exception, body: dict) -> None:

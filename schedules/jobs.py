@@ -7,17 +7,22 @@ from datetime import datetime
 
 from slack_sdk import WebClient
 
+from bot import workspaces
 from bot.coach import Coach
 from bot.digest_delivery import DigestReport, DigestSender
 from bot.dispatch import Dispatcher, Pacer, TickReport
+from bot.workspaces import ClientFor, Workspaces
+
+Clients = WebClient | Workspaces | ClientFor  # one workspace's client, or a client per workspace
 
 logger = logging.getLogger(__name__)
 
 
 def dispatch_nudges(
-    coach: Coach, client: WebClient, now: datetime | None = None, pacer: Pacer | None = None
+    coach: Coach, client: Clients, now: datetime | None = None, pacer: Pacer | None = None
 ) -> TickReport:
     """Post every nudge due at `now` (default: the coach's clock) and reconcile any left unconfirmed."""
+    client = workspaces.clients(client)
     try:
         report = Dispatcher(coach, client, pacer).tick(now or coach.now())
     except Exception:
@@ -27,10 +32,24 @@ def dispatch_nudges(
     return report
 
 
-def send_digests(coach: Coach, client: WebClient, now: datetime | None = None) -> DigestReport:
-    """Send each manager's daily digest due at `now` (default: the coach's clock), once, and settle unknown ones."""
+def send_digests(coach: Coach, client: Clients, now: datetime | None = None) -> DigestReport:
+    """Send each manager's daily digest due at `now` (default: the coach's clock), once, and settle unknown ones.
+
+    With several workspaces (OAuth installs) each gets its own run with its own token, and a manager gets the
+    digest of the workspace they belong to."""
+    now = now or coach.now()
     try:
-        return DigestSender(coach, client).run(now or coach.now())
+        if not (isinstance(client, Workspaces) and client.store is not None):
+            single = client if isinstance(client, WebClient) else workspaces.clients(client)("")
+            return DigestSender(coach, single).run(now)
+        with coach.store.session() as db:
+            teams = workspaces.teams_with_deals(db)
+        report = DigestReport()
+        for team_id in teams:
+            team_client = client.client_for(team_id)
+            if team_client is not None:
+                report.merge(DigestSender(coach, team_client, members_only=True).run(now))
+        return report
     except Exception:
         logger.exception("Sending digests failed; the next run will pick up where this one stopped")
         raise

@@ -116,27 +116,39 @@ def app(coach, executor):
 
 
 @pytest.fixture
-def server(app):
-    """The real HTTP stack (waitress + Bolt's WSGI adapter) on a loopback port; yields its base URL."""
+def server_for():
+    """Start the real HTTP stack (waitress + Bolt's WSGI adapter) for an app on a loopback port; returns its URL."""
     from bot.server import http_server
 
-    srv = http_server(app, port=0, host="127.0.0.1", threads=4)
-    stopping = threading.Event()
+    running = []
 
-    def run():
-        try:
-            srv.run()
-        except OSError:
-            if not stopping.is_set():  # closing the sockets under a running loop is how this test server stops
-                raise
+    def start(app) -> str:
+        srv = http_server(app, port=0, host="127.0.0.1", threads=4)
+        stopping = threading.Event()
 
-    thread = threading.Thread(target=run, name="test-http", daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{srv.effective_port}"
-    stopping.set()
-    srv.close()
-    srv.task_dispatcher.shutdown()
-    thread.join(timeout=10)
+        def run():
+            try:
+                srv.run()
+            except OSError:
+                if not stopping.is_set():  # closing the sockets under a running loop is how this test server stops
+                    raise
+
+        thread = threading.Thread(target=run, name="test-http", daemon=True)
+        thread.start()
+        running.append((srv, stopping, thread))
+        return f"http://127.0.0.1:{srv.effective_port}"
+
+    yield start
+    for srv, stopping, thread in running:
+        stopping.set()
+        srv.close()
+        srv.task_dispatcher.shutdown()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def server(app, server_for):
+    return server_for(app)
 
 
 @pytest.fixture

@@ -23,6 +23,7 @@ import binascii
 import contextlib
 import itertools
 import json
+import re
 import threading
 import time
 from collections import defaultdict, deque
@@ -209,6 +210,11 @@ def _parse_body(content_type: str, raw: bytes) -> dict[str, Any]:
     return {}
 
 
+def _team_of_token(token: str | None) -> str | None:
+    match = re.match(r"^xoxb-(T[A-Z0-9]+)-", token or "")
+    return match.group(1) if match else None
+
+
 class FakeSlack:
     """Real HTTP server on 127.0.0.1 that answers like Slack so the bot's real clients can be exercised."""
 
@@ -216,6 +222,8 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self.users: dict[str, dict[str, Any]] = {}
+        self.oauth_team = {"id": "T0NEW", "name": "New Co"}  # who oauth.v2.access says installed the app
+        self.members: dict[str, set[str]] = {}  # team -> its users, for tokens named xoxb-T…-: others not found
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.epoch: float = time.time()  # integer part of every ts; set it to place posts in (fake) time
@@ -427,7 +435,7 @@ class FakeSlack:
             return 200, {}, {"ok": False, "error": error, "errors": problems}
         if method == "chat.postMessage" and call.token:
             return self._post_message(call)
-        if method in ("response_url", "upload_url") or call.token:
+        if method in ("response_url", "upload_url", "oauth.v2.access") or call.token:
             return 200, {}, self._answer(method, call)
         return 200, {}, {"ok": False, "error": "not_authed"}
 
@@ -447,7 +455,24 @@ class FakeSlack:
         p = call.params
         channel = p.get("channel", "")
         if method == "auth.test":
+            team = _team_of_token(call.token)  # xoxb-T0AAA-… answers as workspace T0AAA: several installs
+            if team:
+                return {"ok": True, **BOT, "url": f"https://{team.lower()}.slack.com/", "team": team, "team_id": team}
             return {"ok": True, "url": "https://fake.slack.com/", **BOT}
+        if method == "oauth.v2.access":
+            team = self.oauth_team
+            return {
+                "ok": True,
+                "app_id": "A0FAKE",
+                "authed_user": {"id": "U0INSTALLER"},
+                "scope": "commands,chat:write",
+                "token_type": "bot",
+                "access_token": f"xoxb-{team['id']}-installed",
+                "bot_user_id": "U0BOT",
+                "team": team,
+                "enterprise": None,
+                "is_enterprise_install": False,
+            }
         if method == "chat.scheduleMessage":
             message = self._bot_message(p, self._ts())
             sid = f"Q{self._next():08d}"
@@ -485,6 +510,9 @@ class FakeSlack:
             }
         if method == "users.info":
             user = p.get("user", "")
+            team = _team_of_token(call.token)
+            if team in self.members and user not in self.members[team]:
+                return {"ok": False, "error": "user_not_found"}
             tz = {"tz": "America/New_York", "tz_offset": -18000}
             default = {"id": user, "name": f"user-{user}", "real_name": f"User {user}", **tz}
             return {"ok": True, "user": {**default, **self.users.get(user, {})}}

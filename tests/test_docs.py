@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from bot.__main__ import build_parser
+from bot.slack import BOT_SCOPES
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -55,7 +56,10 @@ def test_manifest_declares_what_the_app_listens_to():
     assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
     events = MANIFEST["settings"]["event_subscriptions"]
     assert events["request_url"].endswith("/slack/events")
-    assert events["bot_events"] == ["app_home_opened"]  # the Home tab; it needs no extra scope
+    # the Home tab, and a workspace leaving (its nudges stop); none of them needs a scope
+    assert events["bot_events"] == ["app_home_opened", "app_uninstalled", "tokens_revoked"]
+    assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == set(BOT_SCOPES)  # what an OAuth install asks for
+    assert MANIFEST["oauth_config"]["redirect_urls"][0].endswith("/slack/oauth_redirect")
     assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == {
         "commands",
         "chat:write",

@@ -63,6 +63,14 @@ class Coach:
 
     def capture_quick(self, text: str, *, team_id: str, channel_id: str, user_id: str, capture_key: str) -> Deal:
         """Parse `/closed-deal Acme $120k ...` and store the deal with its plan; raises InputError."""
+        return self.capture_command(
+            text, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=capture_key
+        )[0]
+
+    def capture_command(
+        self, text: str, *, team_id: str, channel_id: str, user_id: str, capture_key: str
+    ) -> tuple[Deal, bool]:
+        """As capture_quick, and whether this call stored it (False for a replay of the same command)."""
         quick = parse_quick_capture(text, self.settings.currency)
         if quick.go_live_date and quick.go_live_date < self.today():
             raise InputError(
@@ -81,9 +89,11 @@ class Coach:
         )
         return self._capture(fields, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=capture_key)
 
-    def _capture(self, fields: DealFields, *, team_id: str, channel_id: str, user_id: str, capture_key: str) -> Deal:
+    def _capture(
+        self, fields: DealFields, *, team_id: str, channel_id: str, user_id: str, capture_key: str
+    ) -> tuple[Deal, bool]:
         with self.store.write() as db:
-            deal_id, _ = deals.capture_deal(
+            deal_id, created = deals.capture_deal(
                 db,
                 team_id=team_id,
                 channel_id=channel_id,
@@ -95,26 +105,26 @@ class Coach:
             )
             deal = deals.get_deal(db, deal_id)
         assert deal is not None
-        return deal
+        return deal, created
 
     def save_form(
         self, values: dict, private_metadata: str, *, team_id: str, user_id: str, view_id: str
     ) -> tuple[Deal, bool]:
-        """Store a submitted deal form: a new deal, or edits to one. Raises FormErrors or NotAllowed."""
+        """Store a submitted deal form: a new deal, or edits to one. Returns the deal and whether this submission
+        changed anything (False for a repeat of one already saved). Raises FormErrors or NotAllowed."""
         channel_id, deal_id = read_modal_metadata(private_metadata)
         fields = read_deal_form(values, default_currency=self.settings.currency, today=self.today())
         if deal_id is None:
             if not channel_id:
                 raise NotAllowed("This form lost track of its channel. Run /closed-deal again in the team channel.")
-            deal = self._capture(fields, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=view_id)
-            return deal, True
+            return self._capture(fields, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=view_id)
         with self.store.write() as db:
             deal = deals.get_deal(db, deal_id)
             self._check_may_edit(deal, team_id=team_id, user_id=user_id)
             deals.update_deal(db, deal_id, fields, playbook=self.playbook, now=self.now())
             updated = deals.get_deal(db, deal_id)
         assert updated is not None
-        return updated, False
+        return updated, True
 
     def deal_for_editing(self, deal_id: int, *, team_id: str, user_id: str) -> Deal:
         """The deal behind an "Add details" click, if this user may change it; raises NotAllowed."""
@@ -124,18 +134,11 @@ class Coach:
         assert deal is not None
         return deal
 
-    def may_edit(self, deal: Deal, user_id: str) -> bool:
-        return deals.can_edit(deal, user_id, self.settings.managers)
-
     def _check_may_edit(self, deal: Deal | None, *, team_id: str, user_id: str) -> None:
         if deal is None or deal.team_id != team_id:
             raise NotAllowed("I can't find that deal any more.")
         if not deals.can_edit(deal, user_id, self.settings.managers):
             raise NotAllowed(f"Only <@{deal.owner_id}>, who closed this deal, or a manager can change it.")
-
-    def deal_by_capture_key(self, capture_key: str) -> Deal | None:
-        with self.store.session() as db:
-            return deals.get_deal_by_capture_key(db, capture_key)
 
     def get_deal(self, deal_id: int) -> Deal | None:
         with self.store.session() as db:

@@ -87,6 +87,16 @@ def parse_stamp(stored: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def storage_problem(exc: sqlite3.Error) -> str:
+    """What went wrong with the database, in words for the user who has to try again."""
+    text = str(exc).lower()
+    if "locked" in text or "busy" in text:
+        return "the database is busy"
+    if "full" in text:
+        return "the server's disk is full (an admin has been told)"
+    return "the database couldn't save it"
+
+
 def query(db: sqlite_utils.Database, sql: str, params: list | dict | None = None) -> list[dict]:
     """Rows as dicts with one statement: sqlite-utils' rows_where() first reads the schema three times."""
     cursor = db.execute(sql, params if params is not None else [])

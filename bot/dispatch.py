@@ -41,6 +41,7 @@ from bot.workspaces import ClientFor
 logger = logging.getLogger(__name__)
 LEASE = timedelta(minutes=10)  # far longer than one post can take; a 'sending' post older than this was orphaned
 EVENT_TYPE = "dealcoach_nudge"
+UNREACHABLE_RETRY = timedelta(minutes=5)  # the longest wait after Slack couldn't be reached at all
 UNDELIVERABLE = frozenset(
     {
         "channel_not_found",
@@ -221,7 +222,8 @@ class Dispatcher:
         except AMBIGUOUS_ERRORS as exc:
             if _never_sent(exc):
                 FAILURES.failed("unreachable", describe(exc), now)
-                self._release(post, now, "unreachable", now + backoff(steps[0].attempts), report, logged=True)
+                retry_at = now + min(backoff(steps[0].attempts), UNREACHABLE_RETRY)  # back soon: find out soon
+                self._release(post, now, "unreachable", retry_at, report, logged=True)
             else:
                 self._unconfirmed(post, type(exc).__name__, report)
             return

@@ -8,8 +8,10 @@ import sqlite3
 from bot import blocks
 from bot.capture import InputError
 from bot.coach import Coach
+from bot.db import storage_problem
 
 logger = logging.getLogger(__name__)
+SAVED = "saved_deal"  # set by the ack listener when this request stored a deal; the lazy one announces it
 
 
 def _mode(text: str) -> str:
@@ -35,7 +37,7 @@ def handle_closed_deal(ack, command: dict, context) -> None:
         fallback, list_blocks = blocks.deal_list(coach.deals_of(command["user_id"], team_id=command["team_id"]))
         return ack(text=fallback, blocks=list_blocks)
     try:
-        coach.capture_quick(
+        deal, created = coach.capture_command(
             text,
             team_id=command["team_id"],
             channel_id=command["channel_id"],
@@ -45,13 +47,15 @@ def handle_closed_deal(ack, command: dict, context) -> None:
     except InputError as exc:
         fallback, error_blocks = blocks.error_message(exc.problem, exc.example)
         return ack(text=fallback, blocks=error_blocks)
-    except sqlite3.OperationalError:
+    except sqlite3.Error as exc:
         logger.exception("Could not store a quick capture")
         fallback, error_blocks = blocks.error_message(
-            "I couldn't save that just now: the database is busy. Nothing was saved; please try again.",
+            f"I couldn't save that just now: {storage_problem(exc)}. Nothing was saved; please try again.",
             f"{command['command']} {text}",
         )
         return ack(text=fallback, blocks=error_blocks)
+    if created:  # a replayed command finds its deal already stored and announced
+        context[SAVED] = deal.id
     ack()
 
 
@@ -62,8 +66,8 @@ def follow_up_closed_deal(command: dict, context, client, respond) -> None:
     if mode == "form":
         view = blocks.deal_modal(channel_id=command["channel_id"], today=coach.today())
         client.views_open(trigger_id=command["trigger_id"], view=view)
-    elif mode == "capture":
-        deal = coach.deal_by_capture_key(command["trigger_id"])
+    elif context.get(SAVED):
+        deal = coach.get_deal(context[SAVED])
         if deal is not None:
             coach.publish_deal(client, deal, notify=lambda text: respond(text=text, response_type="ephemeral"))
             coach.refresh_homes_of_deals(client, [deal.id])

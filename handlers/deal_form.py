@@ -8,7 +8,9 @@ import sqlite3
 from bot import blocks
 from bot.blocks import ADD_DETAILS
 from bot.coach import Coach, NotAllowed
-from bot.forms import ACCOUNT, DEAL_MODAL, FormErrors, read_deal_form
+from bot.db import storage_problem
+from bot.forms import ACCOUNT, DEAL_MODAL, FormErrors
+from handlers.commands import SAVED
 from handlers.replies import refuse
 
 __all__ = ["ADD_DETAILS", "DEAL_MODAL"]
@@ -34,7 +36,7 @@ def handle_deal_form(ack, view: dict, body: dict, context) -> None:
     """Validate and store the form; problems come back inline and nothing is stored until it is valid."""
     coach: Coach = context["coach"]
     try:
-        coach.save_form(
+        deal, changed = coach.save_form(
             view["state"]["values"],
             view.get("private_metadata", ""),
             team_id=context.team_id,
@@ -45,27 +47,24 @@ def handle_deal_form(ack, view: dict, body: dict, context) -> None:
         return ack(response_action="errors", errors=exc.errors)
     except NotAllowed as exc:
         return ack(response_action="errors", errors={ACCOUNT: str(exc).replace("<@", "@").replace(">", "")})
-    except sqlite3.OperationalError:
+    except sqlite3.Error as exc:
         logger.exception("Could not store a deal form")
         return ack(
             response_action="errors",
-            errors={ACCOUNT: "I couldn't save just now: the database is busy. Press Save again in a moment."},
+            errors={ACCOUNT: f"I couldn't save just now: {storage_problem(exc)}. Press Save again in a moment."},
         )
+    if changed:  # a second submit of the same form finds it saved: nothing more to post
+        context[SAVED] = deal.id
     ack()
 
 
 def announce_deal_form(view: dict, context, client) -> None:
     """After the modal closes: post the new deal in its channel, or refresh the edited deal's message."""
     coach: Coach = context["coach"]
-    channel_id, deal_id = blocks.read_modal_metadata(view.get("private_metadata", ""))
-    try:
-        read_deal_form(view["state"]["values"], default_currency=coach.settings.currency, today=coach.today())
-    except FormErrors:
-        return  # the ack showed the errors; nothing was stored
-    deal = coach.deal_by_capture_key(view["id"]) if deal_id is None else coach.get_deal(deal_id)
-    if deal is None or deal.team_id != context.team_id:
-        return
-    if deal_id is not None and not coach.may_edit(deal, context.user_id):
+    if not context.get(SAVED):
+        return  # errors were shown, or this submission changed nothing
+    deal = coach.get_deal(context[SAVED])
+    if deal is None:
         return
 
     def tell_user(text: str) -> None:

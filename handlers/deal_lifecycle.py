@@ -9,6 +9,7 @@ from datetime import date
 
 from bot import blocks, forms
 from bot.coach import Coach, NotAllowed
+from bot.db import storage_problem
 from handlers.nudges import refresh
 from handlers.replies import refuse
 
@@ -68,11 +69,10 @@ def _submit(ack, view: dict, context, action: str, field: str, **details) -> Non
         change = coach.change_deal(_deal_id(view), action, team_id=context.team_id, user_id=context.user_id, **details)
     except NotAllowed as exc:
         return ack(response_action="errors", errors={field: str(exc).replace("<@", "@").replace(">", "")})
-    except sqlite3.OperationalError:
+    except sqlite3.Error as exc:
         logger.exception("Could not %s deal", action)
-        return ack(
-            response_action="errors", errors={field: "The database is busy. Press the button again in a moment."}
-        )
+        problem = storage_problem(exc).capitalize()
+        return ack(response_action="errors", errors={field: f"{problem}. Press the button again in a moment."})
     if not change.changed:
         return ack(response_action="errors", errors={field: change.explanation})
     context[CHANGED] = change.post_ids  # what the lazy listener redraws once Slack has its answer

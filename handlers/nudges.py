@@ -9,6 +9,7 @@ import sqlite3
 from bot import nudge_blocks
 from bot.blocks import already_resolved_text
 from bot.coach import Coach, NotAllowed
+from bot.db import storage_problem
 from bot.nudge_blocks import DETAIL, REASON, RESULT, VALUE
 from bot.nudges import ACTIONABLE
 from handlers.replies import refuse, tell
@@ -38,10 +39,10 @@ def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, acti
     except NotAllowed as exc:
         refuse(coach, body, client, respond, context, str(exc))
         return None
-    except sqlite3.OperationalError:
+    except sqlite3.Error as exc:
         logger.exception("Could not record %s on nudge %s", action, nudge_id)
-        busy = "I couldn't record that just now: the database is busy. Nothing changed; please try again."
-        tell(body, client, respond, busy)
+        problem = f"I couldn't record that just now: {storage_problem(exc)}. Nothing changed; please try again."
+        tell(body, client, respond, problem)
         return None
     if not change.changed:
         refuse(coach, body, client, respond, context, change.explanation)
@@ -114,9 +115,10 @@ def _submit(ack, context, nudge_id: int, action: str, *, field: str, button: str
         change = coach.act_on_nudge(nudge_id, action, team_id=context.team_id, user_id=context.user_id, **details)
     except NotAllowed as exc:
         return ack(response_action="errors", errors={field: _plain(str(exc))})
-    except sqlite3.OperationalError:
+    except sqlite3.Error as exc:
         logger.exception("Could not record %s on nudge %s", action, nudge_id)
-        return ack(response_action="errors", errors={field: f"The database is busy. Press {button} again in a moment."})
+        problem = storage_problem(exc).capitalize()
+        return ack(response_action="errors", errors={field: f"{problem}. Press {button} again in a moment."})
     if not change.changed:
         return ack(response_action="errors", errors={field: _plain(change.explanation)})
     context[CHANGED] = sorted(change.audience)

@@ -1,0 +1,199 @@
+"""Faults: Slack gone for an hour, a locked or full database, and a kill -9 in the middle of a burst."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+import sqlite_utils
+from slack_sdk import WebClient
+
+from bot.db import Store
+from bot.dispatch import FAILURES, Pacer
+from bot.slack import build_client
+from schedules.jobs import dispatch_nudges
+from tests import signing
+from tests.conftest import CHANNEL, REP, SECRET, TOKEN
+from tests.slackapp import body_json, form
+
+ROOT = Path(__file__).resolve().parent.parent
+MONDAY_10_BERLIN = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+NOWHERE = "http://127.0.0.1:9/api/"  # the discard port: connections are refused at once
+
+
+def rows(settings, table):
+    with sqlite_utils.Database(settings.db_path) as db:
+        return list(db[table].rows)
+
+
+@pytest.fixture(autouse=True)
+def fresh_failure_log():
+    """The failure log lives for the process; each test starts with Slack in good health."""
+    FAILURES.succeeded(MONDAY_10_BERLIN)
+    yield
+
+
+def test_slack_unreachable_for_an_hour_then_back_loses_and_repeats_nothing(coach, fake, clock, caplog):
+    clock.now = MONDAY_10_BERLIN
+    for n in range(5):
+        coach.capture_quick(f"Account {n} $5k", team_id="T0FAKE", channel_id=f"C0{n}", user_id=REP, capture_key=f"k{n}")
+    dead = WebClient(token=TOKEN, base_url=NOWHERE, retry_handlers=[])
+    live = build_client(coach.settings, retries=False)
+    slack_up = threading.Event()
+    caplog.set_level(logging.INFO, logger="bot.dispatch")
+
+    def clients(team_id):
+        return live if slack_up.is_set() else dead
+
+    for minute in range(60):  # every tick of an hour-long outage completes: no crash loop
+        report = dispatch_nudges(coach, clients, MONDAY_10_BERLIN + timedelta(minutes=minute), Pacer(sleep=lambda s: 0))
+        assert report.posted == []
+    assert fake.calls_to("chat.postMessage") == []
+    waiting = rows(coach.settings, "nudges")
+    assert {n["status"] for n in waiting if n["step_id"] == "congratulate"} == {"planned"}  # kept, not dropped
+    outage_lines = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
+    assert len(outage_lines) == 1, outage_lines  # one line for the failure class, not one per attempt
+
+    slack_up.set()
+    back = MONDAY_10_BERLIN + timedelta(minutes=66)  # within the 5-minute cap of the last wait
+    report = dispatch_nudges(coach, clients, back, Pacer(sleep=lambda s: 0))
+    assert len(report.posted) == 5
+    assert sorted(c.params["channel"] for c in fake.calls_to("chat.postMessage")) == [f"C0{n}" for n in range(5)]
+    assert dispatch_nudges(coach, clients, back + timedelta(minutes=1), Pacer(sleep=lambda s: 0)).posted == []
+    assert len(fake.calls_to("chat.postMessage")) == 5  # each once
+    assert [r.getMessage() for r in caplog.records if "over after" in r.getMessage()] != []
+
+
+def test_a_database_locked_by_another_writer_gets_a_try_again_and_the_bot_keeps_serving(slack, fake, settings, coach):
+    coach.store = Store(settings.db_path, busy_timeout_ms=20)
+    slack.command("")
+    view = fake.last("views.open").params["view"]
+    blocker = sqlite3.connect(settings.db_path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        response = slack.submit(view, form("Acme", "$5k"))
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    errors = body_json(response)["errors"]
+    assert "database is busy" in errors["account"] and "Save again" in errors["account"]
+    assert rows(settings, "deals") == [] and rows(settings, "nudges") == []
+    slack.submit(view, form("Acme", "$5k"))  # the lock is gone: the same form saves
+    assert [d["account"] for d in rows(settings, "deals")] == ["Acme"]
+
+
+def test_a_full_disk_stores_nothing_says_so_and_the_next_capture_works(slack, fake, settings, coach, caplog):
+    class FullDisk(Store):
+        """Real SQLite, capped at its current size: the next page it needs fails with SQLITE_FULL."""
+
+        def connect(self):
+            db = super().connect()
+            pages = db.execute("PRAGMA page_count").fetchone()[0]
+            db.execute(f"PRAGMA max_page_count = {pages}")
+            return db
+
+    healthy = coach.store
+    coach.store = FullDisk(settings.db_path)
+    response = slack.command("Acme Rockets $120k")
+    for n in range(40):  # fill the last free pages, so the capture that follows cannot fit
+        if "disk is full" in body_json(response).get("text", ""):
+            break
+        response = slack.command(f"Filler {n} {'y' * 190} $5k")
+    body = body_json(response)
+    assert "disk is full" in body["text"] and "Nothing was saved" in body["text"]
+    with sqlite_utils.Database(settings.db_path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        half = db.execute(
+            "SELECT COUNT(*) FROM deals d WHERE NOT EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id)"
+        )
+        assert half.fetchone()[0] == 0  # every stored deal has its plan: no half-written deal
+    assert any("Could not store a quick capture" in r.getMessage() for r in caplog.records)
+
+    coach.store = healthy  # space is back
+    slack.command("Globex $9k")
+    assert "Globex" in [d["account"] for d in rows(settings, "deals")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_kill_9_during_a_burst_leaves_every_acknowledged_capture_and_an_intact_database(tmp_path, fake):
+    port, db_path = free_port(), tmp_path / "deals.db"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))}
+    env |= {
+        "PYTHONPATH": str(ROOT),
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.base_url,
+        "PORT": str(port),
+        "DEALCOACH_DB": str(db_path),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    )
+    for line in proc.stderr:
+        if "Deal Coach" in line and "started" in line:
+            break
+    acked: list[str] = []
+    lock = threading.Lock()
+    killed = threading.Event()
+
+    def capture(n: int) -> None:
+        account = f"Burst {n:03d}"
+        body = signing.command_body(text=f"{account} $5k verbal", response_url=fake.response_url())
+        try:
+            status, _, _ = signing.post(
+                f"http://127.0.0.1:{port}/slack/events", body, SECRET, content_type=signing.FORM
+            )
+        except OSError:
+            return  # the server died before answering: not acknowledged
+        if status == 200:
+            with lock:
+                acked.append(account)
+                if len(acked) == 40:
+                    proc.send_signal(signal.SIGKILL)  # mid-burst, while other captures and posts are in flight
+                    killed.set()
+
+    def click(n: int) -> None:
+        payload = signing.block_action_payload("deal_mark_signed", str(n), user_id=REP, channel_id=CHANNEL)
+        with contextlib.suppress(OSError):  # the server may already be gone
+            signing.post(
+                f"http://127.0.0.1:{port}/slack/events",
+                signing.interaction_body(payload),
+                SECRET,
+                content_type=signing.FORM,
+            )
+
+    with ThreadPoolExecutor(8) as pool:
+        for n in range(120):
+            pool.submit(capture, n)
+            if n % 3 == 0:
+                pool.submit(click, n // 3 + 1)
+    proc.wait(timeout=30)
+    proc.stderr.close()
+    assert killed.is_set() and proc.returncode == -signal.SIGKILL
+
+    with sqlite_utils.Database(db_path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        stored = {r["account"] for r in db["deals"].rows}
+        assert set(acked) <= stored  # every capture Slack was told "ok" about survived
+        orphans = db.execute(
+            "SELECT COUNT(*) FROM deals d WHERE NOT EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id)"
+        )
+        assert orphans.fetchone()[0] == 0
+    restarted = Store(db_path)
+    assert restarted.migrate() >= 6  # and it opens again as usual

@@ -183,6 +183,33 @@ def bench_dispatch(fake, workdir: Path, deals: int, due: int, runs: int) -> dict
     }
 
 
+# -- the managers' digest -------------------------------------------------------------------------------------
+
+
+def bench_digest(workdir: Path, deals: int, runs: int = 5) -> dict:
+    """Gathering one digest and building its Block Kit, for 50 reps and `deals` deals (no Slack involved)."""
+    from decimal import Decimal
+
+    from bot import digest, digest_blocks
+
+    path = workdir / f"digest-{deals}.db"
+    seed(path, deals=deals, reps=50, now=NOW, due_now=0)
+    queries: list[str] = []
+    store = Store(path, trace=queries.append)
+    times = []
+    for _ in range(runs):
+        queries.clear()
+        start = time.perf_counter()
+        with store.session() as db:
+            data = digest.gather(
+                db, team_id="T0BENCH", now=NOW, today=NOW.date(), since=None, large_deal=Decimal(100_000), quiet_days=14
+            )
+        text, blocks = digest_blocks.digest_message(data, team_url="https://bench.slack.com/", tz=UTC)
+        times.append((time.perf_counter() - start) * 1000)
+        assert len(blocks) <= 50
+    return {"ms": statistics.median(times), "queries": len(queries), "reps": len(data.reps)}
+
+
 # -- memory of `dealcoach serve` ------------------------------------------------------------------------------
 
 
@@ -261,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
                 f"| {deals:,} / {deals * 10:,} | {d['idle_ms']:.1f} | {d['idle_queries']} | "
                 f"{d['busy_ms']:.0f} ({due} due) | {d['busy_queries']} | {d['busy_slack_ms']:.0f} |"
             )
+        print()
+        print("## Managers' digest: gather and build one (50 reps)\n")
+        print("| deals / nudges | ms | queries |\n|---|---|---|")
+        for deals in sizes:
+            d = bench_digest(workdir, deals)
+            print(f"| {deals:,} / {deals * 10:,} | {d['ms']:.0f} | {d['queries']} |")
         print()
         rss = bench_serve_rss(fake, workdir, deals=sizes[-1])
         print(f"## Memory\n\nPeak RSS of `dealcoach serve` with {sizes[-1] * 10:,} nudges: {rss:.0f} MB\n")

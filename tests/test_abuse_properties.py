@@ -160,4 +160,53 @@ def test_the_generator_really_produces_the_dangerous_sequences():
     payload = json.dumps(message_blocks)
     assert "&lt;!channel&gt;" in payload and "&lt;https://evil.example|Click me&gt;" in payload
     assert user_text_is_inert(payload) and user_text_is_inert(text)
-    assert datetime(2026, 11, 23, tzinfo=UTC)  # keeps the import honest for the date fixtures above
+
+
+# -- through the database: the digest and the Home tab show what reps typed, months later ---------------------
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(account=nasty, contact=nasty, reason=nasty, win=nasty, skip=nasty)
+def test_the_digest_and_the_home_tab_keep_user_text_inert(tmp_path_factory, account, contact, reason, win, skip):
+    from decimal import Decimal as D
+
+    from bot import digest, digest_blocks
+    from bot.coach import Coach
+    from bot.db import Store
+    from bot.settings import Settings
+
+    path = tmp_path_factory.mktemp("abuse") / "d.db"
+    store = Store(path)
+    store.migrate()
+    now = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
+    coach = Coach(Settings(db_path=path, managers=("U0MGR",), timezone="Europe/Berlin"), store, PLAYBOOK, lambda: now)
+    text = f"{clean_line(account)} $150k contact: {clean_line(contact)[:100].replace(':', ' ')}"
+    try:
+        kept = coach.capture_quick(text, team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="a")
+    except InputError:
+        kept = coach.capture_quick(
+            "Fallback $150k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="a"
+        )
+    gone = coach.capture_quick("Gone Co $9k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="b")
+    with store.write() as db:
+        db.execute("UPDATE nudges SET status = 'posted' WHERE deal_id = ?", [kept.id])
+        first, second = [r[0] for r in db.execute("SELECT id FROM nudges WHERE deal_id = ? LIMIT 2", [kept.id])]
+    outcome = {"kind": "win_reason", "reason": " ".join(win.split())[:1000] or "price"}
+    coach.act_on_nudge(first, "done", team_id="T0FAKE", user_id="U0REP", outcome=outcome)
+    coach.act_on_nudge(second, "skip", team_id="T0FAKE", user_id="U0REP", reason=" ".join(skip.split())[:500] or None)
+    coach.change_deal(
+        gone.id, "cancel", team_id="T0FAKE", user_id="U0REP", reason=" ".join(reason.split())[:500] or "x"
+    )
+
+    with store.session() as db:
+        data = digest.gather(
+            db, team_id="T0FAKE", now=now, today=now.date(), since=None, large_deal=D(100_000), quiet_days=14
+        )
+    digest_text, digest_blocks_ = digest_blocks.digest_message(data, team_url="https://x.slack.com/", tz=BERLIN)
+    assert_safe_message(digest_text, digest_blocks_)
+    for user in ("U0REP", "U0MGR"):
+        view = coach.home_view(user, "T0FAKE")
+        assert view_problems(view) == []
+        assert user_text_is_inert(json.dumps(view))

@@ -32,6 +32,7 @@ from bot.server import http_server
 from bot.settings import Settings
 from bot.slack import build_client
 from handlers import create_app
+from tests.processes import cli_env, free_port, start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET, TOKEN = "bench-secret", "xoxb-bench"
@@ -217,23 +218,16 @@ def bench_serve_rss(fake, workdir: Path, deals: int) -> float:
     """Peak RSS (VmHWM) of a real `dealcoach serve` on a big database, after a burst of 400 captures."""
     path = workdir / "serve.db"
     seed(path, deals=deals, now=NOW, due_now=0)
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))}
-    env |= {
-        "PYTHONPATH": str(ROOT),
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.base_url,
-        "PORT": str(port),
-        "DEALCOACH_DB": str(path),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], env=env, cwd=workdir, stderr=subprocess.PIPE, text=True
+    port = free_port()
+    env = cli_env(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.base_url,
+        PORT=str(port),
+        DEALCOACH_DB=str(path),
     )
+    proc, _ = start_serve(env, workdir)
     try:
-        for line in proc.stderr:
-            if "Deal Coach" in line and "started" in line:
-                break
         _hammer(port, 400, 8)  # captures, each announced through the lazy listeners
         status = Path(f"/proc/{proc.pid}/status").read_text()
         peak_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
@@ -241,14 +235,6 @@ def bench_serve_rss(fake, workdir: Path, deals: int) -> float:
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     return peak_kb / 1024
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 # -- the report -----------------------------------------------------------------------------------------------

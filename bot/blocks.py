@@ -196,7 +196,7 @@ def live_modal(deal: Deal, today: date) -> dict:
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             section(f"*{escape(deal.account)}* went live on… Steps timed from go-live move to this date."),
-            _input(
+            input_block(
                 forms.GO_LIVE,
                 "Go-live date",
                 {"type": "datepicker", "initial_date": initial.isoformat()},
@@ -219,10 +219,10 @@ def cancel_modal(deal: Deal) -> dict:
                 f"Cancelling *{escape(deal.account)}* stops its pending follow-ups. "
                 "The reason shows in the channel and in the managers' digest."
             ),
-            _input(
+            input_block(
                 forms.REASON,
                 "Why was it cancelled?",
-                _text_input(None, "e.g. Budget frozen after a reorg", max_length=500, multiline=True),
+                text_input(None, "e.g. Budget frozen after a reorg", max_length=500, multiline=True),
                 optional=False,
             ),
         ],
@@ -260,7 +260,7 @@ def deal_list(rows: list[tuple[Deal, str, Nudge | None]]) -> tuple[str, list[dic
     return text, out[:50]
 
 
-def _input(block_id: str, label: str, element: dict, *, optional: bool = True, hint: str | None = None) -> dict:
+def input_block(block_id: str, label: str, element: dict, *, optional: bool = True, hint: str | None = None) -> dict:
     block = {
         "type": "input",
         "block_id": block_id,
@@ -273,7 +273,7 @@ def _input(block_id: str, label: str, element: dict, *, optional: bool = True, h
     return block
 
 
-def _text_input(value: str | None, placeholder: str, *, max_length: int, multiline: bool = False) -> dict:
+def text_input(value: str | None, placeholder: str, *, max_length: int, multiline: bool = False) -> dict:
     element = {
         "type": "plain_text_input",
         "placeholder": {"type": "plain_text", "text": placeholder},
@@ -312,38 +312,38 @@ def deal_modal(*, channel_id: str, today: date, deal: Deal | None = None) -> dic
     if f and not f.signed:
         verbal["initial_options"] = [verbal_option]
     blocks = [
-        _input(
+        input_block(
             forms.ACCOUNT,
             "Account",
-            _text_input(f and f.account, "Acme Rockets", max_length=200),
+            text_input(f and f.account, "Acme Rockets", max_length=200),
             optional=False,
         ),
-        _input(
+        input_block(
             forms.AMOUNT,
             "Amount",
-            _text_input(amount_text, "$120k", max_length=60),
+            text_input(amount_text, "$120k", max_length=60),
             optional=False,
             hint="For example $120k, 1.2M, EUR 50,000 or £8,500.50",
         ),
-        _input(
+        input_block(
             forms.CONTACT_NAME,
             "Primary contact",
-            _text_input(f and f.contact_name, "Jane Doe", max_length=150),
+            text_input(f and f.contact_name, "Jane Doe", max_length=150),
         ),
-        _input(
+        input_block(
             forms.CONTACT_TITLE,
             "Contact's title",
-            _text_input(f and f.contact_title, "VP Operations", max_length=150),
+            text_input(f and f.contact_title, "VP Operations", max_length=150),
         ),
-        _input(forms.PERSONA, "Buyer persona", persona),
-        _input(forms.CLOSE_DATE, "Close date", close, optional=False),
-        _input(forms.SIGNED, "Signed?", verbal),
-        _input(forms.GO_LIVE, "Expected go-live date", live),
-        _input(forms.IMPL_LEAD, "Implementation lead", lead),
-        _input(
+        input_block(forms.PERSONA, "Buyer persona", persona),
+        input_block(forms.CLOSE_DATE, "Close date", close, optional=False),
+        input_block(forms.SIGNED, "Signed?", verbal),
+        input_block(forms.GO_LIVE, "Expected go-live date", live),
+        input_block(forms.IMPL_LEAD, "Implementation lead", lead),
+        input_block(
             forms.WHY,
             "Why they bought",
-            _text_input(f and f.why_bought, "In their words: what made them say yes?", max_length=2000, multiline=True),
+            text_input(f and f.why_bought, "In their words: what made them say yes?", max_length=2000, multiline=True),
         ),
     ]
     metadata = {"channel": channel_id}

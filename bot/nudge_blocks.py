@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.blocks import STAGE_LABEL, context, section
+from bot.blocks import STAGE_LABEL, context, input_block, section, text_input
 from bot.deals import Deal, Nudge
 from bot.mrkdwn import escape, truncate
 from bot.playbook import Step
@@ -188,18 +188,11 @@ def skip_modal(nudge: Nudge, deal: Deal) -> dict:
         "close": {"type": "plain_text", "text": "Cancel"},
         "blocks": [
             section(f"*{_title(nudge, deal, values)}*"),
-            {
-                "type": "input",
-                "block_id": REASON,
-                "optional": True,
-                "label": {"type": "plain_text", "text": "Why skip it? (optional)"},
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": VALUE,
-                    "max_length": 500,
-                    "placeholder": {"type": "plain_text", "text": "e.g. Already covered in the kickoff call"},
-                },
-            },
+            input_block(
+                REASON,
+                "Why skip it? (optional)",
+                text_input(None, "e.g. Already covered in the kickoff call", max_length=500),
+            ),
         ],
     }
 
@@ -246,19 +239,8 @@ def outcome_modal(nudge: Nudge, deal: Deal, kind: str) -> dict:
 
 
 def _text_block(block_id: str, label: str, placeholder: str, *, optional: bool, multiline: bool) -> dict:
-    return {
-        "type": "input",
-        "block_id": block_id,
-        "optional": optional,
-        "label": {"type": "plain_text", "text": label},
-        "element": {
-            "type": "plain_text_input",
-            "action_id": VALUE,
-            "multiline": multiline,
-            "max_length": 1000,
-            "placeholder": {"type": "plain_text", "text": placeholder},
-        },
-    }
+    element = text_input(None, placeholder, max_length=1000, multiline=multiline)
+    return input_block(block_id, label, element, optional=optional)
 
 
 def undeliverable_dm(

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -16,17 +14,16 @@ import sqlite_utils
 from bot.__main__ import main
 from tests import signing
 from tests.conftest import SECRET, TOKEN
+from tests.processes import cli_env, free_port, start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """Run `python -m bot` in a clean environment (no SLACK_* from the developer's shell, no stray .env)."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))}
-    base["PYTHONPATH"] = str(ROOT)
     return subprocess.run(
         [sys.executable, "-m", "bot", *args],
-        env={**base, **(env or {})},
+        env=cli_env(**(env or {})),
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -131,33 +128,18 @@ def test_serve_with_a_rejected_token_exits_2_with_a_hint(tmp_path, fake):
     assert TOKEN not in result.stderr
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_serve_runs_the_bot_over_http_and_stops_cleanly_on_sigterm(tmp_path, fake):
     port = free_port()
     db_path = tmp_path / "deals.db"
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))},
-        "PYTHONPATH": str(ROOT),
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.base_url,
-        "PORT": str(port),
-        "DEALCOACH_DB": str(db_path),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    env = cli_env(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.base_url,
+        PORT=str(port),
+        DEALCOACH_DB=str(db_path),
     )
+    proc, log = start_serve(env, tmp_path)
     try:
-        log = []
-        for line in proc.stderr:  # wait for the start line, not for a clock
-            log.append(line)
-            if "Deal Coach" in line and "started" in line:
-                break
         start = log[-1]
         assert "HTTP mode" in start and f"port {port}" in start and str(db_path) in start
         assert TOKEN not in "".join(log) and SECRET not in "".join(log)

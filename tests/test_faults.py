@@ -4,12 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -25,6 +21,7 @@ from bot.slack import build_client
 from schedules.jobs import dispatch_nudges
 from tests import signing
 from tests.conftest import CHANNEL, REP, SECRET, TOKEN
+from tests.processes import cli_env, free_port, start_serve
 from tests.slackapp import body_json, form
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,29 +122,16 @@ def test_a_full_disk_stores_nothing_says_so_and_the_next_capture_works(slack, fa
     assert "Globex" in [d["account"] for d in rows(settings, "deals")]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_kill_9_during_a_burst_leaves_every_acknowledged_capture_and_an_intact_database(tmp_path, fake):
     port, db_path = free_port(), tmp_path / "deals.db"
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))}
-    env |= {
-        "PYTHONPATH": str(ROOT),
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.base_url,
-        "PORT": str(port),
-        "DEALCOACH_DB": str(db_path),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "bot", "serve"], env=env, cwd=tmp_path, stderr=subprocess.PIPE, text=True
+    env = cli_env(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.base_url,
+        PORT=str(port),
+        DEALCOACH_DB=str(db_path),
     )
-    for line in proc.stderr:
-        if "Deal Coach" in line and "started" in line:
-            break
+    proc, _ = start_serve(env, tmp_path)
     acked: list[str] = []
     lock = threading.Lock()
     killed = threading.Event()

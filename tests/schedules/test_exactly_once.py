@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import os
 import re
 import signal
 import subprocess
@@ -22,6 +21,7 @@ from bot.nudges import MAX_PER_MESSAGE
 from bot.slack import TIMEOUT_SECONDS, build_client
 from schedules.jobs import dispatch_nudges
 from tests.conftest import CHANNEL, MANAGER, REP, SECRET, TEAM, TOKEN
+from tests.processes import cli_env
 
 ROOT = Path(__file__).resolve().parents[2]
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -140,17 +140,14 @@ def assert_database_ok(db_path: Path) -> None:
 
 def tick_env(fake, db_path: Path) -> dict[str, str]:
     """`dealcoach tick`'s environment: nothing from the developer's shell, Slack on loopback, the test database."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))}
-    return {
-        **base,
-        "PYTHONPATH": str(ROOT),
-        "SLACK_BOT_TOKEN": TOKEN,
-        "SLACK_SIGNING_SECRET": SECRET,
-        "SLACK_API_URL": fake.base_url,
-        "DEALCOACH_DB": str(db_path),
-        "DEALCOACH_TIMEZONE": "Europe/Berlin",
-        "DEALCOACH_MANAGERS": MANAGER,
-    }
+    return cli_env(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.base_url,
+        DEALCOACH_DB=str(db_path),
+        DEALCOACH_TIMEZONE="Europe/Berlin",
+        DEALCOACH_MANAGERS=MANAGER,
+    )
 
 
 def start_tick(now: datetime | str, env: dict[str, str], cwd: Path) -> subprocess.Popen:

@@ -10,18 +10,20 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import date, datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from dotenv import find_dotenv, load_dotenv
+from dotenv import load_dotenv
 
 from bot import __version__
-from bot.capture import PERSONA_ALIASES, PERSONAS
+from bot.capture import PERSONA_ALIASES, PERSONAS, InputError, parse_amount
 from bot.db import Store
 from bot.playbook import Playbook, PlaybookError, load
 from bot.settings import Settings, SettingsError
 
 EXIT_CONFIG = 2
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 logger = logging.getLogger("dealcoach")
 
 
@@ -31,17 +33,25 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "command", None):
         parser.print_help()
         return EXIT_CONFIG
-    load_dotenv(find_dotenv(usecwd=True), override=False)  # the .env where the admin runs the command
+    dotenv = Path.cwd() / ".env"
+    if dotenv.is_file():  # the .env where the admin runs the command; the environment wins over it
+        load_dotenv(dotenv, override=False)
+    level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        level=level if level in LOG_LEVELS else "INFO",  # a bad value is reported with the other settings
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per minute for every run
+    # Bolt warns that SLACK_BOT_TOKEN from the environment is unused when given a client: that's on purpose.
+    logging.getLogger("slack_bolt.App").addFilter(lambda record: "token will be unused" not in record.getMessage())
     try:
         return args.run(args)
-    except (SettingsError, PlaybookError) as exc:
+    except (SettingsError, PlaybookError, TokenRejected) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
+    except BrokenPipeError:  # `dealcoach preview | head`
+        sys.stderr.close()
+        return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -88,13 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _amount(value: str) -> Decimal:
+    """The same amounts /closed-deal reads: 120000, $120k, 1.2M, EUR 50,000."""
     try:
-        amount = Decimal(value.replace(",", "").lstrip("$€£"))
-    except InvalidOperation:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number, e.g. --amount 120000") from None
-    if not amount.is_finite() or amount <= 0:
-        raise argparse.ArgumentTypeError(f"{value!r} must be a positive number, e.g. --amount 120000")
-    return amount
+        return parse_amount(value).amount
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.problem} e.g. --amount 120000 or --amount 1.2M") from None
 
 
 def _persona(value: str) -> str:
@@ -106,16 +114,22 @@ def _persona(value: str) -> str:
 
 def _date(value: str) -> date:
     try:
-        return date.fromisoformat(value)
+        parsed = date.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not a date; write it as YYYY-MM-DD") from None
+    if not 2000 <= parsed.year <= 2100:
+        raise argparse.ArgumentTypeError(f"{value!r} is too far from today; use a date between 2000 and 2100")
+    return parsed
 
 
 def _instant(value: str) -> datetime:
     try:
-        return datetime.fromisoformat(value)
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not an ISO-8601 time, e.g. 2026-11-23T09:30:00+01:00") from None
+    if not 2000 <= parsed.year <= 2100:
+        raise argparse.ArgumentTypeError(f"{value!r} is too far from today; use a time between 2000 and 2100")
+    return parsed
 
 
 def load_playbook(settings: Settings) -> Playbook:
@@ -127,6 +141,11 @@ def run_preview(args: argparse.Namespace) -> int:
     settings = Settings.from_env(os.environ, require_slack=False)
     playbook = load_playbook(settings)
     closed = args.closed or datetime.now(settings.tz).date()
+    if args.go_live and args.go_live < closed:
+        print(
+            f"--go-live {args.go_live} is before the close date {closed}; go-live comes after close.", file=sys.stderr
+        )
+        return EXIT_CONFIG
     plan = playbook.plan(close_date=closed, persona=args.persona, amount=args.amount, go_live=args.go_live)
     print(
         f"{playbook.name} ({playbook.source}): {len(plan)} steps for a deal of {args.amount:,} "
@@ -142,6 +161,10 @@ def run_preview(args: argparse.Namespace) -> int:
     return 0
 
 
+class TokenRejected(Exception):
+    """Slack said no to the bot token: a configuration problem, so exit 2 like the others."""
+
+
 class _PreviewFacts(dict):
     """Placeholders shown as themselves, e.g. {contact}, in the terminal preview."""
 
@@ -149,7 +172,10 @@ class _PreviewFacts(dict):
         return "{" + key + "}"
 
 
-def _run_job_once(args: argparse.Namespace, job: Callable) -> tuple[Settings, Any, datetime]:
+AUTH_ERRORS = ("invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired")
+
+
+def _run_job_once(args: argparse.Namespace, job: Callable, *, check_token: bool) -> tuple[Settings, Any, datetime]:
     """(settings, report, local instant) of one run as of --now, so the CLI takes the scheduler's own code path."""
     settings = Settings.from_env(os.environ)
     playbook = load_playbook(settings)
@@ -162,15 +188,35 @@ def _run_job_once(args: argparse.Namespace, job: Callable) -> tuple[Settings, An
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=settings.tz)
     coach = Coach(settings, store, playbook)
+    if check_token and not settings.oauth:  # a cron job with a revoked token must say so, not log and exit 0
+        from slack_sdk.errors import SlackApiError
+
+        try:
+            coach.workspaces.client_for("").auth_test()
+        except SlackApiError as exc:
+            if exc.response is not None and exc.response.status_code < 500 and exc.response.status_code != 429:
+                raise TokenRejected(_rejected_token(exc)) from None
+        except OSError:
+            pass  # Slack unreachable: the job itself waits it out and says so
     report = job(coach, coach.workspaces, now)
     return settings, report, (now or datetime.now(settings.tz)).astimezone(settings.tz)
+
+
+def _rejected_token(exc) -> str:
+    from bot.slack import error_code
+
+    reason = exc if isinstance(exc, str) else error_code(exc) or exc
+    return (
+        f"Slack rejected SLACK_BOT_TOKEN ({reason}). Copy the Bot User OAuth Token again from "
+        "https://api.slack.com/apps > your app > OAuth & Permissions, and reinstall the app if you changed scopes."
+    )
 
 
 def run_tick(args: argparse.Namespace) -> int:
     """One dispatch as of --now, through the same code path as the scheduled job."""
     from schedules.jobs import dispatch_nudges
 
-    _, report, moment = _run_job_once(args, dispatch_nudges)
+    _, report, moment = _run_job_once(args, dispatch_nudges, check_token=True)
     state = "open" if report.open else "closed (nothing is posted outside business hours)"
     print(f"{moment:%a %Y-%m-%d %H:%M %Z}: business hours {state}; {report.summary()}")
     return 0
@@ -180,9 +226,12 @@ def run_digest(args: argparse.Namespace) -> int:
     """The managers' digests due as of --now, through the same code path as the scheduled job."""
     from schedules.jobs import send_digests
 
-    settings, report, moment = _run_job_once(args, send_digests)
-    managers = len(settings.managers) or "no managers in DEALCOACH_MANAGERS"
-    print(f"{moment:%a %Y-%m-%d %H:%M %Z}: managers {managers}; {report.summary()}")
+    settings, report, moment = _run_job_once(args, send_digests, check_token=False)  # it checks with auth.test
+    if report.problem and any(code in report.problem for code in AUTH_ERRORS):
+        raise TokenRejected(_rejected_token(report.problem.rsplit("(", 1)[-1].rstrip(")")))
+    count = len(settings.managers)
+    managers = f"{count} manager{'s' if count != 1 else ''}" if count else "no managers in DEALCOACH_MANAGERS"
+    print(f"{moment:%a %Y-%m-%d %H:%M %Z}: {managers}; {report.summary()}")
     return 0
 
 
@@ -197,7 +246,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from bot.coach import Coach
     from bot.server import http_server, run_socket_mode
-    from bot.slack import build_client, error_code
+    from bot.slack import build_client
     from handlers import create_app
 
     client = build_client(settings, token="" if settings.oauth else None)
@@ -207,12 +256,7 @@ def run_serve(args: argparse.Namespace) -> int:
         try:
             identity = client.auth_test()
         except SlackApiError as exc:
-            print(
-                f"Slack rejected SLACK_BOT_TOKEN ({error_code(exc) or exc}). Copy the Bot User OAuth Token again "
-                "from https://api.slack.com/apps > your app > OAuth & Permissions, and reinstall the app if you "
-                "changed scopes.",
-                file=sys.stderr,
-            )
+            print(_rejected_token(exc), file=sys.stderr)
             return EXIT_CONFIG
         except OSError as exc:
             print(

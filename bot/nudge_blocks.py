@@ -136,7 +136,7 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, l
         blocks.append(context(resolved))
         return blocks
     if step is not None:
-        guide = f"*Why now:* {step.why}" if step.why else ""
+        guide = f"*Why now:* {render(step.why, values)}" if step.why else ""
         if step.how:
             guide += ("\n" if guide else "") + "*How:*\n" + "\n".join(f"• {render(h, values)}" for h in step.how)
         if guide:

@@ -147,9 +147,15 @@ def parse(text: str, source: str = "playbook") -> Playbook:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise PlaybookError(f"{source}: not valid TOML: {exc}.") from None
+    unknown = sorted(set(data) - {"playbook", "steps"})
+    if unknown:
+        raise PlaybookError(f"{source}: unknown table [{unknown[0]}]. A playbook has [playbook] and [[steps]] tables.")
     header = data.get("playbook", {})
     if not isinstance(header, dict):
         raise PlaybookError(f"{source}: [playbook] must be a table with name and go_live_after_days.")
+    typos = sorted(set(header) - {"name", "go_live_after_days"})
+    if typos:
+        raise PlaybookError(f"{source}: [playbook] has an unknown key {typos[0]!r}. Known: name, go_live_after_days.")
     name = header.get("name", "Playbook")
     go_live_after = header.get("go_live_after_days", 30)
     if not isinstance(go_live_after, int) or isinstance(go_live_after, bool) or not 0 <= go_live_after <= 365:
@@ -231,6 +237,8 @@ def _parse_step(raw: object) -> Step:
     if after not in ANCHORS:
         raise ValueError(f'\'after\' must be "close" or "go_live" (got {after!r}).')
     days = raw.get("days")
+    if days is None:
+        raise ValueError("'days' is missing: how many days after close (or go-live) the step is due.")
     if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 400:
         raise ValueError(f"'days' must be a whole number from 0 to 400 (got {days!r}).")
     business_days = raw.get("business_days", False)

@@ -130,8 +130,8 @@ class Settings:
             if not app_token and not signing_secret:
                 problems.append(
                     "SLACK_SIGNING_SECRET is not set (needed in HTTP mode). Copy the Signing Secret from "
-                    f"{SLACK_APPS_URL} > your app > Basic Information > App Credentials, "
-                    "or set SLACK_APP_TOKEN to use Socket Mode instead."
+                    f"{SLACK_APPS_URL} > your app > Basic Information > App Credentials"
+                    + ("." if oauth else ", or set SLACK_APP_TOKEN to use Socket Mode instead.")
                 )
 
         api_url = get("SLACK_API_URL") or DEFAULT_API_URL
@@ -229,6 +229,10 @@ class Settings:
                     "DEALCOACH_QUIET_DAYS must be a whole number of days from 1 to 90, such as 14: how long an open "
                     f"deal may go without a touch before the digest flags it (got {raw_quiet!r})."
                 )
+
+        log_level = get("LOG_LEVEL").upper()
+        if log_level and log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+            problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r}).")
 
         if problems:
             raise SettingsError(problems)

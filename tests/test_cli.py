@@ -57,17 +57,25 @@ def test_preview_with_a_go_live_date_moves_the_go_live_steps(capsys):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--amount", "lots"], "'lots' is not a number"),
-        (["--amount", "-5"], "must be a positive number"),
+        (["--amount", "lots"], "couldn't find the amount"),
+        (["--amount", "-5"], "is negative"),
+        (["--closed", "2026-11-20", "--go-live", "2026-11-01"], "before the close date"),
         (["--persona", "wizard"], "not a persona"),
         (["--closed", "yesterday"], "YYYY-MM-DD"),
     ],
 )
 def test_preview_rejects_bad_arguments_with_a_hint(args, message, capsys):
-    with pytest.raises(SystemExit) as exit_info:
-        main(["preview", *args])
-    assert exit_info.value.code == 2
+    try:
+        code = main(["preview", *args])
+    except SystemExit as exit_info:  # argparse's own errors
+        code = exit_info.code
+    assert code == 2
     assert message in capsys.readouterr().err
+
+
+def test_preview_reads_amounts_as_reps_write_them(capsys):
+    assert main(["preview", "--amount", "1.2M", "--closed", "2026-11-20"]) == 0
+    assert "1,200,000" in capsys.readouterr().out
 
 
 def test_preview_refuses_a_broken_playbook(tmp_path):
@@ -214,6 +222,27 @@ def test_tick_posts_what_is_due_at_the_given_instant_and_says_so(tmp_path, fake)
     assert "Acme" in fake.last("chat.postMessage").params["text"]
     again = run_cli("tick", "--now", "2026-11-23T09:31:00+01:00", env=env, cwd=tmp_path)
     assert "posted 0" in again.stdout and len(fake.calls_to("chat.postMessage")) == 1
+
+
+@pytest.mark.parametrize("command", ["tick", "digest"])
+def test_tick_and_digest_say_when_slack_rejects_the_token(command, tmp_path, fake):
+    fake.fail("auth.test", error="invalid_auth")
+    env = {
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_SIGNING_SECRET": SECRET,
+        "SLACK_API_URL": fake.base_url,
+        "DEALCOACH_DB": str(tmp_path / "d.db"),
+        "DEALCOACH_MANAGERS": "U0MGR",
+    }
+    result = run_cli(command, "--now", "2026-11-23T09:30:00+01:00", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Slack rejected SLACK_BOT_TOKEN (invalid_auth)" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bad_log_level_is_reported_with_the_other_settings(tmp_path):
+    result = run_cli("serve", env={"LOG_LEVEL": "verbose", "PORT": "abc"}, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "LOG_LEVEL must be" in result.stderr and "PORT must be" in result.stderr
 
 
 def test_tick_rejects_a_bad_now(tmp_path):

@@ -98,7 +98,10 @@ def test_load_names_a_file_it_cannot_read(tmp_path):
             'id = "bad-step"\nstage = "celebrate"\ndays = 1\ntitle = "x"\n',
             "'stage' must be one of affirm, activate, acclimate, accomplish (got 'celebrate').",
         ),
-        ('id = "bad-step"\nstage = "affirm"\ntitle = "x"\n', "'days' must be a whole number from 0 to 400 (got None)."),
+        (
+            'id = "bad-step"\nstage = "affirm"\ntitle = "x"\n',
+            "'days' is missing: how many days after close (or go-live) the step is due.",
+        ),
         (
             'id = "bad-step"\nstage = "affirm"\ndays = -1\ntitle = "x"\n',
             "'days' must be a whole number from 0 to 400 (got -1).",
@@ -448,3 +451,19 @@ def test_add_business_days_lands_on_a_weekday_exactly_that_many_weekdays_later(s
         rolled += timedelta(days=1)
     between = [rolled + timedelta(days=n) for n in range(1, (due - rolled).days + 1)]
     assert sum(d.weekday() < 5 for d in between) == days
+
+
+@pytest.mark.parametrize(
+    ("text", "what"),
+    [
+        (
+            '[playbook]\ngo_live_after_day = 45\n\n[[steps]]\nid = "a"\nstage = "affirm"\ndays = 0\ntitle = "t"\n',
+            "go_live_after_day",
+        ),
+        ('[playbok]\nname = "x"\n\n[[steps]]\nid = "a"\nstage = "affirm"\ndays = 0\ntitle = "t"\n', "[playbok]"),
+    ],
+)
+def test_a_typo_in_the_playbook_table_is_named_not_ignored(text, what):
+    with pytest.raises(PlaybookError) as caught:
+        parse(text, "team.toml")
+    assert str(caught.value).startswith("team.toml: ") and what in str(caught.value)

@@ -295,10 +295,10 @@ def test_the_cli_sends_what_is_due_at_now_in_the_team_zone_and_says_so(fake, man
     env = digest_env(fake, settings.db_path, (BERLIN_MGR,))
     fake.epoch = MONDAY_0830.timestamp()
     early = run_digest("2026-11-23T08:29:00", env, tmp_path)
-    assert early.startswith("Mon 2026-11-23 08:29 CET: managers 1; sent 0 digests")
+    assert early.startswith("Mon 2026-11-23 08:29 CET: 1 manager; sent 0 digests")
     assert delivered_to(fake) == []
     on_time = run_digest("2026-11-23T07:30:00+00:00", env, tmp_path)
-    assert on_time.startswith("Mon 2026-11-23 08:30 CET: managers 1; sent 1 digests")
+    assert on_time.startswith("Mon 2026-11-23 08:30 CET: 1 manager; sent 1 digests")
     assert delivered_to(fake) == [BERLIN_MGR]
 
 

@@ -58,6 +58,26 @@ class TrackingExecutor(ThreadPoolExecutor):
                 future.result(timeout=30)
 
 
+class FakeTime:
+    """Monotonic time and sleep for the dispatcher's pacer: sleeping moves the clock on instead of waiting."""
+
+    def __init__(self):
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 3))
+        self.now += seconds
+
+
+@pytest.fixture
+def pace():
+    return FakeTime()
+
+
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
     """Bolt reads SLACK_* variables on its own (SLACK_CLIENT_ID switches it to OAuth): tests start from none."""

@@ -16,26 +16,6 @@ from tests.conftest import CHANNEL, REP
 BERLIN_MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 
 
-class FakeTime:
-    """Monotonic time and sleep for the pacer: sleeping advances the clock instead of waiting."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 3))
-        self.now += seconds
-
-
-@pytest.fixture
-def pace():
-    return FakeTime()
-
-
 @pytest.fixture
 def tick(coach, fake, pace):
     client = build_client(coach.settings, retries=False)

@@ -32,26 +32,6 @@ OWNER_DM = f"D{REP}"  # where the fake (like Slack) puts a post addressed to the
 # -- helpers ----------------------------------------------------------------------------------------------
 
 
-class Pace:
-    """Monotonic time and sleep for the Pacer: sleeping moves the clock on instead of waiting."""
-
-    def __init__(self):
-        self.now = 1000.0
-        self.slept: list[float] = []
-
-    def monotonic(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(round(seconds, 3))
-        self.now += seconds
-
-
-@pytest.fixture
-def pace():
-    return Pace()
-
-
 @pytest.fixture
 def client(coach):
     """The dispatcher's client as `tick` builds it: no automatic retries, since a retried POST may post twice."""

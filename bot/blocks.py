@@ -187,14 +187,13 @@ def deal_actions(deal: Deal) -> dict:
 
 def live_modal(deal: Deal, today: date) -> dict:
     initial = deal.fields.go_live_date if deal.fields.go_live_date and deal.fields.go_live_date <= today else today
-    return {
-        "type": "modal",
-        "callback_id": LIVE_MODAL,
-        "private_metadata": json.dumps({"deal": deal.id}),
-        "title": {"type": "plain_text", "text": "Mark the deal live"},
-        "submit": {"type": "plain_text", "text": "Mark live"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
+    return modal(
+        LIVE_MODAL,
+        title="Mark the deal live",
+        submit="Mark live",
+        close="Cancel",
+        metadata=json.dumps({"deal": deal.id}),
+        blocks=[
             section(f"*{escape(deal.account)}* went live on… Steps timed from go-live move to this date."),
             input_block(
                 forms.GO_LIVE,
@@ -203,18 +202,17 @@ def live_modal(deal: Deal, today: date) -> dict:
                 optional=False,
             ),
         ],
-    }
+    )
 
 
 def cancel_modal(deal: Deal) -> dict:
-    return {
-        "type": "modal",
-        "callback_id": CANCEL_MODAL,
-        "private_metadata": json.dumps({"deal": deal.id}),
-        "title": {"type": "plain_text", "text": "Cancel the deal"},
-        "submit": {"type": "plain_text", "text": "Cancel the deal"},
-        "close": {"type": "plain_text", "text": "Keep it"},
-        "blocks": [
+    return modal(
+        CANCEL_MODAL,
+        title="Cancel the deal",
+        submit="Cancel the deal",
+        close="Keep it",
+        metadata=json.dumps({"deal": deal.id}),
+        blocks=[
             section(
                 f"Cancelling *{escape(deal.account)}* stops its pending follow-ups. "
                 "The reason shows in the channel and in the managers' digest."
@@ -226,7 +224,7 @@ def cancel_modal(deal: Deal) -> dict:
                 optional=False,
             ),
         ],
-    }
+    )
 
 
 def deal_unchanged_text(deal: Deal | None, action: str) -> str:
@@ -258,6 +256,19 @@ def deal_list(rows: list[tuple[Deal, str, Nudge | None]]) -> tuple[str, list[dic
     if len(rows) > 20:
         out.append(context(f"…and {len(rows) - 20} more. Your Home tab in Deal Coach lists them all."))
     return text, out[:50]
+
+
+def modal(callback_id: str, *, title: str, submit: str, close: str, metadata: str, blocks: list[dict]) -> dict:
+    """A modal view; Slack caps the title, submit and close labels at 24 characters."""
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": submit},
+        "close": {"type": "plain_text", "text": close},
+        "private_metadata": metadata,
+        "blocks": blocks,
+    }
 
 
 def input_block(block_id: str, label: str, element: dict, *, optional: bool = True, hint: str | None = None) -> dict:
@@ -349,15 +360,14 @@ def deal_modal(*, channel_id: str, today: date, deal: Deal | None = None) -> dic
     metadata = {"channel": channel_id}
     if deal:
         metadata["deal"] = deal.id
-    return {
-        "type": "modal",
-        "callback_id": forms.DEAL_MODAL,
-        "title": {"type": "plain_text", "text": "Edit deal" if deal else "Capture a closed deal"},
-        "submit": {"type": "plain_text", "text": "Save"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "private_metadata": json.dumps(metadata),
-        "blocks": blocks,
-    }
+    return modal(
+        forms.DEAL_MODAL,
+        title="Edit deal" if deal else "Capture a closed deal",
+        submit="Save",
+        close="Cancel",
+        metadata=json.dumps(metadata),
+        blocks=blocks,
+    )
 
 
 def read_modal_metadata(private_metadata: str) -> tuple[str | None, int | None]:

@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.blocks import STAGE_LABEL, context, input_block, section, text_input
+from bot.blocks import STAGE_LABEL, context, input_block, modal, section, text_input
 from bot.deals import Deal, Nudge
 from bot.mrkdwn import escape, truncate
 from bot.playbook import Step
@@ -179,14 +179,13 @@ def nudge_message(
 
 def skip_modal(nudge: Nudge, deal: Deal) -> dict:
     values = facts(deal.fields, owner_id=deal.owner_id)
-    return {
-        "type": "modal",
-        "callback_id": SKIP_MODAL,
-        "private_metadata": json.dumps({"nudge": nudge.id}),
-        "title": {"type": "plain_text", "text": "Skip this step"},
-        "submit": {"type": "plain_text", "text": "Skip"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [
+    return modal(
+        SKIP_MODAL,
+        title="Skip this step",
+        submit="Skip",
+        close="Cancel",
+        metadata=json.dumps({"nudge": nudge.id}),
+        blocks=[
             section(f"*{_title(nudge, deal, values)}*"),
             input_block(
                 REASON,
@@ -194,7 +193,7 @@ def skip_modal(nudge: Nudge, deal: Deal) -> dict:
                 text_input(None, "e.g. Already covered in the kickoff call", max_length=500),
             ),
         ],
-    }
+    )
 
 
 def outcome_modal(nudge: Nudge, deal: Deal, kind: str) -> dict:
@@ -227,15 +226,14 @@ def outcome_modal(nudge: Nudge, deal: Deal, kind: str) -> dict:
             "The testimonial, or a link to it" if kind == "testimonial" else "Who did they refer? (names, companies)"
         )
         blocks.append(_text_block(DETAIL, label, "Optional", optional=True, multiline=True))
-    return {
-        "type": "modal",
-        "callback_id": OUTCOME_MODAL,
-        "private_metadata": json.dumps({"nudge": nudge.id, "kind": kind}),
-        "title": {"type": "plain_text", "text": title},
-        "submit": {"type": "plain_text", "text": "Save and mark done"},
-        "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": blocks,
-    }
+    return modal(
+        OUTCOME_MODAL,
+        title=title,
+        submit="Save and mark done",
+        close="Cancel",
+        metadata=json.dumps({"nudge": nudge.id, "kind": kind}),
+        blocks=blocks,
+    )
 
 
 def _text_block(block_id: str, label: str, placeholder: str, *, optional: bool, multiline: bool) -> dict:

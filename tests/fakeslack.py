@@ -80,6 +80,7 @@ class _Failure:
     error: str | None
     retry_after: int | None
     delay: float | None
+    stored: bool = False  # chat.postMessage only: Slack keeps the message, then answers with the failure
 
 
 def _text(obj: Any) -> str:
@@ -349,12 +350,14 @@ class FakeSlack:
         retry_after: int | None = None,
         times: int = 1,
         delay: float | None = None,
+        stored: bool = False,
     ) -> None:
-        """Queue `times` failures for `method`, consumed in order by its next calls."""
+        """Queue `times` failures for `method`, consumed in order by its next calls. `stored=True` (for
+        chat.postMessage) keeps the message as Slack would, then answers with the failure: a 5xx after posting."""
         if status == 200 and error is None and delay is None:
             raise ValueError("fail() needs an error, a non-200 status or a delay")
         with self._lock:
-            self._failures[method].extend(_Failure(status, error, retry_after, delay) for _ in range(times))
+            self._failures[method].extend(_Failure(status, error, retry_after, delay, stored) for _ in range(times))
 
     # -- request handling (called from server threads) -------------------------------------------------------
 
@@ -420,6 +423,8 @@ class FakeSlack:
         """Decide the answer for one recorded call: injected failure, validation error or canned success."""
         failure = self._take_failure(method)
         if failure is not None:
+            if failure.stored and method == "chat.postMessage" and call.token:
+                self._post_message(call)
             call.failed = True
             if failure.delay:
                 self._stopping.wait(failure.delay)

@@ -693,3 +693,14 @@ def test_post_goes_through_real_http(app: App) -> None:
         thread.join()
 
     assert (status, text, bad_status) == (200, "noted", 401)
+
+
+def test_a_failure_after_storing_keeps_the_message_like_slack_would(fake):
+    """A 5xx that Slack answered after posting: the message is there, the client hears an error."""
+    client = WebClient(token="xoxb-test", base_url=fake.base_url, retry_handlers=[])
+    fake.fail("chat.postMessage", status=500, stored=True)
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="U0REP", text="hi", metadata={"event_type": "t", "event_payload": {"n": 1}})
+    assert err.value.response.status_code == 500
+    [(channel, _)] = list(fake.messages)
+    assert channel == "DU0REP" and fake.last("chat.postMessage").failed

@@ -28,6 +28,7 @@ from schedules import DIGEST_JOB, build_scheduler
 from schedules.jobs import send_digests
 from tests.bot.test_digest import Team, berlin
 from tests.conftest import OTHER_REP, SECRET, TOKEN
+from tests.slack_faults import UNKNOWN_OUTCOMES
 
 ROOT = Path(__file__).resolve().parents[2]
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -361,56 +362,7 @@ def test_a_process_killed_while_posting_is_reconciled_after_the_lease(
 # -- Slack says no, or says nothing -----------------------------------------------------------------------
 
 
-def slack_stores_then_fails(fake, client):
-    """A 500 after Slack stored the digest."""
-    fake.fail("chat.postMessage", status=500)
-
-    def store_it(call):
-        if call.failed:
-            params = call.params
-            fake.add_message(f"D{params['channel']}", params["text"], user="U0BOT", metadata=params["metadata"])
-
-    fake.on("chat.postMessage", store_it)
-    return True
-
-
-def slack_fails_without_storing(fake, client):
-    """A 503: nothing stored."""
-    fake.fail("chat.postMessage", status=503)
-    return False
-
-
-def slack_stores_after_the_client_gave_up(fake, client):
-    """A timeout: Slack is slow and stores the digest after the client stopped waiting."""
-    client.timeout = 0.2
-    fake.fail("chat.postMessage", delay=0.6)
-    return True
-
-
-def connection_lost_after_storing(fake, client):
-    fake.on("chat.postMessage", lambda call: "drop")
-    return True
-
-
-def connection_lost_before_storing(fake, client):
-    def lose_it(call):
-        fake.messages.pop((call.response["channel"], call.response["ts"]))
-        return "drop"
-
-    fake.on("chat.postMessage", lose_it)
-    return False
-
-
-@pytest.mark.parametrize(
-    "arrange",
-    [
-        slack_stores_then_fails,
-        slack_fails_without_storing,
-        slack_stores_after_the_client_gave_up,
-        connection_lost_after_storing,
-        connection_lost_before_storing,
-    ],
-)
+@pytest.mark.parametrize("arrange", UNKNOWN_OUTCOMES, ids=lambda arrange: arrange.__name__)
 def test_an_unknown_outcome_is_settled_from_the_dm_history_never_posting_twice(send, fake, client, settings, arrange):
     slack_kept_it = arrange(fake, client)
     report = send(MONDAY_0830, only=(BERLIN_MGR,))

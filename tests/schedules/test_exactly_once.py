@@ -22,6 +22,7 @@ from bot.slack import TIMEOUT_SECONDS, build_client
 from schedules.jobs import dispatch_nudges
 from tests.conftest import CHANNEL, MANAGER, REP, SECRET, TEAM, TOKEN
 from tests.processes import cli_env
+from tests.slack_faults import UNKNOWN_OUTCOMES
 
 ROOT = Path(__file__).resolve().parents[2]
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -337,68 +338,7 @@ def test_ok_false_is_retried_with_growing_backoff_until_slack_takes_it(coach, cl
     assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
 
 
-def slack_stores_then_fails(fake, client):
-    """A 500 after Slack stored the message."""
-    fake.fail("chat.postMessage", status=500)
-
-    def store_it(call):
-        if call.failed:
-            fake.add_message(
-                call.params["channel"], call.params["text"], user="U0BOT", metadata=call.params["metadata"]
-            )
-
-    fake.on("chat.postMessage", store_it)
-    return True
-
-
-def slack_fails_without_storing(fake, client):
-    """A 503: nothing stored."""
-    fake.fail("chat.postMessage", status=503)
-    return False
-
-
-def slack_stores_after_the_client_gave_up(fake, client):
-    """A timeout: Slack is slow and stores the message after the client stopped waiting."""
-    client.timeout = 0.2
-    fake.fail("chat.postMessage", delay=0.6)
-    return True
-
-
-def slack_times_out_without_storing(fake, client):
-    """A timeout, and Slack never stores it."""
-    client.timeout = 0.2
-    fake.fail("chat.postMessage", status=503, delay=0.6)
-    return False
-
-
-def connection_lost_after_storing(fake, client):
-    """The connection drops after Slack stored the message."""
-    fake.on("chat.postMessage", lambda call: "drop")
-    return True
-
-
-def connection_lost_before_storing(fake, client):
-    """The connection drops and the message never made it."""
-
-    def lose_it(call):
-        fake.messages.pop((call.response["channel"], call.response["ts"]))
-        return "drop"
-
-    fake.on("chat.postMessage", lose_it)
-    return False
-
-
-@pytest.mark.parametrize(
-    "arrange",
-    [
-        slack_stores_then_fails,
-        slack_fails_without_storing,
-        slack_stores_after_the_client_gave_up,
-        slack_times_out_without_storing,
-        connection_lost_after_storing,
-        connection_lost_before_storing,
-    ],
-)
+@pytest.mark.parametrize("arrange", UNKNOWN_OUTCOMES, ids=lambda arrange: arrange.__name__)
 def test_an_unknown_outcome_is_settled_from_the_channel_history(coach, clock, fake, settings, client, tick, arrange):
     """5xx, timeout or a lost connection: unconfirmed, then the history says whether to record it or post it."""
     deal = capture(coach, clock, "Acme")

@@ -12,10 +12,10 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.hours import BusinessHours, parse_clock, parse_hours
+from bot.ids import USER_ID
 
 SLACK_APPS_URL = "https://api.slack.com/apps"
 DEFAULT_API_URL = "https://slack.com/api/"
-USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
 # The settings that are secrets: never logged (bot/logs.py redacts their values wherever they appear).
 SECRETS = {

@@ -287,7 +287,7 @@ def run_serve(args: argparse.Namespace) -> int:
             logger.info("Deal Coach %s started in Socket Mode %s; %s", __version__, where, summary)
             run_socket_mode(app, settings.slack_app_token, stop)
         else:
-            server = http_server(app, port=settings.port)
+            server = http_server(app, signing_secret=settings.slack_signing_secret, port=settings.port)
             logger.info(
                 "Deal Coach %s started in HTTP mode on port %s (POST /slack/events) %s; %s",
                 __version__,

@@ -32,8 +32,8 @@ def hidden(ch: str) -> bool:
 
 def inert(text: str | None) -> str:
     """Stored text with the hidden characters removed: what it says, without what it would do to the text after it."""
-    if not text:
-        return ""
+    if not text or text.isascii():  # the common case, with nothing to look up
+        return text or ""
     return "".join(ch for ch in text if not hidden(ch)) if any(map(hidden, text)) else text
 
 

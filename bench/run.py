@@ -65,7 +65,7 @@ class Timed:
 
 
 def _serve(bolt_app: App) -> tuple[object, Timed, threading.Thread]:
-    server = http_server(bolt_app, port=0, host="127.0.0.1")
+    server = http_server(bolt_app, signing_secret=SECRET, port=0, host="127.0.0.1")
     timed = Timed(server.application)
     server.application = timed
     thread = threading.Thread(target=server.run, daemon=True)

@@ -16,11 +16,11 @@ from typing import Any
 
 from dotenv import load_dotenv
 
-from bot import __version__
+from bot import __version__, logs
 from bot.capture import PERSONA_ALIASES, PERSONAS, InputError, parse_amount
 from bot.db import Store
 from bot.playbook import Playbook, PlaybookError, load
-from bot.settings import Settings, SettingsError
+from bot.settings import Settings, SettingsError, secret_values
 
 EXIT_CONFIG = 2
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -37,10 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     if dotenv.is_file():  # the .env where the admin runs the command; the environment wins over it
         load_dotenv(dotenv, override=False)
     level = os.environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
-    logging.basicConfig(
-        level=level if level in LOG_LEVELS else "INFO",  # a bad value is reported with the other settings
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    # a bad level is reported with the other settings; tokens and secrets are redacted at every level
+    logs.configure(level if level in LOG_LEVELS else "INFO", secrets=secret_values(os.environ))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per minute for every run
     # Bolt warns that SLACK_BOT_TOKEN from the environment is unused when given a client: that's on purpose.
     logging.getLogger("slack_bolt.App").addFilter(lambda record: "token will be unused" not in record.getMessage())
@@ -289,7 +287,7 @@ def run_serve(args: argparse.Namespace) -> int:
             logger.info("Deal Coach %s started in Socket Mode %s; %s", __version__, where, summary)
             run_socket_mode(app, settings.slack_app_token, stop)
         else:
-            server = http_server(app, port=settings.port)
+            server = http_server(app, signing_secret=settings.slack_signing_secret, port=settings.port)
             logger.info(
                 "Deal Coach %s started in HTTP mode on port %s (POST /slack/events) %s; %s",
                 __version__,

@@ -8,7 +8,8 @@ from datetime import date
 from bot import forms
 from bot.capture import EXAMPLE, FULL_EXAMPLE, PERSONAS
 from bot.deals import Deal, DealFields, Nudge
-from bot.mrkdwn import bold, escape, plain, truncate
+from bot.ids import is_user_id
+from bot.mrkdwn import bold, escape, inert, mention, plain, truncate
 from bot.render import facts, render
 
 SECTION_LIMIT = 3000
@@ -92,7 +93,7 @@ def _deal_line(fields: DealFields) -> str:
     if fields.go_live_date:
         parts.append(f"Go-live: {fields.go_live_date:%a %b %-d, %Y}")
     if fields.impl_lead_id:
-        parts.append(f"Implementation lead: <@{fields.impl_lead_id}>")
+        parts.append(f"Implementation lead: {mention(fields.impl_lead_id)}")
     return "\n".join(parts)
 
 
@@ -122,14 +123,14 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
     f = deal.fields
     verb = "closing" if f.signed else "a verbal yes from"
     text = (
-        f"Congratulations <@{deal.owner_id}> on {verb} {escape(f.account)} ({f.money.format()})! "
+        f"Congratulations {mention(deal.owner_id)} on {verb} {escape(f.account)} ({f.money.format()})! "
         f"{len(nudges)} follow-ups planned for the next 100 days."
     )
     title = f"🎉 Closed: {plain(f.account)}" if f.signed else f"🤝 Verbal yes: {plain(f.account)}"
     blocks: list[dict] = [
         {"type": "header", "text": {"type": "plain_text", "text": truncate(title, HEADER_LIMIT)}},
         section(
-            f"Congratulations <@{deal.owner_id}>! Right after the yes is when buyers start to doubt, "
+            f"Congratulations {mention(deal.owner_id)}! Right after the yes is when buyers start to doubt, "
             "so here's the plan to make them glad they chose us."
         ),
         section(_deal_line(f)),
@@ -147,7 +148,7 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
         blocks.append(deal_actions(deal))
     blocks.append(
         context(
-            f"Closed {f.close_date:%b %-d, %Y} · Deal #{deal.id} · Only <@{deal.owner_id}> or a manager can change it."
+            f"Closed {f.close_date:%b %-d, %Y} · Deal #{deal.id} · Only {mention(deal.owner_id)} or a manager can change it."
         )
     )
     return text, blocks
@@ -158,7 +159,7 @@ def deal_status_line(deal: Deal) -> str | None:
     if deal.cancelled:
         why = f": “{escape(deal.cancel_reason)}”" if deal.cancel_reason else ""
         when = f" on {deal.cancelled_at[:10]}" if deal.cancelled_at else ""
-        return f":x: *Cancelled* by <@{deal.cancelled_by}>{when}{why}. Its follow-ups have stopped."
+        return f":x: *Cancelled* by {mention(deal.cancelled_by)}{when}{why}. Its follow-ups have stopped."
     if not deal.fields.signed:
         return ":handshake: *Verbal yes, not signed yet.* Mark it signed when the contract is back."
     if deal.live_at and deal.fields.go_live_date:
@@ -220,7 +221,7 @@ def cancel_modal(deal: Deal) -> dict:
             input_block(
                 forms.REASON,
                 "Why was it cancelled?",
-                text_input(None, "e.g. Budget frozen after a reorg", max_length=500, multiline=True),
+                text_input(None, "e.g. Budget frozen after a reorg", max_length=forms.MAX_REASON, multiline=True),
                 optional=False,
             ),
         ],
@@ -292,7 +293,7 @@ def text_input(value: str | None, placeholder: str, *, max_length: int, multilin
         "multiline": multiline,
     }
     if value:
-        element["initial_value"] = value
+        element["initial_value"] = inert(value)  # a value stored before the text policy must not trap the rep
     return element
 
 
@@ -315,7 +316,7 @@ def deal_modal(*, channel_id: str, today: date, deal: Deal | None = None) -> dic
         "type": "users_select",
         "placeholder": {"type": "plain_text", "text": "Who runs the implementation?"},
     }
-    if f and f.impl_lead_id:
+    if f and is_user_id(f.impl_lead_id):
         lead["initial_user"] = f.impl_lead_id
     amount_text = f.money.format() if f else None
     verbal_option = {"text": {"type": "plain_text", "text": "Verbal yes: not signed yet"}, "value": forms.VERBAL}
@@ -371,13 +372,16 @@ def deal_modal(*, channel_id: str, today: date, deal: Deal | None = None) -> dic
 
 
 def read_modal_metadata(private_metadata: str) -> tuple[str | None, int | None]:
-    """The channel the form was opened from, and the deal being edited (None for a new one)."""
+    """The channel the form was opened from (only a well-formed channel id), and the deal being edited (None for a
+    new one)."""
     try:
         data = json.loads(private_metadata or "{}")
     except ValueError:
         return None, None
+    if not isinstance(data, dict):
+        return None, None
     deal = data.get("deal")
-    return data.get("channel"), int(deal) if isinstance(deal, int) else None
+    return forms.channel_of(data.get("channel")), int(deal) if isinstance(deal, int) else None
 
 
 def cannot_post_text(deal: Deal, error: str) -> str:
@@ -398,11 +402,11 @@ def already_resolved_text(nudge: Nudge | None, action: str) -> str:
     if nudge is None:
         return "I can't find that follow-up any more."
     if action == "reassign":
-        return f"It's already with <@{nudge.assignee_id}>." if nudge.assignee_id else "Nothing to change."
+        return f"It's already with {mention(nudge.assignee_id)}." if nudge.assignee_id else "Nothing to change."
     if nudge.status == "done":
-        return f"Already done by <@{nudge.resolved_by}>. Nothing changed."
+        return f"Already done by {mention(nudge.resolved_by)}. Nothing changed."
     if nudge.status == "skipped":
-        return f"Already skipped by <@{nudge.resolved_by}>. Nothing changed."
+        return f"Already skipped by {mention(nudge.resolved_by)}. Nothing changed."
     if nudge.status == "planned" and nudge.snoozed_until:
         return f"Already snoozed until {nudge.snoozed_until:%a %b %-d}. Nothing changed."
     return "This follow-up can't be changed right now."

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
-from bot.mrkdwn import unescape_slack
+from bot.mrkdwn import hidden, inert, unescape_slack
 
 MAX_ACCOUNT = 200
 MAX_NAME = 150
@@ -124,7 +124,6 @@ BARE_NUMBER = re.compile(rf"^[-+\u2212]?(?:{_NUMBER_RE})(?i:mm|bn|k|m|b)?$")
 CODE_TOKEN = re.compile(rf"^(?:{_CODE_RE})$")  # upper case only: "Big Try 120k" is not Turkish lira
 SYMBOL_PREFIXED = re.compile(rf"^[-+\u2212]?(?:{_SYMBOL_RE})")
 EXTRA_KEY = re.compile(r"(?i)(?:^|\s)(contact|title|persona|live|go-live|golive):")
-BIDI_CONTROLS = set("\u061c\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f")
 
 EXAMPLE = "/closed-deal Acme Rockets $120k"
 FULL_EXAMPLE = "/closed-deal Acme Rockets $120k contact: Jane Doe, VP Operations persona: economic"
@@ -167,18 +166,37 @@ class QuickCapture:
     signed: bool = True
 
 
-def check_text(value: str, field: str, limit: int, example: str = EXAMPLE) -> str:
-    """Reject control characters and overlong text; return the value trimmed."""
-    for ch in value:
-        if unicodedata.category(ch) == "Cc" or ch in BIDI_CONTROLS:
+def check_text(value: str, field: str, limit: int, example: str = EXAMPLE, *, multiline: bool = False) -> str:
+    """The one policy for every field a user types: no control characters (line breaks and tabs only where the
+    field has several lines), no hidden characters (mrkdwn.hidden: bidi controls, zero-width spaces…), at most
+    `limit` characters. Returns the value trimmed, runs of spaces (and line breaks) collapsed to one space."""
+    for i, ch in enumerate(value):
+        if multiline and ch in "\r\n\t":
+            continue
+        if unicodedata.category(ch) == "Cc":
             what = (
                 "a line break" if ch in "\r\n" else "a tab" if ch == "\t" else f"a control character (U+{ord(ch):04X})"
             )
-            raise InputError(f"The {field} contains {what}. Please type it on one line, as plain text.", example)
+            how = "as plain text" if multiline else "on one line, as plain text"
+            raise InputError(f"The {field} contains {what}. Please type it {how}.", example)
+        if hidden(ch):
+            raise InputError(f"The {field} contains {_hidden_character(ch, value[:i])}. {_RETYPE}", example)
     value = " ".join(value.split())
     if len(value) > limit:
         raise InputError(f"The {field} is {len(value)} characters long; the limit is {limit}.", example)
     return value
+
+
+_RETYPE = "Hidden characters can make text show differently from what was typed: delete it, or retype that part."
+
+
+def _hidden_character(ch: str, before: str) -> str:
+    """`an invisible character (U+202E RIGHT-TO-LEFT OVERRIDE) after “Acme”`: where it is, since it can't be seen."""
+    name = unicodedata.name(ch, "")
+    code = f"U+{ord(ch):04X}" + (f" {name}" if name else "")
+    before = " ".join(inert(before).split())
+    where = f" after “{before if len(before) <= 30 else '…' + before[-29:]}”" if before else " at the start"
+    return f"an invisible character ({code}){where}"
 
 
 def _amount_from_match(m: re.Match[str], token: str, default_currency: str, example: str) -> Money:

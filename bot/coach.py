@@ -17,12 +17,20 @@ from bot.capture import InputError, parse_quick_capture
 from bot.db import Store
 from bot.deals import Deal, DealFields, Nudge
 from bot.forms import read_deal_form
+from bot.ids import is_user_id
+from bot.mrkdwn import mention
 from bot.nudge_blocks import nudge_message
 from bot.playbook import Playbook
 from bot.settings import Settings
 from bot.slack import error_code, post_in_channel
 
 logger = logging.getLogger(__name__)
+
+
+REASSIGN_PROBLEM = (
+    "That isn't someone I can hand this follow-up to. Pick a teammate from the Reassign menu (e.g. Jane Doe); "
+    "nothing changed."
+)
 
 
 class NotAllowed(Exception):
@@ -138,7 +146,7 @@ class Coach:
         if deal is None or deal.team_id != team_id:
             raise NotAllowed("I can't find that deal any more.")
         if not deals.can_edit(deal, user_id, self.settings.managers):
-            raise NotAllowed(f"Only <@{deal.owner_id}>, who closed this deal, or a manager can change it.")
+            raise NotAllowed(f"Only {mention(deal.owner_id)}, who closed this deal, or a manager can change it.")
 
     def get_deal(self, deal_id: int) -> Deal | None:
         with self.store.session() as db:
@@ -202,12 +210,15 @@ class Coach:
             raise NotAllowed("I can't find that follow-up any more.")
         allowed = {deal.owner_id, nudge.assignee_id, *self.settings.managers} - {None}
         if user_id not in allowed:
-            who = f"<@{deal.owner_id}>" + (f" or <@{nudge.assignee_id}>" if nudge.assignee_id else "")
+            who = mention(deal.owner_id) + (f" or {mention(nudge.assignee_id)}" if nudge.assignee_id else "")
             raise NotAllowed(f"Only {who}, or a manager, can act on this follow-up.")
         return nudge, deal
 
     def act_on_nudge(self, nudge_id: int, action: str, *, team_id: str, user_id: str, **details) -> NudgeChange:
-        """Done, skip, snooze or reassign, once: a repeat click changes nothing and says why."""
+        """Done, skip, snooze or reassign, once: a repeat click changes nothing and says why. Raises NotAllowed,
+        or InputError for an assignee that isn't a member id."""
+        if action == "reassign" and not is_user_id(details["assignee"]):
+            raise InputError(REASSIGN_PROBLEM, "")
         nudge, deal = self.nudge_for(nudge_id, team_id=team_id, user_id=user_id)
         post_id = nudge.post_id
         now = self.now()

@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 from bot.blocks import HEADER_LIMIT, MESSAGE_BLOCKS, SECTION_LIMIT, context, section
 from bot.deals import Deal
 from bot.digest import Digest, Outcome, WeekRate
-from bot.mrkdwn import escape, plain, truncate
+from bot.ids import is_channel_id
+from bot.mrkdwn import escape, mention, plain, truncate
 from bot.team import AtRisk, RepStats
 
 TOP_AT_RISK, TOP_DEALS, TOP_REPS, TOP_OUTCOMES = 10, 8, 40, 8
@@ -19,7 +20,7 @@ ACCOUNT_CHARS, REASON_CHARS, DETAIL_CHARS = 80, 300, 200
 
 def permalink(team_url: str | None, deal: Deal) -> str | None:
     """`{team_url}archives/{channel}/p{ts without the dot}`: the deal's message in its channel, once posted."""
-    if not team_url or not deal.posted_ts:
+    if not team_url or not deal.posted_ts or not is_channel_id(deal.channel_id):
         return None
     return f"{team_url}archives/{deal.channel_id}/p{deal.posted_ts.replace('.', '')}"
 
@@ -71,30 +72,32 @@ def at_risk_line(item: AtRisk, team_url: str | None, now: datetime) -> str:
     if item.quiet_since is not None:
         why.append(f"no touch for {_plural(max((now - item.quiet_since).days, 0), 'day')}")
     money = deal.fields.money.format()
-    return f"• {deal_label(deal, team_url)} · {money} · <@{deal.owner_id}> — {'; '.join(why)}"
+    return f"• {deal_label(deal, team_url)} · {money} · {mention(deal.owner_id)} — {'; '.join(why)}"
 
 
 def closed_line(deal: Deal, team_url: str | None) -> str:
     state = " (cancelled since)" if deal.cancelled else ""
-    return f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · <@{deal.owner_id}>{state}"
+    return f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · {mention(deal.owner_id)}{state}"
 
 
 def rep_line(rep: RepStats) -> str:
     rate = f"{rep.rate:.0%} complete (30 d)" if rep.rate is not None else "no steps due in 30 d"
     alarm = ":warning: " if rep.overdue else ""
-    return f"{alarm}<@{rep.rep_id}> · {rep.done} done · {rep.overdue} overdue · {rep.due_today} due today · {rate}"
+    return (
+        f"{alarm}{mention(rep.rep_id)} · {rep.done} done · {rep.overdue} overdue · {rep.due_today} due today · {rate}"
+    )
 
 
 def outcome_line(item: Outcome, team_url: str | None) -> str:
     kind = "Testimonial" if item.kind == "testimonial" else "Referrals"
     detail = _quoted(item.detail, DETAIL_CHARS)
-    by = f" (<@{item.by}>)" if item.by else ""
+    by = f" ({mention(item.by)})" if item.by else ""
     return f"• {kind} · {deal_label(item.deal, team_url)}{': ' + detail if detail else ''}{by}"
 
 
 def cancelled_line(deal: Deal, team_url: str | None) -> str:
     why = _quoted(deal.cancel_reason, REASON_CHARS) or "no reason given"
-    by = f" by <@{deal.cancelled_by}>" if deal.cancelled_by else ""
+    by = f" by {mention(deal.cancelled_by)}" if deal.cancelled_by else ""
     return f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · cancelled{by} — {why}"
 
 

@@ -12,7 +12,7 @@ from bot.blocks import STAGE_LABEL, context, deal_actions, section
 from bot.capture import EXAMPLE
 from bot.deals import Deal, Nudge
 from bot.home import HORIZON, Home, Item, MyNudges, TeamView
-from bot.mrkdwn import bold
+from bot.mrkdwn import bold, channel_link, mention
 from bot.nudge_blocks import nudge_actions, nudge_title
 from bot.render import facts, render
 from bot.team import RATE_DAYS, AtRisk, RepStats
@@ -45,9 +45,9 @@ def _nudge_line(item: Item, today) -> str:
     if n.status == "planned" and n.due_date <= today:
         meta.append("not posted yet")
     elif n.status == "posted":
-        meta.append(f"in <#{deal.channel_id}>")
+        meta.append(f"in {channel_link(deal.channel_id)}")
     if n.assignee_id and n.assignee_id != deal.owner_id:
-        meta.append(f"reassigned from <@{deal.owner_id}>")
+        meta.append(f"reassigned from {mention(deal.owner_id)}")
     if n.snoozed_until and n.status == "planned":
         meta.append(":zzz: snoozed")
     return f"*{nudge_title(n, deal)}*\n" + " · ".join(meta)
@@ -85,7 +85,7 @@ def my_nudges_blocks(nudges: MyNudges, today, budget: int) -> list[dict]:
 
 
 def _deal_line(deal: Deal, stage: str, upcoming: Nudge | None) -> str:
-    line = f"{bold(deal.account)} · {deal.fields.money.format()} · {stage} · <#{deal.channel_id}>"
+    line = f"{bold(deal.account)} · {deal.fields.money.format()} · {stage} · {channel_link(deal.channel_id)}"
     if upcoming:
         values = facts(deal.fields, owner_id=deal.owner_id)
         line += f"\nNext: {render(upcoming.title, values)} (due {_day(upcoming.due_date)})"
@@ -142,7 +142,7 @@ def _lines_blocks(lines: list[str], limit: int, more: str) -> list[dict]:
 
 
 def _rep_line(rep: RepStats) -> str:
-    parts = [f"<@{rep.rep_id}>", f"{rep.open_deals} open deal{'s' if rep.open_deals != 1 else ''}"]
+    parts = [mention(rep.rep_id), f"{rep.open_deals} open deal{'s' if rep.open_deals != 1 else ''}"]
     parts.append(f":red_circle: *{rep.overdue} overdue*" if rep.overdue else "0 overdue")
     parts.append(f"{rep.due_today} due today")
     parts.append(f"{rep.rate:.0%} done" if rep.rate is not None else "nothing due lately")
@@ -165,7 +165,7 @@ def team_blocks(reps: list[RepStats]) -> list[dict]:
 
 def _risk_line(risk: AtRisk, now: datetime) -> str:
     deal = risk.deal
-    line = f"{bold(deal.account)} · {deal.fields.money.format()} · <@{deal.owner_id}> · <#{deal.channel_id}>"
+    line = f"{bold(deal.account)} · {deal.fields.money.format()} · {mention(deal.owner_id)} · {channel_link(deal.channel_id)}"
     if risk.overdue_affirm:
         line += (
             f" · :rotating_light: {risk.overdue_affirm} affirm step{'s' if risk.overdue_affirm != 1 else ''} overdue"

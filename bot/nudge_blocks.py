@@ -8,13 +8,13 @@ from zoneinfo import ZoneInfo
 
 from bot.blocks import STAGE_LABEL, context, input_block, modal, section, text_input
 from bot.deals import Deal, Nudge
-from bot.mrkdwn import escape, truncate
+from bot.forms import DETAIL, MAX_OUTCOME, MAX_REASON, REASON, RESULT, VALUE
+from bot.mrkdwn import channel_link, escape, mention, truncate
 from bot.playbook import Step
 from bot.render import facts, render
 
 DONE, SKIP, SNOOZE, REASSIGN = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign"
 SKIP_MODAL, OUTCOME_MODAL = "nudge_skip", "nudge_outcome"
-REASON, DETAIL, RESULT, VALUE = "reason", "detail", "result", "value"
 SNOOZE_DAYS = {"1": "1 day", "7": "1 week"}
 OUTCOME_KINDS = ("win_reason", "testimonial", "referral")
 RESULTS = {
@@ -57,15 +57,15 @@ def outcome_summary(nudge: Nudge) -> str:
 def resolution_line(nudge: Nudge, *, live_here: bool, tz: ZoneInfo) -> str | None:
     """What happened to a step, or None while it is still waiting for someone to act."""
     if not live_here and nudge.snoozed_until:
-        return f":zzz: Snoozed by <@{nudge.snoozed_by}> until {nudge.snoozed_until:%a %b %-d}"
+        return f":zzz: Snoozed by {mention(nudge.snoozed_by)} until {nudge.snoozed_until:%a %b %-d}"
     if nudge.status == "done":
-        line = f":white_check_mark: Done by <@{nudge.resolved_by}> · {_when(nudge.resolved_at, tz)}"
+        line = f":white_check_mark: Done by {mention(nudge.resolved_by)} · {_when(nudge.resolved_at, tz)}"
         summary = outcome_summary(nudge)
         return f"{line}\n{summary}" if summary else line
     if nudge.status == "cancelled":
         return ":x: The deal was cancelled: nothing to do here."
     if nudge.status == "skipped":
-        line = f":next_track_button: Skipped by <@{nudge.resolved_by}> · {_when(nudge.resolved_at, tz)}"
+        line = f":next_track_button: Skipped by {mention(nudge.resolved_by)} · {_when(nudge.resolved_at, tz)}"
         return f"{line} · “{escape(nudge.note)}”" if nudge.note else line
     if not live_here:
         return ":arrows_counterclockwise: Moved to a later message"
@@ -122,11 +122,11 @@ def nudge_title(nudge: Nudge, deal: Deal) -> str:
 def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, late: bool, tz: ZoneInfo) -> list[dict]:
     values = facts(deal.fields, owner_id=deal.owner_id)
     live_here = nudge.post_id == post_id
-    meta = [f"<@{_who(nudge, deal)}>", STAGE_LABEL[nudge.stage], f"due {nudge.due_date:%a %b %-d}"]
+    meta = [mention(_who(nudge, deal)), STAGE_LABEL[nudge.stage], f"due {nudge.due_date:%a %b %-d}"]
     if late and live_here and nudge.open:
         meta.append(":hourglass: late")
     if nudge.assignee_id:
-        meta.append(f"reassigned from <@{deal.owner_id}>")
+        meta.append(f"reassigned from {mention(deal.owner_id)}")
     blocks = [
         section(f"*{_title(nudge, deal, values)}*"),
         context(" · ".join(meta)),
@@ -161,7 +161,7 @@ def nudge_message(
     """One message for one deal's due steps: a single nudge in full, or several gathered under one heading."""
     values = facts(deal.fields, owner_id=deal.owner_id)
     who = sorted({_who(n, deal) for n in nudges})
-    mentions = " ".join(f"<@{u}>" for u in who)
+    mentions = " ".join(mention(u) for u in who)
     if len(nudges) == 1:
         n = nudges[0]
         text = f"{mentions} {_title(n, deal, values)} (due {n.due_date:%a %b %-d}{', late' if late else ''})"
@@ -190,7 +190,7 @@ def skip_modal(nudge: Nudge, deal: Deal) -> dict:
             input_block(
                 REASON,
                 "Why skip it? (optional)",
-                text_input(None, "e.g. Already covered in the kickoff call", max_length=500),
+                text_input(None, "e.g. Already covered in the kickoff call", max_length=MAX_REASON),
             ),
         ],
     )
@@ -237,7 +237,7 @@ def outcome_modal(nudge: Nudge, deal: Deal, kind: str) -> dict:
 
 
 def _text_block(block_id: str, label: str, placeholder: str, *, optional: bool, multiline: bool) -> dict:
-    element = text_input(None, placeholder, max_length=1000, multiline=multiline)
+    element = text_input(None, placeholder, max_length=MAX_OUTCOME, multiline=multiline)
     return input_block(block_id, label, element, optional=optional)
 
 
@@ -253,19 +253,19 @@ def undeliverable_dm(
     }.get(error, f"Slack said `{escape(error)}`")
     account = escape(deal.account)
     owner = (
-        f"I couldn't post in <#{channel_id}> ({reason}), so here is the follow-up for *{account}* directly. "
+        f"I couldn't post in {channel_link(channel_id)} ({reason}), so here is the follow-up for *{account}* directly. "
         "Fix the channel and the next ones will go there again."
     )
     managers = (
-        f"Heads-up: follow-ups for *{account}* (owner <@{deal.owner_id}>) can't be posted in <#{channel_id}>: "
-        f"{reason}. I'm sending them to <@{deal.owner_id}> directly until that's fixed."
+        f"Heads-up: follow-ups for *{account}* (owner {mention(deal.owner_id)}) can't be posted in {channel_link(channel_id)}: "
+        f"{reason}. I'm sending them to {mention(deal.owner_id)} directly until that's fixed."
     )
     if not owner_reached:  # the managers are the only ones left who can see these follow-ups
         values = facts(deal.fields, owner_id=deal.owner_id)
         titles = "; ".join(_title(n, deal, values) for n in nudges)
         managers = (
-            f"Heads-up: follow-ups for *{account}* (owner <@{deal.owner_id}>) can't be posted in <#{channel_id}>: "
-            f"{reason}, and I couldn't reach <@{deal.owner_id}> by DM either. Not delivered: {titles}. "
+            f"Heads-up: follow-ups for *{account}* (owner {mention(deal.owner_id)}) can't be posted in {channel_link(channel_id)}: "
+            f"{reason}, and I couldn't reach {mention(deal.owner_id)} by DM either. Not delivered: {titles}. "
             "Please pass them on and fix the channel."
         )
     return owner, managers
@@ -275,8 +275,8 @@ def handover_text(nudge: Nudge, deal: Deal, *, by: str) -> str:
     """The DM a teammate gets when a follow-up is reassigned to them."""
     values = facts(deal.fields, owner_id=deal.owner_id)
     return (
-        f"<@{by}> handed you a follow-up for *{values['account']}*: {_title(nudge, deal, values)}. "
-        f"It's in <#{deal.channel_id}> with a draft and the buttons to mark it done."
+        f"{mention(by)} handed you a follow-up for *{values['account']}*: {_title(nudge, deal, values)}. "
+        f"It's in {channel_link(deal.channel_id)} with a draft and the buttons to mark it done."
     )
 
 

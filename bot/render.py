@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from bot.capture import PERSONAS
 from bot.deals import DealFields
-from bot.mrkdwn import escape
+from bot.mrkdwn import escape, mention
 
 
 def facts(fields: DealFields, *, owner_id: str | None, esc: Callable[[str | None], str] = escape) -> dict[str, str]:
@@ -14,8 +14,8 @@ def facts(fields: DealFields, *, owner_id: str | None, esc: Callable[[str | None
     contact = esc(fields.contact_name) if fields.contact_name else "your main contact"
     first = esc(fields.contact_name.split()[0]) if fields.contact_name else "there"
     if esc is escape:
-        rep = f"<@{owner_id}>" if owner_id else "your rep"
-        lead = f"<@{fields.impl_lead_id}>" if fields.impl_lead_id else "our implementation team"
+        rep = mention(owner_id) if owner_id else "your rep"
+        lead = mention(fields.impl_lead_id) if fields.impl_lead_id else "our implementation team"
     else:
         rep = "your rep"
         lead = "our implementation team"

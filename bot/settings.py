@@ -12,11 +12,23 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.hours import BusinessHours, parse_clock, parse_hours
+from bot.ids import USER_ID
 
 SLACK_APPS_URL = "https://api.slack.com/apps"
 DEFAULT_API_URL = "https://slack.com/api/"
-USER_ID = re.compile(r"^[UW][A-Z0-9]{2,}$")
 CURRENCY_CODE = re.compile(r"^[A-Z]{3}$")
+# The settings that are secrets: never logged (bot/logs.py redacts their values wherever they appear).
+SECRETS = {
+    "SLACK_BOT_TOKEN": "slack_bot_token",
+    "SLACK_SIGNING_SECRET": "slack_signing_secret",
+    "SLACK_APP_TOKEN": "slack_app_token",
+    "SLACK_CLIENT_SECRET": "slack_client_secret",
+}
+
+
+def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
+    """The secrets set in `env`, as Settings.from_env reads them, for the log filter before settings are checked."""
+    return tuple(value for name in SECRETS if (value := (env.get(name) or "").strip()))
 
 
 def _oauth_problems(client_id: str, client_secret: str, bot_token: str, app_token: str) -> list[str]:
@@ -71,6 +83,10 @@ class Settings:
     digest_time: str = "08:30"  # managers' local time for the daily digest
     large_deal: Decimal = Decimal("100000")  # at or above: a late affirm touch puts the deal at risk
     quiet_days: int = 14  # an open deal with no touch done for this long is at risk
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        return tuple(value for name in SECRETS.values() if (value := getattr(self, name)))
 
     @property
     def digest_at(self) -> time:

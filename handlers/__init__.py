@@ -11,7 +11,7 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import InstallationStore
 
-from bot import blocks, nudge_blocks, workspaces
+from bot import blocks, ids, nudge_blocks, workspaces
 from bot.coach import Coach
 from bot.slack import BOT_SCOPES, build_client
 from handlers import commands, deal_form, deal_lifecycle, home, install, nudges
@@ -42,6 +42,7 @@ def create_app(
         token_verification_enabled=False,
         process_before_response=True,
         raise_error_for_unhandled_request=False,
+        before_authorize=require_slack_ids,  # before any token lookup, so a malformed team id goes no further
         **options,
     )
     register(app, coach)
@@ -96,6 +97,20 @@ def register(app: App, coach: Coach) -> None:
     app.event("app_home_opened")(ack=home.ack_home_opened, lazy=[home.handle_app_home_opened])
     app.event("app_uninstalled")(install.handle_app_uninstalled)
     app.event("tokens_revoked")(install.handle_tokens_revoked)
+
+
+ID_CHECKS = (("user_id", ids.is_user_id), ("channel_id", ids.is_channel_id), ("team_id", ids.is_team_id))
+
+
+def require_slack_ids(context, next):  # noqa: A002 - Bolt passes `next` by name
+    """Every id a request carries is an id before any listener stores or shows it: a signed payload whose user,
+    channel or team is anything else (`U1> <!channel`) is refused with one short log line."""
+    for key, well_formed in ID_CHECKS:
+        value = context.get(key)
+        if value is not None and not well_formed(value):
+            logger.warning("Refused a request whose %s is not a Slack id: %.40r", key, value)
+            return BoltResponse(status=400, body=f"{key} is not a Slack id")
+    next()
 
 
 def handle_error(error: Exception, body: dict) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import logging
 import sqlite3
-from datetime import date
 
 from bot import blocks, forms
 from bot.coach import Coach, NotAllowed
@@ -80,19 +79,20 @@ def _submit(ack, view: dict, context, action: str, field: str, **details) -> Non
 
 
 def handle_live_submission(ack, view: dict, context) -> None:
-    value = view["state"]["values"].get(forms.GO_LIVE, {}).get(forms.VALUE) or {}
-    chosen = value.get("selected_date")
-    if not chosen:
-        return ack(response_action="errors", errors={forms.GO_LIVE: "Pick the go-live date."})
-    _submit(ack, view, context, "live", forms.GO_LIVE, go_live=date.fromisoformat(chosen))
+    coach: Coach = context["coach"]
+    try:
+        go_live = forms.read_go_live(view["state"]["values"], example=coach.today())
+    except forms.FormErrors as exc:
+        return ack(response_action="errors", errors=exc.errors)
+    _submit(ack, view, context, "live", forms.GO_LIVE, go_live=go_live)
 
 
 def handle_cancel_submission(ack, view: dict, context) -> None:
-    value = view["state"]["values"].get(forms.REASON, {}).get(forms.VALUE) or {}
-    reason = " ".join((value.get("value") or "").split())
-    if not reason:
-        return ack(response_action="errors", errors={forms.REASON: "Say why, e.g. 'Budget frozen after a reorg'."})
-    _submit(ack, view, context, "cancel", forms.REASON, reason=reason[:500])
+    try:
+        reason = forms.read_cancel_reason(view["state"]["values"])
+    except forms.FormErrors as exc:
+        return ack(response_action="errors", errors=exc.errors)
+    _submit(ack, view, context, "cancel", forms.REASON, reason=reason)
 
 
 def refresh_after_submission(view: dict, context, client) -> None:

@@ -6,11 +6,12 @@ import json
 import logging
 import sqlite3
 
-from bot import nudge_blocks
+from bot import forms, nudge_blocks
 from bot.blocks import already_resolved_text
+from bot.capture import InputError
 from bot.coach import Coach, NotAllowed
 from bot.db import storage_problem
-from bot.nudge_blocks import DETAIL, REASON, RESULT, VALUE
+from bot.forms import REASON, FormErrors
 from bot.nudges import ACTIONABLE
 from handlers.replies import refuse, tell
 
@@ -38,6 +39,9 @@ def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, acti
         change = coach.act_on_nudge(nudge_id, action, team_id=context.team_id, user_id=context.user_id, **details)
     except NotAllowed as exc:
         refuse(coach, body, client, respond, context, str(exc))
+        return None
+    except InputError as exc:
+        refuse(coach, body, client, respond, context, exc.problem)
         return None
     except sqlite3.Error as exc:
         logger.exception("Could not record %s on nudge %s", action, nudge_id)
@@ -103,11 +107,6 @@ def _metadata(view: dict) -> dict:
         return {}
 
 
-def _text(view: dict, block_id: str) -> str:
-    element = view["state"]["values"].get(block_id, {}).get(VALUE) or {}
-    return (element.get("value") or "").strip()
-
-
 def _submit(ack, context, nudge_id: int, action: str, *, field: str, button: str, **details) -> None:
     """Act from a modal: a refusal or a busy database shows on `field`; a change is remembered for the redraw."""
     coach: Coach = context["coach"]
@@ -128,37 +127,21 @@ def _submit(ack, context, nudge_id: int, action: str, *, field: str, button: str
 def handle_skip_submission(ack, view: dict, context) -> None:
     """Skip with an optional reason; a second submission changes nothing."""
     nudge_id = int(_metadata(view)["nudge"])
-    _submit(ack, context, nudge_id, "skip", field=REASON, button="Skip", reason=_text(view, REASON) or None)
-
-
-def read_outcome(view: dict) -> tuple[dict | None, dict[str, str]]:
-    """The outcome a rep recorded, or inline errors keyed by block."""
-    kind = _metadata(view).get("kind")
-    if kind == "win_reason":
-        reason = _text(view, REASON)
-        if not reason:
-            return None, {REASON: "Write their biggest reason, in their words, e.g. 'Setup took days, not months'."}
-        outcome = {"kind": kind, "reason": " ".join(reason.split())}
-        almost = _text(view, DETAIL)
-        if almost:
-            outcome["almost"] = " ".join(almost.split())
-        return outcome, {}
-    selected = (view["state"]["values"].get(RESULT, {}).get(VALUE) or {}).get("selected_option") or {}
-    if not selected.get("value"):
-        return None, {RESULT: "Choose how it went."}
-    outcome = {"kind": kind, "result": selected["value"]}
-    detail = _text(view, DETAIL)
-    if detail:
-        outcome["detail"] = " ".join(detail.split())
-    return outcome, {}
+    try:
+        reason = forms.read_skip_reason(view["state"]["values"])
+    except FormErrors as exc:
+        return ack(response_action="errors", errors=exc.errors)
+    _submit(ack, context, nudge_id, "skip", field=REASON, button="Skip", reason=reason)
 
 
 def handle_outcome_submission(ack, view: dict, context) -> None:
     """Done with what the buyer said: stored with the step for the digest."""
-    nudge_id = int(_metadata(view)["nudge"])
-    outcome, errors = read_outcome(view)
-    if errors:
-        return ack(response_action="errors", errors=errors)
+    metadata = _metadata(view)
+    nudge_id = int(metadata["nudge"])
+    try:
+        outcome = forms.read_outcome(view["state"]["values"], metadata.get("kind"))
+    except FormErrors as exc:
+        return ack(response_action="errors", errors=exc.errors)
     first = next(iter(view["state"]["values"]), REASON)
     _submit(ack, context, nudge_id, "done", field=first, button="Save", outcome=outcome)
 

@@ -143,7 +143,7 @@ def server_for():
     running = []
 
     def start(app) -> str:
-        srv = http_server(app, port=0, host="127.0.0.1", threads=4)
+        srv = http_server(app, signing_secret=SECRET, port=0, host="127.0.0.1", threads=4)
         stopping = threading.Event()
 
         def run():

@@ -6,6 +6,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,3 +34,10 @@ def start_serve(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen, list[
         if "Deal Coach" in line and "started" in line:
             break
     return proc, log
+
+
+def keep_reading(proc: subprocess.Popen, log: list[str]) -> threading.Thread:
+    """Drain the process's stderr into `log` on a thread: at DEBUG a full pipe would block the server mid-request."""
+    thread = threading.Thread(target=lambda: log.extend(proc.stderr), name="stderr-reader", daemon=True)
+    thread.start()
+    return thread

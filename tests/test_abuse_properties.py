@@ -18,6 +18,10 @@ from bot.playbook import load
 from tests.fakeslack import block_problems, view_problems
 
 RAW_SPECIAL = re.compile(r"<!(channel|here|everyone)|<!subteam\^|<https?:|<mailto:|<@U0EVIL")
+# What turns the bot's own words after user text around, or hides text: bidi controls and invisible format
+# characters (the zero-width space that defuses @channel is the bot's own, so it is not listed).
+HIDDEN = "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff\U000e0041"
+REORDERING = re.compile(f"[{HIDDEN}]")
 BERLIN = ZoneInfo("Europe/Berlin")
 PLAYBOOK = load()
 STEPS = {s.id: s for s in PLAYBOOK.steps}
@@ -40,9 +44,13 @@ nasty = st.one_of(
             "> quote\n> more",
             "💥" * 300,
             "x" * 5000,
+            "Budget frozen\u202e 3 seats",  # everything after it shows reversed: "staes 3"
+            "\u2067Acme\u2069 \u2066$120k",
+            "Jane\u200bDoe\ufeff\u2060",
         ]
     ),
     st.lists(st.sampled_from(["<!channel>", "<https://x.y|z>", "&", "<", ">", "*", "a"]), max_size=80).map("".join),
+    st.lists(st.sampled_from([*HIDDEN, "a", " ", "3", "\u05d0", "<!here>"]), max_size=40).map("".join),
 )
 
 
@@ -52,7 +60,15 @@ def clean_line(text: str) -> str:
 
 
 def user_text_is_inert(payload: str) -> bool:
-    return RAW_SPECIAL.search(payload) is None
+    """No ping, no link, nothing that reorders or hides the text around it (JSON escapes decoded first)."""
+    return RAW_SPECIAL.search(payload) is None and REORDERING.search(_decoded(payload)) is None
+
+
+def _decoded(payload: str) -> str:
+    try:
+        return json.dumps(json.loads(payload), ensure_ascii=False)
+    except ValueError:
+        return payload
 
 
 def a_deal(account: str, contact: str, title: str, why: str, reason: str) -> Deal:
@@ -160,6 +176,20 @@ def test_the_generator_really_produces_the_dangerous_sequences():
     payload = json.dumps(message_blocks)
     assert "&lt;!channel&gt;" in payload and "&lt;https://evil.example|Click me&gt;" in payload
     assert user_text_is_inert(payload) and user_text_is_inert(text)
+    assert not user_text_is_inert(json.dumps(["Budget\u202e 3"])) and not user_text_is_inert("\u2066x")
+
+
+def test_bidi_text_in_every_free_text_field_leaves_the_bots_own_words_in_order():
+    """The exact case from the report: a cancel reason, a skip reason and a win reason ending in an override."""
+    evil = "Budget frozen\u202e"
+    deal = a_deal(f"Acme{evil}", f"Jane{evil}", f"CEO{evil}", f"Speed{evil}", evil)
+    steps = nudges_for(deal, evil, evil)
+    for text, message_blocks in (
+        blocks.deal_announcement(deal, steps),
+        nudge_blocks.nudge_message(deal, steps[:8], STEPS, post_id=5, late=True, tz=BERLIN),
+    ):
+        payload = json.dumps([text, message_blocks], ensure_ascii=False)
+        assert "Budget frozen" in payload and "\u202e" not in payload
 
 
 # -- through the database: the digest and the Home tab show what reps typed, months later ---------------------

@@ -25,10 +25,12 @@ from bot.capture import (
 
 # Written out here rather than imported, so the tests are an independent check of the parser's own list.
 BIDI_FORMATTING = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+HIDDEN = "Hidden characters can make text show differently from what was typed: delete it, or retype that part."
 
 
 def is_control(ch: str) -> bool:
-    return unicodedata.category(ch) == "Cc" or ch in BIDI_FORMATTING
+    """Controls, bidi formatting and every other invisible format character (category Cf) but the joiners."""
+    return unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in "\u200c\u200d" or ch in BIDI_FORMATTING
 
 
 def example_parses(error: InputError) -> QuickCapture:
@@ -291,15 +293,16 @@ BAD_CAPTURES = [
     ),
     (
         "Acme\u202eRockets $5k",
-        "The command contains a control character (U+202E). Please type it on one line, as plain text.",
+        "The command contains an invisible character (U+202E RIGHT-TO-LEFT OVERRIDE) after “Acme”. " + HIDDEN,
     ),
     (
         "Acme\u2066Rockets $5k",
-        "The command contains a control character (U+2066). Please type it on one line, as plain text.",
+        "The command contains an invisible character (U+2066 LEFT-TO-RIGHT ISOLATE) after “Acme”. " + HIDDEN,
     ),
     (
         "Acme $5k contact: Jane\u200fDoe",
-        "The command contains a control character (U+200F). Please type it on one line, as plain text.",
+        "The command contains an invisible character (U+200F RIGHT-TO-LEFT MARK) after “Acme $5k contact: Jane”. "
+        + HIDDEN,
     ),
     (
         "Acme $5k persona: boss",
@@ -388,16 +391,44 @@ def test_check_text_trims_and_collapses_spaces():
         ("a\x1bb", "a control character (U+001B)"),
         ("a\x7fb", "a control character (U+007F)"),
         ("a\x85b", "a control character (U+0085)"),
-        ("a\u202db", "a control character (U+202D)"),
-        ("a\u061cb", "a control character (U+061C)"),
     ],
 )
 def test_check_text_rejects_control_characters(value, what):
-    """Line breaks, tabs, C0/C1 controls and bidi overrides could forge or garble what others see."""
+    """Line breaks, tabs, C0/C1 controls could forge or garble what others see."""
     with pytest.raises(InputError) as caught:
         check_text(value, "why they bought", 2000, example="/closed-deal Acme $5k")
     assert caught.value.problem == f"The why they bought contains {what}. Please type it on one line, as plain text."
     assert caught.value.example == "/closed-deal Acme $5k"
+
+
+@pytest.mark.parametrize(
+    ("value", "what"),
+    [
+        ("a\u202db", "U+202D LEFT-TO-RIGHT OVERRIDE) after “a”"),
+        ("a\u061cb", "U+061C ARABIC LETTER MARK) after “a”"),
+        ("\u2067abc", "U+2067 RIGHT-TO-LEFT ISOLATE) at the start"),
+        ("Jane\u200bDoe", "U+200B ZERO WIDTH SPACE) after “Jane”"),
+        ("Acme\ufeff", "U+FEFF ZERO WIDTH NO-BREAK SPACE) after “Acme”"),
+        ("Acme\u00ad", "U+00AD SOFT HYPHEN) after “Acme”"),
+        ("a\U000e0041b", "U+E0041 TAG LATIN CAPITAL LETTER A) after “a”"),
+        ("a\ud800b", "U+D800) after “a”"),
+    ],
+)
+def test_check_text_rejects_hidden_characters_and_says_where(value, what):
+    """Bidi controls turn the text after them around; other invisible characters make text differ from how it looks."""
+    for multiline in (False, True):
+        with pytest.raises(InputError) as caught:
+            check_text(value, "reason", 2000, example="/closed-deal Acme $5k", multiline=multiline)
+        assert caught.value.problem == f"The reason contains an invisible character ({what}. {HIDDEN}"
+
+
+def test_check_text_keeps_joiners_and_takes_line_breaks_where_the_field_has_lines():
+    """Emoji sequences and Persian or Indic words need zero-width joiners; a multi-line field keeps its words."""
+    assert check_text("Dev 👩\u200d💻 team, می\u200cخواهم", "reason", 200) == "Dev 👩\u200d💻 team, می\u200cخواهم"
+    assert check_text("Speed\r\nand\tprice\n", "reason", 200, multiline=True) == "Speed and price"
+    with pytest.raises(InputError) as caught:
+        check_text("Speed\x07", "reason", 200, multiline=True)
+    assert caught.value.problem == "The reason contains a control character (U+0007). Please type it as plain text."
 
 
 def test_check_text_counts_the_limit_after_collapsing_spaces():

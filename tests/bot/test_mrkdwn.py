@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.mrkdwn import bold, escape, truncate, unescape_slack
+from bot.mrkdwn import bold, channel_link, escape, hidden, inert, mention, plain, truncate, unescape_slack
 
 ZWSP = "\u200b"
 BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
@@ -101,8 +101,44 @@ def test_escape_never_leaves_angle_brackets_or_a_live_broadcast(text):
 @settings(max_examples=300, database=None, deadline=None)
 @given(st.text().filter(lambda t: "@" not in t))
 def test_unescape_slack_undoes_escape(text):
-    """Slack's escaping and ours agree, so a name survives a trip through Slack unchanged."""
-    assert unescape_slack(escape(text)) == text
+    """Slack's escaping and ours agree, so a name survives a trip through Slack unchanged (its hidden characters,
+    which the text policy refuses when typed, are not shown)."""
+    assert unescape_slack(escape(text)) == inert(text)
+    if not any(map(hidden, text)):
+        assert unescape_slack(escape(text)) == text
+
+
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+
+
+@pytest.mark.parametrize("show", [escape, plain, bold])
+def test_stored_text_with_hidden_characters_is_shown_without_them(show):
+    """A reason stored before the policy (or by any other path) can't turn the bot's words after it around."""
+    for ch in BIDI + "\u200b\u2060\ufeff\u00ad\U000e0041":
+        shown = show(f"Budget frozen{ch} 3 seats")
+        assert ch not in shown and "Budget frozen 3 seats" in shown
+    assert show("👩\u200d💻 dev team") in ("👩\u200d💻 dev team", "*👩\u200d💻 dev team*")  # joiners are kept
+
+
+@pytest.mark.parametrize(
+    ("user_id", "shown"),
+    [
+        ("U0REP0002", "<@U0REP0002>"),
+        ("W012AB3CD", "<@W012AB3CD>"),
+        ("U0REP0002> <!channel", "U0REP0002&gt; &lt;!channel"),
+        ("U0REP\n", "U0REP"),
+        ("u0rep", "u0rep"),
+        ("", "someone"),
+        (None, "someone"),
+    ],
+)
+def test_only_a_well_formed_member_id_becomes_a_mention(user_id, shown):
+    assert mention(user_id).strip() == shown
+
+
+def test_only_a_well_formed_channel_id_becomes_a_channel_link():
+    assert channel_link("C0TEAM") == "<#C0TEAM>" and channel_link("G0PRIV") == "<#G0PRIV>"
+    assert channel_link("C0TEAM> <!here") == "C0TEAM&gt; &lt;!here"
 
 
 @settings(max_examples=300, database=None, deadline=None)

@@ -119,7 +119,7 @@ def deal_amount(deal):
         ("Acme\x07Corp $5k", "control character"),
         ("Acme\tCorp $5k", "tab"),
         ("Acme\nCorp $5k", "line break"),
-        ("Acme \u202egnp.exe $5k", "control character"),
+        ("Acme \u202egnp.exe $5k", "invisible character (U+202E RIGHT-TO-LEFT OVERRIDE) after “Acme”"),
         ("Acme 66 5000", "two numbers"),
         ("Acme $5k persona: wizard", "isn't a buyer persona"),
         ("Acme $5k live: next week", "isn't a date"),

@@ -176,8 +176,9 @@ AUTH_ERRORS = ("invalid_auth", "not_authed", "token_revoked", "account_inactive"
 
 
 def _run_job_once(args: argparse.Namespace, job: Callable, *, check_token: bool) -> tuple[Settings, Any, datetime]:
-    """(settings, report, local instant) of one run as of --now, so the CLI takes the scheduler's own code path."""
-    settings = Settings.from_env(os.environ)
+    """(settings, report, local instant) of one run as of --now, so the CLI takes the scheduler's own code path.
+    A job only calls Slack: it needs a token, not the signing secret or app token that `serve` listens with."""
+    settings = Settings.from_env(os.environ, serving=False)
     playbook = load_playbook(settings)
     store = Store(settings.db_path)
     store.migrate()

@@ -20,7 +20,7 @@ from bot import __version__
 from bot.capture import PERSONA_ALIASES, PERSONAS, InputError, parse_amount
 from bot.db import Store
 from bot.playbook import Playbook, PlaybookError, load
-from bot.settings import Settings, SettingsError
+from bot.settings import SLACK_APPS_URL, Settings, SettingsError
 
 EXIT_CONFIG = 2
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -213,6 +213,31 @@ def _rejected_token(exc) -> str:
     )
 
 
+def _app_token_problem(client, settings: Settings) -> str | None:
+    """Ask Slack for a Socket Mode connection with SLACK_APP_TOKEN, as serve is about to: a refused token is
+    one clear message at start-up, not a traceback after "started". None when Slack accepts it."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.slack import error_code
+
+    try:
+        client.apps_connections_open(app_token=settings.slack_app_token)
+    except SlackApiError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        reason = error_code(exc) or f"http {status}"
+        if status >= 500 or status == 429:
+            return f"Slack couldn't open a Socket Mode connection just now ({reason}). Try again in a minute."
+        return (
+            f"Slack rejected SLACK_APP_TOKEN ({reason}). At {SLACK_APPS_URL} > your app, check that Socket Mode is "
+            "turned on, then copy the app-level token (xapp-...) again from Basic Information > App-Level Tokens; "
+            "it needs the connections:write scope. To use HTTP mode instead, unset SLACK_APP_TOKEN and set "
+            "SLACK_SIGNING_SECRET."
+        )
+    except OSError as exc:
+        return f"Can't reach Slack at {settings.slack_api_url} ({exc}). Check the network or SLACK_API_URL."
+    return None
+
+
 def run_tick(args: argparse.Namespace) -> int:
     """One dispatch as of --now, through the same code path as the scheduled job."""
     from schedules.jobs import dispatch_nudges
@@ -266,6 +291,11 @@ def run_serve(args: argparse.Namespace) -> int:
             )
             return EXIT_CONFIG
         where = f"as @{identity.get('user')} in {identity.get('team')}"
+    if settings.socket_mode:
+        problem = _app_token_problem(client, settings)
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_CONFIG
 
     from schedules import build_scheduler
 
@@ -287,8 +317,14 @@ def run_serve(args: argparse.Namespace) -> int:
     scheduler.start()
     try:
         if settings.socket_mode:
-            logger.info("Deal Coach %s started in Socket Mode %s; %s", __version__, where, summary)
-            run_socket_mode(app, settings.slack_app_token, stop)
+            run_socket_mode(
+                app,
+                settings.slack_app_token,
+                stop,
+                connected=lambda: logger.info(
+                    "Deal Coach %s started in Socket Mode %s; %s", __version__, where, summary
+                ),
+            )
         else:
             server = http_server(app, port=settings.port)
             logger.info(

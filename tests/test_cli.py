@@ -271,3 +271,23 @@ def test_tick_without_any_token_still_says_which_to_set(tmp_path):
     result = run_cli("tick", env={"DEALCOACH_DB": str(tmp_path / "d.db")}, cwd=tmp_path)
     assert result.returncode == 2
     assert "SLACK_BOT_TOKEN is not set" in result.stderr and "SLACK_SIGNING_SECRET" not in result.stderr
+
+
+def test_socket_mode_with_a_rejected_app_token_exits_2_with_one_clear_message(tmp_path, fake):
+    """Checked at start-up like the bot token, against SLACK_API_URL: never "started", then a traceback."""
+    fake.fail("apps.connections.open", error="invalid_auth")
+    app_token = "xapp-1-A0FAKE-123-secretvalue"
+    env = {
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_APP_TOKEN": app_token,
+        "SLACK_API_URL": fake.base_url,
+        "DEALCOACH_DB": str(tmp_path / "d.db"),
+    }
+    result = run_cli("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Slack rejected SLACK_APP_TOKEN (invalid_auth)" in result.stderr
+    assert "Socket Mode" in result.stderr and "connections:write" in result.stderr
+    assert "Traceback" not in result.stderr and "started" not in result.stderr
+    assert app_token not in result.stderr and TOKEN not in result.stderr
+    [check] = fake.calls_to("apps.connections.open")
+    assert check.token == app_token  # the app token was the one asked about

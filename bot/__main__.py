@@ -42,8 +42,6 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per minute for every run
-    # Bolt warns that SLACK_BOT_TOKEN from the environment is unused when given a client: that's on purpose.
-    logging.getLogger("slack_bolt.App").addFilter(lambda record: "token will be unused" not in record.getMessage())
     try:
         return args.run(args)
     except (SettingsError, PlaybookError, TokenRejected) as exc:
@@ -261,9 +259,28 @@ def run_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+# Bolt reads these from the environment by itself whenever it isn't handed them: App() takes SLACK_BOT_TOKEN even
+# when given a client (and warns that it will be unused), and SLACK_CLIENT_ID/SECRET switch it to OAuth.
+SLACK_CREDENTIALS = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET",
+)
+
+
+def _take_credentials(env) -> None:
+    """Settings has read the credentials; from here on it is their only source, so no library picks a token up
+    on its own and no child process inherits one."""
+    for name in SLACK_CREDENTIALS:
+        env.pop(name, None)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Start the bot: settings, playbook, database, a Slack token check, then HTTP or Socket Mode."""
     settings = Settings.from_env(os.environ)
+    _take_credentials(os.environ)
     playbook = load_playbook(settings)
     store = Store(settings.db_path)
     version = store.migrate()

@@ -6,7 +6,7 @@ import json
 from datetime import date
 
 from bot import forms
-from bot.capture import EXAMPLE, FULL_EXAMPLE, PERSONAS
+from bot.capture import EXAMPLE, FULL_EXAMPLE, PERSONAS, example_date
 from bot.deals import Deal, DealFields, Nudge
 from bot.mrkdwn import bold, escape, plain, truncate
 from bot.render import facts, render
@@ -34,7 +34,8 @@ def context(text: str) -> dict:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT)}]}
 
 
-def help_message(command: str = "/closed-deal") -> tuple[str, list[dict]]:
+def help_message(command: str = "/closed-deal", *, today: date) -> tuple[str, list[dict]]:
+    """The syntax and examples; dates in them are relative to `today`, so copying an example always works."""
     text = f"How to use {command}: `{EXAMPLE}`, or `{command}` alone to open a form."
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "Capture a closed deal"}},
@@ -46,7 +47,7 @@ def help_message(command: str = "/closed-deal") -> tuple[str, list[dict]]:
             "*Quick capture*: the account, then the amount\n"
             f"`{EXAMPLE}`\n`/closed-deal Globex EUR 50,000`\n`/closed-deal Initech 1.2M`\n\n"
             "*Add details* (all optional, in any order after the amount)\n"
-            f"`{FULL_EXAMPLE} live: 2026-03-01`\n"
+            f"`{FULL_EXAMPLE} live: {example_date(today):%Y-%m-%d}`\n"
             "• `contact:` name, then a comma and their title\n"
             "• `persona:` economic, technical, champion or other\n"
             "• `live:` the expected go-live date, as YYYY-MM-DD\n"

@@ -71,7 +71,7 @@ class Coach:
         self, text: str, *, team_id: str, channel_id: str, user_id: str, capture_key: str
     ) -> tuple[Deal, bool]:
         """As capture_quick, and whether this call stored it (False for a replay of the same command)."""
-        quick = parse_quick_capture(text, self.settings.currency)
+        quick = parse_quick_capture(text, self.settings.currency, today=self.today())
         if quick.go_live_date and quick.go_live_date < self.today():
             raise InputError(
                 f"The go-live date {quick.go_live_date:%Y-%m-%d} is before today's close. Use a date from today on.",

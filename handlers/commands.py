@@ -29,7 +29,7 @@ def handle_closed_deal(ack, command: dict, context) -> None:
     text = command.get("text") or ""
     mode = _mode(text)
     if mode == "help":
-        fallback, help_blocks = blocks.help_message(command["command"])
+        fallback, help_blocks = blocks.help_message(command["command"], today=coach.today())
         return ack(text=fallback, blocks=help_blocks)
     if mode == "form":
         return ack()

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 import sqlite_utils
 
-from tests.conftest import CHANNEL, REP
+from tests.conftest import CHANNEL, OTHER_REP, REP
 from tests.slackapp import body_json
 
 
@@ -206,3 +206,23 @@ def test_busy_database_answers_try_again_and_stores_nothing(slack, fake, setting
     assert "database is busy" in body["text"] and "Nothing was saved" in body["text"]
     assert rows(settings, "deals") == []
     assert fake.calls_to("chat.postMessage") == []
+
+
+def test_the_help_example_and_date_errors_use_dates_from_today(slack, fake, settings, clock):
+    """An example copied as it stands must be accepted, however long after the code was written it is read."""
+    from datetime import UTC, datetime
+
+    clock.now = datetime(2027, 5, 10, 9, 0, tzinfo=UTC)
+    shown = all_text(body_json(slack.command("help"))["blocks"])
+    [example] = [line.strip("`•\\n ") for line in shown.split("\\n") if "live: " in line and "`" in line]
+    assert example.endswith("live: 2027-07-09")  # 60 days on from today
+    assert body_json(slack.command(example.removeprefix("/closed-deal "))) == {}  # accepted: stored and announced
+    [deal] = rows(settings, "deals")
+    assert deal["go_live_date"] == "2027-07-09"
+
+    answer = body_json(slack.command("Globex $5k live: 31/12"))
+    assert "like 2027-07-09" in answer["text"] and "2026-03" not in answer["text"]
+    retyped = all_text(answer["blocks"]).split("Try it like this:\\n`", 1)[1].split("`", 1)[0]
+    copied = slack.command(retyped.removeprefix("/closed-deal "), user=OTHER_REP)  # the error's example works too
+    assert body_json(copied) == {}
+    assert len(rows(settings, "deals")) == 2

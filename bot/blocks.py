@@ -407,3 +407,19 @@ def already_resolved_text(nudge: Nudge | None, action: str) -> str:
     if nudge.status == "planned" and nudge.snoozed_until:
         return f"Already snoozed until {nudge.snoozed_until:%a %b %-d}. Nothing changed."
     return "This follow-up can't be changed right now."
+
+
+def form_failed_text(code: str, status: int, again: str) -> str:
+    """Why a form didn't open (Slack's error `code`, the HTTP `status`, 0 without an answer) and what to do
+    instead (`again`, mrkdwn we wrote)."""
+    if code == "expired_trigger_id":
+        why = "Slack gives a form three seconds to open, and that time ran out"
+    elif not status:
+        why = "Slack didn't answer in time"
+    elif status >= 500 or status == 429:
+        why = f"Slack had a problem on its side (HTTP {status})"
+    elif code and len(code) <= 60 and code.replace("_", "").isalnum():
+        why = f"Slack refused it ({code})"
+    else:  # an error page instead of Slack's JSON
+        why = f"Slack sent back an error page (HTTP {status})"
+    return f":warning: I couldn't open the form: {why}. Nothing was saved. {again}"

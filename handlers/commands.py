@@ -6,9 +6,10 @@ import logging
 import sqlite3
 
 from bot import blocks
-from bot.capture import InputError
+from bot.capture import EXAMPLE, InputError
 from bot.coach import Coach
 from bot.db import storage_problem
+from handlers.replies import open_form
 
 logger = logging.getLogger(__name__)
 SAVED = "saved_deal"  # set by the ack listener when this request stored a deal; the lazy one announces it
@@ -65,7 +66,13 @@ def follow_up_closed_deal(command: dict, context, client, respond) -> None:
     mode = _mode(command.get("text") or "")
     if mode == "form":
         view = blocks.deal_modal(channel_id=command["channel_id"], today=coach.today())
-        client.views_open(trigger_id=command["trigger_id"], view=view)
+        open_form(
+            client,
+            command["trigger_id"],
+            view,
+            tell_user=lambda text: respond(text=text, response_type="ephemeral"),
+            again=f"Type `{command['command']}` again to open it, or capture the deal in one line: `{EXAMPLE}`.",
+        )
     elif context.get(SAVED):
         deal = coach.get_deal(context[SAVED])
         if deal is not None:

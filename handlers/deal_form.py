@@ -11,7 +11,7 @@ from bot.coach import Coach, NotAllowed
 from bot.db import storage_problem
 from bot.forms import ACCOUNT, DEAL_MODAL, FormErrors
 from handlers.commands import SAVED
-from handlers.replies import refuse
+from handlers.replies import open_form_for_click, refuse
 
 __all__ = ["ADD_DETAILS", "DEAL_MODAL"]
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def handle_add_details(body: dict, action: dict, context, client, respond) -> No
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
     view = blocks.deal_modal(channel_id=deal.channel_id, today=coach.today(), deal=deal)
-    client.views_open(trigger_id=body["trigger_id"], view=view)
+    open_form_for_click(client, body, respond, view)
 
 
 def handle_deal_form(ack, view: dict, body: dict, context) -> None:

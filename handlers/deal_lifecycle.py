@@ -11,7 +11,7 @@ from bot import blocks, forms
 from bot.coach import Coach, NotAllowed
 from bot.db import storage_problem
 from handlers.nudges import refresh
-from handlers.replies import refuse
+from handlers.replies import open_form_for_click, refuse
 
 logger = logging.getLogger(__name__)
 CHANGED = "deal_changed"
@@ -48,7 +48,7 @@ def _open_modal(build, body: dict, action: dict, context, client, respond) -> No
         return refuse(coach, body, client, respond, context, str(exc))
     if deal.cancelled:
         return refuse(coach, body, client, respond, context, blocks.deal_unchanged_text(deal, "cancel"))
-    client.views_open(trigger_id=body["trigger_id"], view=build(coach, deal))
+    open_form_for_click(client, body, respond, build(coach, deal))
 
 
 def handle_mark_live(body: dict, action: dict, context, client, respond) -> None:

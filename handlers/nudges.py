@@ -12,7 +12,7 @@ from bot.coach import Coach, NotAllowed
 from bot.db import storage_problem
 from bot.nudge_blocks import DETAIL, REASON, RESULT, VALUE
 from bot.nudges import ACTIONABLE
-from handlers.replies import refuse, tell
+from handlers.replies import open_form_for_click, refuse, tell
 
 logger = logging.getLogger(__name__)
 # Set by a submission's ack once it recorded a change (to whose Home tabs it touched); Bolt copies the context to
@@ -61,7 +61,7 @@ def handle_done(body: dict, action: dict, context, client, respond) -> None:
         return refuse(coach, body, client, respond, context, str(exc))
     step = coach.steps_by_id().get(nudge.step_id)
     if step is not None and step.outcome and nudge.status in ACTIONABLE:
-        client.views_open(trigger_id=body["trigger_id"], view=nudge_blocks.outcome_modal(nudge, deal, step.outcome))
+        open_form_for_click(client, body, respond, nudge_blocks.outcome_modal(nudge, deal, step.outcome))
         return
     _act(coach, body, client, respond, context, nudge_id, "done")
 
@@ -81,7 +81,7 @@ def handle_skip(body: dict, action: dict, context, client, respond) -> None:
         return refuse(coach, body, client, respond, context, str(exc))
     if nudge.status not in ACTIONABLE:
         return refuse(coach, body, client, respond, context, already_resolved_text(nudge, "skip"))
-    client.views_open(trigger_id=body["trigger_id"], view=nudge_blocks.skip_modal(nudge, deal))
+    open_form_for_click(client, body, respond, nudge_blocks.skip_modal(nudge, deal))
 
 
 def handle_reassign(body: dict, action: dict, context, client, respond) -> None:

@@ -226,3 +226,32 @@ def test_the_help_example_and_date_errors_use_dates_from_today(slack, fake, sett
     copied = slack.command(retyped.removeprefix("/closed-deal "), user=OTHER_REP)  # the error's example works too
     assert body_json(copied) == {}
     assert len(rows(settings, "deals")) == 2
+
+
+@pytest.mark.parametrize(
+    ("failure", "why"),
+    [
+        ({"error": "expired_trigger_id"}, "three seconds"),
+        ({"status": 503, "times": 3}, "HTTP 503"),  # the client's retries get the same error page
+    ],
+)
+def test_when_the_form_cannot_open_the_rep_is_told_privately_what_to_do(slack, fake, settings, failure, why):
+    fake.fail("views.open", **failure)
+    response = slack.command("")
+    assert response.status == 200 and body_json(response) == {}
+    [told] = fake.calls_to("response_url")
+    text = told.params["text"]
+    assert told.params["response_type"] == "ephemeral"
+    assert "couldn't open the form" in text and why in text and "Nothing was saved" in text
+    assert "Type `/closed-deal` again" in text and "`/closed-deal Acme Rockets $120k`" in text
+    assert rows(settings, "deals") == [] and fake.calls_to("chat.postMessage") == []
+
+
+def test_when_a_buttons_form_cannot_open_the_clicker_is_told_under_the_message(slack, fake, settings):
+    slack.command("Acme Rockets $120k")
+    [deal] = rows(settings, "deals")
+    fake.fail("views.open", error="expired_trigger_id")
+    slack.click("open_deal_details", str(deal["id"]))
+    told = fake.last("response_url")
+    assert "couldn't open the form" in told.params["text"] and "Click the button again" in told.params["text"]
+    assert told.params["response_type"] == "ephemeral" and told.params.get("replace_original") is False

@@ -211,12 +211,13 @@ class Coach:
         nudge, deal = self.nudge_for(nudge_id, team_id=team_id, user_id=user_id)
         post_id = nudge.post_id
         now = self.now()
+        also_posts: list[int] = []  # other nudge messages whose steps the change ended (signing ends its steps)
         with self.store.write() as db:
             if action == "done":
                 change = lifecycle.mark_done(db, nudge_id, actor=user_id, now=now, outcome=details.get("outcome"))
                 step = self.steps_by_id().get(nudge.step_id)
                 if change.changed and step is not None and step.unsigned_only:
-                    deals.mark_signed(db, deal.id, actor=user_id, now=now, playbook=self.playbook)
+                    also_posts = deals.mark_signed(db, deal.id, actor=user_id, now=now, playbook=self.playbook) or []
             elif action == "skip":
                 change = lifecycle.mark_skipped(db, nudge_id, actor=user_id, now=now, reason=details.get("reason"))
             elif action == "snooze":
@@ -231,7 +232,9 @@ class Coach:
         explanation = None if change.changed else blocks.already_resolved_text(change.nudge, action)
         after = change.nudge.assignee_id if change.nudge else None
         audience = frozenset({deal.owner_id, nudge.assignee_id, after, user_id} - {None})
-        return NudgeChange(change.changed, change.nudge, deal, post_id, explanation, audience)
+        posts = tuple(dict.fromkeys(p for p in (post_id, *also_posts) if p))
+        redraw = Redraw(team_id, deals=(deal.id,), posts=posts, people=audience)
+        return NudgeChange(change.changed, change.nudge, deal, post_id, explanation, audience, redraw)
 
     def post_of_nudge(self, nudge_id: int) -> int | None:
         with self.store.session() as db:
@@ -283,8 +286,51 @@ class Coach:
             else:
                 raise ValueError(f"unknown deal action {action!r}")
             updated = deals.get_deal(db, deal_id)
+            redraw = self._redraw_of(db, deal_id, posts or [], team_id=team_id, actor=user_id)
         explanation = None if posts is not None else blocks.deal_unchanged_text(updated, action)
-        return DealChange(posts is not None, updated, posts or [], explanation)
+        return DealChange(posts is not None, updated, posts or [], explanation, redraw)
+
+    def deal_edited(self, deal_id: int, *, team_id: str, actor: str) -> Redraw:
+        """What an edit from the deal form shows up in: its message, its nudge messages still open, Home tabs."""
+        with self.store.session() as db:
+            return self._redraw_of(db, deal_id, deals.posts_with_open_steps(db, deal_id), team_id=team_id, actor=actor)
+
+    @staticmethod
+    def _redraw_of(db, deal_id: int, posts: Iterable[int], *, team_id: str, actor: str | None) -> Redraw:
+        people = home.people_of_deals(db, [deal_id]).get(team_id, set()) | {actor}
+        return Redraw(team_id, deals=(deal_id,), posts=tuple(posts), people=frozenset(people - {None}))
+
+    # -- redrawing: whenever a deal changes, everything that shows it is drawn again from the database ----------
+
+    def redraw(self, client: WebClient, what: Redraw) -> None:
+        """Redraw the deals' channel messages, the nudge messages and the Home tabs a change touched. Each is
+        drawn from the database as it stands and chat.update is idempotent, so a retried or repeated redraw is
+        harmless; a message Slack won't update is logged and the rest still happen."""
+        for deal_id in what.deals:
+            self._update_message(client, "deal", deal_id, self.rendered_deal(deal_id))
+        for post_id in what.posts:
+            self._update_message(client, "nudge message", post_id, self.rendered_post(post_id))
+        self.refresh_homes(client, what.people, team_id=what.team_id)
+
+    def rendered_deal(self, deal_id: int) -> tuple[str, str, str, list[dict]] | None:
+        """(channel, ts, text, blocks) of a deal's channel message as it should look now; None until it is posted."""
+        with self.store.session() as db:
+            deal = deals.get_deal(db, deal_id)
+            if deal is None or not deal.posted_ts:
+                return None
+            nudges = deals.deal_nudges(db, deal_id)
+        text, message_blocks = blocks.deal_announcement(deal, nudges)
+        return deal.channel_id, deal.posted_ts, text, message_blocks
+
+    @staticmethod
+    def _update_message(client: WebClient, kind: str, key: int, rendered) -> None:
+        if rendered is None:
+            return
+        channel, ts, text, message_blocks = rendered
+        try:
+            client.chat_update(channel=channel, ts=ts, text=text, blocks=message_blocks)
+        except SlackApiError as exc:
+            logger.warning("Could not redraw %s %s: %s", kind, key, error_code(exc) or exc)
 
     def deals_of(self, user_id: str, *, team_id: str) -> list[tuple[Deal, str, Nudge | None]]:
         """A rep's open deals with their stage and next step, newest first."""
@@ -372,11 +418,22 @@ class Coach:
 
 
 @dataclass(frozen=True)
+class Redraw:
+    """Everything a change to a deal shows up in: its channel message, nudge messages, and Home tabs."""
+
+    team_id: str
+    deals: tuple[int, ...] = ()
+    posts: tuple[int, ...] = ()
+    people: frozenset[str] = frozenset()  # whose Home tab to republish (if they have opened it)
+
+
+@dataclass(frozen=True)
 class DealChange:
     changed: bool
     deal: Deal | None
     post_ids: list[int]
     explanation: str | None
+    redraw: Redraw | None = None
 
 
 @dataclass(frozen=True)
@@ -387,3 +444,4 @@ class NudgeChange:
     post_id: int | None
     explanation: str | None
     audience: frozenset[str] = frozenset()  # whose Home tab shows this step, before or after, and who acted
+    redraw: Redraw | None = None

@@ -288,7 +288,7 @@ def clear_delivery_problem(db: sqlite_utils.Database, deal_id: int) -> None:
 # -- the deal lifecycle: signed, live, cancelled --------------------------------------------------------
 
 
-def _posts_with_open_steps(db: sqlite_utils.Database, deal_id: int) -> list[int]:
+def posts_with_open_steps(db: sqlite_utils.Database, deal_id: int) -> list[int]:
     rows = db.execute(
         "SELECT DISTINCT post_id FROM nudges WHERE deal_id = ? AND status = 'posted' AND post_id IS NOT NULL",
         [deal_id],
@@ -304,7 +304,7 @@ def mark_signed(
     deal = get_deal(db, deal_id)
     if deal is None or deal.cancelled or deal.fields.signed:
         return None
-    posts = _posts_with_open_steps(db, deal_id)
+    posts = posts_with_open_steps(db, deal_id)
     update_deal(db, deal_id, replace(deal.fields, signed=True), playbook=playbook, now=now)
     at = stamp(now)
     db.execute("UPDATE deals SET signed_at = ? WHERE id = ?", [at, deal_id])
@@ -341,7 +341,7 @@ def cancel_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, reason: 
     )
     if cursor.rowcount != 1:
         return None
-    posts = _posts_with_open_steps(db, deal_id)
+    posts = posts_with_open_steps(db, deal_id)
     db.execute(
         "UPDATE nudges SET status = 'cancelled', updated_at = ? WHERE deal_id = ? AND status IN ('planned', 'posted')",
         [at, deal_id],

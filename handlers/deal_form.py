@@ -6,7 +6,7 @@ import logging
 import sqlite3
 
 from bot import blocks
-from bot.blocks import ADD_DETAILS
+from bot.blocks import ADD_DETAILS, read_modal_metadata
 from bot.coach import Coach, NotAllowed
 from bot.db import storage_problem
 from bot.forms import ACCOUNT, DEAL_MODAL, FormErrors
@@ -65,6 +65,9 @@ def announce_deal_form(view: dict, context, client) -> None:
         return  # errors were shown, or this submission changed nothing
     deal = coach.get_deal(context[SAVED])
     if deal is None:
+        return
+    if read_modal_metadata(view.get("private_metadata", ""))[1] is not None:  # an edit: redraw, never post anew
+        coach.redraw(client, coach.deal_edited(deal.id, team_id=context.team_id, actor=context.user_id))
         return
 
     def tell_user(text: str) -> None:

@@ -7,7 +7,7 @@ import sqlite3
 
 from bot import blocks
 from bot.blocks import ADD_DETAILS, read_modal_metadata
-from bot.coach import Coach, NotAllowed
+from bot.coach import Coach, LooksLikeARepeat, NotAllowed
 from bot.db import storage_problem
 from bot.forms import ACCOUNT, DEAL_MODAL, FormErrors
 from handlers.commands import SAVED
@@ -45,6 +45,9 @@ def handle_deal_form(ack, view: dict, body: dict, context) -> None:
         )
     except FormErrors as exc:
         return ack(response_action="errors", errors=exc.errors)
+    except LooksLikeARepeat as exc:  # held: saving the same form again keeps both
+        error = blocks.repeat_form_error(exc.earlier, now=coach.now(), tz=coach.settings.tz)
+        return ack(response_action="errors", errors={ACCOUNT: error})
     except NotAllowed as exc:
         return ack(response_action="errors", errors={ACCOUNT: str(exc).replace("<@", "@").replace(">", "")})
     except sqlite3.Error as exc:

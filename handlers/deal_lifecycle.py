@@ -10,7 +10,7 @@ from datetime import date
 from bot import blocks, forms
 from bot.coach import Coach, NotAllowed
 from bot.db import storage_problem
-from handlers.replies import open_form_for_click, refuse
+from handlers.replies import open_form_for_click, refuse, tell
 
 logger = logging.getLogger(__name__)
 CHANGED = "deal_changed"
@@ -29,6 +29,23 @@ def handle_mark_signed(body: dict, action: dict, context, client, respond) -> No
     if not change.changed:
         return refuse(coach, body, client, respond, context, change.explanation)
     coach.redraw(client, change.redraw)
+
+
+def handle_delete(body: dict, action: dict, context, client, respond) -> None:
+    """Delete a capture made by mistake (Slack asked to confirm first): its messages say so, Home tabs drop it."""
+    coach: Coach = context["coach"]
+    try:
+        change = coach.change_deal(int(action["value"]), "delete", team_id=context.team_id, user_id=context.user_id)
+    except NotAllowed as exc:
+        return refuse(coach, body, client, respond, context, str(exc))
+    except sqlite3.Error as exc:
+        logger.exception("Could not delete deal %s", action.get("value"))
+        return tell(body, client, respond, f"I couldn't delete it just now: {storage_problem(exc)}. Try again.")
+    if not change.changed:
+        return refuse(coach, body, client, respond, context, change.explanation)
+    coach.redraw(client, change.redraw)
+    if (body.get("container") or {}).get("is_ephemeral"):  # from `/closed-deal list`: that list is now out of date
+        tell(body, client, respond, blocks.deleted_deal_message(change.deal)[0])
 
 
 def _open_modal(build, body: dict, action: dict, context, client, respond) -> None:

@@ -482,7 +482,8 @@ def captured_when(created_at: str, *, now: datetime, tz: tzinfo) -> str:
 
 
 def _earlier_line(earlier: Deal, account: str, *, now: datetime, tz: tzinfo) -> str:
-    """ "Looks like the deal you captured at 10:42: …", with the account as the caller shows it (escaped)."""
+    """The question's first words, "Looks like the deal you captured at 10:42: …", with the account as the caller
+    shows it (escaped for mrkdwn, or plain for a modal)."""
     when = captured_when(earlier.created_at, now=now, tz=tz)
     return f"Looks like the deal you captured {when}: {account} · {earlier.fields.money.format()} (deal #{earlier.id})"
 

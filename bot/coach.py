@@ -20,7 +20,7 @@ from bot.forms import read_deal_form
 from bot.nudge_blocks import nudge_message
 from bot.playbook import Playbook
 from bot.settings import Settings
-from bot.slack import error_code, post_in_channel
+from bot.slack import describe, error_code, post_in_channel
 
 logger = logging.getLogger(__name__)
 
@@ -146,8 +146,8 @@ class Coach:
         return deal, created
 
     def capture_held(self, capture_key: str, *, team_id: str, user_id: str) -> tuple[Deal, bool]:
-        """ "Capture it anyway": store the held capture as typed, once (its capture key makes a second click find
-        the first); only its rep may. Returns the deal and whether this click stored it. Raises NotAllowed."""
+        """Capture it anyway: store the held capture as typed, once (its capture key makes a second click find the
+        first); only its rep may. Returns the deal and whether this click stored it. Raises NotAllowed."""
         with self.store.write() as db:
             held = self._held(db, capture_key, team_id=team_id, user_id=user_id)
             if held is None:
@@ -171,7 +171,7 @@ class Coach:
         return deal, created
 
     def leave_held(self, capture_key: str, *, team_id: str, user_id: str) -> bool:
-        """ "Leave it": forget the held capture; False if it was answered already. Raises NotAllowed."""
+        """Leave it: forget the held capture; False if it was answered already. Raises NotAllowed."""
         with self.store.write() as db:
             held = self._held(db, capture_key, team_id=team_id, user_id=user_id)
             return held is not None and deals.release_held(db, capture_key)
@@ -418,8 +418,8 @@ class Coach:
         channel, ts, text, message_blocks = rendered
         try:
             client.chat_update(channel=channel, ts=ts, text=text, blocks=message_blocks)
-        except SlackApiError as exc:
-            logger.warning("Could not redraw %s %s: %s", kind, key, error_code(exc) or exc)
+        except (SlackApiError, OSError) as exc:  # OSError: a timeout or a refused connection
+            logger.warning("Could not redraw %s %s: %s", kind, key, describe(exc))
 
     def deals_of(self, user_id: str, *, team_id: str) -> list[tuple[Deal, str, Nudge | None]]:
         """A rep's open deals with their stage and next step, newest first."""

@@ -85,7 +85,7 @@ def follow_up_closed_deal(command: dict, context, client, respond) -> None:
 
 
 def handle_capture_anyway(ack, action: dict, context) -> None:
-    """ "Capture it anyway": store the held capture before the ack, as a typed capture is; a second click finds it."""
+    """Capture it anyway: store the held capture before the ack, as a typed capture is; a second click finds it."""
     coach: Coach = context["coach"]
     try:
         deal, created = coach.capture_held(action["value"], team_id=context.team_id, user_id=context.user_id)
@@ -118,7 +118,7 @@ def ack_leave_capture(ack) -> None:
 
 
 def handle_leave_capture(action: dict, context, respond) -> None:
-    """ "Leave it": the held capture is forgotten and the question says so."""
+    """Leave it: the held capture is forgotten and the question says so."""
     coach: Coach = context["coach"]
     try:
         coach.leave_held(action["value"], team_id=context.team_id, user_id=context.user_id)

@@ -20,7 +20,7 @@ from bot import __version__, logs
 from bot.capture import PERSONA_ALIASES, PERSONAS, InputError, parse_amount
 from bot.db import Store
 from bot.playbook import Playbook, PlaybookError, load
-from bot.settings import Settings, SettingsError, secret_values
+from bot.settings import SLACK_APPS_URL, Settings, SettingsError, secret_values
 
 EXIT_CONFIG = 2
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -40,8 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     # a bad level is reported with the other settings; tokens and secrets are redacted at every level
     logs.configure(level if level in LOG_LEVELS else "INFO", secrets=secret_values(os.environ))
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per minute for every run
-    # Bolt warns that SLACK_BOT_TOKEN from the environment is unused when given a client: that's on purpose.
-    logging.getLogger("slack_bolt.App").addFilter(lambda record: "token will be unused" not in record.getMessage())
     try:
         return args.run(args)
     except (SettingsError, PlaybookError, TokenRejected) as exc:
@@ -174,8 +172,9 @@ AUTH_ERRORS = ("invalid_auth", "not_authed", "token_revoked", "account_inactive"
 
 
 def _run_job_once(args: argparse.Namespace, job: Callable, *, check_token: bool) -> tuple[Settings, Any, datetime]:
-    """(settings, report, local instant) of one run as of --now, so the CLI takes the scheduler's own code path."""
-    settings = Settings.from_env(os.environ)
+    """(settings, report, local instant) of one run as of --now, so the CLI takes the scheduler's own code path.
+    A job only calls Slack: it needs a token, not the signing secret or app token that `serve` listens with."""
+    settings = Settings.from_env(os.environ, serving=False)
     playbook = load_playbook(settings)
     store = Store(settings.db_path)
     store.migrate()
@@ -210,6 +209,31 @@ def _rejected_token(exc) -> str:
     )
 
 
+def _app_token_problem(client, settings: Settings) -> str | None:
+    """Ask Slack for a Socket Mode connection with SLACK_APP_TOKEN, as serve is about to: a refused token is
+    one clear message at start-up, not a traceback after "started". None when Slack accepts it."""
+    from slack_sdk.errors import SlackApiError
+
+    from bot.slack import error_code
+
+    try:
+        client.apps_connections_open(app_token=settings.slack_app_token)
+    except SlackApiError as exc:
+        status = exc.response.status_code if exc.response is not None else 0
+        reason = error_code(exc) or f"http {status}"
+        if status >= 500 or status == 429:
+            return f"Slack couldn't open a Socket Mode connection just now ({reason}). Try again in a minute."
+        return (
+            f"Slack rejected SLACK_APP_TOKEN ({reason}). At {SLACK_APPS_URL} > your app, check that Socket Mode is "
+            "turned on, then copy the app-level token (xapp-...) again from Basic Information > App-Level Tokens; "
+            "it needs the connections:write scope. To use HTTP mode instead, unset SLACK_APP_TOKEN and set "
+            "SLACK_SIGNING_SECRET."
+        )
+    except OSError as exc:
+        return f"Can't reach Slack at {settings.slack_api_url} ({exc}). Check the network or SLACK_API_URL."
+    return None
+
+
 def run_tick(args: argparse.Namespace) -> int:
     """One dispatch as of --now, through the same code path as the scheduled job."""
     from schedules.jobs import dispatch_nudges
@@ -233,9 +257,28 @@ def run_digest(args: argparse.Namespace) -> int:
     return 0
 
 
+# Bolt reads these from the environment by itself whenever it isn't handed them: App() takes SLACK_BOT_TOKEN even
+# when given a client (and warns that it will be unused), and SLACK_CLIENT_ID/SECRET switch it to OAuth.
+SLACK_CREDENTIALS = (
+    "SLACK_BOT_TOKEN",
+    "SLACK_SIGNING_SECRET",
+    "SLACK_APP_TOKEN",
+    "SLACK_CLIENT_ID",
+    "SLACK_CLIENT_SECRET",
+)
+
+
+def _take_credentials(env) -> None:
+    """Settings has read the credentials; from here on it is their only source, so no library picks a token up
+    on its own and no child process inherits one."""
+    for name in SLACK_CREDENTIALS:
+        env.pop(name, None)
+
+
 def run_serve(args: argparse.Namespace) -> int:
     """Start the bot: settings, playbook, database, a Slack token check, then HTTP or Socket Mode."""
     settings = Settings.from_env(os.environ)
+    _take_credentials(os.environ)
     playbook = load_playbook(settings)
     store = Store(settings.db_path)
     version = store.migrate()
@@ -263,6 +306,11 @@ def run_serve(args: argparse.Namespace) -> int:
             )
             return EXIT_CONFIG
         where = f"as @{identity.get('user')} in {identity.get('team')}"
+    if settings.socket_mode:
+        problem = _app_token_problem(client, settings)
+        if problem:
+            print(problem, file=sys.stderr)
+            return EXIT_CONFIG
 
     from schedules import build_scheduler
 
@@ -284,8 +332,14 @@ def run_serve(args: argparse.Namespace) -> int:
     scheduler.start()
     try:
         if settings.socket_mode:
-            logger.info("Deal Coach %s started in Socket Mode %s; %s", __version__, where, summary)
-            run_socket_mode(app, settings.slack_app_token, stop)
+            run_socket_mode(
+                app,
+                settings.slack_app_token,
+                stop,
+                connected=lambda: logger.info(
+                    "Deal Coach %s started in Socket Mode %s; %s", __version__, where, summary
+                ),
+            )
         else:
             server = http_server(app, signing_secret=settings.slack_signing_secret, port=settings.port)
             logger.info(

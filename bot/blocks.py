@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import date, datetime, tzinfo
 
 from bot import forms
-from bot.capture import EXAMPLE, FULL_EXAMPLE, PERSONAS
+from bot.capture import EXAMPLE, FULL_EXAMPLE, PERSONAS, example_date
+from bot.db import parse_stamp
 from bot.deals import Deal, DealFields, Nudge
 from bot.ids import is_user_id
 from bot.mrkdwn import bold, escape, inert, mention, plain, truncate
@@ -23,6 +24,8 @@ STAGE_LABEL = {
 }
 ADD_DETAILS = "open_deal_details"
 MARK_SIGNED, MARK_LIVE, CANCEL_DEAL = "deal_mark_signed", "deal_mark_live", "deal_cancel"
+DELETE_DEAL = "deal_delete"
+CAPTURE_ANYWAY, LEAVE_CAPTURE = "capture_anyway", "capture_leave"  # the answers to "looks like a repeat"
 LIVE_MODAL, CANCEL_MODAL = "deal_live", "deal_cancel"
 STATUS_MARK = {"done": "✅", "skipped": "⏭️", "cancelled": "✖️", "undeliverable": "⚠️"}
 
@@ -35,7 +38,8 @@ def context(text: str) -> dict:
     return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT)}]}
 
 
-def help_message(command: str = "/closed-deal") -> tuple[str, list[dict]]:
+def help_message(command: str = "/closed-deal", *, today: date) -> tuple[str, list[dict]]:
+    """The syntax and examples; dates in them are relative to `today`, so copying an example always works."""
     text = f"How to use {command}: `{EXAMPLE}`, or `{command}` alone to open a form."
     blocks = [
         {"type": "header", "text": {"type": "plain_text", "text": "Capture a closed deal"}},
@@ -47,7 +51,7 @@ def help_message(command: str = "/closed-deal") -> tuple[str, list[dict]]:
             "*Quick capture*: the account, then the amount\n"
             f"`{EXAMPLE}`\n`/closed-deal Globex EUR 50,000`\n`/closed-deal Initech 1.2M`\n\n"
             "*Add details* (all optional, in any order after the amount)\n"
-            f"`{FULL_EXAMPLE} live: 2026-03-01`\n"
+            f"`{FULL_EXAMPLE} live: {example_date(today):%Y-%m-%d}`\n"
             "• `contact:` name, then a comma and their title\n"
             "• `persona:` economic, technical, champion or other\n"
             "• `live:` the expected go-live date, as YYYY-MM-DD\n"
@@ -120,6 +124,8 @@ def _fit(lines: list[str], heading: str, limit: int = SECTION_LIMIT) -> str:
 
 def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]:
     """The in-channel message after a capture: congratulations, the deal, and the plan ahead."""
+    if deal.deleted:
+        return deleted_deal_message(deal)
     f = deal.fields
     verb = "closing" if f.signed else "a verbal yes from"
     text = (
@@ -183,7 +189,38 @@ def deal_actions(deal: Deal) -> dict:
     if not deal.live_at:
         elements.append(_button(MARK_LIVE, "Mark live", value))
     elements.append(_button(CANCEL_DEAL, "Cancel deal", value, "danger"))
+    delete = _button(DELETE_DEAL, "Delete", value)
+    delete["confirm"] = {
+        "title": {"type": "plain_text", "text": "Delete this capture?"},
+        "text": {
+            "type": "mrkdwn",
+            "text": truncate(
+                f"Delete {bold(deal.account)} ({deal.fields.money.format()}) and its follow-ups, as if it had never "
+                "been captured? Use this for a capture made by mistake. A deal the buyer backed out of is "
+                "*Cancel deal* instead, so the managers hear why.",
+                300,
+            ),
+        },
+        "confirm": {"type": "plain_text", "text": "Delete"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+        "style": "danger",
+    }
+    elements.append(delete)
     return {"type": "actions", "block_id": f"deal_{deal.id}", "elements": elements}
+
+
+def deleted_deal_message(deal: Deal) -> tuple[str, list[dict]]:
+    """What a deleted deal's channel messages (its own and its nudges') say instead: no plan, no buttons."""
+    when = f" on {deal.deleted_at[:10]}" if deal.deleted_at else ""
+    text = (
+        f"Deleted: {escape(deal.account)} ({deal.fields.money.format()}), deal #{deal.id}, was removed by "
+        f"{mention(deal.deleted_by)}{when} as a capture made by mistake."
+    )
+    body = (
+        f":wastebasket: {bold(deal.account)} · {deal.fields.money.format()} (deal #{deal.id}) was deleted by "
+        f"{mention(deal.deleted_by)}{when}: it was captured by mistake, so its follow-ups are gone and it counts nowhere."
+    )
+    return text, [section(body)]
 
 
 def live_modal(deal: Deal, today: date) -> dict:
@@ -231,6 +268,10 @@ def cancel_modal(deal: Deal) -> dict:
 def deal_unchanged_text(deal: Deal | None, action: str) -> str:
     if deal is None:
         return "I can't find that deal any more."
+    if deal.deleted:
+        if action == "delete":
+            return f"{escape(deal.account)} was already deleted. Nothing changed."
+        return f"{escape(deal.account)} (deal #{deal.id}) was deleted by {mention(deal.deleted_by)}. Nothing changed."
     if deal.cancelled:
         return f"{escape(deal.account)} was already cancelled. Nothing changed."
     if action == "signed":
@@ -410,3 +451,79 @@ def already_resolved_text(nudge: Nudge | None, action: str) -> str:
     if nudge.status == "planned" and nudge.snoozed_until:
         return f"Already snoozed until {nudge.snoozed_until:%a %b %-d}. Nothing changed."
     return "This follow-up can't be changed right now."
+
+
+def form_failed_text(code: str, status: int, again: str) -> str:
+    """Why a form didn't open (Slack's error `code`, the HTTP `status`, 0 without an answer) and what to do
+    instead (`again`, mrkdwn we wrote)."""
+    if code == "expired_trigger_id":
+        why = "Slack gives a form three seconds to open, and that time ran out"
+    elif not status:
+        why = "Slack didn't answer in time"
+    elif status >= 500 or status == 429:
+        why = f"Slack had a problem on its side (HTTP {status})"
+    elif code and len(code) <= 60 and code.replace("_", "").isalnum():
+        why = f"Slack refused it ({code})"
+    else:  # an error page instead of Slack's JSON
+        why = f"Slack sent back an error page (HTTP {status})"
+    return f":warning: I couldn't open the form: {why}. Nothing was saved. {again}"
+
+
+# -- a capture that looks like a repeat of a recent one -------------------------------------------------------
+
+HELD_EXPIRED = "That question has expired and nothing was captured. Type the command again to capture the deal."
+
+
+def captured_when(created_at: str, *, now: datetime, tz: tzinfo) -> str:
+    """When a deal was captured, as a rep says it, in the team's time zone: "at 10:42", "yesterday at 16:05"."""
+    at = parse_stamp(created_at).astimezone(tz)
+    days = (now.astimezone(tz).date() - at.date()).days
+    if days == 0:
+        return f"at {at:%H:%M}"
+    if days == 1:
+        return f"yesterday at {at:%H:%M}"
+    return f"on {at:%a %b %-d} at {at:%H:%M}"
+
+
+def _earlier_line(earlier: Deal, account: str, *, now: datetime, tz: tzinfo) -> str:
+    """The question's first words, "Looks like the deal you captured at 10:42: …", with the account as the caller
+    shows it (escaped for mrkdwn, or plain for a modal)."""
+    when = captured_when(earlier.created_at, now=now, tz=tz)
+    return f"Looks like the deal you captured {when}: {account} · {earlier.fields.money.format()} (deal #{earlier.id})"
+
+
+def repeat_question(earlier: Deal, capture_key: str, *, now: datetime, tz: tzinfo) -> tuple[str, list[dict]]:
+    """The private question when a typed capture repeats a recent one: keep both, or leave it."""
+    text = _earlier_line(earlier, escape(earlier.account), now=now, tz=tz) + ". I haven't saved this one yet."
+    question = _earlier_line(earlier, bold(earlier.account), now=now, tz=tz)
+    actions = {
+        "type": "actions",
+        "block_id": "capture_repeat",
+        "elements": [
+            _button(CAPTURE_ANYWAY, "Capture it anyway", capture_key, "primary"),
+            _button(LEAVE_CAPTURE, "Leave it", capture_key),
+        ],
+    }
+    return text, [
+        section(f":eyes: {question}. Is this a second deal? I haven't saved it yet."),
+        actions,
+        context(
+            "Same rep, account and amount within 3 days. To remove a capture made by mistake, use *Delete* on "
+            "its message or in `/closed-deal list`."
+        ),
+    ]
+
+
+def repeat_form_error(earlier: Deal, *, now: datetime, tz: tzinfo) -> str:
+    """The same question on the form, as an inline error (plain text): saving again keeps both."""
+    line = _earlier_line(earlier, plain(earlier.account), now=now, tz=tz)
+    return f"{line}. Press Save again to capture this one too, or Cancel to leave it."
+
+
+def repeat_answered_text(deal: Deal, *, created: bool) -> str:
+    if created:
+        return f"Captured {bold(deal.account)} as a separate deal (#{deal.id}); its plan is posted in the channel."
+    return f"Already captured as deal #{deal.id}. Nothing changed."
+
+
+REPEAT_LEFT = "Left it: nothing new was captured."

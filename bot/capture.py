@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
 from bot.mrkdwn import hidden, inert, unescape_slack
@@ -126,6 +126,7 @@ SYMBOL_PREFIXED = re.compile(rf"^[-+\u2212]?(?:{_SYMBOL_RE})")
 EXTRA_KEY = re.compile(r"(?i)(?:^|\s)(contact|title|persona|live|go-live|golive):")
 
 EXAMPLE = "/closed-deal Acme Rockets $120k"
+EXAMPLE_DAYS_AHEAD = 60  # a go-live date in an example: far enough ahead to be plausible, never in the past
 FULL_EXAMPLE = "/closed-deal Acme Rockets $120k contact: Jane Doe, VP Operations persona: economic"
 
 
@@ -304,17 +305,27 @@ def parse_persona(value: str, example: str = FULL_EXAMPLE) -> str:
     raise InputError(f"'{value}' isn't a buyer persona I know. Use economic, technical, champion or other.", example)
 
 
-def parse_date(value: str, field: str, example: str = FULL_EXAMPLE) -> date:
+def example_date(today: date) -> date:
+    """The date examples show: relative to today, so an example copied as it stands is accepted."""
+    return today + timedelta(days=EXAMPLE_DAYS_AHEAD)
+
+
+def parse_date(value: str, field: str, example: str = FULL_EXAMPLE, *, today: date | None = None) -> date:
+    """A YYYY-MM-DD date; the error's example date is relative to `today` (none is shown without it)."""
     try:
         return date.fromisoformat(value.strip())
     except ValueError:
+        if today is None:
+            raise InputError(f"The {field} '{value}' isn't a date. Write it as YYYY-MM-DD.", example) from None
+        like = f"{example_date(today):%Y-%m-%d}"
         raise InputError(
-            f"The {field} '{value}' isn't a date. Write it as YYYY-MM-DD, like 2026-03-31.", example
+            f"The {field} '{value}' isn't a date. Write it as YYYY-MM-DD, like {like}.", f"{example} live: {like}"
         ) from None
 
 
-def parse_quick_capture(text: str, default_currency: str = "USD") -> QuickCapture:
-    """`Acme Rockets $120k contact: Jane Doe, CFO persona: economic live: 2026-03-01` -> QuickCapture."""
+def parse_quick_capture(text: str, default_currency: str = "USD", *, today: date | None = None) -> QuickCapture:
+    """`Acme Rockets $120k contact: Jane Doe, CFO persona: economic live: 2027-03-01` -> QuickCapture; `today`
+    dates the examples in its error answers."""
     text = unescape_slack(text)
     check_text(text, "command", 10_000, example=EXAMPLE)
     keys = list(EXTRA_KEY.finditer(text))
@@ -352,5 +363,5 @@ def parse_quick_capture(text: str, default_currency: str = "USD") -> QuickCaptur
             raise InputError("The contact's title is given twice (after a comma and with title:).", FULL_EXAMPLE)
         contact_title = check_text(extras["title"], "contact title", MAX_NAME, example) or None
     persona = parse_persona(extras["persona"]) if extras.get("persona") else "other"
-    go_live = parse_date(extras["live"], "go-live date") if extras.get("live") else None
+    go_live = parse_date(extras["live"], "go-live date", today=today) if extras.get("live") else None
     return QuickCapture(account, money, contact_name, contact_title, persona, go_live, signed)

@@ -22,7 +22,7 @@ from bot.mrkdwn import mention
 from bot.nudge_blocks import nudge_message
 from bot.playbook import Playbook
 from bot.settings import Settings
-from bot.slack import error_code, post_in_channel
+from bot.slack import describe, error_code, post_in_channel
 
 logger = logging.getLogger(__name__)
 
@@ -35,6 +35,21 @@ REASSIGN_PROBLEM = (
 
 class NotAllowed(Exception):
     """The user may not change this deal; the message says who can."""
+
+
+class LooksLikeARepeat(Exception):
+    """The capture repeats a recent one (deals.find_duplicate): nothing was stored, and it is held under its
+    capture key until the rep says to capture it anyway or to leave it."""
+
+    def __init__(self, earlier: Deal, capture_key: str):
+        super().__init__(f"looks like deal #{earlier.id}")
+        self.earlier = earlier
+        self.capture_key = capture_key
+
+
+# What a capture that looks like a recent one does: ask each time until the rep answers the question (a typed
+# command), ask once so that saving the same form again keeps both (the form), or just store it (scripts).
+ASK, ASK_ONCE, KEEP = "ask", "ask_once", "keep"
 
 
 def system_clock() -> datetime:
@@ -70,16 +85,17 @@ class Coach:
         return self.now().astimezone(self.settings.tz).date()
 
     def capture_quick(self, text: str, *, team_id: str, channel_id: str, user_id: str, capture_key: str) -> Deal:
-        """Parse `/closed-deal Acme $120k ...` and store the deal with its plan; raises InputError."""
+        """Parse `/closed-deal Acme $120k ...` and store the deal with its plan, repeat or not; raises InputError."""
         return self.capture_command(
-            text, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=capture_key
+            text, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=capture_key, repeats=KEEP
         )[0]
 
     def capture_command(
-        self, text: str, *, team_id: str, channel_id: str, user_id: str, capture_key: str
+        self, text: str, *, team_id: str, channel_id: str, user_id: str, capture_key: str, repeats: str = ASK
     ) -> tuple[Deal, bool]:
-        """As capture_quick, and whether this call stored it (False for a replay of the same command)."""
-        quick = parse_quick_capture(text, self.settings.currency)
+        """As capture_quick, and whether this call stored it (False for a replay of the same command). A capture
+        repeating a recent one raises LooksLikeARepeat and is held until answered (capture_held, leave_held)."""
+        quick = parse_quick_capture(text, self.settings.currency, today=self.today())
         if quick.go_live_date and quick.go_live_date < self.today():
             raise InputError(
                 f"The go-live date {quick.go_live_date:%Y-%m-%d} is before today's close. Use a date from today on.",
@@ -95,25 +111,85 @@ class Coach:
             go_live_date=quick.go_live_date,
             signed=quick.signed,
         )
-        return self._capture(fields, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=capture_key)
+        return self._capture(
+            fields, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=capture_key, repeats=repeats
+        )
 
     def _capture(
-        self, fields: DealFields, *, team_id: str, channel_id: str, user_id: str, capture_key: str
+        self, fields: DealFields, *, team_id: str, channel_id: str, user_id: str, capture_key: str, repeats: str
     ) -> tuple[Deal, bool]:
+        now = self.now()
+        earlier = None
         with self.store.write() as db:
+            if repeats != KEEP and deals.get_deal_by_capture_key(db, capture_key) is None:  # not a replay
+                answered = repeats == ASK_ONCE and deals.release_held(db, capture_key)  # the form, saved again
+                if not answered:
+                    earlier = deals.find_duplicate(db, team_id=team_id, owner_id=user_id, fields=fields, now=now)
+                if earlier is not None:
+                    deals.hold_capture(
+                        db,
+                        capture_key=capture_key,
+                        team_id=team_id,
+                        channel_id=channel_id,
+                        owner_id=user_id,
+                        fields=fields,
+                        duplicate_of=earlier.id,
+                        now=now,
+                    )
+            if earlier is None:
+                deal_id, created = deals.capture_deal(
+                    db,
+                    team_id=team_id,
+                    channel_id=channel_id,
+                    owner_id=user_id,
+                    fields=fields,
+                    playbook=self.playbook,
+                    now=now,
+                    capture_key=capture_key,
+                )
+                deal = deals.get_deal(db, deal_id)
+        if earlier is not None:  # raised after the commit, so the held capture is stored
+            raise LooksLikeARepeat(earlier, capture_key)
+        assert deal is not None
+        return deal, created
+
+    def capture_held(self, capture_key: str, *, team_id: str, user_id: str) -> tuple[Deal, bool]:
+        """Capture it anyway: store the held capture as typed, once (its capture key makes a second click find the
+        first); only its rep may. Returns the deal and whether this click stored it. Raises NotAllowed."""
+        with self.store.write() as db:
+            held = self._held(db, capture_key, team_id=team_id, user_id=user_id)
+            if held is None:
+                deal = deals.get_deal_by_capture_key(db, capture_key)
+                if deal is None or deal.team_id != team_id or deal.owner_id != user_id:
+                    raise NotAllowed(blocks.HELD_EXPIRED)
+                return deal, False
             deal_id, created = deals.capture_deal(
                 db,
-                team_id=team_id,
-                channel_id=channel_id,
-                owner_id=user_id,
-                fields=fields,
+                team_id=held.team_id,
+                channel_id=held.channel_id,
+                owner_id=held.owner_id,
+                fields=held.fields,
                 playbook=self.playbook,
                 now=self.now(),
                 capture_key=capture_key,
             )
+            deals.release_held(db, capture_key)
             deal = deals.get_deal(db, deal_id)
         assert deal is not None
         return deal, created
+
+    def leave_held(self, capture_key: str, *, team_id: str, user_id: str) -> bool:
+        """Leave it: forget the held capture; False if it was answered already. Raises NotAllowed."""
+        with self.store.write() as db:
+            held = self._held(db, capture_key, team_id=team_id, user_id=user_id)
+            return held is not None and deals.release_held(db, capture_key)
+
+    @staticmethod
+    def _held(db, capture_key: str, *, team_id: str, user_id: str) -> deals.HeldCapture | None:
+        held = deals.held_capture(db, capture_key)
+        if held is not None and (held.team_id != team_id or held.owner_id != user_id):
+            raise NotAllowed(f"Only {mention(held.owner_id)}, who typed that capture, can answer this.")
+        return held
 
     def save_form(
         self, values: dict, private_metadata: str, *, team_id: str, user_id: str, view_id: str
@@ -125,7 +201,9 @@ class Coach:
         if deal_id is None:
             if not channel_id:
                 raise NotAllowed("This form lost track of its channel. Run /closed-deal again in the team channel.")
-            return self._capture(fields, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=view_id)
+            return self._capture(
+                fields, team_id=team_id, channel_id=channel_id, user_id=user_id, capture_key=view_id, repeats=ASK_ONCE
+            )
         with self.store.write() as db:
             deal = deals.get_deal(db, deal_id)
             self._check_may_edit(deal, team_id=team_id, user_id=user_id)
@@ -142,11 +220,13 @@ class Coach:
         assert deal is not None
         return deal
 
-    def _check_may_edit(self, deal: Deal | None, *, team_id: str, user_id: str) -> None:
+    def _check_may_edit(self, deal: Deal | None, *, team_id: str, user_id: str, deleted_ok: bool = False) -> None:
         if deal is None or deal.team_id != team_id:
             raise NotAllowed("I can't find that deal any more.")
         if not deals.can_edit(deal, user_id, self.settings.managers):
             raise NotAllowed(f"Only {mention(deal.owner_id)}, who closed this deal, or a manager can change it.")
+        if deal.deleted and not deleted_ok:
+            raise NotAllowed(blocks.deal_unchanged_text(deal, "edit"))
 
     def get_deal(self, deal_id: int) -> Deal | None:
         with self.store.session() as db:
@@ -208,6 +288,8 @@ class Coach:
             deal = deals.get_deal(db, nudge.deal_id) if nudge else None
         if nudge is None or deal is None or deal.team_id != team_id:
             raise NotAllowed("I can't find that follow-up any more.")
+        if deal.deleted:
+            raise NotAllowed(blocks.deal_unchanged_text(deal, "nudge"))
         allowed = {deal.owner_id, nudge.assignee_id, *self.settings.managers} - {None}
         if user_id not in allowed:
             who = mention(deal.owner_id) + (f" or {mention(nudge.assignee_id)}" if nudge.assignee_id else "")
@@ -222,12 +304,13 @@ class Coach:
         nudge, deal = self.nudge_for(nudge_id, team_id=team_id, user_id=user_id)
         post_id = nudge.post_id
         now = self.now()
+        also_posts: list[int] = []  # other nudge messages whose steps the change ended (signing ends its steps)
         with self.store.write() as db:
             if action == "done":
                 change = lifecycle.mark_done(db, nudge_id, actor=user_id, now=now, outcome=details.get("outcome"))
                 step = self.steps_by_id().get(nudge.step_id)
                 if change.changed and step is not None and step.unsigned_only:
-                    deals.mark_signed(db, deal.id, actor=user_id, now=now, playbook=self.playbook)
+                    also_posts = deals.mark_signed(db, deal.id, actor=user_id, now=now, playbook=self.playbook) or []
             elif action == "skip":
                 change = lifecycle.mark_skipped(db, nudge_id, actor=user_id, now=now, reason=details.get("reason"))
             elif action == "snooze":
@@ -242,7 +325,9 @@ class Coach:
         explanation = None if change.changed else blocks.already_resolved_text(change.nudge, action)
         after = change.nudge.assignee_id if change.nudge else None
         audience = frozenset({deal.owner_id, nudge.assignee_id, after, user_id} - {None})
-        return NudgeChange(change.changed, change.nudge, deal, post_id, explanation, audience)
+        posts = tuple(dict.fromkeys(p for p in (post_id, *also_posts) if p))
+        redraw = Redraw(team_id, deals=(deal.id,), posts=posts, people=audience)
+        return NudgeChange(change.changed, change.nudge, deal, post_id, explanation, audience, redraw)
 
     def post_of_nudge(self, nudge_id: int) -> int | None:
         with self.store.session() as db:
@@ -257,6 +342,8 @@ class Coach:
                 return None
             deal = deals.get_deal(db, post.deal_id)
             shown = lifecycle.nudges_shown_in(db, post_id)
+        if deal is not None and deal.deleted:  # its steps are gone: the message says why, without buttons
+            return (post.channel_id, post.ts, *blocks.deleted_deal_message(deal))
         text, message_blocks = nudge_message(
             deal, shown, self.steps_by_id(), post_id=post.id, late=post.late, tz=self.settings.tz
         )
@@ -280,22 +367,70 @@ class Coach:
     # -- the deal lifecycle --------------------------------------------------------------------------------
 
     def change_deal(self, deal_id: int, action: str, *, team_id: str, user_id: str, **details) -> DealChange:
-        """Mark signed, mark live or cancel, by the owner or a manager; a repeat changes nothing."""
+        """Mark signed, mark live, cancel or delete, by the owner or a manager; a repeat changes nothing."""
         now = self.now()
         with self.store.write() as db:
             deal = deals.get_deal(db, deal_id)
-            self._check_may_edit(deal, team_id=team_id, user_id=user_id)
+            self._check_may_edit(deal, team_id=team_id, user_id=user_id, deleted_ok=action == "delete")
+            people = home.people_of_deals(db, [deal_id]).get(team_id, set())  # before a delete takes its steps
             if action == "signed":
                 posts = deals.mark_signed(db, deal_id, actor=user_id, now=now, playbook=self.playbook)
             elif action == "live":
                 posts = deals.mark_live(db, deal_id, go_live=details["go_live"], now=now, playbook=self.playbook)
             elif action == "cancel":
                 posts = deals.cancel_deal(db, deal_id, actor=user_id, reason=details["reason"], now=now)
+            elif action == "delete":
+                posts = deals.delete_deal(db, deal_id, actor=user_id, now=now)
             else:
                 raise ValueError(f"unknown deal action {action!r}")
             updated = deals.get_deal(db, deal_id)
+            redraw = self._redraw_of(db, deal_id, posts or [], team_id=team_id, actor=user_id, people=people)
         explanation = None if posts is not None else blocks.deal_unchanged_text(updated, action)
-        return DealChange(posts is not None, updated, posts or [], explanation)
+        return DealChange(posts is not None, updated, posts or [], explanation, redraw)
+
+    def deal_edited(self, deal_id: int, *, team_id: str, actor: str) -> Redraw:
+        """What an edit from the deal form shows up in: its message, its nudge messages still open, Home tabs."""
+        with self.store.session() as db:
+            return self._redraw_of(db, deal_id, deals.posts_with_open_steps(db, deal_id), team_id=team_id, actor=actor)
+
+    @staticmethod
+    def _redraw_of(
+        db, deal_id: int, posts: Iterable[int], *, team_id: str, actor: str | None, people: Iterable[str] = ()
+    ) -> Redraw:
+        people = home.people_of_deals(db, [deal_id]).get(team_id, set()) | set(people) | {actor}
+        return Redraw(team_id, deals=(deal_id,), posts=tuple(posts), people=frozenset(people - {None}))
+
+    # -- redrawing: whenever a deal changes, everything that shows it is drawn again from the database ----------
+
+    def redraw(self, client: WebClient, what: Redraw) -> None:
+        """Redraw the deals' channel messages, the nudge messages and the Home tabs a change touched. Each is
+        drawn from the database as it stands and chat.update is idempotent, so a retried or repeated redraw is
+        harmless; a message Slack won't update is logged and the rest still happen."""
+        for deal_id in what.deals:
+            self._update_message(client, "deal", deal_id, self.rendered_deal(deal_id))
+        for post_id in what.posts:
+            self._update_message(client, "nudge message", post_id, self.rendered_post(post_id))
+        self.refresh_homes(client, what.people, team_id=what.team_id)
+
+    def rendered_deal(self, deal_id: int) -> tuple[str, str, str, list[dict]] | None:
+        """(channel, ts, text, blocks) of a deal's channel message as it should look now; None until it is posted."""
+        with self.store.session() as db:
+            deal = deals.get_deal(db, deal_id)
+            if deal is None or not deal.posted_ts:
+                return None
+            nudges = deals.deal_nudges(db, deal_id)
+        text, message_blocks = blocks.deal_announcement(deal, nudges)
+        return deal.channel_id, deal.posted_ts, text, message_blocks
+
+    @staticmethod
+    def _update_message(client: WebClient, kind: str, key: int, rendered) -> None:
+        if rendered is None:
+            return
+        channel, ts, text, message_blocks = rendered
+        try:
+            client.chat_update(channel=channel, ts=ts, text=text, blocks=message_blocks)
+        except (SlackApiError, OSError) as exc:  # OSError: a timeout or a refused connection
+            logger.warning("Could not redraw %s %s: %s", kind, key, describe(exc))
 
     def deals_of(self, user_id: str, *, team_id: str) -> list[tuple[Deal, str, Nudge | None]]:
         """A rep's open deals with their stage and next step, newest first."""
@@ -383,11 +518,22 @@ class Coach:
 
 
 @dataclass(frozen=True)
+class Redraw:
+    """Everything a change to a deal shows up in: its channel message, nudge messages, and Home tabs."""
+
+    team_id: str
+    deals: tuple[int, ...] = ()
+    posts: tuple[int, ...] = ()
+    people: frozenset[str] = frozenset()  # whose Home tab to republish (if they have opened it)
+
+
+@dataclass(frozen=True)
 class DealChange:
     changed: bool
     deal: Deal | None
     post_ids: list[int]
     explanation: str | None
+    redraw: Redraw | None = None
 
 
 @dataclass(frozen=True)
@@ -398,3 +544,4 @@ class NudgeChange:
     post_id: int | None
     explanation: str | None
     audience: frozenset[str] = frozenset()  # whose Home tab shows this step, before or after, and who acted
+    redraw: Redraw | None = None

@@ -322,6 +322,26 @@ def _v6_workspaces(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE users ADD COLUMN member INTEGER NOT NULL DEFAULT 1")
 
 
+def _v7_deleted_and_held_captures(db: sqlite_utils.Database) -> None:
+    """Captures deleted as mistakes (kept, with status 'deleted', so a replay or a double click finds them, and
+    counted nowhere), and captures held back while their rep is asked whether they repeat an earlier one."""
+    db.execute("ALTER TABLE deals ADD COLUMN deleted_at TEXT")
+    db.execute("ALTER TABLE deals ADD COLUMN deleted_by TEXT")
+    db.execute(
+        """
+        CREATE TABLE held_captures (
+            capture_key TEXT PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            owner_id TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            duplicate_of INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -329,6 +349,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (4, _v4_home_views),
     (5, _v5_partial_indexes),
     (6, _v6_workspaces),
+    (7, _v7_deleted_and_held_captures),
 ]
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlite_utils
@@ -11,6 +12,11 @@ import sqlite_utils
 from bot.capture import Money
 from bot.db import insert, insert_many, query, query_one, stamp
 from bot.playbook import PlannedStep, Playbook
+
+# A deal deleted as a mistake keeps its row with this status, so a replay or a double click finds it. Every
+# query that counts deals reads only 'open' or 'cancelled' ones, or says `status != 'deleted'`.
+DELETED = "deleted"
+DUPLICATE_WINDOW = timedelta(days=3)  # a capture repeating one made this recently is asked about first
 
 
 @dataclass(frozen=True)
@@ -45,6 +51,8 @@ class Deal:
     cancelled_by: str | None = None
     cancel_reason: str | None = None
     delivery_error: str | None = None
+    deleted_at: str | None = None
+    deleted_by: str | None = None
 
     @property
     def account(self) -> str:
@@ -53,6 +61,10 @@ class Deal:
     @property
     def cancelled(self) -> bool:
         return self.status == "cancelled"
+
+    @property
+    def deleted(self) -> bool:
+        return self.status == DELETED
 
     @property
     def posted_ts(self) -> str | None:
@@ -125,8 +137,8 @@ def _deal_columns(fields: DealFields) -> dict:
     }
 
 
-def row_to_deal(row: dict) -> Deal:
-    fields = DealFields(
+def _fields_from_columns(row: dict) -> DealFields:
+    return DealFields(
         account=row["account"],
         money=Money(Decimal(row["amount"]), row["currency"]),
         close_date=date.fromisoformat(row["close_date"]),
@@ -138,6 +150,10 @@ def row_to_deal(row: dict) -> Deal:
         why_bought=row["why_bought"],
         signed=bool(row.get("signed", 1)),
     )
+
+
+def row_to_deal(row: dict) -> Deal:
+    fields = _fields_from_columns(row)
     return Deal(
         id=row["id"],
         team_id=row["team_id"],
@@ -153,6 +169,8 @@ def row_to_deal(row: dict) -> Deal:
         cancelled_by=row.get("cancelled_by"),
         cancel_reason=row.get("cancel_reason"),
         delivery_error=row.get("delivery_error"),
+        deleted_at=row.get("deleted_at"),
+        deleted_by=row.get("deleted_by"),
     )
 
 
@@ -288,7 +306,7 @@ def clear_delivery_problem(db: sqlite_utils.Database, deal_id: int) -> None:
 # -- the deal lifecycle: signed, live, cancelled --------------------------------------------------------
 
 
-def _posts_with_open_steps(db: sqlite_utils.Database, deal_id: int) -> list[int]:
+def posts_with_open_steps(db: sqlite_utils.Database, deal_id: int) -> list[int]:
     rows = db.execute(
         "SELECT DISTINCT post_id FROM nudges WHERE deal_id = ? AND status = 'posted' AND post_id IS NOT NULL",
         [deal_id],
@@ -302,9 +320,9 @@ def mark_signed(
     """A verbal yes is now signed: the signature steps end, the rest of the plan carries on.
     Returns the posts to redraw, or None when it was signed (or cancelled) already."""
     deal = get_deal(db, deal_id)
-    if deal is None or deal.cancelled or deal.fields.signed:
+    if deal is None or deal.status != "open" or deal.fields.signed:
         return None
-    posts = _posts_with_open_steps(db, deal_id)
+    posts = posts_with_open_steps(db, deal_id)
     update_deal(db, deal_id, replace(deal.fields, signed=True), playbook=playbook, now=now)
     at = stamp(now)
     db.execute("UPDATE deals SET signed_at = ? WHERE id = ?", [at, deal_id])
@@ -324,7 +342,7 @@ def mark_live(
 ) -> list[int] | None:
     """The customer is live: steps timed from go-live move to the real date. None if nothing changed."""
     deal = get_deal(db, deal_id)
-    if deal is None or deal.cancelled or (deal.live_at and deal.fields.go_live_date == go_live):
+    if deal is None or deal.status != "open" or (deal.live_at and deal.fields.go_live_date == go_live):
         return None
     update_deal(db, deal_id, replace(deal.fields, go_live_date=go_live), playbook=playbook, now=now)
     db.execute("UPDATE deals SET live_at = ? WHERE id = ?", [stamp(now), deal_id])
@@ -336,12 +354,12 @@ def cancel_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, reason: 
     at = stamp(now)
     cursor = db.execute(
         "UPDATE deals SET status = 'cancelled', cancelled_at = ?, cancelled_by = ?, cancel_reason = ?, updated_at = ? "
-        "WHERE id = ? AND status != 'cancelled'",
+        "WHERE id = ? AND status = 'open'",
         [at, actor, reason, at, deal_id],
     )
     if cursor.rowcount != 1:
         return None
-    posts = _posts_with_open_steps(db, deal_id)
+    posts = posts_with_open_steps(db, deal_id)
     db.execute(
         "UPDATE nudges SET status = 'cancelled', updated_at = ? WHERE deal_id = ? AND status IN ('planned', 'posted')",
         [at, deal_id],
@@ -353,6 +371,8 @@ def stage_of(deal: Deal, nudges: list[Nudge]) -> str:
     """Where a deal stands, in the words of the playbook's stages."""
     if deal.cancelled:
         return "Cancelled"
+    if deal.deleted:
+        return "Deleted"
     if not deal.fields.signed:
         return "Verbal yes"
     waiting = [n for n in nudges if n.open]
@@ -368,3 +388,100 @@ def open_deals_of(db: sqlite_utils.Database, *, team_id: str, owner_id: str) -> 
         [team_id, owner_id],
     )
     return [row_to_deal(r) for r in rows]
+
+
+# -- captures made by mistake: a repeat is asked about first, a mistake can be deleted --------------------------
+
+
+def find_duplicate(
+    db: sqlite_utils.Database, *, team_id: str, owner_id: str, fields: DealFields, now: datetime
+) -> Deal | None:
+    """The deal this capture seems to repeat: the same rep's, for the same account (case and spacing aside) and
+    the same amount, captured in the last three days and not deleted; the latest if several. The one rule for
+    every way a deal comes in."""
+    rows = query(
+        db,
+        "SELECT * FROM deals WHERE team_id = ? AND owner_id = ? AND currency = ? AND status != 'deleted' "
+        "AND created_at >= ? ORDER BY created_at DESC, id DESC",
+        [team_id, owner_id, fields.money.currency, stamp(now - DUPLICATE_WINDOW)],
+    )
+    account = _same_account(fields.account)
+    for row in rows:
+        earlier = row_to_deal(row)
+        if earlier.fields.money.amount == fields.money.amount and _same_account(earlier.account) == account:
+            return earlier
+    return None
+
+
+def _same_account(name: str) -> str:
+    return " ".join(name.split()).casefold()
+
+
+@dataclass(frozen=True)
+class HeldCapture:
+    """A capture not stored yet because it looks like `duplicate_of`, waiting for its rep to say keep both."""
+
+    capture_key: str
+    team_id: str
+    channel_id: str
+    owner_id: str
+    fields: DealFields
+    duplicate_of: int
+
+
+def hold_capture(
+    db: sqlite_utils.Database,
+    *,
+    capture_key: str,
+    team_id: str,
+    channel_id: str,
+    owner_id: str,
+    fields: DealFields,
+    duplicate_of: int,
+    now: datetime,
+) -> None:
+    """Keep a capture aside under its capture key (a replay keeps the first); questions older than the duplicate
+    window are forgotten."""
+    db.execute("DELETE FROM held_captures WHERE created_at < ?", [stamp(now - DUPLICATE_WINDOW)])
+    db.execute(
+        "INSERT INTO held_captures (capture_key, team_id, channel_id, owner_id, fields, duplicate_of, created_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (capture_key) DO NOTHING",
+        [capture_key, team_id, channel_id, owner_id, json.dumps(_deal_columns(fields)), duplicate_of, stamp(now)],
+    )
+
+
+def held_capture(db: sqlite_utils.Database, capture_key: str) -> HeldCapture | None:
+    row = query_one(db, "SELECT * FROM held_captures WHERE capture_key = ?", [capture_key])
+    if row is None:
+        return None
+    return HeldCapture(
+        capture_key=row["capture_key"],
+        team_id=row["team_id"],
+        channel_id=row["channel_id"],
+        owner_id=row["owner_id"],
+        fields=_fields_from_columns(json.loads(row["fields"])),
+        duplicate_of=row["duplicate_of"],
+    )
+
+
+def release_held(db: sqlite_utils.Database, capture_key: str) -> bool:
+    """The rep answered: the held capture is captured or left. True if it was still held."""
+    return db.execute("DELETE FROM held_captures WHERE capture_key = ?", [capture_key]).rowcount == 1
+
+
+def delete_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, now: datetime) -> list[int] | None:
+    """A capture made by mistake: the deal is marked deleted (counted nowhere from now on) and its pending steps
+    are removed; steps done stay as history. Returns its posted nudge messages (to be replaced), or None if it
+    was deleted already. Not a cancellation: no reason, no digest line. Steps a dispatcher is posting right now
+    are left to it, and their message is replaced once recorded."""
+    at = stamp(now)
+    cursor = db.execute(
+        "UPDATE deals SET status = 'deleted', deleted_at = ?, deleted_by = ?, updated_at = ? "
+        "WHERE id = ? AND status != 'deleted'",
+        [at, actor, at, deal_id],
+    )
+    if cursor.rowcount != 1:
+        return None
+    posts = [r[0] for r in db.execute("SELECT id FROM posts WHERE deal_id = ? AND status = 'posted'", [deal_id])]
+    db.execute("DELETE FROM nudges WHERE deal_id = ? AND status IN ('planned', 'posted', 'undeliverable')", [deal_id])
+    return posts

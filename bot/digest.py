@@ -102,7 +102,8 @@ def closed_since(db: sqlite_utils.Database, *, team_id: str, since: datetime, no
         db,
         """
         SELECT * FROM deals
-        WHERE team_id = :team AND julianday(created_at) > julianday(:since) AND julianday(created_at) <= julianday(:now)
+        WHERE team_id = :team AND status != 'deleted'
+          AND julianday(created_at) > julianday(:since) AND julianday(created_at) <= julianday(:now)
         ORDER BY julianday(created_at) DESC, id DESC
         """,
         {"team": team_id, "since": stamp(since), "now": stamp(now)},
@@ -137,7 +138,7 @@ def _outcomes(db: sqlite_utils.Database, team_id: str, extra: str = "", params: 
         f"""
         SELECT n.outcome, n.resolved_by, n.resolved_at, d.*
         FROM nudges n JOIN deals d ON d.id = n.deal_id
-        WHERE d.team_id = :team AND n.status = 'done' AND n.outcome IS NOT NULL {extra}
+        WHERE d.team_id = :team AND d.status != 'deleted' AND n.status = 'done' AND n.outcome IS NOT NULL {extra}
         ORDER BY julianday(n.resolved_at) DESC, n.id DESC
         """,
         {"team": team_id, **(params or {})},
@@ -198,7 +199,7 @@ def weekly_completion(
         """
         SELECT n.due_date, n.status, d.status AS deal_status
         FROM nudges n JOIN deals d ON d.id = n.deal_id
-        WHERE d.team_id = :team AND n.due_date >= :first AND n.due_date <= :today
+        WHERE d.team_id = :team AND d.status != 'deleted' AND n.due_date >= :first AND n.due_date <= :today
         """,
         {"team": team_id, "first": first.isoformat(), "today": today.isoformat()},
     )

@@ -92,10 +92,13 @@ def http_server(app: App, *, signing_secret: str, port: int, host: str = "0.0.0.
     )
 
 
-def run_socket_mode(app: App, app_token: str, stop: threading.Event) -> None:
-    """Hold a Socket Mode connection open until `stop` is set."""
+def run_socket_mode(
+    app: App, app_token: str, stop: threading.Event, *, connected: Callable[[], object] = lambda: None
+) -> None:
+    """Hold a Socket Mode connection open until `stop` is set; `connected` runs once Slack has accepted it."""
     handler = SocketModeHandler(app, app_token)
     handler.connect()
+    connected()
     try:
         stop.wait()
     finally:

@@ -111,16 +111,20 @@ class Settings:
         return BusinessHours(self.tz, start, end)
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str], *, require_slack: bool = True) -> Settings:
-        """Validate every variable and raise one SettingsError naming all that are wrong."""
+    def from_env(cls, env: Mapping[str, str], *, require_slack: bool = True, serving: bool = True) -> Settings:
+        """Validate every variable and raise one SettingsError naming all that are wrong.
+
+        What is required depends on the command: `serve` (`serving`) takes Slack's requests, so it needs the
+        signing secret (HTTP mode) or the app token (Socket Mode); `tick` and `digest` only call Slack, so they
+        need a token to call it with and nothing else; `preview` (`require_slack=False`) needs no Slack at all."""
         problems: list[str] = []
 
         def get(name: str) -> str:
             return (env.get(name) or "").strip()
 
         bot_token = get("SLACK_BOT_TOKEN")
-        app_token = get("SLACK_APP_TOKEN")
-        signing_secret = get("SLACK_SIGNING_SECRET")
+        app_token = get("SLACK_APP_TOKEN") if serving else ""  # how Slack reaches `serve`: nothing to the others
+        signing_secret = get("SLACK_SIGNING_SECRET") if serving else ""
         client_id, client_secret = get("SLACK_CLIENT_ID"), get("SLACK_CLIENT_SECRET")
         oauth = bool(client_id or client_secret)
         if require_slack:
@@ -143,7 +147,7 @@ class Settings:
                     f"connections:write scope at {SLACK_APPS_URL} > your app > Basic Information, "
                     "or leave it unset to run in HTTP mode."
                 )
-            if not app_token and not signing_secret:
+            if serving and not app_token and not signing_secret:
                 problems.append(
                     "SLACK_SIGNING_SECRET is not set (needed in HTTP mode). Copy the Signing Secret from "
                     f"{SLACK_APPS_URL} > your app > Basic Information > App Credentials"

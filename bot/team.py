@@ -139,7 +139,7 @@ def rep_stats(
           SUM(n.due_date > :window AND n.due_date < :today AND d.status = 'open'
               AND n.status IN ({_open_marks()})) AS overdue_30
         FROM nudges n JOIN deals d ON d.id = n.deal_id
-        WHERE d.team_id = :team
+        WHERE d.team_id = :team AND d.status != 'deleted'
         GROUP BY rep
         """,
         {

@@ -55,7 +55,7 @@ def teams_with_deals(db: sqlite_utils.Database) -> list[str]:
     rows = query(
         db,
         "SELECT DISTINCT d.team_id FROM deals d LEFT JOIN workspaces w ON w.team_id = d.team_id "
-        "WHERE COALESCE(w.active, 1) = 1 ORDER BY d.team_id",
+        "WHERE COALESCE(w.active, 1) = 1 AND d.status != 'deleted' ORDER BY d.team_id",
     )
     return [r["team_id"] for r in rows]
 

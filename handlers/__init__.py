@@ -82,6 +82,9 @@ def register(app: App, coach: Coach) -> None:
     app.action(blocks.MARK_SIGNED)(ack=deal_lifecycle.ack_click, lazy=[deal_lifecycle.handle_mark_signed])
     app.action(blocks.MARK_LIVE)(ack=deal_lifecycle.ack_click, lazy=[deal_lifecycle.handle_mark_live])
     app.action(blocks.CANCEL_DEAL)(ack=deal_lifecycle.ack_click, lazy=[deal_lifecycle.handle_cancel])
+    app.action(blocks.DELETE_DEAL)(ack=deal_lifecycle.ack_click, lazy=[deal_lifecycle.handle_delete])
+    app.action(blocks.CAPTURE_ANYWAY)(ack=commands.handle_capture_anyway, lazy=[commands.announce_capture_anyway])
+    app.action(blocks.LEAVE_CAPTURE)(ack=commands.ack_leave_capture, lazy=[commands.handle_leave_capture])
     app.view(blocks.LIVE_MODAL)(
         ack=deal_lifecycle.handle_live_submission, lazy=[deal_lifecycle.refresh_after_submission]
     )

@@ -6,12 +6,14 @@ import logging
 import sqlite3
 
 from bot import blocks
-from bot.capture import InputError
-from bot.coach import Coach
+from bot.capture import EXAMPLE, InputError
+from bot.coach import Coach, LooksLikeARepeat, NotAllowed
 from bot.db import storage_problem
+from handlers.replies import open_form
 
 logger = logging.getLogger(__name__)
 SAVED = "saved_deal"  # set by the ack listener when this request stored a deal; the lazy one announces it
+ANSWER = "answer"  # set by the "Capture it anyway" ack: what the lazy listener tells the rep
 
 
 def _mode(text: str) -> str:
@@ -29,7 +31,7 @@ def handle_closed_deal(ack, command: dict, context) -> None:
     text = command.get("text") or ""
     mode = _mode(text)
     if mode == "help":
-        fallback, help_blocks = blocks.help_message(command["command"])
+        fallback, help_blocks = blocks.help_message(command["command"], today=coach.today())
         return ack(text=fallback, blocks=help_blocks)
     if mode == "form":
         return ack()
@@ -47,6 +49,9 @@ def handle_closed_deal(ack, command: dict, context) -> None:
     except InputError as exc:
         fallback, error_blocks = blocks.error_message(exc.problem, exc.example)
         return ack(text=fallback, blocks=error_blocks)
+    except LooksLikeARepeat as exc:  # held, not stored: ask first
+        fallback, question = blocks.repeat_question(exc.earlier, exc.capture_key, now=coach.now(), tz=coach.settings.tz)
+        return ack(text=fallback, blocks=question)
     except sqlite3.Error as exc:
         logger.exception("Could not store a quick capture")
         fallback, error_blocks = blocks.error_message(
@@ -65,9 +70,58 @@ def follow_up_closed_deal(command: dict, context, client, respond) -> None:
     mode = _mode(command.get("text") or "")
     if mode == "form":
         view = blocks.deal_modal(channel_id=command["channel_id"], today=coach.today())
-        client.views_open(trigger_id=command["trigger_id"], view=view)
+        open_form(
+            client,
+            command["trigger_id"],
+            view,
+            tell_user=lambda text: respond(text=text, response_type="ephemeral"),
+            again=f"Type `{command['command']}` again to open it, or capture the deal in one line: `{EXAMPLE}`.",
+        )
     elif context.get(SAVED):
         deal = coach.get_deal(context[SAVED])
         if deal is not None:
             coach.publish_deal(client, deal, notify=lambda text: respond(text=text, response_type="ephemeral"))
             coach.refresh_homes_of_deals(client, [deal.id])
+
+
+def handle_capture_anyway(ack, action: dict, context) -> None:
+    """Capture it anyway: store the held capture before the ack, as a typed capture is; a second click finds it."""
+    coach: Coach = context["coach"]
+    try:
+        deal, created = coach.capture_held(action["value"], team_id=context.team_id, user_id=context.user_id)
+    except NotAllowed as exc:
+        context[ANSWER] = str(exc)
+        return ack()
+    except sqlite3.Error as exc:
+        logger.exception("Could not store a held capture")
+        context[ANSWER] = f"I couldn't save that just now: {storage_problem(exc)}. Nothing was saved; click again."
+        return ack()
+    context[ANSWER] = blocks.repeat_answered_text(deal, created=created)
+    if created:
+        context[SAVED] = deal.id
+    ack()
+
+
+def announce_capture_anyway(context, client, respond) -> None:
+    """After the ack: the question becomes the answer, and a deal just stored is posted in its channel."""
+    coach: Coach = context["coach"]
+    saved = context.get(SAVED)
+    respond(text=context.get(ANSWER) or blocks.HELD_EXPIRED, replace_original=bool(saved))
+    deal = coach.get_deal(saved) if saved else None
+    if deal is not None:
+        coach.publish_deal(client, deal, notify=lambda text: respond(text=text, response_type="ephemeral"))
+        coach.refresh_homes_of_deals(client, [deal.id])
+
+
+def ack_leave_capture(ack) -> None:
+    ack()
+
+
+def handle_leave_capture(action: dict, context, respond) -> None:
+    """Leave it: the held capture is forgotten and the question says so."""
+    coach: Coach = context["coach"]
+    try:
+        coach.leave_held(action["value"], team_id=context.team_id, user_id=context.user_id)
+    except NotAllowed as exc:
+        return respond(text=str(exc), replace_original=False)
+    respond(text=blocks.REPEAT_LEFT, replace_original=True)

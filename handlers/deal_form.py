@@ -6,12 +6,12 @@ import logging
 import sqlite3
 
 from bot import blocks
-from bot.blocks import ADD_DETAILS
-from bot.coach import Coach, NotAllowed
+from bot.blocks import ADD_DETAILS, read_modal_metadata
+from bot.coach import Coach, LooksLikeARepeat, NotAllowed
 from bot.db import storage_problem
 from bot.forms import ACCOUNT, DEAL_MODAL, FormErrors
 from handlers.commands import SAVED
-from handlers.replies import refuse
+from handlers.replies import open_form_for_click, refuse
 
 __all__ = ["ADD_DETAILS", "DEAL_MODAL"]
 logger = logging.getLogger(__name__)
@@ -29,7 +29,7 @@ def handle_add_details(body: dict, action: dict, context, client, respond) -> No
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
     view = blocks.deal_modal(channel_id=deal.channel_id, today=coach.today(), deal=deal)
-    client.views_open(trigger_id=body["trigger_id"], view=view)
+    open_form_for_click(client, body, respond, view)
 
 
 def handle_deal_form(ack, view: dict, body: dict, context) -> None:
@@ -45,6 +45,9 @@ def handle_deal_form(ack, view: dict, body: dict, context) -> None:
         )
     except FormErrors as exc:
         return ack(response_action="errors", errors=exc.errors)
+    except LooksLikeARepeat as exc:  # held: saving the same form again keeps both
+        error = blocks.repeat_form_error(exc.earlier, now=coach.now(), tz=coach.settings.tz)
+        return ack(response_action="errors", errors={ACCOUNT: error})
     except NotAllowed as exc:
         return ack(response_action="errors", errors={ACCOUNT: str(exc).replace("<@", "@").replace(">", "")})
     except sqlite3.Error as exc:
@@ -65,6 +68,9 @@ def announce_deal_form(view: dict, context, client) -> None:
         return  # errors were shown, or this submission changed nothing
     deal = coach.get_deal(context[SAVED])
     if deal is None:
+        return
+    if read_modal_metadata(view.get("private_metadata", ""))[1] is not None:  # an edit: redraw, never post anew
+        coach.redraw(client, coach.deal_edited(deal.id, team_id=context.team_id, actor=context.user_id))
         return
 
     def tell_user(text: str) -> None:

@@ -9,8 +9,7 @@ import sqlite3
 from bot import blocks, forms
 from bot.coach import Coach, NotAllowed
 from bot.db import storage_problem
-from handlers.nudges import refresh
-from handlers.replies import refuse
+from handlers.replies import open_form_for_click, refuse, tell
 
 logger = logging.getLogger(__name__)
 CHANGED = "deal_changed"
@@ -18,14 +17,6 @@ CHANGED = "deal_changed"
 
 def ack_click(ack) -> None:
     ack()
-
-
-def after_change(coach: Coach, client, change, *, actor: str | None = None) -> None:
-    """Redraw the deal's channel message, any nudge messages whose buttons no longer apply, and Home tabs."""
-    coach.publish_deal(client, change.deal, notify=lambda text: None)
-    for post_id in change.post_ids:
-        refresh(coach, client, post_id)
-    coach.refresh_homes_of_deals(client, [change.deal.id], actor=actor)
 
 
 def handle_mark_signed(body: dict, action: dict, context, client, respond) -> None:
@@ -36,7 +27,24 @@ def handle_mark_signed(body: dict, action: dict, context, client, respond) -> No
         return refuse(coach, body, client, respond, context, str(exc))
     if not change.changed:
         return refuse(coach, body, client, respond, context, change.explanation)
-    after_change(coach, client, change, actor=context.user_id)
+    coach.redraw(client, change.redraw)
+
+
+def handle_delete(body: dict, action: dict, context, client, respond) -> None:
+    """Delete a capture made by mistake (Slack asked to confirm first): its messages say so, Home tabs drop it."""
+    coach: Coach = context["coach"]
+    try:
+        change = coach.change_deal(int(action["value"]), "delete", team_id=context.team_id, user_id=context.user_id)
+    except NotAllowed as exc:
+        return refuse(coach, body, client, respond, context, str(exc))
+    except sqlite3.Error as exc:
+        logger.exception("Could not delete deal %s", action.get("value"))
+        return tell(body, client, respond, f"I couldn't delete it just now: {storage_problem(exc)}. Try again.")
+    if not change.changed:
+        return refuse(coach, body, client, respond, context, change.explanation)
+    coach.redraw(client, change.redraw)
+    if (body.get("container") or {}).get("is_ephemeral"):  # from `/closed-deal list`: that list is now out of date
+        tell(body, client, respond, blocks.deleted_deal_message(change.deal)[0])
 
 
 def _open_modal(build, body: dict, action: dict, context, client, respond) -> None:
@@ -47,7 +55,7 @@ def _open_modal(build, body: dict, action: dict, context, client, respond) -> No
         return refuse(coach, body, client, respond, context, str(exc))
     if deal.cancelled:
         return refuse(coach, body, client, respond, context, blocks.deal_unchanged_text(deal, "cancel"))
-    client.views_open(trigger_id=body["trigger_id"], view=build(coach, deal))
+    open_form_for_click(client, body, respond, build(coach, deal))
 
 
 def handle_mark_live(body: dict, action: dict, context, client, respond) -> None:
@@ -74,7 +82,7 @@ def _submit(ack, view: dict, context, action: str, field: str, **details) -> Non
         return ack(response_action="errors", errors={field: f"{problem}. Press the button again in a moment."})
     if not change.changed:
         return ack(response_action="errors", errors={field: change.explanation})
-    context[CHANGED] = change.post_ids  # what the lazy listener redraws once Slack has its answer
+    context[CHANGED] = change.redraw  # what the lazy listener redraws once Slack has its answer
     ack()
 
 
@@ -96,15 +104,8 @@ def handle_cancel_submission(ack, view: dict, context) -> None:
 
 
 def refresh_after_submission(view: dict, context, client) -> None:
-    """Only after a submission that changed something: redraw the deal and its nudge messages."""
-    post_ids = context.get(CHANGED)
-    if post_ids is None:
+    """Only after a submission that changed something: redraw the deal, its nudge messages and Home tabs."""
+    if context.get(CHANGED) is None:
         return
     coach: Coach = context["coach"]
-    deal = coach.get_deal(_deal_id(view))
-    if deal is None:
-        return
-    coach.publish_deal(client, deal, notify=lambda text: None)
-    for post_id in post_ids:
-        refresh(coach, client, post_id)
-    coach.refresh_homes_of_deals(client, [deal.id], actor=context.user_id)
+    coach.redraw(client, context[CHANGED])

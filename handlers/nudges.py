@@ -13,25 +13,17 @@ from bot.coach import Coach, NotAllowed
 from bot.db import storage_problem
 from bot.forms import REASON, FormErrors
 from bot.nudges import ACTIONABLE
-from handlers.replies import refuse, tell
+from handlers.replies import open_form_for_click, refuse, tell
 
 logger = logging.getLogger(__name__)
-# Set by a submission's ack once it recorded a change (to whose Home tabs it touched); Bolt copies the context to
-# the lazy refresh after the ack.
+# Set by a submission's ack once it recorded a change (what to redraw); Bolt copies the context to the lazy
+# refresh after the ack.
 CHANGED = "nudge_changed"
 
 
 def ack_click(ack) -> None:
     """Answer Slack at once; the lazy listener does the work and updates the message."""
     ack()
-
-
-def refresh(coach: Coach, client, post_id: int | None) -> None:
-    """Redraw the message that carries a nudge, so everyone sees who did what."""
-    rendered = coach.rendered_post(post_id) if post_id else None
-    if rendered:
-        channel, ts, text, blocks = rendered
-        client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
 
 
 def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, action: str, **details):
@@ -51,8 +43,7 @@ def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, acti
     if not change.changed:
         refuse(coach, body, client, respond, context, change.explanation)
         return None
-    refresh(coach, client, change.post_id)
-    coach.refresh_homes(client, change.audience, team_id=context.team_id)
+    coach.redraw(client, change.redraw)  # the nudge's message, its deal's message, the Home tabs it is on
     return change
 
 
@@ -65,7 +56,7 @@ def handle_done(body: dict, action: dict, context, client, respond) -> None:
         return refuse(coach, body, client, respond, context, str(exc))
     step = coach.steps_by_id().get(nudge.step_id)
     if step is not None and step.outcome and nudge.status in ACTIONABLE:
-        client.views_open(trigger_id=body["trigger_id"], view=nudge_blocks.outcome_modal(nudge, deal, step.outcome))
+        open_form_for_click(client, body, respond, nudge_blocks.outcome_modal(nudge, deal, step.outcome))
         return
     _act(coach, body, client, respond, context, nudge_id, "done")
 
@@ -85,7 +76,7 @@ def handle_skip(body: dict, action: dict, context, client, respond) -> None:
         return refuse(coach, body, client, respond, context, str(exc))
     if nudge.status not in ACTIONABLE:
         return refuse(coach, body, client, respond, context, already_resolved_text(nudge, "skip"))
-    client.views_open(trigger_id=body["trigger_id"], view=nudge_blocks.skip_modal(nudge, deal))
+    open_form_for_click(client, body, respond, nudge_blocks.skip_modal(nudge, deal))
 
 
 def handle_reassign(body: dict, action: dict, context, client, respond) -> None:
@@ -120,7 +111,7 @@ def _submit(ack, context, nudge_id: int, action: str, *, field: str, button: str
         return ack(response_action="errors", errors={field: f"{problem}. Press {button} again in a moment."})
     if not change.changed:
         return ack(response_action="errors", errors={field: _plain(change.explanation)})
-    context[CHANGED] = sorted(change.audience)
+    context[CHANGED] = change.redraw
     ack()
 
 
@@ -147,12 +138,11 @@ def handle_outcome_submission(ack, view: dict, context) -> None:
 
 
 def refresh_after_submission(view: dict, context, client) -> None:
-    """Redraw the message only when the submission changed the nudge, never after a refused or repeated one."""
+    """Redraw only when the submission changed the nudge, never after a refused or repeated one."""
     if not context.get(CHANGED):
         return
     coach: Coach = context["coach"]
-    refresh(coach, client, coach.post_of_nudge(int(_metadata(view)["nudge"])))
-    coach.refresh_homes(client, context[CHANGED], team_id=context.team_id)
+    coach.redraw(client, context[CHANGED])
 
 
 def _plain(text: str | None) -> str:

@@ -248,3 +248,46 @@ def test_a_bad_log_level_is_reported_with_the_other_settings(tmp_path):
 def test_tick_rejects_a_bad_now(tmp_path):
     result = run_cli("tick", "--now", "tomorrow", cwd=tmp_path)
     assert result.returncode == 2 and "ISO-8601" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["tick", "digest"])
+def test_tick_and_digest_run_from_cron_without_the_signing_secret(command, tmp_path, fake):
+    """Neither takes Slack's requests, so the README's cron set-up (a bot token only) must be enough."""
+    env = {
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_API_URL": fake.base_url,
+        "DEALCOACH_DB": str(tmp_path / "d.db"),
+        "DEALCOACH_MANAGERS": "U0MGR",
+    }
+    result = run_cli(command, "--now", "2026-11-23T09:30:00+01:00", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "SLACK_SIGNING_SECRET" not in result.stderr and "Traceback" not in result.stderr
+    assert "Mon 2026-11-23" in result.stdout
+    served = run_cli("serve", env=env, cwd=tmp_path)  # serve does take requests: it still asks for the secret
+    assert served.returncode == 2 and "SLACK_SIGNING_SECRET is not set" in served.stderr
+
+
+def test_tick_without_any_token_still_says_which_to_set(tmp_path):
+    result = run_cli("tick", env={"DEALCOACH_DB": str(tmp_path / "d.db")}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "SLACK_BOT_TOKEN is not set" in result.stderr and "SLACK_SIGNING_SECRET" not in result.stderr
+
+
+def test_socket_mode_with_a_rejected_app_token_exits_2_with_one_clear_message(tmp_path, fake):
+    """Checked at start-up like the bot token, against SLACK_API_URL: never "started", then a traceback."""
+    fake.fail("apps.connections.open", error="invalid_auth")
+    app_token = "xapp-1-A0FAKE-123-secretvalue"
+    env = {
+        "SLACK_BOT_TOKEN": TOKEN,
+        "SLACK_APP_TOKEN": app_token,
+        "SLACK_API_URL": fake.base_url,
+        "DEALCOACH_DB": str(tmp_path / "d.db"),
+    }
+    result = run_cli("serve", env=env, cwd=tmp_path)
+    assert result.returncode == 2
+    assert "Slack rejected SLACK_APP_TOKEN (invalid_auth)" in result.stderr
+    assert "Socket Mode" in result.stderr and "connections:write" in result.stderr
+    assert "Traceback" not in result.stderr and "started" not in result.stderr
+    assert app_token not in result.stderr and TOKEN not in result.stderr
+    [check] = fake.calls_to("apps.connections.open")
+    assert check.token == app_token  # the app token was the one asked about

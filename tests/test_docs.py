@@ -73,3 +73,18 @@ def test_manifest_declares_what_the_app_listens_to():
     }
     for scope in MANIFEST["oauth_config"]["scopes"]["bot"]:
         assert f"`{scope}`" in README
+
+
+def test_the_http_setup_asks_for_the_urls_only_once_the_bot_can_answer_slacks_check():
+    """Slack verifies the events URL by sending it a request: the install (for the token) and the start come first."""
+    section = README.split("## Create the Slack app", 1)[1].split("\n##", 1)[0]
+    steps = re.findall(r"^(\d)\. (.*?)(?=^\d\. |\Z)", section, re.MULTILINE | re.DOTALL)
+    assert [int(n) for n, _ in steps] == list(range(1, len(steps) + 1))
+
+    def first(words: str) -> int:
+        return next(int(n) for n, text in steps if words in text)
+
+    install, start, urls = first("Install to Workspace"), first("make run"), first("Event Subscriptions")
+    assert first("From a manifest") < install < start < urls
+    assert first("SLACK_SIGNING_SECRET") < start
+    assert "Verified" in steps[urls - 1][1] and "running" in steps[urls - 1][1]

@@ -33,10 +33,14 @@ def is_control(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Cf", "Cs") and ch not in "\u200c\u200d" or ch in BIDI_FORMATTING
 
 
+# "Today" for the error answers' examples: their dates are 60 days on from it (2026-03-31).
+TODAY = date(2026, 1, 30)
+
+
 def example_parses(error: InputError) -> QuickCapture:
     """Every error shows a command to copy; copying it must work."""
     assert error.example.startswith("/closed-deal "), error.example
-    return parse_quick_capture(error.example.removeprefix("/closed-deal "))
+    return parse_quick_capture(error.example.removeprefix("/closed-deal "), today=TODAY)
 
 
 # --- amounts -------------------------------------------------------------------------------------------------
@@ -335,7 +339,7 @@ BAD_CAPTURES = [
 def test_quick_capture_says_exactly_what_is_wrong(text, problem):
     """A rejected /closed-deal tells the rep the one thing to fix, word for word."""
     with pytest.raises(InputError) as caught:
-        parse_quick_capture(text)
+        parse_quick_capture(text, today=TODAY)
     assert caught.value.problem == problem
     assert str(caught.value) == problem
 
@@ -344,7 +348,7 @@ def test_quick_capture_says_exactly_what_is_wrong(text, problem):
 def test_every_error_example_is_a_command_that_parses(text, problem):
     """The example under an error is meant to be copied, so it has to work."""
     with pytest.raises(InputError) as caught:
-        parse_quick_capture(text)
+        parse_quick_capture(text, today=TODAY)
     capture = example_parses(caught.value)
     assert capture.account
     assert capture.money.amount > 0

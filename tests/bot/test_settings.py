@@ -306,3 +306,14 @@ def test_digest_settings_are_validated_with_a_clear_message(http_env, name, raw,
     http_env[name] = raw
     [problem] = problems(http_env)
     assert problem.startswith(message) and repr(raw) in problem
+
+
+def test_jobs_need_a_token_but_not_what_serve_listens_with(tmp_path):
+    """tick and digest only call Slack: no signing secret, and an app token (Socket Mode) is not theirs to check."""
+    env = {"SLACK_BOT_TOKEN": BOT_TOKEN, "DEALCOACH_DB": str(tmp_path / "deals.db")}
+    assert Settings.from_env(env, serving=False).slack_bot_token == BOT_TOKEN
+    assert any("SLACK_SIGNING_SECRET" in p for p in problems(env))  # serve still needs it
+    assert Settings.from_env({**env, "SLACK_APP_TOKEN": "not-an-app-token"}, serving=False).socket_mode is False
+    assert problems({"DEALCOACH_DB": env["DEALCOACH_DB"]}, serving=False) == [
+        p for p in problems({"DEALCOACH_DB": env["DEALCOACH_DB"]}) if "SLACK_SIGNING_SECRET" not in p
+    ]

@@ -8,7 +8,7 @@ import sqlite3
 import pytest
 import sqlite_utils
 
-from tests.conftest import CHANNEL, REP
+from tests.conftest import CHANNEL, OTHER_REP, REP
 from tests.slackapp import body_json
 
 
@@ -206,3 +206,52 @@ def test_busy_database_answers_try_again_and_stores_nothing(slack, fake, setting
     assert "database is busy" in body["text"] and "Nothing was saved" in body["text"]
     assert rows(settings, "deals") == []
     assert fake.calls_to("chat.postMessage") == []
+
+
+def test_the_help_example_and_date_errors_use_dates_from_today(slack, fake, settings, clock):
+    """An example copied as it stands must be accepted, however long after the code was written it is read."""
+    from datetime import UTC, datetime
+
+    clock.now = datetime(2027, 5, 10, 9, 0, tzinfo=UTC)
+    shown = all_text(body_json(slack.command("help"))["blocks"])
+    [example] = [line.strip("`•\\n ") for line in shown.split("\\n") if "live: " in line and "`" in line]
+    assert example.endswith("live: 2027-07-09")  # 60 days on from today
+    assert body_json(slack.command(example.removeprefix("/closed-deal "))) == {}  # accepted: stored and announced
+    [deal] = rows(settings, "deals")
+    assert deal["go_live_date"] == "2027-07-09"
+
+    answer = body_json(slack.command("Globex $5k live: 31/12"))
+    assert "like 2027-07-09" in answer["text"] and "2026-03" not in answer["text"]
+    retyped = all_text(answer["blocks"]).split("Try it like this:\\n`", 1)[1].split("`", 1)[0]
+    copied = slack.command(retyped.removeprefix("/closed-deal "), user=OTHER_REP)  # the error's example works too
+    assert body_json(copied) == {}
+    assert len(rows(settings, "deals")) == 2
+
+
+@pytest.mark.parametrize(
+    ("failure", "why"),
+    [
+        ({"error": "expired_trigger_id"}, "three seconds"),
+        ({"status": 503, "times": 3}, "HTTP 503"),  # the client's retries get the same error page
+    ],
+)
+def test_when_the_form_cannot_open_the_rep_is_told_privately_what_to_do(slack, fake, settings, failure, why):
+    fake.fail("views.open", **failure)
+    response = slack.command("")
+    assert response.status == 200 and body_json(response) == {}
+    [told] = fake.calls_to("response_url")
+    text = told.params["text"]
+    assert told.params["response_type"] == "ephemeral"
+    assert "couldn't open the form" in text and why in text and "Nothing was saved" in text
+    assert "Type `/closed-deal` again" in text and "`/closed-deal Acme Rockets $120k`" in text
+    assert rows(settings, "deals") == [] and fake.calls_to("chat.postMessage") == []
+
+
+def test_when_a_buttons_form_cannot_open_the_clicker_is_told_under_the_message(slack, fake, settings):
+    slack.command("Acme Rockets $120k")
+    [deal] = rows(settings, "deals")
+    fake.fail("views.open", error="expired_trigger_id")
+    slack.click("open_deal_details", str(deal["id"]))
+    told = fake.last("response_url")
+    assert "couldn't open the form" in told.params["text"] and "Click the button again" in told.params["text"]
+    assert told.params["response_type"] == "ephemeral" and told.params.get("replace_original") is False

@@ -59,7 +59,7 @@ def test_a_verbal_yes_starts_affirming_and_asks_for_the_signature(slack, fake, s
     assert steps["congratulate"]["due_date"] == "2026-11-23"  # affirmation starts at once
     post = fake.last("chat.postMessage")
     assert "Verbal yes" in shown(post) and "verbal yes" in post.params["text"]
-    assert buttons(post) == ["open_deal_details", "deal_mark_signed", "deal_mark_live", "deal_cancel"]
+    assert buttons(post) == ["open_deal_details", "deal_mark_signed", "deal_mark_live", "deal_cancel", "deal_delete"]
     assert fake.violations == []
 
 
@@ -192,3 +192,76 @@ def test_list_shows_the_reps_open_deals_privately(slack, fake, settings, coach):
     assert "Verbal yes" in text and "Next:" in text
     empty = body_json(slack.command("list", user="U0NEW"))
     assert "no open deals" in empty["text"]
+
+
+def updates_of(fake, ts: str) -> list:
+    return [c for c in fake.calls_to("chat.update") if c.params["ts"] == ts]
+
+
+def test_done_on_the_signature_step_redraws_the_deal_message_as_signed(slack, fake, settings, tick, clock):
+    """The step signs the deal, so its channel message must stop saying "not signed yet" and drop Mark signed."""
+    clock.now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    slack.command("Acme Rockets $120k verbal")
+    announcement = deal_row(settings)["message_ts"]
+    tick(datetime(2026, 11, 25, 9, 0, tzinfo=UTC))  # Wednesday: the signature step is posted
+    slack.click("nudge_done", str(nudge_rows(settings)["get-signature"]["id"]))
+    [redrawn] = updates_of(fake, announcement)
+    assert "Closed: Acme Rockets" in shown(redrawn) and "closing Acme Rockets" in redrawn.params["text"]
+    assert "Verbal yes" not in shown(redrawn) and "not signed yet" not in shown(redrawn)
+    assert "deal_mark_signed" not in buttons(redrawn)
+    assert fake.violations == []
+
+
+def test_every_change_to_a_deal_redraws_its_message_from_the_channel_or_home(slack, fake, settings, tick, clock):
+    from tests.handlers.test_home import home_click, home_snooze, open_home
+
+    clock.now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    slack.command("Acme Rockets $120k")
+    announcement = deal_row(settings)["message_ts"]
+    tick(MONDAY_10_BERLIN)  # the day-0 step is posted
+    steps = nudge_rows(settings)
+
+    def redrawn() -> str:
+        """The deal's message as last redrawn; exactly one redraw per change."""
+        updates = updates_of(fake, announcement)
+        assert len(updates) == redrawn.count + 1, [u.params["text"] for u in updates]
+        redrawn.count += 1
+        return shown(updates[-1])
+
+    redrawn.count = 0
+    slack.click("nudge_done", str(steps["congratulate"]["id"]))  # Done in the channel
+    assert "✅ *Mon Nov 23*" in redrawn()
+
+    open_home(slack)
+    home_click(slack, "nudge_done", str(steps["thank-you-note"]["id"]))  # done early, from Home
+    assert redrawn().count("✅") == 2
+
+    home_snooze(slack, steps["next-steps"]["id"], 7)  # snoozed a week from its own date, from Home
+    assert "*Tue Dec 1* (day 8) · Affirm · Send your main contact the next steps" in redrawn()  # was Tue Nov 24
+
+    slack.click("nudge_skip", str(steps["welcome-kit"]["id"]))
+    skip = fake.last("views.open").params["view"]
+    slack.submit(skip, {"reason": {"value": {"type": "plain_text_input", "value": "They have one"}}})
+    assert "⏭️" in redrawn()
+
+    slack.click("open_deal_details", str(steps["congratulate"]["deal_id"]))
+    from tests.slackapp import form
+
+    slack.submit(fake.last("views.open").params["view"], form("Acme Rockets Inc", "$150k", closed="2026-11-23"))
+    assert "Acme Rockets Inc" in redrawn() and "$150,000" in shown(updates_of(fake, announcement)[-1])
+    assert len(fake.calls_to("chat.postMessage")) == 2  # the announcement and the day-0 nudge: nothing posted anew
+    assert fake.violations == []
+
+
+def test_a_message_slack_wont_redraw_is_logged_and_the_rest_still_redraw(slack, fake, settings, tick, clock, caplog):
+    clock.now = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)
+    slack.command("Acme Rockets $120k")
+    tick(MONDAY_10_BERLIN)
+    congratulate = nudge_rows(settings)["congratulate"]
+    fake.fail("chat.update", error="message_not_found")  # the deal's message was deleted by someone
+    slack.click("nudge_done", str(congratulate["id"]))
+    first, second = fake.calls_to("chat.update")
+    assert first.params["ts"] == deal_row(settings)["message_ts"] and first.failed
+    assert "Done by" in shown(second) and not second.failed  # the nudge's own message still says who did it
+    assert "Could not redraw deal" in caplog.text and "message_not_found" in caplog.text
+    assert fake.calls_to("response_url") == []  # the click itself worked: nothing to apologise for

@@ -185,7 +185,7 @@ def test_a_rep_sees_overdue_due_today_and_upcoming_nudges_with_the_channel_butto
         f"nudge_{ids['next-steps']}": NUDGE_BUTTONS,
         f"nudge_{ids['congratulate']}": NUDGE_BUTTONS,
         f"nudge_{ids['thank-you-note']}": NUDGE_BUTTONS,  # a planned step may be done early
-        f"deal_{deal.id}": ["open_deal_details", "deal_mark_live", "deal_cancel"],
+        f"deal_{deal.id}": ["open_deal_details", "deal_mark_live", "deal_cancel", "deal_delete"],
     }
     assert "My deals (1)" in lines
     assert any(t.startswith("*Acme Rockets* · $120,000 · Affirm") for t in lines)

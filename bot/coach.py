@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
-from bot import blocks, deals, home, home_blocks, workspaces
+from bot import announcements, blocks, deals, home, home_blocks, workspaces
 from bot import nudges as lifecycle
 from bot.blocks import read_modal_metadata
 from bot.capture import InputError, parse_quick_capture
@@ -19,8 +19,8 @@ from bot.deals import Deal, DealFields, Nudge
 from bot.forms import read_deal_form
 from bot.nudge_blocks import nudge_message
 from bot.playbook import Playbook
+from bot.posting import UNREACHABLE, NotPosted, Patience
 from bot.settings import Settings
-from bot.slack import error_code, post_in_channel
 
 logger = logging.getLogger(__name__)
 
@@ -43,12 +43,14 @@ class Coach:
         playbook: Playbook,
         clock: Callable[[], datetime] = system_clock,
         slack: workspaces.Workspaces | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.settings = settings
         self.store = store
         self.playbook = playbook
         self.clock = clock
         self.workspaces = slack or workspaces.Workspaces.for_settings(settings)
+        self.sleep = sleep  # how a lazy post waits out a short 429; tests pass a fake clock's
 
     def __deepcopy__(self, memo: dict) -> Coach:
         """Bolt deep-copies context values for lazy listeners; the coach is shared, never copied."""
@@ -92,6 +94,8 @@ class Coach:
     def _capture(
         self, fields: DealFields, *, team_id: str, channel_id: str, user_id: str, capture_key: str
     ) -> tuple[Deal, bool]:
+        """The deal, its plan and the claim on its announcement, in one transaction: announce() posts it."""
+        now = self.now()
         with self.store.write() as db:
             deal_id, created = deals.capture_deal(
                 db,
@@ -100,9 +104,11 @@ class Coach:
                 owner_id=user_id,
                 fields=fields,
                 playbook=self.playbook,
-                now=self.now(),
+                now=now,
                 capture_key=capture_key,
             )
+            if created:
+                announcements.claim_with_capture(db, deal_id=deal_id, channel_id=channel_id, now=now)
             deal = deals.get_deal(db, deal_id)
         assert deal is not None
         return deal, created
@@ -144,45 +150,40 @@ class Coach:
         with self.store.session() as db:
             return deals.get_deal(db, deal_id)
 
+    def announce(self, deal_id: int, *, notify: Callable[[str], object] = lambda text: None) -> None:
+        """Post a deal's channel message, exactly once: through the shared protocol, with a client that never
+        retries by itself. Tells the rep through `notify` when the channel can't be reached. If Slack fails for
+        now, or this process dies, the dispatcher's next tick finishes the job."""
+        now = self.now()
+        with self.store.write() as db:
+            post = announcements.take(db, deal_id, now=now)
+            deal = deals.get_deal(db, deal_id)
+        if post is None or deal is None:
+            return  # posted already, or another worker holds it
+        client = self.workspaces.posting_client(deal.team_id)
+        if client is None:  # no installation for the workspace now: the dispatcher posts it after a reinstall
+            with self.store.write() as db:
+                announcements.wait_for_retry(db, post, error="no installation", retry_at=now + timedelta(hours=1))
+            return
+        outcome = announcements.deliver(self.store, client, post, deal, now=now, patience=Patience(self.sleep))
+        if isinstance(outcome, NotPosted):
+            logger.warning("Could not post deal #%s in %s: %s", deal.id, deal.channel_id, outcome.error)
+            if outcome.kind == UNREACHABLE:
+                notify(blocks.cannot_post_text(deal, outcome.error))
+
+    def publish_deal(self, client: WebClient, deal: Deal, *, notify: Callable[[str], object]) -> None:
+        """Refresh a deal's channel message after a change (chat.update through the listener's client: safe to
+        repeat), or post it if it isn't there yet."""
+        if deal.posted_ts:
+            text, message_blocks = self.announcement(deal)
+            client.chat_update(channel=deal.channel_id, ts=deal.posted_ts, text=text, blocks=message_blocks)
+            return
+        self.announce(deal.id, notify=notify)
+
     def announcement(self, deal: Deal) -> tuple[str, list[dict]]:
         with self.store.session() as db:
             nudges = deals.deal_nudges(db, deal.id)
         return blocks.deal_announcement(deal, nudges)
-
-    def record_announcement(self, deal_id: int, message_ts: str) -> None:
-        with self.store.write() as db:
-            deals.set_message(db, deal_id, message_ts)
-
-    def claim_announcement(self, deal_id: int) -> bool:
-        """Take the right to post a deal's channel message, so a double submit never posts it twice."""
-        with self.store.write() as db:
-            return deals.claim_message(db, deal_id)
-
-    def release_announcement(self, deal_id: int) -> None:
-        """Give the claim back after a failed post, so a later attempt may post it."""
-        with self.store.write() as db:
-            deals.release_message(db, deal_id)
-
-    def publish_deal(self, client: WebClient, deal: Deal, *, notify: Callable[[str], object]) -> None:
-        """Post (or refresh) a deal's channel message; tell the rep privately through `notify` if Slack refuses."""
-        text, message_blocks = self.announcement(deal)
-        if deal.posted_ts:
-            client.chat_update(channel=deal.channel_id, ts=deal.posted_ts, text=text, blocks=message_blocks)
-            return
-        if not self.claim_announcement(deal.id):
-            return
-        try:
-            ts = post_in_channel(client, deal.channel_id, text, message_blocks)
-        except SlackApiError as exc:
-            self.release_announcement(deal.id)
-            code = error_code(exc)
-            logger.warning("Could not post deal #%s in %s: %s", deal.id, deal.channel_id, code or exc)
-            notify(blocks.cannot_post_text(deal, code))
-            return
-        except BaseException:
-            self.release_announcement(deal.id)
-            raise
-        self.record_announcement(deal.id, ts)
 
     # -- nudges: what reps do with them --------------------------------------------------------------------
 

@@ -68,6 +68,6 @@ def follow_up_closed_deal(command: dict, context, client, respond) -> None:
         client.views_open(trigger_id=command["trigger_id"], view=view)
     elif context.get(SAVED):
         deal = coach.get_deal(context[SAVED])
-        if deal is not None:
-            coach.publish_deal(client, deal, notify=lambda text: respond(text=text, response_type="ephemeral"))
+        if deal is not None:  # posted exactly once, with a client of its own that never retries by itself
+            coach.announce(deal.id, notify=lambda text: respond(text=text, response_type="ephemeral"))
             coach.refresh_homes_of_deals(client, [deal.id])

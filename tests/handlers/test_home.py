@@ -11,7 +11,7 @@ import pytest
 import sqlite_utils
 
 from bot.dispatch import Pacer
-from bot.slack import build_client
+from bot.slack import posting_client
 from schedules.jobs import dispatch_nudges
 from tests import signing
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, SECRET, TEAM
@@ -23,7 +23,7 @@ LEAD = "U0LEAD"
 
 @pytest.fixture
 def tick(coach):
-    client = build_client(coach.settings, retries=False)
+    client = posting_client(coach.settings)
     return lambda now: dispatch_nudges(coach, client, now, Pacer(sleep=lambda _: None))
 
 
@@ -33,13 +33,15 @@ def capture(coach, clock):
 
     def capture(account="Acme Rockets", amount="$120k", *, owner=REP, at=MONDAY_10, channel=CHANNEL):
         clock.now = at
-        return coach.capture_quick(
+        deal = coach.capture_quick(
             f"{account} {amount} contact: Jane Doe persona: economic",
             team_id=TEAM,
             channel_id=channel,
             user_id=owner,
             capture_key=uuid.uuid4().hex,
         )
+        coach.announce(deal.id)  # as /closed-deal does: the deal's nudges follow its announcement
+        return deal
 
     return capture
 

@@ -73,7 +73,7 @@ class FailureLog:
                 return
             self._active[kind] = [now, 1, detail]
         logger.warning(
-            "Slack %s (%s): the nudges affected wait and are retried; more failures of this kind are counted, "
+            "Slack %s (%s): the messages affected wait and are retried; more failures of this kind are counted, "
             "not logged, until it passes",
             kind,
             detail,

@@ -43,6 +43,7 @@ from bot.posting import (
     Unknown,
     find_posted,
     post_once,
+    read_patiently,
 )
 from bot.slack import describe, error_code
 
@@ -112,7 +113,7 @@ class DigestSender:
     def _identity(self, report: DigestReport) -> tuple[str, str | None] | None:
         """(team id, team URL) from one auth.test per run: the URL makes the deals' permalinks."""
         try:
-            answer = self.client.auth_test()
+            answer = read_patiently(self.client.auth_test, self.patience)
         except (SlackApiError, *AMBIGUOUS_ERRORS) as exc:
             report.problem = f"no digests this run: auth.test failed ({describe(exc)})"
             logger.warning("No digests this run: auth.test failed (%s)", describe(exc))
@@ -139,7 +140,7 @@ class DigestSender:
         """(zone name, member of this workspace)."""
         fallback = known or self.settings.timezone
         try:
-            name = self.client.users_info(user=manager)["user"].get("tz")
+            name = read_patiently(lambda: self.client.users_info(user=manager), self.patience)["user"].get("tz")
         except (SlackApiError, *AMBIGUOUS_ERRORS) as exc:
             not_here = isinstance(exc, SlackApiError) and error_code(exc) in ("user_not_found", "users_not_found")
             if not_here and self.members_only:

@@ -21,7 +21,11 @@ ACTIONABLE = ("planned", "posted")  # Done and Skip: posted, or not yet (a rep w
 
 
 NUDGES, ANNOUNCEMENT = "nudges", "announcement"
-UNSETTLED = ("sending", "unconfirmed", "retry")  # an announcement in one of these holds back its deal's nudges
+# The deal's announcement isn't settled (being posted, unknown, or waiting for a retry): its nudges wait.
+ANNOUNCING = (
+    "SELECT 1 FROM posts a WHERE a.deal_id = ? AND a.kind = 'announcement' "
+    "AND a.status IN ('sending', 'unconfirmed', 'retry')"
+)
 
 
 @dataclass(frozen=True)
@@ -91,13 +95,14 @@ def claim(
 ) -> tuple[Post, Deal, list[Nudge]] | None:
     """Inside a write transaction: take this deal's due steps for one message, or None if another took them."""
     deal = get_deal(db, deal_id)
-    if deal is None or deal.status != "open" or announcement_pending(db, deal_id):
+    if deal is None or deal.status != "open":
         return None
     rows = query(
         db,
         "SELECT * FROM nudges WHERE deal_id = ? AND status = 'planned' AND due_date <= ? "
-        "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY due_date, id LIMIT ?",
-        [deal_id, today.isoformat(), stamp(now), MAX_PER_MESSAGE],
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+        f"AND NOT EXISTS ({ANNOUNCING}) ORDER BY due_date, id LIMIT ?",
+        [deal_id, today.isoformat(), stamp(now), deal_id, MAX_PER_MESSAGE],
     )
     if not rows:
         return None
@@ -121,16 +126,6 @@ def claim(
     )
     post = post_from_row({"id": post_id, **post_row})
     return post, deal, post_nudges(db, post_id)
-
-
-def announcement_pending(db: sqlite_utils.Database, deal_id: int) -> bool:
-    """The deal's channel message isn't settled yet (being posted, unknown, or waiting to be tried again)."""
-    marks = ",".join("?" * len(UNSETTLED))
-    row = db.execute(
-        f"SELECT 1 FROM posts WHERE deal_id = ? AND kind = 'announcement' AND status IN ({marks})",
-        [deal_id, *UNSETTLED],
-    ).fetchone()
-    return row is not None
 
 
 def post_nudges(db: sqlite_utils.Database, post_id: int) -> list[Nudge]:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
+from typing import TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -113,6 +114,22 @@ def never_sent(exc: Exception) -> bool:
     """Refused before anything went out (no connection, no DNS): surely not posted, so no history check."""
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
     return isinstance(reason, ConnectionRefusedError | socket.gaierror)
+
+
+T = TypeVar("T")
+
+
+def read_patiently(call: Callable[[], T], patience: Patience) -> T:
+    """A call that is safe to repeat (auth.test, users.info, conversations.open): a short 429 is waited out and the
+    call made again, so one busy second doesn't cost a whole run. Anything else is raised as usual."""
+    waits = 0
+    while True:
+        try:
+            return call()
+        except SlackApiError as exc:
+            if status_of(exc) != 429 or waits >= SHORT_WAITS_PER_POST or not patience.wait(retry_after(exc)):
+                raise
+            waits += 1
 
 
 def require_no_retries(client: WebClient) -> None:
@@ -233,13 +250,14 @@ def find_posted(
     oldest, latest = window(claimed_at, lease)
     try:
         if channel.startswith(("U", "W")):
-            channel = client.conversations_open(users=channel)["channel"]["id"]
+            user = channel
+            channel = read_patiently(lambda: client.conversations_open(users=user), patience)["channel"]["id"]
     except SlackApiError as exc:
         return Unsure(f"conversations.open: {error_code(exc) or status_of(exc)}", searched_to)
     except AMBIGUOUS_ERRORS as exc:
         return Unsure(f"conversations.open: {type(exc).__name__}", searched_to)
     upper = Decimal(searched_to) if searched_to else latest
-    cursor, pages = None, 0
+    cursor, pages, waits = None, 0, 0
     while pages < HISTORY_PAGES:
         try:
             page = client.conversations_history(
@@ -253,7 +271,8 @@ def find_posted(
         except SlackApiError as exc:
             code = error_code(exc)
             if status_of(exc) == 429:
-                if patience.wait(retry_after(exc)):
+                if waits < SHORT_WAITS_PER_POST and patience.wait(retry_after(exc)):
+                    waits += 1
                     continue  # the same page again, after the wait Slack asked for
                 return Unsure("history rate limited", searched_to)
             if code in HISTORY_GONE:

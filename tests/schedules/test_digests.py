@@ -432,6 +432,14 @@ def test_a_short_429_is_waited_out_and_the_digest_sent_in_the_same_run(send, fak
     assert_once_each(fake, settings.db_path)
 
 
+def test_a_short_429_on_auth_test_costs_the_run_nothing(send, fake, settings, pace):
+    """Slack asks for a second's patience before the run even starts: it waits, then sends as usual."""
+    fake.fail("auth.test", status=429, retry_after=1)
+    assert send(MONDAY_0830, only=(BERLIN_MGR,)).sent == [BERLIN_MGR]
+    assert pace.slept == [1] and [c.failed for c in fake.calls_to("auth.test")] == [True, False]
+    assert_once_each(fake, settings.db_path)
+
+
 def test_a_dm_read_a_page_a_minute_settles_the_digest_over_several_runs_never_sending_it_twice(send, fake, settings):
     """Slack gives apps outside the Marketplace 15 messages a call and a call a minute: each run reads on from
     where the last stopped; a 429 leaves the digest unknown, never sent again on a guess."""

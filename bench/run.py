@@ -30,7 +30,7 @@ from bot.dispatch import Dispatcher, Pacer
 from bot.playbook import load
 from bot.server import http_server
 from bot.settings import Settings
-from bot.slack import build_client
+from bot.slack import listener_client
 from handlers import create_app
 from tests.processes import cli_env, free_port, start_serve
 
@@ -108,7 +108,7 @@ def bench_ack_latency(fake, workdir: Path, requests: int, clients: int) -> dict:
     )
     store = Store(settings.db_path)
     store.migrate()
-    ours = create_app(Coach(settings, store, load()), client=build_client(settings))
+    ours = create_app(Coach(settings, store, load()), client=listener_client(settings))
 
     bare = App(
         signing_secret=SECRET,

@@ -189,7 +189,7 @@ def _run_job_once(args: argparse.Namespace, job: Callable, *, check_token: bool)
         from slack_sdk.errors import SlackApiError
 
         try:
-            coach.workspaces.client_for("").auth_test()
+            coach.workspaces.posting_client("").auth_test()
         except SlackApiError as exc:
             if exc.response is not None and exc.response.status_code < 500 and exc.response.status_code != 429:
                 raise TokenRejected(_rejected_token(exc)) from None
@@ -287,10 +287,10 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from bot.coach import Coach
     from bot.server import http_server, run_socket_mode
-    from bot.slack import build_client
+    from bot.slack import listener_client
     from handlers import create_app
 
-    client = build_client(settings, token="" if settings.oauth else None)
+    client = listener_client(settings, token="" if settings.oauth else None)
     if settings.oauth:
         where = f"for every workspace that installs it (install page: /slack/install on port {settings.port})"
     else:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -10,7 +11,7 @@ from datetime import UTC, date, datetime, timedelta
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import blocks, deals, home, home_blocks, workspaces
+from bot import announcements, blocks, deals, home, home_blocks, workspaces
 from bot import nudges as lifecycle
 from bot.blocks import read_modal_metadata
 from bot.capture import InputError, parse_quick_capture
@@ -21,8 +22,9 @@ from bot.ids import is_user_id
 from bot.mrkdwn import mention
 from bot.nudge_blocks import nudge_message
 from bot.playbook import Playbook
+from bot.posting import UNREACHABLE, NotPosted, Patience
 from bot.settings import Settings
-from bot.slack import describe, error_code, post_in_channel
+from bot.slack import describe
 
 logger = logging.getLogger(__name__)
 
@@ -66,12 +68,14 @@ class Coach:
         playbook: Playbook,
         clock: Callable[[], datetime] = system_clock,
         slack: workspaces.Workspaces | None = None,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.settings = settings
         self.store = store
         self.playbook = playbook
         self.clock = clock
         self.workspaces = slack or workspaces.Workspaces.for_settings(settings)
+        self.sleep = sleep  # how a lazy post waits out a short 429; tests pass a fake clock's
 
     def __deepcopy__(self, memo: dict) -> Coach:
         """Bolt deep-copies context values for lazy listeners; the coach is shared, never copied."""
@@ -118,6 +122,8 @@ class Coach:
     def _capture(
         self, fields: DealFields, *, team_id: str, channel_id: str, user_id: str, capture_key: str, repeats: str
     ) -> tuple[Deal, bool]:
+        """The deal, its plan and the claim on its announcement, in one transaction (announce() posts it); or, for a
+        likely repeat, the capture held back while its rep is asked."""
         now = self.now()
         earlier = None
         with self.store.write() as db:
@@ -147,6 +153,8 @@ class Coach:
                     now=now,
                     capture_key=capture_key,
                 )
+                if created:
+                    announcements.claim_with_capture(db, deal_id=deal_id, channel_id=channel_id, now=now)
                 deal = deals.get_deal(db, deal_id)
         if earlier is not None:  # raised after the commit, so the held capture is stored
             raise LooksLikeARepeat(earlier, capture_key)
@@ -156,6 +164,7 @@ class Coach:
     def capture_held(self, capture_key: str, *, team_id: str, user_id: str) -> tuple[Deal, bool]:
         """Capture it anyway: store the held capture as typed, once (its capture key makes a second click find the
         first); only its rep may. Returns the deal and whether this click stored it. Raises NotAllowed."""
+        now = self.now()
         with self.store.write() as db:
             held = self._held(db, capture_key, team_id=team_id, user_id=user_id)
             if held is None:
@@ -170,10 +179,12 @@ class Coach:
                 owner_id=held.owner_id,
                 fields=held.fields,
                 playbook=self.playbook,
-                now=self.now(),
+                now=now,
                 capture_key=capture_key,
             )
             deals.release_held(db, capture_key)
+            if created:
+                announcements.claim_with_capture(db, deal_id=deal_id, channel_id=held.channel_id, now=now)
             deal = deals.get_deal(db, deal_id)
         assert deal is not None
         return deal, created
@@ -232,45 +243,31 @@ class Coach:
         with self.store.session() as db:
             return deals.get_deal(db, deal_id)
 
+    def announce(self, deal_id: int, *, notify: Callable[[str], object] = lambda text: None) -> None:
+        """Post a deal's channel message, exactly once: through the shared protocol, with a client that never
+        retries by itself. Tells the rep through `notify` when the channel can't be reached. If Slack fails for
+        now, or this process dies, the dispatcher's next tick finishes the job."""
+        now = self.now()
+        with self.store.write() as db:
+            post = announcements.take(db, deal_id, now=now)
+            deal = deals.get_deal(db, deal_id)
+        if post is None or deal is None:
+            return  # posted already, or another worker holds it
+        client = self.workspaces.posting_client(deal.team_id)
+        if client is None:  # no installation for the workspace now: the dispatcher posts it after a reinstall
+            with self.store.write() as db:
+                announcements.wait_for_retry(db, post, error="no installation", retry_at=now + timedelta(hours=1))
+            return
+        outcome = announcements.deliver(self.store, client, post, deal, now=now, patience=Patience(self.sleep))
+        if isinstance(outcome, NotPosted):
+            logger.warning("Could not post deal #%s in %s: %s", deal.id, deal.channel_id, outcome.error)
+            if outcome.kind == UNREACHABLE:
+                notify(blocks.cannot_post_text(deal, outcome.error))
+
     def announcement(self, deal: Deal) -> tuple[str, list[dict]]:
         with self.store.session() as db:
             nudges = deals.deal_nudges(db, deal.id)
         return blocks.deal_announcement(deal, nudges)
-
-    def record_announcement(self, deal_id: int, message_ts: str) -> None:
-        with self.store.write() as db:
-            deals.set_message(db, deal_id, message_ts)
-
-    def claim_announcement(self, deal_id: int) -> bool:
-        """Take the right to post a deal's channel message, so a double submit never posts it twice."""
-        with self.store.write() as db:
-            return deals.claim_message(db, deal_id)
-
-    def release_announcement(self, deal_id: int) -> None:
-        """Give the claim back after a failed post, so a later attempt may post it."""
-        with self.store.write() as db:
-            deals.release_message(db, deal_id)
-
-    def publish_deal(self, client: WebClient, deal: Deal, *, notify: Callable[[str], object]) -> None:
-        """Post (or refresh) a deal's channel message; tell the rep privately through `notify` if Slack refuses."""
-        text, message_blocks = self.announcement(deal)
-        if deal.posted_ts:
-            client.chat_update(channel=deal.channel_id, ts=deal.posted_ts, text=text, blocks=message_blocks)
-            return
-        if not self.claim_announcement(deal.id):
-            return
-        try:
-            ts = post_in_channel(client, deal.channel_id, text, message_blocks)
-        except SlackApiError as exc:
-            self.release_announcement(deal.id)
-            code = error_code(exc)
-            logger.warning("Could not post deal #%s in %s: %s", deal.id, deal.channel_id, code or exc)
-            notify(blocks.cannot_post_text(deal, code))
-            return
-        except BaseException:
-            self.release_announcement(deal.id)
-            raise
-        self.record_announcement(deal.id, ts)
 
     # -- nudges: what reps do with them --------------------------------------------------------------------
 

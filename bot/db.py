@@ -342,6 +342,25 @@ def _v7_deleted_and_held_captures(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v8_announcements_once(db: sqlite_utils.Database) -> None:
+    """A deal's channel message becomes a post like any nudge message: claimed with the deal, posted with its id in
+    the metadata, confirmed, and reconciled after a crash. History searches keep how far they have read."""
+    db.execute("ALTER TABLE posts ADD COLUMN kind TEXT NOT NULL DEFAULT 'nudges'")
+    db.execute("ALTER TABLE posts ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE posts ADD COLUMN searched_to TEXT")
+    db.execute("ALTER TABLE digests ADD COLUMN searched_to TEXT")
+    db.execute("CREATE UNIQUE INDEX posts_one_announcement ON posts (deal_id) WHERE kind = 'announcement'")
+    db.execute("CREATE INDEX posts_retry ON posts (lease_at) WHERE status = 'retry'")
+    # A deal left at 'posting' by a process that died: its announcement is an orphaned claim, settled by the
+    # dispatcher like any other (looked for in the channel's history around its capture, posted if missing).
+    db.execute(
+        "INSERT INTO posts (deal_id, channel_id, status, late, claimed_at, lease_at, kind, attempts) "
+        "SELECT id, channel_id, 'sending', 0, created_at, created_at, 'announcement', 1 FROM deals "
+        "WHERE message_ts = 'posting'"
+    )
+    db.execute("UPDATE deals SET message_ts = NULL WHERE message_ts = 'posting'")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -350,6 +369,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (5, _v5_partial_indexes),
     (6, _v6_workspaces),
     (7, _v7_deleted_and_held_captures),
+    (8, _v8_announcements_once),
 ]
 
 

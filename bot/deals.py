@@ -68,8 +68,8 @@ class Deal:
 
     @property
     def posted_ts(self) -> str | None:
-        """The channel message's ts once it is posted (not while a worker is posting it)."""
-        return self.message_ts if self.message_ts and self.message_ts != POSTING else None
+        """The channel message's ts once Slack has it (its post is in bot/announcements.py)."""
+        return self.message_ts or None
 
 
 @dataclass(frozen=True)
@@ -266,18 +266,6 @@ def get_deal_by_capture_key(db: sqlite_utils.Database, capture_key: str) -> Deal
 def deal_nudges(db: sqlite_utils.Database, deal_id: int) -> list[Nudge]:
     rows = query(db, "SELECT * FROM nudges WHERE deal_id = ? ORDER BY due_date, id", [deal_id])
     return [nudge_from_row(r) for r in rows]
-
-
-POSTING = "posting"  # message_ts while one worker posts the deal's channel message
-
-
-def claim_message(db: sqlite_utils.Database, deal_id: int) -> bool:
-    cursor = db.execute("UPDATE deals SET message_ts = ? WHERE id = ? AND message_ts IS NULL", [POSTING, deal_id])
-    return cursor.rowcount == 1
-
-
-def release_message(db: sqlite_utils.Database, deal_id: int) -> None:
-    db.execute("UPDATE deals SET message_ts = NULL WHERE id = ? AND message_ts = ?", [deal_id, POSTING])
 
 
 def set_message(db: sqlite_utils.Database, deal_id: int, message_ts: str) -> None:

@@ -1,18 +1,20 @@
 """Managers' daily digests: reconcile, claim, post, confirm; once per manager per local day, whatever happens.
 
-Protocol (the `digests` table is the source of truth; see README "Managers' digest"):
+Protocol (bot/posting.py's, with the `digests` table as the source of truth; see README "Managers' digest"):
 1. Reconcile. A digest `unconfirmed` for a minute (timeout or 5xx) or still `sending` after LEASE (its process died
    between posting and recording) is looked up in the manager's DM (conversations.open, then
-   conversations.history) by the digest id in its metadata. Found: recorded as sent. Not found: `retry`.
+   conversations.history within the claim's time window, page by page) by the digest id in its metadata.
+   Found: recorded as sent. Missing: `retry`. Only part of the window read: still unconfirmed.
 2. Claim. From DEALCOACH_DIGEST_TIME on each business day in the manager's zone, one INSERT of
    (team, manager, local date): the UNIQUE constraint lets one process win, across restarts and processes.
    A `retry` row whose time has come is re-claimed by a conditional UPDATE, which one process wins too.
-3. Post. Outside any transaction, chat.postMessage to the manager's user id with metadata {digest_id},
-   through a client without automatic retries: a retried POST after a timeout could post twice.
+3. Post. Outside any transaction, post_once to the manager's user id with metadata {digest_id}, through a client
+   without automatic retries: a retried POST after a timeout could post twice. A 429 asking for a few seconds
+   is waited out and tried again in the same run.
 4. Confirm. Record the DM channel and ts, then upload the chart (its failure is logged, nothing more).
-   Otherwise: 429 or ok:false means Slack surely did not post it, so the row waits in `retry` (Retry-After,
-   or a backoff growing with how late the digest already is, up to an hour) for a later run the same day;
-   a timeout or 5xx means we can't tell, so the row is `unconfirmed` and step 1 decides next run.
+   Otherwise: a longer 429 or ok:false means Slack surely did not post it, so the row waits in `retry`
+   (Retry-After, or a backoff growing with how late the digest already is, up to an hour) for a later run the
+   same day; a timeout or 5xx means we can't tell, so the row is `unconfirmed` and step 1 decides next run.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slack_sdk import WebClient
@@ -31,20 +32,26 @@ from bot import digest_ledger as ledger
 from bot.chart import completion_png
 from bot.coach import Coach
 from bot.digest_blocks import chart_comment, chart_title, digest_message
-from bot.dispatch import AMBIGUOUS_ERRORS
-from bot.slack import describe, error_code, slack_ts
+from bot.posting import (
+    AMBIGUOUS_ERRORS,
+    LEASE,
+    RATELIMITED,
+    Found,
+    Missing,
+    NotPosted,
+    Patience,
+    Unknown,
+    find_posted,
+    post_once,
+    read_patiently,
+)
+from bot.slack import describe, error_code
 
 logger = logging.getLogger(__name__)
-LEASE = timedelta(minutes=10)  # far longer than one post can take; a 'sending' digest older than this was orphaned
 EVENT_TYPE = "dealcoach_digest"
-HISTORY_MARGIN = timedelta(hours=1)  # look this far before the claim, for clock skew
 MIN_RETRY, MAX_RETRY = timedelta(minutes=1), timedelta(hours=1)
 CHART_MIN_WEEKS = 2
-HISTORY_PAGES = 10
-
-
-class HistoryTooLong(Exception):
-    """The DM's history was not read to the claim: we still can't tell, so nothing is posted again."""
+__all__ = ["LEASE", "EVENT_TYPE", "DigestReport", "DigestSender"]
 
 
 @dataclass
@@ -82,6 +89,7 @@ class DigestSender:
         self.members_only = members_only
         self.settings = coach.settings
         self._png: dict[tuple, bytes] = {}
+        self.patience = Patience(coach.sleep)  # short 429s are waited out within one run, on the coach's clock
 
     def run(self, now: datetime) -> DigestReport:
         """One pass: settle digests of unknown fate, then post each manager's digest that is due and unclaimed."""
@@ -105,7 +113,7 @@ class DigestSender:
     def _identity(self, report: DigestReport) -> tuple[str, str | None] | None:
         """(team id, team URL) from one auth.test per run: the URL makes the deals' permalinks."""
         try:
-            answer = self.client.auth_test()
+            answer = read_patiently(self.client.auth_test, self.patience)
         except (SlackApiError, *AMBIGUOUS_ERRORS) as exc:
             report.problem = f"no digests this run: auth.test failed ({describe(exc)})"
             logger.warning("No digests this run: auth.test failed (%s)", describe(exc))
@@ -132,7 +140,7 @@ class DigestSender:
         """(zone name, member of this workspace)."""
         fallback = known or self.settings.timezone
         try:
-            name = self.client.users_info(user=manager)["user"].get("tz")
+            name = read_patiently(lambda: self.client.users_info(user=manager), self.patience)["user"].get("tz")
         except (SlackApiError, *AMBIGUOUS_ERRORS) as exc:
             not_here = isinstance(exc, SlackApiError) and error_code(exc) in ("user_not_found", "users_not_found")
             if not_here and self.members_only:
@@ -172,30 +180,30 @@ class DigestSender:
         data = self._gather(row, team_id, now, local.date())
         text, blocks = digest_message(data, team_url=team_url, tz=zone)
         metadata = {"event_type": EVENT_TYPE, "event_payload": {"digest_id": row.id}}
-        try:
-            response = self.client.chat_postMessage(
-                channel=manager, text=text, blocks=blocks, metadata=metadata, unfurl_links=False, unfurl_media=False
-            )
-        except SlackApiError as exc:
-            status = exc.response.status_code if exc.response is not None else 0
-            if status >= 500:
-                self._unconfirmed(row, manager, f"http {status}", report)
-                return
-            if status == 429:
-                retry_after = exc.response.headers.get("Retry-After") or exc.response.headers.get("retry-after")
-                wait = max(timedelta(seconds=int(retry_after or 60)), MIN_RETRY)
+        outcome = post_once(
+            self.client,
+            manager,
+            text=text,
+            blocks=blocks,
+            metadata=metadata,
+            patience=self.patience,
+            unfurl_media=False,
+        )
+        if isinstance(outcome, Unknown):
+            self._unconfirmed(row, manager, outcome.error, report)
+            return
+        if isinstance(outcome, NotPosted):
+            if outcome.kind == RATELIMITED:
+                wait = max(outcome.wait or timedelta(0), MIN_RETRY)
             else:
                 scheduled = datetime.combine(local.date(), self.settings.digest_at, tzinfo=zone)
                 wait = retry_delay(now - scheduled)
-            self._retry(row, manager, error_code(exc) or f"http {status}", now + wait, report)
-            return
-        except AMBIGUOUS_ERRORS as exc:
-            self._unconfirmed(row, manager, type(exc).__name__, report)
+            self._retry(row, manager, outcome.error, now + wait, report)
             return
         with self.coach.store.write() as db:
-            ledger.confirm(db, row.id, channel_id=response["channel"], ts=response["ts"])
+            ledger.confirm(db, row.id, channel_id=outcome.channel, ts=outcome.ts)
         report.sent.append(manager)
-        self._upload_chart(data.weeks, response["channel"], manager, report)
+        self._upload_chart(data.weeks, outcome.channel, manager, report)
 
     def _gather(self, row: ledger.DigestRow, team_id: str, now: datetime, today: date) -> digest.Digest:
         with self.coach.store.session() as db:
@@ -251,38 +259,28 @@ class DigestSender:
             with self.coach.store.write() as db:
                 if not ledger.take_for_reconcile(db, row, now=now):
                     continue
-            try:
-                channel, ts = self._find_in_dm(row)
-            except (SlackApiError, HistoryTooLong, *AMBIGUOUS_ERRORS) as exc:
-                with self.coach.store.write() as db:
-                    ledger.mark_unconfirmed(db, row.id, error=f"history: {describe(exc)}")
-                logger.warning("Digest %s: can't check the DM yet (%s); will try again", row.id, describe(exc))
-                continue
-            with self.coach.store.write() as db:
-                if ts is not None:
-                    ledger.confirm(db, row.id, channel_id=channel, ts=ts)
-                else:
-                    ledger.mark_retry(db, row.id, error="not in the DM's history", retry_at=now)
-            report.reconciled.append(row.id)
-
-    def _find_in_dm(self, row: ledger.DigestRow) -> tuple[str, str | None]:
-        """(DM channel, ts of the message carrying this digest id or None), looking back from its claim."""
-        channel = self.client.conversations_open(users=row.manager_id)["channel"]["id"]
-        oldest = slack_ts(row.claimed_at) - Decimal(int(HISTORY_MARGIN.total_seconds()))
-        cursor = None
-        for _ in range(HISTORY_PAGES):
-            page = self.client.conversations_history(
-                channel=channel, oldest=str(oldest), include_all_metadata=True, limit=200, cursor=cursor
+            search = find_posted(
+                self.client,
+                row.manager_id,
+                event_type=EVENT_TYPE,
+                key="digest_id",
+                value=row.id,
+                claimed_at=row.claimed_at,
+                lease=LEASE,
+                searched_to=row.searched_to,
+                patience=self.patience,
             )
-            for message in page.get("messages", []):
-                meta = message.get("metadata") or {}
-                payload = meta.get("event_payload") or {}
-                if meta.get("event_type") == EVENT_TYPE and payload.get("digest_id") == row.id:
-                    return channel, message["ts"]
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not page.get("has_more") or not cursor:
-                return channel, None
-        raise HistoryTooLong(f"more than {HISTORY_PAGES} pages since the claim")
+            with self.coach.store.write() as db:
+                if isinstance(search, Found):
+                    ledger.confirm(db, row.id, channel_id=search.channel, ts=search.ts)
+                elif isinstance(search, Missing):
+                    ledger.mark_retry(db, row.id, error="not in the DM's history", retry_at=now)
+                else:  # only part of the DM read: still unknown, so nothing is posted again
+                    ledger.mark_unconfirmed(db, row.id, error=search.error, searched_to=search.searched_to)
+            if not isinstance(search, Found | Missing):
+                logger.warning("Digest %s: can't check the DM yet (%s); will try again", row.id, search.error)
+                continue
+            report.reconciled.append(row.id)
 
 
 def _zone(name: str | None) -> ZoneInfo | None:

@@ -36,6 +36,7 @@ class DigestRow:
     lease_at: str
     sent_at: str | None
     error: str | None
+    searched_to: str | None = None  # how far down its window a DM history search has read
 
 
 def _row(r: dict) -> DigestRow:
@@ -68,7 +69,7 @@ def claim(
     )
     if cur.rowcount != 1:
         cur = db.execute(
-            "UPDATE digests SET status = 'sending', claimed_at = ?, lease_at = ? "
+            "UPDATE digests SET status = 'sending', claimed_at = ?, lease_at = ?, searched_to = NULL "
             "WHERE team_id = ? AND manager_id = ? AND local_date = ? AND status = 'retry' AND lease_at <= ?",
             [stamp(now), stamp(now), *key, stamp(now)],
         )
@@ -105,10 +106,13 @@ def mark_retry(db: sqlite_utils.Database, digest_id: int, *, error: str, retry_a
     )
 
 
-def mark_unconfirmed(db: sqlite_utils.Database, digest_id: int, *, error: str) -> None:
-    """We can't tell whether Slack posted it: the DM's history decides before anything is posted again."""
+def mark_unconfirmed(db: sqlite_utils.Database, digest_id: int, *, error: str, searched_to: str | None = None) -> None:
+    """We can't tell whether Slack posted it: the DM's history decides before anything is posted again.
+    `searched_to`: how far a history search got, so the next one reads on from there."""
     db.execute(
-        "UPDATE digests SET status = 'unconfirmed', error = ? WHERE id = ? AND status = 'sending'", [error, digest_id]
+        "UPDATE digests SET status = 'unconfirmed', error = ?, searched_to = COALESCE(?, searched_to) "
+        "WHERE id = ? AND status = 'sending'",
+        [error, searched_to, digest_id],
     )
 
 

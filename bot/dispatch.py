@@ -1,60 +1,61 @@
-"""The nudge dispatcher: claim, post, confirm; exactly once per nudge, whatever Slack or the process does.
+"""The dispatcher: settles announcements and posts due nudges, exactly once, whatever Slack or the process does.
 
-Protocol (the database is the source of truth; see README "Exactly once"):
-1. Reconcile. A post still `sending` after LEASE (its process died between posting and recording) or
-   `unconfirmed` (a timeout or 5xx: Slack may or may not have posted it) is looked up in the channel's
-   history by the post id carried in the message metadata. Found: recorded as posted. Not found:
-   its steps go back to planned and are posted below.
-2. Claim. Within business hours, for each deal with steps due, one IMMEDIATE transaction turns its
-   planned steps into `sending` under a new post id. Only one dispatcher can win each step.
-3. Post. Outside any transaction, chat.postMessage with metadata {post_id}, paced to one message per
-   second per channel. No automatic retries: a retried POST could post twice.
-4. Confirm. Record the ts, or: release the steps for a later retry when Slack surely did not post
-   (429, ok:false), mark the post unconfirmed when we can't tell, or deliver to the owner by DM when
-   the channel can't be reached.
+Each tick follows the shared protocol of bot/posting.py (the database is the source of truth; see README
+"Exactly once"):
+1. Settle. A post still `sending` after LEASE (its process died between posting and recording) or `unconfirmed`
+   (a timeout or 5xx: Slack may or may not have it) is looked for in its channel's history, within its own time
+   window, by the post id in the message metadata. Found: recorded as posted. Missing (the whole window read):
+   a nudge post's steps go back to planned and are posted below; an announcement is posted afresh at once.
+   Anything less (the history rate limited, or longer than one run reads): still unknown, never posted again on
+   a guess. Announcements waiting for a retry whose time has come are posted.
+2. Claim. Within business hours, for each deal with steps due whose announcement is settled, one IMMEDIATE
+   transaction turns its planned steps into `sending` under a new post id. Only one dispatcher can win each step.
+3. Post. Outside any transaction, post_once with metadata {post_id}, paced to one message per second per
+   channel, with a client that never retries by itself; a 429 asking for a few seconds is waited out.
+4. Confirm. Record the ts, or: release the steps for a later retry when Slack surely did not post (a longer 429,
+   ok:false), mark the post unconfirmed when we can't tell, or deliver to the owner by DM when the channel can't
+   be reached.
 """
 
 from __future__ import annotations
 
-import http.client
 import logging
-import socket
 import threading
 import time
-import urllib.error
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from decimal import Decimal
+from datetime import date, datetime, timedelta
 
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
-from bot import deals, workspaces
+from bot import announcements, deals, workspaces
 from bot import nudges as lifecycle
 from bot.coach import Coach
 from bot.deals import Deal, Nudge
 from bot.nudge_blocks import nudge_message, undeliverable_dm
-from bot.slack import describe, error_code, post_in_channel, slack_ts
+from bot.nudges import ANNOUNCEMENT
+from bot.posting import (
+    LEASE,
+    OFFLINE,
+    RATELIMITED,
+    SHORT_WAIT,
+    UNREACHABLE,
+    Found,
+    Missing,
+    NotPosted,
+    Patience,
+    Posted,
+    Unknown,
+    backoff,
+    find_posted,
+    post_once,
+)
 from bot.workspaces import ClientFor
 
 logger = logging.getLogger(__name__)
-LEASE = timedelta(minutes=10)  # far longer than one post can take; a 'sending' post older than this was orphaned
 EVENT_TYPE = "dealcoach_nudge"
 UNREACHABLE_RETRY = timedelta(minutes=5)  # the longest wait after Slack couldn't be reached at all
-UNDELIVERABLE = frozenset(
-    {
-        "channel_not_found",
-        "is_archived",
-        "not_in_channel",
-        "method_not_supported_for_channel_type",
-        "missing_scope",
-        "restricted_action",
-        "restricted_action_read_only_channel",
-        "team_access_not_granted",
-    }
-)
-AMBIGUOUS_ERRORS = (TimeoutError, socket.timeout, urllib.error.URLError, ConnectionError, http.client.HTTPException)
+__all__ = ["LEASE", "EVENT_TYPE", "Dispatcher", "FailureLog", "FAILURES", "Pacer", "TickReport"]
 
 
 class FailureLog:
@@ -72,7 +73,7 @@ class FailureLog:
                 return
             self._active[kind] = [now, 1, detail]
         logger.warning(
-            "Slack %s (%s): the nudges affected wait and are retried; more failures of this kind are counted, "
+            "Slack %s (%s): the messages affected wait and are retried; more failures of this kind are counted, "
             "not logged, until it passes",
             kind,
             detail,
@@ -87,12 +88,6 @@ class FailureLog:
 
 
 FAILURES = FailureLog()
-
-
-def _never_sent(exc: Exception) -> bool:
-    """Refused before anything went out (no connection, no DNS): surely not posted, so no history check."""
-    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
-    return isinstance(reason, ConnectionRefusedError | socket.gaierror)
 
 
 class Pacer:
@@ -126,27 +121,15 @@ class TickReport:
     unconfirmed: list[int] = field(default_factory=list)
     undeliverable: list[int] = field(default_factory=list)
     reconciled: list[int] = field(default_factory=list)
+    announced: list[int] = field(default_factory=list)  # deals' channel messages posted by this tick
     open: bool = False
 
     def summary(self) -> str:
         return (
             f"posted {len(self.posted)} ({len(self.late)} late), retrying {len(self.retrying)}, "
             f"unconfirmed {len(self.unconfirmed)}, sent to owners {len(self.undeliverable)}, "
-            f"reconciled {len(self.reconciled)}"
+            f"reconciled {len(self.reconciled)}, announced {len(self.announced)}"
         )
-
-
-def _permanent(exc: Exception) -> bool:
-    """Slack refused for good (a user that can't be messaged), not for now (429, 5xx, a timeout)."""
-    if not isinstance(exc, SlackApiError) or exc.response is None:
-        return False
-    data = exc.response.data if isinstance(exc.response.data, dict) else {}
-    return exc.response.status_code < 500 and exc.response.status_code != 429 and data.get("ok") is False
-
-
-def backoff(attempts: int) -> timedelta:
-    """1, 2, 4 … minutes, at most an hour: a failing step is retried for as long as it takes, never dropped."""
-    return timedelta(minutes=min(2**attempts, 60))
 
 
 class Dispatcher:
@@ -158,9 +141,11 @@ class Dispatcher:
         self.hours = coach.hours
 
     def tick(self, now: datetime) -> TickReport:
-        """One pass: reconcile orphans, then (in business hours) post every due step, oldest deals first."""
+        """One pass: settle posts of unknown fate and waiting announcements, then (in business hours) post every
+        due step, oldest deals first. One post's failure never stops the others."""
         report = TickReport(open=self.hours.is_open(now))
-        self.reconcile(now, report)
+        patience = Patience(sleep=self.pacer.sleep)  # short 429s are waited out on the pacer's clock
+        self.settle(now, report, patience)
         if not report.open:
             return report
         today = self.hours.today(now)
@@ -168,22 +153,30 @@ class Dispatcher:
             deal_ids = lifecycle.due_deal_ids(db, today=today, now=now)
         blocked: dict[str, datetime] = {}  # channel -> when Slack lets us post there again
         for deal_id in deal_ids:
-            with self.coach.store.write() as db:
-                claimed = lifecycle.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now))
-            if claimed is None:
-                continue
-            post, deal, steps = claimed
-            if deal.channel_id in blocked:
-                self._release(post, now, "rate limited earlier in this tick", blocked[deal.channel_id], report)
-                continue
-            client = self.clients(deal.team_id)
-            if client is None:  # installed through OAuth once, no token now: wait for a reinstall
-                self._release(post, now, "no installation for this workspace", now + timedelta(hours=1), report)
-                continue
-            self._send(client, post, deal, steps, now, report, blocked)
-        if report.posted or report.retrying or report.undeliverable:
+            try:
+                self._dispatch_deal(deal_id, today, now, report, blocked, patience)
+            except Exception:  # a claim left 'sending' is settled after the lease; the other deals go on
+                logger.exception("Dispatching deal #%s failed; its steps are settled after the lease", deal_id)
+        if report.posted or report.retrying or report.undeliverable or report.announced:
             logger.info("Dispatch at %s: %s", now.isoformat(timespec="minutes"), report.summary())
         return report
+
+    def _dispatch_deal(
+        self, deal_id: int, today: date, now: datetime, report: TickReport, blocked: dict, patience: Patience
+    ) -> None:
+        with self.coach.store.write() as db:
+            claimed = lifecycle.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now))
+        if claimed is None:
+            return
+        post, deal, steps = claimed
+        if deal.channel_id in blocked:
+            self._release(post, now, "rate limited earlier in this tick", blocked[deal.channel_id], report)
+            return
+        client = self.clients(deal.team_id)
+        if client is None:  # installed through OAuth once, no token now: wait for a reinstall
+            self._release(post, now, "no installation for this workspace", now + timedelta(hours=1), report)
+            return
+        self._send(client, post, deal, steps, now, report, blocked, patience)
 
     def _is_late(self, now: datetime):
         def is_late(due, created_at: str) -> bool:
@@ -197,39 +190,53 @@ class Dispatcher:
         by_id = {s.id: s for s in self.coach.playbook.steps}
         return nudge_message(deal, steps, by_id, post_id=post.id, late=post.late, tz=self.coach.settings.tz)
 
+    @staticmethod
+    def _metadata(post, deal: Deal) -> dict:
+        return {"event_type": EVENT_TYPE, "event_payload": {"post_id": post.id, "deal_id": deal.id}}
+
     def _send(
-        self, client: WebClient, post, deal: Deal, steps: list[Nudge], now: datetime, report: TickReport, blocked: dict
+        self,
+        client: WebClient,
+        post,
+        deal: Deal,
+        steps: list[Nudge],
+        now: datetime,
+        report: TickReport,
+        blocked: dict,
+        patience: Patience,
     ) -> None:
         text, blocks = self._render(post, deal, steps)
-        metadata = {"event_type": EVENT_TYPE, "event_payload": {"post_id": post.id, "deal_id": deal.id}}
         self.pacer.wait(deal.channel_id)
-        try:
-            ts = post_in_channel(client, deal.channel_id, text, blocks, metadata=metadata)
-        except SlackApiError as exc:
-            code = error_code(exc)
-            status = exc.response.status_code if exc.response is not None else 0
-            if status == 429:
-                retry_after = int(exc.response.headers.get("Retry-After", exc.response.headers.get("retry-after", 60)))
-                blocked[deal.channel_id] = now + max(timedelta(seconds=retry_after), timedelta(minutes=1))
-                self._release(post, now, "ratelimited", blocked[deal.channel_id], report)
-            elif status >= 500:
-                self._unconfirmed(post, f"http {status}", report)
-            elif code in UNDELIVERABLE:
-                self._deliver_to_owner(client, post, deal, steps, code, now, report)
-            else:
-                self._release(post, now, code or f"http {status}", now + backoff(steps[0].attempts), report)
+        outcome = post_once(
+            client,
+            deal.channel_id,
+            text=text,
+            blocks=blocks,
+            metadata=self._metadata(post, deal),
+            patience=patience,
+            join=True,
+        )
+        if isinstance(outcome, Unknown):
+            self._unconfirmed(post, outcome.error, report)
             return
-        except AMBIGUOUS_ERRORS as exc:
-            if _never_sent(exc):
-                FAILURES.failed("unreachable", describe(exc), now)
+        if isinstance(outcome, NotPosted):
+            if outcome.kind == RATELIMITED:
+                retry_at = now + max(outcome.wait or timedelta(0), timedelta(minutes=1))
+                if (outcome.wait or timedelta(0)) > timedelta(seconds=SHORT_WAIT):
+                    blocked[deal.channel_id] = retry_at  # longer than a run waits: the channel's other deals too
+                self._release(post, now, "ratelimited", retry_at, report)
+            elif outcome.kind == UNREACHABLE:
+                self._deliver_to_owner(client, post, deal, steps, outcome.error, now, report, patience)
+            elif outcome.kind == OFFLINE:
+                FAILURES.failed("unreachable", outcome.error, now)
                 retry_at = now + min(backoff(steps[0].attempts), UNREACHABLE_RETRY)  # back soon: find out soon
                 self._release(post, now, "unreachable", retry_at, report, logged=True)
             else:
-                self._unconfirmed(post, type(exc).__name__, report)
+                self._release(post, now, outcome.error, now + backoff(steps[0].attempts), report)
             return
         FAILURES.succeeded(now)
         with self.coach.store.write() as db:
-            lifecycle.confirm(db, post.id, channel_id=deal.channel_id, ts=ts, now=now)
+            lifecycle.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
             deals.clear_delivery_problem(db, deal.id)
         report.posted.append(post.id)
         if post.late:
@@ -245,30 +252,44 @@ class Dispatcher:
             FAILURES.failed("refused a post" if error != "ratelimited" else "rate limiting", error, now)
         logger.debug("Post %s not sent (%s); retrying at %s", post.id, error, retry_at.isoformat(timespec="minutes"))
 
-    def _unconfirmed(self, post, error: str, report: TickReport) -> None:
+    def _unconfirmed(self, post, error: str, report: TickReport, *, channel_id: str | None = None) -> None:
         with self.coach.store.write() as db:
-            lifecycle.mark_unconfirmed(db, post.id, error=error)
+            lifecycle.mark_unconfirmed(db, post.id, error=error, channel_id=channel_id)
         report.unconfirmed.append(post.id)
         FAILURES.failed("timeouts and server errors", error, self.coach.now())
         logger.debug("Post %s: outcome unknown (%s); will check the channel before trying again", post.id, error)
 
     def _deliver_to_owner(
-        self, client: WebClient, post, deal: Deal, steps: list[Nudge], code: str, now: datetime, report
+        self,
+        client: WebClient,
+        post,
+        deal: Deal,
+        steps: list[Nudge],
+        code: str,
+        now: datetime,
+        report: TickReport,
+        patience: Patience,
     ) -> None:
         """The channel is out of reach: the owner still gets the nudge, by DM, and managers hear about it once."""
         owner_note, manager_note = undeliverable_dm(deal, steps, code, channel_id=deal.channel_id)
         text, blocks = self._render(post, deal, steps)
         intro = {"type": "section", "text": {"type": "mrkdwn", "text": owner_note}}
-        metadata = {"event_type": EVENT_TYPE, "event_payload": {"post_id": post.id, "deal_id": deal.id}}
-        try:
-            response = client.chat_postMessage(
-                channel=deal.owner_id, text=text, blocks=[intro, *blocks][:50], metadata=metadata, unfurl_links=False
-            )
-        except (SlackApiError, *AMBIGUOUS_ERRORS) as exc:
-            if not _permanent(exc):  # a 429, 5xx or timeout on the DM: try the whole delivery again later
-                why = error_code(exc) if isinstance(exc, SlackApiError) else type(exc).__name__
-                self._release(post, now, f"{code}; owner DM failed ({why})", now + backoff(steps[0].attempts), report)
-                return
+        outcome = post_once(
+            client,
+            deal.owner_id,
+            text=text,
+            blocks=[intro, *blocks][:50],
+            metadata=self._metadata(post, deal),
+            patience=patience,
+        )
+        if isinstance(outcome, Unknown):  # the DM may be there: the owner's DM history decides
+            self._unconfirmed(post, f"{code}; owner DM: {outcome.error}", report, channel_id=deal.owner_id)
+            return
+        if isinstance(outcome, NotPosted) and outcome.kind in (RATELIMITED, OFFLINE):
+            retry_at = now + max(backoff(steps[0].attempts), outcome.wait or timedelta(0))
+            self._release(post, now, f"{code}; owner DM failed ({outcome.error})", retry_at, report)
+            return
+        if isinstance(outcome, NotPosted):  # the owner can't be messaged either
             with self.coach.store.write() as db:
                 lifecycle.mark_undeliverable(db, post.id, now=now, error=code)
             logger.error(
@@ -276,14 +297,14 @@ class Dispatcher:
                 deal.id,
                 deal.channel_id,
                 code,
-                exc,
+                outcome.error,
             )
             report.undeliverable.append(post.id)
             _, undelivered_note = undeliverable_dm(deal, steps, code, channel_id=deal.channel_id, owner_reached=False)
             self._tell_managers(client, deal, undelivered_note)  # every time: nobody else will see these steps
             return
         with self.coach.store.write() as db:
-            lifecycle.confirm(db, post.id, channel_id=response["channel"], ts=response["ts"], now=now)
+            lifecycle.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
             first_time = deals.record_delivery_problem(db, deal.id, code)
         report.undeliverable.append(post.id)
         logger.warning(
@@ -293,61 +314,94 @@ class Dispatcher:
             self._tell_managers(client, deal, manager_note)
 
     def _tell_managers(self, client: WebClient, deal: Deal, note: str) -> None:
+        """A note, sent at most once (no retries): managers learn of the problem, nobody gets it twice."""
         for manager in self.coach.settings.managers:
             try:
                 client.chat_postMessage(channel=manager, text=note)
-            except (SlackApiError, *AMBIGUOUS_ERRORS):
+            except Exception:
                 logger.warning("Could not tell manager %s about deal #%s's unreachable channel", manager, deal.id)
 
-    # -- reconciling --------------------------------------------------------------------------------------
+    # -- settling: posts of unknown fate, and announcements waiting for another try ---------------------------
 
-    def reconcile(self, now: datetime, report: TickReport) -> None:
+    def settle(self, now: datetime, report: TickReport, patience: Patience) -> None:
         with self.coach.store.session() as db:
-            candidates = lifecycle.posts_to_reconcile(db, now=now, lease=LEASE)
+            candidates = lifecycle.posts_to_settle(db, now=now, lease=LEASE)
         for post in candidates:
-            with self.coach.store.session() as db:
-                deal = deals.get_deal(db, post.deal_id)
-            client = self.clients(deal.team_id) if deal else None
-            if client is None:
-                continue  # its workspace has no installation now: settle it after a reinstall
-            with self.coach.store.write() as db:
-                if not lifecycle.take_for_reconcile(db, post, now=now):
-                    continue
             try:
-                ts = self._find_in_history(client, post)
-            except (SlackApiError, *AMBIGUOUS_ERRORS) as exc:
-                with self.coach.store.write() as db:
-                    if isinstance(exc, SlackApiError) and error_code(exc) in UNDELIVERABLE:
-                        # the channel is gone or closed to us: the message can't be there; deliver afresh
-                        lifecycle.release(db, post.id, now=now, error=f"history: {error_code(exc)}", retry_at=now)
-                    else:
-                        lifecycle.mark_unconfirmed(db, post.id, error=f"history: {exc}")
-                FAILURES.failed("history lookups failing", describe(exc), now)
-                continue
-            with self.coach.store.write() as db:
-                if ts is not None:
-                    lifecycle.confirm(db, post.id, channel_id=post.channel_id, ts=ts, now=now)
+                with self.coach.store.session() as db:
+                    deal = deals.get_deal(db, post.deal_id)
+                client = self.clients(deal.team_id) if deal else None
+                if client is None:
+                    continue  # its workspace has no installation now: settle it after a reinstall
+                if post.status == "retry":
+                    with self.coach.store.write() as db:
+                        claimed = announcements.claim_again(db, post, now=now)
+                    if claimed is not None:
+                        self._announce(client, claimed, deal, now, report, patience)
                 else:
-                    lifecycle.release(db, post.id, now=now, error="not posted", retry_at=now)
-            report.reconciled.append(post.id)
+                    self._reconcile(client, post, deal, now, report, patience)
+            except Exception:  # one post's problem must not cost the others their turn
+                logger.exception("Settling post %s failed; it is tried again on a later tick", post.id)
 
-    def _find_in_history(self, client: WebClient, post: lifecycle.Post) -> str | None:
-        """The ts of the message carrying this post id, looking back from just before it was claimed."""
-        oldest = slack_ts(post.claimed_at) - Decimal(LEASE.total_seconds() * 6)
-        cursor = None
-        for _ in range(10):
-            page = client.conversations_history(
-                channel=post.channel_id,
-                oldest=str(oldest),
-                include_all_metadata=True,
-                limit=200,
-                cursor=cursor,
+    def _reconcile(
+        self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
+    ) -> None:
+        with self.coach.store.write() as db:
+            if not lifecycle.take_for_reconcile(db, post, now=now):
+                return
+        announcement = post.kind == ANNOUNCEMENT
+        search = find_posted(
+            client,
+            post.channel_id,
+            event_type=announcements.EVENT_TYPE if announcement else EVENT_TYPE,
+            key="post_id",
+            value=post.id,
+            claimed_at=post.claimed_at,
+            lease=LEASE,
+            searched_to=post.searched_to,
+            patience=patience,
+        )
+        if isinstance(search, Found):
+            with self.coach.store.write() as db:
+                if announcement:
+                    announcements.confirm(db, post, channel_id=search.channel, ts=search.ts, now=now)
+                else:
+                    lifecycle.confirm(db, post.id, channel_id=search.channel, ts=search.ts, now=now)
+            report.reconciled.append(post.id)
+            return
+        if not isinstance(search, Missing):  # read only part of the window: still unknown, never a guess
+            with self.coach.store.write() as db:
+                lifecycle.mark_unconfirmed(db, post.id, error=search.error, searched_to=search.searched_to)
+            FAILURES.failed("history lookups failing", search.error, now)
+            return
+        report.reconciled.append(post.id)
+        if not announcement:
+            with self.coach.store.write() as db:  # the steps are posted afresh below, in business hours
+                lifecycle.release(db, post.id, now=now, error="not posted", retry_at=now)
+            return
+        with self.coach.store.write() as db:
+            claimed = announcements.post_afresh(db, post, now=now)
+        if claimed is not None:
+            self._announce(client, claimed, deal, now, report, patience)
+
+    def _announce(
+        self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
+    ) -> None:
+        self.pacer.wait(deal.channel_id)
+        outcome = announcements.deliver(self.coach.store, client, post, deal, now=now, patience=patience)
+        if isinstance(outcome, Posted):
+            FAILURES.succeeded(now)
+            report.announced.append(post.id)
+        elif isinstance(outcome, Unknown):
+            report.unconfirmed.append(post.id)
+            FAILURES.failed("timeouts and server errors", outcome.error, now)
+        elif outcome.kind == UNREACHABLE:
+            logger.warning(
+                "Deal #%s: its channel %s can't be reached (%s); the deal's nudges go to its owner by DM",
+                deal.id,
+                deal.channel_id,
+                outcome.error,
             )
-            for message in page.get("messages", []):
-                meta = message.get("metadata") or {}
-                if meta.get("event_type") == EVENT_TYPE and (meta.get("event_payload") or {}).get("post_id") == post.id:
-                    return message["ts"]
-            cursor = (page.get("response_metadata") or {}).get("next_cursor")
-            if not page.get("has_more") or not cursor:
-                return None
-        return None
+        else:
+            report.retrying.append(post.id)
+            FAILURES.failed("rate limiting" if outcome.kind == RATELIMITED else "refused a post", outcome.error, now)

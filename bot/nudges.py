@@ -20,21 +20,38 @@ MAX_PER_MESSAGE = 8  # steps gathered into one message for one deal; the rest fo
 ACTIONABLE = ("planned", "posted")  # Done and Skip: posted, or not yet (a rep who did it early)
 
 
+NUDGES, ANNOUNCEMENT = "nudges", "announcement"
+# The deal's announcement isn't settled (being posted, unknown, or waiting for a retry): its nudges wait.
+ANNOUNCING = (
+    "SELECT 1 FROM posts a WHERE a.deal_id = ? AND a.kind = 'announcement' "
+    "AND a.status IN ('sending', 'unconfirmed', 'retry')"
+)
+
+
 @dataclass(frozen=True)
 class Post:
-    """One Slack message carrying one or more nudges of one deal; its id travels in the message metadata."""
+    """One Slack message that must appear once: a deal's due nudges (kind NUDGES, one row per attempt), or the
+    deal's announcement (kind ANNOUNCEMENT, one row per deal, tried again until it is posted). Its id travels in
+    the message metadata.
+
+    status: sending (claimed; lease_at is when), unconfirmed (a timeout or 5xx: the history decides), posted,
+    failed (not posted: a nudge attempt whose steps went back to planned, or an announcement whose channel
+    can't be reached), retry (an announcement waiting to be posted again from lease_at)."""
 
     id: int
     deal_id: int
     channel_id: str
-    status: str  # sending, unconfirmed, posted, failed
+    status: str
     ts: str | None
     late: bool
     claimed_at: str
     lease_at: str
+    kind: str = NUDGES
+    attempts: int = 0
+    searched_to: str | None = None  # how far down its window a history search has read
 
 
-def _post(row: dict) -> Post:
+def post_from_row(row: dict) -> Post:
     return Post(
         id=row["id"],
         deal_id=row["deal_id"],
@@ -44,6 +61,9 @@ def _post(row: dict) -> Post:
         late=bool(row["late"]),
         claimed_at=row["claimed_at"],
         lease_at=row["lease_at"],
+        kind=row.get("kind") or NUDGES,
+        attempts=row.get("attempts") or 0,
+        searched_to=row.get("searched_to"),
     )
 
 
@@ -58,6 +78,9 @@ def due_deal_ids(db: sqlite_utils.Database, *, today: date, now: datetime, limit
           AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= :now)
           AND d.status = 'open'
           AND NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.team_id = d.team_id AND w.active = 0)
+          AND NOT EXISTS (  -- a deal's nudges wait for its announcement
+            SELECT 1 FROM posts a WHERE a.deal_id = d.id AND a.kind = 'announcement'
+              AND a.status IN ('sending', 'unconfirmed', 'retry'))
         GROUP BY n.deal_id
         ORDER BY oldest, n.deal_id
         LIMIT :limit
@@ -77,8 +100,9 @@ def claim(
     rows = query(
         db,
         "SELECT * FROM nudges WHERE deal_id = ? AND status = 'planned' AND due_date <= ? "
-        "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY due_date, id LIMIT ?",
-        [deal_id, today.isoformat(), stamp(now), MAX_PER_MESSAGE],
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+        f"AND NOT EXISTS ({ANNOUNCING}) ORDER BY due_date, id LIMIT ?",
+        [deal_id, today.isoformat(), stamp(now), deal_id, MAX_PER_MESSAGE],
     )
     if not rows:
         return None
@@ -100,7 +124,7 @@ def claim(
         f"UPDATE nudges SET status = 'sending', post_id = ?, updated_at = ? WHERE id IN ({marks}) AND status = 'planned'",
         [post_id, stamp(now), *ids],
     )
-    post = _post({"id": post_id, **post_row})
+    post = post_from_row({"id": post_id, **post_row})
     return post, deal, post_nudges(db, post_id)
 
 
@@ -112,7 +136,7 @@ def post_nudges(db: sqlite_utils.Database, post_id: int) -> list[Nudge]:
 
 def get_post(db: sqlite_utils.Database, post_id: int) -> Post | None:
     row = query_one(db, "SELECT * FROM posts WHERE id = ?", [post_id])
-    return _post(row) if row else None
+    return post_from_row(row) if row else None
 
 
 def confirm(db: sqlite_utils.Database, post_id: int, *, channel_id: str, ts: str, now: datetime) -> bool:
@@ -144,10 +168,21 @@ def release(db: sqlite_utils.Database, post_id: int, *, now: datetime, error: st
     )
 
 
-def mark_unconfirmed(db: sqlite_utils.Database, post_id: int, *, error: str) -> None:
-    """We can't tell whether Slack posted it (a timeout, a 5xx): check the channel before trying again."""
+def mark_unconfirmed(
+    db: sqlite_utils.Database,
+    post_id: int,
+    *,
+    error: str,
+    channel_id: str | None = None,
+    searched_to: str | None = None,
+) -> None:
+    """We can't tell whether Slack posted it (a timeout, a 5xx): check the channel before trying again.
+    `channel_id`: where it went, when not the deal's channel (the owner's DM); `searched_to`: how far a history
+    search got, so the next one reads on from there."""
     db.execute(
-        "UPDATE posts SET status = 'unconfirmed', error = ? WHERE id = ? AND status = 'sending'", [error, post_id]
+        "UPDATE posts SET status = 'unconfirmed', error = ?, channel_id = COALESCE(?, channel_id), "
+        "searched_to = COALESCE(?, searched_to) WHERE id = ? AND status = 'sending'",
+        [error, channel_id, searched_to, post_id],
     )
 
 
@@ -159,17 +194,18 @@ def mark_undeliverable(db: sqlite_utils.Database, post_id: int, *, now: datetime
     )
 
 
-def posts_to_reconcile(db: sqlite_utils.Database, *, now: datetime, lease: timedelta) -> list[Post]:
-    """Posts whose outcome we never learned: marked unconfirmed, or still 'sending' long after a crash."""
+def posts_to_settle(db: sqlite_utils.Database, *, now: datetime, lease: timedelta) -> list[Post]:
+    """Posts whose outcome we never learned (marked unconfirmed, or still 'sending' long after a crash), and
+    announcements waiting for another try whose time has come."""
     rows = query(
         db,
-        # two indexed lookups, sorted here: an OR, or ORDER BY in SQL, makes SQLite scan every post
+        # indexed lookups, sorted here: an OR, or ORDER BY in SQL, makes SQLite scan every post
         "SELECT * FROM posts WHERE status = 'unconfirmed' UNION ALL SELECT * FROM posts WHERE status = 'sending' "
-        "AND lease_at < ?",
-        [stamp(now - lease)],
+        "AND lease_at < ? UNION ALL SELECT * FROM posts WHERE status = 'retry' AND lease_at <= ?",
+        [stamp(now - lease), stamp(now)],
     )
     rows.sort(key=lambda r: r["id"])
-    return [_post(r) for r in rows]
+    return [post_from_row(r) for r in rows]
 
 
 def take_for_reconcile(db: sqlite_utils.Database, post: Post, *, now: datetime) -> bool:

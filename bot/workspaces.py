@@ -1,8 +1,8 @@
 """The workspaces Deal Coach serves: one bot token, or many through Slack's OAuth installs, and which are active.
 
-Listeners get the right token from Bolt per request. Jobs (the dispatcher, the digest) work across all
-workspaces, so they ask here for each workspace's client; an uninstalled workspace has none, and its
-deals are left alone until it installs the app again.
+Listeners get the right token from Bolt per request. Whatever posts a message that must appear once (the
+dispatcher, the digest, a deal's announcement) asks here for the workspace's posting client, which never retries
+by itself; an uninstalled workspace has none, and its deals are left alone until it installs the app again.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 
 from bot.db import query, stamp
 from bot.settings import Settings
-from bot.slack import build_client
+from bot.slack import posting_client
 
 logger = logging.getLogger(__name__)
 STATE_SECONDS = 600
@@ -66,26 +66,23 @@ class Workspaces:
     def __init__(self, settings: Settings, store: InstallationStore | None = None):
         self.settings = settings
         self.store = store  # None: the single SLACK_BOT_TOKEN workspace
-        self._single: dict[bool, WebClient] = {}
+        self._single: WebClient | None = None
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Workspaces:
         return cls(settings, installation_store(settings) if settings.oauth else None)
 
-    def client_for(self, team_id: str, *, retries: bool = True) -> WebClient | None:
-        """None when the workspace has no installation (never installed, or uninstalled since)."""
+    def posting_client(self, team_id: str) -> WebClient | None:
+        """The workspace's client for posting (bot.slack.posting_client: no automatic retries); None when the
+        workspace has no installation (never installed, or uninstalled since)."""
         if self.store is None:
-            if retries not in self._single:
-                self._single[retries] = build_client(self.settings, retries=retries)
-            return self._single[retries]
+            if self._single is None:
+                self._single = posting_client(self.settings)
+            return self._single
         bot = self.store.find_bot(enterprise_id=None, team_id=team_id)
         if bot is None or not bot.bot_token:
             return None
-        return build_client(self.settings, token=bot.bot_token, retries=retries)
-
-    def for_jobs(self) -> ClientFor:
-        """Clients without automatic retries: a job records an unknown outcome instead of posting twice."""
-        return lambda team_id: self.client_for(team_id, retries=False)
+        return posting_client(self.settings, token=bot.bot_token)
 
     def forget(self, team_id: str, *, bot_only: bool = False) -> None:
         """Drop an uninstalled workspace's stored tokens (OAuth installs only)."""
@@ -102,5 +99,5 @@ def clients(source: Workspaces | WebClient | ClientFor) -> ClientFor:
     if isinstance(source, WebClient):
         return lambda team_id: source
     if isinstance(source, Workspaces):
-        return source.for_jobs()
+        return source.posting_client
     return source

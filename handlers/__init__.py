@@ -13,7 +13,7 @@ from slack_sdk.oauth.installation_store import InstallationStore
 
 from bot import blocks, ids, nudge_blocks, workspaces
 from bot.coach import Coach
-from bot.slack import BOT_SCOPES, build_client
+from bot.slack import BOT_SCOPES, listener_client
 from handlers import commands, deal_form, deal_lifecycle, home, install, nudges
 
 logger = logging.getLogger(__name__)
@@ -33,11 +33,11 @@ def create_app(
     options: dict = {}
     if settings.oauth:
         options["oauth_settings"] = oauth_settings(coach, coach.workspaces.store)
-        client = client or build_client(settings, token="")
+        client = client or listener_client(settings, token="")
     app = App(
         listener_executor=listener_executor or ThreadPoolExecutor(max_workers=4, thread_name_prefix="lazy"),
         name="dealcoach",
-        client=client or build_client(settings),
+        client=client or listener_client(settings),
         signing_secret=settings.slack_signing_secret,
         token_verification_enabled=False,
         process_before_response=True,

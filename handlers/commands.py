@@ -79,8 +79,8 @@ def follow_up_closed_deal(command: dict, context, client, respond) -> None:
         )
     elif context.get(SAVED):
         deal = coach.get_deal(context[SAVED])
-        if deal is not None:
-            coach.publish_deal(client, deal, notify=lambda text: respond(text=text, response_type="ephemeral"))
+        if deal is not None:  # posted exactly once, with a client of its own that never retries by itself
+            coach.announce(deal.id, notify=lambda text: respond(text=text, response_type="ephemeral"))
             coach.refresh_homes_of_deals(client, [deal.id])
 
 
@@ -109,7 +109,7 @@ def announce_capture_anyway(context, client, respond) -> None:
     respond(text=context.get(ANSWER) or blocks.HELD_EXPIRED, replace_original=bool(saved))
     deal = coach.get_deal(saved) if saved else None
     if deal is not None:
-        coach.publish_deal(client, deal, notify=lambda text: respond(text=text, response_type="ephemeral"))
+        coach.announce(deal.id, notify=lambda text: respond(text=text, response_type="ephemeral"))
         coach.refresh_homes_of_deals(client, [deal.id])
 
 

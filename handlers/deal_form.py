@@ -76,5 +76,5 @@ def announce_deal_form(view: dict, context, client) -> None:
     def tell_user(text: str) -> None:
         client.chat_postMessage(channel=context.user_id, text=text, blocks=blocks.notice(text)[1])
 
-    coach.publish_deal(client, deal, notify=tell_user)
+    coach.announce(deal.id, notify=tell_user)
     coach.refresh_homes_of_deals(client, [deal.id], actor=context.user_id)

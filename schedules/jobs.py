@@ -46,7 +46,7 @@ def send_digests(coach: Coach, client: Clients, now: datetime | None = None) -> 
             teams = workspaces.teams_with_deals(db)
         report = DigestReport()
         for team_id in teams:
-            team_client = client.client_for(team_id)
+            team_client = client.posting_client(team_id)
             if team_client is not None:
                 report.merge(DigestSender(coach, team_client, members_only=True).run(now))
         return report

@@ -12,7 +12,7 @@ from bot.coach import Coach
 from bot.db import Store
 from bot.playbook import load
 from bot.settings import Settings
-from bot.slack import build_client
+from bot.slack import listener_client
 from handlers import create_app
 from tests.fakeslack import FakeSlack
 
@@ -119,8 +119,9 @@ def store(settings):
 
 
 @pytest.fixture
-def coach(settings, store, clock):
-    return Coach(settings, store, load(), clock)
+def coach(settings, store, clock, pace):
+    """Time is a parameter: the clock is set by hand, and a short Retry-After is waited on the fake pace clock."""
+    return Coach(settings, store, load(), clock, sleep=pace.sleep)
 
 
 @pytest.fixture
@@ -132,7 +133,7 @@ def executor():
 
 @pytest.fixture
 def app(coach, executor):
-    return create_app(coach, client=build_client(coach.settings, backoff_seconds=0), listener_executor=executor)
+    return create_app(coach, client=listener_client(coach.settings, backoff_seconds=0), listener_executor=executor)
 
 
 @pytest.fixture

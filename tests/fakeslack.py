@@ -14,6 +14,9 @@ Besides recording, it keeps a small model of Slack's state that tests can rely o
 * Hooks: `on(method, callback)` runs a callback after the answer is decided (and the message stored) but before
   it is sent, so a test can act exactly between "Slack accepted" and "the client heard" (or drop the answer).
 * Rate limits: `channel_rate_limit` (seconds, off by default) answers 429 to quick successive posts to a channel.
+  History reads as Slack limits apps distributed outside the Marketplace: `history_page_max` caps the messages
+  one conversations.history call returns (Slack: 15), and `history_calls_left` (None: unlimited) answers 429
+  with Retry-After: 60 once that many calls were answered (a test sets it before each run, as a minute passing).
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ STORED_FIELDS = ("text", "blocks", "metadata", "thread_ts", "reply_broadcast", "
 UPDATED_FIELDS = ("text", "blocks", "metadata", "attachments")
 HISTORY_LIMIT_DEFAULT, HISTORY_LIMIT_MAX = 100, 999
 DROP = "drop"
+PAGE_TYPE = "text/html; charset=utf-8"
 
 
 @dataclass
@@ -81,6 +85,7 @@ class _Failure:
     retry_after: int | None
     delay: float | None
     stored: bool = False  # chat.postMessage only: Slack keeps the message, then answers with the failure
+    page: bool = False  # answer with an HTML error page, as a proxy in front of Slack does, instead of JSON
 
 
 def _text(obj: Any) -> str:
@@ -231,6 +236,8 @@ class FakeSlack:
         self.unreachable_channels: dict[str, str] = {}  # channel id -> error every chat.postMessage there gets
         self.not_joined: set[str] = set()  # posts answer not_in_channel until conversations.join succeeds
         self.channel_rate_limit: float | None = None  # min seconds between accepted posts to one channel
+        self.history_page_max: int = HISTORY_LIMIT_MAX  # most messages one conversations.history call returns
+        self.history_calls_left: int | None = None  # conversations.history calls answered before 429s; None: all
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
         self._hooks: dict[str, list[Hook]] = defaultdict(list)
         self._last_post: dict[str, float] = {}  # channel -> time.monotonic() of its last accepted post
@@ -287,10 +294,25 @@ class FakeSlack:
 
     # -- inspection & control --------------------------------------------------------------------------------
 
+    def redraws(self) -> dict[str, int]:
+        """How often each message (by ts) was redrawn with chat.update."""
+        counts: dict[str, int] = {}
+        for call in self.calls_to("chat.update"):
+            counts[call.params["ts"]] = counts.get(call.params["ts"], 0) + 1
+        return counts
+
     def calls_to(self, method: str) -> list[Call]:
         """All recorded calls to `method`, oldest first."""
         with self._lock:
             return [c for c in self.calls if c.method == method]
+
+    def posts_of(self, event_type: str) -> list[Call]:
+        """chat.postMessage calls whose metadata has `event_type` (one kind of the bot's messages), oldest first."""
+        return [
+            c
+            for c in self.calls_to("chat.postMessage")
+            if (_metadata(c.params.get("metadata")) or {}).get("event_type") == event_type
+        ]
 
     def last(self, method: str) -> Call:
         """Most recent call to `method`; fails loudly with the methods that were seen."""
@@ -351,13 +373,17 @@ class FakeSlack:
         times: int = 1,
         delay: float | None = None,
         stored: bool = False,
+        page: bool = False,
     ) -> None:
         """Queue `times` failures for `method`, consumed in order by its next calls. `stored=True` (for
-        chat.postMessage) keeps the message as Slack would, then answers with the failure: a 5xx after posting."""
+        chat.postMessage) keeps the message as Slack would, then answers with the failure: a 5xx after posting.
+        `page=True` answers with an HTML error page instead of Slack's JSON."""
         if status == 200 and error is None and delay is None:
             raise ValueError("fail() needs an error, a non-200 status or a delay")
         with self._lock:
-            self._failures[method].extend(_Failure(status, error, retry_after, delay, stored) for _ in range(times))
+            self._failures[method].extend(
+                _Failure(status, error, retry_after, delay, stored, page) for _ in range(times)
+            )
 
     # -- request handling (called from server threads) -------------------------------------------------------
 
@@ -433,7 +459,12 @@ class FakeSlack:
                 if failure.status == 429:
                     headers["Retry-After"] = str(1 if failure.retry_after is None else failure.retry_after)
                 error = failure.error or SERVER_ERRORS.get(failure.status, "fake_failure")
+                if failure.page:
+                    headers["Content-Type"] = PAGE_TYPE
                 return failure.status, headers, {"ok": False, "error": error}
+        if method == "conversations.history" and self._history_limited():
+            call.failed = True
+            return 429, {"Retry-After": "60"}, {"ok": False, "error": "ratelimited"}
         error, problems = self._validate(method, call.params)
         if problems:
             self._violate(method, problems)
@@ -443,6 +474,16 @@ class FakeSlack:
         if method in ("response_url", "upload_url", "oauth.v2.access") or call.token:
             return 200, {}, self._answer(method, call)
         return 200, {}, {"ok": False, "error": "not_authed"}
+
+    def _history_limited(self) -> bool:
+        """True when this history call is over the `history_calls_left` allowance (counting it otherwise)."""
+        with self._lock:
+            if self.history_calls_left is None:
+                return False
+            if self.history_calls_left <= 0:
+                return True
+            self.history_calls_left -= 1
+            return False
 
     def _validate(self, method: str, params: dict[str, Any]) -> tuple[str, list[str]]:
         if method in MESSAGE_METHODS:
@@ -614,7 +655,7 @@ class FakeSlack:
             limit = int(p.get("limit") or HISTORY_LIMIT_DEFAULT)
         except ValueError:
             return {"ok": False, "error": "invalid_limit"}
-        limit = min(max(limit, 1), HISTORY_LIMIT_MAX)
+        limit = min(max(limit, 1), HISTORY_LIMIT_MAX, self.history_page_max)
         start = None
         if p.get("cursor"):
             start = _cursor_ts(str(p["cursor"]))
@@ -709,10 +750,15 @@ class _Handler(BaseHTTPRequestHandler):
     do_GET = do_POST
 
     def _send(self, status: int, headers: dict[str, str], answer: dict[str, Any]) -> None:
-        data = json.dumps(answer).encode()
+        headers = dict(headers)
+        content_type = headers.pop("Content-Type", "application/json; charset=utf-8")
+        if content_type == PAGE_TYPE:
+            data = f"<html><body><h1>{status} {answer.get('error')}</h1></body></html>".encode()
+        else:
+            data = json.dumps(answer).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
             for key, value in headers.items():
                 self.send_header(key, value)

@@ -10,6 +10,12 @@ def slack_stores_then_fails(fake, client):
     return True
 
 
+def slack_stores_then_answers_an_error_page(fake, client):
+    """A 503 error page (HTML, not Slack's JSON) after Slack stored the message."""
+    fake.fail("chat.postMessage", status=503, stored=True, page=True)
+    return True
+
+
 def slack_fails_without_storing(fake, client):
     """A 503: nothing stored."""
     fake.fail("chat.postMessage", status=503)
@@ -49,6 +55,7 @@ def connection_lost_before_storing(fake, client):
 
 UNKNOWN_OUTCOMES = [
     slack_stores_then_fails,
+    slack_stores_then_answers_an_error_page,
     slack_fails_without_storing,
     slack_stores_after_the_client_gave_up,
     slack_times_out_without_storing,

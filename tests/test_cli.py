@@ -200,11 +200,14 @@ def test_tick_posts_what_is_due_at_the_given_instant_and_says_so(tmp_path, fake)
     from bot.playbook import load
     from bot.settings import Settings
 
-    settings = Settings(db_path=tmp_path / "d.db", timezone="Europe/Berlin")
+    settings = Settings(
+        slack_bot_token=TOKEN, slack_api_url=fake.base_url, db_path=tmp_path / "d.db", timezone="Europe/Berlin"
+    )
     store = Store(settings.db_path)
     store.migrate()
     coach = Coach(settings, store, load(), lambda: datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
-    coach.capture_quick("Acme $5k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="k")
+    deal = coach.capture_quick("Acme $5k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="k")
+    coach.announce(deal.id)  # as /closed-deal does: the deal's nudges follow its announcement
     env = {
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
@@ -215,13 +218,13 @@ def test_tick_posts_what_is_due_at_the_given_instant_and_says_so(tmp_path, fake)
     early = run_cli("tick", "--now", "2026-11-23T08:30:00", env=env, cwd=tmp_path)  # no offset: Berlin time
     assert early.returncode == 0, early.stderr
     assert "Mon 2026-11-23 08:30 CET: business hours closed" in early.stdout
-    assert fake.calls_to("chat.postMessage") == []
+    assert fake.posts_of("dealcoach_nudge") == []
     result = run_cli("tick", "--now", "2026-11-23T09:30:00+01:00", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "business hours open; posted 1 (0 late)" in result.stdout
     assert "Acme" in fake.last("chat.postMessage").params["text"]
     again = run_cli("tick", "--now", "2026-11-23T09:31:00+01:00", env=env, cwd=tmp_path)
-    assert "posted 0" in again.stdout and len(fake.calls_to("chat.postMessage")) == 1
+    assert "posted 0" in again.stdout and len(fake.posts_of("dealcoach_nudge")) == 1
 
 
 @pytest.mark.parametrize("command", ["tick", "digest"])

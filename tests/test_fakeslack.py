@@ -406,6 +406,23 @@ def test_history_limit_and_cursor_pagination(fake: FakeSlack, client: WebClient)
         client.conversations_history(channel="C1", cursor="not-a-cursor")
 
 
+def test_history_can_be_limited_as_slack_limits_apps_outside_the_marketplace(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    """A few messages a call, and a few calls a minute: then 429 with Retry-After until the test lets time pass."""
+    for i in range(20):
+        client.chat_postMessage(channel="C1", text=f"m{i}")
+    fake.history_page_max, fake.history_calls_left = 15, 1
+    page = client.conversations_history(channel="C1", limit=200)
+    assert len(page["messages"]) == 15 and page["has_more"] is True
+    with pytest.raises(SlackApiError) as err:
+        client.conversations_history(channel="C1", cursor=page["response_metadata"]["next_cursor"])
+    assert err.value.response.status_code == 429 and err.value.response.headers["Retry-After"] == "60"
+    fake.history_calls_left = 1  # a minute later
+    rest = client.conversations_history(channel="C1", cursor=page["response_metadata"]["next_cursor"])
+    assert [m["text"] for m in rest["messages"]] == [f"m{i}" for i in range(4, -1, -1)]
+
+
 def test_posts_to_a_user_land_in_the_dm(fake: FakeSlack, client: WebClient) -> None:
     """Slack answers a post to a user id with the DM's id; history must be read from that id."""
     posted = client.chat_postMessage(channel="U0REP", text="psst")
@@ -704,3 +721,14 @@ def test_a_failure_after_storing_keeps_the_message_like_slack_would(fake):
     assert err.value.response.status_code == 500
     [(channel, _)] = list(fake.messages)
     assert channel == "DU0REP" and fake.last("chat.postMessage").failed
+
+
+def test_a_failure_can_be_an_html_error_page_as_a_proxy_in_front_of_slack_sends(fake):
+    """Not Slack's JSON: slack_sdk reports the status and a non-JSON body, and the message may still be stored."""
+    client = WebClient(token="xoxb-test", base_url=fake.base_url, retry_handlers=[])
+    fake.fail("chat.postMessage", status=503, stored=True, page=True)
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C1", text="hi")
+    assert err.value.response.status_code == 503
+    assert "non-JSON" in err.value.response["error"]
+    assert len(fake.messages) == 1

@@ -16,8 +16,9 @@ import sqlite_utils
 from slack_sdk import WebClient
 
 from bot.db import Store
+from bot.dispatch import EVENT_TYPE as NUDGE
 from bot.dispatch import FAILURES, Pacer
-from bot.slack import build_client
+from bot.slack import posting_client
 from schedules.jobs import dispatch_nudges
 from tests import signing
 from tests.conftest import CHANNEL, REP, SECRET, TOKEN
@@ -43,10 +44,13 @@ def fresh_failure_log():
 
 def test_slack_unreachable_for_an_hour_then_back_loses_and_repeats_nothing(coach, fake, clock, caplog):
     clock.now = MONDAY_10_BERLIN
-    for n in range(5):
-        coach.capture_quick(f"Account {n} $5k", team_id="T0FAKE", channel_id=f"C0{n}", user_id=REP, capture_key=f"k{n}")
+    for n in range(5):  # captured and announced while Slack was fine
+        deal = coach.capture_quick(
+            f"Account {n} $5k", team_id="T0FAKE", channel_id=f"C0{n}", user_id=REP, capture_key=f"k{n}"
+        )
+        coach.announce(deal.id)
     dead = WebClient(token=TOKEN, base_url=NOWHERE, retry_handlers=[])
-    live = build_client(coach.settings, retries=False)
+    live = posting_client(coach.settings)
     slack_up = threading.Event()
     caplog.set_level(logging.INFO, logger="bot.dispatch")
 
@@ -56,7 +60,7 @@ def test_slack_unreachable_for_an_hour_then_back_loses_and_repeats_nothing(coach
     for minute in range(60):  # every tick of an hour-long outage completes: no crash loop
         report = dispatch_nudges(coach, clients, MONDAY_10_BERLIN + timedelta(minutes=minute), Pacer(sleep=lambda s: 0))
         assert report.posted == []
-    assert fake.calls_to("chat.postMessage") == []
+    assert fake.posts_of(NUDGE) == []
     waiting = rows(coach.settings, "nudges")
     assert {n["status"] for n in waiting if n["step_id"] == "congratulate"} == {"planned"}  # kept, not dropped
     outage_lines = [r.getMessage() for r in caplog.records if "unreachable" in r.getMessage()]
@@ -66,9 +70,9 @@ def test_slack_unreachable_for_an_hour_then_back_loses_and_repeats_nothing(coach
     back = MONDAY_10_BERLIN + timedelta(minutes=66)  # within the 5-minute cap of the last wait
     report = dispatch_nudges(coach, clients, back, Pacer(sleep=lambda s: 0))
     assert len(report.posted) == 5
-    assert sorted(c.params["channel"] for c in fake.calls_to("chat.postMessage")) == [f"C0{n}" for n in range(5)]
+    assert sorted(c.params["channel"] for c in fake.posts_of(NUDGE)) == [f"C0{n}" for n in range(5)]
     assert dispatch_nudges(coach, clients, back + timedelta(minutes=1), Pacer(sleep=lambda s: 0)).posted == []
-    assert len(fake.calls_to("chat.postMessage")) == 5  # each once
+    assert len(fake.posts_of(NUDGE)) == 5  # each once
     assert [r.getMessage() for r in caplog.records if "over after" in r.getMessage()] != []
 
 

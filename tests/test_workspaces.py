@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import urllib.request
+from collections import Counter
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -203,6 +204,28 @@ def test_each_manager_gets_the_digest_of_their_own_workspace_once(multi, fake, s
     assert "Acme Rockets" in dms[ACME_MGR].params["text"] + json.dumps(dms[ACME_MGR].params["blocks"])
     assert "Globex" not in json.dumps(dms[ACME_MGR].params["blocks"])
     assert "Acme" not in json.dumps(dms[GLOBEX_MGR].params["blocks"])
+
+
+def test_in_oauth_mode_a_digest_slack_stored_before_answering_500_is_sent_once(multi, fake, settings, clock):
+    """The job's own per-workspace client, as `serve` and `dealcoach digest` use it: it never repeats the post, and
+    the next run finds the digest in the manager's DM."""
+    coach, slack = multi
+    clock.now = MONDAY_10_BERLIN
+    slack.command("Acme Rockets $120k", team=ACME, user=ACME_REP, channel="C0ACME")
+    fake.users = {ACME_MGR: {"tz": "Europe/Berlin"}, GLOBEX_MGR: {"tz": "Europe/Berlin"}}
+    fake.fail("chat.postMessage", status=500, stored=True)
+    for minute in (0, 1, 2):
+        now = datetime(2026, 11, 24, 8, minute, tzinfo=UTC)  # 09:00 Berlin
+        fake.epoch = now.timestamp()
+        send_digests(coach, coach.workspaces, now)
+    held = Counter(channel for (channel, _), m in fake.messages.items() if is_digest(m))
+    assert held == {f"D{ACME_MGR}": 1}  # Globex has no deals yet: no digest
+    assert [c.token for c in fake.calls_to("chat.postMessage") if is_digest(c.params)] == [TOKENS[ACME]]
+    assert [c.params["channel"] for c in fake.calls_to("conversations.history")] == [f"D{ACME_MGR}"]
+
+
+def is_digest(message: dict) -> bool:
+    return (message.get("metadata") or {}).get("event_type") == "dealcoach_digest"
 
 
 def test_oauth_settings_need_the_client_secret_and_refuse_a_bot_token_too():

@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import sqlite3
 import threading
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+import sqlite_utils
 
-from bot import deals
+from bot import announcements, deals
+from bot import nudges as lifecycle
 from bot.capture import Money
 from bot.db import MIGRATIONS, Store
 from bot.deals import DealFields
 from bot.playbook import parse
+from bot.posting import LEASE
 
 NOW = datetime(2026, 1, 2, 9, 30, tzinfo=UTC)
 LATER = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
@@ -374,32 +377,76 @@ def test_update_with_the_same_fields_changes_no_nudge(store):
 # --- posting the deal message once ---------------------------------------------------------------------------
 
 
-def test_claim_message_succeeds_once(store):
-    """Two workers racing to post the channel message: only the first claim wins."""
-    deal_id, _ = capture(store)
+def capture_with_claim(store: Store) -> int:
+    """A capture as the coach makes it: the deal, its plan and the claim on its announcement, in one transaction."""
     with store.write() as db:
-        assert deals.claim_message(db, deal_id) is True
+        deal_id, _ = deals.capture_deal(
+            db, team_id="T0TEAM", channel_id="C0DEALS", owner_id="U0REP", fields=ACME, playbook=PLAYBOOK, now=NOW
+        )
+        announcements.claim_with_capture(db, deal_id=deal_id, channel_id="C0DEALS", now=NOW)
+    return deal_id
+
+
+def test_the_captures_claim_on_its_announcement_is_taken_once(store):
+    """The capture's lazy listener and a click on the deal racing to post its message: only one may post it."""
+    deal_id = capture_with_claim(store)
     with store.write() as db:
-        assert deals.claim_message(db, deal_id) is False
+        taken = announcements.take(db, deal_id, now=NOW)
+        assert (taken.status, taken.kind, taken.attempts) == ("sending", "announcement", 1)
+    with store.write() as db:
+        assert announcements.take(db, deal_id, now=NOW) is None
         assert deals.get_deal(db, deal_id).posted_ts is None  # claimed, not yet posted
 
 
-def test_a_released_claim_can_be_claimed_again_and_a_posted_one_cannot(store):
-    """A failed post releases the claim for a retry; once the ts is stored the message exists."""
-    deal_id, _ = capture(store)
+def test_a_stale_capture_claim_is_left_to_the_dispatcher(store):
+    """A lazy listener that runs late (the process was stalled) must not race the dispatcher's reconcile."""
+    deal_id = capture_with_claim(store)
     with store.write() as db:
-        assert deals.claim_message(db, deal_id) is True
-        deals.release_message(db, deal_id)
+        assert announcements.take(db, deal_id, now=NOW + LEASE / 2) is None
+
+
+def test_an_unreachable_announcement_can_be_claimed_again_and_a_posted_one_cannot(store):
+    """A channel that couldn't be reached is tried again on the deal's next change; once posted, never again."""
+    deal_id = capture_with_claim(store)
     with store.write() as db:
-        assert deals.claim_message(db, deal_id) is True
-        deals.set_message(db, deal_id, "1767346200.000100")
+        post = announcements.take(db, deal_id, now=NOW)
+        announcements.give_up_for_now(db, post, error="channel_not_found")
     with store.write() as db:
-        assert deals.claim_message(db, deal_id) is False
-        deals.release_message(db, deal_id)  # only releases a claim, never a posted message
+        again = announcements.take(db, deal_id, now=LATER)
+        assert (again.status, again.attempts, again.claimed_at) == ("sending", 2, "2026-01-05T14:00:00+00:00")
+        announcements.confirm(db, again, channel_id="C0DEALS", ts="1767346200.000100", now=LATER)
+    with store.write() as db:
+        assert announcements.take(db, deal_id, now=LATER) is None
         assert deals.get_deal(db, deal_id).posted_ts == "1767346200.000100"
 
 
-def test_claim_message_for_a_missing_deal_fails(store):
-    """No row, no claim."""
+def test_no_claim_for_a_missing_deal(store):
     with store.write() as db:
-        assert deals.claim_message(db, 999) is False
+        assert announcements.take(db, 999, now=NOW) is None
+
+
+def test_a_deal_left_posting_before_v8_becomes_an_orphaned_claim_for_the_dispatcher(tmp_path):
+    """Before v7 a crash mid-post left message_ts = 'posting' for good; now the dispatcher settles it."""
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.isolation_level = None
+        db = sqlite_utils.Database(conn)
+        db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for version, apply in MIGRATIONS[:6]:
+            apply(db)
+            db.execute("INSERT INTO schema_migrations VALUES (?, ?)", [version, "2026-01-01T00:00:00+00:00"])
+        for n, ts in enumerate(["posting", "1767346200.000100", None], 1):
+            db.execute(
+                "INSERT INTO deals (id, team_id, channel_id, owner_id, account, amount, currency, close_date, "
+                "message_ts, created_at, updated_at) VALUES (?, 'T0', 'C0', 'U0', 'A', '1', 'USD', '2026-01-02', "
+                "?, '2026-01-02T09:30:00+00:00', '2026-01-02T09:30:00+00:00')",
+                [n, ts],
+            )
+    store = Store(path)
+    store.migrate()
+    with store.session() as db:
+        assert [deals.get_deal(db, n).posted_ts for n in (1, 2, 3)] == [None, "1767346200.000100", None]
+        assert lifecycle.posts_to_settle(db, now=NOW, lease=LEASE) == []  # its lease runs from the capture
+        [orphan] = lifecycle.posts_to_settle(db, now=NOW + LEASE + timedelta(minutes=1), lease=LEASE)
+    assert (orphan.deal_id, orphan.kind, orphan.status) == (1, "announcement", "sending")
+    assert orphan.claimed_at == "2026-01-02T09:30:00+00:00"  # its history is searched around the capture

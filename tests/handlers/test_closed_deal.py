@@ -4,17 +4,24 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from datetime import timedelta
 
 import pytest
 import sqlite_utils
 
-from tests.conftest import CHANNEL, OTHER_REP, REP
+from bot.announcements import EVENT_TYPE as ANNOUNCED
+from bot.dispatch import EVENT_TYPE as NUDGE
+from bot.dispatch import Pacer
+from bot.slack import TIMEOUT_SECONDS
+from schedules.jobs import dispatch_nudges
+from tests.conftest import CHANNEL, OTHER_REP, REP, TEAM
+from tests.slack_faults import UNKNOWN_OUTCOMES
 from tests.slackapp import body_json
 
 
-def rows(settings, table):
+def rows(settings, table, where: str | None = None):
     with sqlite_utils.Database(settings.db_path) as db:
-        return list(db[table].rows)
+        return list(db[table].rows_where(where))
 
 
 def all_text(blocks) -> str:
@@ -175,20 +182,81 @@ def test_a_channel_the_bot_cannot_reach_keeps_the_deal_and_tells_the_rep(slack, 
     assert "/invite @Deal Coach" in reply["text"] and "Acme" in reply["text"]
 
 
-def test_slack_rate_limit_delays_the_announcement_but_does_not_drop_or_repeat_it(slack, fake, settings, monkeypatch):
-    monkeypatch.setattr("random.random", lambda: 0.0)  # the retry handler's jitter; Retry-After: 0 means no wait
-    fake.fail("chat.postMessage", status=429, retry_after=0)
+def test_a_short_rate_limit_is_waited_out_and_the_announcement_lands_at_once(slack, fake, settings, coach, pace):
+    coach.sleep = pace.sleep  # Retry-After is waited on the test's clock: nothing really waits
+    fake.fail("chat.postMessage", status=429, retry_after=2)
     slack.command("Acme $5k")
     posts = fake.calls_to("chat.postMessage")
     assert [c.failed for c in posts] == [True, False]
+    assert pace.slept == [2]
     assert rows(settings, "deals")[0]["message_ts"] == posts[-1].response["ts"]
 
 
-def test_server_error_is_retried_then_the_message_lands(slack, fake, settings):
-    fake.fail("chat.postMessage", status=503)
+def test_a_long_rate_limit_leaves_the_announcement_to_the_dispatcher_which_posts_it_once(
+    slack, fake, settings, coach, clock, pace
+):
+    fake.fail("chat.postMessage", status=429, retry_after=120)
     slack.command("Acme $5k")
-    assert [c.failed for c in fake.calls_to("chat.postMessage")] == [True, False]
-    assert rows(settings, "deals")[0]["message_ts"]
+    assert [c.failed for c in fake.calls_to("chat.postMessage")] == [True]
+    [deal] = rows(settings, "deals")
+    assert deal["message_ts"] is None
+    assert (announcement(settings)["status"], announcement(settings)["error"]) == ("retry", "ratelimited")
+
+    assert tick(coach, clock.now + timedelta(seconds=119), pace).announced == []  # not before Retry-After
+    report = tick(coach, clock.now + timedelta(seconds=120), pace)
+    [held] = held_announcements(fake)
+    assert report.announced == [announcement(settings)["id"]]
+    assert rows(settings, "deals")[0]["message_ts"] == held["ts"]
+    assert len(fake.posts_of(ANNOUNCED)) == 2 and fake.posts_of(ANNOUNCED)[0].failed
+
+
+@pytest.mark.parametrize("arrange", UNKNOWN_OUTCOMES, ids=lambda arrange: arrange.__name__)
+def test_an_announcement_of_unknown_fate_is_settled_from_the_history_never_posted_twice(
+    slack, fake, settings, coach, clock, pace, arrange
+):
+    """A 5xx (JSON or an error page), a timeout or a dropped connection after Slack did or didn't store it: the
+    listener makes no second attempt; the next tick reads the channel and posts it only if it isn't there."""
+    fake.epoch = clock.now.timestamp()  # Slack's clock and ours agree
+    client = coach.workspaces.posting_client(TEAM)
+    slack_kept_it = arrange(fake, client)
+    slack.command("Acme $5k")
+    fake.wait_for("chat.postMessage", answered=True)  # a slow Slack finishes storing (or not)
+    fake.off("chat.postMessage")
+    client.timeout = TIMEOUT_SECONDS
+    assert len(fake.posts_of(ANNOUNCED)) == 1  # no retry by the client or the listener
+    assert len(held_announcements(fake)) == (1 if slack_kept_it else 0)
+    assert rows(settings, "deals")[0]["message_ts"] is None
+    assert announcement(settings)["status"] == "unconfirmed"
+
+    report = tick(coach, clock.now + timedelta(minutes=1), pace)
+    assert len(fake.calls_to("conversations.history")) == 1
+    assert len(fake.posts_of(ANNOUNCED)) == (1 if slack_kept_it else 2)
+    assert report.announced == ([] if slack_kept_it else [announcement(settings)["id"]])
+    [held] = held_announcements(fake)
+    assert rows(settings, "deals")[0]["message_ts"] == held["ts"]
+    calls = fake.calls_to("chat.postMessage")
+    [nudge] = fake.posts_of(NUDGE)  # the deal's first step, due today, follows its announcement
+    assert calls.index(nudge) > max(calls.index(c) for c in fake.posts_of(ANNOUNCED))
+    tick(coach, clock.now + timedelta(minutes=2), pace)
+    assert len(fake.posts_of(ANNOUNCED)) == (1 if slack_kept_it else 2) and len(held_announcements(fake)) == 1
+
+
+def announcement(settings) -> dict:
+    [row] = rows(settings, "posts", "kind = 'announcement'")
+    return row
+
+
+def held_announcements(fake) -> list[dict]:
+    """The deal messages Slack holds, with their ts."""
+    return [
+        {**m, "ts": ts}
+        for (_, ts), m in fake.messages.items()
+        if (m.get("metadata") or {}).get("event_type") == ANNOUNCED
+    ]
+
+
+def tick(coach, now, pace):
+    return dispatch_nudges(coach, coach.workspaces, now, Pacer(sleep=pace.sleep, monotonic=pace.monotonic))
 
 
 def test_busy_database_answers_try_again_and_stores_nothing(slack, fake, settings, coach):

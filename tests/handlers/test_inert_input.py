@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlite_utils
 
-from bot.slack import build_client
+from bot.slack import posting_client
 from schedules.jobs import send_digests
 from tests.conftest import CHANNEL, MANAGER, REP, TEAM
 from tests.handlers import test_nudge_actions as actions
@@ -234,7 +234,7 @@ def test_text_stored_before_the_policy_is_shown_inert_in_the_nudge_the_channel_t
     view = fake.last("views.open").params["view"]
     slack.submit(view, {"go_live_date": {"value": {"type": "datepicker", "selected_date": "2026-11-23"}}})
     fake.users = {MANAGER: {"tz": "Europe/Berlin"}}
-    send_digests(coach, build_client(settings, retries=False), datetime(2026, 11, 26, 8, 0, tzinfo=UTC))
+    send_digests(coach, posting_client(settings), datetime(2026, 11, 26, 8, 0, tzinfo=UTC))
     open_home(slack, REP)
     open_home(slack, MANAGER)
 

@@ -9,7 +9,7 @@ import pytest
 import sqlite_utils
 
 from bot.dispatch import Pacer
-from bot.slack import build_client
+from bot.slack import posting_client
 from schedules.jobs import dispatch_nudges
 from tests.conftest import MANAGER, OTHER_REP, REP
 from tests.slackapp import body_json, form
@@ -33,7 +33,7 @@ def buttons(blocks) -> dict[str, str]:
 
 @pytest.fixture
 def tick(coach):
-    client = build_client(coach.settings, retries=False)
+    client = posting_client(coach.settings)
     return lambda now: dispatch_nudges(coach, client, now, Pacer(sleep=lambda _: None))
 
 

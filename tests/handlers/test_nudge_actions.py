@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 import sqlite_utils
 
+from bot.dispatch import EVENT_TYPE as NUDGE
 from bot.dispatch import Pacer
-from bot.slack import build_client
+from bot.slack import posting_client
 from schedules.jobs import dispatch_nudges
 from tests import signing
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, SECRET, TEAM
@@ -24,7 +25,7 @@ LATER = "2027-06-01"  # where every step but the one under test waits, so each m
 @pytest.fixture
 def tick(coach):
     """Run the real dispatcher at `now`; the pacer's sleep is a no-op so ticks never wait."""
-    client = build_client(coach.settings, retries=False)
+    client = posting_client(coach.settings)
     return lambda now: dispatch_nudges(coach, client, now, Pacer(sleep=lambda _: None))
 
 
@@ -41,6 +42,7 @@ def post_step(coach, settings, clock, tick):
             user_id=REP,
             capture_key=f"k-{step_id}",
         )
+        coach.announce(deal.id)  # as /closed-deal does: the deal's nudges follow its announcement
         with coach.store.write() as db:
             db.execute("UPDATE nudges SET due_date = ? WHERE deal_id = ?", [LATER, deal.id])
             db.execute(
@@ -177,7 +179,7 @@ def test_a_double_click_on_done_changes_nothing_the_second_time(post_step, slack
     assert answered_at_once(response)
     assert ephemeral(fake) == f"Already done by <@{REP}>. Nothing changed."
     assert nudge(settings, nudge_id) == first
-    assert len(fake.calls_to("chat.update")) == 1
+    assert set(fake.redraws().values()) == {1}  # the nudge's message and the deal's, each redrawn once
     assert fake.violations == []
 
 
@@ -244,10 +246,10 @@ def test_a_repeated_outcome_submission_changes_nothing(post_step, slack, fake, s
     body = body_json(again)
     assert body["response_action"] == "errors" and "Already done by @U0REP" in body["errors"]["reason"]
     assert nudge(settings, nudge_id) == first
-    assert len(fake.calls_to("chat.update")) == 1
+    assert set(fake.redraws().values()) == {1}  # the nudge's message and the deal's, each redrawn once
     slack.click("nudge_done", str(nudge_id))  # the button on a stale copy of the message: no second modal
     assert ephemeral(fake) == f"Already done by <@{REP}>. Nothing changed."
-    assert len(fake.calls_to("views.open")) == 1 and len(fake.calls_to("chat.update")) == 1
+    assert len(fake.calls_to("views.open")) == 1 and set(fake.redraws().values()) == {1}
     assert fake.violations == []
 
 
@@ -294,7 +296,7 @@ def test_done_on_a_testimonial_or_referral_records_how_it_went(
     expected = {"kind": kind, "result": result} | ({"detail": detail} if detail else {})
     assert (row["status"], json.loads(row["outcome"])) == ("done", expected)
     assert summary in updated(fake)[1]
-    assert len(fake.calls_to("chat.update")) == 1
+    assert set(fake.redraws().values()) == {1}  # the nudge's message and the deal's, each redrawn once
     assert fake.violations == []
 
 
@@ -329,10 +331,10 @@ def test_a_snoozed_step_is_posted_again_on_its_new_date_not_before(post_step, sl
     clock.now = MONDAY_1030
     snooze(slack, fake, nudge_id, 1)
     assert tick(datetime(2026, 11, 23, 15, 0, tzinfo=UTC)).posted == []  # still Monday
-    assert len(fake.calls_to("chat.postMessage")) == 1
+    assert len(fake.posts_of(NUDGE)) == 1
     tuesday = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     assert len(tick(tuesday).posted) == 1
-    [first, again] = fake.calls_to("chat.postMessage")
+    [first, again] = fake.posts_of(NUDGE)
     assert again.response["ts"] != first.response["ts"]
     [actions] = [b for b in again.params["blocks"] if b["type"] == "actions"]
     assert actions["block_id"] == f"nudge_{nudge_id}"
@@ -380,7 +382,7 @@ def test_skip_without_a_reason_and_a_repeated_submission_changes_nothing(post_st
     again = slack.submit(view, {"reason": {"value": "Changed my mind"}}, user=MANAGER)
     assert body_json(again)["errors"] == {"reason": "Already skipped by @U0REP. Nothing changed."}
     assert nudge(settings, nudge_id) == first
-    assert len(fake.calls_to("chat.update")) == 1
+    assert set(fake.redraws().values()) == {1}  # the nudge's message and the deal's, each redrawn once
     slack.click("nudge_skip", str(nudge_id))
     assert ephemeral(fake) == f"Already skipped by <@{REP}>. Nothing changed."
     assert len(fake.calls_to("views.open")) == 1
@@ -418,8 +420,9 @@ def test_reassigning_to_the_same_person_twice_changes_nothing(post_step, slack, 
     reassign(slack, fake, nudge_id, LEAD, user=MANAGER)
     assert ephemeral(fake) == f"It's already with <@{LEAD}>."
     assert nudge(settings, nudge_id) == first
-    assert len(fake.calls_to("chat.update")) == 1
-    assert [c.params["channel"] for c in fake.calls_to("chat.postMessage")] == [CHANNEL, LEAD]
+    assert set(fake.redraws().values()) == {1}  # the nudge's message and the deal's, each redrawn once
+    assert [c.params["channel"] for c in fake.calls_to("chat.postMessage")] == [CHANNEL, CHANNEL, LEAD]  # the
+    # deal's announcement, the nudge, and one DM to the new assignee
     assert fake.violations == []
 
 
@@ -460,7 +463,7 @@ def test_nobody_else_can_act_and_nothing_changes(post_step, slack, fake, setting
     assert ephemeral(fake) == explanation
     assert nudges(settings) == before
     assert fake.calls_to("chat.update") == [] and fake.calls_to("views.open") == []
-    assert len(fake.calls_to("chat.postMessage")) == 1  # only the nudge itself; no DM
+    assert len(fake.calls_to("chat.postMessage")) == 2  # the deal's announcement and the nudge itself; no DM
     assert fake.violations == []
 
 

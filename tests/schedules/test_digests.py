@@ -23,7 +23,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from bot.chart import PNG_SIGNATURE
 from bot.coach import Coach
 from bot.digest_delivery import EVENT_TYPE, LEASE
-from bot.slack import TIMEOUT_SECONDS, build_client
+from bot.slack import TIMEOUT_SECONDS, posting_client
 from schedules import DIGEST_JOB, build_scheduler
 from schedules.jobs import send_digests
 from tests.bot.test_digest import Team, berlin
@@ -48,13 +48,15 @@ def managers(fake):
 
 
 def coach_for(coach: Coach, managers: tuple[str, ...]) -> Coach:
-    return Coach(replace(coach.settings, managers=managers), coach.store, coach.playbook, coach.clock)
+    return Coach(
+        replace(coach.settings, managers=managers), coach.store, coach.playbook, coach.clock, sleep=coach.sleep
+    )
 
 
 @pytest.fixture
 def client(coach):
     """The digest job's client as `digest` and `serve` build it: no automatic retries."""
-    return build_client(coach.settings, retries=False)
+    return posting_client(coach.settings)
 
 
 @pytest.fixture
@@ -211,13 +213,10 @@ def test_a_restart_does_not_send_it_again(coach, fake, managers, settings):
     now = utc(2026, 11, 23, 17, 30)  # 18:30 in Berlin, 09:30 in Los Angeles: both due
     fake.epoch = now.timestamp()
     first = coach_for(coach, managers)
-    assert sorted(send_digests(first, build_client(first.settings, retries=False), now).sent) == sorted(managers)
+    assert sorted(send_digests(first, posting_client(first.settings), now).sent) == sorted(managers)
     restarted = Coach(first.settings, type(coach.store)(settings.db_path), coach.playbook)
     for minutes in (0, 1, 90):
-        assert (
-            send_digests(restarted, build_client(first.settings, retries=False), now + timedelta(minutes=minutes)).sent
-            == []
-        )
+        assert send_digests(restarted, posting_client(first.settings), now + timedelta(minutes=minutes)).sent == []
     assert sorted(delivered_to(fake)) == sorted(managers)
     assert_once_each(fake, settings.db_path)
 
@@ -421,6 +420,41 @@ def test_a_429_waits_out_retry_after_then_sends_once(send, fake, settings):
     assert len(digest_posts(fake)) == 1
     assert send(MONDAY_0830 + timedelta(minutes=2), only=(BERLIN_MGR,)).sent == [BERLIN_MGR]
     assert delivered_to(fake) == [BERLIN_MGR]
+    assert_once_each(fake, settings.db_path)
+
+
+def test_a_short_429_is_waited_out_and_the_digest_sent_in_the_same_run(send, fake, settings, pace):
+    fake.fail("chat.postMessage", status=429, retry_after=3)
+    report = send(MONDAY_0830, only=(BERLIN_MGR,))
+    assert report.sent == [BERLIN_MGR] and report.retrying == []
+    assert pace.slept == [3]  # Retry-After, waited on the test's clock
+    assert [c.failed for c in digest_posts(fake)] == [True, False]
+    assert_once_each(fake, settings.db_path)
+
+
+def test_a_short_429_on_auth_test_costs_the_run_nothing(send, fake, settings, pace):
+    """Slack asks for a second's patience before the run even starts: it waits, then sends as usual."""
+    fake.fail("auth.test", status=429, retry_after=1)
+    assert send(MONDAY_0830, only=(BERLIN_MGR,)).sent == [BERLIN_MGR]
+    assert pace.slept == [1] and [c.failed for c in fake.calls_to("auth.test")] == [True, False]
+    assert_once_each(fake, settings.db_path)
+
+
+def test_a_dm_read_a_page_a_minute_settles_the_digest_over_several_runs_never_sending_it_twice(send, fake, settings):
+    """Slack gives apps outside the Marketplace 15 messages a call and a call a minute: each run reads on from
+    where the last stopped; a 429 leaves the digest unknown, never sent again on a guess."""
+    fake.fail("chat.postMessage", status=500, stored=True)
+    assert send(MONDAY_0830, only=(BERLIN_MGR,)).unconfirmed == [BERLIN_MGR]
+    for n in range(40):  # the manager and the bot talk a lot right after it
+        fake.add_message(f"D{BERLIN_MGR}", f"chatter {n}", user=BERLIN_MGR)
+    fake.history_page_max = 15
+    for minute in (1, 2):
+        fake.history_calls_left = 1
+        assert send(MONDAY_0830 + timedelta(minutes=minute), only=(BERLIN_MGR,)).reconciled == []
+        assert digests(settings.db_path)[0]["status"] == "unconfirmed"
+    fake.history_calls_left = 1
+    assert send(MONDAY_0830 + timedelta(minutes=3), only=(BERLIN_MGR,)).reconciled == [1]
+    assert len(digest_posts(fake)) == 1
     assert_once_each(fake, settings.db_path)
 
 

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 import pytest
 import sqlite_utils
 
+from bot.dispatch import EVENT_TYPE as NUDGE
 from bot.dispatch import Pacer
-from bot.slack import build_client
+from bot.slack import posting_client
 from schedules.jobs import dispatch_nudges
 from tests.conftest import CHANNEL, REP
 
@@ -18,7 +19,7 @@ BERLIN_MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 
 @pytest.fixture
 def tick(coach, fake, pace):
-    client = build_client(coach.settings, retries=False)
+    client = posting_client(coach.settings)
 
     def run(now: datetime):
         return dispatch_nudges(coach, client, now, Pacer(sleep=pace.sleep, monotonic=pace.monotonic))
@@ -32,7 +33,10 @@ def nudges(settings):
 
 
 def capture(coach, text="Acme Rockets $120k contact: Jane Doe persona: economic", *, channel=CHANNEL, key="k1"):
-    return coach.capture_quick(text, team_id="T0FAKE", channel_id=channel, user_id=REP, capture_key=key)
+    """What /closed-deal does: the deal is stored, then announced in its channel (its nudges wait for that)."""
+    deal = coach.capture_quick(text, team_id="T0FAKE", channel_id=channel, user_id=REP, capture_key=key)
+    coach.announce(deal.id)
+    return deal
 
 
 def test_first_tick_posts_the_day_zero_step_with_draft_and_buttons(coach, fake, tick, clock):
@@ -64,7 +68,7 @@ def test_nothing_is_posted_outside_business_hours_and_it_waits_for_the_morning(c
     capture(coach)
     report = tick(datetime(2026, 11, 23, 7, 59, tzinfo=UTC))  # 08:59 Berlin
     assert not report.open and report.posted == []
-    assert fake.calls_to("chat.postMessage") == []
+    assert fake.posts_of(NUDGE) == []
     report = tick(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # 09:00 Berlin
     assert report.open and len(report.posted) == 1 and report.late == []
     assert tick(datetime(2026, 11, 23, 16, 0, tzinfo=UTC)).posted == []  # 17:00 Berlin: closed again
@@ -78,7 +82,7 @@ def test_a_deal_closed_friday_evening_is_nudged_monday_morning_not_over_the_week
     report = tick(datetime(2026, 11, 23, 8, 0, tzinfo=UTC))  # Monday 09:00 Berlin
     assert len(report.posted) == 1
     assert report.late == []  # its first chance was Monday morning: not late
-    text = fake.last("chat.postMessage").params["text"]
+    text = fake.posts_of(NUDGE)[-1].params["text"]
     assert "are late" not in text and ", late)" not in text
 
 
@@ -88,7 +92,7 @@ def test_business_hours_follow_the_local_clock_across_a_dst_change(coach, fake, 
     from bot.coach import Coach
 
     new_york = Coach(replace(coach.settings, timezone="America/New_York"), coach.store, coach.playbook, clock)
-    client = build_client(new_york.settings, retries=False)
+    client = posting_client(new_york.settings)
     clock.now = datetime(2026, 3, 9, 11, 0, tzinfo=UTC)  # Monday after DST began: 07:00 EDT
     new_york.capture_quick("Acme $5k", team_id="T0FAKE", channel_id=CHANNEL, user_id=REP, capture_key="dst")
 
@@ -106,7 +110,7 @@ def test_steps_due_later_are_posted_on_their_day_once(coach, fake, tick, clock):
     assert tick(BERLIN_MONDAY_10).posted == []  # nothing new on a second tick
     tuesday = datetime(2026, 11, 24, 9, 0, tzinfo=UTC)
     tick(tuesday)
-    titles = [c.params["text"] for c in fake.calls_to("chat.postMessage")]
+    titles = [c.params["text"] for c in fake.posts_of(NUDGE)]
     assert len(titles) == 2 and "next steps" in titles[1]
     assert nudges(coach.settings)["next-steps"]["status"] == "posted"
     assert nudges(coach.settings)["thank-you-note"]["status"] == "planned"  # Wednesday's
@@ -117,7 +121,7 @@ def test_a_deal_missed_for_days_gets_one_late_message_gathering_its_steps(coach,
     capture(coach)
     report = tick(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))  # Friday: down all week
     assert len(report.posted) == 1 and report.late == report.posted
-    [post] = fake.calls_to("chat.postMessage")
+    [post] = fake.posts_of(NUDGE)
     assert "follow-ups for Acme Rockets are waiting" in post.params["text"] and "some are late" in post.params["text"]
     done_buttons = [
         e

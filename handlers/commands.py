@@ -8,7 +8,7 @@ import sqlite3
 from bot import blocks
 from bot.capture import InputError
 from bot.coach import Coach
-from bot.db import storage_problem
+from bot.db import log_storage_failure, storage_problem
 
 logger = logging.getLogger(__name__)
 SAVED = "saved_deal"  # set by the ack listener when this request stored a deal; the lazy one announces it
@@ -48,7 +48,7 @@ def handle_closed_deal(ack, command: dict, context) -> None:
         fallback, error_blocks = blocks.error_message(exc.problem, exc.example)
         return ack(text=fallback, blocks=error_blocks)
     except sqlite3.Error as exc:
-        logger.exception("Could not store a quick capture")
+        log_storage_failure(logger, "Could not store a quick capture", exc)
         fallback, error_blocks = blocks.error_message(
             f"I couldn't save that just now: {storage_problem(exc)}. Nothing was saved; please try again.",
             f"{command['command']} {text}",

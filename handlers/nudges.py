@@ -9,7 +9,7 @@ import sqlite3
 from bot import nudge_blocks
 from bot.blocks import already_resolved_text
 from bot.coach import Coach, NotAllowed
-from bot.db import storage_problem
+from bot.db import log_storage_failure, storage_problem
 from bot.nudge_blocks import DETAIL, REASON, RESULT, VALUE
 from bot.nudges import ACTIONABLE
 from handlers.replies import refuse, tell
@@ -40,7 +40,7 @@ def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, acti
         refuse(coach, body, client, respond, context, str(exc))
         return None
     except sqlite3.Error as exc:
-        logger.exception("Could not record %s on nudge %s", action, nudge_id)
+        log_storage_failure(logger, f"Could not record {action} on nudge {nudge_id}", exc)
         problem = f"I couldn't record that just now: {storage_problem(exc)}. Nothing changed; please try again."
         tell(body, client, respond, problem)
         return None
@@ -116,7 +116,7 @@ def _submit(ack, context, nudge_id: int, action: str, *, field: str, button: str
     except NotAllowed as exc:
         return ack(response_action="errors", errors={field: _plain(str(exc))})
     except sqlite3.Error as exc:
-        logger.exception("Could not record %s on nudge %s", action, nudge_id)
+        log_storage_failure(logger, f"Could not record {action} on nudge {nudge_id}", exc)
         problem = storage_problem(exc).capitalize()
         return ack(response_action="errors", errors={field: f"{problem}. Press {button} again in a moment."})
     if not change.changed:

@@ -59,7 +59,7 @@ class Coach:
         """This coach as Slack's requests use it: each unit of work waits for a busy database at most
         DEALCOACH_REQUEST_DB_WAIT_MS, so the answer beats Slack's 3 seconds. Jobs keep the longer wait."""
         view = copy.copy(self)
-        view.store = self.store.waiting_at_most(self.settings.request_db_wait_ms)
+        view.store = self.store.for_requests(self.settings.request_db_wait_ms)
         return view
 
     def now(self) -> datetime:

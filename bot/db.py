@@ -17,6 +17,7 @@ from pathlib import Path
 import sqlite_utils
 
 BUSY_TIMEOUT_MS = 5000  # jobs and start-up: nobody is waiting on them; requests wait DEALCOACH_REQUEST_DB_WAIT_MS
+BUSY_MEMORY_S = 10.0  # after a request's wait ran out on the lock, requests this soon after try once, without waiting
 WAL_ATTEMPTS = 40
 
 logger = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class Store:
     """Knows where the database lives and hands out short-lived connections, one per thread of work.
 
     Each unit of work (`session`, `write`) waits for a busy database at most `busy_timeout_ms`, in-process
-    queueing included; `waiting_at_most` gives the same database with another wait (Slack's requests)."""
+    queueing included; `for_requests` gives the same database as Slack's requests use it."""
 
     def __init__(
         self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, trace: Callable[[str], None] | None = None
@@ -44,12 +45,17 @@ class Store:
         self.trace = trace  # sees every SQL statement: benchmarks count queries with it
         self._local = threading.local()
         self._file = OpenedFile(self.path)
+        self.try_once_when_held = False  # see for_requests
 
-    def waiting_at_most(self, wait_ms: int) -> Store:
-        """This store, sharing its connections, with each unit of work waiting at most `wait_ms` for the lock:
-        a request has to answer Slack within 3 seconds, a job can afford to wait longer."""
+    def for_requests(self, wait_ms: int) -> Store:
+        """This store, sharing its connections, as Slack's requests use it: a request has to answer within
+        3 seconds, a job can afford to wait longer. Each unit of work waits at most `wait_ms` for the lock, and
+        once one has waited that long in vain, the next try the lock once without waiting until one gets it: a
+        burst of requests behind a long lock is answered at once, not queued behind each other's waits for the
+        server's few threads."""
         view = copy.copy(self)
         view.busy_timeout_ms = wait_ms
+        view.try_once_when_held = True
         return view
 
     def connect(self) -> sqlite_utils.Database:
@@ -106,14 +112,25 @@ class Store:
         name the file written to, or the work is not durable and DatabaseGone is raised."""
         wait_ms = int(self.busy_timeout_ms)
         deadline = time.monotonic() + wait_ms / 1000
-        lock = _write_lock(self.path)
+        key = _key(self.path)
+        lock = _write_lock(key)
         if not lock.acquire(timeout=wait_ms / 1000):
             raise DatabaseBusy(f"database is locked: other writes of this process held it for {wait_ms} ms")
         try:
             left_ms = max(0, min(wait_ms, math.ceil((deadline - time.monotonic()) * 1000)))
-            db = self._connection(left_ms)
-            with transaction(db, wait_ms=wait_ms):
-                yield db
+            since = _HELD_SINCE.get(key)
+            held = self.try_once_when_held and since is not None and time.monotonic() - since < BUSY_MEMORY_S
+            db = self._connection(0 if held else left_ms)
+            begun = False
+            try:
+                with transaction(db, wait_ms=None if held else wait_ms):
+                    begun = True
+                    _HELD_SINCE.pop(key, None)
+                    yield db
+            except DatabaseBusy:
+                if not begun:
+                    _HELD_SINCE[key] = time.monotonic()
+                raise
             self._file.check()
         finally:
             lock.release()
@@ -240,10 +257,14 @@ def insert_many(db: sqlite_utils.Database, table: str, rows: list[dict]) -> None
 
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
+_HELD_SINCE: dict[str, float] = {}  # per database: when a unit of work last found SQLite's lock held, unobtainable
 
 
-def _write_lock(path: Path) -> threading.RLock:
-    key = str(path.resolve())
+def _key(path: Path) -> str:
+    return str(path.resolve())
+
+
+def _write_lock(key: str) -> threading.RLock:
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(key, threading.RLock())  # re-entrant: a nested write fails loudly, not a deadlock
 
@@ -251,7 +272,8 @@ def _write_lock(path: Path) -> threading.RLock:
 @contextmanager
 def transaction(db: sqlite_utils.Database, *, wait_ms: int | None = None) -> Iterator[sqlite_utils.Database]:
     """BEGIN IMMEDIATE takes the write lock up front, so a busy database waits rather than deadlocks; a wait
-    that runs out raises DatabaseBusy (`wait_ms`, the unit of work's whole wait, is only for its message)."""
+    that runs out raises DatabaseBusy (`wait_ms`, the unit of work's whole wait or None for a single try, is only
+    for its message)."""
     if db.conn.in_transaction:
         raise RuntimeError("a write transaction is already open on this thread's connection; don't nest them")
     try:
@@ -259,8 +281,8 @@ def transaction(db: sqlite_utils.Database, *, wait_ms: int | None = None) -> Ite
     except sqlite3.OperationalError as exc:
         if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
             raise
-        waited = f" within {wait_ms} ms" if wait_ms is not None else ""
-        raise DatabaseBusy(f"database is locked: no write lock{waited}") from exc
+        waited = f"within {wait_ms} ms" if wait_ms is not None else "still held, tried once without waiting"
+        raise DatabaseBusy(f"database is locked: no write lock {waited}") from exc
     try:
         yield db
         db.conn.execute("COMMIT")

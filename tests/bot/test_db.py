@@ -327,22 +327,42 @@ def test_an_error_inside_write_stores_nothing(store):
 # --- waiting for the lock, and the file under a running process -----------------------------------------------
 
 
-def test_a_store_waiting_a_few_ms_shares_the_connections_and_says_busy_with_its_own_wait(store):
-    """Requests see the store through `waiting_at_most`: the same connection, their own wait, the jobs' unchanged."""
-    quick = store.waiting_at_most(5)
+def test_a_store_for_requests_shares_the_connections_and_says_busy_after_its_own_wait(store):
+    """Requests see the store through `for_requests`: the same connection, their own wait, the jobs' unchanged."""
+    quick = store.for_requests(5)
     with store.session() as db, quick.session() as same:
         assert same is db
-    blocker = sqlite3.connect(store.path, isolation_level=None)
-    blocker.execute("BEGIN IMMEDIATE")
-    try:
-        with pytest.raises(DatabaseBusy, match="no write lock within 5 ms") as busy, quick.write():
-            pytest.fail("a write without the lock")
-    finally:
-        blocker.execute("ROLLBACK")
-        blocker.close()
+    with another_writer(store.path), pytest.raises(DatabaseBusy, match="within 5 ms") as busy, quick.write():
+        pytest.fail("a write without the lock")
     assert storage_problem(busy.value) == "the database is busy"
     assert store.busy_timeout_ms == BUSY_TIMEOUT_MS
     assert capture(store, capture_key="after")[1] is True
+
+
+def test_after_a_request_waited_for_the_lock_in_vain_the_next_try_once_until_one_gets_it(store):
+    """A burst behind a long lock is answered at once instead of each request waiting in turn for a thread."""
+    quick = store.for_requests(5)
+    with another_writer(store.path):
+        with pytest.raises(DatabaseBusy, match="within 5 ms"), quick.write():
+            pytest.fail("a write without the lock")
+        for _ in range(3):
+            with pytest.raises(DatabaseBusy, match="still held, tried once without waiting"), quick.write():
+                pytest.fail("a write without the lock")
+    assert capture(quick, capture_key="the lock is free")[1] is True  # a real try: it gets the lock
+    with another_writer(store.path), pytest.raises(DatabaseBusy, match="within 5 ms"), quick.write():
+        pytest.fail("a write without the lock")  # once a write got the lock, a request waits again
+
+
+@contextlib.contextmanager
+def another_writer(path):
+    """Another connection holding SQLite's write lock, as another process would."""
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
 
 
 def remove_database(path) -> None:

@@ -173,9 +173,9 @@ class OpenedFile:
         if first:
             logger.error(
                 "The database file %s (DEALCOACH_DB) was removed or replaced while Deal Coach was running. Nothing is "
-                "saved from now on: every request is refused with a clear answer, and no new database is created. "
-                "Restart Deal Coach to open what is there now (a restored backup is used as it is; no file, a new "
-                "empty database).",
+                "read or saved from now on (captures and forms are told so) and no new database is created. Restart "
+                "Deal Coach to open what is there now: a restored backup as it is, or a new, empty database if there "
+                "is no file.",
                 self.path,
             )
         raise DatabaseGone(f"the database file {self.path} was removed or replaced while Deal Coach was running")

@@ -17,6 +17,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -32,7 +33,8 @@ from bot.server import http_server
 from bot.settings import Settings
 from bot.slack import listener_client
 from handlers import create_app
-from tests.processes import cli_env, free_port, start_serve
+from tests import signing
+from tests.processes import WriteLockHolder, cli_env, free_port, start_serve
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET, TOKEN = "bench-secret", "xoxb-bench"
@@ -128,6 +130,67 @@ def bench_ack_latency(fake, workdir: Path, requests: int, clients: int) -> dict:
         thread.join(timeout=10)
         results[name] = (pct(timed.samples, 50), pct(timed.samples, 99))
     return results
+
+
+# -- /closed-deal while another process holds the write lock --------------------------------------------------
+
+
+def bench_busy_ack(fake, workdir: Path, bursts: tuple[int, ...] = (1, 4, 8, 16)) -> dict:
+    """What Slack waits for captures while another process holds SQLite's write lock: a real `dealcoach serve`
+    (default DEALCOACH_REQUEST_DB_WAIT_MS, 4 server threads), timed from the client. Each burst meets a lock
+    just taken; then one more capture while it is still held; then, released, a capture saves (and the server
+    waits in full again next time)."""
+    path, port = workdir / "busy.db", free_port()
+    env = cli_env(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.base_url,
+        PORT=str(port),
+        DEALCOACH_DB=str(path),
+    )
+    proc, _ = start_serve(env, workdir)
+    url = f"http://127.0.0.1:{port}/slack/events"
+
+    def capture(n: int, *, busy: bool = True) -> float:
+        body = signing.command_body(text=f"Busy Account {n} $5k")
+        start = time.perf_counter()
+        status, _, answer = signing.post(url, body, SECRET, content_type=signing.FORM)
+        elapsed = (time.perf_counter() - start) * 1000
+        assert status == 200 and ("database is busy" in answer) == busy, answer
+        return elapsed
+
+    results = {}
+    try:
+        for burst in bursts:
+            with WriteLockHolder(path, at_most=600), ThreadPoolExecutor(burst) as pool:
+                times = list(pool.map(capture, range(burst)))
+                results[burst] = (min(times), max(times), capture(burst))
+            capture(0, busy=False)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    return results
+
+
+def bench_file_check(workdir: Path, runs: int = 100_000) -> dict:
+    """What checking that DEALCOACH_DB still names the opened file costs: one os.stat per unit of work."""
+    path = workdir / "check.db"
+    store = Store(path)
+    store.migrate()
+    with store.session():
+        pass
+
+    def per_call_us(fn) -> float:
+        start = time.perf_counter()
+        for _ in range(runs):
+            fn()
+        return (time.perf_counter() - start) / runs * 1e6
+
+    def session() -> None:
+        with store.session():
+            pass
+
+    return {"stat_us": per_call_us(lambda: os.stat(path)), "session_us": per_call_us(session)}
 
 
 # -- the dispatcher at scale ----------------------------------------------------------------------------------
@@ -259,6 +322,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"| {name} | {p50:.1f} | {p99:.1f} |")
         (bare50, bare99), (ours50, ours99) = ack.values()
         print(f"\nRatio to bare Bolt: p50 {ours50 / bare50:.2f}x, p99 {ours99 / bare99:.2f}x\n")
+
+        busy = bench_busy_ack(fake, workdir)
+        print("## /closed-deal while another process holds the write lock, client side (`serve`, defaults)\n")
+        print("| captures at once | fastest answer ms | slowest answer ms | one more, lock still held, ms |")
+        print("|---|---|---|---|")
+        for burst, (fastest, slowest, then) in busy.items():
+            print(f"| {burst} | {fastest:.0f} | {slowest:.0f} | {then:.0f} |")
+        check = bench_file_check(workdir)
+        print(
+            f"\nChecking the database file: os.stat {check['stat_us']:.1f} µs; a whole read unit of work "
+            f"(`Store.session()`, check included) {check['session_us']:.1f} µs\n"
+        )
 
         print("## Dispatcher tick (one run every minute)\n")
         print("| deals / nudges | idle tick ms | queries | 500 due: ms without Slack | queries | Slack ms (loopback) |")

@@ -1,7 +1,11 @@
-"""SQLite access: a fresh connection per unit of work, WAL, a busy timeout and versioned migrations."""
+"""SQLite access: a fresh connection per unit of work, WAL, a bounded wait for the lock and versioned migrations."""
 
 from __future__ import annotations
 
+import copy
+import logging
+import math
+import os
 import sqlite3
 import threading
 import time
@@ -12,12 +16,26 @@ from pathlib import Path
 
 import sqlite_utils
 
-BUSY_TIMEOUT_MS = 5000
+BUSY_TIMEOUT_MS = 5000  # jobs and start-up: nobody is waiting on them; requests wait DEALCOACH_REQUEST_DB_WAIT_MS
+BUSY_MEMORY_S = 10.0  # after a request's wait ran out on the lock, requests this soon after try once, without waiting
 WAL_ATTEMPTS = 40
+
+logger = logging.getLogger(__name__)
+
+
+class DatabaseBusy(sqlite3.OperationalError):
+    """No write lock within this unit of work's wait: another writer, in this process or another, held it."""
+
+
+class DatabaseGone(sqlite3.OperationalError):
+    """DEALCOACH_DB no longer names the file this process opened: it was removed or replaced under it."""
 
 
 class Store:
-    """Knows where the database lives and hands out short-lived connections, one per thread of work."""
+    """Knows where the database lives and hands out short-lived connections, one per thread of work.
+
+    Each unit of work (`session`, `write`) waits for a busy database at most `busy_timeout_ms`, in-process
+    queueing included; `for_requests` gives the same database as Slack's requests use it."""
 
     def __init__(
         self, path: Path | str, *, busy_timeout_ms: int = BUSY_TIMEOUT_MS, trace: Callable[[str], None] | None = None
@@ -26,9 +44,35 @@ class Store:
         self.busy_timeout_ms = busy_timeout_ms
         self.trace = trace  # sees every SQL statement: benchmarks count queries with it
         self._local = threading.local()
+        self._file = OpenedFile(self.path)
+        self.try_once_when_held = False  # see for_requests
+
+    def for_requests(self, wait_ms: int) -> Store:
+        """This store, sharing its connections, as Slack's requests use it: a request has to answer within
+        3 seconds, a job can afford to wait longer. Each unit of work waits at most `wait_ms` for the lock, and
+        once one has waited that long in vain, the next try the lock once without waiting until one gets it: a
+        burst of requests behind a long lock is answered at once, not queued behind each other's waits for the
+        server's few threads."""
+        view = copy.copy(self)
+        view.busy_timeout_ms = wait_ms
+        view.try_once_when_held = True
+        return view
 
     def connect(self) -> sqlite_utils.Database:
-        conn = sqlite3.connect(str(self.path), timeout=self.busy_timeout_ms / 1000)
+        """A new connection to the file this store opened first. Only that first open may create the file: a
+        database removed under a running process is refused, never silently replaced by an empty one."""
+        known = self._file.identity is not None
+        if known:
+            self._file.check()
+        uri = self.path.resolve().as_uri() + ("?mode=rw" if known else "")
+        try:
+            conn = sqlite3.connect(uri, uri=True, timeout=self.busy_timeout_ms / 1000)
+        except sqlite3.OperationalError:
+            if known:
+                self._file.check()  # removed between the check and the open
+            raise
+        if not known:
+            self._file.remember()
         if self.trace is not None:
             conn.set_trace_callback(self.trace)
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
@@ -36,30 +80,105 @@ class Store:
         conn.execute("PRAGMA synchronous = NORMAL")
         return sqlite_utils.Database(conn)
 
-    @contextmanager
-    def session(self) -> Iterator[sqlite_utils.Database]:
+    def _connection(self, wait_ms: int) -> sqlite_utils.Database:
         """This thread's connection (sqlite3 objects are bound to their thread), opened on first use and kept:
-        closing the last connection to a WAL database checkpoints it, a millisecond each time."""
+        closing the last connection to a WAL database checkpoints it, a millisecond each time. Checks that the
+        path still names the file first, and sets how long SQLite may wait for the lock."""
         db = getattr(self._local, "db", None)
         if db is None:
             db = self._local.db = self.connect()
-        yield db
+            self._local.wait_ms = int(self.busy_timeout_ms)
+        else:
+            self._file.check()
+        if self._local.wait_ms != wait_ms:
+            db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+            self._local.wait_ms = wait_ms
+        return db
+
+    @contextmanager
+    def session(self) -> Iterator[sqlite_utils.Database]:
+        """This thread's connection for reads. In WAL, readers don't wait for a writer; when SQLite does make
+        one wait (recovering the WAL index after a crash, a database taken out of WAL), each statement waits at
+        most this store's wait."""
+        yield self._connection(int(self.busy_timeout_ms))
 
     @contextmanager
     def write(self) -> Iterator[sqlite_utils.Database]:
         """One IMMEDIATE transaction: all of it is stored or none of it, and writers queue instead of failing.
 
         Threads of this process queue on a mutex first: SQLite's own busy handler sleeps in steps of up to
-        100 ms, which under a burst of captures turned into long ack tails. Other processes still meet
-        the busy timeout."""
-        with _write_lock(self.path), self.session() as db, transaction(db):
-            yield db
+        100 ms, which under a burst of captures turned into long ack tails. One deadline bounds both waits, the
+        mutex and SQLite's lock, and an exhausted wait raises DatabaseBusy. After COMMIT the path must still
+        name the file written to, or the work is not durable and DatabaseGone is raised."""
+        wait_ms = int(self.busy_timeout_ms)
+        deadline = time.monotonic() + wait_ms / 1000
+        key = _key(self.path)
+        lock = _write_lock(key)
+        if not lock.acquire(timeout=wait_ms / 1000):
+            raise DatabaseBusy(f"database is locked: other writes of this process held it for {wait_ms} ms")
+        try:
+            left_ms = max(0, min(wait_ms, math.ceil((deadline - time.monotonic()) * 1000)))
+            since = _HELD_SINCE.get(key)
+            held = self.try_once_when_held and since is not None and time.monotonic() - since < BUSY_MEMORY_S
+            db = self._connection(0 if held else left_ms)
+            begun = False
+            try:
+                with transaction(db, wait_ms=None if held else wait_ms):
+                    begun = True
+                    _HELD_SINCE.pop(key, None)
+                    yield db
+            except DatabaseBusy:
+                if not begun:
+                    _HELD_SINCE[key] = time.monotonic()
+                raise
+            self._file.check()
+        finally:
+            lock.release()
 
     def migrate(self) -> int:
         """Bring the schema up to date; safe to run from several processes at once. Returns the version."""
         with self.connect() as db:
             _use_wal(db)
             return migrate(db)
+
+
+class OpenedFile:
+    """Which file (device and inode) the store opened at its path, so one removed or replaced under a running
+    process is noticed: its connections would keep writing to the old file, lost at the next start."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.identity: tuple[int, int] | None = None
+        self._reported = False
+        self._lock = threading.Lock()
+
+    def _current(self) -> tuple[int, int] | None:
+        try:
+            found = os.stat(self.path)
+        except OSError:
+            return None
+        return found.st_dev, found.st_ino
+
+    def remember(self) -> None:
+        with self._lock:
+            if self.identity is None:
+                self.identity = self._current()
+
+    def check(self) -> None:
+        """Raise DatabaseGone unless the path still names the file first opened; log it once, as an ERROR."""
+        if self.identity is None or self._current() == self.identity:
+            return
+        with self._lock:
+            first, self._reported = not self._reported, True
+        if first:
+            logger.error(
+                "The database file %s (DEALCOACH_DB) was removed or replaced while Deal Coach was running. Nothing is "
+                "read or saved from now on (captures and forms are told so) and no new database is created. Restart "
+                "Deal Coach to open what is there now: a restored backup as it is, or a new, empty database if there "
+                "is no file.",
+                self.path,
+            )
+        raise DatabaseGone(f"the database file {self.path} was removed or replaced while Deal Coach was running")
 
 
 def _use_wal(db: sqlite_utils.Database) -> None:
@@ -89,12 +208,23 @@ def parse_stamp(stored: str) -> datetime:
 
 def storage_problem(exc: sqlite3.Error) -> str:
     """What went wrong with the database, in words for the user who has to try again."""
+    if isinstance(exc, DatabaseGone):
+        return "the database file was removed or replaced (an admin has been told)"
     text = str(exc).lower()
     if "locked" in text or "busy" in text:
         return "the database is busy"
     if "full" in text:
         return "the server's disk is full (an admin has been told)"
     return "the database couldn't save it"
+
+
+def log_storage_failure(log: logging.Logger, what: str, exc: sqlite3.Error) -> None:
+    """A busy database or a vanished file is a fault we expect and answer: one line, since the store has said
+    why (DatabaseGone once, as an ERROR). Anything else may be a bug or a broken disk: with its traceback."""
+    if isinstance(exc, (DatabaseBusy, DatabaseGone)):
+        log.warning("%s: %s", what, exc)
+    else:
+        log.error("%s", what, exc_info=exc)
 
 
 def query(db: sqlite_utils.Database, sql: str, params: list | dict | None = None) -> list[dict]:
@@ -127,20 +257,32 @@ def insert_many(db: sqlite_utils.Database, table: str, rows: list[dict]) -> None
 
 _LOCKS: dict[str, threading.RLock] = {}
 _LOCKS_GUARD = threading.Lock()
+_HELD_SINCE: dict[str, float] = {}  # per database: when a unit of work last found SQLite's lock held, unobtainable
 
 
-def _write_lock(path: Path) -> threading.RLock:
-    key = str(path.resolve())
+def _key(path: Path) -> str:
+    return str(path.resolve())
+
+
+def _write_lock(key: str) -> threading.RLock:
     with _LOCKS_GUARD:
         return _LOCKS.setdefault(key, threading.RLock())  # re-entrant: a nested write fails loudly, not a deadlock
 
 
 @contextmanager
-def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """BEGIN IMMEDIATE takes the write lock up front, so a busy database waits rather than deadlocks."""
+def transaction(db: sqlite_utils.Database, *, wait_ms: int | None = None) -> Iterator[sqlite_utils.Database]:
+    """BEGIN IMMEDIATE takes the write lock up front, so a busy database waits rather than deadlocks; a wait
+    that runs out raises DatabaseBusy (`wait_ms`, the unit of work's whole wait or None for a single try, is only
+    for its message)."""
     if db.conn.in_transaction:
         raise RuntimeError("a write transaction is already open on this thread's connection; don't nest them")
-    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        db.conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+            raise
+        waited = f"within {wait_ms} ms" if wait_ms is not None else "still held, tried once without waiting"
+        raise DatabaseBusy(f"database is locked: no write lock {waited}") from exc
     try:
         yield db
         db.conn.execute("COMMIT")

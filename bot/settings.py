@@ -30,6 +30,9 @@ def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
     """The secrets set in `env`, as Settings.from_env reads them, for the log filter before settings are checked."""
     return tuple(value for name in SECRETS if (value := (env.get(name) or "").strip()))
 
+SLACK_ANSWER_MS = 3000  # Slack shows the user a timeout when a request isn't answered within this
+MAX_REQUEST_DB_WAIT_MS = 2500  # what's left of Slack's 3 s is for parsing, answering and the network
+
 
 def _oauth_problems(client_id: str, client_secret: str, bot_token: str, app_token: str) -> list[str]:
     where = f"{SLACK_APPS_URL} > your app > Basic Information > App Credentials"
@@ -83,6 +86,7 @@ class Settings:
     digest_time: str = "08:30"  # managers' local time for the daily digest
     large_deal: Decimal = Decimal("100000")  # at or above: a late affirm touch puts the deal at risk
     quiet_days: int = 14  # an open deal with no touch done for this long is at risk
+    request_db_wait_ms: int = 2000  # a Slack request waits this long at most for a busy database; jobs wait longer
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -250,6 +254,18 @@ class Settings:
                     f"deal may go without a touch before the digest flags it (got {raw_quiet!r})."
                 )
 
+        request_db_wait_ms = 2000
+        raw_wait = get("DEALCOACH_REQUEST_DB_WAIT_MS")
+        if raw_wait:
+            if raw_wait.isascii() and raw_wait.isdigit() and 1 <= int(raw_wait) <= MAX_REQUEST_DB_WAIT_MS:
+                request_db_wait_ms = int(raw_wait)
+            else:
+                problems.append(
+                    f"DEALCOACH_REQUEST_DB_WAIT_MS must be a whole number of milliseconds from 1 to "
+                    f"{MAX_REQUEST_DB_WAIT_MS}, such as 2000: how long a Slack request waits for a busy database "
+                    f"before answering 'try again', since Slack gives up after {SLACK_ANSWER_MS} (got {raw_wait!r})."
+                )
+
         log_level = get("LOG_LEVEL").upper()
         if log_level and log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r}).")
@@ -273,6 +289,7 @@ class Settings:
             digest_time=digest_time,
             large_deal=large_deal,
             quiet_days=quiet_days,
+            request_db_wait_ms=request_db_wait_ms,
         )
 
     def __repr__(self) -> str:

@@ -70,7 +70,7 @@ def oauth_settings(coach: Coach, installations: InstallationStore) -> OAuthSetti
 
 def register(app: App, coach: Coach) -> None:
     def provide_coach(context, next):  # noqa: A002 - Bolt passes `next` by name
-        context["coach"] = coach
+        context["coach"] = coach.for_requests()  # a busy database answers "try again" within Slack's 3 s
         next()
 
     app.use(provide_coach)

@@ -8,7 +8,7 @@ import sqlite3
 from bot import blocks
 from bot.capture import EXAMPLE, InputError
 from bot.coach import Coach, LooksLikeARepeat, NotAllowed
-from bot.db import storage_problem
+from bot.db import log_storage_failure, storage_problem
 from handlers.replies import open_form
 
 logger = logging.getLogger(__name__)
@@ -53,7 +53,7 @@ def handle_closed_deal(ack, command: dict, context) -> None:
         fallback, question = blocks.repeat_question(exc.earlier, exc.capture_key, now=coach.now(), tz=coach.settings.tz)
         return ack(text=fallback, blocks=question)
     except sqlite3.Error as exc:
-        logger.exception("Could not store a quick capture")
+        log_storage_failure(logger, "Could not store a quick capture", exc)
         fallback, error_blocks = blocks.error_message(
             f"I couldn't save that just now: {storage_problem(exc)}. Nothing was saved; please try again.",
             f"{command['command']} {text}",

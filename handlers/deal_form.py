@@ -8,7 +8,7 @@ import sqlite3
 from bot import blocks
 from bot.blocks import ADD_DETAILS, read_modal_metadata
 from bot.coach import Coach, LooksLikeARepeat, NotAllowed
-from bot.db import storage_problem
+from bot.db import log_storage_failure, storage_problem
 from bot.forms import ACCOUNT, DEAL_MODAL, FormErrors
 from handlers.commands import SAVED
 from handlers.replies import open_form_for_click, refuse
@@ -51,7 +51,7 @@ def handle_deal_form(ack, view: dict, body: dict, context) -> None:
     except NotAllowed as exc:
         return ack(response_action="errors", errors={ACCOUNT: str(exc).replace("<@", "@").replace(">", "")})
     except sqlite3.Error as exc:
-        logger.exception("Could not store a deal form")
+        log_storage_failure(logger, "Could not store a deal form", exc)
         return ack(
             response_action="errors",
             errors={ACCOUNT: f"I couldn't save just now: {storage_problem(exc)}. Press Save again in a moment."},

@@ -8,7 +8,7 @@ import sqlite3
 
 from bot import blocks, forms
 from bot.coach import Coach, NotAllowed
-from bot.db import storage_problem
+from bot.db import log_storage_failure, storage_problem
 from handlers.replies import open_form_for_click, refuse, tell
 
 logger = logging.getLogger(__name__)
@@ -77,7 +77,7 @@ def _submit(ack, view: dict, context, action: str, field: str, **details) -> Non
     except NotAllowed as exc:
         return ack(response_action="errors", errors={field: str(exc).replace("<@", "@").replace(">", "")})
     except sqlite3.Error as exc:
-        logger.exception("Could not %s deal", action)
+        log_storage_failure(logger, f"Could not {action} deal", exc)
         problem = storage_problem(exc).capitalize()
         return ack(response_action="errors", errors={field: f"{problem}. Press the button again in a moment."})
     if not change.changed:

@@ -10,7 +10,7 @@ from bot import forms, nudge_blocks
 from bot.blocks import already_resolved_text
 from bot.capture import InputError
 from bot.coach import Coach, NotAllowed
-from bot.db import storage_problem
+from bot.db import log_storage_failure, storage_problem
 from bot.forms import REASON, FormErrors
 from bot.nudges import ACTIONABLE
 from handlers.replies import open_form_for_click, refuse, tell
@@ -36,7 +36,7 @@ def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, acti
         refuse(coach, body, client, respond, context, exc.problem)
         return None
     except sqlite3.Error as exc:
-        logger.exception("Could not record %s on nudge %s", action, nudge_id)
+        log_storage_failure(logger, f"Could not record {action} on nudge {nudge_id}", exc)
         problem = f"I couldn't record that just now: {storage_problem(exc)}. Nothing changed; please try again."
         tell(body, client, respond, problem)
         return None
@@ -106,7 +106,7 @@ def _submit(ack, context, nudge_id: int, action: str, *, field: str, button: str
     except NotAllowed as exc:
         return ack(response_action="errors", errors={field: _plain(str(exc))})
     except sqlite3.Error as exc:
-        logger.exception("Could not record %s on nudge %s", action, nudge_id)
+        log_storage_failure(logger, f"Could not record {action} on nudge {nudge_id}", exc)
         problem = storage_problem(exc).capitalize()
         return ack(response_action="errors", errors={field: f"{problem}. Press {button} again in a moment."})
     if not change.changed:

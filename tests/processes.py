@@ -41,3 +41,44 @@ def keep_reading(proc: subprocess.Popen, log: list[str]) -> threading.Thread:
     thread = threading.Thread(target=lambda: log.extend(proc.stderr), name="stderr-reader", daemon=True)
     thread.start()
     return thread
+
+
+_HOLD_WRITE_LOCK = """
+import select, sqlite3, sys
+db = sqlite3.connect(sys.argv[1], isolation_level=None)
+db.execute("BEGIN IMMEDIATE")
+print("locked", flush=True)
+told, _, _ = select.select([sys.stdin], [], [], float(sys.argv[2]))
+db.execute("ROLLBACK")
+print("released when told" if told else "released at the latest", flush=True)
+"""
+
+
+class WriteLockHolder:
+    """Another process holding SQLite's write lock (BEGIN IMMEDIATE) on a database until `release()`, or until
+    `at_most` seconds have passed, whichever comes first."""
+
+    def __init__(self, db_path: Path, at_most: float):
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", _HOLD_WRITE_LOCK, str(db_path), str(at_most)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout.readline().strip() == "locked"
+        self.released: str | None = None
+
+    def release(self) -> str:
+        """Let go (if it hasn't already, at `at_most`); says which: "released when told" or "released at the latest"."""
+        if self.released is None:
+            self.proc.stdin.close()
+            self.released = self.proc.stdout.readline().strip()
+            self.proc.stdout.close()
+            self.proc.wait(timeout=30)
+        return self.released
+
+    def __enter__(self) -> WriteLockHolder:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import logging
 import signal
 import sqlite3
@@ -15,14 +17,14 @@ import pytest
 import sqlite_utils
 from slack_sdk import WebClient
 
-from bot.db import Store
+from bot.db import BUSY_TIMEOUT_MS, Store
 from bot.dispatch import EVENT_TYPE as NUDGE
 from bot.dispatch import FAILURES, Pacer
 from bot.slack import posting_client
 from schedules.jobs import dispatch_nudges
 from tests import signing
 from tests.conftest import CHANNEL, REP, SECRET, TOKEN
-from tests.processes import cli_env, free_port, start_serve
+from tests.processes import WriteLockHolder, cli_env, free_port, start_serve
 from tests.slackapp import body_json, form
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -77,7 +79,7 @@ def test_slack_unreachable_for_an_hour_then_back_loses_and_repeats_nothing(coach
 
 
 def test_a_database_locked_by_another_writer_gets_a_try_again_and_the_bot_keeps_serving(slack, fake, settings, coach):
-    coach.store = Store(settings.db_path, busy_timeout_ms=20)
+    coach.settings = dataclasses.replace(settings, request_db_wait_ms=20)
     slack.command("")
     view = fake.last("views.open").params["view"]
     blocker = sqlite3.connect(settings.db_path, isolation_level=None)
@@ -91,6 +93,81 @@ def test_a_database_locked_by_another_writer_gets_a_try_again_and_the_bot_keeps_
     assert "database is busy" in errors["account"] and "Save again" in errors["account"]
     assert rows(settings, "deals") == [] and rows(settings, "nudges") == []
     slack.submit(view, form("Acme", "$5k"))  # the lock is gone: the same form saves
+    assert [d["account"] for d in rows(settings, "deals")] == ["Acme"]
+
+
+def test_a_capture_behind_another_process_write_lock_answers_busy_within_the_request_wait(tmp_path, fake):
+    """A real `serve` with DEALCOACH_REQUEST_DB_WAIT_MS=50 while another process holds SQLite's write lock. The
+    other process lets go a second before the jobs' 5-second wait would run out: a capture waiting that long
+    would be saved. Ours has answered "busy" while the lock was still held, and nothing was stored."""
+    port, db_path = free_port(), tmp_path / "deals.db"
+    env = cli_env(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.base_url,
+        PORT=str(port),
+        DEALCOACH_DB=str(db_path),
+        DEALCOACH_REQUEST_DB_WAIT_MS="50",
+    )
+    url = f"http://127.0.0.1:{port}/slack/events"
+    proc, _ = start_serve(env, tmp_path)
+    try:
+        with WriteLockHolder(db_path, at_most=BUSY_TIMEOUT_MS / 1000 - 1) as other_process:
+            answers = []
+            for _ in range(2):  # the second finds the lock still held: it tries once, without waiting again
+                body = signing.command_body(text="Acme Rockets $120k", response_url=fake.response_url())
+                answers.append(signing.post(url, body, SECRET, content_type=signing.FORM))
+            released = other_process.release()
+        assert released == "released when told"  # both answers came while the lock was held
+        for status, _, answer in answers:
+            assert status == 200
+            reply = json.loads(answer)
+            assert "the database is busy" in reply["text"] and "Nothing was saved; please try again" in reply["text"]
+            assert reply.get("response_type", "ephemeral") == "ephemeral"  # only the rep sees it
+        with sqlite_utils.Database(db_path) as db:
+            assert db.execute("SELECT COUNT(*) FROM deals").fetchone()[0] == 0
+            assert db.execute("SELECT COUNT(*) FROM nudges").fetchone()[0] == 0
+
+        body = signing.command_body(text="Acme Rockets $120k", response_url=fake.response_url())
+        status, _, answer = signing.post(url, body, SECRET, content_type=signing.FORM)  # the lock is gone
+        assert (status, answer) == (200, "")
+        [post] = fake.wait_for("chat.postMessage")
+        assert "Acme Rockets" in post.params["text"]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        log = proc.stderr.read()
+        proc.wait(timeout=30)
+        proc.stderr.close()
+    assert "Could not store a quick capture: database is locked: no write lock within 50 ms" in log
+    assert "Could not store a quick capture: database is locked: no write lock still held, tried once" in log
+    assert "Traceback" not in log
+
+
+def test_a_capture_queued_behind_a_long_write_of_this_process_answers_busy_within_the_request_wait(
+    slack, fake, settings, coach
+):
+    """Threads of one process queue on a mutex before SQLite's lock: the request's wait bounds that queue too.
+    The job's write holds on until the capture has its answer; a capture that waited for it would be saved."""
+    coach.settings = dataclasses.replace(settings, request_db_wait_ms=20)
+    writing, answered = threading.Event(), threading.Event()
+
+    def long_job_write() -> bool:
+        with coach.store.write():  # a job's unit of work, mid-transaction, with the jobs' longer wait
+            writing.set()
+            return answered.wait(timeout=10)
+
+    with ThreadPoolExecutor(1) as pool:
+        job = pool.submit(long_job_write)
+        assert writing.wait(timeout=10)
+        try:
+            response = slack.command("Acme $5k")
+        finally:
+            answered.set()
+        assert job.result(timeout=30) is True  # the capture answered while the job still held the write
+    text = body_json(response)["text"]
+    assert "the database is busy" in text and "Nothing was saved" in text
+    assert rows(settings, "deals") == [] and fake.calls_to("chat.postMessage") == []
+    slack.command("Acme $5k")  # the job is done: the same capture saves
     assert [d["account"] for d in rows(settings, "deals")] == ["Acme"]
 
 

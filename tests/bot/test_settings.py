@@ -317,3 +317,18 @@ def test_jobs_need_a_token_but_not_what_serve_listens_with(tmp_path):
     assert problems({"DEALCOACH_DB": env["DEALCOACH_DB"]}, serving=False) == [
         p for p in problems({"DEALCOACH_DB": env["DEALCOACH_DB"]}) if "SLACK_SIGNING_SECRET" not in p
     ]
+
+
+def test_the_request_wait_for_a_busy_database_defaults_well_under_slacks_3_seconds(http_env):
+    """Slack shows a timeout after 3 s; a request gives the database 2 s unless told otherwise."""
+    assert Settings.from_env(http_env).request_db_wait_ms == 2000
+    http_env["DEALCOACH_REQUEST_DB_WAIT_MS"] = " 750 "
+    assert Settings.from_env(http_env).request_db_wait_ms == 750
+
+
+@pytest.mark.parametrize("raw", ["0", "2501", "3000", "1.5", "2s", "-5"])
+def test_the_request_wait_is_validated_against_slacks_window(http_env, raw):
+    http_env["DEALCOACH_REQUEST_DB_WAIT_MS"] = raw
+    [problem] = problems(http_env)
+    assert problem.startswith("DEALCOACH_REQUEST_DB_WAIT_MS must be a whole number of milliseconds from 1 to 2500")
+    assert "such as 2000" in problem and "3000" in problem and repr(raw) in problem

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from datetime import timedelta
@@ -260,9 +261,7 @@ def tick(coach, now, pace):
 
 
 def test_busy_database_answers_try_again_and_stores_nothing(slack, fake, settings, coach):
-    from bot.db import Store
-
-    coach.store = Store(settings.db_path, busy_timeout_ms=10)
+    coach.settings = dataclasses.replace(settings, request_db_wait_ms=10)
     blocker = sqlite3.connect(settings.db_path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")
     try:

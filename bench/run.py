@@ -26,12 +26,12 @@ from slack_sdk import WebClient
 
 from bench.seed import seed
 from bot.coach import Coach
-from bot.db import Store
-from bot.dispatch import Dispatcher, Pacer
-from bot.playbook import load
-from bot.server import http_server
+from bot.nudges.dispatch import Dispatcher, Pacer
+from bot.playbook.loader import load
 from bot.settings import Settings
-from bot.slack import listener_client
+from bot.slack.client import listener_client
+from bot.slack.server import http_server
+from bot.storage.store import Store
 from handlers import create_app
 from tests import signing
 from tests.processes import WriteLockHolder, cli_env, free_port, start_serve
@@ -254,7 +254,8 @@ def bench_digest(workdir: Path, deals: int, runs: int = 5) -> dict:
     """Gathering one digest and building its Block Kit, for 50 reps and `deals` deals (no Slack involved)."""
     from decimal import Decimal
 
-    from bot import digest, digest_blocks
+    from bot.digest import blocks as digest_blocks
+    from bot.digest import build as digest
 
     path = workdir / f"digest-{deals}.db"
     seed(path, deals=deals, reps=50, now=NOW, due_now=0)

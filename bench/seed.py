@@ -6,8 +6,8 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.db import Store, transaction
-from bot.playbook import load
+from bot.playbook.loader import load
+from bot.storage.store import Store, transaction
 
 
 def seed(path: Path, *, deals: int, reps: int = 50, channels: int = 100, now: datetime, due_now: int = 0) -> Store:

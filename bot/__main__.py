@@ -17,10 +17,10 @@ from typing import Any
 from dotenv import load_dotenv
 
 from bot import __version__, logs
-from bot.capture import PERSONA_ALIASES, PERSONAS, InputError, parse_amount
-from bot.db import Store
-from bot.playbook import Playbook, PlaybookError, load
+from bot.deals.capture import PERSONA_ALIASES, PERSONAS, InputError, parse_amount
+from bot.playbook.loader import Playbook, PlaybookError, load
 from bot.settings import SLACK_APPS_URL, Settings, SettingsError, secret_values
+from bot.storage.store import Store
 
 EXIT_CONFIG = 2
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -200,7 +200,7 @@ def _run_job_once(args: argparse.Namespace, job: Callable, *, check_token: bool)
 
 
 def _rejected_token(exc) -> str:
-    from bot.slack import error_code
+    from bot.slack.client import error_code
 
     reason = exc if isinstance(exc, str) else error_code(exc) or exc
     return (
@@ -214,7 +214,7 @@ def _app_token_problem(client, settings: Settings) -> str | None:
     one clear message at start-up, not a traceback after "started". None when Slack accepts it."""
     from slack_sdk.errors import SlackApiError
 
-    from bot.slack import error_code
+    from bot.slack.client import error_code
 
     try:
         client.apps_connections_open(app_token=settings.slack_app_token)
@@ -286,8 +286,8 @@ def run_serve(args: argparse.Namespace) -> int:
     from slack_sdk.errors import SlackApiError
 
     from bot.coach import Coach
-    from bot.server import http_server, run_socket_mode
-    from bot.slack import listener_client
+    from bot.slack.client import listener_client
+    from bot.slack.server import http_server, run_socket_mode
     from handlers import create_app
 
     client = listener_client(settings, token="" if settings.oauth else None)

@@ -12,20 +12,24 @@ from datetime import UTC, date, datetime, timedelta
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import announcements, blocks, deals, home, home_blocks, workspaces
-from bot import nudges as lifecycle
-from bot.blocks import read_modal_metadata
-from bot.capture import InputError, parse_quick_capture
-from bot.db import Store
-from bot.deals import Deal, DealFields, Nudge
-from bot.forms import read_deal_form
-from bot.ids import is_user_id
-from bot.mrkdwn import mention
-from bot.nudge_blocks import nudge_message
-from bot.playbook import Playbook
-from bot.posting import UNREACHABLE, NotPosted, Patience
+from bot.deals import announcements, blocks
+from bot.deals import model as deals
+from bot.deals.blocks import read_modal_metadata
+from bot.deals.capture import InputError, parse_quick_capture
+from bot.deals.forms import read_deal_form
+from bot.deals.model import Deal, DealFields, Nudge
+from bot.home import blocks as home_blocks
+from bot.home import view as home
+from bot.nudges import ledger as lifecycle
+from bot.nudges.blocks import nudge_message
+from bot.playbook.loader import Playbook
 from bot.settings import Settings
-from bot.slack import describe
+from bot.slack import workspaces
+from bot.slack.client import describe
+from bot.slack.ids import is_user_id
+from bot.slack.posting import UNREACHABLE, NotPosted, Patience
+from bot.slack.text import mention
+from bot.storage.store import Store
 
 logger = logging.getLogger(__name__)
 

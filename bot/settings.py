@@ -11,8 +11,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.hours import BusinessHours, parse_clock, parse_hours
-from bot.ids import USER_ID
+from bot.playbook.hours import BusinessHours, parse_clock, parse_hours
+from bot.slack.ids import USER_ID
 
 SLACK_APPS_URL = "https://api.slack.com/apps"
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -29,6 +29,7 @@ SECRETS = {
 def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
     """The secrets set in `env`, as Settings.from_env reads them, for the log filter before settings are checked."""
     return tuple(value for name in SECRETS if (value := (env.get(name) or "").strip()))
+
 
 SLACK_ANSWER_MS = 3000  # Slack shows the user a timeout when a request isn't answered within this
 MAX_REQUEST_DB_WAIT_MS = 2500  # what's left of Slack's 3 s is for parsing, answering and the network

@@ -11,9 +11,11 @@ from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import InstallationStore
 
-from bot import blocks, ids, nudge_blocks, workspaces
 from bot.coach import Coach
-from bot.slack import BOT_SCOPES, listener_client
+from bot.deals import blocks
+from bot.nudges import blocks as nudge_blocks
+from bot.slack import ids, workspaces
+from bot.slack.client import BOT_SCOPES, listener_client
 from handlers import commands, deal_form, deal_lifecycle, home, install, nudges
 
 logger = logging.getLogger(__name__)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import sqlite3
 
-from bot import blocks
-from bot.capture import EXAMPLE, InputError
 from bot.coach import Coach, LooksLikeARepeat, NotAllowed
-from bot.db import log_storage_failure, storage_problem
+from bot.deals import blocks
+from bot.deals.capture import EXAMPLE, InputError
+from bot.storage.store import log_storage_failure, storage_problem
 from handlers.replies import open_form
 
 logger = logging.getLogger(__name__)

@@ -6,9 +6,9 @@ import json
 import logging
 import sqlite3
 
-from bot import blocks, forms
 from bot.coach import Coach, NotAllowed
-from bot.db import log_storage_failure, storage_problem
+from bot.deals import blocks, forms
+from bot.storage.store import log_storage_failure, storage_problem
 from handlers.replies import open_form_for_click, refuse, tell
 
 logger = logging.getLogger(__name__)

@@ -6,13 +6,14 @@ import json
 import logging
 import sqlite3
 
-from bot import forms, nudge_blocks
-from bot.blocks import already_resolved_text
-from bot.capture import InputError
 from bot.coach import Coach, NotAllowed
-from bot.db import log_storage_failure, storage_problem
-from bot.forms import REASON, FormErrors
-from bot.nudges import ACTIONABLE
+from bot.deals import forms
+from bot.deals.blocks import already_resolved_text
+from bot.deals.capture import InputError
+from bot.deals.forms import REASON, FormErrors
+from bot.nudges import blocks as nudge_blocks
+from bot.nudges.ledger import ACTIONABLE
+from bot.storage.store import log_storage_failure, storage_problem
 from handlers.replies import open_form_for_click, refuse, tell
 
 logger = logging.getLogger(__name__)

@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from slack_sdk.errors import SlackApiError
 
-from bot.blocks import form_failed_text
-from bot.slack import describe, error_code
+from bot.deals.blocks import form_failed_text
+from bot.slack.client import describe, error_code
 
 logger = logging.getLogger(__name__)
 CLICK_AGAIN = "Click the button again in a moment."

@@ -7,11 +7,11 @@ from datetime import datetime
 
 from slack_sdk import WebClient
 
-from bot import workspaces
 from bot.coach import Coach
-from bot.digest_delivery import DigestReport, DigestSender
-from bot.dispatch import Dispatcher, Pacer, TickReport
-from bot.workspaces import ClientFor, Workspaces
+from bot.digest.delivery import DigestReport, DigestSender
+from bot.nudges.dispatch import Dispatcher, Pacer, TickReport
+from bot.slack import workspaces
+from bot.slack.workspaces import ClientFor, Workspaces
 
 Clients = WebClient | Workspaces | ClientFor  # one workspace's client, or a client per workspace
 

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 import pytest
 
 from bot.coach import Coach
-from bot.db import Store
-from bot.playbook import load
+from bot.playbook.loader import load
 from bot.settings import Settings
-from bot.slack import listener_client
+from bot.slack.client import listener_client
+from bot.storage.store import Store
 from handlers import create_app
 from tests.fakeslack import FakeSlack
 
@@ -139,7 +139,7 @@ def app(coach, executor):
 @pytest.fixture
 def server_for():
     """Start the real HTTP stack (waitress + Bolt's WSGI adapter) for an app on a loopback port; returns its URL."""
-    from bot.server import http_server
+    from bot.slack.server import http_server
 
     running = []
 

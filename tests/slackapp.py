@@ -81,7 +81,7 @@ def form(
     why: str | None = None,
 ) -> dict:
     """Modal state values shaped as Slack sends them for the deal form."""
-    from bot import forms
+    from bot.deals import forms
 
     def text(value):
         return {forms.VALUE: {"type": "plain_text_input", "value": value}}

@@ -11,10 +11,11 @@ from zoneinfo import ZoneInfo
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import blocks, nudge_blocks
-from bot.capture import InputError, Money, parse_quick_capture
-from bot.deals import Deal, DealFields, Nudge
-from bot.playbook import load
+from bot.deals import blocks
+from bot.deals.capture import InputError, Money, parse_quick_capture
+from bot.deals.model import Deal, DealFields, Nudge
+from bot.nudges import blocks as nudge_blocks
+from bot.playbook.loader import load
 from tests.fakeslack import block_problems, view_problems
 
 RAW_SPECIAL = re.compile(r"<!(channel|here|everyone)|<!subteam\^|<https?:|<mailto:|<@U0EVIL")
@@ -202,10 +203,11 @@ def test_bidi_text_in_every_free_text_field_leaves_the_bots_own_words_in_order()
 def test_the_digest_and_the_home_tab_keep_user_text_inert(tmp_path_factory, account, contact, reason, win, skip):
     from decimal import Decimal as D
 
-    from bot import digest, digest_blocks
     from bot.coach import Coach
-    from bot.db import Store
+    from bot.digest import blocks as digest_blocks
+    from bot.digest import build as digest
     from bot.settings import Settings
+    from bot.storage.store import Store
 
     path = tmp_path_factory.mktemp("abuse") / "d.db"
     store = Store(path)

@@ -196,9 +196,9 @@ def test_serve_and_tick_refuse_a_broken_playbook(command, tmp_path, fake):
 
 def test_tick_posts_what_is_due_at_the_given_instant_and_says_so(tmp_path, fake):
     from bot.coach import Coach
-    from bot.db import Store
-    from bot.playbook import load
+    from bot.playbook.loader import load
     from bot.settings import Settings
+    from bot.storage.store import Store
 
     settings = Settings(
         slack_bot_token=TOKEN, slack_api_url=fake.base_url, db_path=tmp_path / "d.db", timezone="Europe/Berlin"

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from bot.__main__ import build_parser
-from bot.slack import BOT_SCOPES
+from bot.slack.client import BOT_SCOPES
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()

@@ -17,10 +17,10 @@ import pytest
 import sqlite_utils
 from slack_sdk import WebClient
 
-from bot.db import BUSY_TIMEOUT_MS, Store
-from bot.dispatch import EVENT_TYPE as NUDGE
-from bot.dispatch import FAILURES, Pacer
-from bot.slack import posting_client
+from bot.nudges.dispatch import EVENT_TYPE as NUDGE
+from bot.nudges.dispatch import FAILURES, Pacer
+from bot.slack.client import posting_client
+from bot.storage.store import BUSY_TIMEOUT_MS, Store
 from schedules.jobs import dispatch_nudges
 from tests import signing
 from tests.conftest import CHANNEL, REP, SECRET, TOKEN
@@ -54,7 +54,7 @@ def test_slack_unreachable_for_an_hour_then_back_loses_and_repeats_nothing(coach
     dead = WebClient(token=TOKEN, base_url=NOWHERE, retry_handlers=[])
     live = posting_client(coach.settings)
     slack_up = threading.Event()
-    caplog.set_level(logging.INFO, logger="bot.dispatch")
+    caplog.set_level(logging.INFO, logger="bot.nudges.dispatch")
 
     def clients(team_id):
         return live if slack_up.is_set() else dead

@@ -14,8 +14,8 @@ import sqlite_utils
 from slack_sdk.oauth.installation_store import Installation
 
 from bot.coach import Coach
-from bot.dispatch import Pacer
-from bot.playbook import load
+from bot.nudges.dispatch import Pacer
+from bot.playbook.loader import load
 from handlers import create_app
 from schedules.jobs import dispatch_nudges, send_digests
 from tests import signing

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 import pytest
 
-from bot.capture import Money
-from bot.deals import DealFields
-from bot.playbook import load
-from bot.render import facts, render
+from bot.deals.capture import Money
+from bot.deals.model import DealFields
+from bot.playbook.loader import load
+from bot.playbook.render import facts, render
 
 CORE = {
     "congratulate",

@@ -5,12 +5,12 @@ from __future__ import annotations
 from dataclasses import asdict
 from decimal import Decimal
 
-from bot import deals
-from bot.db import Store
-from bot.home import load
-from bot.team import rep_stats
-from bot.workspaces import teams_with_deals
-from tests.bot.test_digest import NOW, TODAY, Team, berlin, read
+from bot.deals import model as deals
+from bot.home.view import load
+from bot.slack.workspaces import teams_with_deals
+from bot.stats import rep_stats
+from bot.storage.store import Store
+from tests.bot.digest.test_build import NOW, TODAY, Team, berlin, read
 from tests.conftest import MANAGER, REP, TEAM
 
 

@@ -10,10 +10,10 @@ from datetime import timedelta
 import pytest
 import sqlite_utils
 
-from bot.announcements import EVENT_TYPE as ANNOUNCED
-from bot.dispatch import EVENT_TYPE as NUDGE
-from bot.dispatch import Pacer
-from bot.slack import TIMEOUT_SECONDS
+from bot.deals.announcements import EVENT_TYPE as ANNOUNCED
+from bot.nudges.dispatch import EVENT_TYPE as NUDGE
+from bot.nudges.dispatch import Pacer
+from bot.slack.client import TIMEOUT_SECONDS
 from schedules.jobs import dispatch_nudges
 from tests.conftest import CHANNEL, OTHER_REP, REP, TEAM
 from tests.slack_faults import UNKNOWN_OUTCOMES

@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlite_utils
 
-from bot.dispatch import Pacer
-from bot.slack import posting_client
+from bot.nudges.dispatch import Pacer
+from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
 from tests import signing
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, SECRET, TEAM

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlite_utils
 
-from bot.slack import posting_client
+from bot.slack.client import posting_client
 from schedules.jobs import send_digests
 from tests.conftest import CHANNEL, MANAGER, REP, TEAM
 from tests.handlers import test_nudge_actions as actions
@@ -315,6 +315,6 @@ def test_an_id_stored_before_ids_were_checked_is_shown_as_text_never_as_a_ping(p
 
 def test_the_ids_the_tests_use_are_ids():
     """The fixtures' own ids pass the checks, so the refusals above are about the ids, not the set-up."""
-    from bot.ids import is_channel_id, is_team_id, is_user_id
+    from bot.slack.ids import is_channel_id, is_team_id, is_user_id
 
     assert is_user_id(REP) and is_user_id(MANAGER) and is_channel_id(CHANNEL) and is_team_id(TEAM)

@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 import sqlite_utils
 
-from bot.dispatch import EVENT_TYPE as NUDGE
-from bot.dispatch import Pacer
-from bot.slack import posting_client
+from bot.nudges.dispatch import EVENT_TYPE as NUDGE
+from bot.nudges.dispatch import Pacer
+from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
 from tests import signing
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, SECRET, TEAM

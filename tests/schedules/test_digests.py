@@ -20,13 +20,13 @@ import pytest
 import sqlite_utils
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.chart import PNG_SIGNATURE
 from bot.coach import Coach
-from bot.digest_delivery import EVENT_TYPE, LEASE
-from bot.slack import TIMEOUT_SECONDS, posting_client
+from bot.digest.chart import PNG_SIGNATURE
+from bot.digest.delivery import EVENT_TYPE, LEASE
+from bot.slack.client import TIMEOUT_SECONDS, posting_client
 from schedules import DIGEST_JOB, build_scheduler
 from schedules.jobs import send_digests
-from tests.bot.test_digest import Team, berlin
+from tests.bot.digest.test_build import Team, berlin
 from tests.conftest import OTHER_REP, SECRET, TOKEN
 from tests.slack_faults import UNKNOWN_OUTCOMES
 
@@ -195,7 +195,7 @@ def test_zones_are_kept_for_a_day_then_looked_up_again(send, fake, settings):
 
 def test_without_a_zone_from_slack_the_team_zone_is_used_and_said_once(send, fake, caplog):
     fake.fail("users.info", error="user_not_found")
-    caplog.set_level(logging.WARNING, logger="bot.digest_delivery")
+    caplog.set_level(logging.WARNING, logger="bot.digest.delivery")
     morning = datetime(2026, 11, 23, 8, 29, tzinfo=BERLIN)  # DEALCOACH_TIMEZONE is Berlin in these tests
     assert send(morning, only=(LA_MGR,)).sent == []
     assert send(morning + timedelta(minutes=1), only=(LA_MGR,)).sent == [LA_MGR]  # 08:30 Berlin, 23:30 in LA

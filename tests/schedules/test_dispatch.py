@@ -8,9 +8,9 @@ from datetime import UTC, datetime
 import pytest
 import sqlite_utils
 
-from bot.dispatch import EVENT_TYPE as NUDGE
-from bot.dispatch import Pacer
-from bot.slack import posting_client
+from bot.nudges.dispatch import EVENT_TYPE as NUDGE
+from bot.nudges.dispatch import Pacer
+from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
 from tests.conftest import CHANNEL, REP
 
@@ -137,7 +137,7 @@ def test_a_deal_missed_for_days_gets_one_late_message_gathering_its_steps(coach,
 
 
 def test_a_cancelled_playbook_step_still_renders_from_its_stored_title(coach, fake, tick, clock):
-    from bot.playbook import Playbook
+    from bot.playbook.loader import Playbook
 
     clock.now = BERLIN_MONDAY_10
     capture(coach)

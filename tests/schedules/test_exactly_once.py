@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlite_utils
 
-from bot.announcements import EVENT_TYPE as ANNOUNCED
-from bot.dispatch import EVENT_TYPE, LEASE, Dispatcher, Pacer
-from bot.hours import BusinessHours
-from bot.nudges import MAX_PER_MESSAGE
-from bot.slack import TIMEOUT_SECONDS, posting_client
+from bot.deals.announcements import EVENT_TYPE as ANNOUNCED
+from bot.nudges.dispatch import EVENT_TYPE, LEASE, Dispatcher, Pacer
+from bot.nudges.ledger import MAX_PER_MESSAGE
+from bot.playbook.hours import BusinessHours
+from bot.slack.client import TIMEOUT_SECONDS, posting_client
 from schedules.jobs import dispatch_nudges
 from tests import signing
 from tests.conftest import CHANNEL, MANAGER, REP, SECRET, TEAM, TOKEN

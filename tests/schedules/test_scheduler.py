@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from apscheduler.triggers.interval import IntervalTrigger
 
-from bot.slack import posting_client
+from bot.slack.client import posting_client
 from schedules import DISPATCH_JOB, build_scheduler
 from schedules.jobs import dispatch_nudges
 

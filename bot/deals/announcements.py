@@ -1,0 +1,182 @@
+"""A deal's channel message (its announcement), posted exactly once like every message that must appear once.
+
+The claim is written with the deal, in the capture's transaction: the lazy listener after the ack posts it
+through the shared protocol (bot/posting.py). If that post fails for now, its outcome is unknown, or the process
+dies, the dispatcher settles it on its next tick: a waiting announcement is posted, an unknown or orphaned one is
+looked for in the channel's history first. Until it is posted (or its channel is found unreachable), the
+deal's nudges wait.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import sqlite_utils
+from slack_sdk import WebClient
+
+from bot.deals import blocks
+from bot.deals import model as deals
+from bot.deals.model import Deal
+from bot.nudges import ledger as lifecycle
+from bot.nudges.ledger import ANNOUNCEMENT, Post
+from bot.slack.posting import (
+    LEASE,
+    OFFLINE,
+    RATELIMITED,
+    UNREACHABLE,
+    NotPosted,
+    Outcome,
+    Patience,
+    Posted,
+    Unknown,
+    backoff,
+    post_once,
+)
+from bot.storage.store import Store, insert, query_one, stamp
+
+EVENT_TYPE = "dealcoach_deal"
+UNREACHABLE_RETRY = timedelta(minutes=5)
+
+
+def claim_with_capture(db: sqlite_utils.Database, *, deal_id: int, channel_id: str, now: datetime) -> None:
+    """Inside the capture's transaction: the new deal's announcement is claimed, for the capture's lazy listener."""
+    _insert(db, deal_id=deal_id, channel_id=channel_id, now=now, attempts=0)
+
+
+def _insert(db: sqlite_utils.Database, *, deal_id: int, channel_id: str, now: datetime, attempts: int) -> None:
+    at = stamp(now)
+    insert(
+        db,
+        "posts",
+        {
+            "deal_id": deal_id,
+            "channel_id": channel_id,
+            "status": "sending",
+            "late": 0,
+            "claimed_at": at,
+            "lease_at": at,
+            "kind": ANNOUNCEMENT,
+            "attempts": attempts,
+        },
+    )
+
+
+def get(db: sqlite_utils.Database, deal_id: int) -> Post | None:
+    row = query_one(db, "SELECT * FROM posts WHERE deal_id = ? AND kind = 'announcement'", [deal_id])
+    return lifecycle.post_from_row(row) if row else None
+
+
+def take(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> Post | None:
+    """Inside a write transaction: the right to post the deal's announcement now, or None (posted, or another
+    worker holds it). The capture's own claim is taken once, while fresh; one not posted for good (an unreachable
+    channel, or a deal from before announcements had claims) is claimed afresh; one waiting for a retry, once
+    its time has come."""
+    post = get(db, deal_id)
+    if post is None:
+        deal = deals.get_deal(db, deal_id)
+        if deal is None or deal.posted_ts:
+            return None
+        _insert(db, deal_id=deal_id, channel_id=deal.channel_id, now=now, attempts=1)
+        return get(db, deal_id)
+    if post.status == "sending" and post.attempts == 0:
+        cursor = db.execute(
+            "UPDATE posts SET attempts = 1 WHERE id = ? AND status = 'sending' AND attempts = 0 "
+            "AND lease_at = claimed_at AND lease_at > ?",  # never taken by a reconcile, and fresh: the dispatcher
+            [post.id, stamp(now - LEASE / 2)],  # leaves a claim alone for LEASE, time enough to post it
+        )
+    elif post.status == "failed" or (post.status == "retry" and post.lease_at <= stamp(now)):
+        cursor = _claim_again(db, post, now)
+    else:
+        return None
+    return get(db, deal_id) if cursor.rowcount == 1 else None
+
+
+def _claim_again(db: sqlite_utils.Database, post: Post, now: datetime):
+    """A fresh attempt: a new window for any history search, and one more attempt counted."""
+    at = stamp(now)
+    return db.execute(
+        "UPDATE posts SET status = 'sending', claimed_at = ?, lease_at = ?, attempts = attempts + 1, "
+        "searched_to = NULL, error = NULL WHERE id = ? AND status = ? AND lease_at = ?",
+        [at, at, post.id, post.status, post.lease_at],
+    )
+
+
+def claim_again(db: sqlite_utils.Database, post: Post, *, now: datetime) -> Post | None:
+    """For the dispatcher: a waiting announcement, or one it found missing from the history, is claimed afresh."""
+    return get(db, post.deal_id) if _claim_again(db, post, now).rowcount == 1 else None
+
+
+def post_afresh(db: sqlite_utils.Database, post: Post, *, now: datetime) -> Post | None:
+    """For the dispatcher, holding the claim for a reconcile that found nothing: a fresh attempt, now."""
+    at = stamp(now)
+    cursor = db.execute(
+        "UPDATE posts SET claimed_at = ?, lease_at = ?, attempts = attempts + 1, searched_to = NULL, error = NULL "
+        "WHERE id = ? AND status = 'sending'",
+        [at, at, post.id],
+    )
+    return get(db, post.deal_id) if cursor.rowcount == 1 else None
+
+
+def confirm(db: sqlite_utils.Database, post: Post, *, channel_id: str, ts: str, now: datetime) -> bool:
+    """Slack has it: the post is recorded, and the deal knows its message (Add details, Mark live, permalinks)."""
+    if not lifecycle.confirm(db, post.id, channel_id=channel_id, ts=ts, now=now):
+        return False
+    deals.set_message(db, post.deal_id, ts)
+    return True
+
+
+def wait_for_retry(db: sqlite_utils.Database, post: Post, *, error: str, retry_at: datetime) -> None:
+    """Slack surely did not post it: the dispatcher posts it from `retry_at` on."""
+    db.execute(
+        "UPDATE posts SET status = 'retry', lease_at = ?, error = ? WHERE id = ? AND status IN ('sending', 'unconfirmed')",
+        [stamp(retry_at), error, post.id],
+    )
+
+
+def give_up_for_now(db: sqlite_utils.Database, post: Post, *, error: str) -> None:
+    """The channel can't be reached: not tried again on its own (the deal's nudges go to its owner by DM);
+    the next change to the deal tries again, after someone may have invited the bot."""
+    db.execute(
+        "UPDATE posts SET status = 'failed', error = ? WHERE id = ? AND status IN ('sending', 'unconfirmed')",
+        [error, post.id],
+    )
+
+
+def message(store: Store, deal: Deal, post: Post) -> tuple[str, list[dict], dict]:
+    """(text, blocks, metadata) of the announcement as the deal stands now."""
+    with store.session() as db:
+        steps = deals.deal_nudges(db, deal.id)
+    text, message_blocks = blocks.deal_announcement(deal, steps)
+    metadata = {"event_type": EVENT_TYPE, "event_payload": {"post_id": post.id, "deal_id": deal.id}}
+    return text, message_blocks, metadata
+
+
+def deliver(store: Store, client: WebClient, post: Post, deal: Deal, *, now: datetime, patience: Patience) -> Outcome:
+    """Steps 2 and 3 of the protocol for a claimed announcement: post it, then record what became of it."""
+    text, message_blocks, metadata = message(store, deal, post)
+    outcome = post_once(
+        client, deal.channel_id, text=text, blocks=message_blocks, metadata=metadata, patience=patience, join=True
+    )
+    record(store, post, outcome, now=now)
+    return outcome
+
+
+def record(store: Store, post: Post, outcome: Outcome, *, now: datetime) -> None:
+    with store.write() as db:
+        if isinstance(outcome, Posted):
+            confirm(db, post, channel_id=outcome.channel, ts=outcome.ts, now=now)
+        elif isinstance(outcome, Unknown):
+            lifecycle.mark_unconfirmed(db, post.id, error=outcome.error)
+        elif outcome.kind == UNREACHABLE:
+            give_up_for_now(db, post, error=outcome.error)
+        else:
+            wait_for_retry(db, post, error=outcome.error, retry_at=now + retry_delay(outcome, post.attempts))
+
+
+def retry_delay(outcome: NotPosted, attempts: int) -> timedelta:
+    """Retry-After (at least a minute) after a 429; soon when Slack couldn't be reached; else a growing backoff."""
+    if outcome.kind == RATELIMITED:
+        return max(outcome.wait or timedelta(0), timedelta(minutes=1))
+    if outcome.kind == OFFLINE:
+        return min(backoff(attempts), UNREACHABLE_RETRY)
+    return backoff(attempts)

@@ -1,0 +1,529 @@
+"""Pure Block Kit builders: data in, (text fallback, blocks) or a view out. No Slack calls here."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, tzinfo
+
+from bot.deals import forms
+from bot.deals.capture import EXAMPLE, FULL_EXAMPLE, PERSONAS, example_date
+from bot.deals.model import Deal, DealFields, Nudge
+from bot.playbook.render import facts, render
+from bot.slack.ids import is_user_id
+from bot.slack.text import bold, escape, inert, mention, plain, truncate
+from bot.storage.store import parse_stamp
+
+SECTION_LIMIT = 3000
+HEADER_LIMIT = 150
+MESSAGE_BLOCKS = 50
+STAGE_LABEL = {
+    "affirm": "Affirm",
+    "activate": "Activate",
+    "acclimate": "Acclimate",
+    "accomplish": "Accomplish",
+}
+ADD_DETAILS = "open_deal_details"
+MARK_SIGNED, MARK_LIVE, CANCEL_DEAL = "deal_mark_signed", "deal_mark_live", "deal_cancel"
+DELETE_DEAL = "deal_delete"
+CAPTURE_ANYWAY, LEAVE_CAPTURE = "capture_anyway", "capture_leave"  # the answers to "looks like a repeat"
+LIVE_MODAL, CANCEL_MODAL = "deal_live", "deal_cancel"
+STATUS_MARK = {"done": "✅", "skipped": "⏭️", "cancelled": "✖️", "undeliverable": "⚠️"}
+
+
+def section(text: str) -> dict:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT)}}
+
+
+def context(text: str) -> dict:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT)}]}
+
+
+def help_message(command: str = "/closed-deal", *, today: date) -> tuple[str, list[dict]]:
+    """The syntax and examples; dates in them are relative to `today`, so copying an example always works."""
+    text = f"How to use {command}: `{EXAMPLE}`, or `{command}` alone to open a form."
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": "Capture a closed deal"}},
+        section(
+            "Right after a deal closes, tell me about it here and I'll plan the follow-ups that turn a "
+            "new customer into a loyal one: thank-you note, next steps, win analysis, check-ins."
+        ),
+        section(
+            "*Quick capture*: the account, then the amount\n"
+            f"`{EXAMPLE}`\n`/closed-deal Globex EUR 50,000`\n`/closed-deal Initech 1.2M`\n\n"
+            "*Add details* (all optional, in any order after the amount)\n"
+            f"`{FULL_EXAMPLE} live: {example_date(today):%Y-%m-%d}`\n"
+            "• `contact:` name, then a comma and their title\n"
+            "• `persona:` economic, technical, champion or other\n"
+            "• `live:` the expected go-live date, as YYYY-MM-DD\n"
+            "• `verbal` right after the amount when they said yes but haven't signed: "
+            "`/closed-deal Acme Rockets $120k verbal`"
+        ),
+        section(
+            f"*The full form*: type `{command}` with nothing after it.\n"
+            f"*Your open deals*: `{command} list`.\n"
+            "Amounts: `$120k`, `120,000`, `1.2M`, `€50k`, `USD 5000`, `£8,500.50`."
+        ),
+    ]
+    return text, blocks
+
+
+def error_message(problem: str, example: str) -> tuple[str, list[dict]]:
+    """An ephemeral answer to bad input: what is wrong, then a correct example to copy."""
+    text = f"{escape(problem)} Try: {escape(example)}"
+    blocks = [
+        section(f":warning: {escape(problem)}"),
+        section(f"Try it like this:\n`{escape(example)}`"),
+        context("Type `/closed-deal help` for all the options, or `/closed-deal` alone for a form."),
+    ]
+    return text, blocks
+
+
+def notice(text: str) -> tuple[str, list[dict]]:
+    """A short ephemeral line whose text we wrote (any user values in it already escaped)."""
+    return text, [section(text)]
+
+
+def _deal_line(fields: DealFields) -> str:
+    parts = [f"{bold(fields.account)} · {fields.money.format()}"]
+    if fields.contact_name:
+        who = escape(fields.contact_name)
+        if fields.contact_title:
+            who += f", {escape(fields.contact_title)}"
+        if fields.persona != "other":
+            who += f" ({PERSONAS[fields.persona]})"
+        parts.append(f"Contact: {who}")
+    elif fields.persona != "other":
+        parts.append(f"Buyer: {PERSONAS[fields.persona]}")
+    if fields.go_live_date:
+        parts.append(f"Go-live: {fields.go_live_date:%a %b %-d, %Y}")
+    if fields.impl_lead_id:
+        parts.append(f"Implementation lead: {mention(fields.impl_lead_id)}")
+    return "\n".join(parts)
+
+
+def timeline_lines(deal: Deal, nudges: list[Nudge]) -> list[str]:
+    values = facts(deal.fields, owner_id=deal.owner_id)
+    close = deal.fields.close_date
+    return [
+        f"{STATUS_MARK.get(n.status, '•')} *{n.due_date:%a %b %-d}* (day {(n.due_date - close).days}) · "
+        f"{STAGE_LABEL[n.stage]} · {render(n.title, values)}"
+        for n in nudges
+    ]
+
+
+def _fit(lines: list[str], heading: str, limit: int = SECTION_LIMIT) -> str:
+    """Join lines under a heading, summarising the tail rather than breaking Slack's section limit."""
+    text = heading
+    for i, line in enumerate(lines):
+        tail = f"\n…and {len(lines) - i} more steps."
+        if len(text) + 1 + len(line) + len(tail) > limit:
+            return text + tail
+        text += "\n" + line
+    return text
+
+
+def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]:
+    """The in-channel message after a capture: congratulations, the deal, and the plan ahead."""
+    if deal.deleted:
+        return deleted_deal_message(deal)
+    f = deal.fields
+    verb = "closing" if f.signed else "a verbal yes from"
+    text = (
+        f"Congratulations {mention(deal.owner_id)} on {verb} {escape(f.account)} ({f.money.format()})! "
+        f"{len(nudges)} follow-ups planned for the next 100 days."
+    )
+    title = f"🎉 Closed: {plain(f.account)}" if f.signed else f"🤝 Verbal yes: {plain(f.account)}"
+    blocks: list[dict] = [
+        {"type": "header", "text": {"type": "plain_text", "text": truncate(title, HEADER_LIMIT)}},
+        section(
+            f"Congratulations {mention(deal.owner_id)}! Right after the yes is when buyers start to doubt, "
+            "so here's the plan to make them glad they chose us."
+        ),
+        section(_deal_line(f)),
+    ]
+    status = deal_status_line(deal)
+    if status:
+        blocks.insert(1, section(status))
+    if f.why_bought:
+        blocks.append(section(f"*Why they bought:* {escape(f.why_bought)}"))
+    if nudges:
+        blocks.append(section(_fit(timeline_lines(deal, nudges), "*The plan ahead*")))
+    else:
+        blocks.append(section("No follow-ups in the playbook match this deal."))
+    if not deal.cancelled:
+        blocks.append(deal_actions(deal))
+    blocks.append(
+        context(
+            f"Closed {f.close_date:%b %-d, %Y} · Deal #{deal.id} · Only {mention(deal.owner_id)} or a manager can change it."
+        )
+    )
+    return text, blocks
+
+
+def deal_status_line(deal: Deal) -> str | None:
+    """Where the deal stands when that's news: not yet signed, live, or cancelled and why."""
+    if deal.cancelled:
+        why = f": “{escape(deal.cancel_reason)}”" if deal.cancel_reason else ""
+        when = f" on {deal.cancelled_at[:10]}" if deal.cancelled_at else ""
+        return f":x: *Cancelled* by {mention(deal.cancelled_by)}{when}{why}. Its follow-ups have stopped."
+    if not deal.fields.signed:
+        return ":handshake: *Verbal yes, not signed yet.* Mark it signed when the contract is back."
+    if deal.live_at and deal.fields.go_live_date:
+        return f":rocket: *Live* since {deal.fields.go_live_date:%a %b %-d, %Y}."
+    return None
+
+
+def _button(action_id: str, text: str, value: str, style: str | None = None) -> dict:
+    button = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text}, "value": value}
+    if style:
+        button["style"] = style
+    return button
+
+
+def deal_actions(deal: Deal) -> dict:
+    """The deal's own buttons, in its channel message and on the Home tab."""
+    value = str(deal.id)
+    elements = [_button(ADD_DETAILS, "Add details", value)]
+    if not deal.fields.signed:
+        elements.append(_button(MARK_SIGNED, "Mark signed", value, "primary"))
+    if not deal.live_at:
+        elements.append(_button(MARK_LIVE, "Mark live", value))
+    elements.append(_button(CANCEL_DEAL, "Cancel deal", value, "danger"))
+    delete = _button(DELETE_DEAL, "Delete", value)
+    delete["confirm"] = {
+        "title": {"type": "plain_text", "text": "Delete this capture?"},
+        "text": {
+            "type": "mrkdwn",
+            "text": truncate(
+                f"Delete {bold(deal.account)} ({deal.fields.money.format()}) and its follow-ups, as if it had never "
+                "been captured? Use this for a capture made by mistake. A deal the buyer backed out of is "
+                "*Cancel deal* instead, so the managers hear why.",
+                300,
+            ),
+        },
+        "confirm": {"type": "plain_text", "text": "Delete"},
+        "deny": {"type": "plain_text", "text": "Keep it"},
+        "style": "danger",
+    }
+    elements.append(delete)
+    return {"type": "actions", "block_id": f"deal_{deal.id}", "elements": elements}
+
+
+def deleted_deal_message(deal: Deal) -> tuple[str, list[dict]]:
+    """What a deleted deal's channel messages (its own and its nudges') say instead: no plan, no buttons."""
+    when = f" on {deal.deleted_at[:10]}" if deal.deleted_at else ""
+    text = (
+        f"Deleted: {escape(deal.account)} ({deal.fields.money.format()}), deal #{deal.id}, was removed by "
+        f"{mention(deal.deleted_by)}{when} as a capture made by mistake."
+    )
+    body = (
+        f":wastebasket: {bold(deal.account)} · {deal.fields.money.format()} (deal #{deal.id}) was deleted by "
+        f"{mention(deal.deleted_by)}{when}: it was captured by mistake, so its follow-ups are gone and it counts nowhere."
+    )
+    return text, [section(body)]
+
+
+def live_modal(deal: Deal, today: date) -> dict:
+    initial = deal.fields.go_live_date if deal.fields.go_live_date and deal.fields.go_live_date <= today else today
+    return modal(
+        LIVE_MODAL,
+        title="Mark the deal live",
+        submit="Mark live",
+        close="Cancel",
+        metadata=json.dumps({"deal": deal.id}),
+        blocks=[
+            section(f"*{escape(deal.account)}* went live on… Steps timed from go-live move to this date."),
+            input_block(
+                forms.GO_LIVE,
+                "Go-live date",
+                {"type": "datepicker", "initial_date": initial.isoformat()},
+                optional=False,
+            ),
+        ],
+    )
+
+
+def cancel_modal(deal: Deal) -> dict:
+    return modal(
+        CANCEL_MODAL,
+        title="Cancel the deal",
+        submit="Cancel the deal",
+        close="Keep it",
+        metadata=json.dumps({"deal": deal.id}),
+        blocks=[
+            section(
+                f"Cancelling *{escape(deal.account)}* stops its pending follow-ups. "
+                "The reason shows in the channel and in the managers' digest."
+            ),
+            input_block(
+                forms.REASON,
+                "Why was it cancelled?",
+                text_input(None, "e.g. Budget frozen after a reorg", max_length=forms.MAX_REASON, multiline=True),
+                optional=False,
+            ),
+        ],
+    )
+
+
+def deal_unchanged_text(deal: Deal | None, action: str) -> str:
+    if deal is None:
+        return "I can't find that deal any more."
+    if deal.deleted:
+        if action == "delete":
+            return f"{escape(deal.account)} was already deleted. Nothing changed."
+        return f"{escape(deal.account)} (deal #{deal.id}) was deleted by {mention(deal.deleted_by)}. Nothing changed."
+    if deal.cancelled:
+        return f"{escape(deal.account)} was already cancelled. Nothing changed."
+    if action == "signed":
+        return f"{escape(deal.account)} is already signed. Nothing changed."
+    if action == "live":
+        return f"{escape(deal.account)} is already live on that date. Nothing changed."
+    return "Nothing changed."
+
+
+def deal_list(rows: list[tuple[Deal, str, Nudge | None]]) -> tuple[str, list[dict]]:
+    """`/closed-deal list`: the rep's open deals, their stage and what's next."""
+    if not rows:
+        text = "You have no open deals. Capture one with `/closed-deal Acme Rockets $120k`."
+        return text, [section(text)]
+    text = f"Your open deals: {len(rows)}"
+    out: list[dict] = [section(f"*Your open deals ({len(rows)})*")]
+    for deal, stage, upcoming in rows[:20]:
+        values = facts(deal.fields, owner_id=deal.owner_id)
+        line = f"{bold(deal.account)} · {deal.fields.money.format()} · {stage}"
+        if upcoming:
+            line += f"\nNext: {render(upcoming.title, values)} (due {upcoming.due_date:%a %b %-d})"
+        out.append(section(line))
+        out.append(deal_actions(deal))
+    if len(rows) > 20:
+        out.append(context(f"…and {len(rows) - 20} more. Your Home tab in Deal Coach lists them all."))
+    return text, out[:50]
+
+
+def modal(callback_id: str, *, title: str, submit: str, close: str, metadata: str, blocks: list[dict]) -> dict:
+    """A modal view; Slack caps the title, submit and close labels at 24 characters."""
+    return {
+        "type": "modal",
+        "callback_id": callback_id,
+        "title": {"type": "plain_text", "text": title},
+        "submit": {"type": "plain_text", "text": submit},
+        "close": {"type": "plain_text", "text": close},
+        "private_metadata": metadata,
+        "blocks": blocks,
+    }
+
+
+def input_block(block_id: str, label: str, element: dict, *, optional: bool = True, hint: str | None = None) -> dict:
+    block = {
+        "type": "input",
+        "block_id": block_id,
+        "label": {"type": "plain_text", "text": label},
+        "element": {**element, "action_id": forms.VALUE},
+        "optional": optional,
+    }
+    if hint:
+        block["hint"] = {"type": "plain_text", "text": hint}
+    return block
+
+
+def text_input(value: str | None, placeholder: str, *, max_length: int, multiline: bool = False) -> dict:
+    element = {
+        "type": "plain_text_input",
+        "placeholder": {"type": "plain_text", "text": placeholder},
+        "max_length": max_length,
+        "multiline": multiline,
+    }
+    if value:
+        element["initial_value"] = inert(value)  # a value stored before the text policy must not trap the rep
+    return element
+
+
+def _option(value: str) -> dict:
+    return {"text": {"type": "plain_text", "text": PERSONAS[value].capitalize()}, "value": value}
+
+
+def deal_modal(*, channel_id: str, today: date, deal: Deal | None = None) -> dict:
+    """The deal form: empty from `/closed-deal`, pre-filled from a deal's "Add details" button."""
+    f = deal.fields if deal else None
+    persona = {"type": "static_select", "options": [_option(p) for p in PERSONAS]}
+    persona["placeholder"] = {"type": "plain_text", "text": "Who signed?"}
+    if f and f.persona:
+        persona["initial_option"] = _option(f.persona)
+    close = {"type": "datepicker", "initial_date": (f.close_date if f else today).isoformat()}
+    live = {"type": "datepicker", "placeholder": {"type": "plain_text", "text": "Expected go-live"}}
+    if f and f.go_live_date:
+        live["initial_date"] = f.go_live_date.isoformat()
+    lead = {
+        "type": "users_select",
+        "placeholder": {"type": "plain_text", "text": "Who runs the implementation?"},
+    }
+    if f and is_user_id(f.impl_lead_id):
+        lead["initial_user"] = f.impl_lead_id
+    amount_text = f.money.format() if f else None
+    verbal_option = {"text": {"type": "plain_text", "text": "Verbal yes: not signed yet"}, "value": forms.VERBAL}
+    verbal = {"type": "checkboxes", "options": [verbal_option]}
+    if f and not f.signed:
+        verbal["initial_options"] = [verbal_option]
+    blocks = [
+        input_block(
+            forms.ACCOUNT,
+            "Account",
+            text_input(f and f.account, "Acme Rockets", max_length=200),
+            optional=False,
+        ),
+        input_block(
+            forms.AMOUNT,
+            "Amount",
+            text_input(amount_text, "$120k", max_length=60),
+            optional=False,
+            hint="For example $120k, 1.2M, EUR 50,000 or £8,500.50",
+        ),
+        input_block(
+            forms.CONTACT_NAME,
+            "Primary contact",
+            text_input(f and f.contact_name, "Jane Doe", max_length=150),
+        ),
+        input_block(
+            forms.CONTACT_TITLE,
+            "Contact's title",
+            text_input(f and f.contact_title, "VP Operations", max_length=150),
+        ),
+        input_block(forms.PERSONA, "Buyer persona", persona),
+        input_block(forms.CLOSE_DATE, "Close date", close, optional=False),
+        input_block(forms.SIGNED, "Signed?", verbal),
+        input_block(forms.GO_LIVE, "Expected go-live date", live),
+        input_block(forms.IMPL_LEAD, "Implementation lead", lead),
+        input_block(
+            forms.WHY,
+            "Why they bought",
+            text_input(f and f.why_bought, "In their words: what made them say yes?", max_length=2000, multiline=True),
+        ),
+    ]
+    metadata = {"channel": channel_id}
+    if deal:
+        metadata["deal"] = deal.id
+    return modal(
+        forms.DEAL_MODAL,
+        title="Edit deal" if deal else "Capture a closed deal",
+        submit="Save",
+        close="Cancel",
+        metadata=json.dumps(metadata),
+        blocks=blocks,
+    )
+
+
+def read_modal_metadata(private_metadata: str) -> tuple[str | None, int | None]:
+    """The channel the form was opened from (only a well-formed channel id), and the deal being edited (None for a
+    new one)."""
+    try:
+        data = json.loads(private_metadata or "{}")
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    deal = data.get("deal")
+    return forms.channel_of(data.get("channel")), int(deal) if isinstance(deal, int) else None
+
+
+def cannot_post_text(deal: Deal, error: str) -> str:
+    """Why the deal's channel message didn't appear, and what the rep can do about it."""
+    saved = f"I saved {bold(deal.account)} (deal #{deal.id}), but "
+    if error in ("not_in_channel", "channel_not_found", "method_not_supported_for_channel_type"):
+        return saved + (
+            "I can't post in this channel yet. Invite me with `/invite @Deal Coach` so the team sees the plan "
+            "and its reminders here."
+        )
+    if error == "is_archived":
+        return saved + "this channel is archived, so I can't post its plan here."
+    return saved + f"Slack didn't accept the channel message ({escape(error) or 'no reason given'}). Try again later."
+
+
+def already_resolved_text(nudge: Nudge | None, action: str) -> str:
+    """Why a click changed nothing: someone got there first, or it was already so."""
+    if nudge is None:
+        return "I can't find that follow-up any more."
+    if action == "reassign":
+        return f"It's already with {mention(nudge.assignee_id)}." if nudge.assignee_id else "Nothing to change."
+    if nudge.status == "done":
+        return f"Already done by {mention(nudge.resolved_by)}. Nothing changed."
+    if nudge.status == "skipped":
+        return f"Already skipped by {mention(nudge.resolved_by)}. Nothing changed."
+    if nudge.status == "planned" and nudge.snoozed_until:
+        return f"Already snoozed until {nudge.snoozed_until:%a %b %-d}. Nothing changed."
+    return "This follow-up can't be changed right now."
+
+
+def form_failed_text(code: str, status: int, again: str) -> str:
+    """Why a form didn't open (Slack's error `code`, the HTTP `status`, 0 without an answer) and what to do
+    instead (`again`, mrkdwn we wrote)."""
+    if code == "expired_trigger_id":
+        why = "Slack gives a form three seconds to open, and that time ran out"
+    elif not status:
+        why = "Slack didn't answer in time"
+    elif status >= 500 or status == 429:
+        why = f"Slack had a problem on its side (HTTP {status})"
+    elif code and len(code) <= 60 and code.replace("_", "").isalnum():
+        why = f"Slack refused it ({code})"
+    else:  # an error page instead of Slack's JSON
+        why = f"Slack sent back an error page (HTTP {status})"
+    return f":warning: I couldn't open the form: {why}. Nothing was saved. {again}"
+
+
+# -- a capture that looks like a repeat of a recent one -------------------------------------------------------
+
+HELD_EXPIRED = "That question has expired and nothing was captured. Type the command again to capture the deal."
+
+
+def captured_when(created_at: str, *, now: datetime, tz: tzinfo) -> str:
+    """When a deal was captured, as a rep says it, in the team's time zone: "at 10:42", "yesterday at 16:05"."""
+    at = parse_stamp(created_at).astimezone(tz)
+    days = (now.astimezone(tz).date() - at.date()).days
+    if days == 0:
+        return f"at {at:%H:%M}"
+    if days == 1:
+        return f"yesterday at {at:%H:%M}"
+    return f"on {at:%a %b %-d} at {at:%H:%M}"
+
+
+def _earlier_line(earlier: Deal, account: str, *, now: datetime, tz: tzinfo) -> str:
+    """The question's first words, "Looks like the deal you captured at 10:42: …", with the account as the caller
+    shows it (escaped for mrkdwn, or plain for a modal)."""
+    when = captured_when(earlier.created_at, now=now, tz=tz)
+    return f"Looks like the deal you captured {when}: {account} · {earlier.fields.money.format()} (deal #{earlier.id})"
+
+
+def repeat_question(earlier: Deal, capture_key: str, *, now: datetime, tz: tzinfo) -> tuple[str, list[dict]]:
+    """The private question when a typed capture repeats a recent one: keep both, or leave it."""
+    text = _earlier_line(earlier, escape(earlier.account), now=now, tz=tz) + ". I haven't saved this one yet."
+    question = _earlier_line(earlier, bold(earlier.account), now=now, tz=tz)
+    actions = {
+        "type": "actions",
+        "block_id": "capture_repeat",
+        "elements": [
+            _button(CAPTURE_ANYWAY, "Capture it anyway", capture_key, "primary"),
+            _button(LEAVE_CAPTURE, "Leave it", capture_key),
+        ],
+    }
+    return text, [
+        section(f":eyes: {question}. Is this a second deal? I haven't saved it yet."),
+        actions,
+        context(
+            "Same rep, account and amount within 3 days. To remove a capture made by mistake, use *Delete* on "
+            "its message or in `/closed-deal list`."
+        ),
+    ]
+
+
+def repeat_form_error(earlier: Deal, *, now: datetime, tz: tzinfo) -> str:
+    """The same question on the form, as an inline error (plain text): saving again keeps both."""
+    line = _earlier_line(earlier, plain(earlier.account), now=now, tz=tz)
+    return f"{line}. Press Save again to capture this one too, or Cancel to leave it."
+
+
+def repeat_answered_text(deal: Deal, *, created: bool) -> str:
+    if created:
+        return f"Captured {bold(deal.account)} as a separate deal (#{deal.id}); its plan is posted in the channel."
+    return f"Already captured as deal #{deal.id}. Nothing changed."
+
+
+REPEAT_LEFT = "Left it: nothing new was captured."

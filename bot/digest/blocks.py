@@ -1,0 +1,179 @@
+"""Block Kit for the managers' daily digest (pure): most urgent first, inside Slack's limits however big the team."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.deals.blocks import HEADER_LIMIT, MESSAGE_BLOCKS, SECTION_LIMIT, context, section
+from bot.deals.model import Deal
+from bot.digest.build import Digest, Outcome, WeekRate
+from bot.slack.ids import is_channel_id
+from bot.slack.text import escape, mention, plain, truncate
+from bot.stats import AtRisk, RepStats
+
+TOP_AT_RISK, TOP_DEALS, TOP_REPS, TOP_OUTCOMES = 10, 8, 40, 8
+SECTIONS_PER_PART = 2  # sections one part of the digest may fill before the rest is summarised
+MORE = "…and {n} more — see the Home tab"
+ACCOUNT_CHARS, REASON_CHARS, DETAIL_CHARS = 80, 300, 200
+
+
+def permalink(team_url: str | None, deal: Deal) -> str | None:
+    """`{team_url}archives/{channel}/p{ts without the dot}`: the deal's message in its channel, once posted."""
+    if not team_url or not deal.posted_ts or not is_channel_id(deal.channel_id):
+        return None
+    return f"{team_url}archives/{deal.channel_id}/p{deal.posted_ts.replace('.', '')}"
+
+
+def deal_label(deal: Deal, team_url: str | None) -> str:
+    name = escape(truncate(deal.account, ACCOUNT_CHARS)).replace("|", "¦")
+    link = permalink(team_url, deal)
+    return f"<{link}|{name}>" if link else name
+
+
+def _quoted(text: str | None, limit: int) -> str:
+    return f"“{escape(truncate(' '.join(text.split()), limit))}”" if text and text.strip() else ""
+
+
+def _day(moment, tz: ZoneInfo | None = None) -> str:
+    if isinstance(moment, datetime):
+        moment = moment.astimezone(tz) if tz else moment
+    return f"{moment:%a %b %-d}"
+
+
+def _plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else many or word + 's'}"
+
+
+def _pack(heading: str, lines: list[str], total: int, *, parts: int = SECTIONS_PER_PART) -> list[dict]:
+    """The heading and as many lines as fit in `parts` sections; the rest become "…and N more"."""
+    chunks, shown = [heading], 0
+    reserve = len(MORE.format(n=total)) + 1
+    for line in lines:
+        if len(chunks[-1]) + 1 + len(line) + reserve <= SECTION_LIMIT:
+            chunks[-1] += "\n" + line
+        elif len(chunks) < parts and len(line) + reserve <= SECTION_LIMIT:
+            chunks.append(line)
+        else:
+            break
+        shown += 1
+    if shown < total:
+        chunks[-1] += "\n" + MORE.format(n=total - shown)
+    return [section(chunk) for chunk in chunks]
+
+
+def at_risk_line(item: AtRisk, team_url: str | None, now: datetime) -> str:
+    deal = item.deal
+    why = []
+    if item.large:
+        why.append(
+            f"{_plural(item.overdue_affirm, 'early touch', 'early touches')} overdue since {_day(item.oldest_overdue)}"
+        )
+    if item.quiet_since is not None:
+        why.append(f"no touch for {_plural(max((now - item.quiet_since).days, 0), 'day')}")
+    money = deal.fields.money.format()
+    return f"• {deal_label(deal, team_url)} · {money} · {mention(deal.owner_id)} — {'; '.join(why)}"
+
+
+def closed_line(deal: Deal, team_url: str | None) -> str:
+    state = " (cancelled since)" if deal.cancelled else ""
+    return f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · {mention(deal.owner_id)}{state}"
+
+
+def rep_line(rep: RepStats) -> str:
+    rate = f"{rep.rate:.0%} complete (30 d)" if rep.rate is not None else "no steps due in 30 d"
+    alarm = ":warning: " if rep.overdue else ""
+    return (
+        f"{alarm}{mention(rep.rep_id)} · {rep.done} done · {rep.overdue} overdue · {rep.due_today} due today · {rate}"
+    )
+
+
+def outcome_line(item: Outcome, team_url: str | None) -> str:
+    kind = "Testimonial" if item.kind == "testimonial" else "Referrals"
+    detail = _quoted(item.detail, DETAIL_CHARS)
+    by = f" ({mention(item.by)})" if item.by else ""
+    return f"• {kind} · {deal_label(item.deal, team_url)}{': ' + detail if detail else ''}{by}"
+
+
+def cancelled_line(deal: Deal, team_url: str | None) -> str:
+    why = _quoted(deal.cancel_reason, REASON_CHARS) or "no reason given"
+    by = f" by {mention(deal.cancelled_by)}" if deal.cancelled_by else ""
+    return f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · cancelled{by} — {why}"
+
+
+def digest_text(d: Digest) -> str:
+    """The notification and fallback text: counts only, no user-typed text."""
+    return (
+        f"Your Deal Coach digest for {_day(d.today)}: {_plural(len(d.at_risk), 'deal')} at risk, "
+        f"{len(d.closed)} closed and {len(d.cancelled)} cancelled {_window(d)}."
+    )
+
+
+def _window(d: Digest) -> str:
+    return "in the last 24 hours" if d.first else "since your last digest"
+
+
+def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[str, list[dict]]:
+    """(text, blocks) of one manager's digest."""
+    title = plain(f"Deal Coach digest · {_day(d.today)}")[:HEADER_LIMIT]
+    if d.first:
+        covering = "Your first digest: covering the last 24 hours."
+    else:
+        covering = f"Since your last digest ({_day(d.since, tz)}, {d.since.astimezone(tz):%H:%M})."
+    blocks: list[dict] = [
+        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        context(f"{covering} Most urgent first."),
+    ]
+
+    blocks.append({"type": "divider"})
+    heading = f":rotating_light: *At risk of buyer's remorse* ({len(d.at_risk)})"
+    if d.at_risk:
+        lines = [at_risk_line(item, team_url, d.now) for item in d.at_risk[:TOP_AT_RISK]]
+        blocks += _pack(heading, lines, len(d.at_risk))
+    else:
+        blocks.append(section(f"{heading}\nNothing at risk: early touches are on time and no deal has gone quiet."))
+
+    if d.closed:
+        blocks.append({"type": "divider"})
+        heading = f":tada: *Closed {_window(d)}* ({len(d.closed)})"
+        blocks += _pack(heading, [closed_line(deal, team_url) for deal in d.closed[:TOP_DEALS]], len(d.closed))
+
+    if d.reps:
+        blocks.append({"type": "divider"})
+        heading = f":bar_chart: *Follow-ups by rep* (done {_window(d)}, overdue, due today, completion)"
+        blocks += _pack(heading, [rep_line(rep) for rep in d.reps[:TOP_REPS]], len(d.reps))
+
+    if d.reasons:
+        blocks.append({"type": "divider"})
+        heading = (
+            f":speech_balloon: *Why buyers chose us* (from {_plural(d.reasons_total, 'win analysis', 'win analyses')})"
+        )
+        lines = [f"• {_quoted(r.text, 150)} — {r.count}×" for r in d.reasons]
+        blocks += _pack(heading, lines, len(lines))
+
+    if d.outcomes:
+        blocks.append({"type": "divider"})
+        heading = f":star: *Testimonials and referrals, last 30 days* ({len(d.outcomes)})"
+        lines = [outcome_line(item, team_url) for item in d.outcomes[:TOP_OUTCOMES]]
+        blocks += _pack(heading, lines, len(d.outcomes))
+
+    if d.cancelled:
+        blocks.append({"type": "divider"})
+        heading = f":x: *Cancelled {_window(d)}* ({len(d.cancelled)})"
+        lines = [cancelled_line(deal, team_url) for deal in d.cancelled[:TOP_DEALS]]
+        blocks += _pack(heading, lines, len(d.cancelled))
+
+    blocks.append(context("Completion = done ÷ (done + skipped + overdue) of the steps due in the last 30 days."))
+    return digest_text(d), blocks[:MESSAGE_BLOCKS]
+
+
+def chart_title(weeks: list[WeekRate]) -> str:
+    return f"Team completion rate, last {_plural(len(weeks), 'week')}"
+
+
+def chart_comment(weeks: list[WeekRate]) -> str:
+    latest, before = weeks[-1], weeks[-2]
+    return (
+        f"Completion rate by week: {latest.rate:.0%} in the week of {_day(latest.start)}, "
+        f"{before.rate:.0%} the week before."
+    )

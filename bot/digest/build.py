@@ -1,0 +1,215 @@
+"""What a manager's daily digest says, read from the database as of `now`: pure queries, no Slack.
+
+Timestamps are compared with SQLite's julianday(), which reads any UTC offset, so rows written before every
+stamp was UTC compare correctly too. The team's deals at risk and per-rep stats come from `bot.team`, which
+the Home tab reads too.
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+
+import sqlite_utils
+
+from bot.deals.model import Deal, row_to_deal
+from bot.stats import OPEN, RATE_DAYS, AtRisk, RepStats, at_risk, rep_stats
+from bot.storage.store import parse_stamp, query, stamp
+
+CHART_WEEKS = 8
+
+
+@dataclass(frozen=True)
+class Reason:
+    text: str  # the most common spelling, as a rep typed it
+    count: int
+
+
+@dataclass(frozen=True)
+class Outcome:
+    deal: Deal
+    kind: str  # testimonial or referral
+    detail: str | None
+    by: str | None
+    at: datetime
+
+
+@dataclass(frozen=True)
+class WeekRate:
+    start: date  # the Monday
+    done: int
+    total: int
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class Digest:
+    today: date
+    now: datetime
+    since: datetime
+    first: bool  # no digest before: "since" is the last 24 hours
+    at_risk: list[AtRisk]
+    closed: list[Deal]
+    reps: list[RepStats]
+    reasons: list[Reason]
+    reasons_total: int
+    outcomes: list[Outcome]
+    cancelled: list[Deal]
+    weeks: list[WeekRate]
+
+
+def gather(
+    db: sqlite_utils.Database,
+    *,
+    team_id: str,
+    now: datetime,
+    today: date,
+    since: datetime | None,
+    large_deal: Decimal,
+    quiet_days: int,
+) -> Digest:
+    """Everything one digest shows, as of `now`; `today` is the reader's local date, `since` their last digest."""
+    first = since is None
+    start = now - timedelta(hours=24) if since is None else since
+    reasons, reasons_total = win_reasons(db, team_id=team_id)
+    return Digest(
+        today=today,
+        now=now,
+        since=start,
+        first=first,
+        at_risk=at_risk(db, team_id=team_id, now=now, today=today, large_deal=large_deal, quiet_days=quiet_days),
+        closed=closed_since(db, team_id=team_id, since=start, now=now),
+        # about follow-ups: a rep with open deals and nothing due is left to the Home tab's team table
+        reps=[r for r in rep_stats(db, team_id=team_id, today=today, now=now, since=start) if r.busy],
+        reasons=reasons,
+        reasons_total=reasons_total,
+        outcomes=outcomes_received(db, team_id=team_id, now=now),
+        cancelled=cancelled_since(db, team_id=team_id, since=start, now=now),
+        weeks=weekly_completion(db, team_id=team_id, today=today),
+    )
+
+
+def closed_since(db: sqlite_utils.Database, *, team_id: str, since: datetime, now: datetime) -> list[Deal]:
+    """Deals captured after `since`, newest first."""
+    rows = query(
+        db,
+        """
+        SELECT * FROM deals
+        WHERE team_id = :team AND status != 'deleted'
+          AND julianday(created_at) > julianday(:since) AND julianday(created_at) <= julianday(:now)
+        ORDER BY julianday(created_at) DESC, id DESC
+        """,
+        {"team": team_id, "since": stamp(since), "now": stamp(now)},
+    )
+    return [row_to_deal(r) for r in rows]
+
+
+def cancelled_since(db: sqlite_utils.Database, *, team_id: str, since: datetime, now: datetime) -> list[Deal]:
+    """Deals cancelled after `since`, newest first, with who and why on the deal."""
+    rows = query(
+        db,
+        """
+        SELECT * FROM deals
+        WHERE team_id = :team AND status = 'cancelled'
+          AND julianday(cancelled_at) > julianday(:since) AND julianday(cancelled_at) <= julianday(:now)
+        ORDER BY julianday(cancelled_at) DESC, id DESC
+        """,
+        {"team": team_id, "since": stamp(since), "now": stamp(now)},
+    )
+    return [row_to_deal(r) for r in rows]
+
+
+def normalise_reason(text: str) -> str:
+    """Case, punctuation and spacing don't make a different reason: "Price!" and " price " are one."""
+    kept = "".join(" " if unicodedata.category(c)[0] in "PS" else c for c in text.casefold())
+    return " ".join(kept.split())
+
+
+def _outcomes(db: sqlite_utils.Database, team_id: str, extra: str = "", params: dict | None = None) -> list[dict]:
+    return query(
+        db,
+        f"""
+        SELECT n.outcome, n.resolved_by, n.resolved_at, d.*
+        FROM nudges n JOIN deals d ON d.id = n.deal_id
+        WHERE d.team_id = :team AND d.status != 'deleted' AND n.status = 'done' AND n.outcome IS NOT NULL {extra}
+        ORDER BY julianday(n.resolved_at) DESC, n.id DESC
+        """,
+        {"team": team_id, **(params or {})},
+    )
+
+
+def _load(outcome: str) -> dict:
+    try:
+        data = json.loads(outcome)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def win_reasons(db: sqlite_utils.Database, *, team_id: str, top: int = 5) -> tuple[list[Reason], int]:
+    """The most recurring reasons buyers gave in win analyses (top `top`), and how many were recorded."""
+    counts: Counter[str] = Counter()
+    spellings: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in _outcomes(db, team_id):
+        data = _load(row["outcome"])
+        reason = data.get("reason")
+        if data.get("kind") != "win_reason" or not isinstance(reason, str):
+            continue
+        key = normalise_reason(reason)
+        if not key:
+            continue
+        counts[key] += 1
+        spellings[key][" ".join(reason.split())] += 1
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:top]
+    return [Reason(spellings[key].most_common(1)[0][0], n) for key, n in ranked], sum(counts.values())
+
+
+def outcomes_received(db: sqlite_utils.Database, *, team_id: str, now: datetime) -> list[Outcome]:
+    """Testimonials and referrals received in the last 30 days, newest first."""
+    found = []
+    rows = _outcomes(
+        db,
+        team_id,
+        "AND julianday(n.resolved_at) > julianday(:from) AND julianday(n.resolved_at) <= julianday(:now)",
+        {"from": stamp(now - timedelta(days=RATE_DAYS)), "now": stamp(now)},
+    )
+    for row in rows:
+        data = _load(row["outcome"])
+        if data.get("kind") in ("testimonial", "referral") and data.get("result") == "received":
+            detail = data.get("detail") if isinstance(data.get("detail"), str) else None
+            at = parse_stamp(row["resolved_at"])
+            found.append(Outcome(row_to_deal(row), data["kind"], detail, row["resolved_by"], at))
+    return found
+
+
+def weekly_completion(
+    db: sqlite_utils.Database, *, team_id: str, today: date, weeks: int = CHART_WEEKS
+) -> list[WeekRate]:
+    """The team's completion rate per week (Monday to Sunday) over the last `weeks`, weeks with steps due only."""
+    first = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
+    rows = query(
+        db,
+        """
+        SELECT n.due_date, n.status, d.status AS deal_status
+        FROM nudges n JOIN deals d ON d.id = n.deal_id
+        WHERE d.team_id = :team AND d.status != 'deleted' AND n.due_date >= :first AND n.due_date <= :today
+        """,
+        {"team": team_id, "first": first.isoformat(), "today": today.isoformat()},
+    )
+    done: Counter[date] = Counter()
+    total: Counter[date] = Counter()
+    for row in rows:
+        due = date.fromisoformat(row["due_date"])
+        week = due - timedelta(days=due.weekday())
+        overdue = row["status"] in OPEN and row["deal_status"] == "open" and due < today
+        if row["status"] in ("done", "skipped") or overdue:
+            total[week] += 1
+        done[week] += row["status"] == "done"
+    return [WeekRate(week, done[week], total[week]) for week in sorted(total) if total[week]]

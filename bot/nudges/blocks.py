@@ -1,0 +1,286 @@
+"""Block Kit for nudges: the message a team acts on, its resolved states, and the Skip and outcome modals."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from bot.deals.blocks import STAGE_LABEL, context, input_block, modal, section, text_input
+from bot.deals.forms import DETAIL, MAX_OUTCOME, MAX_REASON, REASON, RESULT, VALUE
+from bot.deals.model import Deal, Nudge
+from bot.playbook.loader import Step
+from bot.playbook.render import facts, render
+from bot.slack.text import channel_link, escape, mention, truncate
+
+DONE, SKIP, SNOOZE, REASSIGN = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign"
+SKIP_MODAL, OUTCOME_MODAL = "nudge_skip", "nudge_outcome"
+SNOOZE_DAYS = {"1": "1 day", "7": "1 week"}
+OUTCOME_KINDS = ("win_reason", "testimonial", "referral")
+RESULTS = {
+    "testimonial": [("received", "Received"), ("promised", "Promised, not yet received"), ("declined", "Declined")],
+    "referral": [("received", "Got referrals"), ("later", "Not yet, ask again later"), ("declined", "Declined")],
+}
+
+
+def _when(stamp: str | None, tz: ZoneInfo) -> str:
+    if not stamp:
+        return ""
+    moment = datetime.fromisoformat(stamp).astimezone(tz)
+    return f"{moment:%a %b %-d, %H:%M}"
+
+
+def _who(nudge: Nudge, deal: Deal) -> str:
+    return nudge.assignee_id or deal.owner_id
+
+
+def _quote(text: str) -> str:
+    return "\n".join(f">{line}" if line else ">" for line in text.splitlines())
+
+
+def outcome_summary(nudge: Nudge) -> str:
+    """One line for what the rep recorded: the buyer's reason, the testimonial, the referral names."""
+    if not nudge.outcome:
+        return ""
+    data = json.loads(nudge.outcome)
+    kind = data.get("kind")
+    if kind == "win_reason":
+        line = f"Biggest reason: “{escape(data.get('reason'))}”"
+        if data.get("almost"):
+            line += f" · Almost stopped them: “{escape(data['almost'])}”"
+        return line
+    label = dict(RESULTS.get(kind, [])).get(data.get("result"), data.get("result", ""))
+    detail = f": “{escape(data['detail'])}”" if data.get("detail") else ""
+    return f"{'Testimonial' if kind == 'testimonial' else 'Referrals'}: {label}{detail}"
+
+
+def resolution_line(nudge: Nudge, *, live_here: bool, tz: ZoneInfo) -> str | None:
+    """What happened to a step, or None while it is still waiting for someone to act."""
+    if not live_here and nudge.snoozed_until:
+        return f":zzz: Snoozed by {mention(nudge.snoozed_by)} until {nudge.snoozed_until:%a %b %-d}"
+    if nudge.status == "done":
+        line = f":white_check_mark: Done by {mention(nudge.resolved_by)} · {_when(nudge.resolved_at, tz)}"
+        summary = outcome_summary(nudge)
+        return f"{line}\n{summary}" if summary else line
+    if nudge.status == "cancelled":
+        return ":x: The deal was cancelled: nothing to do here."
+    if nudge.status == "skipped":
+        line = f":next_track_button: Skipped by {mention(nudge.resolved_by)} · {_when(nudge.resolved_at, tz)}"
+        return f"{line} · “{escape(nudge.note)}”" if nudge.note else line
+    if not live_here:
+        return ":arrows_counterclockwise: Moved to a later message"
+    return None
+
+
+def _actions(nudge: Nudge) -> dict:
+    value = str(nudge.id)
+    return {
+        "type": "actions",
+        "block_id": f"nudge_{nudge.id}",
+        "elements": [
+            {
+                "type": "button",
+                "action_id": DONE,
+                "style": "primary",
+                "text": {"type": "plain_text", "text": "Done"},
+                "value": value,
+            },
+            {
+                "type": "static_select",
+                "action_id": SNOOZE,
+                "placeholder": {"type": "plain_text", "text": "Snooze"},
+                "options": [
+                    {"text": {"type": "plain_text", "text": label}, "value": f"{value}:{days}"}
+                    for days, label in SNOOZE_DAYS.items()
+                ],
+            },
+            {"type": "button", "action_id": SKIP, "text": {"type": "plain_text", "text": "Skip"}, "value": value},
+            {
+                "type": "users_select",
+                "action_id": REASSIGN,
+                "placeholder": {"type": "plain_text", "text": "Reassign"},
+            },
+        ],
+    }
+
+
+def _title(nudge: Nudge, deal: Deal, values: dict[str, str]) -> str:
+    title = render(nudge.title, values)
+    return title if values["account"] in title else f"{title} — {values['account']}"
+
+
+def nudge_actions(nudge: Nudge) -> dict:
+    """Done, Snooze, Skip, Reassign: the same buttons in the channel message and on the Home tab."""
+    return _actions(nudge)
+
+
+def nudge_title(nudge: Nudge, deal: Deal) -> str:
+    """The step's first line, naming the account, as the channel message shows it."""
+    return _title(nudge, deal, facts(deal.fields, owner_id=deal.owner_id))
+
+
+def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, late: bool, tz: ZoneInfo) -> list[dict]:
+    values = facts(deal.fields, owner_id=deal.owner_id)
+    live_here = nudge.post_id == post_id
+    meta = [mention(_who(nudge, deal)), STAGE_LABEL[nudge.stage], f"due {nudge.due_date:%a %b %-d}"]
+    if late and live_here and nudge.open:
+        meta.append(":hourglass: late")
+    if nudge.assignee_id:
+        meta.append(f"reassigned from {mention(deal.owner_id)}")
+    blocks = [
+        section(f"*{_title(nudge, deal, values)}*"),
+        context(" · ".join(meta)),
+    ]
+    resolved = resolution_line(nudge, live_here=live_here, tz=tz)
+    if resolved:
+        blocks.append(context(resolved))
+        return blocks
+    if step is not None:
+        guide = f"*Why now:* {render(step.why, values)}" if step.why else ""
+        if step.how:
+            guide += ("\n" if guide else "") + "*How:*\n" + "\n".join(f"• {render(h, values)}" for h in step.how)
+        if guide:
+            blocks.append(section(guide))
+        if step.draft:
+            blocks.append(
+                section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(render(step.draft, values))}", 3000))
+            )
+    blocks.append(_actions(nudge))
+    return blocks
+
+
+def nudge_message(
+    deal: Deal,
+    nudges: list[Nudge],
+    steps: dict[str, Step],
+    *,
+    post_id: int,
+    late: bool,
+    tz: ZoneInfo,
+) -> tuple[str, list[dict]]:
+    """One message for one deal's due steps: a single nudge in full, or several gathered under one heading."""
+    values = facts(deal.fields, owner_id=deal.owner_id)
+    who = sorted({_who(n, deal) for n in nudges})
+    mentions = " ".join(mention(u) for u in who)
+    if len(nudges) == 1:
+        n = nudges[0]
+        text = f"{mentions} {_title(n, deal, values)} (due {n.due_date:%a %b %-d}{', late' if late else ''})"
+        return truncate(text, 3000), _step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, late=late, tz=tz)
+    heading = f"{mentions} {len(nudges)} follow-ups for {values['account']} are waiting"
+    if late:
+        heading += " (some are late: Deal Coach was away or they were snoozed)"
+    blocks: list[dict] = [section(f":bell: {heading}")]
+    for n in nudges:
+        blocks.append({"type": "divider"})
+        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, late=late, tz=tz))
+    titles = "; ".join(render(n.title, values) for n in nudges)
+    return truncate(f"{heading}: {titles}", 3000), blocks[:50]
+
+
+def skip_modal(nudge: Nudge, deal: Deal) -> dict:
+    values = facts(deal.fields, owner_id=deal.owner_id)
+    return modal(
+        SKIP_MODAL,
+        title="Skip this step",
+        submit="Skip",
+        close="Cancel",
+        metadata=json.dumps({"nudge": nudge.id}),
+        blocks=[
+            section(f"*{_title(nudge, deal, values)}*"),
+            input_block(
+                REASON,
+                "Why skip it? (optional)",
+                text_input(None, "e.g. Already covered in the kickoff call", max_length=MAX_REASON),
+            ),
+        ],
+    )
+
+
+def outcome_modal(nudge: Nudge, deal: Deal, kind: str) -> dict:
+    """Done on a win analysis, testimonial or referral step: record what the buyer said."""
+    values = facts(deal.fields, owner_id=deal.owner_id)
+    blocks: list[dict] = [section(f"*{_title(nudge, deal, values)}*")]
+    if kind == "win_reason":
+        title = "Record the win reason"
+        blocks += [
+            _text_block(
+                REASON, "Their biggest reason for choosing us", "In their words", optional=False, multiline=True
+            ),
+            _text_block(DETAIL, "What almost made them choose otherwise?", "Optional", optional=True, multiline=True),
+        ]
+    else:
+        title = "Record the testimonial" if kind == "testimonial" else "Record the referrals"
+        blocks.append(
+            {
+                "type": "input",
+                "block_id": RESULT,
+                "label": {"type": "plain_text", "text": "How did it go?"},
+                "element": {
+                    "type": "radio_buttons",
+                    "action_id": VALUE,
+                    "options": [{"text": {"type": "plain_text", "text": t}, "value": v} for v, t in RESULTS[kind]],
+                },
+            }
+        )
+        label = (
+            "The testimonial, or a link to it" if kind == "testimonial" else "Who did they refer? (names, companies)"
+        )
+        blocks.append(_text_block(DETAIL, label, "Optional", optional=True, multiline=True))
+    return modal(
+        OUTCOME_MODAL,
+        title=title,
+        submit="Save and mark done",
+        close="Cancel",
+        metadata=json.dumps({"nudge": nudge.id, "kind": kind}),
+        blocks=blocks,
+    )
+
+
+def _text_block(block_id: str, label: str, placeholder: str, *, optional: bool, multiline: bool) -> dict:
+    element = text_input(None, placeholder, max_length=MAX_OUTCOME, multiline=multiline)
+    return input_block(block_id, label, element, optional=optional)
+
+
+def undeliverable_dm(
+    deal: Deal, nudges: list[Nudge], error: str, *, channel_id: str, owner_reached: bool = True
+) -> tuple[str, str]:
+    """Intro lines for the owner's DM and the managers' note when the team channel can't be reached."""
+    reason = {
+        "is_archived": "the channel is archived",
+        "channel_not_found": "I'm not in that channel (private channels need `/invite @Deal Coach`)",
+        "not_in_channel": "I'm not in that channel (private channels need `/invite @Deal Coach`)",
+        "method_not_supported_for_channel_type": "I can't join that channel by myself: `/invite @Deal Coach` there",
+    }.get(error, f"Slack said `{escape(error)}`")
+    account = escape(deal.account)
+    owner = (
+        f"I couldn't post in {channel_link(channel_id)} ({reason}), so here is the follow-up for *{account}* directly. "
+        "Fix the channel and the next ones will go there again."
+    )
+    managers = (
+        f"Heads-up: follow-ups for *{account}* (owner {mention(deal.owner_id)}) can't be posted in {channel_link(channel_id)}: "
+        f"{reason}. I'm sending them to {mention(deal.owner_id)} directly until that's fixed."
+    )
+    if not owner_reached:  # the managers are the only ones left who can see these follow-ups
+        values = facts(deal.fields, owner_id=deal.owner_id)
+        titles = "; ".join(_title(n, deal, values) for n in nudges)
+        managers = (
+            f"Heads-up: follow-ups for *{account}* (owner {mention(deal.owner_id)}) can't be posted in {channel_link(channel_id)}: "
+            f"{reason}, and I couldn't reach {mention(deal.owner_id)} by DM either. Not delivered: {titles}. "
+            "Please pass them on and fix the channel."
+        )
+    return owner, managers
+
+
+def handover_text(nudge: Nudge, deal: Deal, *, by: str) -> str:
+    """The DM a teammate gets when a follow-up is reassigned to them."""
+    values = facts(deal.fields, owner_id=deal.owner_id)
+    return (
+        f"{mention(by)} handed you a follow-up for *{values['account']}*: {_title(nudge, deal, values)}. "
+        f"It's in {channel_link(deal.channel_id)} with a draft and the buttons to mark it done."
+    )
+
+
+def parse_value(value: str) -> tuple[int, int | None]:
+    """`"12"` -> (12, None); `"12:7"` (a snooze option) -> (12, 7)."""
+    nudge, _, days = value.partition(":")
+    return int(nudge), int(days) if days else None

@@ -1,0 +1,409 @@
+"""The dispatcher: settles announcements and posts due nudges, exactly once, whatever Slack or the process does.
+
+Each tick follows the shared protocol of bot/posting.py (the database is the source of truth; see README
+"Exactly once"):
+1. Settle. A post still `sending` after LEASE (its process died between posting and recording) or `unconfirmed`
+   (a timeout or 5xx: Slack may or may not have it) is looked for in its channel's history, within its own time
+   window, by the post id in the message metadata. Found: recorded as posted. Missing (the whole window read):
+   a nudge post's steps go back to planned and are posted below; an announcement is posted afresh at once.
+   Anything less (the history rate limited, or longer than one run reads): still unknown, never posted again on
+   a guess. Announcements waiting for a retry whose time has come are posted.
+2. Claim. Within business hours, for each deal with steps due whose announcement is settled, one IMMEDIATE
+   transaction turns its planned steps into `sending` under a new post id. Only one dispatcher can win each step.
+3. Post. Outside any transaction, post_once with metadata {post_id}, paced to one message per second per
+   channel, with a client that never retries by itself; a 429 asking for a few seconds is waited out.
+4. Confirm. Record the ts, or: release the steps for a later retry when Slack surely did not post (a longer 429,
+   ok:false), mark the post unconfirmed when we can't tell, or deliver to the owner by DM when the channel can't
+   be reached.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from slack_sdk import WebClient
+
+from bot.coach import Coach
+from bot.deals import announcements
+from bot.deals import model as deals
+from bot.deals.model import Deal, Nudge
+from bot.nudges import ledger as lifecycle
+from bot.nudges.blocks import nudge_message, undeliverable_dm
+from bot.nudges.ledger import ANNOUNCEMENT
+from bot.slack import workspaces
+from bot.slack.posting import (
+    LEASE,
+    OFFLINE,
+    RATELIMITED,
+    SHORT_WAIT,
+    UNREACHABLE,
+    Found,
+    Missing,
+    NotPosted,
+    Patience,
+    Posted,
+    Unknown,
+    backoff,
+    find_posted,
+    post_once,
+)
+from bot.slack.workspaces import ClientFor
+
+logger = logging.getLogger(__name__)
+EVENT_TYPE = "dealcoach_nudge"
+UNREACHABLE_RETRY = timedelta(minutes=5)  # the longest wait after Slack couldn't be reached at all
+__all__ = ["LEASE", "EVENT_TYPE", "Dispatcher", "FailureLog", "FAILURES", "Pacer", "TickReport"]
+
+
+class FailureLog:
+    """One log line when a kind of Slack failure starts and one when it ends, not one per attempt: a long
+    outage shouldn't bury the log. Shared by every tick of the process."""
+
+    def __init__(self):
+        self._active: dict[str, list] = {}  # kind -> [since, count, example]
+        self._lock = threading.Lock()
+
+    def failed(self, kind: str, detail: str, now: datetime) -> None:
+        with self._lock:
+            if kind in self._active:
+                self._active[kind][1] += 1
+                return
+            self._active[kind] = [now, 1, detail]
+        logger.warning(
+            "Slack %s (%s): the messages affected wait and are retried; more failures of this kind are counted, "
+            "not logged, until it passes",
+            kind,
+            detail,
+        )
+
+    def succeeded(self, now: datetime) -> None:
+        with self._lock:
+            ended, self._active = self._active, {}
+        for kind, (since, count, _) in ended.items():
+            minutes = int((now - since).total_seconds() // 60)
+            logger.info("Slack %s over after %d failed attempts in %d minutes", kind, count, minutes)
+
+
+FAILURES = FailureLog()
+
+
+class Pacer:
+    """Keeps to Slack's one message per second per channel; the clock and sleep are injectable for tests."""
+
+    def __init__(
+        self,
+        interval: float = 1.0,
+        sleep: Callable[[float], None] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+    ):
+        self.interval = interval
+        self.sleep = sleep
+        self.monotonic = monotonic
+        self._last: dict[str, float] = {}
+
+    def wait(self, channel: str) -> None:
+        last = self._last.get(channel)
+        if last is not None:
+            gap = self.interval - (self.monotonic() - last)
+            if gap > 0:
+                self.sleep(gap)
+        self._last[channel] = self.monotonic()
+
+
+@dataclass
+class TickReport:
+    posted: list[int] = field(default_factory=list)  # post ids
+    late: list[int] = field(default_factory=list)
+    retrying: list[int] = field(default_factory=list)
+    unconfirmed: list[int] = field(default_factory=list)
+    undeliverable: list[int] = field(default_factory=list)
+    reconciled: list[int] = field(default_factory=list)
+    announced: list[int] = field(default_factory=list)  # deals' channel messages posted by this tick
+    open: bool = False
+
+    def summary(self) -> str:
+        return (
+            f"posted {len(self.posted)} ({len(self.late)} late), retrying {len(self.retrying)}, "
+            f"unconfirmed {len(self.unconfirmed)}, sent to owners {len(self.undeliverable)}, "
+            f"reconciled {len(self.reconciled)}, announced {len(self.announced)}"
+        )
+
+
+class Dispatcher:
+    def __init__(self, coach: Coach, client: WebClient | ClientFor, pacer: Pacer | None = None):
+        """`client`: one WebClient for every workspace, or a function giving each workspace's client."""
+        self.coach = coach
+        self.clients = workspaces.clients(client)
+        self.pacer = pacer or Pacer()
+        self.hours = coach.hours
+
+    def tick(self, now: datetime) -> TickReport:
+        """One pass: settle posts of unknown fate and waiting announcements, then (in business hours) post every
+        due step, oldest deals first. One post's failure never stops the others."""
+        report = TickReport(open=self.hours.is_open(now))
+        patience = Patience(sleep=self.pacer.sleep)  # short 429s are waited out on the pacer's clock
+        self.settle(now, report, patience)
+        if not report.open:
+            return report
+        today = self.hours.today(now)
+        with self.coach.store.session() as db:
+            deal_ids = lifecycle.due_deal_ids(db, today=today, now=now)
+        blocked: dict[str, datetime] = {}  # channel -> when Slack lets us post there again
+        for deal_id in deal_ids:
+            try:
+                self._dispatch_deal(deal_id, today, now, report, blocked, patience)
+            except Exception:  # a claim left 'sending' is settled after the lease; the other deals go on
+                logger.exception("Dispatching deal #%s failed; its steps are settled after the lease", deal_id)
+        if report.posted or report.retrying or report.undeliverable or report.announced:
+            logger.info("Dispatch at %s: %s", now.isoformat(timespec="minutes"), report.summary())
+        return report
+
+    def _dispatch_deal(
+        self, deal_id: int, today: date, now: datetime, report: TickReport, blocked: dict, patience: Patience
+    ) -> None:
+        with self.coach.store.write() as db:
+            claimed = lifecycle.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now))
+        if claimed is None:
+            return
+        post, deal, steps = claimed
+        if deal.channel_id in blocked:
+            self._release(post, now, "rate limited earlier in this tick", blocked[deal.channel_id], report)
+            return
+        client = self.clients(deal.team_id)
+        if client is None:  # installed through OAuth once, no token now: wait for a reinstall
+            self._release(post, now, "no installation for this workspace", now + timedelta(hours=1), report)
+            return
+        self._send(client, post, deal, steps, now, report, blocked, patience)
+
+    def _is_late(self, now: datetime):
+        def is_late(due, created_at: str) -> bool:
+            return self.hours.is_late(due, now, since=datetime.fromisoformat(created_at))
+
+        return is_late
+
+    # -- posting ----------------------------------------------------------------------------------------
+
+    def _render(self, post: lifecycle.Post, deal: Deal, steps: list[Nudge]) -> tuple[str, list[dict]]:
+        by_id = {s.id: s for s in self.coach.playbook.steps}
+        return nudge_message(deal, steps, by_id, post_id=post.id, late=post.late, tz=self.coach.settings.tz)
+
+    @staticmethod
+    def _metadata(post, deal: Deal) -> dict:
+        return {"event_type": EVENT_TYPE, "event_payload": {"post_id": post.id, "deal_id": deal.id}}
+
+    def _send(
+        self,
+        client: WebClient,
+        post,
+        deal: Deal,
+        steps: list[Nudge],
+        now: datetime,
+        report: TickReport,
+        blocked: dict,
+        patience: Patience,
+    ) -> None:
+        text, blocks = self._render(post, deal, steps)
+        self.pacer.wait(deal.channel_id)
+        outcome = post_once(
+            client,
+            deal.channel_id,
+            text=text,
+            blocks=blocks,
+            metadata=self._metadata(post, deal),
+            patience=patience,
+            join=True,
+        )
+        if isinstance(outcome, Unknown):
+            self._unconfirmed(post, outcome.error, report)
+            return
+        if isinstance(outcome, NotPosted):
+            if outcome.kind == RATELIMITED:
+                retry_at = now + max(outcome.wait or timedelta(0), timedelta(minutes=1))
+                if (outcome.wait or timedelta(0)) > timedelta(seconds=SHORT_WAIT):
+                    blocked[deal.channel_id] = retry_at  # longer than a run waits: the channel's other deals too
+                self._release(post, now, "ratelimited", retry_at, report)
+            elif outcome.kind == UNREACHABLE:
+                self._deliver_to_owner(client, post, deal, steps, outcome.error, now, report, patience)
+            elif outcome.kind == OFFLINE:
+                FAILURES.failed("unreachable", outcome.error, now)
+                retry_at = now + min(backoff(steps[0].attempts), UNREACHABLE_RETRY)  # back soon: find out soon
+                self._release(post, now, "unreachable", retry_at, report, logged=True)
+            else:
+                self._release(post, now, outcome.error, now + backoff(steps[0].attempts), report)
+            return
+        FAILURES.succeeded(now)
+        with self.coach.store.write() as db:
+            lifecycle.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
+            deals.clear_delivery_problem(db, deal.id)
+        report.posted.append(post.id)
+        if post.late:
+            report.late.append(post.id)
+
+    def _release(
+        self, post, now: datetime, error: str, retry_at: datetime, report: TickReport, *, logged: bool = False
+    ) -> None:
+        with self.coach.store.write() as db:
+            lifecycle.release(db, post.id, now=now, error=error, retry_at=retry_at)
+        report.retrying.append(post.id)
+        if not logged:
+            FAILURES.failed("refused a post" if error != "ratelimited" else "rate limiting", error, now)
+        logger.debug("Post %s not sent (%s); retrying at %s", post.id, error, retry_at.isoformat(timespec="minutes"))
+
+    def _unconfirmed(self, post, error: str, report: TickReport, *, channel_id: str | None = None) -> None:
+        with self.coach.store.write() as db:
+            lifecycle.mark_unconfirmed(db, post.id, error=error, channel_id=channel_id)
+        report.unconfirmed.append(post.id)
+        FAILURES.failed("timeouts and server errors", error, self.coach.now())
+        logger.debug("Post %s: outcome unknown (%s); will check the channel before trying again", post.id, error)
+
+    def _deliver_to_owner(
+        self,
+        client: WebClient,
+        post,
+        deal: Deal,
+        steps: list[Nudge],
+        code: str,
+        now: datetime,
+        report: TickReport,
+        patience: Patience,
+    ) -> None:
+        """The channel is out of reach: the owner still gets the nudge, by DM, and managers hear about it once."""
+        owner_note, manager_note = undeliverable_dm(deal, steps, code, channel_id=deal.channel_id)
+        text, blocks = self._render(post, deal, steps)
+        intro = {"type": "section", "text": {"type": "mrkdwn", "text": owner_note}}
+        outcome = post_once(
+            client,
+            deal.owner_id,
+            text=text,
+            blocks=[intro, *blocks][:50],
+            metadata=self._metadata(post, deal),
+            patience=patience,
+        )
+        if isinstance(outcome, Unknown):  # the DM may be there: the owner's DM history decides
+            self._unconfirmed(post, f"{code}; owner DM: {outcome.error}", report, channel_id=deal.owner_id)
+            return
+        if isinstance(outcome, NotPosted) and outcome.kind in (RATELIMITED, OFFLINE):
+            retry_at = now + max(backoff(steps[0].attempts), outcome.wait or timedelta(0))
+            self._release(post, now, f"{code}; owner DM failed ({outcome.error})", retry_at, report)
+            return
+        if isinstance(outcome, NotPosted):  # the owner can't be messaged either
+            with self.coach.store.write() as db:
+                lifecycle.mark_undeliverable(db, post.id, now=now, error=code)
+            logger.error(
+                "Deal #%s: channel %s unreachable (%s) and the owner's DM failed too (%s)",
+                deal.id,
+                deal.channel_id,
+                code,
+                outcome.error,
+            )
+            report.undeliverable.append(post.id)
+            _, undelivered_note = undeliverable_dm(deal, steps, code, channel_id=deal.channel_id, owner_reached=False)
+            self._tell_managers(client, deal, undelivered_note)  # every time: nobody else will see these steps
+            return
+        with self.coach.store.write() as db:
+            lifecycle.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
+            first_time = deals.record_delivery_problem(db, deal.id, code)
+        report.undeliverable.append(post.id)
+        logger.warning(
+            "Deal #%s: channel %s unreachable (%s); nudge sent to the owner by DM", deal.id, deal.channel_id, code
+        )
+        if first_time:
+            self._tell_managers(client, deal, manager_note)
+
+    def _tell_managers(self, client: WebClient, deal: Deal, note: str) -> None:
+        """A note, sent at most once (no retries): managers learn of the problem, nobody gets it twice."""
+        for manager in self.coach.settings.managers:
+            try:
+                client.chat_postMessage(channel=manager, text=note)
+            except Exception:
+                logger.warning("Could not tell manager %s about deal #%s's unreachable channel", manager, deal.id)
+
+    # -- settling: posts of unknown fate, and announcements waiting for another try ---------------------------
+
+    def settle(self, now: datetime, report: TickReport, patience: Patience) -> None:
+        with self.coach.store.session() as db:
+            candidates = lifecycle.posts_to_settle(db, now=now, lease=LEASE)
+        for post in candidates:
+            try:
+                with self.coach.store.session() as db:
+                    deal = deals.get_deal(db, post.deal_id)
+                client = self.clients(deal.team_id) if deal else None
+                if client is None:
+                    continue  # its workspace has no installation now: settle it after a reinstall
+                if post.status == "retry":
+                    with self.coach.store.write() as db:
+                        claimed = announcements.claim_again(db, post, now=now)
+                    if claimed is not None:
+                        self._announce(client, claimed, deal, now, report, patience)
+                else:
+                    self._reconcile(client, post, deal, now, report, patience)
+            except Exception:  # one post's problem must not cost the others their turn
+                logger.exception("Settling post %s failed; it is tried again on a later tick", post.id)
+
+    def _reconcile(
+        self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
+    ) -> None:
+        with self.coach.store.write() as db:
+            if not lifecycle.take_for_reconcile(db, post, now=now):
+                return
+        announcement = post.kind == ANNOUNCEMENT
+        search = find_posted(
+            client,
+            post.channel_id,
+            event_type=announcements.EVENT_TYPE if announcement else EVENT_TYPE,
+            key="post_id",
+            value=post.id,
+            claimed_at=post.claimed_at,
+            lease=LEASE,
+            searched_to=post.searched_to,
+            patience=patience,
+        )
+        if isinstance(search, Found):
+            with self.coach.store.write() as db:
+                if announcement:
+                    announcements.confirm(db, post, channel_id=search.channel, ts=search.ts, now=now)
+                else:
+                    lifecycle.confirm(db, post.id, channel_id=search.channel, ts=search.ts, now=now)
+            report.reconciled.append(post.id)
+            return
+        if not isinstance(search, Missing):  # read only part of the window: still unknown, never a guess
+            with self.coach.store.write() as db:
+                lifecycle.mark_unconfirmed(db, post.id, error=search.error, searched_to=search.searched_to)
+            FAILURES.failed("history lookups failing", search.error, now)
+            return
+        report.reconciled.append(post.id)
+        if not announcement:
+            with self.coach.store.write() as db:  # the steps are posted afresh below, in business hours
+                lifecycle.release(db, post.id, now=now, error="not posted", retry_at=now)
+            return
+        with self.coach.store.write() as db:
+            claimed = announcements.post_afresh(db, post, now=now)
+        if claimed is not None:
+            self._announce(client, claimed, deal, now, report, patience)
+
+    def _announce(
+        self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
+    ) -> None:
+        self.pacer.wait(deal.channel_id)
+        outcome = announcements.deliver(self.coach.store, client, post, deal, now=now, patience=patience)
+        if isinstance(outcome, Posted):
+            FAILURES.succeeded(now)
+            report.announced.append(post.id)
+        elif isinstance(outcome, Unknown):
+            report.unconfirmed.append(post.id)
+            FAILURES.failed("timeouts and server errors", outcome.error, now)
+        elif outcome.kind == UNREACHABLE:
+            logger.warning(
+                "Deal #%s: its channel %s can't be reached (%s); the deal's nudges go to its owner by DM",
+                deal.id,
+                deal.channel_id,
+                outcome.error,
+            )
+        else:
+            report.retrying.append(post.id)
+            FAILURES.failed("rate limiting" if outcome.kind == RATELIMITED else "refused a post", outcome.error, now)

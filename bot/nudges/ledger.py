@@ -1,0 +1,296 @@
+"""Nudge lifecycle in SQL: claim, confirm, release, reconcile, and the rep's Done/Snooze/Skip/Reassign.
+
+Every change is a conditional UPDATE on the current status, so two dispatchers or a double click can
+never both win: the loser changes nothing and learns what happened instead.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+import sqlite_utils
+
+from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row
+from bot.storage.store import insert, insert_many, query, query_one, stamp
+
+MAX_PER_MESSAGE = 8  # steps gathered into one message for one deal; the rest follow on the next tick
+ACTIONABLE = ("planned", "posted")  # Done and Skip: posted, or not yet (a rep who did it early)
+
+
+NUDGES, ANNOUNCEMENT = "nudges", "announcement"
+# The deal's announcement isn't settled (being posted, unknown, or waiting for a retry): its nudges wait.
+ANNOUNCING = (
+    "SELECT 1 FROM posts a WHERE a.deal_id = ? AND a.kind = 'announcement' "
+    "AND a.status IN ('sending', 'unconfirmed', 'retry')"
+)
+
+
+@dataclass(frozen=True)
+class Post:
+    """One Slack message that must appear once: a deal's due nudges (kind NUDGES, one row per attempt), or the
+    deal's announcement (kind ANNOUNCEMENT, one row per deal, tried again until it is posted). Its id travels in
+    the message metadata.
+
+    status: sending (claimed; lease_at is when), unconfirmed (a timeout or 5xx: the history decides), posted,
+    failed (not posted: a nudge attempt whose steps went back to planned, or an announcement whose channel
+    can't be reached), retry (an announcement waiting to be posted again from lease_at)."""
+
+    id: int
+    deal_id: int
+    channel_id: str
+    status: str
+    ts: str | None
+    late: bool
+    claimed_at: str
+    lease_at: str
+    kind: str = NUDGES
+    attempts: int = 0
+    searched_to: str | None = None  # how far down its window a history search has read
+
+
+def post_from_row(row: dict) -> Post:
+    return Post(
+        id=row["id"],
+        deal_id=row["deal_id"],
+        channel_id=row["channel_id"],
+        status=row["status"],
+        ts=row["ts"],
+        late=bool(row["late"]),
+        claimed_at=row["claimed_at"],
+        lease_at=row["lease_at"],
+        kind=row.get("kind") or NUDGES,
+        attempts=row.get("attempts") or 0,
+        searched_to=row.get("searched_to"),
+    )
+
+
+def due_deal_ids(db: sqlite_utils.Database, *, today: date, now: datetime, limit: int = 500) -> list[int]:
+    """Deals with steps due by today and ready to try, the longest-waiting first."""
+    rows = db.execute(
+        """
+        SELECT n.deal_id, MIN(n.due_date) AS oldest
+        FROM nudges n INDEXED BY nudges_planned_due  -- only the due steps, however many nudges there are
+        CROSS JOIN deals d ON d.id = n.deal_id
+        WHERE n.status = 'planned' AND n.due_date <= :today
+          AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= :now)
+          AND d.status = 'open'
+          AND NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.team_id = d.team_id AND w.active = 0)
+          AND NOT EXISTS (  -- a deal's nudges wait for its announcement
+            SELECT 1 FROM posts a WHERE a.deal_id = d.id AND a.kind = 'announcement'
+              AND a.status IN ('sending', 'unconfirmed', 'retry'))
+        GROUP BY n.deal_id
+        ORDER BY oldest, n.deal_id
+        LIMIT :limit
+        """,
+        {"today": today.isoformat(), "now": stamp(now), "limit": limit},
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def claim(
+    db: sqlite_utils.Database, deal_id: int, *, today: date, now: datetime, is_late: Callable[[date, str], bool]
+) -> tuple[Post, Deal, list[Nudge]] | None:
+    """Inside a write transaction: take this deal's due steps for one message, or None if another took them."""
+    deal = get_deal(db, deal_id)
+    if deal is None or deal.status != "open":
+        return None
+    rows = query(
+        db,
+        "SELECT * FROM nudges WHERE deal_id = ? AND status = 'planned' AND due_date <= ? "
+        "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
+        f"AND NOT EXISTS ({ANNOUNCING}) ORDER BY due_date, id LIMIT ?",
+        [deal_id, today.isoformat(), stamp(now), deal_id, MAX_PER_MESSAGE],
+    )
+    if not rows:
+        return None
+    late = any(is_late(date.fromisoformat(r["due_date"]), r["created_at"]) for r in rows)
+    post_row = {
+        "deal_id": deal_id,
+        "channel_id": deal.channel_id,
+        "status": "sending",
+        "ts": None,
+        "late": int(late),
+        "claimed_at": stamp(now),
+        "lease_at": stamp(now),
+    }
+    post_id = insert(db, "posts", post_row)
+    ids = [r["id"] for r in rows]
+    insert_many(db, "post_nudges", [{"post_id": post_id, "nudge_id": i} for i in ids])
+    marks = ",".join("?" * len(ids))
+    db.execute(
+        f"UPDATE nudges SET status = 'sending', post_id = ?, updated_at = ? WHERE id IN ({marks}) AND status = 'planned'",
+        [post_id, stamp(now), *ids],
+    )
+    post = post_from_row({"id": post_id, **post_row})
+    return post, deal, post_nudges(db, post_id)
+
+
+def post_nudges(db: sqlite_utils.Database, post_id: int) -> list[Nudge]:
+    return [
+        nudge_from_row(r) for r in query(db, "SELECT * FROM nudges WHERE post_id = ? ORDER BY due_date, id", [post_id])
+    ]
+
+
+def get_post(db: sqlite_utils.Database, post_id: int) -> Post | None:
+    row = query_one(db, "SELECT * FROM posts WHERE id = ?", [post_id])
+    return post_from_row(row) if row else None
+
+
+def confirm(db: sqlite_utils.Database, post_id: int, *, channel_id: str, ts: str, now: datetime) -> bool:
+    """Record that Slack accepted the message; False if the post was no longer ours to confirm."""
+    cur = db.execute(
+        "UPDATE posts SET status = 'posted', ts = ?, channel_id = ?, posted_at = ?, error = NULL "
+        "WHERE id = ? AND status IN ('sending', 'unconfirmed')",
+        [ts, channel_id, stamp(now), post_id],
+    )
+    if cur.rowcount != 1:
+        return False
+    db.execute(
+        "UPDATE nudges SET status = 'posted', last_error = NULL, updated_at = ? WHERE post_id = ? AND status = 'sending'",
+        [stamp(now), post_id],
+    )
+    return True
+
+
+def release(db: sqlite_utils.Database, post_id: int, *, now: datetime, error: str, retry_at: datetime) -> None:
+    """Slack surely did not post it: the steps go back to planned, to be tried again at `retry_at`."""
+    db.execute(
+        "UPDATE posts SET status = 'failed', error = ? WHERE id = ? AND status IN ('sending', 'unconfirmed')",
+        [error, post_id],
+    )
+    db.execute(
+        "UPDATE nudges SET status = 'planned', post_id = NULL, attempts = attempts + 1, next_attempt_at = ?, "
+        "last_error = ?, updated_at = ? WHERE post_id = ? AND status = 'sending'",
+        [stamp(retry_at), error, stamp(now), post_id],
+    )
+
+
+def mark_unconfirmed(
+    db: sqlite_utils.Database,
+    post_id: int,
+    *,
+    error: str,
+    channel_id: str | None = None,
+    searched_to: str | None = None,
+) -> None:
+    """We can't tell whether Slack posted it (a timeout, a 5xx): check the channel before trying again.
+    `channel_id`: where it went, when not the deal's channel (the owner's DM); `searched_to`: how far a history
+    search got, so the next one reads on from there."""
+    db.execute(
+        "UPDATE posts SET status = 'unconfirmed', error = ?, channel_id = COALESCE(?, channel_id), "
+        "searched_to = COALESCE(?, searched_to) WHERE id = ? AND status = 'sending'",
+        [error, channel_id, searched_to, post_id],
+    )
+
+
+def mark_undeliverable(db: sqlite_utils.Database, post_id: int, *, now: datetime, error: str) -> None:
+    db.execute("UPDATE posts SET status = 'failed', error = ? WHERE id = ?", [error, post_id])
+    db.execute(
+        "UPDATE nudges SET status = 'undeliverable', last_error = ?, updated_at = ? WHERE post_id = ? AND status = 'sending'",
+        [error, stamp(now), post_id],
+    )
+
+
+def posts_to_settle(db: sqlite_utils.Database, *, now: datetime, lease: timedelta) -> list[Post]:
+    """Posts whose outcome we never learned (marked unconfirmed, or still 'sending' long after a crash), and
+    announcements waiting for another try whose time has come."""
+    rows = query(
+        db,
+        # indexed lookups, sorted here: an OR, or ORDER BY in SQL, makes SQLite scan every post
+        "SELECT * FROM posts WHERE status = 'unconfirmed' UNION ALL SELECT * FROM posts WHERE status = 'sending' "
+        "AND lease_at < ? UNION ALL SELECT * FROM posts WHERE status = 'retry' AND lease_at <= ?",
+        [stamp(now - lease), stamp(now)],
+    )
+    rows.sort(key=lambda r: r["id"])
+    return [post_from_row(r) for r in rows]
+
+
+def take_for_reconcile(db: sqlite_utils.Database, post: Post, *, now: datetime) -> bool:
+    """Renew the claim only if nobody else did since we looked, so one dispatcher reconciles each post."""
+    cur = db.execute(
+        "UPDATE posts SET lease_at = ?, status = 'sending' WHERE id = ? AND status = ? AND lease_at = ?",
+        [stamp(now), post.id, post.status, post.lease_at],
+    )
+    return cur.rowcount == 1
+
+
+# -- what reps do with a posted nudge ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Change:
+    """The result of a click: whether it changed anything, and the nudge as it now stands."""
+
+    changed: bool
+    nudge: Nudge | None
+
+
+def get_nudge(db: sqlite_utils.Database, nudge_id: int) -> Nudge | None:
+    row = query_one(db, "SELECT * FROM nudges WHERE id = ?", [nudge_id])
+    return nudge_from_row(row) if row else None
+
+
+def _resolve(db, nudge_id: int, sets: str, params: list, *, allowed: tuple[str, ...]) -> Change:
+    marks = ",".join("?" * len(allowed))
+    cur = db.execute(f"UPDATE nudges SET {sets} WHERE id = ? AND status IN ({marks})", [*params, nudge_id, *allowed])
+    return Change(cur.rowcount == 1, get_nudge(db, nudge_id))
+
+
+def mark_done(
+    db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, outcome: dict | None = None
+) -> Change:
+    at = stamp(now)
+    return _resolve(
+        db,
+        nudge_id,
+        "status = 'done', resolved_by = ?, resolved_at = ?, outcome = ?, updated_at = ?",
+        [actor, at, json.dumps(outcome) if outcome else None, at],
+        allowed=ACTIONABLE,
+    )
+
+
+def mark_skipped(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, reason: str | None) -> Change:
+    at = stamp(now)
+    return _resolve(
+        db,
+        nudge_id,
+        "status = 'skipped', resolved_by = ?, resolved_at = ?, note = ?, updated_at = ?",
+        [actor, at, reason, at],
+        allowed=ACTIONABLE,
+    )
+
+
+def snooze(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, until: date, today: date) -> Change:
+    """Back to planned with a later due date; a fresh message follows then. The old message says so.
+    A step not yet posted may be snoozed too, unless an earlier snooze still holds: a double click moves it once."""
+    at = stamp(now)
+    cur = db.execute(
+        "UPDATE nudges SET status = 'planned', due_date = ?, snoozed_until = ?, snoozed_by = ?, post_id = NULL, "
+        "next_attempt_at = NULL, updated_at = ? WHERE id = ? AND (status = 'posted' OR (status = 'planned' "
+        "AND (snoozed_until IS NULL OR snoozed_until <= ?)))",
+        [until.isoformat(), until.isoformat(), actor, at, nudge_id, today.isoformat()],
+    )
+    return Change(cur.rowcount == 1, get_nudge(db, nudge_id))
+
+
+def reassign(db: sqlite_utils.Database, nudge_id: int, *, actor: str, assignee: str, now: datetime) -> Change:
+    at = stamp(now)
+    cur = db.execute(
+        "UPDATE nudges SET assignee_id = ?, updated_at = ? WHERE id = ? AND status IN ('planned', 'posted') "
+        "AND (assignee_id IS NULL OR assignee_id != ?)",
+        [assignee, at, nudge_id, assignee],
+    )
+    return Change(cur.rowcount == 1, get_nudge(db, nudge_id))
+
+
+def nudges_shown_in(db: sqlite_utils.Database, post_id: int) -> list[Nudge]:
+    """The steps a message carried, including any snoozed out of it since."""
+    rows = query(
+        db,
+        "SELECT n.* FROM nudges n JOIN post_nudges p ON p.nudge_id = n.id WHERE p.post_id = ? ORDER BY n.due_date, n.id",
+        [post_id],
+    )
+    return [nudge_from_row(r) for r in rows]

@@ -1,0 +1,296 @@
+"""Posting a message that must appear exactly once, and finding it again when we can't tell whether it did.
+
+Every such message (a nudge, a deal's announcement, a manager's digest) follows one protocol; the database
+row that stands for it is claimed before anything goes out (see README "Exactly once"):
+1. Claim. A row moves to `sending` in a transaction, with a lease; only one process can win it.
+2. Post. `post_once`: chat.postMessage carrying the row's id in its metadata, through a client that never
+   retries by itself. The outcome is Posted, NotPosted (Slack surely did not post it: try again later) or
+   Unknown (a timeout, a 5xx, a lost connection: it may be there). A 429 asking for a few seconds is waited
+   out and tried again at once, since Slack surely did not post it.
+3. Confirm. The ts is recorded; or the claim is released for a retry; or the row is marked unconfirmed.
+4. Reconcile. A row unconfirmed, or still `sending` after its lease (its process died), is looked for with
+   `find_posted` in the channel's history, within the claim's own time window, page by page. Found: it is
+   confirmed. Missing (the whole window was read): it is posted afresh. Anything short of that (rate limited,
+   more pages than one run reads): still unknown; what was read is kept and the next run goes on from there.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import time
+import urllib.error
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import TypeVar
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.slack.client import error_code, retry_after, slack_ts, status_of
+
+LEASE = timedelta(minutes=10)  # far longer than one post can take: a claim still 'sending' after this was orphaned
+SHORT_WAIT = 5  # seconds: a 429 asking for this long or less is waited out within the run
+RUN_PATIENCE = 60.0  # seconds of such waits one run may spend, all posts together
+SHORT_WAITS_PER_POST = 2  # then the post waits for a later run, and the run goes on with the others
+HISTORY_SKEW = timedelta(minutes=5)  # how far around the claim's window to look, for clocks that disagree
+HISTORY_PAGE = 100  # messages asked for per conversations.history call (Slack may give fewer)
+HISTORY_PAGES = 10  # per row per run; a longer window is read on over the next runs
+# The destination can't be reached: retrying the same post won't help (the nudge goes to its owner instead).
+UNDELIVERABLE = frozenset(
+    {
+        "channel_not_found",
+        "is_archived",
+        "not_in_channel",
+        "method_not_supported_for_channel_type",
+        "missing_scope",
+        "restricted_action",
+        "restricted_action_read_only_channel",
+        "team_access_not_granted",
+    }
+)
+# History errors meaning the channel is gone or closed to us: the message can't be found there, nor posted again.
+HISTORY_GONE = frozenset({"channel_not_found", "not_in_channel", "team_access_not_granted"})
+AMBIGUOUS_ERRORS = (TimeoutError, socket.timeout, urllib.error.URLError, ConnectionError, http.client.HTTPException)
+NON_JSON = "Received a response in a non-JSON format"  # slack_sdk's error for an HTML error page
+
+
+class Patience:
+    """How one run waits out short rate limits: `sleep` is injectable (tests pass a fake clock's), and the run
+    spends at most `budget` seconds on such waits, so a busy Slack delays a run but never stalls it."""
+
+    def __init__(self, sleep: Callable[[float], None] = time.sleep, budget: float = RUN_PATIENCE):
+        self.sleep = sleep
+        self.budget = budget
+        self.spent = 0.0
+
+    def wait(self, seconds: float) -> bool:
+        """Wait `seconds` if that is short and within the budget; False means: give up for this run."""
+        if seconds > SHORT_WAIT or self.spent + seconds > self.budget:
+            return False
+        if seconds > 0:
+            self.sleep(seconds)
+        self.spent += seconds
+        return True
+
+
+@dataclass(frozen=True)
+class Posted:
+    channel: str
+    ts: str
+
+
+RATELIMITED, REFUSED, UNREACHABLE, OFFLINE = "ratelimited", "refused", "unreachable", "offline"
+
+
+@dataclass(frozen=True)
+class NotPosted:
+    """Slack surely did not post it, so it may be posted again. `kind`: RATELIMITED (`wait` is Retry-After),
+    REFUSED (ok:false), UNREACHABLE (the channel or user can't be reached) or OFFLINE (no connection at all)."""
+
+    error: str
+    kind: str
+    wait: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class Unknown:
+    """Slack may or may not have it: only its history can tell."""
+
+    error: str
+
+
+Outcome = Posted | NotPosted | Unknown
+
+
+def backoff(attempts: int) -> timedelta:
+    """1, 2, 4 … minutes, at most an hour: a failing post is retried for as long as it takes, never dropped."""
+    return timedelta(minutes=min(2**attempts, 60))
+
+
+def never_sent(exc: Exception) -> bool:
+    """Refused before anything went out (no connection, no DNS): surely not posted, so no history check."""
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    return isinstance(reason, ConnectionRefusedError | socket.gaierror)
+
+
+T = TypeVar("T")
+
+
+def read_patiently(call: Callable[[], T], patience: Patience) -> T:
+    """A call that is safe to repeat (auth.test, users.info, conversations.open): a short 429 is waited out and the
+    call made again, so one busy second doesn't cost a whole run. Anything else is raised as usual."""
+    waits = 0
+    while True:
+        try:
+            return call()
+        except SlackApiError as exc:
+            if status_of(exc) != 429 or waits >= SHORT_WAITS_PER_POST or not patience.wait(retry_after(exc)):
+                raise
+            waits += 1
+
+
+def require_no_retries(client: WebClient) -> None:
+    """A client with retry handlers repeats a POST after a 5xx or a timeout: a second copy of the message."""
+    if client.retry_handlers:
+        raise ValueError("this client retries on its own and could post twice; use bot.slack.posting_client")
+
+
+def post_once(
+    client: WebClient,
+    channel: str,
+    *,
+    text: str,
+    blocks: list[dict] | None,
+    metadata: dict,
+    patience: Patience,
+    join: bool = False,
+    **extra,
+) -> Outcome:
+    """Step 2: one chat.postMessage, what became of it, and nothing posted twice. `join`: a public channel the bot
+    was never invited to is joined first (conversations.join), then the post is made."""
+    require_no_retries(client)
+    waits = 0
+    while True:
+        try:
+            response = client.chat_postMessage(
+                channel=channel, text=text, blocks=blocks, metadata=metadata, unfurl_links=False, **extra
+            )
+            return Posted(response["channel"], response["ts"])
+        except SlackApiError as exc:
+            code, status = error_code(exc), status_of(exc)
+            if status == 429:
+                wait = retry_after(exc)
+                if waits < SHORT_WAITS_PER_POST and patience.wait(wait):
+                    waits += 1  # surely not posted: try again in this run
+                    continue
+                return NotPosted("ratelimited", RATELIMITED, timedelta(seconds=wait))
+            if status >= 500 or code.startswith(NON_JSON):
+                return Unknown(f"http {status}")
+            if code == "not_in_channel" and join:
+                join, refused = False, _join(client, channel)
+                if refused is None:
+                    continue
+                return refused
+            if code in UNDELIVERABLE:
+                return NotPosted(code, UNREACHABLE)
+            return NotPosted(code or f"http {status}", REFUSED)
+        except AMBIGUOUS_ERRORS as exc:
+            if never_sent(exc):
+                return NotPosted(type(exc).__name__, OFFLINE)
+            return Unknown(type(exc).__name__)
+
+
+def _join(client: WebClient, channel: str) -> NotPosted | None:
+    """Join a public channel before posting there; None when joined (the post was not made either way)."""
+    try:
+        client.conversations_join(channel=channel)
+    except SlackApiError as exc:
+        code = error_code(exc)
+        if status_of(exc) == 429:
+            return NotPosted("ratelimited", RATELIMITED, timedelta(seconds=retry_after(exc)))
+        return NotPosted(code or "not_in_channel", UNREACHABLE if code in UNDELIVERABLE else REFUSED)
+    except AMBIGUOUS_ERRORS as exc:
+        return NotPosted(type(exc).__name__, OFFLINE)
+    return None
+
+
+# -- step 4: finding a post whose outcome we never learned ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Found:
+    channel: str
+    ts: str
+
+
+@dataclass(frozen=True)
+class Missing:
+    """The whole window was read (or the channel is gone): it isn't there, so it may be posted afresh."""
+
+    gone: bool = False
+
+
+@dataclass(frozen=True)
+class Unsure:
+    """Only part of the window was read: still unknown. `searched_to`: the oldest ts read so far, from which the
+    next run reads on (None: nothing read yet)."""
+
+    error: str
+    searched_to: str | None
+
+
+Search = Found | Missing | Unsure
+
+
+def window(claimed_at: str, lease: timedelta) -> tuple[Decimal, Decimal]:
+    """(oldest, latest) ts where a post claimed at `claimed_at` can be: from the claim to the end of its lease,
+    with HISTORY_SKEW either side."""
+    start = slack_ts(claimed_at)
+    skew = Decimal(int(HISTORY_SKEW.total_seconds()))
+    return start - skew, start + Decimal(int(lease.total_seconds())) + skew
+
+
+def find_posted(
+    client: WebClient,
+    channel: str,
+    *,
+    event_type: str,
+    key: str,
+    value: int,
+    claimed_at: str,
+    lease: timedelta,
+    searched_to: str | None,
+    patience: Patience,
+) -> Search:
+    """The message whose metadata carries {key: value}, in `channel` (a user id means the bot's DM with them),
+    read newest first from `searched_to` (or the window's end) down to the window's start."""
+    oldest, latest = window(claimed_at, lease)
+    try:
+        if channel.startswith(("U", "W")):
+            user = channel
+            channel = read_patiently(lambda: client.conversations_open(users=user), patience)["channel"]["id"]
+    except SlackApiError as exc:
+        return Unsure(f"conversations.open: {error_code(exc) or status_of(exc)}", searched_to)
+    except AMBIGUOUS_ERRORS as exc:
+        return Unsure(f"conversations.open: {type(exc).__name__}", searched_to)
+    upper = Decimal(searched_to) if searched_to else latest
+    cursor, pages, waits = None, 0, 0
+    while pages < HISTORY_PAGES:
+        try:
+            page = client.conversations_history(
+                channel=channel,
+                oldest=str(oldest),
+                latest=str(upper),
+                include_all_metadata=True,
+                limit=HISTORY_PAGE,
+                cursor=cursor,
+            )
+        except SlackApiError as exc:
+            code = error_code(exc)
+            if status_of(exc) == 429:
+                if waits < SHORT_WAITS_PER_POST and patience.wait(retry_after(exc)):
+                    waits += 1
+                    continue  # the same page again, after the wait Slack asked for
+                return Unsure("history rate limited", searched_to)
+            if code in HISTORY_GONE:
+                return Missing(gone=True)
+            return Unsure(f"history: {code or status_of(exc)}", searched_to)
+        except AMBIGUOUS_ERRORS as exc:
+            return Unsure(f"history: {type(exc).__name__}", searched_to)
+        pages += 1
+        messages = page.get("messages") or []
+        for message in messages:
+            meta = message.get("metadata") or {}
+            if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get(key) == value:
+                return Found(channel, message["ts"])
+        if messages:
+            searched_to = str(min(Decimal(m["ts"]) for m in messages))
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not page.get("has_more"):
+            return Missing()
+        if not cursor:
+            return Unsure("history has more but gave no cursor", searched_to)
+    return Unsure(f"more than {HISTORY_PAGES} pages of history this run", searched_to)

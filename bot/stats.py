@@ -1,0 +1,167 @@
+"""How a manager's team is doing, read one way for the daily digest and the Home tab alike: pure queries, no Slack.
+
+Timestamps are compared with SQLite's julianday(), which reads any UTC offset, so rows written before every
+stamp was UTC compare correctly too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import sqlite_utils
+
+from bot.deals.model import Deal, row_to_deal
+from bot.storage.store import parse_stamp, query, stamp
+
+OPEN = ("planned", "sending", "posted", "undeliverable")  # not done, skipped or cancelled: still owed
+RATE_DAYS = 30  # the completion rate looks back this far
+
+
+@dataclass(frozen=True)
+class AtRisk:
+    """A deal worth a manager's look: a large deal with early touches overdue, a deal gone quiet, or both."""
+
+    deal: Deal
+    overdue_affirm: int = 0
+    oldest_overdue: date | None = None
+    quiet_since: datetime | None = None  # the last touch done, or the capture, when nothing was done since
+
+    @property
+    def large(self) -> bool:
+        return self.overdue_affirm > 0
+
+
+@dataclass(frozen=True)
+class RepStats:
+    """One rep's follow-ups; a step counts for whoever must do it (its assignee, else the deal's owner)."""
+
+    rep_id: str
+    done: int  # since the `since` asked about (none without one)
+    overdue: int
+    due_today: int
+    done_30: int
+    skipped_30: int
+    overdue_30: int
+    open_deals: int = 0  # open deals the rep owns
+
+    @property
+    def rate(self) -> float | None:
+        """done / (done + skipped + overdue) among the steps due in the last 30 days; None without any."""
+        total = self.done_30 + self.skipped_30 + self.overdue_30
+        return self.done_30 / total if total else None
+
+    @property
+    def busy(self) -> bool:
+        """Anything to say about the rep's follow-ups (open deals aside)."""
+        return bool(self.done or self.overdue or self.due_today or self.rate is not None)
+
+
+def _open_marks() -> str:
+    return ", ".join(f"'{s}'" for s in OPEN)
+
+
+def at_risk(
+    db: sqlite_utils.Database, *, team_id: str, now: datetime, today: date, large_deal: Decimal, quiet_days: int
+) -> list[AtRisk]:
+    """Large deals whose affirm-stage touches are overdue (oldest first), then deals gone quiet (longest first)."""
+    overdue = query(
+        db,
+        f"""
+        SELECT d.*, COUNT(n.id) AS overdue_affirm, MIN(n.due_date) AS oldest_overdue
+        FROM deals d JOIN nudges n ON n.deal_id = d.id
+        WHERE d.team_id = :team AND d.status = 'open' AND n.stage = 'affirm'
+          AND n.status IN ({_open_marks()}) AND n.due_date < :today
+        GROUP BY d.id
+        """,
+        {"team": team_id, "today": today.isoformat()},
+    )
+    cutoff = stamp(now - timedelta(days=quiet_days))
+    quiet = query(
+        db,
+        f"""
+        SELECT d.*, (SELECT MAX(julianday(m.resolved_at)) FROM nudges m
+                     WHERE m.deal_id = d.id AND m.status = 'done') AS last_done_jd
+        FROM deals d
+        WHERE d.team_id = :team AND d.status = 'open' AND julianday(d.created_at) <= julianday(:cutoff)
+          AND NOT EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id AND n.status = 'done'
+                          AND julianday(n.resolved_at) > julianday(:cutoff))
+          AND EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id AND n.status IN ({_open_marks()}))
+        """,
+        {"team": team_id, "cutoff": cutoff},
+    )
+    flagged: dict[int, AtRisk] = {}
+    for row in overdue:
+        deal = row_to_deal(row)
+        if deal.fields.money.amount >= large_deal:
+            flagged[deal.id] = AtRisk(deal, row["overdue_affirm"], date.fromisoformat(row["oldest_overdue"]))
+    for row in quiet:
+        deal = row_to_deal(row)
+        since = _from_julian(row["last_done_jd"]) if row["last_done_jd"] else parse_stamp(deal.created_at)
+        earlier = flagged.get(deal.id)
+        flagged[deal.id] = AtRisk(
+            deal,
+            earlier.overdue_affirm if earlier else 0,
+            earlier.oldest_overdue if earlier else None,
+            quiet_since=since,
+        )
+    large = sorted(
+        (r for r in flagged.values() if r.large),
+        key=lambda r: (r.oldest_overdue, -r.deal.fields.money.amount, r.deal.id),
+    )
+    quiet_only = sorted((r for r in flagged.values() if not r.large), key=lambda r: (r.quiet_since, r.deal.id))
+    return large + quiet_only
+
+
+def _from_julian(jd: float) -> datetime:
+    """julianday() back to an aware UTC instant, to the second (stamps are stored to the second)."""
+    return datetime.fromtimestamp(round((jd - 2440587.5) * 86400), UTC)
+
+
+def rep_stats(
+    db: sqlite_utils.Database, *, team_id: str, today: date, now: datetime, since: datetime | None = None
+) -> list[RepStats]:
+    """Every rep with an open deal or a follow-up to speak of: most overdue, then most due today, lowest rate first.
+
+    `done` counts the steps done after `since` (the last digest); without a `since` it is 0."""
+    window = (today - timedelta(days=RATE_DAYS)).isoformat()
+    rows = query(
+        db,
+        f"""
+        SELECT COALESCE(n.assignee_id, d.owner_id) AS rep,
+          SUM(n.status = 'done' AND julianday(n.resolved_at) > julianday(:since)
+              AND julianday(n.resolved_at) <= julianday(:now)) AS done,
+          SUM(d.status = 'open' AND n.status IN ({_open_marks()}) AND n.due_date < :today) AS overdue,
+          SUM(d.status = 'open' AND n.status IN ({_open_marks()}) AND n.due_date = :today) AS due_today,
+          SUM(n.due_date > :window AND n.due_date <= :today AND n.status = 'done') AS done_30,
+          SUM(n.due_date > :window AND n.due_date <= :today AND n.status = 'skipped') AS skipped_30,
+          SUM(n.due_date > :window AND n.due_date < :today AND d.status = 'open'
+              AND n.status IN ({_open_marks()})) AS overdue_30
+        FROM nudges n JOIN deals d ON d.id = n.deal_id
+        WHERE d.team_id = :team AND d.status != 'deleted'
+        GROUP BY rep
+        """,
+        {
+            "team": team_id,
+            "today": today.isoformat(),
+            "since": stamp(since if since is not None else now),  # after now and by now: nothing
+            "now": stamp(now),
+            "window": window,
+        },
+    )
+    owned = query(
+        db,
+        "SELECT owner_id AS rep, COUNT(*) AS open_deals FROM deals WHERE team_id = ? AND status = 'open' "
+        "GROUP BY owner_id",
+        [team_id],
+    )
+    open_deals = {r["rep"]: r["open_deals"] for r in owned}
+    counts = ("done", "overdue", "due_today", "done_30", "skipped_30", "overdue_30")
+    steps = {r["rep"]: [int(r[k] or 0) for k in counts] for r in rows}
+    stats = [
+        RepStats(rep, *steps.get(rep, [0] * len(counts)), open_deals=open_deals.get(rep, 0))
+        for rep in steps.keys() | open_deals.keys()
+    ]
+    active = [s for s in stats if s.busy or s.open_deals]
+    return sorted(active, key=lambda s: (-s.overdue, -s.due_today, s.rate if s.rate is not None else 2.0, s.rep_id))

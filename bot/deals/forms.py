@@ -190,7 +190,7 @@ def read_outcome(values: dict, kind: str | None) -> dict:
     if not selected.get("value"):
         raise FormErrors({RESULT: "Choose how it went."})
     outcome = {"kind": kind, "result": selected["value"]}
-    what = "testimonial" if kind == "testimonial" else "referral names"
+    what = "testimonial" if kind == "testimonial" else "list of referral names"
     detail = read_text(values, DETAIL, what, MAX_OUTCOME, OUTCOME_EXAMPLES.get(kind, ""), multiline=True)
     if detail:
         outcome["detail"] = detail

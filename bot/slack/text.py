@@ -14,6 +14,9 @@ from bot.slack.ids import is_channel_id, is_user_id
 
 # Invisible but wanted: joiners inside emoji sequences (👩‍💻) and in Persian and Indic scripts. They reorder nothing.
 JOINERS = frozenset("\u200c\u200d")
+# Letters that draw nothing (Hangul and halfwidth fillers, the blank Braille pattern): a name made of them looks
+# empty, so they count as hidden too.
+BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _FORMATTING = set("*_~`")
 ZWSP = "\u200b"
@@ -26,8 +29,9 @@ def unescape_slack(text: str) -> str:
 
 def hidden(ch: str) -> bool:
     """A character that changes how text shows without showing itself: format characters (category Cf: the bidi
-    controls that reverse what follows them, zero-width spaces, invisible tags), and lone surrogates."""
-    return unicodedata.category(ch) in ("Cf", "Cs") and ch not in JOINERS
+    controls that reverse what follows them, zero-width spaces, invisible tags), lone surrogates, and letters that
+    draw nothing (BLANK_LOOKING)."""
+    return (unicodedata.category(ch) in ("Cf", "Cs") and ch not in JOINERS) or ch in BLANK_LOOKING
 
 
 def inert(text: str | None) -> str:

@@ -170,6 +170,14 @@ def test_a_quick_capture_refuses_a_zero_width_space_in_any_of_its_fields(slack, 
     assert rows(settings, "deals") == [] and fake.calls_to("chat.postMessage") == []
 
 
+@pytest.mark.parametrize("blank", ["\u3164", "\u115f", "\u2800", "\uffa0"])
+def test_an_account_name_of_letters_that_draw_nothing_is_refused(slack, fake, settings, blank):
+    """A name that looks empty (Hangul filler, blank Braille) would be announced as a blank deal."""
+    body = body_json(slack.command(f"{blank} $5k"))
+    assert "invisible character" in body["text"] and f"U+{ord(blank):04X}" in body["text"]
+    assert rows(settings, "deals") == [] and fake.calls_to("chat.postMessage") == []
+
+
 @pytest.mark.parametrize(
     ("values", "block"),
     [

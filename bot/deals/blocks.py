@@ -11,7 +11,7 @@ from bot.deals.model import Deal, DealFields, Nudge
 from bot.playbook.render import facts, render
 from bot.slack.ids import is_user_id
 from bot.slack.text import bold, escape, inert, mention, plain, truncate
-from bot.storage.store import parse_stamp
+from bot.timestamps import parse_stamp
 
 SECTION_LIMIT = 3000
 HEADER_LIMIT = 150

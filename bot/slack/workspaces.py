@@ -19,7 +19,8 @@ from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 
 from bot.settings import Settings
 from bot.slack.client import posting_client
-from bot.storage.store import query, stamp
+from bot.storage.store import query
+from bot.timestamps import stamp
 
 logger = logging.getLogger(__name__)
 STATE_SECONDS = 600

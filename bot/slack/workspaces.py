@@ -74,7 +74,7 @@ class Workspaces:
         return cls(settings, installation_store(settings) if settings.oauth else None)
 
     def posting_client(self, team_id: str) -> WebClient | None:
-        """The workspace's client for posting (bot.slack.posting_client: no automatic retries); None when the
+        """The workspace's client for posting (bot.slack.client.posting_client: no automatic retries); None when the
         workspace has no installation (never installed, or uninstalled since)."""
         if self.store is None:
             if self._single is None:

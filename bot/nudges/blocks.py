@@ -1,4 +1,4 @@
-"""Block Kit for nudges: the message a team acts on, its resolved states, and the Skip and outcome modals."""
+"""A nudge as the team sees it (message, resolved states, modals, "nothing changed"), the same in channel and DM."""
 
 from __future__ import annotations
 

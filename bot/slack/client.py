@@ -1,4 +1,4 @@
-"""Talking to Slack's Web API: the one client that may post, the listeners' client, and small helpers."""
+"""Which Slack client may repeat a call: messages go out through one that never retries, so no retry posts twice."""
 
 from __future__ import annotations
 

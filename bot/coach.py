@@ -21,7 +21,7 @@ from bot.deals.model import Deal, DealFields, Nudge
 from bot.home import blocks as home_blocks
 from bot.home import view as home
 from bot.nudges import ledger as lifecycle
-from bot.nudges.blocks import nudge_message
+from bot.nudges.blocks import already_resolved_text, nudge_message
 from bot.playbook.loader import Playbook
 from bot.settings import Settings
 from bot.slack import workspaces
@@ -331,7 +331,7 @@ class Coach:
                 change = lifecycle.reassign(db, nudge_id, actor=user_id, assignee=details["assignee"], now=now)
             else:
                 raise ValueError(f"unknown nudge action {action!r}")
-        explanation = None if change.changed else blocks.already_resolved_text(change.nudge, action)
+        explanation = None if change.changed else already_resolved_text(change.nudge, action)
         after = change.nudge.assignee_id if change.nudge else None
         audience = frozenset({deal.owner_id, nudge.assignee_id, after, user_id} - {None})
         posts = tuple(dict.fromkeys(p for p in (post_id, *also_posts) if p))

@@ -13,7 +13,8 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.deals.model import Deal, row_to_deal
-from bot.storage.store import parse_stamp, query, stamp
+from bot.storage.store import query
+from bot.timestamps import parse_stamp, stamp
 
 OPEN = ("planned", "sending", "posted", "undeliverable")  # not done, skipped or cancelled: still owed
 RATE_DAYS = 30  # the completion rate looks back this far

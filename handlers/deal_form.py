@@ -9,6 +9,7 @@ from bot.coach import Coach, LooksLikeARepeat, NotAllowed
 from bot.deals import blocks
 from bot.deals.blocks import ADD_DETAILS, read_modal_metadata
 from bot.deals.forms import ACCOUNT, DEAL_MODAL, FormErrors
+from bot.slack.blocks import notice
 from bot.storage.store import log_storage_failure, storage_problem
 from handlers.commands import SAVED
 from handlers.replies import open_form_for_click, refuse
@@ -74,7 +75,7 @@ def announce_deal_form(view: dict, context, client) -> None:
         return
 
     def tell_user(text: str) -> None:
-        client.chat_postMessage(channel=context.user_id, text=text, blocks=blocks.notice(text)[1])
+        client.chat_postMessage(channel=context.user_id, text=text, blocks=notice(text)[1])
 
     coach.announce(deal.id, notify=tell_user)
     coach.refresh_homes_of_deals(client, [deal.id], actor=context.user_id)

@@ -8,10 +8,10 @@ import sqlite3
 
 from bot.coach import Coach, NotAllowed
 from bot.deals import forms
-from bot.deals.blocks import already_resolved_text
 from bot.deals.capture import InputError
 from bot.deals.forms import REASON, FormErrors
 from bot.nudges import blocks as nudge_blocks
+from bot.nudges.blocks import already_resolved_text
 from bot.nudges.ledger import ACTIONABLE
 from bot.storage.store import log_storage_failure, storage_problem
 from handlers.replies import open_form_for_click, refuse, tell

@@ -82,9 +82,10 @@ def form(
 ) -> dict:
     """Modal state values shaped as Slack sends them for the deal form."""
     from bot.deals import forms
+    from bot.slack.blocks import VALUE
 
     def text(value):
-        return {forms.VALUE: {"type": "plain_text_input", "value": value}}
+        return {VALUE: {"type": "plain_text_input", "value": value}}
 
     persona_option = {"text": {"type": "plain_text", "text": persona}, "value": persona} if persona else None
     return {
@@ -92,9 +93,9 @@ def form(
         forms.AMOUNT: text(amount),
         forms.CONTACT_NAME: text(contact),
         forms.CONTACT_TITLE: text(title),
-        forms.PERSONA: {forms.VALUE: {"type": "static_select", "selected_option": persona_option}},
-        forms.CLOSE_DATE: {forms.VALUE: {"type": "datepicker", "selected_date": closed}},
-        forms.GO_LIVE: {forms.VALUE: {"type": "datepicker", "selected_date": live}},
-        forms.IMPL_LEAD: {forms.VALUE: {"type": "users_select", "selected_user": lead}},
+        forms.PERSONA: {VALUE: {"type": "static_select", "selected_option": persona_option}},
+        forms.CLOSE_DATE: {VALUE: {"type": "datepicker", "selected_date": closed}},
+        forms.GO_LIVE: {VALUE: {"type": "datepicker", "selected_date": live}},
+        forms.IMPL_LEAD: {VALUE: {"type": "users_select", "selected_user": lead}},
         forms.WHY: text(why),
     }

@@ -1,7 +1,7 @@
 """A deal's channel message (its announcement), posted exactly once like every message that must appear once.
 
 The claim is written with the deal, in the capture's transaction: the lazy listener after the ack posts it
-through the shared protocol (bot/posting.py). If that post fails for now, its outcome is unknown, or the process
+through the shared protocol (bot/slack/posting.py). If that post fails for now, its outcome is unknown, or the process
 dies, the dispatcher settles it on its next tick: a waiting announcement is posted, an unknown or orphaned one is
 looked for in the channel's history first. Until it is posted (or its channel is found unreachable), the
 deal's nudges wait.
@@ -9,33 +9,30 @@ deal's nudges wait.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import sqlite_utils
 from slack_sdk import WebClient
 
-from bot.deals import blocks
-from bot.deals import model as deals
+from bot.deals import blocks, model
 from bot.deals.model import Deal
-from bot.nudges import ledger as lifecycle
+from bot.nudges import ledger
 from bot.nudges.ledger import ANNOUNCEMENT, Post
 from bot.slack.posting import (
     LEASE,
-    OFFLINE,
-    RATELIMITED,
     UNREACHABLE,
-    NotPosted,
     Outcome,
     Patience,
     Posted,
     Unknown,
-    backoff,
+    metadata,
     post_once,
+    retry_delay,
 )
-from bot.storage.store import Store, insert, query_one, stamp
+from bot.storage.store import Store, insert, query_one
+from bot.timestamps import stamp
 
 EVENT_TYPE = "dealcoach_deal"
-UNREACHABLE_RETRY = timedelta(minutes=5)
 
 
 def claim_with_capture(db: sqlite_utils.Database, *, deal_id: int, channel_id: str, now: datetime) -> None:
@@ -63,7 +60,7 @@ def _insert(db: sqlite_utils.Database, *, deal_id: int, channel_id: str, now: da
 
 def get(db: sqlite_utils.Database, deal_id: int) -> Post | None:
     row = query_one(db, "SELECT * FROM posts WHERE deal_id = ? AND kind = 'announcement'", [deal_id])
-    return lifecycle.post_from_row(row) if row else None
+    return ledger.post_from_row(row) if row else None
 
 
 def take(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> Post | None:
@@ -73,7 +70,7 @@ def take(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> Post | No
     its time has come."""
     post = get(db, deal_id)
     if post is None:
-        deal = deals.get_deal(db, deal_id)
+        deal = model.get_deal(db, deal_id)
         if deal is None or deal.posted_ts:
             return None
         _insert(db, deal_id=deal_id, channel_id=deal.channel_id, now=now, attempts=1)
@@ -119,9 +116,9 @@ def post_afresh(db: sqlite_utils.Database, post: Post, *, now: datetime) -> Post
 
 def confirm(db: sqlite_utils.Database, post: Post, *, channel_id: str, ts: str, now: datetime) -> bool:
     """Slack has it: the post is recorded, and the deal knows its message (Add details, Mark live, permalinks)."""
-    if not lifecycle.confirm(db, post.id, channel_id=channel_id, ts=ts, now=now):
+    if not ledger.confirm(db, post.id, channel_id=channel_id, ts=ts, now=now):
         return False
-    deals.set_message(db, post.deal_id, ts)
+    model.set_message(db, post.deal_id, ts)
     return True
 
 
@@ -145,17 +142,16 @@ def give_up_for_now(db: sqlite_utils.Database, post: Post, *, error: str) -> Non
 def message(store: Store, deal: Deal, post: Post) -> tuple[str, list[dict], dict]:
     """(text, blocks, metadata) of the announcement as the deal stands now."""
     with store.session() as db:
-        steps = deals.deal_nudges(db, deal.id)
+        steps = model.deal_nudges(db, deal.id)
     text, message_blocks = blocks.deal_announcement(deal, steps)
-    metadata = {"event_type": EVENT_TYPE, "event_payload": {"post_id": post.id, "deal_id": deal.id}}
-    return text, message_blocks, metadata
+    return text, message_blocks, metadata(EVENT_TYPE, post_id=post.id, deal_id=deal.id)
 
 
 def deliver(store: Store, client: WebClient, post: Post, deal: Deal, *, now: datetime, patience: Patience) -> Outcome:
     """Steps 2 and 3 of the protocol for a claimed announcement: post it, then record what became of it."""
-    text, message_blocks, metadata = message(store, deal, post)
+    text, message_blocks, marker = message(store, deal, post)
     outcome = post_once(
-        client, deal.channel_id, text=text, blocks=message_blocks, metadata=metadata, patience=patience, join=True
+        client, deal.channel_id, text=text, blocks=message_blocks, metadata=marker, patience=patience, join=True
     )
     record(store, post, outcome, now=now)
     return outcome
@@ -166,17 +162,8 @@ def record(store: Store, post: Post, outcome: Outcome, *, now: datetime) -> None
         if isinstance(outcome, Posted):
             confirm(db, post, channel_id=outcome.channel, ts=outcome.ts, now=now)
         elif isinstance(outcome, Unknown):
-            lifecycle.mark_unconfirmed(db, post.id, error=outcome.error)
+            ledger.mark_unconfirmed(db, post.id, error=outcome.error)
         elif outcome.kind == UNREACHABLE:
             give_up_for_now(db, post, error=outcome.error)
         else:
             wait_for_retry(db, post, error=outcome.error, retry_at=now + retry_delay(outcome, post.attempts))
-
-
-def retry_delay(outcome: NotPosted, attempts: int) -> timedelta:
-    """Retry-After (at least a minute) after a 429; soon when Slack couldn't be reached; else a growing backoff."""
-    if outcome.kind == RATELIMITED:
-        return max(outcome.wait or timedelta(0), timedelta(minutes=1))
-    if outcome.kind == OFFLINE:
-        return min(backoff(attempts), UNREACHABLE_RETRY)
-    return backoff(attempts)

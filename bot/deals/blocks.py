@@ -1,4 +1,5 @@
-"""Pure Block Kit builders: data in, (text fallback, blocks) or a view out. No Slack calls here."""
+"""A deal's messages and forms (pure: data in, text and blocks out), so the capture, its buttons and its modals read
+the same from the command, the form and the Home tab."""
 
 from __future__ import annotations
 
@@ -8,20 +9,24 @@ from datetime import date, datetime, tzinfo
 from bot.deals import forms
 from bot.deals.capture import EXAMPLE, FULL_EXAMPLE, PERSONAS, example_date
 from bot.deals.model import Deal, DealFields, Nudge
+from bot.playbook.loader import STAGE_LABEL
 from bot.playbook.render import facts, render
+from bot.slack.blocks import (
+    MESSAGE_BLOCKS,
+    button,
+    context,
+    header,
+    input_block,
+    modal,
+    option,
+    pack_lines,
+    section,
+    text_input,
+)
 from bot.slack.ids import is_user_id
-from bot.slack.text import bold, escape, inert, mention, plain, truncate
-from bot.storage.store import parse_stamp
+from bot.slack.text import bold, escape, mention, plain, truncate
+from bot.timestamps import parse_stamp
 
-SECTION_LIMIT = 3000
-HEADER_LIMIT = 150
-MESSAGE_BLOCKS = 50
-STAGE_LABEL = {
-    "affirm": "Affirm",
-    "activate": "Activate",
-    "acclimate": "Acclimate",
-    "accomplish": "Accomplish",
-}
 ADD_DETAILS = "open_deal_details"
 MARK_SIGNED, MARK_LIVE, CANCEL_DEAL = "deal_mark_signed", "deal_mark_live", "deal_cancel"
 DELETE_DEAL = "deal_delete"
@@ -30,19 +35,11 @@ LIVE_MODAL, CANCEL_MODAL = "deal_live", "deal_cancel"
 STATUS_MARK = {"done": "✅", "skipped": "⏭️", "cancelled": "✖️", "undeliverable": "⚠️"}
 
 
-def section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT)}}
-
-
-def context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, SECTION_LIMIT)}]}
-
-
 def help_message(command: str = "/closed-deal", *, today: date) -> tuple[str, list[dict]]:
     """The syntax and examples; dates in them are relative to `today`, so copying an example always works."""
     text = f"How to use {command}: `{EXAMPLE}`, or `{command}` alone to open a form."
     blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": "Capture a closed deal"}},
+        header("Capture a closed deal"),
         section(
             "Right after a deal closes, tell me about it here and I'll plan the follow-ups that turn a "
             "new customer into a loyal one: thank-you note, next steps, win analysis, check-ins."
@@ -78,11 +75,6 @@ def error_message(problem: str, example: str) -> tuple[str, list[dict]]:
     return text, blocks
 
 
-def notice(text: str) -> tuple[str, list[dict]]:
-    """A short ephemeral line whose text we wrote (any user values in it already escaped)."""
-    return text, [section(text)]
-
-
 def _deal_line(fields: DealFields) -> str:
     parts = [f"{bold(fields.account)} · {fields.money.format()}"]
     if fields.contact_name:
@@ -111,17 +103,6 @@ def timeline_lines(deal: Deal, nudges: list[Nudge]) -> list[str]:
     ]
 
 
-def _fit(lines: list[str], heading: str, limit: int = SECTION_LIMIT) -> str:
-    """Join lines under a heading, summarising the tail rather than breaking Slack's section limit."""
-    text = heading
-    for i, line in enumerate(lines):
-        tail = f"\n…and {len(lines) - i} more steps."
-        if len(text) + 1 + len(line) + len(tail) > limit:
-            return text + tail
-        text += "\n" + line
-    return text
-
-
 def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]:
     """The in-channel message after a capture: congratulations, the deal, and the plan ahead."""
     if deal.deleted:
@@ -134,7 +115,7 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
     )
     title = f"🎉 Closed: {plain(f.account)}" if f.signed else f"🤝 Verbal yes: {plain(f.account)}"
     blocks: list[dict] = [
-        {"type": "header", "text": {"type": "plain_text", "text": truncate(title, HEADER_LIMIT)}},
+        header(title),
         section(
             f"Congratulations {mention(deal.owner_id)}! Right after the yes is when buyers start to doubt, "
             "so here's the plan to make them glad they chose us."
@@ -147,7 +128,9 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
     if f.why_bought:
         blocks.append(section(f"*Why they bought:* {escape(f.why_bought)}"))
     if nudges:
-        blocks.append(section(_fit(timeline_lines(deal, nudges), "*The plan ahead*")))
+        blocks += pack_lines(
+            timeline_lines(deal, nudges), "…and {n} more steps.", heading="*The plan ahead*", sections=1
+        )
     else:
         blocks.append(section("No follow-ups in the playbook match this deal."))
     if not deal.cancelled:
@@ -173,23 +156,16 @@ def deal_status_line(deal: Deal) -> str | None:
     return None
 
 
-def _button(action_id: str, text: str, value: str, style: str | None = None) -> dict:
-    button = {"type": "button", "action_id": action_id, "text": {"type": "plain_text", "text": text}, "value": value}
-    if style:
-        button["style"] = style
-    return button
-
-
 def deal_actions(deal: Deal) -> dict:
     """The deal's own buttons, in its channel message and on the Home tab."""
     value = str(deal.id)
-    elements = [_button(ADD_DETAILS, "Add details", value)]
+    elements = [button(ADD_DETAILS, "Add details", value)]
     if not deal.fields.signed:
-        elements.append(_button(MARK_SIGNED, "Mark signed", value, "primary"))
+        elements.append(button(MARK_SIGNED, "Mark signed", value, "primary"))
     if not deal.live_at:
-        elements.append(_button(MARK_LIVE, "Mark live", value))
-    elements.append(_button(CANCEL_DEAL, "Cancel deal", value, "danger"))
-    delete = _button(DELETE_DEAL, "Delete", value)
+        elements.append(button(MARK_LIVE, "Mark live", value))
+    elements.append(button(CANCEL_DEAL, "Cancel deal", value, "danger"))
+    delete = button(DELETE_DEAL, "Delete", value)
     delete["confirm"] = {
         "title": {"type": "plain_text", "text": "Delete this capture?"},
         "text": {
@@ -297,58 +273,20 @@ def deal_list(rows: list[tuple[Deal, str, Nudge | None]]) -> tuple[str, list[dic
         out.append(deal_actions(deal))
     if len(rows) > 20:
         out.append(context(f"…and {len(rows) - 20} more. Your Home tab in Deal Coach lists them all."))
-    return text, out[:50]
+    return text, out[:MESSAGE_BLOCKS]
 
 
-def modal(callback_id: str, *, title: str, submit: str, close: str, metadata: str, blocks: list[dict]) -> dict:
-    """A modal view; Slack caps the title, submit and close labels at 24 characters."""
-    return {
-        "type": "modal",
-        "callback_id": callback_id,
-        "title": {"type": "plain_text", "text": title},
-        "submit": {"type": "plain_text", "text": submit},
-        "close": {"type": "plain_text", "text": close},
-        "private_metadata": metadata,
-        "blocks": blocks,
-    }
-
-
-def input_block(block_id: str, label: str, element: dict, *, optional: bool = True, hint: str | None = None) -> dict:
-    block = {
-        "type": "input",
-        "block_id": block_id,
-        "label": {"type": "plain_text", "text": label},
-        "element": {**element, "action_id": forms.VALUE},
-        "optional": optional,
-    }
-    if hint:
-        block["hint"] = {"type": "plain_text", "text": hint}
-    return block
-
-
-def text_input(value: str | None, placeholder: str, *, max_length: int, multiline: bool = False) -> dict:
-    element = {
-        "type": "plain_text_input",
-        "placeholder": {"type": "plain_text", "text": placeholder},
-        "max_length": max_length,
-        "multiline": multiline,
-    }
-    if value:
-        element["initial_value"] = inert(value)  # a value stored before the text policy must not trap the rep
-    return element
-
-
-def _option(value: str) -> dict:
-    return {"text": {"type": "plain_text", "text": PERSONAS[value].capitalize()}, "value": value}
+def _persona(value: str) -> dict:
+    return option(PERSONAS[value].capitalize(), value)
 
 
 def deal_modal(*, channel_id: str, today: date, deal: Deal | None = None) -> dict:
     """The deal form: empty from `/closed-deal`, pre-filled from a deal's "Add details" button."""
     f = deal.fields if deal else None
-    persona = {"type": "static_select", "options": [_option(p) for p in PERSONAS]}
+    persona = {"type": "static_select", "options": [_persona(p) for p in PERSONAS]}
     persona["placeholder"] = {"type": "plain_text", "text": "Who signed?"}
     if f and f.persona:
-        persona["initial_option"] = _option(f.persona)
+        persona["initial_option"] = _persona(f.persona)
     close = {"type": "datepicker", "initial_date": (f.close_date if f else today).isoformat()}
     live = {"type": "datepicker", "placeholder": {"type": "plain_text", "text": "Expected go-live"}}
     if f and f.go_live_date:
@@ -360,7 +298,7 @@ def deal_modal(*, channel_id: str, today: date, deal: Deal | None = None) -> dic
     if f and is_user_id(f.impl_lead_id):
         lead["initial_user"] = f.impl_lead_id
     amount_text = f.money.format() if f else None
-    verbal_option = {"text": {"type": "plain_text", "text": "Verbal yes: not signed yet"}, "value": forms.VERBAL}
+    verbal_option = option("Verbal yes: not signed yet", forms.VERBAL)
     verbal = {"type": "checkboxes", "options": [verbal_option]}
     if f and not f.signed:
         verbal["initial_options"] = [verbal_option]
@@ -438,21 +376,6 @@ def cannot_post_text(deal: Deal, error: str) -> str:
     return saved + f"Slack didn't accept the channel message ({escape(error) or 'no reason given'}). Try again later."
 
 
-def already_resolved_text(nudge: Nudge | None, action: str) -> str:
-    """Why a click changed nothing: someone got there first, or it was already so."""
-    if nudge is None:
-        return "I can't find that follow-up any more."
-    if action == "reassign":
-        return f"It's already with {mention(nudge.assignee_id)}." if nudge.assignee_id else "Nothing to change."
-    if nudge.status == "done":
-        return f"Already done by {mention(nudge.resolved_by)}. Nothing changed."
-    if nudge.status == "skipped":
-        return f"Already skipped by {mention(nudge.resolved_by)}. Nothing changed."
-    if nudge.status == "planned" and nudge.snoozed_until:
-        return f"Already snoozed until {nudge.snoozed_until:%a %b %-d}. Nothing changed."
-    return "This follow-up can't be changed right now."
-
-
 def form_failed_text(code: str, status: int, again: str) -> str:
     """Why a form didn't open (Slack's error `code`, the HTTP `status`, 0 without an answer) and what to do
     instead (`again`, mrkdwn we wrote)."""
@@ -500,8 +423,8 @@ def repeat_question(earlier: Deal, capture_key: str, *, now: datetime, tz: tzinf
         "type": "actions",
         "block_id": "capture_repeat",
         "elements": [
-            _button(CAPTURE_ANYWAY, "Capture it anyway", capture_key, "primary"),
-            _button(LEAVE_CAPTURE, "Leave it", capture_key),
+            button(CAPTURE_ANYWAY, "Capture it anyway", capture_key, "primary"),
+            button(LEAVE_CAPTURE, "Leave it", capture_key),
         ],
     }
     return text, [

@@ -7,6 +7,7 @@ from datetime import date
 
 from bot.deals.capture import MAX_ACCOUNT, MAX_NAME, MAX_WHY, InputError, check_text, parse_amount, parse_persona
 from bot.deals.model import DealFields
+from bot.slack.blocks import VALUE
 from bot.slack.ids import is_channel_id, is_user_id
 
 DEAL_MODAL = "deal_details"
@@ -21,7 +22,6 @@ PERSONA, CLOSE_DATE, GO_LIVE, IMPL_LEAD, WHY = (
 SIGNED, REASON = "signed", "reason"
 DETAIL, RESULT = "detail", "result"  # the outcome modal's text and its radio buttons
 VERBAL = "verbal"  # the checkbox option meaning "not signed yet"
-VALUE = "value"  # the action_id of the single element in each input block
 MAX_REASON = 500  # a skip or cancel reason
 MAX_OUTCOME = 1000  # what the buyer said: their reason, the testimonial, the referral names
 EXAMPLES = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.deals.blocks import HEADER_LIMIT, MESSAGE_BLOCKS, SECTION_LIMIT, context, section
 from bot.deals.model import Deal
 from bot.digest.build import Digest, Outcome, WeekRate
+from bot.slack.blocks import MESSAGE_BLOCKS, context, divider, header, pack_lines, section
 from bot.slack.ids import is_channel_id
 from bot.slack.text import escape, mention, plain, truncate
 from bot.stats import AtRisk, RepStats
@@ -45,21 +45,9 @@ def _plural(n: int, word: str, many: str | None = None) -> str:
     return f"{n} {word if n == 1 else many or word + 's'}"
 
 
-def _pack(heading: str, lines: list[str], total: int, *, parts: int = SECTIONS_PER_PART) -> list[dict]:
-    """The heading and as many lines as fit in `parts` sections; the rest become "…and N more"."""
-    chunks, shown = [heading], 0
-    reserve = len(MORE.format(n=total)) + 1
-    for line in lines:
-        if len(chunks[-1]) + 1 + len(line) + reserve <= SECTION_LIMIT:
-            chunks[-1] += "\n" + line
-        elif len(chunks) < parts and len(line) + reserve <= SECTION_LIMIT:
-            chunks.append(line)
-        else:
-            break
-        shown += 1
-    if shown < total:
-        chunks[-1] += "\n" + MORE.format(n=total - shown)
-    return [section(chunk) for chunk in chunks]
+def _pack(heading: str, lines: list[str], total: int) -> list[dict]:
+    """The heading and as many lines as fit in SECTIONS_PER_PART sections; the rest become "…and N more"."""
+    return pack_lines(lines, MORE, heading=heading, total=total, sections=SECTIONS_PER_PART)
 
 
 def at_risk_line(item: AtRisk, team_url: str | None, now: datetime) -> str:
@@ -115,17 +103,16 @@ def _window(d: Digest) -> str:
 
 def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[str, list[dict]]:
     """(text, blocks) of one manager's digest."""
-    title = plain(f"Deal Coach digest · {_day(d.today)}")[:HEADER_LIMIT]
     if d.first:
         covering = "Your first digest: covering the last 24 hours."
     else:
         covering = f"Since your last digest ({_day(d.since, tz)}, {d.since.astimezone(tz):%H:%M})."
     blocks: list[dict] = [
-        {"type": "header", "text": {"type": "plain_text", "text": title}},
+        header(plain(f"Deal Coach digest · {_day(d.today)}")),
         context(f"{covering} Most urgent first."),
     ]
 
-    blocks.append({"type": "divider"})
+    blocks.append(divider())
     heading = f":rotating_light: *At risk of buyer's remorse* ({len(d.at_risk)})"
     if d.at_risk:
         lines = [at_risk_line(item, team_url, d.now) for item in d.at_risk[:TOP_AT_RISK]]
@@ -134,17 +121,17 @@ def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[st
         blocks.append(section(f"{heading}\nNothing at risk: early touches are on time and no deal has gone quiet."))
 
     if d.closed:
-        blocks.append({"type": "divider"})
+        blocks.append(divider())
         heading = f":tada: *Closed {_window(d)}* ({len(d.closed)})"
         blocks += _pack(heading, [closed_line(deal, team_url) for deal in d.closed[:TOP_DEALS]], len(d.closed))
 
     if d.reps:
-        blocks.append({"type": "divider"})
+        blocks.append(divider())
         heading = f":bar_chart: *Follow-ups by rep* (done {_window(d)}, overdue, due today, completion)"
         blocks += _pack(heading, [rep_line(rep) for rep in d.reps[:TOP_REPS]], len(d.reps))
 
     if d.reasons:
-        blocks.append({"type": "divider"})
+        blocks.append(divider())
         heading = (
             f":speech_balloon: *Why buyers chose us* (from {_plural(d.reasons_total, 'win analysis', 'win analyses')})"
         )
@@ -152,13 +139,13 @@ def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[st
         blocks += _pack(heading, lines, len(lines))
 
     if d.outcomes:
-        blocks.append({"type": "divider"})
+        blocks.append(divider())
         heading = f":star: *Testimonials and referrals, last 30 days* ({len(d.outcomes)})"
         lines = [outcome_line(item, team_url) for item in d.outcomes[:TOP_OUTCOMES]]
         blocks += _pack(heading, lines, len(d.outcomes))
 
     if d.cancelled:
-        blocks.append({"type": "divider"})
+        blocks.append(divider())
         heading = f":x: *Cancelled {_window(d)}* ({len(d.cancelled)})"
         lines = [cancelled_line(deal, team_url) for deal in d.cancelled[:TOP_DEALS]]
         blocks += _pack(heading, lines, len(d.cancelled))

@@ -18,7 +18,8 @@ import sqlite_utils
 
 from bot.deals.model import Deal, row_to_deal
 from bot.stats import OPEN, RATE_DAYS, AtRisk, RepStats, at_risk, rep_stats
-from bot.storage.store import parse_stamp, query, stamp
+from bot.storage.store import query
+from bot.timestamps import parse_stamp, stamp
 
 CHART_WEEKS = 8
 

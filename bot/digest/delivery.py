@@ -1,6 +1,6 @@
 """Managers' daily digests: reconcile, claim, post, confirm; once per manager per local day, whatever happens.
 
-Protocol (bot/posting.py's, with the `digests` table as the source of truth; see README "Managers' digest"):
+Protocol (bot/slack/posting.py's, with the `digests` table as the source of truth; see README "Managers' digest"):
 1. Reconcile. A digest `unconfirmed` for a minute (timeout or 5xx) or still `sending` after LEASE (its process died
    between posting and recording) is looked up in the manager's DM (conversations.open, then
    conversations.history within the claim's time window, page by page) by the digest id in its metadata.
@@ -28,8 +28,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.coach import Coach
-from bot.digest import build as digest
-from bot.digest import ledger
+from bot.digest import build, ledger
 from bot.digest.blocks import chart_comment, chart_title, digest_message
 from bot.digest.chart import completion_png
 from bot.slack.client import describe, error_code
@@ -43,13 +42,15 @@ from bot.slack.posting import (
     Patience,
     Unknown,
     find_posted,
+    metadata,
     post_once,
     read_patiently,
+    retry_delay,
 )
 
 logger = logging.getLogger(__name__)
 EVENT_TYPE = "dealcoach_digest"
-MIN_RETRY, MAX_RETRY = timedelta(minutes=1), timedelta(hours=1)
+MIN_RETRY, MAX_RETRY = timedelta(minutes=1), timedelta(hours=1)  # after Slack refused a digest (not a 429)
 CHART_MIN_WEEKS = 2
 __all__ = ["LEASE", "EVENT_TYPE", "DigestReport", "DigestSender"]
 
@@ -76,7 +77,7 @@ class DigestReport:
         return f"{line}; {self.problem}" if self.problem else line
 
 
-def retry_delay(late_by: timedelta) -> timedelta:
+def backoff_when_late(late_by: timedelta) -> timedelta:
     """The later the digest already is, the longer the wait: 1, 2, 4 … minutes, at most an hour."""
     return min(max(late_by, MIN_RETRY), MAX_RETRY)
 
@@ -179,13 +180,12 @@ class DigestSender:
             return
         data = self._gather(row, team_id, now, local.date())
         text, blocks = digest_message(data, team_url=team_url, tz=zone)
-        metadata = {"event_type": EVENT_TYPE, "event_payload": {"digest_id": row.id}}
         outcome = post_once(
             self.client,
             manager,
             text=text,
             blocks=blocks,
-            metadata=metadata,
+            metadata=metadata(EVENT_TYPE, digest_id=row.id),
             patience=self.patience,
             unfurl_media=False,
         )
@@ -194,10 +194,10 @@ class DigestSender:
             return
         if isinstance(outcome, NotPosted):
             if outcome.kind == RATELIMITED:
-                wait = max(outcome.wait or timedelta(0), MIN_RETRY)
+                wait = retry_delay(outcome, attempts=0)
             else:
                 scheduled = datetime.combine(local.date(), self.settings.digest_at, tzinfo=zone)
-                wait = retry_delay(now - scheduled)
+                wait = backoff_when_late(now - scheduled)
             self._retry(row, manager, outcome.error, now + wait, report)
             return
         with self.coach.store.write() as db:
@@ -205,10 +205,10 @@ class DigestSender:
         report.sent.append(manager)
         self._upload_chart(data.weeks, outcome.channel, manager, report)
 
-    def _gather(self, row: ledger.DigestRow, team_id: str, now: datetime, today: date) -> digest.Digest:
+    def _gather(self, row: ledger.DigestRow, team_id: str, now: datetime, today: date) -> build.Digest:
         with self.coach.store.session() as db:
             since = ledger.last_sent(db, team_id=team_id, manager_id=row.manager_id, other_than=row.id)
-            return digest.gather(
+            return build.gather(
                 db,
                 team_id=team_id,
                 now=now,
@@ -230,7 +230,7 @@ class DigestSender:
         report.unconfirmed.append(manager)
         logger.warning("Digest for %s: outcome unknown (%s); will check the DM before trying again", manager, error)
 
-    def _upload_chart(self, weeks: list[digest.WeekRate], channel: str, manager: str, report: DigestReport) -> None:
+    def _upload_chart(self, weeks: list[build.WeekRate], channel: str, manager: str, report: DigestReport) -> None:
         """After the digest is recorded as sent: a failure here is logged and never repeats the digest."""
         if len(weeks) < CHART_MIN_WEEKS:
             return
@@ -260,15 +260,7 @@ class DigestSender:
                 if not ledger.take_for_reconcile(db, row, now=now):
                     continue
             search = find_posted(
-                self.client,
-                row.manager_id,
-                event_type=EVENT_TYPE,
-                key="digest_id",
-                value=row.id,
-                claimed_at=row.claimed_at,
-                lease=LEASE,
-                searched_to=row.searched_to,
-                patience=self.patience,
+                self.client, row.manager_id, row, event_type=EVENT_TYPE, key="digest_id", patience=self.patience
             )
             with self.coach.store.write() as db:
                 if isinstance(search, Found):

@@ -8,28 +8,21 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.deals.blocks import STAGE_LABEL, context, deal_actions, section
+from bot.deals.blocks import deal_actions
 from bot.deals.capture import EXAMPLE
 from bot.deals.model import Deal, Nudge
 from bot.home.view import HORIZON, Home, Item, MyNudges, TeamView
 from bot.nudges.blocks import nudge_actions, nudge_title
+from bot.playbook.loader import STAGE_LABEL
 from bot.playbook.render import facts, render
+from bot.slack.blocks import context, divider, header, pack_lines, section
 from bot.slack.text import bold, channel_link, mention
 from bot.stats import RATE_DAYS, AtRisk, RepStats
 
 HOME_CALLBACK = "dealcoach_home"
 VIEW_BLOCKS = 100
-SECTION_CHARS = 2900  # a little under Slack's 3,000 per section, for the "…and N more" line
 TEAM_ROWS, RISK_ROWS = 60, 25
 NUDGE_SHARE = 2 / 3  # of the blocks left for the lists, when follow-ups and deals don't both fit
-
-
-def header(text: str) -> dict:
-    return {"type": "header", "text": {"type": "plain_text", "text": text}}
-
-
-def divider() -> dict:
-    return {"type": "divider"}
 
 
 def _day(d) -> str:
@@ -126,21 +119,6 @@ def welcome_blocks() -> list[dict]:
     ]
 
 
-def _lines_blocks(lines: list[str], limit: int, more: str) -> list[dict]:
-    """Lines packed into as few sections as Slack allows, at most `limit` lines, the rest counted."""
-    out, text = [], ""
-    for line in lines[:limit]:
-        if text and len(text) + 1 + len(line) > SECTION_CHARS:
-            out.append(section(text))
-            text = ""
-        text = f"{text}\n{line}" if text else line
-    if text:
-        out.append(section(text))
-    if len(lines) > limit:
-        out.append(context(f"…and {len(lines) - limit} {more}"))
-    return out
-
-
 def _rep_line(rep: RepStats) -> str:
     parts = [mention(rep.rep_id), f"{rep.open_deals} open deal{'s' if rep.open_deals != 1 else ''}"]
     parts.append(f":red_circle: *{rep.overdue} overdue*" if rep.overdue else "0 overdue")
@@ -160,7 +138,9 @@ def team_blocks(reps: list[RepStats]) -> list[dict]:
             f"+ overdue) of the steps due in the last {RATE_DAYS} days"
         )
     )
-    return out + _lines_blocks([_rep_line(r) for r in reps], TEAM_ROWS, "more reps, all on time.")
+    return out + pack_lines(
+        [_rep_line(r) for r in reps[:TEAM_ROWS]], "…and {n} more reps, all on time.", total=len(reps)
+    )
 
 
 def _risk_line(risk: AtRisk, now: datetime) -> str:
@@ -191,7 +171,9 @@ def at_risk_blocks(team: TeamView, now: datetime) -> list[dict]:
             f"no step done for {team.quiet_days}+ days"
         )
     )
-    return out + _lines_blocks([_risk_line(r, now) for r in team.at_risk], RISK_ROWS, "more deals at risk.")
+    return out + pack_lines(
+        [_risk_line(r, now) for r in team.at_risk[:RISK_ROWS]], "…and {n} more deals at risk.", total=len(team.at_risk)
+    )
 
 
 def home_view(home: Home, *, now: datetime, tz: ZoneInfo) -> dict:

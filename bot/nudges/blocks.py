@@ -1,4 +1,4 @@
-"""Block Kit for nudges: the message a team acts on, its resolved states, and the Skip and outcome modals."""
+"""A nudge as the team sees it (message, resolved states, modals, "nothing changed"), the same in channel and DM."""
 
 from __future__ import annotations
 
@@ -6,17 +6,27 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.deals.blocks import STAGE_LABEL, context, input_block, modal, section, text_input
-from bot.deals.forms import DETAIL, MAX_OUTCOME, MAX_REASON, REASON, RESULT, VALUE
+from bot.deals.forms import DETAIL, MAX_OUTCOME, MAX_REASON, REASON, RESULT
 from bot.deals.model import Deal, Nudge
-from bot.playbook.loader import Step
+from bot.playbook.loader import STAGE_LABEL, Step
 from bot.playbook.render import facts, render
+from bot.slack.blocks import (
+    MESSAGE_BLOCKS,
+    SECTION_LIMIT,
+    VALUE,
+    button,
+    context,
+    input_block,
+    modal,
+    option,
+    section,
+    text_input,
+)
 from bot.slack.text import channel_link, escape, mention, truncate
 
 DONE, SKIP, SNOOZE, REASSIGN = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign"
 SKIP_MODAL, OUTCOME_MODAL = "nudge_skip", "nudge_outcome"
 SNOOZE_DAYS = {"1": "1 day", "7": "1 week"}
-OUTCOME_KINDS = ("win_reason", "testimonial", "referral")
 RESULTS = {
     "testimonial": [("received", "Received"), ("promised", "Promised, not yet received"), ("declined", "Declined")],
     "referral": [("received", "Got referrals"), ("later", "Not yet, ask again later"), ("declined", "Declined")],
@@ -72,29 +82,21 @@ def resolution_line(nudge: Nudge, *, live_here: bool, tz: ZoneInfo) -> str | Non
     return None
 
 
-def _actions(nudge: Nudge) -> dict:
+def nudge_actions(nudge: Nudge) -> dict:
+    """Done, Snooze, Skip, Reassign: the same buttons in the channel message and on the Home tab."""
     value = str(nudge.id)
     return {
         "type": "actions",
         "block_id": f"nudge_{nudge.id}",
         "elements": [
-            {
-                "type": "button",
-                "action_id": DONE,
-                "style": "primary",
-                "text": {"type": "plain_text", "text": "Done"},
-                "value": value,
-            },
+            button(DONE, "Done", value, "primary"),
             {
                 "type": "static_select",
                 "action_id": SNOOZE,
                 "placeholder": {"type": "plain_text", "text": "Snooze"},
-                "options": [
-                    {"text": {"type": "plain_text", "text": label}, "value": f"{value}:{days}"}
-                    for days, label in SNOOZE_DAYS.items()
-                ],
+                "options": [option(label, f"{value}:{days}") for days, label in SNOOZE_DAYS.items()],
             },
-            {"type": "button", "action_id": SKIP, "text": {"type": "plain_text", "text": "Skip"}, "value": value},
+            button(SKIP, "Skip", value),
             {
                 "type": "users_select",
                 "action_id": REASSIGN,
@@ -107,11 +109,6 @@ def _actions(nudge: Nudge) -> dict:
 def _title(nudge: Nudge, deal: Deal, values: dict[str, str]) -> str:
     title = render(nudge.title, values)
     return title if values["account"] in title else f"{title} — {values['account']}"
-
-
-def nudge_actions(nudge: Nudge) -> dict:
-    """Done, Snooze, Skip, Reassign: the same buttons in the channel message and on the Home tab."""
-    return _actions(nudge)
 
 
 def nudge_title(nudge: Nudge, deal: Deal) -> str:
@@ -143,9 +140,9 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, l
             blocks.append(section(guide))
         if step.draft:
             blocks.append(
-                section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(render(step.draft, values))}", 3000))
+                section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(render(step.draft, values))}", SECTION_LIMIT))
             )
-    blocks.append(_actions(nudge))
+    blocks.append(nudge_actions(nudge))
     return blocks
 
 
@@ -174,7 +171,7 @@ def nudge_message(
         blocks.append({"type": "divider"})
         blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, late=late, tz=tz))
     titles = "; ".join(render(n.title, values) for n in nudges)
-    return truncate(f"{heading}: {titles}", 3000), blocks[:50]
+    return truncate(f"{heading}: {titles}", 3000), blocks[:MESSAGE_BLOCKS]
 
 
 def skip_modal(nudge: Nudge, deal: Deal) -> dict:
@@ -218,7 +215,7 @@ def outcome_modal(nudge: Nudge, deal: Deal, kind: str) -> dict:
                 "element": {
                     "type": "radio_buttons",
                     "action_id": VALUE,
-                    "options": [{"text": {"type": "plain_text", "text": t}, "value": v} for v, t in RESULTS[kind]],
+                    "options": [option(t, v) for v, t in RESULTS[kind]],
                 },
             }
         )
@@ -278,6 +275,21 @@ def handover_text(nudge: Nudge, deal: Deal, *, by: str) -> str:
         f"{mention(by)} handed you a follow-up for *{values['account']}*: {_title(nudge, deal, values)}. "
         f"It's in {channel_link(deal.channel_id)} with a draft and the buttons to mark it done."
     )
+
+
+def already_resolved_text(nudge: Nudge | None, action: str) -> str:
+    """Why a click changed nothing: someone got there first, or it was already so."""
+    if nudge is None:
+        return "I can't find that follow-up any more."
+    if action == "reassign":
+        return f"It's already with {mention(nudge.assignee_id)}." if nudge.assignee_id else "Nothing to change."
+    if nudge.status == "done":
+        return f"Already done by {mention(nudge.resolved_by)}. Nothing changed."
+    if nudge.status == "skipped":
+        return f"Already skipped by {mention(nudge.resolved_by)}. Nothing changed."
+    if nudge.status == "planned" and nudge.snoozed_until:
+        return f"Already snoozed until {nudge.snoozed_until:%a %b %-d}. Nothing changed."
+    return "This follow-up can't be changed right now."
 
 
 def parse_value(value: str) -> tuple[int, int | None]:

@@ -1,6 +1,6 @@
 """The dispatcher: settles announcements and posts due nudges, exactly once, whatever Slack or the process does.
 
-Each tick follows the shared protocol of bot/posting.py (the database is the source of truth; see README
+Each tick follows the shared protocol of bot/slack/posting.py (the database is the source of truth; see README
 "Exactly once"):
 1. Settle. A post still `sending` after LEASE (its process died between posting and recording) or `unconfirmed`
    (a timeout or 5xx: Slack may or may not have it) is looked for in its channel's history, within its own time
@@ -30,9 +30,8 @@ from slack_sdk import WebClient
 
 from bot.coach import Coach
 from bot.deals import announcements
-from bot.deals import model as deals
-from bot.deals.model import Deal, Nudge
-from bot.nudges import ledger as lifecycle
+from bot.deals.model import Deal, Nudge, clear_delivery_problem, get_deal, record_delivery_problem
+from bot.nudges import ledger
 from bot.nudges.blocks import nudge_message, undeliverable_dm
 from bot.nudges.ledger import ANNOUNCEMENT
 from bot.slack import workspaces
@@ -50,13 +49,14 @@ from bot.slack.posting import (
     Unknown,
     backoff,
     find_posted,
+    metadata,
     post_once,
+    retry_delay,
 )
 from bot.slack.workspaces import ClientFor
 
 logger = logging.getLogger(__name__)
 EVENT_TYPE = "dealcoach_nudge"
-UNREACHABLE_RETRY = timedelta(minutes=5)  # the longest wait after Slack couldn't be reached at all
 __all__ = ["LEASE", "EVENT_TYPE", "Dispatcher", "FailureLog", "FAILURES", "Pacer", "TickReport"]
 
 
@@ -152,7 +152,7 @@ class Dispatcher:
             return report
         today = self.hours.today(now)
         with self.coach.store.session() as db:
-            deal_ids = lifecycle.due_deal_ids(db, today=today, now=now)
+            deal_ids = ledger.due_deal_ids(db, today=today, now=now)
         blocked: dict[str, datetime] = {}  # channel -> when Slack lets us post there again
         for deal_id in deal_ids:
             try:
@@ -167,7 +167,7 @@ class Dispatcher:
         self, deal_id: int, today: date, now: datetime, report: TickReport, blocked: dict, patience: Patience
     ) -> None:
         with self.coach.store.write() as db:
-            claimed = lifecycle.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now))
+            claimed = ledger.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now))
         if claimed is None:
             return
         post, deal, steps = claimed
@@ -188,13 +188,13 @@ class Dispatcher:
 
     # -- posting ----------------------------------------------------------------------------------------
 
-    def _render(self, post: lifecycle.Post, deal: Deal, steps: list[Nudge]) -> tuple[str, list[dict]]:
+    def _render(self, post: ledger.Post, deal: Deal, steps: list[Nudge]) -> tuple[str, list[dict]]:
         by_id = {s.id: s for s in self.coach.playbook.steps}
         return nudge_message(deal, steps, by_id, post_id=post.id, late=post.late, tz=self.coach.settings.tz)
 
     @staticmethod
     def _metadata(post, deal: Deal) -> dict:
-        return {"event_type": EVENT_TYPE, "event_payload": {"post_id": post.id, "deal_id": deal.id}}
+        return metadata(EVENT_TYPE, post_id=post.id, deal_id=deal.id)
 
     def _send(
         self,
@@ -222,24 +222,22 @@ class Dispatcher:
             self._unconfirmed(post, outcome.error, report)
             return
         if isinstance(outcome, NotPosted):
-            if outcome.kind == RATELIMITED:
-                retry_at = now + max(outcome.wait or timedelta(0), timedelta(minutes=1))
-                if (outcome.wait or timedelta(0)) > timedelta(seconds=SHORT_WAIT):
-                    blocked[deal.channel_id] = retry_at  # longer than a run waits: the channel's other deals too
-                self._release(post, now, "ratelimited", retry_at, report)
-            elif outcome.kind == UNREACHABLE:
+            if outcome.kind == UNREACHABLE:
                 self._deliver_to_owner(client, post, deal, steps, outcome.error, now, report, patience)
-            elif outcome.kind == OFFLINE:
+                return
+            retry_at = now + retry_delay(outcome, steps[0].attempts)
+            if outcome.kind == RATELIMITED and (outcome.wait or timedelta(0)) > timedelta(seconds=SHORT_WAIT):
+                blocked[deal.channel_id] = retry_at  # longer than a run waits: the channel's other deals too
+            if outcome.kind == OFFLINE:
                 FAILURES.failed("unreachable", outcome.error, now)
-                retry_at = now + min(backoff(steps[0].attempts), UNREACHABLE_RETRY)  # back soon: find out soon
                 self._release(post, now, "unreachable", retry_at, report, logged=True)
             else:
-                self._release(post, now, outcome.error, now + backoff(steps[0].attempts), report)
+                self._release(post, now, outcome.error, retry_at, report)
             return
         FAILURES.succeeded(now)
         with self.coach.store.write() as db:
-            lifecycle.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
-            deals.clear_delivery_problem(db, deal.id)
+            ledger.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
+            clear_delivery_problem(db, deal.id)
         report.posted.append(post.id)
         if post.late:
             report.late.append(post.id)
@@ -248,7 +246,7 @@ class Dispatcher:
         self, post, now: datetime, error: str, retry_at: datetime, report: TickReport, *, logged: bool = False
     ) -> None:
         with self.coach.store.write() as db:
-            lifecycle.release(db, post.id, now=now, error=error, retry_at=retry_at)
+            ledger.release(db, post.id, now=now, error=error, retry_at=retry_at)
         report.retrying.append(post.id)
         if not logged:
             FAILURES.failed("refused a post" if error != "ratelimited" else "rate limiting", error, now)
@@ -256,7 +254,7 @@ class Dispatcher:
 
     def _unconfirmed(self, post, error: str, report: TickReport, *, channel_id: str | None = None) -> None:
         with self.coach.store.write() as db:
-            lifecycle.mark_unconfirmed(db, post.id, error=error, channel_id=channel_id)
+            ledger.mark_unconfirmed(db, post.id, error=error, channel_id=channel_id)
         report.unconfirmed.append(post.id)
         FAILURES.failed("timeouts and server errors", error, self.coach.now())
         logger.debug("Post %s: outcome unknown (%s); will check the channel before trying again", post.id, error)
@@ -293,7 +291,7 @@ class Dispatcher:
             return
         if isinstance(outcome, NotPosted):  # the owner can't be messaged either
             with self.coach.store.write() as db:
-                lifecycle.mark_undeliverable(db, post.id, now=now, error=code)
+                ledger.mark_undeliverable(db, post.id, now=now, error=code)
             logger.error(
                 "Deal #%s: channel %s unreachable (%s) and the owner's DM failed too (%s)",
                 deal.id,
@@ -306,8 +304,8 @@ class Dispatcher:
             self._tell_managers(client, deal, undelivered_note)  # every time: nobody else will see these steps
             return
         with self.coach.store.write() as db:
-            lifecycle.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
-            first_time = deals.record_delivery_problem(db, deal.id, code)
+            ledger.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
+            first_time = record_delivery_problem(db, deal.id, code)
         report.undeliverable.append(post.id)
         logger.warning(
             "Deal #%s: channel %s unreachable (%s); nudge sent to the owner by DM", deal.id, deal.channel_id, code
@@ -327,11 +325,11 @@ class Dispatcher:
 
     def settle(self, now: datetime, report: TickReport, patience: Patience) -> None:
         with self.coach.store.session() as db:
-            candidates = lifecycle.posts_to_settle(db, now=now, lease=LEASE)
+            candidates = ledger.posts_to_settle(db, now=now, lease=LEASE)
         for post in candidates:
             try:
                 with self.coach.store.session() as db:
-                    deal = deals.get_deal(db, post.deal_id)
+                    deal = get_deal(db, post.deal_id)
                 client = self.clients(deal.team_id) if deal else None
                 if client is None:
                     continue  # its workspace has no installation now: settle it after a reinstall
@@ -349,37 +347,28 @@ class Dispatcher:
         self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
     ) -> None:
         with self.coach.store.write() as db:
-            if not lifecycle.take_for_reconcile(db, post, now=now):
+            if not ledger.take_for_reconcile(db, post, now=now):
                 return
         announcement = post.kind == ANNOUNCEMENT
-        search = find_posted(
-            client,
-            post.channel_id,
-            event_type=announcements.EVENT_TYPE if announcement else EVENT_TYPE,
-            key="post_id",
-            value=post.id,
-            claimed_at=post.claimed_at,
-            lease=LEASE,
-            searched_to=post.searched_to,
-            patience=patience,
-        )
+        event_type = announcements.EVENT_TYPE if announcement else EVENT_TYPE
+        search = find_posted(client, post.channel_id, post, event_type=event_type, key="post_id", patience=patience)
         if isinstance(search, Found):
             with self.coach.store.write() as db:
                 if announcement:
                     announcements.confirm(db, post, channel_id=search.channel, ts=search.ts, now=now)
                 else:
-                    lifecycle.confirm(db, post.id, channel_id=search.channel, ts=search.ts, now=now)
+                    ledger.confirm(db, post.id, channel_id=search.channel, ts=search.ts, now=now)
             report.reconciled.append(post.id)
             return
         if not isinstance(search, Missing):  # read only part of the window: still unknown, never a guess
             with self.coach.store.write() as db:
-                lifecycle.mark_unconfirmed(db, post.id, error=search.error, searched_to=search.searched_to)
+                ledger.mark_unconfirmed(db, post.id, error=search.error, searched_to=search.searched_to)
             FAILURES.failed("history lookups failing", search.error, now)
             return
         report.reconciled.append(post.id)
         if not announcement:
             with self.coach.store.write() as db:  # the steps are posted afresh below, in business hours
-                lifecycle.release(db, post.id, now=now, error="not posted", retry_at=now)
+                ledger.release(db, post.id, now=now, error="not posted", retry_at=now)
             return
         with self.coach.store.write() as db:
             claimed = announcements.post_afresh(db, post, now=now)

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 
 STAGES = ("affirm", "activate", "acclimate", "accomplish")
+STAGE_LABEL = {stage: stage.capitalize() for stage in STAGES}  # as a stage is shown to the team
 ANCHORS = ("close", "go_live")
 PERSONAS = ("economic", "technical", "champion", "other")
 PLACEHOLDERS = frozenset(

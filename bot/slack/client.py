@@ -1,4 +1,4 @@
-"""Talking to Slack's Web API: the one client that may post, the listeners' client, and small helpers."""
+"""Which Slack client may repeat a call: messages go out through one that never retries, so no retry posts twice."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from slack_sdk.http_retry.handler import RetryHandler
 
 from bot.settings import Settings
-from bot.storage.store import parse_stamp
+from bot.timestamps import parse_stamp
 
 logger = logging.getLogger(__name__)
 # What the bot asks Slack for, in the manifest and in the OAuth install; tests keep the two the same.
@@ -55,7 +55,7 @@ SAFE_TO_REPEAT = frozenset(
 
 def posting_client(settings: Settings, token: str | None = None) -> WebClient:
     """The one way to get a client that posts: it never retries on its own, so a timeout or a 5xx after Slack
-    stored a message is an unknown outcome for the exactly-once protocol (bot/posting.py), never a second copy."""
+    stored a message is an unknown outcome for the exactly-once protocol (bot/slack/posting.py), never a second copy."""
     return WebClient(
         token=(token if token is not None else settings.slack_bot_token) or None,
         base_url=settings.slack_api_url,

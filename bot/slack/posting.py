@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -35,6 +35,10 @@ LEASE = timedelta(minutes=10)  # far longer than one post can take: a claim stil
 SHORT_WAIT = 5  # seconds: a 429 asking for this long or less is waited out within the run
 RUN_PATIENCE = 60.0  # seconds of such waits one run may spend, all posts together
 SHORT_WAITS_PER_POST = 2  # then the post waits for a later run, and the run goes on with the others
+RATE_LIMIT_RETRY = timedelta(minutes=1)  # the least a post refused with a 429 waits for a later run
+OFFLINE_RETRY = timedelta(
+    minutes=5
+)  # the longest wait after Slack couldn't be reached at all: back soon, find out soon
 HISTORY_SKEW = timedelta(minutes=5)  # how far around the claim's window to look, for clocks that disagree
 HISTORY_PAGE = 100  # messages asked for per conversations.history call (Slack may give fewer)
 HISTORY_PAGES = 10  # per row per run; a longer window is read on over the next runs
@@ -110,6 +114,21 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(minutes=min(2**attempts, 60))
 
 
+def retry_delay(outcome: NotPosted, attempts: int) -> timedelta:
+    """Step 3, when Slack surely did not post: Retry-After (at least RATE_LIMIT_RETRY) after a 429; soon when
+    Slack couldn't be reached at all; else a backoff growing with the `attempts` already made."""
+    if outcome.kind == RATELIMITED:
+        return max(outcome.wait or timedelta(0), RATE_LIMIT_RETRY)
+    if outcome.kind == OFFLINE:
+        return min(backoff(attempts), OFFLINE_RETRY)
+    return backoff(attempts)
+
+
+def metadata(event_type: str, **payload: int) -> dict:
+    """What a post carries in its message metadata: the row's id (and context), by which find_posted knows it."""
+    return {"event_type": event_type, "event_payload": payload}
+
+
 def never_sent(exc: Exception) -> bool:
     """Refused before anything went out (no connection, no DNS): surely not posted, so no history check."""
     reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
@@ -135,7 +154,7 @@ def read_patiently(call: Callable[[], T], patience: Patience) -> T:
 def require_no_retries(client: WebClient) -> None:
     """A client with retry handlers repeats a POST after a 5xx or a timeout: a second copy of the message."""
     if client.retry_handlers:
-        raise ValueError("this client retries on its own and could post twice; use bot.slack.posting_client")
+        raise ValueError("this client retries on its own and could post twice; use bot.slack.client.posting_client")
 
 
 def post_once(
@@ -225,6 +244,14 @@ class Unsure:
 Search = Found | Missing | Unsure
 
 
+class Claim(Protocol):
+    """The row a post was claimed under (a nudge post, an announcement, a digest), as the history search needs it."""
+
+    id: int
+    claimed_at: str  # when the claim was made: the search window starts there
+    searched_to: str | None  # the oldest ts an earlier search read down to, or None
+
+
 def window(claimed_at: str, lease: timedelta) -> tuple[Decimal, Decimal]:
     """(oldest, latest) ts where a post claimed at `claimed_at` can be: from the claim to the end of its lease,
     with HISTORY_SKEW either side."""
@@ -236,18 +263,17 @@ def window(claimed_at: str, lease: timedelta) -> tuple[Decimal, Decimal]:
 def find_posted(
     client: WebClient,
     channel: str,
+    claim: Claim,
     *,
     event_type: str,
     key: str,
-    value: int,
-    claimed_at: str,
-    lease: timedelta,
-    searched_to: str | None,
     patience: Patience,
+    lease: timedelta = LEASE,
 ) -> Search:
-    """The message whose metadata carries {key: value}, in `channel` (a user id means the bot's DM with them),
-    read newest first from `searched_to` (or the window's end) down to the window's start."""
-    oldest, latest = window(claimed_at, lease)
+    """The message whose metadata carries {key: claim.id}, in `channel` (a user id means the bot's DM with them),
+    read newest first from where the last search stopped (or the window's end) down to the window's start."""
+    value, searched_to = claim.id, claim.searched_to
+    oldest, latest = window(claim.claimed_at, lease)
     try:
         if channel.startswith(("U", "W")):
             user = channel

@@ -19,7 +19,8 @@ from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 
 from bot.settings import Settings
 from bot.slack.client import posting_client
-from bot.storage.store import query, stamp
+from bot.storage.store import query
+from bot.timestamps import stamp
 
 logger = logging.getLogger(__name__)
 STATE_SECONDS = 600
@@ -73,7 +74,7 @@ class Workspaces:
         return cls(settings, installation_store(settings) if settings.oauth else None)
 
     def posting_client(self, team_id: str) -> WebClient | None:
-        """The workspace's client for posting (bot.slack.posting_client: no automatic retries); None when the
+        """The workspace's client for posting (bot.slack.client.posting_client: no automatic retries); None when the
         workspace has no installation (never installed, or uninstalled since)."""
         if self.store is None:
             if self._single is None:

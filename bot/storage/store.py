@@ -16,6 +16,8 @@ from pathlib import Path
 
 import sqlite_utils
 
+from bot.timestamps import stamp
+
 BUSY_TIMEOUT_MS = 5000  # jobs and start-up: nobody is waiting on them; requests wait DEALCOACH_REQUEST_DB_WAIT_MS
 BUSY_MEMORY_S = 10.0  # after a request's wait ran out on the lock, requests this soon after try once, without waiting
 WAL_ATTEMPTS = 40
@@ -192,18 +194,6 @@ def _use_wal(db: sqlite_utils.Database) -> None:
             if exc.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY or attempt == WAL_ATTEMPTS:
                 raise
             time.sleep(0.005 * attempt)
-
-
-def stamp(moment: datetime) -> str:
-    """How every time is stored: UTC, to the second. Leases and retries are compared as strings, which only
-    works with one offset."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds")
-
-
-def parse_stamp(stored: str) -> datetime:
-    """A stored stamp as an aware datetime; one written without an offset is UTC, as julianday() reads it."""
-    moment = datetime.fromisoformat(stored)
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def storage_problem(exc: sqlite3.Error) -> str:

@@ -24,7 +24,7 @@ from bot.slack.blocks import (
     text_input,
 )
 from bot.slack.ids import is_user_id
-from bot.slack.text import bold, escape, mention, plain, truncate
+from bot.slack.text import bold, escape, local_date, mention, plain, truncate
 from bot.timestamps import parse_stamp
 
 ADD_DETAILS = "open_deal_details"
@@ -108,20 +108,24 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
     if deal.deleted:
         return deleted_deal_message(deal)
     f = deal.fields
-    verb = "closing" if f.signed else "a verbal yes from"
-    text = (
-        f"Congratulations {mention(deal.owner_id)} on {verb} {escape(f.account)} ({f.money.format()})! "
-        f"{len(nudges)} follow-ups planned for the next 100 days."
-    )
-    title = f"🎉 Closed: {plain(f.account)}" if f.signed else f"🤝 Verbal yes: {plain(f.account)}"
-    blocks: list[dict] = [
-        header(title),
-        section(
-            f"Congratulations {mention(deal.owner_id)}! Right after the yes is when buyers start to doubt, "
-            "so here's the plan to make them glad they chose us."
-        ),
-        section(_deal_line(f)),
-    ]
+    if deal.cancelled:  # no congratulations for a deal the buyer backed out of: what happened, and who to ask
+        text = f"Cancelled: {escape(f.account)} ({f.money.format()}), deal #{deal.id}. Its follow-ups have stopped."
+        blocks: list[dict] = [header(f"✖️ Cancelled: {plain(f.account)}"), section(_deal_line(f))]
+    else:
+        verb = "closing" if f.signed else "a verbal yes from"
+        text = (
+            f"Congratulations {mention(deal.owner_id)} on {verb} {escape(f.account)} ({f.money.format()})! "
+            f"{len(nudges)} follow-ups planned for the next 100 days."
+        )
+        title = f"🎉 Closed: {plain(f.account)}" if f.signed else f"🤝 Verbal yes: {plain(f.account)}"
+        blocks = [
+            header(title),
+            section(
+                f"Congratulations {mention(deal.owner_id)}! Right after the yes is when buyers start to doubt, "
+                "so here's the plan to make them glad they chose us."
+            ),
+            section(_deal_line(f)),
+        ]
     status = deal_status_line(deal)
     if status:
         blocks.insert(1, section(status))
@@ -133,13 +137,11 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
         )
     else:
         blocks.append(section("No follow-ups in the playbook match this deal."))
+    footer = f"Closed {f.close_date:%b %-d, %Y} · Deal #{deal.id}"
     if not deal.cancelled:
         blocks.append(deal_actions(deal))
-    blocks.append(
-        context(
-            f"Closed {f.close_date:%b %-d, %Y} · Deal #{deal.id} · Only {mention(deal.owner_id)} or a manager can change it."
-        )
-    )
+        footer += f" · Only {mention(deal.owner_id)} or a manager can change it."
+    blocks.append(context(footer))
     return text, blocks
 
 
@@ -147,7 +149,7 @@ def deal_status_line(deal: Deal) -> str | None:
     """Where the deal stands when that's news: not yet signed, live, or cancelled and why."""
     if deal.cancelled:
         why = f": “{escape(deal.cancel_reason)}”" if deal.cancel_reason else ""
-        when = f" on {deal.cancelled_at[:10]}" if deal.cancelled_at else ""
+        when = f" on {local_date(parse_stamp(deal.cancelled_at))}" if deal.cancelled_at else ""
         return f":x: *Cancelled* by {mention(deal.cancelled_by)}{when}{why}. Its follow-ups have stopped."
     if not deal.fields.signed:
         return ":handshake: *Verbal yes, not signed yet.* Mark it signed when the contract is back."
@@ -187,7 +189,7 @@ def deal_actions(deal: Deal) -> dict:
 
 def deleted_deal_message(deal: Deal) -> tuple[str, list[dict]]:
     """What a deleted deal's channel messages (its own and its nudges') say instead: no plan, no buttons."""
-    when = f" on {deal.deleted_at[:10]}" if deal.deleted_at else ""
+    when = f" on {local_date(parse_stamp(deal.deleted_at))}" if deal.deleted_at else ""
     text = (
         f"Deleted: {escape(deal.account)} ({deal.fields.money.format()}), deal #{deal.id}, was removed by "
         f"{mention(deal.deleted_by)}{when} as a capture made by mistake."

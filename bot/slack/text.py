@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from datetime import UTC, datetime
 
 from bot.slack.ids import is_channel_id, is_user_id
 
@@ -79,6 +80,12 @@ def channel_link(channel_id: str | None) -> str:
     if is_channel_id(channel_id):
         return f"<#{channel_id}>"
     return escape(channel_id) or "a channel"
+
+
+def local_date(moment: datetime) -> str:
+    """A moment as a date each reader sees in their own time zone (Slack's date token), with a UTC fallback for
+    clients that can't render it: a stored UTC stamp's first ten characters are tomorrow in Los Angeles."""
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}}|{moment.astimezone(UTC):%b %-d, %Y}>"
 
 
 def truncate(text: str, limit: int) -> str:

@@ -142,6 +142,12 @@ def test_cancelling_stops_pending_steps_and_says_why(slack, fake, settings, tick
     announcement = messages[deal["message_ts"]]
     assert "Cancelled" in shown(announcement) and "Budget frozen &lt;!channel&gt;" in shown(announcement)
     assert "<!channel>" not in shown(announcement) and buttons(announcement) == []
+    # no celebration left for a deal the buyer backed out of, and no promise of buttons that are gone
+    assert "Congratulations" not in shown(announcement) and "Congratulations" not in announcement.params["text"]
+    assert announcement.params["blocks"][0]["text"]["text"] == "✖️ Cancelled: Acme Rockets"
+    assert "can change it" not in shown(announcement)
+    # the day, as each reader's own Slack shows it (a UTC date is tomorrow in Los Angeles by the evening)
+    assert f"<!date^{int(clock.now.timestamp())}^{{date_short_pretty}}|" in shown(announcement)
     nudge_message = next(c for ts, c in messages.items() if ts != deal["message_ts"])
     assert "deal was cancelled" in shown(nudge_message) and "nudge_done" not in buttons(nudge_message)
     before = len(fake.calls_to("chat.postMessage"))

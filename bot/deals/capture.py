@@ -341,6 +341,12 @@ def parse_quick_capture(text: str, default_currency: str = "USD", *, today: date
     signed = not (len(words) > 1 and words[-1].lower() == "verbal")  # "Acme $120k verbal": a yes, not yet signed
     if not signed:
         words = words[:-1]
+    elif keys:  # "… persona: economic verbal": the flag typed at the very end, after the details
+        last = list(extras)[-1]
+        value_words = extras[last].split()
+        if value_words and value_words[-1].lower() == "verbal":
+            signed = False
+            extras[last] = " ".join(value_words[:-1])
     if not words:
         raise InputError("Tell me the account and the amount.", EXAMPLE)
     rest, money = _split_amount(words, default_currency, EXAMPLE)

@@ -499,3 +499,24 @@ def test_quick_capture_returns_a_sane_capture_or_an_input_error(text):
     assert not any(is_control(ch) for ch in capture.account)
     assert Decimal(0) < capture.money.amount <= Decimal("1e11")
     assert capture.money.amount.is_finite()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Initech $30k verbal",
+        "Initech $30k contact: Jane Doe, CEO persona: economic verbal",
+        "Initech $30k persona: economic live: 2026-03-01 verbal",
+        "Initech $30k contact: Jane Doe, CEO VERBAL",
+    ],
+)
+def test_verbal_may_come_after_the_details_too(text):
+    """A rep types the flag where the sentence ends; it never becomes part of a persona, a date or a title."""
+    quick = parse_quick_capture(text, today=TODAY)
+    assert quick.signed is False and quick.account == "Initech"
+    assert "verbal" not in f"{quick.persona} {quick.contact_title} {quick.go_live_date}".lower()
+
+
+def test_a_persona_that_is_only_verbal_still_says_what_a_persona_is():
+    with pytest.raises(InputError, match="isn't a buyer persona I know"):
+        parse_quick_capture("Initech $30k persona: verbose verbal", today=TODAY)

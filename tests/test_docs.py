@@ -88,3 +88,51 @@ def test_the_http_setup_asks_for_the_urls_only_once_the_bot_can_answer_slacks_ch
     assert first("From a manifest") < install < start < urls
     assert first("SLACK_SIGNING_SECRET") < start
     assert "Verified" in steps[urls - 1][1] and "running" in steps[urls - 1][1]
+
+
+def _named_paths(text: str) -> set[str]:
+    """Every repository path a document names: `bot/slack/posting.py`, [links](bot/…), `tests/fakeslack.py`."""
+    return set(re.findall(r"\b((?:bot|handlers|schedules|tests|bench)/[\w/.-]*\w)", text))
+
+
+def test_every_path_the_docs_name_exists():
+    """After code moves, a README that still points at bot/db.py sends a newcomer to a file that isn't there."""
+    for name, text in (("README.md", README), (".env.example", ENV_EXAMPLE)):
+        missing = sorted(p for p in _named_paths(text) if not (ROOT / p).exists())
+        assert missing == [], f"{name} names paths that don't exist: {missing}"
+
+
+def test_every_dotted_module_the_docs_name_exists():
+    for dotted in set(re.findall(r"`(bot(?:\.\w+)+)`", README)):
+        parts = dotted.split(".")
+        found = any(
+            (ROOT / Path(*parts[:n])).with_suffix(".py").exists() or (ROOT / Path(*parts[:n]) / "__init__.py").exists()
+            for n in range(len(parts), 1, -1)
+        )
+        assert found, f"README names {dotted}, which is not a module"
+
+
+def _structure_paths() -> set[str]:
+    """The paths the README's Project structure tree names, from its indentation (two spaces a level)."""
+    section = README.split("## Project structure", 1)[1].split("```", 2)[1]
+    paths, stack = set(), []
+    for line in section.splitlines():
+        name = line.strip().split(" ", 1)[0]
+        if not name or name.startswith("#"):
+            continue
+        depth = (len(line) - len(line.lstrip(" "))) // 2
+        stack[depth:] = [name.rstrip("/")]
+        paths.add("/".join(stack))
+    return paths
+
+
+def test_the_project_structure_names_every_module_where_it_is():
+    listed = _structure_paths()
+    code = {
+        str(p.relative_to(ROOT))
+        for top in ("bot", "handlers", "schedules")
+        for p in (ROOT / top).rglob("*.py")
+        if p.name != "__init__.py"
+    }
+    assert sorted(code - listed) == [], "modules missing from the README's Project structure"
+    assert sorted(p for p in listed if p.endswith(".py") and not (ROOT / p).exists()) == [], "listed but gone"

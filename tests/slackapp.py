@@ -60,6 +60,7 @@ class SlackDriver:
             user_id=user,
             team_id=team,
             view_id=view_id,
+            opened=view,
         )
         return self._dispatch(signing.interaction_body(payload), signing.FORM)
 

@@ -196,7 +196,7 @@ def test_a_full_disk_stores_nothing_says_so_and_the_next_capture_works(slack, fa
             "SELECT COUNT(*) FROM deals d WHERE NOT EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id)"
         )
         assert half.fetchone()[0] == 0  # every stored deal has its plan: no half-written deal
-    assert any("Could not finish /closed-deal" == r.getMessage() for r in caplog.records)
+    assert any(r.getMessage() == "Could not finish /closed-deal" for r in caplog.records)
 
     coach.store = healthy  # space is back
     slack.command("Globex $9k")

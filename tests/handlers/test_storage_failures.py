@@ -15,8 +15,7 @@ import sqlite_utils
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
-from tests import signing
-from tests.conftest import CHANNEL, OTHER_REP, REP, SECRET, TEAM
+from tests.conftest import CHANNEL, OTHER_REP, REP, TEAM
 from tests.processes import WriteLockHolder
 from tests.slackapp import body_json
 
@@ -48,24 +47,6 @@ def snapshot(settings) -> dict[str, list[dict]]:
         return {t: list(db[t].rows) for t in db.table_names()}
 
 
-def select(slack, fake, action_id: str, nudge: int, picked: dict):
-    """A select menu in a nudge's actions block (snooze, reassign), as Slack sends it."""
-    payload = signing.block_action_payload(
-        action_id,
-        user_id=REP,
-        team_id=TEAM,
-        channel_id=CHANNEL,
-        response_url=fake.response_url("action"),
-        block_id=f"nudge_{nudge}",
-        action=picked,
-    )
-    response = slack.app.dispatch(
-        signing.bolt_request(signing.interaction_body(payload), SECRET, content_type=signing.FORM)
-    )
-    slack.executor.drain()
-    return response
-
-
 def held_capture(slack) -> dict[str, str]:
     """Retype the deal: Deal Coach holds it and asks; the answer buttons' values."""
     question = body_json(slack.command("ACME rockets 120,000"))
@@ -87,12 +68,12 @@ def done(slack, fake, ids):
 def snooze(slack, fake, ids):
     nudge = ids["done"]
     option = {"text": {"type": "plain_text", "text": "Snooze"}, "value": f"{nudge}:1"}
-    return select(slack, fake, "nudge_snooze", nudge, {"type": "static_select", "selected_option": option})
+    return slack.pick("nudge_snooze", f"nudge_{nudge}", {"type": "static_select", "selected_option": option})
 
 
 def reassign(slack, fake, ids):
     nudge = ids["done"]
-    return select(slack, fake, "nudge_reassign", nudge, {"type": "users_select", "selected_user": OTHER_REP})
+    return slack.pick("nudge_reassign", f"nudge_{nudge}", {"type": "users_select", "selected_user": OTHER_REP})
 
 
 def add_details(slack, fake, ids):

@@ -17,7 +17,8 @@ from bot.deals import blocks
 from bot.nudges import blocks as nudge_blocks
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
-from handlers import commands, deal_form, deal_lifecycle, home, install, nudges
+from handlers import home, install, nudges
+from handlers.deals import capture, form, lifecycle
 from handlers.replies import ack_at_once, answers_storage_failures, redraw_after_submission
 
 logger = logging.getLogger(__name__)
@@ -88,19 +89,19 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
     what runs after it (lazy). Each is registered answering storage failures the one way (handlers.replies)."""
     return [
         # /closed-deal: help, the list, the form or a quick capture; a possible repeat is asked about first
-        (app.command("/closed-deal"), commands.handle_closed_deal, [commands.follow_up_closed_deal]),
-        (app.action(blocks.CAPTURE_ANYWAY), commands.handle_capture_anyway, [commands.announce_capture_anyway]),
-        (app.action(blocks.LEAVE_CAPTURE), ack_at_once, [commands.handle_leave_capture]),
+        (app.command("/closed-deal"), capture.handle_closed_deal, [capture.follow_up_closed_deal]),
+        (app.action(blocks.CAPTURE_ANYWAY), capture.handle_capture_anyway, [capture.announce_capture_anyway]),
+        (app.action(blocks.LEAVE_CAPTURE), ack_at_once, [capture.handle_leave_capture]),
         # the deal form: opened by Add details, saved on submit
-        (app.action(deal_form.ADD_DETAILS), ack_at_once, [deal_form.handle_add_details]),
-        (app.view(deal_form.DEAL_MODAL), deal_form.handle_deal_form, [deal_form.announce_deal_form]),
+        (app.action(form.ADD_DETAILS), ack_at_once, [form.handle_add_details]),
+        (app.view(form.DEAL_MODAL), form.handle_deal_form, [form.announce_deal_form]),
         # a deal's own buttons and their modals
-        (app.action(blocks.MARK_SIGNED), ack_at_once, [deal_lifecycle.handle_mark_signed]),
-        (app.action(blocks.MARK_LIVE), ack_at_once, [deal_lifecycle.handle_mark_live]),
-        (app.action(blocks.CANCEL_DEAL), ack_at_once, [deal_lifecycle.handle_cancel]),
-        (app.action(blocks.DELETE_DEAL), ack_at_once, [deal_lifecycle.handle_delete]),
-        (app.view(blocks.LIVE_MODAL), deal_lifecycle.handle_live_submission, [redraw_after_submission]),
-        (app.view(blocks.CANCEL_MODAL), deal_lifecycle.handle_cancel_submission, [redraw_after_submission]),
+        (app.action(blocks.MARK_SIGNED), ack_at_once, [lifecycle.handle_mark_signed]),
+        (app.action(blocks.MARK_LIVE), ack_at_once, [lifecycle.handle_mark_live]),
+        (app.action(blocks.CANCEL_DEAL), ack_at_once, [lifecycle.handle_cancel]),
+        (app.action(blocks.DELETE_DEAL), ack_at_once, [lifecycle.handle_delete]),
+        (app.view(blocks.LIVE_MODAL), lifecycle.handle_live_submission, [redraw_after_submission]),
+        (app.view(blocks.CANCEL_MODAL), lifecycle.handle_cancel_submission, [redraw_after_submission]),
         # a nudge's buttons and their modals
         (app.action(nudge_blocks.DONE), ack_at_once, [nudges.handle_done]),
         (app.action(nudge_blocks.SNOOZE), ack_at_once, [nudges.handle_snooze]),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 from slack_bolt import App, BoltResponse
@@ -16,7 +17,9 @@ from bot.deals import blocks
 from bot.nudges import blocks as nudge_blocks
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
-from handlers import commands, deal_form, deal_lifecycle, home, install, nudges
+from handlers import home, install, nudges
+from handlers.deals import capture, form, lifecycle
+from handlers.replies import ack_at_once, answers_storage_failures, redraw_after_submission
 
 logger = logging.getLogger(__name__)
 
@@ -77,31 +80,40 @@ def register(app: App, coach: Coach) -> None:
 
     app.use(provide_coach)
     app.error(handle_error)
+    for route, ack, lazy in listeners(app):
+        route(ack=answers_storage_failures(ack), lazy=[answers_storage_failures(f, lazy=True) for f in lazy])
 
-    app.command("/closed-deal")(ack=commands.handle_closed_deal, lazy=[commands.follow_up_closed_deal])
-    app.action(deal_form.ADD_DETAILS)(ack=deal_form.ack_add_details, lazy=[deal_form.handle_add_details])
-    app.view(deal_form.DEAL_MODAL)(ack=deal_form.handle_deal_form, lazy=[deal_form.announce_deal_form])
-    app.action(blocks.MARK_SIGNED)(ack=deal_lifecycle.ack_click, lazy=[deal_lifecycle.handle_mark_signed])
-    app.action(blocks.MARK_LIVE)(ack=deal_lifecycle.ack_click, lazy=[deal_lifecycle.handle_mark_live])
-    app.action(blocks.CANCEL_DEAL)(ack=deal_lifecycle.ack_click, lazy=[deal_lifecycle.handle_cancel])
-    app.action(blocks.DELETE_DEAL)(ack=deal_lifecycle.ack_click, lazy=[deal_lifecycle.handle_delete])
-    app.action(blocks.CAPTURE_ANYWAY)(ack=commands.handle_capture_anyway, lazy=[commands.announce_capture_anyway])
-    app.action(blocks.LEAVE_CAPTURE)(ack=commands.ack_leave_capture, lazy=[commands.handle_leave_capture])
-    app.view(blocks.LIVE_MODAL)(
-        ack=deal_lifecycle.handle_live_submission, lazy=[deal_lifecycle.refresh_after_submission]
-    )
-    app.view(blocks.CANCEL_MODAL)(
-        ack=deal_lifecycle.handle_cancel_submission, lazy=[deal_lifecycle.refresh_after_submission]
-    )
-    app.action(nudge_blocks.DONE)(ack=nudges.ack_click, lazy=[nudges.handle_done])
-    app.action(nudge_blocks.SNOOZE)(ack=nudges.ack_click, lazy=[nudges.handle_snooze])
-    app.action(nudge_blocks.SKIP)(ack=nudges.ack_click, lazy=[nudges.handle_skip])
-    app.action(nudge_blocks.REASSIGN)(ack=nudges.ack_click, lazy=[nudges.handle_reassign])
-    app.view(nudge_blocks.SKIP_MODAL)(ack=nudges.handle_skip_submission, lazy=[nudges.refresh_after_submission])
-    app.view(nudge_blocks.OUTCOME_MODAL)(ack=nudges.handle_outcome_submission, lazy=[nudges.refresh_after_submission])
-    app.event("app_home_opened")(ack=home.ack_home_opened, lazy=[home.handle_app_home_opened])
-    app.event("app_uninstalled")(install.handle_app_uninstalled)
-    app.event("tokens_revoked")(install.handle_tokens_revoked)
+
+def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
+    """Every request Deal Coach answers: where it comes from, what answers within Slack's 3 seconds (the ack) and
+    what runs after it (lazy). Each is registered answering storage failures the one way (handlers.replies)."""
+    return [
+        # /closed-deal: help, the list, the form or a quick capture; a possible repeat is asked about first
+        (app.command("/closed-deal"), capture.handle_closed_deal, [capture.follow_up_closed_deal]),
+        (app.action(blocks.CAPTURE_ANYWAY), capture.handle_capture_anyway, [capture.announce_capture_anyway]),
+        (app.action(blocks.LEAVE_CAPTURE), ack_at_once, [capture.handle_leave_capture]),
+        # the deal form: opened by Add details, saved on submit
+        (app.action(form.ADD_DETAILS), ack_at_once, [form.handle_add_details]),
+        (app.view(form.DEAL_MODAL), form.handle_deal_form, [form.announce_deal_form]),
+        # a deal's own buttons and their modals
+        (app.action(blocks.MARK_SIGNED), ack_at_once, [lifecycle.handle_mark_signed]),
+        (app.action(blocks.MARK_LIVE), ack_at_once, [lifecycle.handle_mark_live]),
+        (app.action(blocks.CANCEL_DEAL), ack_at_once, [lifecycle.handle_cancel]),
+        (app.action(blocks.DELETE_DEAL), ack_at_once, [lifecycle.handle_delete]),
+        (app.view(blocks.LIVE_MODAL), lifecycle.handle_live_submission, [redraw_after_submission]),
+        (app.view(blocks.CANCEL_MODAL), lifecycle.handle_cancel_submission, [redraw_after_submission]),
+        # a nudge's buttons and their modals
+        (app.action(nudge_blocks.DONE), ack_at_once, [nudges.handle_done]),
+        (app.action(nudge_blocks.SNOOZE), ack_at_once, [nudges.handle_snooze]),
+        (app.action(nudge_blocks.SKIP), ack_at_once, [nudges.handle_skip]),
+        (app.action(nudge_blocks.REASSIGN), ack_at_once, [nudges.handle_reassign]),
+        (app.view(nudge_blocks.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
+        (app.view(nudge_blocks.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
+        # the Home tab, and a workspace that leaves
+        (app.event("app_home_opened"), ack_at_once, [home.handle_app_home_opened]),
+        (app.event("app_uninstalled"), install.handle_app_uninstalled, []),
+        (app.event("tokens_revoked"), install.handle_tokens_revoked, []),
+    ]
 
 
 ID_CHECKS = (("user_id", ids.is_user_id), ("channel_id", ids.is_channel_id), ("team_id", ids.is_team_id))

@@ -5,11 +5,6 @@ from __future__ import annotations
 from bot.coach import Coach
 
 
-def ack_home_opened(ack) -> None:
-    """Slack wants events acknowledged within 3 seconds; the tab is built and published after that."""
-    ack()
-
-
 def handle_app_home_opened(event: dict, context, client) -> None:
     """Only the Home tab (the Messages tab fires the same event); remember the user, then publish."""
     if event.get("tab") != "home":

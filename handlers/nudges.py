@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import sqlite3
 
 from bot.coach import Coach, NotAllowed
 from bot.deals import forms
@@ -13,18 +11,7 @@ from bot.deals.forms import REASON, FormErrors
 from bot.nudges import blocks as nudge_blocks
 from bot.nudges.blocks import already_resolved_text
 from bot.nudges.ledger import ACTIONABLE
-from bot.storage.store import log_storage_failure, storage_problem
-from handlers.replies import open_form_for_click, refuse, tell
-
-logger = logging.getLogger(__name__)
-# Set by a submission's ack once it recorded a change (what to redraw); Bolt copies the context to the lazy
-# refresh after the ack.
-CHANGED = "nudge_changed"
-
-
-def ack_click(ack) -> None:
-    """Answer Slack at once; the lazy listener does the work and updates the message."""
-    ack()
+from handlers.replies import CHANGED, open_form_for_click, plain, refuse
 
 
 def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, action: str, **details):
@@ -35,11 +22,6 @@ def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, acti
         return None
     except InputError as exc:
         refuse(coach, body, client, respond, context, exc.problem)
-        return None
-    except sqlite3.Error as exc:
-        log_storage_failure(logger, f"Could not record {action} on nudge {nudge_id}", exc)
-        problem = f"I couldn't record that just now: {storage_problem(exc)}. Nothing changed; please try again."
-        tell(body, client, respond, problem)
         return None
     if not change.changed:
         refuse(coach, body, client, respond, context, change.explanation)
@@ -99,19 +81,15 @@ def _metadata(view: dict) -> dict:
         return {}
 
 
-def _submit(ack, context, nudge_id: int, action: str, *, field: str, button: str, **details) -> None:
-    """Act from a modal: a refusal or a busy database shows on `field`; a change is remembered for the redraw."""
+def _submit(ack, context, nudge_id: int, action: str, *, field: str, **details) -> None:
+    """Act from a modal: a refusal shows on `field`; a change is remembered for the redraw."""
     coach: Coach = context["coach"]
     try:
         change = coach.act_on_nudge(nudge_id, action, team_id=context.team_id, user_id=context.user_id, **details)
     except NotAllowed as exc:
-        return ack(response_action="errors", errors={field: _plain(str(exc))})
-    except sqlite3.Error as exc:
-        log_storage_failure(logger, f"Could not record {action} on nudge {nudge_id}", exc)
-        problem = storage_problem(exc).capitalize()
-        return ack(response_action="errors", errors={field: f"{problem}. Press {button} again in a moment."})
+        return ack(response_action="errors", errors={field: plain(str(exc))})
     if not change.changed:
-        return ack(response_action="errors", errors={field: _plain(change.explanation)})
+        return ack(response_action="errors", errors={field: plain(change.explanation)})
     context[CHANGED] = change.redraw
     ack()
 
@@ -123,7 +101,7 @@ def handle_skip_submission(ack, view: dict, context) -> None:
         reason = forms.read_skip_reason(view["state"]["values"])
     except FormErrors as exc:
         return ack(response_action="errors", errors=exc.errors)
-    _submit(ack, context, nudge_id, "skip", field=REASON, button="Skip", reason=reason)
+    _submit(ack, context, nudge_id, "skip", field=REASON, reason=reason)
 
 
 def handle_outcome_submission(ack, view: dict, context) -> None:
@@ -135,17 +113,4 @@ def handle_outcome_submission(ack, view: dict, context) -> None:
     except FormErrors as exc:
         return ack(response_action="errors", errors=exc.errors)
     first = next(iter(view["state"]["values"]), REASON)
-    _submit(ack, context, nudge_id, "done", field=first, button="Save", outcome=outcome)
-
-
-def refresh_after_submission(view: dict, context, client) -> None:
-    """Redraw only when the submission changed the nudge, never after a refused or repeated one."""
-    if not context.get(CHANGED):
-        return
-    coach: Coach = context["coach"]
-    coach.redraw(client, context[CHANGED])
-
-
-def _plain(text: str | None) -> str:
-    """Modal error text is plain: show <@U1> mentions as @U1."""
-    return (text or "").replace("<@", "@").replace(">", "")
+    _submit(ack, context, nudge_id, "done", field=first, outcome=outcome)

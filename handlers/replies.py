@@ -1,17 +1,34 @@
-"""Private answers to a click, wherever it came from: a channel message or the Home tab."""
+"""What every listener shares: private answers to a click (from a channel message or the Home tab), the one
+answer to a storage failure on any request path, and the keys an ack hands to its lazy listeners."""
 
 from __future__ import annotations
 
+import inspect
 import logging
+import sqlite3
 from collections.abc import Callable
 
+from slack_bolt.kwargs_injection.args import Args
 from slack_sdk.errors import SlackApiError
 
-from bot.deals.blocks import form_failed_text
+from bot.coach import Coach
+from bot.deals.blocks import error_message, form_failed_text
 from bot.slack.client import describe, error_code
+from bot.storage.store import log_storage_failure, storage_problem
 
 logger = logging.getLogger(__name__)
 CLICK_AGAIN = "Click the button again in a moment."
+
+
+def not_saved_text(problem: str, *, click: bool = False) -> str:
+    """The answer to a command or a click the database could not take: what happened, that nothing was kept."""
+    again = "click the button again in a moment" if click else "please try again"
+    return f"I couldn't do that just now: {problem}. Nothing was saved; {again}."
+
+
+def form_not_saved_text(problem: str, button: str | None) -> str:
+    """The same answer inline in a form, which stays open with what was typed."""
+    return f"{problem[:1].upper()}{problem[1:]}. Nothing was saved; press {button or 'Save'} again in a moment."
 
 
 def from_home(body: dict) -> bool:
@@ -53,3 +70,105 @@ def open_form(
         tell_user(form_failed_text(error_code(exc) if answered else "", status, again))
         return False
     return True
+
+
+# Context keys an ack listener sets for the lazy listeners of the same request (Bolt copies the context to them).
+SAVED = "saved_deal"  # this request stored a deal: the lazy listener announces it
+CHANGED = "changed"  # a submission recorded a change: the lazy listener redraws what it touched
+NOT_SAVED = "storage_failure"  # the ack met a storage failure: its answer, or "" when the ack carried it
+
+
+def ack_at_once(ack) -> None:
+    """Answer Slack at once; the lazy listener does the work and updates the message."""
+    ack()
+
+
+def redraw_after_submission(context, client) -> None:
+    """Only after a submission that changed something: redraw what it touched (messages, Home tabs)."""
+    if context.get(CHANGED) is None:
+        return
+    coach: Coach = context["coach"]
+    coach.redraw(client, context[CHANGED])
+
+
+def plain(text: str | None) -> str:
+    """Modal error text is plain: show <@U1> mentions as @U1."""
+    return (text or "").replace("<@", "@").replace(">", "")
+
+
+def answers_storage_failures(listener: Callable, *, lazy: bool = False) -> Callable:
+    """`listener` as Bolt should call it: a database that is busy (past DEALCOACH_REQUEST_DB_WAIT_MS), full or
+    removed under us gets the one answer every request path gives, within Slack's 3 seconds, and one log line.
+
+    Bolt passes a listener only the arguments it names; this wrapper names Bolt's `args` and hands the listener
+    its own. A failed ack leaves the request's lazy listeners nothing to do: the work was not stored."""
+    wanted = list(inspect.signature(listener).parameters)
+    log = logging.getLogger(listener.__module__)
+
+    def guarded(args: Args):
+        context = args.context
+        if lazy and NOT_SAVED in context:
+            if context[NOT_SAVED]:
+                tell(args.body, args.client, args.respond, context[NOT_SAVED])
+            return None
+        try:
+            return listener(**{name: getattr(args, name) for name in wanted})
+        except sqlite3.Error as exc:
+            log_storage_failure(log, f"Could not finish {_request_name(args.body)}", exc)
+            if lazy:
+                _answer_after_ack(args, exc)
+            else:
+                _answer_in_ack(args, exc)
+            return None
+
+    guarded.__name__, guarded.__qualname__, guarded.__doc__ = listener.__name__, listener.__qualname__, listener.__doc__
+    guarded.__module__ = listener.__module__  # Bolt finds a lazy listener again by its name
+    return guarded
+
+
+def _request_name(body: dict) -> str:
+    """What the request was, for the log: `/closed-deal`, the button's action id, the form's callback id."""
+    if body.get("command"):
+        return body["command"]
+    if body.get("actions"):
+        return body["actions"][0].get("action_id", "a click")
+    if body.get("view"):
+        return body["view"].get("callback_id") or "a form"
+    return (body.get("event") or {}).get("type") or body.get("type") or "a request"
+
+
+def _answer_in_ack(args: Args, exc: sqlite3.Error) -> None:
+    """The ack carries the answer: a command's ephemeral reply, a form's inline error. A click's ack has no room
+    for words: its lazy listener says it, under the message clicked."""
+    body, problem = args.body, storage_problem(exc)
+    already = getattr(args.ack, "response", None) is not None
+    if body.get("command"):
+        args.context[NOT_SAVED] = ""
+        example = f"{body['command']} {body.get('text') or ''}".strip()
+        text, error_blocks = error_message(not_saved_text(problem), example)
+        return None if already else args.ack(text=text, blocks=error_blocks)
+    if body.get("type") == "view_submission":
+        args.context[NOT_SAVED] = ""
+        view = body["view"]
+        errors = {first_input(view): form_not_saved_text(problem, (view.get("submit") or {}).get("text"))}
+        return None if already else args.ack(response_action="errors", errors=errors)
+    if body.get("type") == "block_actions":
+        args.context[NOT_SAVED] = not_saved_text(problem, click=True)
+    if not already:
+        args.ack()
+
+
+def _answer_after_ack(args: Args, exc: sqlite3.Error) -> None:
+    """A click's work runs after its ack: the clicker hears it privately. After a command or a form whose ack
+    stored the deal, it stands: the dispatcher posts any announcement left unposted, so there is nothing to
+    take back and nothing to say."""
+    if args.body.get("type") == "block_actions" and not args.context.get(SAVED):
+        tell(args.body, args.client, args.respond, not_saved_text(storage_problem(exc), click=True))
+
+
+def first_input(view: dict) -> str:
+    """Where a form shows an error that is about the whole form: its first input."""
+    for block in view.get("blocks") or []:
+        if block.get("type") == "input" and block.get("block_id"):
+            return block["block_id"]
+    return next(iter((view.get("state") or {}).get("values") or {}), "")

@@ -6,22 +6,25 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
 from bot.coach import Coach
-from schedules.jobs import dispatch_nudges, send_digests
+from schedules.jobs import Outage, dispatch_nudges, send_digests
 
 DISPATCH_JOB = "dispatch-nudges"
 DIGEST_JOB = "send-digests"  # each manager's digest, checked every minute; the digests table makes it once a day
 
 
 def build_scheduler(coach: Coach, client: WebClient) -> BackgroundScheduler:
-    """An unstarted scheduler; `serve` starts it. One run of each job at a time; a missed minute is just skipped."""
+    """An unstarted scheduler; `serve` starts it. One run of each job at a time; a missed minute is just skipped.
+    Both jobs share one Outage: a database they can't use is said once, not by each job every minute."""
     scheduler = BackgroundScheduler(timezone=coach.settings.tz)
+    outage = Outage()
     for job, job_id in ((dispatch_nudges, DISPATCH_JOB), (send_digests, DIGEST_JOB)):
         scheduler.add_job(
-            job,
+            outage.run,
             "interval",
             minutes=1,
             id=job_id,
-            args=[coach, client],
+            name=job.__name__,
+            args=[job, coach, client],
             max_instances=1,
             coalesce=True,
             misfire_grace_time=300,

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
 from slack_sdk import WebClient
@@ -12,10 +16,14 @@ from bot.digest.delivery import DigestReport, DigestSender
 from bot.nudges.dispatch import Dispatcher, Pacer, TickReport
 from bot.slack import workspaces
 from bot.slack.workspaces import ClientFor, Workspaces
+from bot.storage.store import DatabaseBusy, DatabaseGone, storage_problem
 
 Clients = WebClient | Workspaces | ClientFor  # one workspace's client, or a client per workspace
 
 logger = logging.getLogger(__name__)
+# SQLite's answers that say the database can't be used just now (locked, full, unreadable), not that our SQL is wrong
+OUTAGE_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
+OUTAGE_CODES |= {sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY}
 
 
 def dispatch_nudges(
@@ -23,11 +31,8 @@ def dispatch_nudges(
 ) -> TickReport:
     """Post every nudge due at `now` (default: the coach's clock) and reconcile any left unconfirmed."""
     client = workspaces.clients(client)
-    try:
+    with _logged("Nudge dispatch failed; the next tick will pick up where this one stopped"):
         report = Dispatcher(coach, client, pacer).tick(now or coach.now())
-    except Exception:
-        logger.exception("Nudge dispatch failed; the next tick will pick up where this one stopped")
-        raise
     coach.refresh_homes_of_posts(client, report.posted + report.undeliverable + report.reconciled)  # never raises
     return report
 
@@ -38,7 +43,7 @@ def send_digests(coach: Coach, client: Clients, now: datetime | None = None) -> 
     With several workspaces (OAuth installs) each gets its own run with its own token, and a manager gets the
     digest of the workspace they belong to."""
     now = now or coach.now()
-    try:
+    with _logged("Sending digests failed; the next run will pick up where this one stopped"):
         if not (isinstance(client, Workspaces) and client.store is not None):
             single = client if isinstance(client, WebClient) else workspaces.clients(client)("")
             return DigestSender(coach, single).run(now)
@@ -50,6 +55,64 @@ def send_digests(coach: Coach, client: Clients, now: datetime | None = None) -> 
             if team_client is not None:
                 report.merge(DigestSender(coach, team_client, members_only=True).run(now))
         return report
-    except Exception:
-        logger.exception("Sending digests failed; the next run will pick up where this one stopped")
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database can't be used just now (busy, full, its file removed): the jobs wait it out and say so once."""
+    if isinstance(exc, (DatabaseBusy, DatabaseGone)):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in OUTAGE_CODES
+
+
+@contextmanager
+def _logged(what: str) -> Iterator[None]:
+    """A job that fails says so with its traceback; a database outage is left to whoever runs the job (the
+    scheduler's Outage says it once, `dealcoach tick` exits with it)."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_outage(exc):
+            logger.exception(what)
         raise
+
+
+class Outage:
+    """What the scheduled jobs say about a database they can't use: one line when an outage starts, one when it
+    is over, nothing in between, however many runs a minute meet it (no traceback from us or from APScheduler)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failing: set[str] = set()  # the jobs whose last run met the outage
+
+    def run(self, job: Callable[[Coach, Clients], object], coach: Coach, client: Clients) -> None:
+        """One scheduled run of `job`. Its failures are logged (by the job, or here once per outage), never raised:
+        APScheduler would log each again with a traceback, every minute."""
+        try:
+            job(coach, client)
+        except Exception as exc:
+            if is_outage(exc):
+                self._started(job.__name__, exc)
+            return
+        self._over(job.__name__)
+
+    def _started(self, name: str, exc: BaseException) -> None:
+        with self._lock:
+            first = not self._failing
+            self._failing.add(name)
+        if first:
+            logger.warning(
+                "Scheduled jobs can't use the database: %s (%s, in %s). Nothing is posted until it answers again; "
+                "they try every minute and say nothing more until then.",
+                storage_problem(exc),
+                exc,
+                name,
+            )
+
+    def _over(self, name: str) -> None:
+        """Over once every job that met it has run again."""
+        with self._lock:
+            was = bool(self._failing)
+            self._failing.discard(name)
+            over = was and not self._failing
+        if over:
+            logger.info("Scheduled jobs use the database again (%s ran); nudges and digests resume.", name)

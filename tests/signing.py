@@ -150,8 +150,11 @@ def view_submission_payload(
     user_id: str = "U0REP",
     team_id: str = "T0FAKE",
     view_id: str | None = None,
+    opened: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """view_submission payload; `values` is block_id -> action_id -> (Slack value object | plain string)."""
+    """view_submission payload; `values` is block_id -> action_id -> (Slack value object | plain string). Slack
+    sends the view as it was opened: pass that view as `opened` for its submit label and blocks."""
+    opened = opened or {}
     view_id = view_id or _unique("V")
     state = {block: {action: _state_value(v) for action, v in actions.items()} for block, actions in values.items()}
     view = {
@@ -161,9 +164,9 @@ def view_submission_payload(
         "callback_id": callback_id,
         "private_metadata": private_metadata,
         "title": {"type": "plain_text", "text": "Deal Coach"},
-        "submit": {"type": "plain_text", "text": "Submit"},
+        "submit": opened.get("submit") or {"type": "plain_text", "text": "Submit"},
         "close": {"type": "plain_text", "text": "Cancel"},
-        "blocks": [],
+        "blocks": opened.get("blocks") or [],
         "state": {"values": state},
         "hash": _unique("h"),
         "previous_view_id": None,

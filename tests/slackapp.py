@@ -51,6 +51,19 @@ class SlackDriver:
         )
         return self._dispatch(signing.interaction_body(payload), signing.FORM)
 
+    def pick(self, action_id: str, block_id: str, picked: dict, *, user: str = REP, team: str = TEAM) -> BoltResponse:
+        """Pick from a select menu in an actions block (a nudge's snooze or reassign), as Slack sends it."""
+        payload = signing.block_action_payload(
+            action_id,
+            user_id=user,
+            team_id=team,
+            channel_id=CHANNEL,
+            response_url=self.fake.response_url("action"),
+            block_id=block_id,
+            action=picked,
+        )
+        return self._dispatch(signing.interaction_body(payload), signing.FORM)
+
     def submit(self, view: dict, values: dict, *, user: str = REP, team: str = TEAM, view_id: str | None = None):
         """Submit a view we opened earlier, with form values keyed by block_id (plain strings for text inputs)."""
         payload = signing.view_submission_payload(
@@ -60,6 +73,7 @@ class SlackDriver:
             user_id=user,
             team_id=team,
             view_id=view_id,
+            opened=view,
         )
         return self._dispatch(signing.interaction_body(payload), signing.FORM)
 

@@ -138,8 +138,8 @@ def test_a_capture_behind_another_process_write_lock_answers_busy_within_the_req
         log = proc.stderr.read()
         proc.wait(timeout=30)
         proc.stderr.close()
-    assert "Could not store a quick capture: database is locked: no write lock within 50 ms" in log
-    assert "Could not store a quick capture: database is locked: no write lock still held, tried once" in log
+    assert "Could not finish /closed-deal: database is locked: no write lock within 50 ms" in log
+    assert "Could not finish /closed-deal: database is locked: no write lock still held, tried once" in log
     assert "Traceback" not in log
 
 
@@ -196,7 +196,7 @@ def test_a_full_disk_stores_nothing_says_so_and_the_next_capture_works(slack, fa
             "SELECT COUNT(*) FROM deals d WHERE NOT EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id)"
         )
         assert half.fetchone()[0] == 0  # every stored deal has its plan: no half-written deal
-    assert any("Could not store a quick capture" in r.getMessage() for r in caplog.records)
+    assert any(r.getMessage() == "Could not finish /closed-deal" for r in caplog.records)
 
     coach.store = healthy  # space is back
     slack.command("Globex $9k")

@@ -47,6 +47,7 @@ from bot.slack.posting import (
     read_patiently,
     retry_delay,
 )
+from bot.storage.store import DatabaseBusy, DatabaseGone
 
 logger = logging.getLogger(__name__)
 EVENT_TYPE = "dealcoach_digest"
@@ -105,6 +106,8 @@ class DigestSender:
         for manager in self.settings.managers:
             try:
                 self._deliver(manager, team_id, team_url, now, report)
+            except (DatabaseBusy, DatabaseGone):  # the database, not this manager: the run stops, the job says why
+                raise
             except Exception:  # one manager's problem must not cost the others their digest
                 logger.exception("Digest for %s failed; a 'sending' claim is checked again after the lease", manager)
         if report.sent or report.retrying or report.unconfirmed or report.reconciled:

@@ -54,6 +54,7 @@ from bot.slack.posting import (
     retry_delay,
 )
 from bot.slack.workspaces import ClientFor
+from bot.storage.store import DatabaseBusy, DatabaseGone
 
 logger = logging.getLogger(__name__)
 EVENT_TYPE = "dealcoach_nudge"
@@ -157,6 +158,8 @@ class Dispatcher:
         for deal_id in deal_ids:
             try:
                 self._dispatch_deal(deal_id, today, now, report, blocked, patience)
+            except (DatabaseBusy, DatabaseGone):  # the database, not this deal: the run stops, the job says why
+                raise
             except Exception:  # a claim left 'sending' is settled after the lease; the other deals go on
                 logger.exception("Dispatching deal #%s failed; its steps are settled after the lease", deal_id)
         if report.posted or report.retrying or report.undeliverable or report.announced:
@@ -340,6 +343,8 @@ class Dispatcher:
                         self._announce(client, claimed, deal, now, report, patience)
                 else:
                     self._reconcile(client, post, deal, now, report, patience)
+            except (DatabaseBusy, DatabaseGone):  # the database, not this post: the run stops, the job says why
+                raise
             except Exception:  # one post's problem must not cost the others their turn
                 logger.exception("Settling post %s failed; it is tried again on a later tick", post.id)
 

@@ -12,8 +12,7 @@ from bot.nudges.dispatch import EVENT_TYPE as NUDGE
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
-from tests import signing
-from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, SECRET, TEAM
+from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, TEAM
 from tests.slackapp import body_json
 
 MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin, the deal's close day
@@ -69,20 +68,7 @@ def nudge(settings, nudge_id: int) -> dict:
 
 def select(slack, fake, action_id: str, nudge_id: int, picked: dict, *, user: str = REP, team: str = TEAM):
     """Pick from a select menu in the nudge's actions block (snooze or reassign), as Slack sends it."""
-    payload = signing.block_action_payload(
-        action_id,
-        user_id=user,
-        team_id=team,
-        channel_id=CHANNEL,
-        response_url=fake.response_url("action"),
-        block_id=f"nudge_{nudge_id}",
-        action=picked,
-    )
-    response = slack.app.dispatch(
-        signing.bolt_request(signing.interaction_body(payload), SECRET, content_type=signing.FORM)
-    )
-    slack.executor.drain()
-    return response
+    return slack.pick(action_id, f"nudge_{nudge_id}", picked, user=user, team=team)
 
 
 def snooze(slack, fake, nudge_id: int, days: int, **who):

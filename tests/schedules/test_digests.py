@@ -25,7 +25,7 @@ from bot.digest.chart import PNG_SIGNATURE
 from bot.digest.delivery import EVENT_TYPE, LEASE
 from bot.slack.client import TIMEOUT_SECONDS, posting_client
 from schedules import DIGEST_JOB, build_scheduler
-from schedules.jobs import send_digests
+from schedules.jobs import Outage, send_digests
 from tests.bot.digest.test_build import Team, berlin
 from tests.conftest import OTHER_REP, SECRET, TOKEN
 from tests.slack_faults import UNKNOWN_OUTCOMES
@@ -616,7 +616,7 @@ def test_serve_runs_the_digest_job_every_minute_without_overlap(coach, client):
     try:
         job = scheduler.get_job(DIGEST_JOB)
         assert DIGEST_JOB == "send-digests"
-        assert job.func is send_digests and job.args == (coach, client)
+        assert isinstance(job.func.__self__, Outage) and job.args == (send_digests, coach, client)
         assert isinstance(job.trigger, IntervalTrigger) and job.trigger.interval == timedelta(minutes=1)
         assert (job.max_instances, job.coalesce, job.misfire_grace_time) == (1, True, 300)
     finally:

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-
 from bot.coach import Coach, LooksLikeARepeat, NotAllowed
 from bot.deals import blocks
 from bot.deals.capture import EXAMPLE, InputError
-from bot.storage.store import log_storage_failure, storage_problem
-from handlers.replies import open_form
+from handlers.replies import SAVED, open_form
 
-logger = logging.getLogger(__name__)
-SAVED = "saved_deal"  # set by the ack listener when this request stored a deal; the lazy one announces it
 ANSWER = "answer"  # set by the "Capture it anyway" ack: what the lazy listener tells the rep
 
 
@@ -52,13 +46,6 @@ def handle_closed_deal(ack, command: dict, context) -> None:
     except LooksLikeARepeat as exc:  # held, not stored: ask first
         fallback, question = blocks.repeat_question(exc.earlier, exc.capture_key, now=coach.now(), tz=coach.settings.tz)
         return ack(text=fallback, blocks=question)
-    except sqlite3.Error as exc:
-        log_storage_failure(logger, "Could not store a quick capture", exc)
-        fallback, error_blocks = blocks.error_message(
-            f"I couldn't save that just now: {storage_problem(exc)}. Nothing was saved; please try again.",
-            f"{command['command']} {text}",
-        )
-        return ack(text=fallback, blocks=error_blocks)
     if created:  # a replayed command finds its deal already stored and announced
         context[SAVED] = deal.id
     ack()
@@ -92,10 +79,6 @@ def handle_capture_anyway(ack, action: dict, context) -> None:
     except NotAllowed as exc:
         context[ANSWER] = str(exc)
         return ack()
-    except sqlite3.Error as exc:
-        logger.exception("Could not store a held capture")
-        context[ANSWER] = f"I couldn't save that just now: {storage_problem(exc)}. Nothing was saved; click again."
-        return ack()
     context[ANSWER] = blocks.repeat_answered_text(deal, created=created)
     if created:
         context[SAVED] = deal.id
@@ -111,10 +94,6 @@ def announce_capture_anyway(context, client, respond) -> None:
     if deal is not None:
         coach.announce(deal.id, notify=lambda text: respond(text=text, response_type="ephemeral"))
         coach.refresh_homes_of_deals(client, [deal.id])
-
-
-def ack_leave_capture(ack) -> None:
-    ack()
 
 
 def handle_leave_capture(action: dict, context, respond) -> None:

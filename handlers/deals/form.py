@@ -2,24 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-import sqlite3
-
 from bot.coach import Coach, LooksLikeARepeat, NotAllowed
 from bot.deals import blocks
 from bot.deals.blocks import ADD_DETAILS, read_modal_metadata
 from bot.deals.forms import ACCOUNT, DEAL_MODAL, FormErrors
 from bot.slack.blocks import notice
-from bot.storage.store import log_storage_failure, storage_problem
-from handlers.commands import SAVED
-from handlers.replies import open_form_for_click, refuse
+from handlers.replies import SAVED, open_form_for_click, plain, refuse
 
 __all__ = ["ADD_DETAILS", "DEAL_MODAL"]
-logger = logging.getLogger(__name__)
-
-
-def ack_add_details(ack) -> None:
-    ack()
 
 
 def handle_add_details(body: dict, action: dict, context, client, respond) -> None:
@@ -50,13 +40,7 @@ def handle_deal_form(ack, view: dict, body: dict, context) -> None:
         error = blocks.repeat_form_error(exc.earlier, now=coach.now(), tz=coach.settings.tz)
         return ack(response_action="errors", errors={ACCOUNT: error})
     except NotAllowed as exc:
-        return ack(response_action="errors", errors={ACCOUNT: str(exc).replace("<@", "@").replace(">", "")})
-    except sqlite3.Error as exc:
-        log_storage_failure(logger, "Could not store a deal form", exc)
-        return ack(
-            response_action="errors",
-            errors={ACCOUNT: f"I couldn't save just now: {storage_problem(exc)}. Press Save again in a moment."},
-        )
+        return ack(response_action="errors", errors={ACCOUNT: plain(str(exc))})
     if changed:  # a second submit of the same form finds it saved: nothing more to post
         context[SAVED] = deal.id
     ack()

@@ -3,20 +3,10 @@
 from __future__ import annotations
 
 import json
-import logging
-import sqlite3
 
 from bot.coach import Coach, NotAllowed
 from bot.deals import blocks, forms
-from bot.storage.store import log_storage_failure, storage_problem
-from handlers.replies import open_form_for_click, refuse, tell
-
-logger = logging.getLogger(__name__)
-CHANGED = "deal_changed"
-
-
-def ack_click(ack) -> None:
-    ack()
+from handlers.replies import CHANGED, open_form_for_click, plain, refuse, tell
 
 
 def handle_mark_signed(body: dict, action: dict, context, client, respond) -> None:
@@ -37,9 +27,6 @@ def handle_delete(body: dict, action: dict, context, client, respond) -> None:
         change = coach.change_deal(int(action["value"]), "delete", team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
-    except sqlite3.Error as exc:
-        logger.exception("Could not delete deal %s", action.get("value"))
-        return tell(body, client, respond, f"I couldn't delete it just now: {storage_problem(exc)}. Try again.")
     if not change.changed:
         return refuse(coach, body, client, respond, context, change.explanation)
     coach.redraw(client, change.redraw)
@@ -75,11 +62,7 @@ def _submit(ack, view: dict, context, action: str, field: str, **details) -> Non
     try:
         change = coach.change_deal(_deal_id(view), action, team_id=context.team_id, user_id=context.user_id, **details)
     except NotAllowed as exc:
-        return ack(response_action="errors", errors={field: str(exc).replace("<@", "@").replace(">", "")})
-    except sqlite3.Error as exc:
-        log_storage_failure(logger, f"Could not {action} deal", exc)
-        problem = storage_problem(exc).capitalize()
-        return ack(response_action="errors", errors={field: f"{problem}. Press the button again in a moment."})
+        return ack(response_action="errors", errors={field: plain(str(exc))})
     if not change.changed:
         return ack(response_action="errors", errors={field: change.explanation})
     context[CHANGED] = change.redraw  # what the lazy listener redraws once Slack has its answer
@@ -101,11 +84,3 @@ def handle_cancel_submission(ack, view: dict, context) -> None:
     except forms.FormErrors as exc:
         return ack(response_action="errors", errors=exc.errors)
     _submit(ack, view, context, "cancel", forms.REASON, reason=reason)
-
-
-def refresh_after_submission(view: dict, context, client) -> None:
-    """Only after a submission that changed something: redraw the deal, its nudge messages and Home tabs."""
-    if context.get(CHANGED) is None:
-        return
-    coach: Coach = context["coach"]
-    coach.redraw(client, context[CHANGED])

@@ -12,23 +12,27 @@ from slack_bolt.kwargs_injection.args import Args
 from slack_sdk.errors import SlackApiError
 
 from bot.coach import Coach
-from bot.deals.blocks import error_message, form_failed_text
+from bot.deals.blocks import form_failed_text, not_saved_message
 from bot.slack.client import describe, error_code
-from bot.storage.store import log_storage_failure, storage_problem
+from bot.storage.store import log_storage_failure, retry_helps, storage_problem
 
 logger = logging.getLogger(__name__)
 CLICK_AGAIN = "Click the button again in a moment."
 
 
-def not_saved_text(problem: str, *, click: bool = False) -> str:
-    """The answer to a command or a click the database could not take: what happened, that nothing was kept."""
+def not_saved_text(problem: str, *, click: bool = False, retry: bool = True) -> str:
+    """The answer to a command or a click the database could not take: what happened, that nothing was kept, and
+    whether trying again can help yet."""
+    if not retry:
+        return f"I couldn't do that just now: {problem}. Nothing was saved; it will work again once that is fixed."
     again = "click the button again in a moment" if click else "please try again"
     return f"I couldn't do that just now: {problem}. Nothing was saved; {again}."
 
 
-def form_not_saved_text(problem: str, button: str | None) -> str:
+def form_not_saved_text(problem: str, button: str | None, *, retry: bool = True) -> str:
     """The same answer inline in a form, which stays open with what was typed."""
-    return f"{problem[:1].upper()}{problem[1:]}. Nothing was saved; press {button or 'Save'} again in a moment."
+    then = f"press {button or 'Save'} again in a moment" if retry else f"press {button or 'Save'} once that is fixed"
+    return f"{problem[:1].upper()}{problem[1:]}. Nothing was saved; {then}."
 
 
 def from_home(body: dict) -> bool:
@@ -140,20 +144,21 @@ def _request_name(body: dict) -> str:
 def _answer_in_ack(args: Args, exc: sqlite3.Error) -> None:
     """The ack carries the answer: a command's ephemeral reply, a form's inline error. A click's ack has no room
     for words: its lazy listener says it, under the message clicked."""
-    body, problem = args.body, storage_problem(exc)
+    body, problem, retry = args.body, storage_problem(exc), retry_helps(exc)
     already = getattr(args.ack, "response", None) is not None
     if body.get("command"):
         args.context[NOT_SAVED] = ""
-        example = f"{body['command']} {body.get('text') or ''}".strip()
-        text, error_blocks = error_message(not_saved_text(problem), example)
-        return None if already else args.ack(text=text, blocks=error_blocks)
+        typed = f"{body['command']} {body.get('text') or ''}".strip()
+        text, answer_blocks = not_saved_message(problem, typed, retry=retry)
+        return None if already else args.ack(text=text, blocks=answer_blocks)
     if body.get("type") == "view_submission":
         args.context[NOT_SAVED] = ""
         view = body["view"]
-        errors = {first_input(view): form_not_saved_text(problem, (view.get("submit") or {}).get("text"))}
+        submit = (view.get("submit") or {}).get("text")
+        errors = {first_input(view): form_not_saved_text(problem, submit, retry=retry)}
         return None if already else args.ack(response_action="errors", errors=errors)
     if body.get("type") == "block_actions":
-        args.context[NOT_SAVED] = not_saved_text(problem, click=True)
+        args.context[NOT_SAVED] = not_saved_text(problem, click=True, retry=retry)
     if not already:
         args.ack()
 
@@ -163,7 +168,12 @@ def _answer_after_ack(args: Args, exc: sqlite3.Error) -> None:
     stored the deal, it stands: the dispatcher posts any announcement left unposted, so there is nothing to
     take back and nothing to say."""
     if args.body.get("type") == "block_actions" and not args.context.get(SAVED):
-        tell(args.body, args.client, args.respond, not_saved_text(storage_problem(exc), click=True))
+        tell(
+            args.body,
+            args.client,
+            args.respond,
+            not_saved_text(storage_problem(exc), click=True, retry=retry_helps(exc)),
+        )
 
 
 def first_input(view: dict) -> str:

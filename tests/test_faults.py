@@ -122,7 +122,7 @@ def test_a_capture_behind_another_process_write_lock_answers_busy_within_the_req
         for status, _, answer in answers:
             assert status == 200
             reply = json.loads(answer)
-            assert "the database is busy" in reply["text"] and "Nothing was saved; please try again" in reply["text"]
+            assert "the database is busy" in reply["text"] and "Nothing was saved. Send it again in a moment" in reply["text"]
             assert reply.get("response_type", "ephemeral") == "ephemeral"  # only the rep sees it
         with sqlite_utils.Database(db_path) as db:
             assert db.execute("SELECT COUNT(*) FROM deals").fetchone()[0] == 0

@@ -75,6 +75,18 @@ def error_message(problem: str, example: str) -> tuple[str, list[dict]]:
     return text, blocks
 
 
+def not_saved_message(problem: str, command: str, *, retry: bool) -> tuple[str, list[dict]]:
+    """The answer to a command the database couldn't take: nothing was wrong with what the rep typed, so it is
+    given back to send again (now, or once an admin has fixed what only an admin can)."""
+    when = "Send it again in a moment" if retry else "Send it again once an admin has fixed it"
+    text = f"I couldn't save that just now: {escape(problem)}. Nothing was saved. {when}: {escape(command)}"
+    blocks = [
+        section(f":warning: I couldn't save that just now: {escape(problem)}. Nothing was saved."),
+        section(f"{when}, as you typed it:\n`{escape(command)}`"),
+    ]
+    return text, blocks
+
+
 def _deal_line(fields: DealFields) -> str:
     parts = [f"{bold(fields.account)} · {fields.money.format()}"]
     if fields.contact_name:

@@ -208,6 +208,12 @@ def storage_problem(exc: sqlite3.Error) -> str:
     return "the database couldn't save it"
 
 
+def retry_helps(exc: sqlite3.Error) -> bool:
+    """Whether trying again in a moment can work: a busy database frees up; a removed file or a full disk waits for
+    an admin (a process whose file was removed or replaced saves nothing until it is restarted)."""
+    return not isinstance(exc, DatabaseGone) and "full" not in str(exc).lower()
+
+
 def log_storage_failure(log: logging.Logger, what: str, exc: sqlite3.Error) -> None:
     """A busy database or a vanished file is a fault we expect and answer: one line, since the store has said
     why (DatabaseGone once, as an ERROR). Anything else may be a bug or a broken disk: with its traceback."""

@@ -448,7 +448,7 @@ class Coach:
             result = []
             for deal in owned:
                 steps = deals.deal_nudges(db, deal.id)
-                upcoming = [n for n in steps if n.open]
+                upcoming = [n for n in steps if n.actionable]
                 result.append((deal, deals.stage_of(deal, steps), upcoming[0] if upcoming else None))
         return result
 

@@ -72,6 +72,16 @@ class Deal:
         return self.message_ts or None
 
 
+# A step's statuses, defined once here for every query and property (bot.stats reads them for the team):
+ACTIONABLE = ("planned", "sending", "posted")  # still coming or on screen: its rep can act on it
+OPEN = (*ACTIONABLE, "undeliverable")  # not done, skipped or cancelled: still owed, overdue once past due
+
+
+def sql_list(values: tuple[str, ...]) -> str:
+    """Fixed status names as an SQL list for IN (...): our own constants, never user input."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
 @dataclass(frozen=True)
 class Nudge:
     """One playbook step for one deal: planned, sending, posted, then done, skipped or undeliverable."""
@@ -95,8 +105,8 @@ class Nudge:
     snoozed_by: str | None = None
 
     @property
-    def open(self) -> bool:
-        return self.status in ("planned", "sending", "posted")
+    def actionable(self) -> bool:
+        return self.status in ACTIONABLE
 
 
 def nudge_from_row(r: dict) -> Nudge:
@@ -277,10 +287,6 @@ def can_edit(deal: Deal, user_id: str, managers: tuple[str, ...]) -> bool:
     return user_id == deal.owner_id or user_id in managers
 
 
-def with_fields(deal: Deal, fields: DealFields) -> Deal:
-    return replace(deal, fields=fields)
-
-
 def record_delivery_problem(db: sqlite_utils.Database, deal_id: int, error: str) -> bool:
     """Remember that the deal's channel can't be reached; True the first time, so managers hear once."""
     cursor = db.execute("UPDATE deals SET delivery_error = ? WHERE id = ? AND delivery_error IS NULL", [error, deal_id])
@@ -363,7 +369,7 @@ def stage_of(deal: Deal, nudges: list[Nudge]) -> str:
         return "Deleted"
     if not deal.fields.signed:
         return "Verbal yes"
-    waiting = [n for n in nudges if n.open]
+    waiting = [n for n in nudges if n.actionable]
     if not waiting:
         return "Accomplished"
     return min(waiting, key=lambda n: n.due_date).stage.capitalize()

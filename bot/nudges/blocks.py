@@ -16,7 +16,6 @@ from bot.slack.text import channel_link, escape, mention, truncate
 DONE, SKIP, SNOOZE, REASSIGN = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign"
 SKIP_MODAL, OUTCOME_MODAL = "nudge_skip", "nudge_outcome"
 SNOOZE_DAYS = {"1": "1 day", "7": "1 week"}
-OUTCOME_KINDS = ("win_reason", "testimonial", "referral")
 RESULTS = {
     "testimonial": [("received", "Received"), ("promised", "Promised, not yet received"), ("declined", "Declined")],
     "referral": [("received", "Got referrals"), ("later", "Not yet, ask again later"), ("declined", "Declined")],
@@ -123,7 +122,7 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, l
     values = facts(deal.fields, owner_id=deal.owner_id)
     live_here = nudge.post_id == post_id
     meta = [mention(_who(nudge, deal)), STAGE_LABEL[nudge.stage], f"due {nudge.due_date:%a %b %-d}"]
-    if late and live_here and nudge.open:
+    if late and live_here and nudge.actionable:
         meta.append(":hourglass: late")
     if nudge.assignee_id:
         meta.append(f"reassigned from {mention(deal.owner_id)}")

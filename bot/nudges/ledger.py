@@ -67,26 +67,28 @@ def post_from_row(row: dict) -> Post:
     )
 
 
+DUE_DEALS = """
+WITH due AS MATERIALIZED (  -- apart, so the planner reads only the due steps, however many nudges there are
+  SELECT deal_id, due_date FROM nudges
+  WHERE status = 'planned' AND due_date <= :today
+    AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
+)
+SELECT due.deal_id, MIN(due.due_date) AS oldest
+FROM due JOIN deals d ON d.id = due.deal_id
+WHERE d.status = 'open'
+  AND NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.team_id = d.team_id AND w.active = 0)
+  AND NOT EXISTS (  -- a deal's nudges wait for its announcement
+    SELECT 1 FROM posts a WHERE a.deal_id = d.id AND a.kind = 'announcement'
+      AND a.status IN ('sending', 'unconfirmed', 'retry'))
+GROUP BY due.deal_id
+ORDER BY oldest, due.deal_id
+LIMIT :limit
+"""
+
+
 def due_deal_ids(db: sqlite_utils.Database, *, today: date, now: datetime, limit: int = 500) -> list[int]:
     """Deals with steps due by today and ready to try, the longest-waiting first."""
-    rows = db.execute(
-        """
-        SELECT n.deal_id, MIN(n.due_date) AS oldest
-        FROM nudges n INDEXED BY nudges_planned_due  -- only the due steps, however many nudges there are
-        CROSS JOIN deals d ON d.id = n.deal_id
-        WHERE n.status = 'planned' AND n.due_date <= :today
-          AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= :now)
-          AND d.status = 'open'
-          AND NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.team_id = d.team_id AND w.active = 0)
-          AND NOT EXISTS (  -- a deal's nudges wait for its announcement
-            SELECT 1 FROM posts a WHERE a.deal_id = d.id AND a.kind = 'announcement'
-              AND a.status IN ('sending', 'unconfirmed', 'retry'))
-        GROUP BY n.deal_id
-        ORDER BY oldest, n.deal_id
-        LIMIT :limit
-        """,
-        {"today": today.isoformat(), "now": stamp(now), "limit": limit},
-    ).fetchall()
+    rows = db.execute(DUE_DEALS, {"today": today.isoformat(), "now": stamp(now), "limit": limit}).fetchall()
     return [r[0] for r in rows]
 
 

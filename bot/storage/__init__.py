@@ -1,0 +1,35 @@
+"""Storage: the one seam a second database engine plugs into.
+
+Features use only the names exported here: the `Store` (each thread's connection, read sessions, write
+transactions), the query helpers, and the errors a unit of work can end with. `store` holds the SQLite engine
+today; `migrations` the schema, version by version. A PostgreSQL engine implements the same names (a store
+whose `session()`/`write()` yield something `query`/`insert` accept, and its own DDL per migration version),
+and honours what the comments marked "one writer at a time" rely on."""
+
+from bot.storage.store import (
+    BUSY_TIMEOUT_MS,
+    DatabaseBusy,
+    DatabaseGone,
+    Store,
+    insert,
+    insert_many,
+    log_storage_failure,
+    query,
+    query_one,
+    storage_problem,
+    transaction,
+)
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "DatabaseBusy",
+    "DatabaseGone",
+    "Store",
+    "insert",
+    "insert_many",
+    "log_storage_failure",
+    "query",
+    "query_one",
+    "storage_problem",
+    "transaction",
+]

@@ -20,7 +20,8 @@ from bot.deals.model import DealFields
 from bot.nudges import ledger as lifecycle
 from bot.playbook.loader import parse
 from bot.slack.posting import LEASE
-from bot.storage.store import BUSY_TIMEOUT_MS, MIGRATIONS, DatabaseBusy, DatabaseGone, Store, storage_problem
+from bot.storage import BUSY_TIMEOUT_MS, DatabaseBusy, DatabaseGone, Store, storage_problem
+from bot.storage.migrations import MIGRATIONS
 
 NOW = datetime(2026, 1, 2, 9, 30, tzinfo=UTC)
 LATER = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)

@@ -7,21 +7,18 @@ import logging
 import os
 import sqlite3
 import threading
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
-import sqlite_utils
 
 from bot.deals import announcements
 from bot.deals import model as deals
 from bot.deals.capture import Money
 from bot.deals.model import DealFields
-from bot.nudges import ledger as lifecycle
 from bot.playbook.loader import parse
 from bot.slack.posting import LEASE
 from bot.storage import BUSY_TIMEOUT_MS, DatabaseBusy, DatabaseGone, Store, storage_problem
-from bot.storage.migrations import MIGRATIONS
 
 NOW = datetime(2026, 1, 2, 9, 30, tzinfo=UTC)
 LATER = datetime(2026, 1, 5, 14, 0, tzinfo=UTC)
@@ -120,34 +117,6 @@ def nudges(store: Store, deal_id: int) -> dict[str, tuple[date, str]]:
         return {n.step_id: (n.due_date, n.status) for n in deals.deal_nudges(db, deal_id)}
 
 
-# --- migrations ----------------------------------------------------------------------------------------------
-
-
-def test_migrate_is_idempotent(tmp_path):
-    """Every process migrates at start-up, so the second run must change nothing."""
-    store = Store(tmp_path / "dealcoach.db")
-    latest = MIGRATIONS[-1][0]
-    assert store.migrate() == latest
-    with store.session() as db:
-        tables = set(db.table_names())
-        first = db.execute("SELECT version, applied_at FROM schema_migrations ORDER BY version").fetchall()
-    assert {"deals", "nudges", "schema_migrations"} <= tables
-    assert [v for v, _ in first] == [v for v, _ in MIGRATIONS]
-
-    assert store.migrate() == latest
-    with store.session() as db:
-        assert db.execute("SELECT version, applied_at FROM schema_migrations ORDER BY version").fetchall() == first
-
-
-def test_migrate_turns_on_wal(store):
-    """WAL lets the scheduler read while a listener writes; it is a property of the file, seen by every connection."""
-    raw = sqlite3.connect(store.path)
-    try:
-        assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    finally:
-        raw.close()
-
-
 def test_connections_enforce_foreign_keys(store):
     """Deleting a deal takes its nudges with it (ON DELETE CASCADE only works with foreign_keys on)."""
     deal_id, _ = capture(store)
@@ -155,74 +124,6 @@ def test_connections_enforce_foreign_keys(store):
     with store.write() as db:
         db.execute("DELETE FROM deals WHERE id = ?", [deal_id])
     assert count(store, "nudges") == 0
-
-
-def test_threads_migrating_a_new_file_at_once_all_succeed(tmp_path):
-    """The bot and the scheduler start together; whichever migrates second must wait, not crash.
-
-    One round rarely hits the race (SQLite refuses the switch to WAL at once, without its busy wait, while
-    another connection holds a lock), so this runs many rounds; the deterministic test below pins the cause.
-    """
-    for round_ in range(60):
-        path = tmp_path / f"race-{round_}.db"
-        start = threading.Barrier(4)
-        results: list[int] = []
-        errors: list[BaseException] = []
-
-        def migrate(path=path, start=start, results=results, errors=errors):
-            start.wait()
-            try:
-                results.append(Store(path).migrate())
-            except BaseException as exc:  # collected and asserted below, with the round that failed
-                errors.append(exc)
-
-        threads = [threading.Thread(target=migrate) for _ in range(4)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert errors == [], f"round {round_}"
-        assert results == [MIGRATIONS[-1][0]] * 4
-        with Store(path).session() as db:
-            assert db.execute("SELECT count(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
-
-
-class TracedStore(Store):
-    """A real Store whose connections report each statement, so a test can act between two of them."""
-
-    def __init__(self, path, on_statement):
-        super().__init__(path)
-        self.on_statement = on_statement
-
-    def connect(self):
-        db = super().connect()
-        db.conn.set_trace_callback(self.on_statement)
-        return db
-
-
-def test_migrate_waits_for_another_writer_instead_of_failing(tmp_path):
-    """Another connection mid-write makes the WAL switch fail at once; migrate retries until the writer is done."""
-    path = tmp_path / "dealcoach.db"
-    writer = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    writer.execute("CREATE TABLE other_process (x)")
-    writer.execute("BEGIN IMMEDIATE")
-    writer.execute("INSERT INTO other_process VALUES (1)")
-    wal_attempts: list[str] = []
-
-    def on_statement(sql: str) -> None:
-        if "journal_mode" in sql.lower():
-            wal_attempts.append(sql)
-            if len(wal_attempts) == 2:  # the first attempt was refused: let the other writer finish now
-                writer.execute("COMMIT")
-
-    try:
-        assert TracedStore(path, on_statement).migrate() == MIGRATIONS[-1][0]
-    finally:
-        writer.close()
-    assert len(wal_attempts) >= 2
-    with Store(path).session() as db:
-        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-        assert db.execute("SELECT count(*) FROM other_process").fetchone()[0] == 1
 
 
 # --- capturing deals -----------------------------------------------------------------------------------------
@@ -533,30 +434,3 @@ def test_an_unreachable_announcement_can_be_claimed_again_and_a_posted_one_canno
 def test_no_claim_for_a_missing_deal(store):
     with store.write() as db:
         assert announcements.take(db, 999, now=NOW) is None
-
-
-def test_a_deal_left_posting_before_v8_becomes_an_orphaned_claim_for_the_dispatcher(tmp_path):
-    """Before v7 a crash mid-post left message_ts = 'posting' for good; now the dispatcher settles it."""
-    path = tmp_path / "old.db"
-    with sqlite3.connect(path) as conn:
-        conn.isolation_level = None
-        db = sqlite_utils.Database(conn)
-        db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
-        for version, apply in MIGRATIONS[:6]:
-            apply(db)
-            db.execute("INSERT INTO schema_migrations VALUES (?, ?)", [version, "2026-01-01T00:00:00+00:00"])
-        for n, ts in enumerate(["posting", "1767346200.000100", None], 1):
-            db.execute(
-                "INSERT INTO deals (id, team_id, channel_id, owner_id, account, amount, currency, close_date, "
-                "message_ts, created_at, updated_at) VALUES (?, 'T0', 'C0', 'U0', 'A', '1', 'USD', '2026-01-02', "
-                "?, '2026-01-02T09:30:00+00:00', '2026-01-02T09:30:00+00:00')",
-                [n, ts],
-            )
-    store = Store(path)
-    store.migrate()
-    with store.session() as db:
-        assert [deals.get_deal(db, n).posted_ts for n in (1, 2, 3)] == [None, "1767346200.000100", None]
-        assert lifecycle.posts_to_settle(db, now=NOW, lease=LEASE) == []  # its lease runs from the capture
-        [orphan] = lifecycle.posts_to_settle(db, now=NOW + LEASE + timedelta(minutes=1), lease=LEASE)
-    assert (orphan.deal_id, orphan.kind, orphan.status) == (1, "announcement", "sending")
-    assert orphan.claimed_at == "2026-01-02T09:30:00+00:00"  # its history is searched around the capture

@@ -70,7 +70,11 @@ def take(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> Post | No
     """Inside a write transaction: the right to post the deal's announcement now, or None (posted, or another
     worker holds it). The capture's own claim is taken once, while fresh; one not posted for good (an unreachable
     channel, or a deal from before announcements had claims) is claimed afresh; one waiting for a retry, once
-    its time has come."""
+    its time has come.
+
+    One writer at a time: the post read here is as stored until the conditional UPDATE or INSERT below, since
+    SQLite lets one write transaction in at a time; with concurrent writers the UNIQUE index on the
+    announcement and the UPDATEs' row counts would have to carry the claim alone."""
     post = get(db, deal_id)
     if post is None:
         deal = deals.get_deal(db, deal_id)

@@ -221,6 +221,9 @@ def capture_deal(
 ) -> tuple[int, bool]:
     """Store a deal and its plan; call inside `Store.write()`. A repeated capture_key returns the first deal."""
     if capture_key:
+        # One writer at a time: this read and the INSERT below are one step because SQLite lets one write
+        # transaction in at a time. An engine with concurrent writers makes the second of two replays fail on
+        # the UNIQUE capture_key instead: it must catch that and return the first deal.
         existing = db.execute("SELECT id FROM deals WHERE capture_key = ?", [capture_key]).fetchone()
         if existing:
             return existing[0], False
@@ -249,6 +252,8 @@ def update_deal(
     """Save edited details and re-plan the steps not yet acted on; call inside `Store.write()`."""
     at = stamp(now)
     db["deals"].update(deal_id, {**_deal_columns(fields), "updated_at": at})
+    # One writer at a time: the steps read here are still 'planned' when they are moved or deleted below only
+    # because no other transaction writes in between (a concurrent engine needs SELECT ... FOR UPDATE).
     planned = {p.step.id: p for p in _plan(playbook, fields)}
     current = {r["step_id"]: r for r in query(db, "SELECT * FROM nudges WHERE deal_id = ?", [deal_id])}
     for step_id, row in current.items():
@@ -313,7 +318,7 @@ def mark_signed(
 ) -> list[int] | None:
     """A verbal yes is now signed: the signature steps end, the rest of the plan carries on.
     Returns the posts to redraw, or None when it was signed (or cancelled) already."""
-    deal = get_deal(db, deal_id)
+    deal = get_deal(db, deal_id)  # one writer at a time: still unsigned when updated below, so signed once
     if deal is None or deal.status != "open" or deal.fields.signed:
         return None
     posts = posts_with_open_steps(db, deal_id)
@@ -335,7 +340,7 @@ def mark_live(
     db: sqlite_utils.Database, deal_id: int, *, go_live: date, now: datetime, playbook: Playbook
 ) -> list[int] | None:
     """The customer is live: steps timed from go-live move to the real date. None if nothing changed."""
-    deal = get_deal(db, deal_id)
+    deal = get_deal(db, deal_id)  # one writer at a time: as read, until this transaction ends
     if deal is None or deal.status != "open" or (deal.live_at and deal.fields.go_live_date == go_live):
         return None
     update_deal(db, deal_id, replace(deal.fields, go_live_date=go_live), playbook=playbook, now=now)

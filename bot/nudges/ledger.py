@@ -96,6 +96,9 @@ def claim(
     db: sqlite_utils.Database, deal_id: int, *, today: date, now: datetime, is_late: Callable[[date, str], bool]
 ) -> tuple[Post, Deal, list[Nudge]] | None:
     """Inside a write transaction: take this deal's due steps for one message, or None if another took them."""
+    # One writer at a time: the steps read here are still 'planned' when the post and its post_nudges rows are
+    # written, because SQLite lets one write transaction in at a time; that is what makes the claim exclusive.
+    # With concurrent writers, lock the rows (SELECT ... FOR UPDATE SKIP LOCKED) or check the UPDATE's count.
     deal = get_deal(db, deal_id)
     if deal is None or deal.status != "open":
         return None
@@ -211,7 +214,8 @@ def posts_to_settle(db: sqlite_utils.Database, *, now: datetime, lease: timedelt
 
 
 def take_for_reconcile(db: sqlite_utils.Database, post: Post, *, now: datetime) -> bool:
-    """Renew the claim only if nobody else did since we looked, so one dispatcher reconciles each post."""
+    """Renew the claim only if nobody else did since we looked, so one dispatcher reconciles each post. The
+    conditional UPDATE is the claim; its row count is exact because one writer at a time changes the row."""
     cur = db.execute(
         "UPDATE posts SET lease_at = ?, status = 'sending' WHERE id = ? AND status = ? AND lease_at = ?",
         [stamp(now), post.id, post.status, post.lease_at],
@@ -236,6 +240,8 @@ def get_nudge(db: sqlite_utils.Database, nudge_id: int) -> Nudge | None:
 
 
 def _resolve(db, nudge_id: int, sets: str, params: list, *, allowed: tuple[str, ...]) -> Change:
+    # A click counts once: the UPDATE's WHERE re-checks the status, and with one writer at a time the row count
+    # says whether this click changed it, and get_nudge reads what it did.
     marks = ",".join("?" * len(allowed))
     cur = db.execute(f"UPDATE nudges SET {sets} WHERE id = ? AND status IN ({marks})", [*params, nudge_id, *allowed])
     return Change(cur.rowcount == 1, get_nudge(db, nudge_id))

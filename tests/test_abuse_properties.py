@@ -16,6 +16,7 @@ from bot.deals.capture import InputError, Money, parse_quick_capture
 from bot.deals.model import Deal, DealFields, Nudge
 from bot.nudges import blocks as nudge_blocks
 from bot.playbook.loader import load
+from tests.capturing import store_deal
 from tests.fakeslack import block_problems, view_problems
 
 RAW_SPECIAL = re.compile(r"<!(channel|here|everyone)|<!subteam\^|<https?:|<mailto:|<@U0EVIL")
@@ -216,12 +217,12 @@ def test_the_digest_and_the_home_tab_keep_user_text_inert(tmp_path_factory, acco
     coach = Coach(Settings(db_path=path, managers=("U0MGR",), timezone="Europe/Berlin"), store, PLAYBOOK, lambda: now)
     text = f"{clean_line(account)} $150k contact: {clean_line(contact)[:100].replace(':', ' ')}"
     try:
-        kept = coach.capture_quick(text, team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="a")
+        kept = store_deal(coach, text, team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="a")
     except InputError:
-        kept = coach.capture_quick(
-            "Fallback $150k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="a"
+        kept = store_deal(
+            coach, "Fallback $150k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="a"
         )
-    gone = coach.capture_quick("Gone Co $9k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="b")
+    gone = store_deal(coach, "Gone Co $9k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="b")
     with store.write() as db:
         db.execute("UPDATE nudges SET status = 'posted' WHERE deal_id = ?", [kept.id])
         first, second = [r[0] for r in db.execute("SELECT id FROM nudges WHERE deal_id = ? LIMIT 2", [kept.id])]

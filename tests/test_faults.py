@@ -23,6 +23,7 @@ from bot.slack.client import posting_client
 from bot.storage.store import BUSY_TIMEOUT_MS, Store
 from schedules.jobs import dispatch_nudges
 from tests import signing
+from tests.capturing import store_deal
 from tests.conftest import CHANNEL, REP, SECRET, TOKEN
 from tests.processes import WriteLockHolder, cli_env, free_port, start_serve
 from tests.slackapp import body_json, form
@@ -47,8 +48,8 @@ def fresh_failure_log():
 def test_slack_unreachable_for_an_hour_then_back_loses_and_repeats_nothing(coach, fake, clock, caplog):
     clock.now = MONDAY_10_BERLIN
     for n in range(5):  # captured and announced while Slack was fine
-        deal = coach.capture_quick(
-            f"Account {n} $5k", team_id="T0FAKE", channel_id=f"C0{n}", user_id=REP, capture_key=f"k{n}"
+        deal = store_deal(
+            coach, f"Account {n} $5k", team_id="T0FAKE", channel_id=f"C0{n}", user_id=REP, capture_key=f"k{n}"
         )
         coach.announce(deal.id)
     dead = WebClient(token=TOKEN, base_url=NOWHERE, retry_handlers=[])

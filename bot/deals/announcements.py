@@ -17,7 +17,7 @@ from slack_sdk import WebClient
 from bot.deals import blocks
 from bot.deals import model as deals
 from bot.deals.model import Deal
-from bot.nudges import ledger as lifecycle
+from bot.nudges import ledger
 from bot.nudges.ledger import ANNOUNCEMENT, Post
 from bot.slack.posting import (
     LEASE,
@@ -63,7 +63,7 @@ def _insert(db: sqlite_utils.Database, *, deal_id: int, channel_id: str, now: da
 
 def get(db: sqlite_utils.Database, deal_id: int) -> Post | None:
     row = query_one(db, "SELECT * FROM posts WHERE deal_id = ? AND kind = 'announcement'", [deal_id])
-    return lifecycle.post_from_row(row) if row else None
+    return ledger.post_from_row(row) if row else None
 
 
 def take(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> Post | None:
@@ -123,7 +123,7 @@ def post_afresh(db: sqlite_utils.Database, post: Post, *, now: datetime) -> Post
 
 def confirm(db: sqlite_utils.Database, post: Post, *, channel_id: str, ts: str, now: datetime) -> bool:
     """Slack has it: the post is recorded, and the deal knows its message (Add details, Mark live, permalinks)."""
-    if not lifecycle.confirm(db, post.id, channel_id=channel_id, ts=ts, now=now):
+    if not ledger.confirm(db, post.id, channel_id=channel_id, ts=ts, now=now):
         return False
     deals.set_message(db, post.deal_id, ts)
     return True
@@ -170,7 +170,7 @@ def record(store: Store, post: Post, outcome: Outcome, *, now: datetime) -> None
         if isinstance(outcome, Posted):
             confirm(db, post, channel_id=outcome.channel, ts=outcome.ts, now=now)
         elif isinstance(outcome, Unknown):
-            lifecycle.mark_unconfirmed(db, post.id, error=outcome.error)
+            ledger.mark_unconfirmed(db, post.id, error=outcome.error)
         elif outcome.kind == UNREACHABLE:
             give_up_for_now(db, post, error=outcome.error)
         else:

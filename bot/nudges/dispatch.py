@@ -32,7 +32,7 @@ from bot.coach import Coach
 from bot.deals import announcements
 from bot.deals import model as deals
 from bot.deals.model import Deal, Nudge
-from bot.nudges import ledger as lifecycle
+from bot.nudges import ledger
 from bot.nudges.blocks import nudge_message, undeliverable_dm
 from bot.nudges.ledger import ANNOUNCEMENT
 from bot.slack import workspaces
@@ -152,7 +152,7 @@ class Dispatcher:
             return report
         today = self.hours.today(now)
         with self.coach.store.session() as db:
-            deal_ids = lifecycle.due_deal_ids(db, today=today, now=now)
+            deal_ids = ledger.due_deal_ids(db, today=today, now=now)
         blocked: dict[str, datetime] = {}  # channel -> when Slack lets us post there again
         for deal_id in deal_ids:
             try:
@@ -167,7 +167,7 @@ class Dispatcher:
         self, deal_id: int, today: date, now: datetime, report: TickReport, blocked: dict, patience: Patience
     ) -> None:
         with self.coach.store.write() as db:
-            claimed = lifecycle.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now))
+            claimed = ledger.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now))
         if claimed is None:
             return
         post, deal, steps = claimed
@@ -188,7 +188,7 @@ class Dispatcher:
 
     # -- posting ----------------------------------------------------------------------------------------
 
-    def _render(self, post: lifecycle.Post, deal: Deal, steps: list[Nudge]) -> tuple[str, list[dict]]:
+    def _render(self, post: ledger.Post, deal: Deal, steps: list[Nudge]) -> tuple[str, list[dict]]:
         by_id = {s.id: s for s in self.coach.playbook.steps}
         return nudge_message(deal, steps, by_id, post_id=post.id, late=post.late, tz=self.coach.settings.tz)
 
@@ -238,7 +238,7 @@ class Dispatcher:
             return
         FAILURES.succeeded(now)
         with self.coach.store.write() as db:
-            lifecycle.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
+            ledger.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
             deals.clear_delivery_problem(db, deal.id)
         report.posted.append(post.id)
         if post.late:
@@ -248,7 +248,7 @@ class Dispatcher:
         self, post, now: datetime, error: str, retry_at: datetime, report: TickReport, *, logged: bool = False
     ) -> None:
         with self.coach.store.write() as db:
-            lifecycle.release(db, post.id, now=now, error=error, retry_at=retry_at)
+            ledger.release(db, post.id, now=now, error=error, retry_at=retry_at)
         report.retrying.append(post.id)
         if not logged:
             FAILURES.failed("refused a post" if error != "ratelimited" else "rate limiting", error, now)
@@ -256,7 +256,7 @@ class Dispatcher:
 
     def _unconfirmed(self, post, error: str, report: TickReport, *, channel_id: str | None = None) -> None:
         with self.coach.store.write() as db:
-            lifecycle.mark_unconfirmed(db, post.id, error=error, channel_id=channel_id)
+            ledger.mark_unconfirmed(db, post.id, error=error, channel_id=channel_id)
         report.unconfirmed.append(post.id)
         FAILURES.failed("timeouts and server errors", error, self.coach.now())
         logger.debug("Post %s: outcome unknown (%s); will check the channel before trying again", post.id, error)
@@ -293,7 +293,7 @@ class Dispatcher:
             return
         if isinstance(outcome, NotPosted):  # the owner can't be messaged either
             with self.coach.store.write() as db:
-                lifecycle.mark_undeliverable(db, post.id, now=now, error=code)
+                ledger.mark_undeliverable(db, post.id, now=now, error=code)
             logger.error(
                 "Deal #%s: channel %s unreachable (%s) and the owner's DM failed too (%s)",
                 deal.id,
@@ -306,7 +306,7 @@ class Dispatcher:
             self._tell_managers(client, deal, undelivered_note)  # every time: nobody else will see these steps
             return
         with self.coach.store.write() as db:
-            lifecycle.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
+            ledger.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
             first_time = deals.record_delivery_problem(db, deal.id, code)
         report.undeliverable.append(post.id)
         logger.warning(
@@ -327,7 +327,7 @@ class Dispatcher:
 
     def settle(self, now: datetime, report: TickReport, patience: Patience) -> None:
         with self.coach.store.session() as db:
-            candidates = lifecycle.posts_to_settle(db, now=now, lease=LEASE)
+            candidates = ledger.posts_to_settle(db, now=now, lease=LEASE)
         for post in candidates:
             try:
                 with self.coach.store.session() as db:
@@ -349,7 +349,7 @@ class Dispatcher:
         self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
     ) -> None:
         with self.coach.store.write() as db:
-            if not lifecycle.take_for_reconcile(db, post, now=now):
+            if not ledger.take_for_reconcile(db, post, now=now):
                 return
         announcement = post.kind == ANNOUNCEMENT
         search = find_posted(
@@ -368,18 +368,18 @@ class Dispatcher:
                 if announcement:
                     announcements.confirm(db, post, channel_id=search.channel, ts=search.ts, now=now)
                 else:
-                    lifecycle.confirm(db, post.id, channel_id=search.channel, ts=search.ts, now=now)
+                    ledger.confirm(db, post.id, channel_id=search.channel, ts=search.ts, now=now)
             report.reconciled.append(post.id)
             return
         if not isinstance(search, Missing):  # read only part of the window: still unknown, never a guess
             with self.coach.store.write() as db:
-                lifecycle.mark_unconfirmed(db, post.id, error=search.error, searched_to=search.searched_to)
+                ledger.mark_unconfirmed(db, post.id, error=search.error, searched_to=search.searched_to)
             FAILURES.failed("history lookups failing", search.error, now)
             return
         report.reconciled.append(post.id)
         if not announcement:
             with self.coach.store.write() as db:  # the steps are posted afresh below, in business hours
-                lifecycle.release(db, post.id, now=now, error="not posted", retry_at=now)
+                ledger.release(db, post.id, now=now, error="not posted", retry_at=now)
             return
         with self.coach.store.write() as db:
             claimed = announcements.post_afresh(db, post, now=now)

@@ -15,7 +15,8 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.deals.model import OPEN, Deal, row_to_deal, sql_list
-from bot.storage.store import parse_stamp, query, stamp
+from bot.storage import query
+from bot.storage.store import parse_stamp, stamp
 
 RATE_DAYS = 30  # the completion rate looks back this far
 # A step still owed on an open deal past its due date (SQL over nudges `n` joined to deals `d`, with :today).

@@ -8,7 +8,7 @@ import sqlite3
 from bot.coach import Coach, LooksLikeARepeat, NotAllowed
 from bot.deals import blocks
 from bot.deals.capture import EXAMPLE, InputError
-from bot.storage.store import log_storage_failure, storage_problem
+from bot.storage import log_storage_failure, storage_problem
 from handlers.replies import open_form
 
 logger = logging.getLogger(__name__)

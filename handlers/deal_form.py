@@ -9,7 +9,7 @@ from bot.coach import Coach, LooksLikeARepeat, NotAllowed
 from bot.deals import blocks
 from bot.deals.blocks import ADD_DETAILS, read_modal_metadata
 from bot.deals.forms import ACCOUNT, DEAL_MODAL, FormErrors
-from bot.storage.store import log_storage_failure, storage_problem
+from bot.storage import log_storage_failure, storage_problem
 from handlers.commands import SAVED
 from handlers.replies import open_form_for_click, refuse
 

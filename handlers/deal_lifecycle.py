@@ -8,7 +8,7 @@ import sqlite3
 
 from bot.coach import Coach, NotAllowed
 from bot.deals import blocks, forms
-from bot.storage.store import log_storage_failure, storage_problem
+from bot.storage import log_storage_failure, storage_problem
 from handlers.replies import open_form_for_click, refuse, tell
 
 logger = logging.getLogger(__name__)

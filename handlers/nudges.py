@@ -13,7 +13,7 @@ from bot.deals.capture import InputError
 from bot.deals.forms import REASON, FormErrors
 from bot.nudges import blocks as nudge_blocks
 from bot.nudges.ledger import ACTIONABLE
-from bot.storage.store import log_storage_failure, storage_problem
+from bot.storage import log_storage_failure, storage_problem
 from handlers.replies import open_form_for_click, refuse, tell
 
 logger = logging.getLogger(__name__)

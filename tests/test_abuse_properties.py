@@ -208,7 +208,7 @@ def test_the_digest_and_the_home_tab_keep_user_text_inert(tmp_path_factory, acco
     from bot.digest import blocks as digest_blocks
     from bot.digest import build as digest
     from bot.settings import Settings
-    from bot.storage.store import Store
+    from bot.storage import Store
 
     path = tmp_path_factory.mktemp("abuse") / "d.db"
     store = Store(path)

@@ -199,7 +199,7 @@ def test_tick_posts_what_is_due_at_the_given_instant_and_says_so(tmp_path, fake)
     from bot.coach import Coach
     from bot.playbook.loader import load
     from bot.settings import Settings
-    from bot.storage.store import Store
+    from bot.storage import Store
 
     settings = Settings(
         slack_bot_token=TOKEN, slack_api_url=fake.base_url, db_path=tmp_path / "d.db", timezone="Europe/Berlin"

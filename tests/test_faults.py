@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from bot.nudges.dispatch import EVENT_TYPE as NUDGE
 from bot.nudges.dispatch import FAILURES, Pacer
 from bot.slack.client import posting_client
-from bot.storage.store import BUSY_TIMEOUT_MS, Store
+from bot.storage import BUSY_TIMEOUT_MS, Store
 from schedules.jobs import dispatch_nudges
 from tests import signing
 from tests.capturing import store_deal

@@ -32,7 +32,8 @@ from bot.slack.posting import (
     backoff,
     post_once,
 )
-from bot.storage.store import Store, insert, query_one, stamp
+from bot.storage import Store, insert, query_one
+from bot.storage.store import stamp
 
 EVENT_TYPE = "dealcoach_deal"
 UNREACHABLE_RETRY = timedelta(minutes=5)

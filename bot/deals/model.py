@@ -11,7 +11,8 @@ import sqlite_utils
 
 from bot.deals.capture import Money
 from bot.playbook.loader import PlannedStep, Playbook
-from bot.storage.store import insert, insert_many, query, query_one, stamp
+from bot.storage import insert, insert_many, query, query_one
+from bot.storage.store import stamp
 
 # A deal deleted as a mistake keeps its row with this status, so a replay or a double click finds it. Every
 # query that counts deals reads only 'open' or 'cancelled' ones, or says `status != 'deleted'`.

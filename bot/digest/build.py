@@ -17,7 +17,8 @@ import sqlite_utils
 
 from bot.deals.model import Deal, row_to_deal
 from bot.stats import RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
-from bot.storage.store import parse_stamp, query, stamp
+from bot.storage import query
+from bot.storage.store import parse_stamp, stamp
 
 CHART_WEEKS = 8
 

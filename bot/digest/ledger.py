@@ -18,7 +18,8 @@ from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
-from bot.storage.store import query, query_one, stamp
+from bot.storage import query, query_one
+from bot.storage.store import stamp
 
 ZONE_MAX_AGE = timedelta(hours=24)
 

@@ -15,7 +15,8 @@ import sqlite_utils
 
 from bot.deals.model import ACTIONABLE, Deal, Nudge, nudge_from_row, row_to_deal, sql_list
 from bot.stats import AtRisk, RepStats, at_risk, rep_stats
-from bot.storage.store import query, stamp
+from bot.storage import query
+from bot.storage.store import stamp
 
 HORIZON = timedelta(days=14)  # "upcoming": due within the next two weeks
 

@@ -14,7 +14,8 @@ from datetime import date, datetime, timedelta
 import sqlite_utils
 
 from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row
-from bot.storage.store import insert, insert_many, query, query_one, stamp
+from bot.storage import insert, insert_many, query, query_one
+from bot.storage.store import stamp
 
 MAX_PER_MESSAGE = 8  # steps gathered into one message for one deal; the rest follow on the next tick
 ACTIONABLE = ("planned", "posted")  # Done and Skip: posted, or not yet (a rep who did it early)

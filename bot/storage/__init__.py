@@ -1,8 +1,9 @@
 """Storage: the one seam a second database engine plugs into.
 
-Features use only the names exported here: the `Store` (each thread's connection, read sessions, write
-transactions), the query helpers, and the errors a unit of work can end with. `store` holds the SQLite engine
-today; `migrations` the schema, version by version. A PostgreSQL engine implements the same names (a store
+Features import from here: the `Store` (each thread's one long-lived connection, read sessions, IMMEDIATE
+write transactions), the query helpers, and the errors a unit of work can end with and how to word and log
+them. `store` holds the SQLite engine today (and, for now, the UTC `stamp` every time is stored as);
+`migrations` holds the schema, version by version. A PostgreSQL engine implements the same names (a store
 whose `session()`/`write()` yield something `query`/`insert` accept, and its own DDL per migration version),
 and honours what the comments marked "one writer at a time" rely on."""
 

@@ -226,11 +226,11 @@ def _v9_utc_stamps(db: sqlite_utils.Database) -> None:
     """Every time compared in SQL as a UTC stamp, so comparing the strings compares the instants, on any engine
     (what SQLite's julianday() did before, reading whatever offset an early row was written with)."""
     for table, column in (("deals", "created_at"), ("deals", "cancelled_at"), ("nudges", "resolved_at")):
-        rows = db.execute(f"SELECT rowid, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
-        for rowid, stored in rows:
+        rows = db.execute(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
+        for row_id, stored in rows:
             utc = stamp(parse_stamp(stored))
             if utc != stored:
-                db.execute(f"UPDATE {table} SET {column} = ? WHERE rowid = ?", [utc, rowid])
+                db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", [utc, row_id])
 
 
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [

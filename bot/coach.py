@@ -46,9 +46,7 @@ class Coach(Runtime):
     rendered_post = nudge_service.rendered_post
 
     # the Home tab
-    home_view = home_service.home_view
     open_home = home_service.open_home
-    publish_home = home_service.publish_home
     refresh_homes = home_service.refresh_homes
     refresh_homes_of_deals = home_service.refresh_homes_of_deals
     refresh_homes_of_posts = home_service.refresh_homes_of_posts

@@ -207,6 +207,7 @@ def test_the_digest_and_the_home_tab_keep_user_text_inert(tmp_path_factory, acco
     from bot.coach import Coach
     from bot.digest import blocks as digest_blocks
     from bot.digest import build as digest
+    from bot.home.service import home_view
     from bot.settings import Settings
     from bot.storage import Store
 
@@ -240,6 +241,6 @@ def test_the_digest_and_the_home_tab_keep_user_text_inert(tmp_path_factory, acco
     digest_text, digest_blocks_ = digest_blocks.digest_message(data, team_url="https://x.slack.com/", tz=BERLIN)
     assert_safe_message(digest_text, digest_blocks_)
     for user in ("U0REP", "U0MGR"):
-        view = coach.home_view(user, "T0FAKE")
+        view = home_view(coach, user, "T0FAKE")
         assert view_problems(view) == []
         assert user_text_is_inert(json.dumps(view))

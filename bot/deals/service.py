@@ -96,6 +96,8 @@ def capture(
     now = rt.now()
     earlier = None
     with rt.store.write() as db:
+        # One writer at a time: whether this key was captured or held, and whether the capture repeats a recent
+        # one, stay as read here until it is stored or held below, because SQLite lets one writer in at a time.
         if repeats != KEEP and deals.get_deal_by_capture_key(db, capture_key) is None:  # not a replay
             answered = repeats == ASK_ONCE and deals.release_held(db, capture_key)  # the form, saved again
             if not answered:

@@ -31,7 +31,7 @@ from bot.playbook.loader import load
 from bot.settings import Settings
 from bot.slack.client import listener_client
 from bot.slack.server import http_server
-from bot.storage.store import Store
+from bot.storage import Store
 from handlers import create_app
 from tests import signing
 from tests.processes import WriteLockHolder, cli_env, free_port, start_serve

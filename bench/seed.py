@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.playbook.loader import load
-from bot.storage.store import Store, transaction
+from bot.storage import Store, transaction
 
 
 def seed(path: Path, *, deals: int, reps: int = 50, channels: int = 100, now: datetime, due_now: int = 0) -> Store:

@@ -20,7 +20,7 @@ from bot import __version__, logs
 from bot.deals.capture import PERSONA_ALIASES, PERSONAS, InputError, parse_amount
 from bot.playbook.loader import Playbook, PlaybookError, load
 from bot.settings import SLACK_APPS_URL, Settings, SettingsError, secret_values
-from bot.storage.store import Store
+from bot.storage import Store
 
 EXIT_CONFIG = 2
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")

@@ -1,23 +1,37 @@
-"""How a manager's team is doing, read one way for the daily digest and the Home tab alike: pure queries, no Slack.
+"""Team stats: how a manager's team is doing, read one way for the daily digest and the Home tab alike.
 
-Timestamps are compared with SQLite's julianday(), which reads any UTC offset, so rows written before every
-stamp was UTC compare correctly too.
+One definition of each notion, here: a step is open (still owed) by `OPEN`, overdue once its due date has
+passed while its deal is open (`OVERDUE`, `is_overdue`), a deal at risk as `at_risk` says, and completion is
+done / (done + skipped + overdue) (`completion`). Pure queries, no Slack. Times are stored as UTC stamps
+(migration 9 made the earliest rows so too), so comparing the strings compares the instants.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlite_utils
 
-from bot.deals.model import Deal, row_to_deal
-from bot.storage.store import query
+from bot.deals.model import OPEN, Deal, row_to_deal, sql_list
+from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
 
-OPEN = ("planned", "sending", "posted", "undeliverable")  # not done, skipped or cancelled: still owed
 RATE_DAYS = 30  # the completion rate looks back this far
+# A step still owed on an open deal past its due date (SQL over nudges `n` joined to deals `d`, with :today).
+OVERDUE = f"d.status = 'open' AND n.status IN ({sql_list(OPEN)}) AND n.due_date < :today"
+
+
+def is_overdue(step_status: str, deal_status: str, due: date, today: date) -> bool:
+    """OVERDUE, for a row already read."""
+    return step_status in OPEN and deal_status == "open" and due < today
+
+
+def completion(done: int, skipped: int, overdue: int) -> float | None:
+    """The share of steps due that were done: done / (done + skipped + overdue); None without any."""
+    total = done + skipped + overdue
+    return done / total if total else None
 
 
 @dataclass(frozen=True)
@@ -49,18 +63,13 @@ class RepStats:
 
     @property
     def rate(self) -> float | None:
-        """done / (done + skipped + overdue) among the steps due in the last 30 days; None without any."""
-        total = self.done_30 + self.skipped_30 + self.overdue_30
-        return self.done_30 / total if total else None
+        """completion() of the steps due in the last 30 days."""
+        return completion(self.done_30, self.skipped_30, self.overdue_30)
 
     @property
     def busy(self) -> bool:
         """Anything to say about the rep's follow-ups (open deals aside)."""
         return bool(self.done or self.overdue or self.due_today or self.rate is not None)
-
-
-def _open_marks() -> str:
-    return ", ".join(f"'{s}'" for s in OPEN)
 
 
 def at_risk(
@@ -72,8 +81,7 @@ def at_risk(
         f"""
         SELECT d.*, COUNT(n.id) AS overdue_affirm, MIN(n.due_date) AS oldest_overdue
         FROM deals d JOIN nudges n ON n.deal_id = d.id
-        WHERE d.team_id = :team AND d.status = 'open' AND n.stage = 'affirm'
-          AND n.status IN ({_open_marks()}) AND n.due_date < :today
+        WHERE d.team_id = :team AND n.stage = 'affirm' AND {OVERDUE}
         GROUP BY d.id
         """,
         {"team": team_id, "today": today.isoformat()},
@@ -82,13 +90,13 @@ def at_risk(
     quiet = query(
         db,
         f"""
-        SELECT d.*, (SELECT MAX(julianday(m.resolved_at)) FROM nudges m
-                     WHERE m.deal_id = d.id AND m.status = 'done') AS last_done_jd
+        SELECT d.*, (SELECT MAX(m.resolved_at) FROM nudges m
+                     WHERE m.deal_id = d.id AND m.status = 'done') AS last_done
         FROM deals d
-        WHERE d.team_id = :team AND d.status = 'open' AND julianday(d.created_at) <= julianday(:cutoff)
+        WHERE d.team_id = :team AND d.status = 'open' AND d.created_at <= :cutoff
           AND NOT EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id AND n.status = 'done'
-                          AND julianday(n.resolved_at) > julianday(:cutoff))
-          AND EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id AND n.status IN ({_open_marks()}))
+                          AND n.resolved_at > :cutoff)
+          AND EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id AND n.status IN ({sql_list(OPEN)}))
         """,
         {"team": team_id, "cutoff": cutoff},
     )
@@ -99,7 +107,7 @@ def at_risk(
             flagged[deal.id] = AtRisk(deal, row["overdue_affirm"], date.fromisoformat(row["oldest_overdue"]))
     for row in quiet:
         deal = row_to_deal(row)
-        since = _from_julian(row["last_done_jd"]) if row["last_done_jd"] else parse_stamp(deal.created_at)
+        since = parse_stamp(row["last_done"] or deal.created_at)
         earlier = flagged.get(deal.id)
         flagged[deal.id] = AtRisk(
             deal,
@@ -115,9 +123,9 @@ def at_risk(
     return large + quiet_only
 
 
-def _from_julian(jd: float) -> datetime:
-    """julianday() back to an aware UTC instant, to the second (stamps are stored to the second)."""
-    return datetime.fromtimestamp(round((jd - 2440587.5) * 86400), UTC)
+def _count(condition: str) -> str:
+    """How many rows of the group meet `condition`, in SQL any engine reads (no summed booleans)."""
+    return f"SUM(CASE WHEN {condition} THEN 1 ELSE 0 END)"
 
 
 def rep_stats(
@@ -131,14 +139,12 @@ def rep_stats(
         db,
         f"""
         SELECT COALESCE(n.assignee_id, d.owner_id) AS rep,
-          SUM(n.status = 'done' AND julianday(n.resolved_at) > julianday(:since)
-              AND julianday(n.resolved_at) <= julianday(:now)) AS done,
-          SUM(d.status = 'open' AND n.status IN ({_open_marks()}) AND n.due_date < :today) AS overdue,
-          SUM(d.status = 'open' AND n.status IN ({_open_marks()}) AND n.due_date = :today) AS due_today,
-          SUM(n.due_date > :window AND n.due_date <= :today AND n.status = 'done') AS done_30,
-          SUM(n.due_date > :window AND n.due_date <= :today AND n.status = 'skipped') AS skipped_30,
-          SUM(n.due_date > :window AND n.due_date < :today AND d.status = 'open'
-              AND n.status IN ({_open_marks()})) AS overdue_30
+          {_count("n.status = 'done' AND n.resolved_at > :since AND n.resolved_at <= :now")} AS done,
+          {_count(OVERDUE)} AS overdue,
+          {_count(f"d.status = 'open' AND n.status IN ({sql_list(OPEN)}) AND n.due_date = :today")} AS due_today,
+          {_count("n.due_date > :window AND n.due_date <= :today AND n.status = 'done'")} AS done_30,
+          {_count("n.due_date > :window AND n.due_date <= :today AND n.status = 'skipped'")} AS skipped_30,
+          {_count(f"n.due_date > :window AND {OVERDUE}")} AS overdue_30
         FROM nudges n JOIN deals d ON d.id = n.deal_id
         WHERE d.team_id = :team AND d.status != 'deleted'
         GROUP BY rep

@@ -12,7 +12,7 @@ from bot.coach import Coach
 from bot.playbook.loader import load
 from bot.settings import Settings
 from bot.slack.client import listener_client
-from bot.storage.store import Store
+from bot.storage import Store
 from handlers import create_app
 from tests.fakeslack import FakeSlack
 

@@ -16,6 +16,7 @@ from bot.deals.capture import InputError, Money, parse_quick_capture
 from bot.deals.model import Deal, DealFields, Nudge
 from bot.nudges import blocks as nudge_blocks
 from bot.playbook.loader import load
+from tests.capturing import store_deal
 from tests.fakeslack import block_problems, view_problems
 
 RAW_SPECIAL = re.compile(r"<!(channel|here|everyone)|<!subteam\^|<https?:|<mailto:|<@U0EVIL")
@@ -206,8 +207,9 @@ def test_the_digest_and_the_home_tab_keep_user_text_inert(tmp_path_factory, acco
     from bot.coach import Coach
     from bot.digest import blocks as digest_blocks
     from bot.digest import build as digest
+    from bot.home.service import home_view
     from bot.settings import Settings
-    from bot.storage.store import Store
+    from bot.storage import Store
 
     path = tmp_path_factory.mktemp("abuse") / "d.db"
     store = Store(path)
@@ -216,12 +218,12 @@ def test_the_digest_and_the_home_tab_keep_user_text_inert(tmp_path_factory, acco
     coach = Coach(Settings(db_path=path, managers=("U0MGR",), timezone="Europe/Berlin"), store, PLAYBOOK, lambda: now)
     text = f"{clean_line(account)} $150k contact: {clean_line(contact)[:100].replace(':', ' ')}"
     try:
-        kept = coach.capture_quick(text, team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="a")
+        kept = store_deal(coach, text, team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="a")
     except InputError:
-        kept = coach.capture_quick(
-            "Fallback $150k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="a"
+        kept = store_deal(
+            coach, "Fallback $150k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="a"
         )
-    gone = coach.capture_quick("Gone Co $9k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="b")
+    gone = store_deal(coach, "Gone Co $9k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="b")
     with store.write() as db:
         db.execute("UPDATE nudges SET status = 'posted' WHERE deal_id = ?", [kept.id])
         first, second = [r[0] for r in db.execute("SELECT id FROM nudges WHERE deal_id = ? LIMIT 2", [kept.id])]
@@ -239,6 +241,6 @@ def test_the_digest_and_the_home_tab_keep_user_text_inert(tmp_path_factory, acco
     digest_text, digest_blocks_ = digest_blocks.digest_message(data, team_url="https://x.slack.com/", tz=BERLIN)
     assert_safe_message(digest_text, digest_blocks_)
     for user in ("U0REP", "U0MGR"):
-        view = coach.home_view(user, "T0FAKE")
+        view = home_view(coach, user, "T0FAKE")
         assert view_problems(view) == []
         assert user_text_is_inert(json.dumps(view))

@@ -13,6 +13,7 @@ import sqlite_utils
 
 from bot.__main__ import main
 from tests import signing
+from tests.capturing import store_deal
 from tests.conftest import SECRET, TOKEN
 from tests.processes import cli_env, free_port, start_serve
 
@@ -198,7 +199,7 @@ def test_tick_posts_what_is_due_at_the_given_instant_and_says_so(tmp_path, fake)
     from bot.coach import Coach
     from bot.playbook.loader import load
     from bot.settings import Settings
-    from bot.storage.store import Store
+    from bot.storage import Store
 
     settings = Settings(
         slack_bot_token=TOKEN, slack_api_url=fake.base_url, db_path=tmp_path / "d.db", timezone="Europe/Berlin"
@@ -206,7 +207,7 @@ def test_tick_posts_what_is_due_at_the_given_instant_and_says_so(tmp_path, fake)
     store = Store(settings.db_path)
     store.migrate()
     coach = Coach(settings, store, load(), lambda: datetime(2026, 11, 23, 8, 0, tzinfo=UTC))
-    deal = coach.capture_quick("Acme $5k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="k")
+    deal = store_deal(coach, "Acme $5k", team_id="T0FAKE", channel_id="C0TEAM", user_id="U0REP", capture_key="k")
     coach.announce(deal.id)  # as /closed-deal does: the deal's nudges follow its announcement
     env = {
         "SLACK_BOT_TOKEN": TOKEN,

@@ -20,9 +20,10 @@ from slack_sdk import WebClient
 from bot.nudges.dispatch import EVENT_TYPE as NUDGE
 from bot.nudges.dispatch import FAILURES, Pacer
 from bot.slack.client import posting_client
-from bot.storage.store import BUSY_TIMEOUT_MS, Store
+from bot.storage import BUSY_TIMEOUT_MS, Store
 from schedules.jobs import dispatch_nudges
 from tests import signing
+from tests.capturing import store_deal
 from tests.conftest import CHANNEL, REP, SECRET, TOKEN
 from tests.processes import WriteLockHolder, cli_env, free_port, start_serve
 from tests.slackapp import body_json, form
@@ -47,8 +48,8 @@ def fresh_failure_log():
 def test_slack_unreachable_for_an_hour_then_back_loses_and_repeats_nothing(coach, fake, clock, caplog):
     clock.now = MONDAY_10_BERLIN
     for n in range(5):  # captured and announced while Slack was fine
-        deal = coach.capture_quick(
-            f"Account {n} $5k", team_id="T0FAKE", channel_id=f"C0{n}", user_id=REP, capture_key=f"k{n}"
+        deal = store_deal(
+            coach, f"Account {n} $5k", team_id="T0FAKE", channel_id=f"C0{n}", user_id=REP, capture_key=f"k{n}"
         )
         coach.announce(deal.id)
     dead = WebClient(token=TOKEN, base_url=NOWHERE, retry_handlers=[])
@@ -122,7 +123,10 @@ def test_a_capture_behind_another_process_write_lock_answers_busy_within_the_req
         for status, _, answer in answers:
             assert status == 200
             reply = json.loads(answer)
-            assert "the database is busy" in reply["text"] and "Nothing was saved. Send it again in a moment" in reply["text"]
+            assert (
+                "the database is busy" in reply["text"]
+                and "Nothing was saved. Send it again in a moment" in reply["text"]
+            )
             assert reply.get("response_type", "ephemeral") == "ephemeral"  # only the rep sees it
         with sqlite_utils.Database(db_path) as db:
             assert db.execute("SELECT COUNT(*) FROM deals").fetchone()[0] == 0

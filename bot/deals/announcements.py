@@ -29,7 +29,7 @@ from bot.slack.posting import (
     post_once,
     retry_delay,
 )
-from bot.storage.store import Store, insert, query_one
+from bot.storage import Store, insert, query_one
 from bot.timestamps import stamp
 
 EVENT_TYPE = "dealcoach_deal"
@@ -67,7 +67,11 @@ def take(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> Post | No
     """Inside a write transaction: the right to post the deal's announcement now, or None (posted, or another
     worker holds it). The capture's own claim is taken once, while fresh; one not posted for good (an unreachable
     channel, or a deal from before announcements had claims) is claimed afresh; one waiting for a retry, once
-    its time has come."""
+    its time has come.
+
+    One writer at a time: the post read here is as stored until the conditional UPDATE or INSERT below, since
+    SQLite lets one write transaction in at a time; with concurrent writers the UNIQUE index on the
+    announcement and the UPDATEs' row counts would have to carry the claim alone."""
     post = get(db, deal_id)
     if post is None:
         deal = model.get_deal(db, deal_id)

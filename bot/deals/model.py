@@ -11,7 +11,7 @@ import sqlite_utils
 
 from bot.deals.capture import Money
 from bot.playbook.loader import PlannedStep, Playbook
-from bot.storage.store import insert, insert_many, query, query_one
+from bot.storage import insert, insert_many, query, query_one
 from bot.timestamps import stamp
 
 # A deal deleted as a mistake keeps its row with this status, so a replay or a double click finds it. Every
@@ -73,6 +73,16 @@ class Deal:
         return self.message_ts or None
 
 
+# A step's statuses, defined once here for every query and property (bot.stats reads them for the team):
+ACTIONABLE = ("planned", "sending", "posted")  # still coming or on screen: its rep can act on it
+OPEN = (*ACTIONABLE, "undeliverable")  # not done, skipped or cancelled: still owed, overdue once past due
+
+
+def sql_list(values: tuple[str, ...]) -> str:
+    """Fixed status names as an SQL list for IN (...): our own constants, never user input."""
+    return ", ".join(f"'{v}'" for v in values)
+
+
 @dataclass(frozen=True)
 class Nudge:
     """One playbook step for one deal: planned, sending, posted, then done, skipped or undeliverable."""
@@ -96,8 +106,8 @@ class Nudge:
     snoozed_by: str | None = None
 
     @property
-    def open(self) -> bool:
-        return self.status in ("planned", "sending", "posted")
+    def actionable(self) -> bool:
+        return self.status in ACTIONABLE
 
 
 def nudge_from_row(r: dict) -> Nudge:
@@ -212,6 +222,9 @@ def capture_deal(
 ) -> tuple[int, bool]:
     """Store a deal and its plan; call inside `Store.write()`. A repeated capture_key returns the first deal."""
     if capture_key:
+        # One writer at a time: this read and the INSERT below are one step because SQLite lets one write
+        # transaction in at a time. An engine with concurrent writers makes the second of two replays fail on
+        # the UNIQUE capture_key instead: it must catch that and return the first deal.
         existing = db.execute("SELECT id FROM deals WHERE capture_key = ?", [capture_key]).fetchone()
         if existing:
             return existing[0], False
@@ -240,6 +253,8 @@ def update_deal(
     """Save edited details and re-plan the steps not yet acted on; call inside `Store.write()`."""
     at = stamp(now)
     db["deals"].update(deal_id, {**_deal_columns(fields), "updated_at": at})
+    # One writer at a time: the steps read here are still 'planned' when they are moved or deleted below only
+    # because no other transaction writes in between (a concurrent engine needs SELECT ... FOR UPDATE).
     planned = {p.step.id: p for p in _plan(playbook, fields)}
     current = {r["step_id"]: r for r in query(db, "SELECT * FROM nudges WHERE deal_id = ?", [deal_id])}
     for step_id, row in current.items():
@@ -278,10 +293,6 @@ def can_edit(deal: Deal, user_id: str, managers: tuple[str, ...]) -> bool:
     return user_id == deal.owner_id or user_id in managers
 
 
-def with_fields(deal: Deal, fields: DealFields) -> Deal:
-    return replace(deal, fields=fields)
-
-
 def record_delivery_problem(db: sqlite_utils.Database, deal_id: int, error: str) -> bool:
     """Remember that the deal's channel can't be reached; True the first time, so managers hear once."""
     cursor = db.execute("UPDATE deals SET delivery_error = ? WHERE id = ? AND delivery_error IS NULL", [error, deal_id])
@@ -308,7 +319,7 @@ def mark_signed(
 ) -> list[int] | None:
     """A verbal yes is now signed: the signature steps end, the rest of the plan carries on.
     Returns the posts to redraw, or None when it was signed (or cancelled) already."""
-    deal = get_deal(db, deal_id)
+    deal = get_deal(db, deal_id)  # one writer at a time: still unsigned when updated below, so signed once
     if deal is None or deal.status != "open" or deal.fields.signed:
         return None
     posts = posts_with_open_steps(db, deal_id)
@@ -330,7 +341,7 @@ def mark_live(
     db: sqlite_utils.Database, deal_id: int, *, go_live: date, now: datetime, playbook: Playbook
 ) -> list[int] | None:
     """The customer is live: steps timed from go-live move to the real date. None if nothing changed."""
-    deal = get_deal(db, deal_id)
+    deal = get_deal(db, deal_id)  # one writer at a time: as read, until this transaction ends
     if deal is None or deal.status != "open" or (deal.live_at and deal.fields.go_live_date == go_live):
         return None
     update_deal(db, deal_id, replace(deal.fields, go_live_date=go_live), playbook=playbook, now=now)
@@ -364,7 +375,7 @@ def stage_of(deal: Deal, nudges: list[Nudge]) -> str:
         return "Deleted"
     if not deal.fields.signed:
         return "Verbal yes"
-    waiting = [n for n in nudges if n.open]
+    waiting = [n for n in nudges if n.actionable]
     if not waiting:
         return "Accomplished"
     return min(waiting, key=lambda n: n.due_date).stage.capitalize()

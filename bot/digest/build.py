@@ -1,8 +1,7 @@
 """What a manager's daily digest says, read from the database as of `now`: pure queries, no Slack.
 
-Timestamps are compared with SQLite's julianday(), which reads any UTC offset, so rows written before every
-stamp was UTC compare correctly too. The team's deals at risk and per-rep stats come from `bot.team`, which
-the Home tab reads too.
+Times are stored as UTC stamps, so comparing the strings compares the instants. The team's deals at risk,
+per-rep stats and what counts as overdue come from `bot.stats`, which the Home tab reads too.
 """
 
 from __future__ import annotations
@@ -17,8 +16,8 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.deals.model import Deal, row_to_deal
-from bot.stats import OPEN, RATE_DAYS, AtRisk, RepStats, at_risk, rep_stats
-from bot.storage.store import query
+from bot.stats import RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
+from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
 
 CHART_WEEKS = 8
@@ -104,8 +103,8 @@ def closed_since(db: sqlite_utils.Database, *, team_id: str, since: datetime, no
         """
         SELECT * FROM deals
         WHERE team_id = :team AND status != 'deleted'
-          AND julianday(created_at) > julianday(:since) AND julianday(created_at) <= julianday(:now)
-        ORDER BY julianday(created_at) DESC, id DESC
+          AND created_at > :since AND created_at <= :now
+        ORDER BY created_at DESC, id DESC
         """,
         {"team": team_id, "since": stamp(since), "now": stamp(now)},
     )
@@ -119,8 +118,8 @@ def cancelled_since(db: sqlite_utils.Database, *, team_id: str, since: datetime,
         """
         SELECT * FROM deals
         WHERE team_id = :team AND status = 'cancelled'
-          AND julianday(cancelled_at) > julianday(:since) AND julianday(cancelled_at) <= julianday(:now)
-        ORDER BY julianday(cancelled_at) DESC, id DESC
+          AND cancelled_at > :since AND cancelled_at <= :now
+        ORDER BY cancelled_at DESC, id DESC
         """,
         {"team": team_id, "since": stamp(since), "now": stamp(now)},
     )
@@ -140,7 +139,7 @@ def _outcomes(db: sqlite_utils.Database, team_id: str, extra: str = "", params: 
         SELECT n.outcome, n.resolved_by, n.resolved_at, d.*
         FROM nudges n JOIN deals d ON d.id = n.deal_id
         WHERE d.team_id = :team AND d.status != 'deleted' AND n.status = 'done' AND n.outcome IS NOT NULL {extra}
-        ORDER BY julianday(n.resolved_at) DESC, n.id DESC
+        ORDER BY n.resolved_at DESC, n.id DESC
         """,
         {"team": team_id, **(params or {})},
     )
@@ -178,7 +177,7 @@ def outcomes_received(db: sqlite_utils.Database, *, team_id: str, now: datetime)
     rows = _outcomes(
         db,
         team_id,
-        "AND julianday(n.resolved_at) > julianday(:from) AND julianday(n.resolved_at) <= julianday(:now)",
+        "AND n.resolved_at > :from AND n.resolved_at <= :now",
         {"from": stamp(now - timedelta(days=RATE_DAYS)), "now": stamp(now)},
     )
     for row in rows:
@@ -209,8 +208,7 @@ def weekly_completion(
     for row in rows:
         due = date.fromisoformat(row["due_date"])
         week = due - timedelta(days=due.weekday())
-        overdue = row["status"] in OPEN and row["deal_status"] == "open" and due < today
-        if row["status"] in ("done", "skipped") or overdue:
+        if row["status"] in ("done", "skipped") or is_overdue(row["status"], row["deal_status"], due, today):
             total[week] += 1
         done[week] += row["status"] == "done"
     return [WeekRate(week, done[week], total[week]) for week in sorted(total) if total[week]]

@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
-from bot.storage.store import query, query_one
+from bot.storage import query, query_one
 from bot.timestamps import stamp
 
 ZONE_MAX_AGE = timedelta(hours=24)
@@ -61,7 +61,10 @@ def claimable(db: sqlite_utils.Database, *, team_id: str, manager_id: str, local
 def claim(
     db: sqlite_utils.Database, *, team_id: str, manager_id: str, local_date: date, now: datetime
 ) -> DigestRow | None:
-    """Inside a write transaction: this day's digest is ours to post, or None (sent, in flight or waiting)."""
+    """Inside a write transaction: this day's digest is ours to post, or None (sent, in flight or waiting).
+
+    One writer at a time: between the INSERT (or the retry's UPDATE) and the SELECT of the row nobody else
+    writes it, since SQLite lets one write transaction in at a time; that makes the claim exclusive."""
     key = [team_id, manager_id, local_date.isoformat()]
     cur = db.execute(
         "INSERT INTO digests (team_id, manager_id, local_date, status, claimed_at, lease_at) "
@@ -132,7 +135,8 @@ def to_reconcile(
 
 
 def take_for_reconcile(db: sqlite_utils.Database, row: DigestRow, *, now: datetime) -> bool:
-    """Hold the digest for a history check, only if nobody else took it since we looked."""
+    """Hold the digest for a history check, only if nobody else took it since we looked (the conditional UPDATE
+    is the claim; one writer at a time makes its row count exact)."""
     cur = db.execute(
         "UPDATE digests SET status = 'sending', lease_at = ? WHERE id = ? AND status = ? AND lease_at = ?",
         [stamp(now), row.id, row.status, row.lease_at],

@@ -13,9 +13,9 @@ from decimal import Decimal
 
 import sqlite_utils
 
-from bot.deals.model import Deal, Nudge, nudge_from_row, row_to_deal
+from bot.deals.model import ACTIONABLE, Deal, Nudge, nudge_from_row, row_to_deal, sql_list
 from bot.stats import AtRisk, RepStats, at_risk, rep_stats
-from bot.storage.store import query
+from bot.storage import query
 from bot.timestamps import stamp
 
 HORIZON = timedelta(days=14)  # "upcoming": due within the next two weeks
@@ -72,9 +72,9 @@ def my_nudges(db: sqlite_utils.Database, *, team_id: str, user_id: str, today: d
     """The user's open follow-ups (assigned to them, or on their deals and not handed to someone else)."""
     rows = query(
         db,
-        """
+        f"""
         SELECT n.* FROM nudges n JOIN deals d ON d.id = n.deal_id
-        WHERE d.team_id = :team AND d.status = 'open' AND n.status IN ('planned', 'sending', 'posted')
+        WHERE d.team_id = :team AND d.status = 'open' AND n.status IN ({sql_list(ACTIONABLE)})
           AND COALESCE(n.assignee_id, d.owner_id) = :user AND n.due_date <= :until
         ORDER BY n.due_date, n.id
         """,

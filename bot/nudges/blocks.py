@@ -120,7 +120,7 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, l
     values = facts(deal.fields, owner_id=deal.owner_id)
     live_here = nudge.post_id == post_id
     meta = [mention(_who(nudge, deal)), STAGE_LABEL[nudge.stage], f"due {nudge.due_date:%a %b %-d}"]
-    if late and live_here and nudge.open:
+    if late and live_here and nudge.actionable:
         meta.append(":hourglass: late")
     if nudge.assignee_id:
         meta.append(f"reassigned from {mention(deal.owner_id)}")

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 import sqlite_utils
 
 from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row
-from bot.storage.store import insert, insert_many, query, query_one
+from bot.storage import insert, insert_many, query, query_one
 from bot.timestamps import stamp
 
 MAX_PER_MESSAGE = 8  # steps gathered into one message for one deal; the rest follow on the next tick
@@ -68,26 +68,28 @@ def post_from_row(row: dict) -> Post:
     )
 
 
+DUE_DEALS = """
+WITH due AS MATERIALIZED (  -- apart, so the planner reads only the due steps, however many nudges there are
+  SELECT deal_id, due_date FROM nudges
+  WHERE status = 'planned' AND due_date <= :today
+    AND (next_attempt_at IS NULL OR next_attempt_at <= :now)
+)
+SELECT due.deal_id, MIN(due.due_date) AS oldest
+FROM due JOIN deals d ON d.id = due.deal_id
+WHERE d.status = 'open'
+  AND NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.team_id = d.team_id AND w.active = 0)
+  AND NOT EXISTS (  -- a deal's nudges wait for its announcement
+    SELECT 1 FROM posts a WHERE a.deal_id = d.id AND a.kind = 'announcement'
+      AND a.status IN ('sending', 'unconfirmed', 'retry'))
+GROUP BY due.deal_id
+ORDER BY oldest, due.deal_id
+LIMIT :limit
+"""
+
+
 def due_deal_ids(db: sqlite_utils.Database, *, today: date, now: datetime, limit: int = 500) -> list[int]:
     """Deals with steps due by today and ready to try, the longest-waiting first."""
-    rows = db.execute(
-        """
-        SELECT n.deal_id, MIN(n.due_date) AS oldest
-        FROM nudges n INDEXED BY nudges_planned_due  -- only the due steps, however many nudges there are
-        CROSS JOIN deals d ON d.id = n.deal_id
-        WHERE n.status = 'planned' AND n.due_date <= :today
-          AND (n.next_attempt_at IS NULL OR n.next_attempt_at <= :now)
-          AND d.status = 'open'
-          AND NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.team_id = d.team_id AND w.active = 0)
-          AND NOT EXISTS (  -- a deal's nudges wait for its announcement
-            SELECT 1 FROM posts a WHERE a.deal_id = d.id AND a.kind = 'announcement'
-              AND a.status IN ('sending', 'unconfirmed', 'retry'))
-        GROUP BY n.deal_id
-        ORDER BY oldest, n.deal_id
-        LIMIT :limit
-        """,
-        {"today": today.isoformat(), "now": stamp(now), "limit": limit},
-    ).fetchall()
+    rows = db.execute(DUE_DEALS, {"today": today.isoformat(), "now": stamp(now), "limit": limit}).fetchall()
     return [r[0] for r in rows]
 
 
@@ -95,6 +97,9 @@ def claim(
     db: sqlite_utils.Database, deal_id: int, *, today: date, now: datetime, is_late: Callable[[date, str], bool]
 ) -> tuple[Post, Deal, list[Nudge]] | None:
     """Inside a write transaction: take this deal's due steps for one message, or None if another took them."""
+    # One writer at a time: the steps read here are still 'planned' when the post and its post_nudges rows are
+    # written, because SQLite lets one write transaction in at a time; that is what makes the claim exclusive.
+    # With concurrent writers, lock the rows (SELECT ... FOR UPDATE SKIP LOCKED) or check the UPDATE's count.
     deal = get_deal(db, deal_id)
     if deal is None or deal.status != "open":
         return None
@@ -210,7 +215,8 @@ def posts_to_settle(db: sqlite_utils.Database, *, now: datetime, lease: timedelt
 
 
 def take_for_reconcile(db: sqlite_utils.Database, post: Post, *, now: datetime) -> bool:
-    """Renew the claim only if nobody else did since we looked, so one dispatcher reconciles each post."""
+    """Renew the claim only if nobody else did since we looked, so one dispatcher reconciles each post. The
+    conditional UPDATE is the claim; its row count is exact because one writer at a time changes the row."""
     cur = db.execute(
         "UPDATE posts SET lease_at = ?, status = 'sending' WHERE id = ? AND status = ? AND lease_at = ?",
         [stamp(now), post.id, post.status, post.lease_at],
@@ -235,6 +241,8 @@ def get_nudge(db: sqlite_utils.Database, nudge_id: int) -> Nudge | None:
 
 
 def _resolve(db, nudge_id: int, sets: str, params: list, *, allowed: tuple[str, ...]) -> Change:
+    # A click counts once: the UPDATE's WHERE re-checks the status, and with one writer at a time the row count
+    # says whether this click changed it, and get_nudge reads what it did.
     marks = ",".join("?" * len(allowed))
     cur = db.execute(f"UPDATE nudges SET {sets} WHERE id = ? AND status IN ({marks})", [*params, nudge_id, *allowed])
     return Change(cur.rowcount == 1, get_nudge(db, nudge_id))

@@ -47,10 +47,6 @@ def set_active(db: sqlite_utils.Database, team_id: str, active: bool, *, now: da
     return cursor.rowcount == 1
 
 
-def inactive_teams(db: sqlite_utils.Database) -> set[str]:
-    return {r["team_id"] for r in query(db, "SELECT team_id FROM workspaces WHERE active = 0")}
-
-
 def teams_with_deals(db: sqlite_utils.Database) -> list[str]:
     """Workspaces that have captured a deal and haven't uninstalled the app."""
     rows = query(

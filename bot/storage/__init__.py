@@ -1,0 +1,36 @@
+"""Storage: the one seam a second database engine plugs into.
+
+Features import from here: the `Store` (each thread's one long-lived connection, read sessions, IMMEDIATE
+write transactions), the query helpers, and the errors a unit of work can end with and how to word and log
+them. `store` holds the SQLite engine today (and, for now, the UTC `stamp` every time is stored as);
+`migrations` holds the schema, version by version. A PostgreSQL engine implements the same names (a store
+whose `session()`/`write()` yield something `query`/`insert` accept, and its own DDL per migration version),
+and honours what the comments marked "one writer at a time" rely on."""
+
+from bot.storage.store import (
+    BUSY_TIMEOUT_MS,
+    DatabaseBusy,
+    DatabaseGone,
+    Store,
+    insert,
+    insert_many,
+    log_storage_failure,
+    query,
+    query_one,
+    storage_problem,
+    transaction,
+)
+
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "DatabaseBusy",
+    "DatabaseGone",
+    "Store",
+    "insert",
+    "insert_many",
+    "log_storage_failure",
+    "query",
+    "query_one",
+    "storage_problem",
+    "transaction",
+]

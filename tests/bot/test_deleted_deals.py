@@ -9,7 +9,7 @@ from bot.deals import model as deals
 from bot.home.view import load
 from bot.slack.workspaces import teams_with_deals
 from bot.stats import rep_stats
-from bot.storage.store import Store
+from bot.storage import Store
 from tests.bot.digest.test_build import NOW, TODAY, Team, berlin, read
 from tests.conftest import MANAGER, REP, TEAM
 

@@ -14,6 +14,7 @@ from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
 from tests import signing
+from tests.capturing import store_deal
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, SECRET, TEAM
 
 MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
@@ -33,7 +34,8 @@ def capture(coach, clock):
 
     def capture(account="Acme Rockets", amount="$120k", *, owner=REP, at=MONDAY_10, channel=CHANNEL):
         clock.now = at
-        deal = coach.capture_quick(
+        deal = store_deal(
+            coach,
             f"{account} {amount} contact: Jane Doe persona: economic",
             team_id=TEAM,
             channel_id=channel,
@@ -449,7 +451,8 @@ def test_every_view_stays_within_100_blocks_with_200_deals_and_30_reps(coach, se
     clock.now = MONDAY_10 - timedelta(days=20)
     for i in range(200):
         owner = REP if i < 60 else reps[i % 30]
-        coach.capture_quick(
+        store_deal(
+            coach,
             f"Account {i} <b>&co {'$250k' if i % 3 == 0 else '$20k'}",
             team_id=TEAM,
             channel_id=CHANNEL,

@@ -12,6 +12,7 @@ from bot.nudges.dispatch import EVENT_TYPE as NUDGE
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests.capturing import store_deal
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, TEAM
 from tests.slackapp import body_json
 
@@ -34,7 +35,8 @@ def post_step(coach, settings, clock, tick):
 
     def post(step_id: str = "congratulate") -> int:
         clock.now = MONDAY_10
-        deal = coach.capture_quick(
+        deal = store_deal(
+            coach,
             "Acme Rockets $120k contact: Jane Doe persona: economic",
             team_id=TEAM,
             channel_id=CHANNEL,

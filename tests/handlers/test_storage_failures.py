@@ -15,6 +15,7 @@ import sqlite_utils
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests.capturing import store_deal
 from tests.conftest import CHANNEL, OTHER_REP, REP, TEAM
 from tests.processes import WriteLockHolder
 from tests.slackapp import body_json
@@ -28,8 +29,8 @@ def deal(coach, clock):
     """Acme Rockets, a verbal yes, announced; only two steps are posted: "congratulate" (Done needs no outcome)
     and "win-analysis" (Done asks for the buyer's reason in a form)."""
     clock.now = MONDAY_10
-    deal = coach.capture_quick(
-        "Acme Rockets $120k verbal", team_id=TEAM, channel_id=CHANNEL, user_id=REP, capture_key="k"
+    deal = store_deal(
+        coach, "Acme Rockets $120k verbal", team_id=TEAM, channel_id=CHANNEL, user_id=REP, capture_key="k"
     )
     coach.announce(deal.id)
     with coach.store.write() as db:

@@ -12,6 +12,7 @@ from bot.nudges.dispatch import EVENT_TYPE as NUDGE
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests.capturing import store_deal
 from tests.conftest import CHANNEL, REP
 
 BERLIN_MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
@@ -34,7 +35,7 @@ def nudges(settings):
 
 def capture(coach, text="Acme Rockets $120k contact: Jane Doe persona: economic", *, channel=CHANNEL, key="k1"):
     """What /closed-deal does: the deal is stored, then announced in its channel (its nudges wait for that)."""
-    deal = coach.capture_quick(text, team_id="T0FAKE", channel_id=channel, user_id=REP, capture_key=key)
+    deal = store_deal(coach, text, team_id="T0FAKE", channel_id=channel, user_id=REP, capture_key=key)
     coach.announce(deal.id)
     return deal
 
@@ -94,7 +95,7 @@ def test_business_hours_follow_the_local_clock_across_a_dst_change(coach, fake, 
     new_york = Coach(replace(coach.settings, timezone="America/New_York"), coach.store, coach.playbook, clock)
     client = posting_client(new_york.settings)
     clock.now = datetime(2026, 3, 9, 11, 0, tzinfo=UTC)  # Monday after DST began: 07:00 EDT
-    new_york.capture_quick("Acme $5k", team_id="T0FAKE", channel_id=CHANNEL, user_id=REP, capture_key="dst")
+    store_deal(new_york, "Acme $5k", team_id="T0FAKE", channel_id=CHANNEL, user_id=REP, capture_key="dst")
 
     def run(now):
         return dispatch_nudges(new_york, client, now, Pacer(sleep=pace.sleep, monotonic=pace.monotonic))

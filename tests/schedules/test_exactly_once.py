@@ -23,6 +23,7 @@ from bot.playbook.hours import BusinessHours
 from bot.slack.client import TIMEOUT_SECONDS, posting_client
 from schedules.jobs import dispatch_nudges
 from tests import signing
+from tests.capturing import store_deal
 from tests.conftest import CHANNEL, MANAGER, REP, SECRET, TEAM, TOKEN
 from tests.processes import cli_env, free_port, start_serve
 from tests.slack_faults import UNKNOWN_OUTCOMES
@@ -56,8 +57,8 @@ def tick(coach, client, pace, fake):
 def capture(coach, clock, account: str, *, at: datetime = MONDAY_10, channel: str = CHANNEL, extra: str = "$5k"):
     """A deal closed at `at` (the coach's clock) and announced, through the same use cases as /closed-deal."""
     clock.now = at
-    deal = coach.capture_quick(
-        f"{account} {extra}", team_id=TEAM, channel_id=channel, user_id=REP, capture_key=f"{account}-{channel}"
+    deal = store_deal(
+        coach, f"{account} {extra}", team_id=TEAM, channel_id=channel, user_id=REP, capture_key=f"{account}-{channel}"
     )
     coach.announce(deal.id)
     return deal
@@ -616,7 +617,7 @@ def test_a_deals_nudges_wait_for_its_announcement_and_other_deals_do_not(coach, 
     Globex is posted; after it, the announcement is looked for, posted once, and only then its nudges."""
     acme = capture(coach, clock, "Acme")
     clock.now = MONDAY_10
-    globex = coach.capture_quick("Globex $5k", team_id=TEAM, channel_id=CHANNEL, user_id=REP, capture_key="g")
+    globex = store_deal(coach, "Globex $5k", team_id=TEAM, channel_id=CHANNEL, user_id=REP, capture_key="g")
 
     report = tick(MONDAY_10 + timedelta(minutes=1))
     assert [accounts_in(c) for c in nudge_posts(fake)] == [["Acme"]]

@@ -13,6 +13,7 @@ from bot.slack.client import posting_client
 from bot.storage.store import Store
 from schedules import DIGEST_JOB, DISPATCH_JOB, build_scheduler
 from schedules.jobs import Outage, dispatch_nudges
+from tests.capturing import store_deal
 from tests.conftest import CHANNEL, REP, TEAM
 from tests.processes import WriteLockHolder
 
@@ -50,7 +51,7 @@ def scheduled_runs(coach):
 
 def due_deal(coach, clock, account: str = "Acme Rockets") -> None:
     clock.now = MONDAY_10
-    deal = coach.capture_quick(f"{account} $120k", team_id=TEAM, channel_id=CHANNEL, user_id=REP, capture_key=account)
+    deal = store_deal(coach, f"{account} $120k", team_id=TEAM, channel_id=CHANNEL, user_id=REP, capture_key=account)
     coach.announce(deal.id)  # as /closed-deal does; its first steps are due now
 
 

@@ -14,7 +14,7 @@ from bot.deals.capture import Money
 from bot.digest.blocks import digest_message
 from bot.digest.build import WeekRate, gather, normalise_reason
 from bot.digest.chart import PNG_SIGNATURE, completion_png
-from bot.nudges import ledger as lifecycle
+from bot.nudges import ledger
 from bot.playbook.loader import Playbook, Step
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, TEAM
 
@@ -85,12 +85,12 @@ class Team:
 
     def done(self, account: str, step_id: str, at: datetime, *, outcome: dict | None = None, by: str = REP) -> None:
         with self.store.write() as db:
-            change = lifecycle.mark_done(db, self._nudge(db, account, step_id), actor=by, now=at, outcome=outcome)
+            change = ledger.mark_done(db, self._nudge(db, account, step_id), actor=by, now=at, outcome=outcome)
         assert change.changed
 
     def skip(self, account: str, step_id: str, at: datetime, *, by: str = REP) -> None:
         with self.store.write() as db:
-            assert lifecycle.mark_skipped(db, self._nudge(db, account, step_id), actor=by, now=at, reason="n/a").changed
+            assert ledger.mark_skipped(db, self._nudge(db, account, step_id), actor=by, now=at, reason="n/a").changed
 
     def done_all(self, account: str, closed: datetime, outcomes: dict[str, dict] | None = None) -> None:
         """Every step done on its due day (at 10:00 Berlin), the way a diligent rep works."""
@@ -338,26 +338,3 @@ def test_the_chart_is_a_png_of_the_weeks():
 
     with Image.open(BytesIO(png)) as image:
         assert image.size == (640, 320)
-
-
-# -- the digests ledger -------------------------------------------------------------------------------------
-
-
-def test_a_day_is_claimed_once_and_a_retry_is_reclaimed_once(store):
-    from bot.digest import ledger
-
-    key = {"team_id": TEAM, "manager_id": MANAGER, "local_date": TODAY}
-    with store.write() as db:
-        first = ledger.claim(db, **key, now=NOW)
-        assert first is not None and first.status == "sending"
-        assert ledger.claim(db, **key, now=NOW) is None
-        ledger.mark_retry(db, first.id, error="ratelimited", retry_at=NOW + timedelta(minutes=2))
-        assert ledger.claim(db, **key, now=NOW + timedelta(minutes=1)) is None
-        again = ledger.claim(db, **key, now=NOW + timedelta(minutes=2))
-        assert again is not None and again.id == first.id
-        assert datetime.fromisoformat(again.claimed_at) == NOW + timedelta(minutes=2)  # its content is read now
-        assert ledger.claim(db, **key, now=NOW + timedelta(minutes=3)) is None
-        assert ledger.confirm(db, first.id, channel_id="D1", ts="1.2")
-        assert not ledger.confirm(db, first.id, channel_id="D1", ts="1.3")
-        assert ledger.last_sent(db, team_id=TEAM, manager_id=MANAGER, other_than=0) == NOW + timedelta(minutes=2)
-        assert ledger.claim(db, **{**key, "local_date": TODAY + timedelta(days=1)}, now=NOW + timedelta(days=1))

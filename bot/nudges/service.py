@@ -1,0 +1,100 @@
+"""Nudge use cases: what reps do with a follow-up (done, skip, snooze, reassign), once, and drawing a posted
+nudge message as it stands."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from bot.deals import blocks as deal_blocks
+from bot.deals import model as deals
+from bot.deals.capture import InputError
+from bot.deals.model import Deal, Nudge
+from bot.deals.service import NotAllowed, Redraw
+from bot.nudges import ledger
+from bot.nudges.blocks import already_resolved_text, nudge_message
+from bot.runtime import Runtime
+from bot.slack.ids import is_user_id
+from bot.slack.text import mention
+
+REASSIGN_PROBLEM = (
+    "That isn't someone I can hand this follow-up to. Pick a teammate from the Reassign menu (e.g. Jane Doe); "
+    "nothing changed."
+)
+
+
+@dataclass(frozen=True)
+class NudgeChange:
+    changed: bool
+    nudge: Nudge | None
+    deal: Deal
+    post_id: int | None
+    explanation: str | None
+    audience: frozenset[str] = frozenset()  # whose Home tab shows this step, before or after, and who acted
+    redraw: Redraw | None = None
+
+
+def nudge_for(rt: Runtime, nudge_id: int, *, team_id: str, user_id: str) -> tuple[Nudge, Deal]:
+    """A nudge and its deal, if this user may act on it (owner, assignee or manager); raises NotAllowed."""
+    with rt.store.session() as db:
+        nudge = ledger.get_nudge(db, nudge_id)
+        deal = deals.get_deal(db, nudge.deal_id) if nudge else None
+    if nudge is None or deal is None or deal.team_id != team_id:
+        raise NotAllowed("I can't find that follow-up any more.")
+    if deal.deleted:
+        raise NotAllowed(deal_blocks.deal_unchanged_text(deal, "nudge"))
+    allowed = {deal.owner_id, nudge.assignee_id, *rt.settings.managers} - {None}
+    if user_id not in allowed:
+        who = mention(deal.owner_id) + (f" or {mention(nudge.assignee_id)}" if nudge.assignee_id else "")
+        raise NotAllowed(f"Only {who}, or a manager, can act on this follow-up.")
+    return nudge, deal
+
+
+def act_on_nudge(rt: Runtime, nudge_id: int, action: str, *, team_id: str, user_id: str, **details) -> NudgeChange:
+    """Done, skip, snooze or reassign, once: a repeat click changes nothing and says why. Raises NotAllowed,
+    or InputError for an assignee that isn't a member id."""
+    if action == "reassign" and not is_user_id(details["assignee"]):
+        raise InputError(REASSIGN_PROBLEM, "")
+    nudge, deal = nudge_for(rt, nudge_id, team_id=team_id, user_id=user_id)
+    post_id = nudge.post_id
+    now = rt.now()
+    also_posts: list[int] = []  # other nudge messages whose steps the change ended (signing ends its steps)
+    with rt.store.write() as db:
+        if action == "done":
+            change = ledger.mark_done(db, nudge_id, actor=user_id, now=now, outcome=details.get("outcome"))
+            step = rt.steps_by_id().get(nudge.step_id)
+            if change.changed and step is not None and step.unsigned_only:
+                also_posts = deals.mark_signed(db, deal.id, actor=user_id, now=now, playbook=rt.playbook) or []
+        elif action == "skip":
+            change = ledger.mark_skipped(db, nudge_id, actor=user_id, now=now, reason=details.get("reason"))
+        elif action == "snooze":
+            current = ledger.get_nudge(db, nudge_id)  # a step not yet due moves on from its own date
+            start = max(rt.today(), current.due_date) if current else rt.today()
+            until = rt.hours.first_open_day(start + timedelta(days=details["days"]))
+            change = ledger.snooze(db, nudge_id, actor=user_id, now=now, until=until, today=rt.today())
+        elif action == "reassign":
+            change = ledger.reassign(db, nudge_id, actor=user_id, assignee=details["assignee"], now=now)
+        else:
+            raise ValueError(f"unknown nudge action {action!r}")
+    explanation = None if change.changed else already_resolved_text(change.nudge, action)
+    after = change.nudge.assignee_id if change.nudge else None
+    audience = frozenset({deal.owner_id, nudge.assignee_id, after, user_id} - {None})
+    posts = tuple(dict.fromkeys(p for p in (post_id, *also_posts) if p))
+    redraw = Redraw(team_id, deals=(deal.id,), posts=posts, people=audience)
+    return NudgeChange(change.changed, change.nudge, deal, post_id, explanation, audience, redraw)
+
+
+def rendered_post(rt: Runtime, post_id: int) -> tuple[str, str, str, list[dict]] | None:
+    """(channel, ts, text, blocks) of a posted nudge message as it should look now, for chat.update."""
+    with rt.store.session() as db:
+        post = ledger.get_post(db, post_id)
+        if post is None or post.status != "posted" or not post.ts:
+            return None
+        deal = deals.get_deal(db, post.deal_id)
+        shown = ledger.nudges_shown_in(db, post_id)
+    if deal is not None and deal.deleted:  # its steps are gone: the message says why, without buttons
+        return (post.channel_id, post.ts, *deal_blocks.deleted_deal_message(deal))
+    text, message_blocks = nudge_message(
+        deal, shown, rt.steps_by_id(), post_id=post.id, late=post.late, tz=rt.settings.tz
+    )
+    return post.channel_id, post.ts, text, message_blocks

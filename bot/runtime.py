@@ -1,0 +1,66 @@
+"""What every use case runs with: the settings, the store, the playbook, the clock and the Slack workspaces.
+
+`bot.coach.Coach` is this plus the use cases, bound from the feature packages' services, which take a Runtime
+(they never import the facade)."""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+
+from bot.playbook.hours import BusinessHours
+from bot.playbook.loader import Playbook
+from bot.settings import Settings
+from bot.slack import workspaces
+from bot.storage import Store
+
+
+def system_clock() -> datetime:
+    return datetime.now(UTC)
+
+
+class Runtime:
+    """Shared by every listener and job; stateless apart from its collaborators, so safe across threads."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        playbook: Playbook,
+        clock: Callable[[], datetime] = system_clock,
+        slack: workspaces.Workspaces | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
+        self.settings = settings
+        self.store = store
+        self.playbook = playbook
+        self.clock = clock
+        self.workspaces = slack or workspaces.Workspaces.for_settings(settings)
+        self.sleep = sleep  # how a lazy post waits out a short 429; tests pass a fake clock's
+
+    def __deepcopy__(self, memo: dict) -> Runtime:
+        """Bolt deep-copies context values for lazy listeners; the coach is shared, never copied."""
+        return self
+
+    def for_requests(self) -> Runtime:
+        """This runtime as Slack's requests use it: each unit of work waits for a busy database at most
+        DEALCOACH_REQUEST_DB_WAIT_MS, so the answer beats Slack's 3 seconds. Jobs keep the longer wait."""
+        view = copy.copy(self)
+        view.store = self.store.for_requests(self.settings.request_db_wait_ms)
+        return view
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    def today(self) -> date:
+        """Today in the team's time zone: a deal closed at 23:30 in Berlin closed that day, not the next."""
+        return self.now().astimezone(self.settings.tz).date()
+
+    @property
+    def hours(self) -> BusinessHours:
+        return self.settings.hours
+
+    def steps_by_id(self) -> dict:
+        return {s.id: s for s in self.playbook.steps}

@@ -1,0 +1,263 @@
+"""The schema, as numbered migrations: each applied once, in its own transaction, and recorded in
+schema_migrations. A second engine brings its own DDL for the same versions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import sqlite_utils
+
+from bot.storage.store import transaction
+from bot.timestamps import parse_stamp, stamp
+
+
+def _v1_deals_and_nudges(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE deals (
+            id INTEGER PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            owner_id TEXT NOT NULL,
+            account TEXT NOT NULL,
+            amount TEXT NOT NULL,
+            currency TEXT NOT NULL,
+            contact_name TEXT,
+            contact_title TEXT,
+            persona TEXT NOT NULL DEFAULT 'other',
+            close_date TEXT NOT NULL,
+            go_live_date TEXT,
+            impl_lead_id TEXT,
+            why_bought TEXT,
+            status TEXT NOT NULL DEFAULT 'open',
+            capture_key TEXT UNIQUE,
+            message_ts TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX deals_by_team_owner ON deals (team_id, owner_id)")
+    db.execute(
+        """
+        CREATE TABLE nudges (
+            id INTEGER PRIMARY KEY,
+            deal_id INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            step_id TEXT NOT NULL,
+            stage TEXT NOT NULL,
+            title TEXT NOT NULL,
+            due_date TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'planned',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (deal_id, step_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX nudges_by_status_due ON nudges (status, due_date)")
+
+
+def _v2_delivery(db: sqlite_utils.Database) -> None:
+    """Posts (one Slack message carrying a deal's due steps) and what reps do with each step."""
+    db.execute(
+        """
+        CREATE TABLE posts (
+            id INTEGER PRIMARY KEY,
+            deal_id INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            channel_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            ts TEXT,
+            late INTEGER NOT NULL DEFAULT 0,
+            claimed_at TEXT NOT NULL,
+            lease_at TEXT NOT NULL,
+            posted_at TEXT,
+            error TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX posts_by_status ON posts (status, lease_at)")
+    db.execute(
+        """
+        CREATE TABLE post_nudges (
+            post_id INTEGER NOT NULL REFERENCES posts (id) ON DELETE CASCADE,
+            nudge_id INTEGER NOT NULL REFERENCES nudges (id) ON DELETE CASCADE,
+            PRIMARY KEY (post_id, nudge_id)
+        )
+        """
+    )
+    for column in (
+        "post_id INTEGER REFERENCES posts (id)",
+        "assignee_id TEXT",
+        "attempts INTEGER NOT NULL DEFAULT 0",
+        "next_attempt_at TEXT",
+        "last_error TEXT",
+        "resolved_by TEXT",
+        "resolved_at TEXT",
+        "note TEXT",
+        "outcome TEXT",
+        "snoozed_until TEXT",
+        "snoozed_by TEXT",
+    ):
+        db.execute(f"ALTER TABLE nudges ADD COLUMN {column}")
+    db.execute("CREATE INDEX nudges_by_post ON nudges (post_id)")
+    db.execute("CREATE INDEX nudges_by_deal ON nudges (deal_id, status)")
+    db.execute("ALTER TABLE deals ADD COLUMN delivery_error TEXT")
+
+
+def _v3_lifecycle_and_digests(db: sqlite_utils.Database) -> None:
+    """Deals signed, live or cancelled; managers' daily digests (one per manager per local day); user zones."""
+    for column in (
+        "signed INTEGER NOT NULL DEFAULT 1",
+        "signed_at TEXT",
+        "live_at TEXT",
+        "cancelled_at TEXT",
+        "cancelled_by TEXT",
+        "cancel_reason TEXT",
+    ):
+        db.execute(f"ALTER TABLE deals ADD COLUMN {column}")
+    db.execute("CREATE INDEX deals_by_status ON deals (team_id, status, created_at)")
+    db.execute(
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            manager_id TEXT NOT NULL,
+            local_date TEXT NOT NULL,
+            status TEXT NOT NULL,
+            channel_id TEXT,
+            ts TEXT,
+            claimed_at TEXT NOT NULL,
+            lease_at TEXT NOT NULL,
+            sent_at TEXT,
+            error TEXT,
+            UNIQUE (team_id, manager_id, local_date)
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE users (
+            team_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            tz TEXT,
+            fetched_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, user_id)
+        )
+        """
+    )
+
+
+def _v4_home_views(db: sqlite_utils.Database) -> None:
+    """Who has opened the Home tab: only their tabs are republished when their follow-ups change."""
+    db.execute(
+        """
+        CREATE TABLE home_views (
+            team_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            opened_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, user_id)
+        )
+        """
+    )
+
+
+def _v5_partial_indexes(db: sqlite_utils.Database) -> None:
+    """Indexes on just the rows each minute's tick looks for. Nearly every post is 'posted', so SQLite's
+    statistics make a plain index on status look useless and it scanned every post instead."""
+    db.execute("CREATE INDEX posts_unconfirmed ON posts (id) WHERE status = 'unconfirmed'")
+    db.execute("CREATE INDEX posts_sending ON posts (lease_at) WHERE status = 'sending'")
+    db.execute("CREATE INDEX nudges_planned_due ON nudges (due_date, deal_id) WHERE status = 'planned'")
+
+
+def _v6_workspaces(db: sqlite_utils.Database) -> None:
+    """Installed and uninstalled workspaces (no row: active), and whether a user belongs to a workspace."""
+    db.execute(
+        """
+        CREATE TABLE workspaces (
+            team_id TEXT PRIMARY KEY,
+            active INTEGER NOT NULL,
+            changed_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("ALTER TABLE users ADD COLUMN member INTEGER NOT NULL DEFAULT 1")
+
+
+def _v7_deleted_and_held_captures(db: sqlite_utils.Database) -> None:
+    """Captures deleted as mistakes (kept, with status 'deleted', so a replay or a double click finds them, and
+    counted nowhere), and captures held back while their rep is asked whether they repeat an earlier one."""
+    db.execute("ALTER TABLE deals ADD COLUMN deleted_at TEXT")
+    db.execute("ALTER TABLE deals ADD COLUMN deleted_by TEXT")
+    db.execute(
+        """
+        CREATE TABLE held_captures (
+            capture_key TEXT PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            owner_id TEXT NOT NULL,
+            fields TEXT NOT NULL,
+            duplicate_of INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+
+
+def _v8_announcements_once(db: sqlite_utils.Database) -> None:
+    """A deal's channel message becomes a post like any nudge message: claimed with the deal, posted with its id in
+    the metadata, confirmed, and reconciled after a crash. History searches keep how far they have read."""
+    db.execute("ALTER TABLE posts ADD COLUMN kind TEXT NOT NULL DEFAULT 'nudges'")
+    db.execute("ALTER TABLE posts ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0")
+    db.execute("ALTER TABLE posts ADD COLUMN searched_to TEXT")
+    db.execute("ALTER TABLE digests ADD COLUMN searched_to TEXT")
+    db.execute("CREATE UNIQUE INDEX posts_one_announcement ON posts (deal_id) WHERE kind = 'announcement'")
+    db.execute("CREATE INDEX posts_retry ON posts (lease_at) WHERE status = 'retry'")
+    # A deal left at 'posting' by a process that died: its announcement is an orphaned claim, settled by the
+    # dispatcher like any other (looked for in the channel's history around its capture, posted if missing).
+    db.execute(
+        "INSERT INTO posts (deal_id, channel_id, status, late, claimed_at, lease_at, kind, attempts) "
+        "SELECT id, channel_id, 'sending', 0, created_at, created_at, 'announcement', 1 FROM deals "
+        "WHERE message_ts = 'posting'"
+    )
+    db.execute("UPDATE deals SET message_ts = NULL WHERE message_ts = 'posting'")
+
+
+def _v9_utc_stamps(db: sqlite_utils.Database) -> None:
+    """Every time compared in SQL as a UTC stamp, so comparing the strings compares the instants, on any engine
+    (what SQLite's julianday() did before, reading whatever offset an early row was written with)."""
+    for table, column in (("deals", "created_at"), ("deals", "cancelled_at"), ("nudges", "resolved_at")):
+        rows = db.execute(f"SELECT id, {column} FROM {table} WHERE {column} IS NOT NULL").fetchall()
+        for row_id, stored in rows:
+            utc = stamp(parse_stamp(stored))
+            if utc != stored:
+                db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", [utc, row_id])
+
+
+MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
+    (1, _v1_deals_and_nudges),
+    (2, _v2_delivery),
+    (3, _v3_lifecycle_and_digests),
+    (4, _v4_home_views),
+    (5, _v5_partial_indexes),
+    (6, _v6_workspaces),
+    (7, _v7_deleted_and_held_captures),
+    (8, _v8_announcements_once),
+    (9, _v9_utc_stamps),
+]
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply each missing migration in its own transaction, recording it in schema_migrations."""
+    db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+    for version, apply in MIGRATIONS:
+        with transaction(db):
+            done = db.execute("SELECT 1 FROM schema_migrations WHERE version = ?", [version]).fetchone()
+            if done:
+                continue
+            apply(db)
+            db.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                [version, stamp(datetime.now(UTC))],
+            )
+    return MIGRATIONS[-1][0]

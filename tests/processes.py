@@ -36,6 +36,29 @@ def start_serve(env: dict[str, str], cwd: Path) -> tuple[subprocess.Popen, list[
     return proc, log
 
 
+def start_job(command: str, now: str, env: dict[str, str], cwd: Path) -> subprocess.Popen:
+    """`python -m bot tick|digest --now ...` as its own process (cwd is never tests/, whose bot/ would shadow ours)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "bot", command, "--now", now],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
+    """Its exit code, stdout and stderr; a process still running after `timeout` is killed and fails the test."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate()
+        raise AssertionError(f"{' '.join(proc.args[2:4])} did not finish within {timeout}s:\n{err}") from None
+    return proc.returncode, out, err
+
+
 def keep_reading(proc: subprocess.Popen, log: list[str]) -> threading.Thread:
     """Drain the process's stderr into `log` on a thread: at DEBUG a full pipe would block the server mid-request."""
     thread = threading.Thread(target=lambda: log.extend(proc.stderr), name="stderr-reader", daemon=True)

@@ -124,10 +124,9 @@ def read_deal_form(values: dict, *, default_currency: str, today: date) -> DealF
     impl_lead = _element(values, IMPL_LEAD).get("selected_user") or None
     if impl_lead is not None and not is_user_id(impl_lead):
         errors[IMPL_LEAD] = LEAD_PROBLEM
-    verbal = any(o.get("value") == VERBAL for o in _element(values, SIGNED).get("selected_options") or [])
-
     if errors or money is None or account is None:
         raise FormErrors(errors)
+    verbal = any(o.get("value") == VERBAL for o in _element(values, SIGNED).get("selected_options") or [])
     return DealFields(
         account=account,
         money=money,

@@ -28,6 +28,7 @@ from schedules import DIGEST_JOB, build_scheduler
 from schedules.jobs import Outage, send_digests
 from tests.bot.digest.test_build import Team, berlin
 from tests.conftest import OTHER_REP, SECRET, TOKEN
+from tests.processes import finish, start_job
 from tests.slack_faults import UNKNOWN_OUTCOMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -237,25 +238,7 @@ def digest_env(fake, db_path: Path, managers: tuple[str, ...]) -> dict[str, str]
 
 
 def start_digest(now: str, env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    """`python -m bot digest --now ...` as its own process (cwd is never tests/, whose bot/ would shadow ours)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "digest", "--now", now],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"digest did not finish within {timeout}s:\n{err}") from None
-    return proc.returncode, out, err
+    return start_job("digest", now, env, cwd)
 
 
 def run_digest(now: str, env: dict[str, str], cwd: Path) -> str:

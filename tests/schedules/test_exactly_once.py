@@ -6,7 +6,6 @@ import itertools
 import re
 import signal
 import subprocess
-import sys
 import threading
 from collections import Counter
 from datetime import datetime, timedelta
@@ -25,7 +24,7 @@ from schedules.jobs import dispatch_nudges
 from tests import signing
 from tests.capturing import store_deal
 from tests.conftest import CHANNEL, MANAGER, REP, SECRET, TEAM, TOKEN
-from tests.processes import cli_env, free_port, start_serve
+from tests.processes import cli_env, finish, free_port, start_job, start_serve
 from tests.slack_faults import UNKNOWN_OUTCOMES
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,26 +137,7 @@ def tick_env(fake, db_path: Path) -> dict[str, str]:
 
 
 def start_tick(now: datetime | str, env: dict[str, str], cwd: Path) -> subprocess.Popen:
-    """`python -m bot tick --now ...` as a separate process (cwd is never tests/, whose bot/ would shadow ours)."""
-    stamp = now if isinstance(now, str) else now.isoformat()
-    return subprocess.Popen(
-        [sys.executable, "-m", "bot", "tick", "--now", stamp],
-        env=env,
-        cwd=cwd,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def finish(proc: subprocess.Popen, timeout: float = 60) -> tuple[int, str, str]:
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, err = proc.communicate()
-        raise AssertionError(f"tick did not finish within {timeout}s:\n{err}") from None
-    return proc.returncode, out, err
+    return start_job("tick", now if isinstance(now, str) else now.isoformat(), env, cwd)
 
 
 def run_tick(now: datetime | str, env: dict[str, str], cwd: Path) -> str:

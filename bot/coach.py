@@ -55,10 +55,14 @@ class Coach(Runtime):
         """Redraw the deals' channel messages, the nudge messages and the Home tabs a change touched. Each is
         drawn from the database as it stands and chat.update is idempotent, so a retried or repeated redraw is
         harmless; a message Slack won't update is logged and the rest still happen."""
-        for deal_id in what.deals:
-            _update_message(client, "deal", deal_id, self.rendered_deal(deal_id))
-        for post_id in what.posts:
-            _update_message(client, "nudge message", post_id, self.rendered_post(post_id))
+        drawn: set[tuple[str, str]] = set()  # a deal's own message is also a post: draw each message once
+        for kind, key, rendered in (
+            *(("deal", deal_id, self.rendered_deal(deal_id)) for deal_id in what.deals),
+            *(("nudge message", post_id, self.rendered_post(post_id)) for post_id in what.posts),
+        ):
+            if rendered is not None and (rendered[0], rendered[1]) not in drawn:
+                drawn.add((rendered[0], rendered[1]))
+                _update_message(client, kind, key, rendered)
         self.refresh_homes(client, what.people, team_id=what.team_id)
 
     def workspace_installed(self, team_id: str) -> None:

@@ -168,6 +168,7 @@ def test_the_owner_deletes_a_mistaken_capture_and_every_message_says_so(slack, f
     left = rows(settings, "nudges")
     assert left == [] or {n["status"] for n in left} <= {"done", "skipped"}  # pending steps are gone
     updates = {c.params["ts"]: c.params for c in fake.calls_to("chat.update")}
+    assert set(fake.redraws().values()) == {1}  # each message once, though the deal's own is also a post
     for ts in (deal["message_ts"], fake.calls_to("chat.postMessage")[1].response["ts"]):
         assert "was deleted by" in shown(updates[ts]["blocks"]) and buttons(updates[ts]["blocks"]) == {}
         assert "Deleted: Acme Rockets" in updates[ts]["text"]

@@ -1,8 +1,11 @@
 """Team stats: how a manager's team is doing, read one way for the daily digest and the Home tab alike.
 
-One definition of each notion, here: a step is open (still owed) by `OPEN`, overdue once its due date has
+One definition of each notion, here: a step is on its rep's list by `ACTIONABLE` (still coming or on screen)
+and open (still owed) by `OPEN` (both defined with the step model in bot/deals/model.py, re-exported here: the
+digest and Home take the step-status groupings they rely on from this module), overdue once its due date has
 passed while its deal is open (`OVERDUE`, `is_overdue`), a deal at risk as `at_risk` says, and completion is
-done / (done + skipped + overdue) (`completion`). Pure queries, no Slack. Times are stored as UTC stamps
+done / (done + skipped + overdue) (`completion`). Which steps a click may still resolve is the nudge ledger's
+rule (`bot.nudges.ledger.RESOLVABLE`), not a stat. Pure queries, no Slack. Times are stored as UTC stamps
 (migration 9 made the earliest rows so too), so comparing the strings compares the instants.
 """
 
@@ -14,10 +17,22 @@ from decimal import Decimal
 
 import sqlite_utils
 
-from bot.deals.model import OPEN, Deal, row_to_deal, sql_list
+from bot.deals.model import ACTIONABLE, OPEN, Deal, row_to_deal, sql_list
 from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
 
+__all__ = [
+    "ACTIONABLE",
+    "OPEN",
+    "OVERDUE",
+    "RATE_DAYS",
+    "AtRisk",
+    "RepStats",
+    "at_risk",
+    "completion",
+    "is_overdue",
+    "rep_stats",
+]
 RATE_DAYS = 30  # the completion rate looks back this far
 # A step still owed on an open deal past its due date (SQL over nudges `n` joined to deals `d`, with :today).
 OVERDUE = f"d.status = 'open' AND n.status IN ({sql_list(OPEN)}) AND n.due_date < :today"

@@ -12,6 +12,7 @@ def stamp(moment: datetime) -> str:
 
 
 def parse_stamp(stored: str) -> datetime:
-    """A stored stamp as an aware datetime; one written without an offset is UTC, as julianday() reads it."""
+    """A stored stamp as an aware datetime; one written without an offset (only rows from before
+    migration 9, which rewrites them with this) is UTC."""
     moment = datetime.fromisoformat(stored)
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

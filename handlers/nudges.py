@@ -10,7 +10,7 @@ from bot.deals.capture import InputError
 from bot.deals.forms import REASON, FormErrors
 from bot.nudges import blocks as nudge_blocks
 from bot.nudges.blocks import already_resolved_text
-from bot.nudges.ledger import ACTIONABLE
+from bot.nudges.ledger import RESOLVABLE as ACTIONABLE
 from handlers.replies import CHANGED, open_form_for_click, plain, refuse
 
 

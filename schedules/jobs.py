@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -16,14 +15,11 @@ from bot.digest.delivery import DigestReport, DigestSender
 from bot.nudges.dispatch import Dispatcher, Pacer, TickReport
 from bot.slack import workspaces
 from bot.slack.workspaces import ClientFor, Workspaces
-from bot.storage.store import DatabaseBusy, DatabaseGone, storage_problem
+from bot.storage import is_outage, storage_problem
 
 Clients = WebClient | Workspaces | ClientFor  # one workspace's client, or a client per workspace
 
 logger = logging.getLogger(__name__)
-# SQLite's answers that say the database can't be used just now (locked, full, unreadable), not that our SQL is wrong
-OUTAGE_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
-OUTAGE_CODES |= {sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY}
 
 
 def dispatch_nudges(
@@ -55,13 +51,6 @@ def send_digests(coach: Coach, client: Clients, now: datetime | None = None) -> 
             if team_client is not None:
                 report.merge(DigestSender(coach, team_client, members_only=True).run(now))
         return report
-
-
-def is_outage(exc: BaseException) -> bool:
-    """The database can't be used just now (busy, full, its file removed): the jobs wait it out and say so once."""
-    if isinstance(exc, (DatabaseBusy, DatabaseGone)):
-        return True
-    return isinstance(exc, sqlite3.OperationalError) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in OUTAGE_CODES
 
 
 @contextmanager

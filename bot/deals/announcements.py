@@ -110,6 +110,9 @@ def claim_again(db: sqlite_utils.Database, post: Post, *, now: datetime) -> Post
 def post_afresh(db: sqlite_utils.Database, post: Post, *, now: datetime) -> Post | None:
     """For the dispatcher, holding the claim for a reconcile that found nothing: a fresh attempt, now."""
     at = stamp(now)
+    # One writer at a time: the conditional UPDATE's row count is the claim on a fresh attempt (a second reconcile
+    # changes nothing), exact because SQLite lets one writer in at a time. With concurrent writers it must stay one
+    # UPDATE ... WHERE, so the row lock re-checks the status.
     cursor = db.execute(
         "UPDATE posts SET claimed_at = ?, lease_at = ?, attempts = attempts + 1, searched_to = NULL, error = NULL "
         "WHERE id = ? AND status = 'sending'",

@@ -169,7 +169,7 @@ class QuickCapture:
 
 def check_text(value: str, field: str, limit: int, example: str = EXAMPLE, *, multiline: bool = False) -> str:
     """The one policy for every field a user types: no control characters (line breaks and tabs only where the
-    field has several lines), no hidden characters (mrkdwn.hidden: bidi controls, zero-width spaces…), at most
+    field has several lines), no hidden characters (bot.slack.text.hidden: bidi controls, zero-width spaces…), at most
     `limit` characters. Returns the value trimmed, runs of spaces (and line breaks) collapsed to one space."""
     for i, ch in enumerate(value):
         if multiline and ch in "\r\n\t":

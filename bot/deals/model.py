@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -69,7 +71,7 @@ class Deal:
 
     @property
     def posted_ts(self) -> str | None:
-        """The channel message's ts once Slack has it (its post is in bot/announcements.py)."""
+        """The channel message's ts once Slack has it (its post is in bot/deals/announcements.py)."""
         return self.message_ts or None
 
 
@@ -295,12 +297,42 @@ def can_edit(deal: Deal, user_id: str, managers: tuple[str, ...]) -> bool:
 
 def record_delivery_problem(db: sqlite_utils.Database, deal_id: int, error: str) -> bool:
     """Remember that the deal's channel can't be reached; True the first time, so managers hear once."""
+    # One writer at a time: the conditional UPDATE's row count is the claim on telling managers, exact because
+    # SQLite lets one writer in at a time. With concurrent writers it must stay one conditional UPDATE (never a
+    # SELECT, then an UPDATE) so the row lock re-checks `delivery_error IS NULL`.
     cursor = db.execute("UPDATE deals SET delivery_error = ? WHERE id = ? AND delivery_error IS NULL", [error, deal_id])
     return cursor.rowcount == 1
 
 
 def clear_delivery_problem(db: sqlite_utils.Database, deal_id: int) -> None:
     db.execute("UPDATE deals SET delivery_error = NULL WHERE id = ? AND delivery_error IS NOT NULL", [deal_id])
+
+
+def people_of_deals(db: sqlite_utils.Database, deal_ids: Iterable[int]) -> dict[str, set[str]]:
+    """team -> the owners of these deals and everyone their steps were handed to."""
+    ids = sorted(set(deal_ids))
+    if not ids:
+        return {}
+    marks = ",".join("?" * len(ids))
+    rows = db.execute(
+        f"SELECT team_id, owner_id FROM deals WHERE id IN ({marks}) "
+        f"UNION SELECT d.team_id, n.assignee_id FROM nudges n JOIN deals d ON d.id = n.deal_id "
+        f"WHERE n.deal_id IN ({marks}) AND n.assignee_id IS NOT NULL",
+        [*ids, *ids],
+    ).fetchall()
+    people: dict[str, set[str]] = defaultdict(set)
+    for team, user in rows:
+        people[team].add(user)
+    return dict(people)
+
+
+def deals_of_posts(db: sqlite_utils.Database, post_ids: Iterable[int]) -> list[int]:
+    """The deals these posts (nudge messages or announcements) belong to."""
+    ids = sorted(set(post_ids))
+    if not ids:
+        return []
+    marks = ",".join("?" * len(ids))
+    return [r[0] for r in db.execute(f"SELECT DISTINCT deal_id FROM posts WHERE id IN ({marks})", ids).fetchall()]
 
 
 # -- the deal lifecycle: signed, live, cancelled --------------------------------------------------------
@@ -352,6 +384,9 @@ def mark_live(
 def cancel_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, reason: str, now: datetime) -> list[int] | None:
     """Buyer's remorse happens: pending steps stop. Returns the posts to redraw, or None if already cancelled."""
     at = stamp(now)
+    # One writer at a time: the conditional UPDATE's row count is the claim (a double click cancels once), and no
+    # dispatcher claims these steps between it and the UPDATE of the nudges, because SQLite lets one writer in at a
+    # time. With concurrent writers, lock the deal's nudges first (SELECT ... FOR UPDATE) or run it SERIALIZABLE.
     cursor = db.execute(
         "UPDATE deals SET status = 'cancelled', cancelled_at = ?, cancelled_by = ?, cancel_reason = ?, updated_at = ? "
         "WHERE id = ? AND status = 'open'",
@@ -466,6 +501,8 @@ def held_capture(db: sqlite_utils.Database, capture_key: str) -> HeldCapture | N
 
 def release_held(db: sqlite_utils.Database, capture_key: str) -> bool:
     """The rep answered: the held capture is captured or left. True if it was still held."""
+    # One writer at a time: the DELETE's row count is the claim on the held capture (a double click answers once),
+    # exact because SQLite lets one writer in at a time. With concurrent writers it must stay one DELETE ... WHERE.
     return db.execute("DELETE FROM held_captures WHERE capture_key = ?", [capture_key]).rowcount == 1
 
 
@@ -475,6 +512,10 @@ def delete_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, now: dat
     was deleted already. Not a cancellation: no reason, no digest line. Steps a dispatcher is posting right now
     are left to it, and their message is replaced once recorded."""
     at = stamp(now)
+    # One writer at a time: the conditional UPDATE's row count is the claim (a double click deletes once), and the
+    # posts and steps read and removed below stay as they are until this transaction ends, because SQLite lets one
+    # writer in at a time. With concurrent writers, lock the deal's nudges first (SELECT ... FOR UPDATE) or run it
+    # SERIALIZABLE.
     cursor = db.execute(
         "UPDATE deals SET status = 'deleted', deleted_at = ?, deleted_by = ?, updated_at = ? "
         "WHERE id = ? AND status != 'deleted'",

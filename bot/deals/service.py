@@ -13,8 +13,7 @@ from bot.deals import model as deals
 from bot.deals.blocks import read_modal_metadata
 from bot.deals.capture import InputError, parse_quick_capture
 from bot.deals.forms import read_deal_form
-from bot.deals.model import Deal, DealFields, Nudge
-from bot.home.view import people_of_deals
+from bot.deals.model import Deal, DealFields, Nudge, people_of_deals
 from bot.runtime import Runtime
 from bot.slack.posting import UNREACHABLE, NotPosted, Patience
 from bot.slack.text import mention

@@ -11,7 +11,6 @@ from bot.digest.build import WeekRate
 WIDTH, HEIGHT = 640, 320
 MARGIN_TOP, MARGIN_BOTTOM, MARGIN_SIDE = 48, 40, 24
 BACKGROUND, BAR, BAR_LATEST, INK, GRID = "#ffffff", "#a8c5e2", "#1d3557", "#1d1d1d", "#e6e6e6"
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 def completion_png(weeks: list[WeekRate], title: str = "Completion rate by week") -> bytes:

@@ -27,10 +27,10 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.coach import Coach
 from bot.digest import build, ledger
 from bot.digest.blocks import chart_comment, chart_title, digest_message
 from bot.digest.chart import completion_png
+from bot.runtime import Runtime
 from bot.slack.client import describe, error_code
 from bot.slack.posting import (
     AMBIGUOUS_ERRORS,
@@ -47,7 +47,7 @@ from bot.slack.posting import (
     read_patiently,
     retry_delay,
 )
-from bot.storage.store import DatabaseBusy, DatabaseGone
+from bot.storage import DatabaseBusy, DatabaseGone
 
 logger = logging.getLogger(__name__)
 EVENT_TYPE = "dealcoach_digest"
@@ -84,7 +84,7 @@ def backoff_when_late(late_by: timedelta) -> timedelta:
 
 
 class DigestSender:
-    def __init__(self, coach: Coach, client: WebClient, *, members_only: bool = False):
+    def __init__(self, coach: Runtime, client: WebClient, *, members_only: bool = False):
         """`members_only`: with several workspaces, skip managers Slack says aren't in this one."""
         self.coach = coach
         self.client = client

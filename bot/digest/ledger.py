@@ -94,6 +94,9 @@ def last_sent(db: sqlite_utils.Database, *, team_id: str, manager_id: str, other
 
 def confirm(db: sqlite_utils.Database, digest_id: int, *, channel_id: str, ts: str) -> bool:
     """Slack has it: record where; its content was read at claimed_at. False if it was not ours to confirm."""
+    # One writer at a time: the conditional UPDATE's row count is the claim (a confirm racing a reconcile records
+    # once), exact because SQLite lets one writer in at a time. With concurrent writers it must stay one
+    # UPDATE ... WHERE, so the row lock re-checks the status.
     cur = db.execute(
         "UPDATE digests SET status = 'sent', channel_id = ?, ts = ?, sent_at = claimed_at, error = NULL "
         "WHERE id = ? AND status IN ('sending', 'unconfirmed')",
@@ -146,6 +149,9 @@ def take_for_reconcile(db: sqlite_utils.Database, row: DigestRow, *, now: dateti
 
 def expire(db: sqlite_utils.Database, *, team_id: str, manager_id: str, before: date) -> int:
     """Digests of days already over that still wait for a retry are dropped: the next digest covers them."""
+    # One writer at a time: the conditional UPDATE takes only digests still waiting, and a claim can't slip in
+    # between, because SQLite lets one writer in at a time. With concurrent writers it must stay one
+    # UPDATE ... WHERE, so the row lock re-checks the status.
     cur = db.execute(
         "UPDATE digests SET status = 'missed' WHERE team_id = ? AND manager_id = ? AND local_date < ? AND status = 'retry'",
         [team_id, manager_id, before.isoformat()],

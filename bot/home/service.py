@@ -8,6 +8,7 @@ from collections.abc import Iterable
 
 from slack_sdk import WebClient
 
+from bot.deals import model as deals
 from bot.deals.service import deals_of
 from bot.home import blocks, view
 from bot.runtime import Runtime
@@ -71,7 +72,7 @@ def refresh_homes_of_deals(
     """After deals changed or their nudges went out: the owners', assignees' and actor's Home tabs."""
     try:
         with rt.store.session() as db:
-            people = view.people_of_deals(db, deal_ids)
+            people = deals.people_of_deals(db, deal_ids)
     except Exception:
         logger.exception("Could not look up whose Home tab to refresh")
         return
@@ -86,7 +87,7 @@ def refresh_homes_of_posts(rt: Runtime, client: WebClient | workspaces.ClientFor
     """After a dispatch: the Home tabs of everyone whose nudges were just posted."""
     try:
         with rt.store.session() as db:
-            deal_ids = view.deals_of_posts(db, post_ids)
+            deal_ids = deals.deals_of_posts(db, post_ids)
     except Exception:
         logger.exception("Could not look up whose Home tab to refresh")
         return

@@ -5,7 +5,6 @@ Pure functions of a sqlite-utils database and the day (or instant) they are aske
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -13,8 +12,8 @@ from decimal import Decimal
 
 import sqlite_utils
 
-from bot.deals.model import ACTIONABLE, Deal, Nudge, nudge_from_row, row_to_deal, sql_list
-from bot.stats import AtRisk, RepStats, at_risk, rep_stats
+from bot.deals.model import Deal, Nudge, nudge_from_row, row_to_deal, sql_list
+from bot.stats import ACTIONABLE, AtRisk, RepStats, at_risk, rep_stats
 from bot.storage import query
 from bot.timestamps import stamp
 
@@ -141,29 +140,3 @@ def opened_home(db: sqlite_utils.Database, *, team_id: str, user_ids: Iterable[s
         f"SELECT user_id FROM home_views WHERE team_id = ? AND user_id IN ({marks})", [team_id, *wanted]
     ).fetchall()
     return {r[0] for r in rows}
-
-
-def people_of_deals(db: sqlite_utils.Database, deal_ids: Iterable[int]) -> dict[str, set[str]]:
-    """team -> the owners of these deals and everyone their steps were handed to."""
-    ids = sorted(set(deal_ids))
-    if not ids:
-        return {}
-    marks = ",".join("?" * len(ids))
-    rows = db.execute(
-        f"SELECT team_id, owner_id FROM deals WHERE id IN ({marks}) "
-        f"UNION SELECT d.team_id, n.assignee_id FROM nudges n JOIN deals d ON d.id = n.deal_id "
-        f"WHERE n.deal_id IN ({marks}) AND n.assignee_id IS NOT NULL",
-        [*ids, *ids],
-    ).fetchall()
-    people: dict[str, set[str]] = defaultdict(set)
-    for team, user in rows:
-        people[team].add(user)
-    return dict(people)
-
-
-def deals_of_posts(db: sqlite_utils.Database, post_ids: Iterable[int]) -> list[int]:
-    ids = sorted(set(post_ids))
-    if not ids:
-        return []
-    marks = ",".join("?" * len(ids))
-    return [r[0] for r in db.execute(f"SELECT DISTINCT deal_id FROM posts WHERE id IN ({marks})", ids).fetchall()]

@@ -28,13 +28,14 @@ from datetime import date, datetime, timedelta
 
 from slack_sdk import WebClient
 
-from bot.coach import Coach
 from bot.deals import announcements
 from bot.deals.model import Deal, Nudge, clear_delivery_problem, get_deal, record_delivery_problem
 from bot.nudges import ledger
 from bot.nudges.blocks import nudge_message, undeliverable_dm
 from bot.nudges.ledger import ANNOUNCEMENT
+from bot.runtime import Runtime
 from bot.slack import workspaces
+from bot.slack.blocks import MESSAGE_BLOCKS, section
 from bot.slack.posting import (
     LEASE,
     OFFLINE,
@@ -54,7 +55,7 @@ from bot.slack.posting import (
     retry_delay,
 )
 from bot.slack.workspaces import ClientFor
-from bot.storage.store import DatabaseBusy, DatabaseGone
+from bot.storage import DatabaseBusy, DatabaseGone
 
 logger = logging.getLogger(__name__)
 EVENT_TYPE = "dealcoach_nudge"
@@ -136,7 +137,7 @@ class TickReport:
 
 
 class Dispatcher:
-    def __init__(self, coach: Coach, client: WebClient | ClientFor, pacer: Pacer | None = None):
+    def __init__(self, coach: Runtime, client: WebClient | ClientFor, pacer: Pacer | None = None):
         """`client`: one WebClient for every workspace, or a function giving each workspace's client."""
         self.coach = coach
         self.clients = workspaces.clients(client)
@@ -276,12 +277,11 @@ class Dispatcher:
         """The channel is out of reach: the owner still gets the nudge, by DM, and managers hear about it once."""
         owner_note, manager_note = undeliverable_dm(deal, steps, code, channel_id=deal.channel_id)
         text, blocks = self._render(post, deal, steps)
-        intro = {"type": "section", "text": {"type": "mrkdwn", "text": owner_note}}
         outcome = post_once(
             client,
             deal.owner_id,
             text=text,
-            blocks=[intro, *blocks][:50],
+            blocks=[section(owner_note), *blocks][:MESSAGE_BLOCKS],
             metadata=self._metadata(post, deal),
             patience=patience,
         )

@@ -18,15 +18,19 @@ from bot.storage import insert, insert_many, query, query_one
 from bot.timestamps import stamp
 
 MAX_PER_MESSAGE = 8  # steps gathered into one message for one deal; the rest follow on the next tick
-ACTIONABLE = ("planned", "posted")  # Done and Skip: posted, or not yet (a rep who did it early)
+# Steps a click (Done, Skip, Reassign) may still resolve: posted, or not yet (a rep who did it early). Narrower than
+# bot.stats.ACTIONABLE, which also counts a step being posted right now as on the rep's list.
+RESOLVABLE = ("planned", "posted")
 
 
 NUDGES, ANNOUNCEMENT = "nudges", "announcement"
 # The deal's announcement isn't settled (being posted, unknown, or waiting for a retry): its nudges wait.
-ANNOUNCING = (
-    "SELECT 1 FROM posts a WHERE a.deal_id = ? AND a.kind = 'announcement' "
+# `{deal}` is the SQL naming the deal: a parameter, or a column of the outer query.
+UNSETTLED_ANNOUNCEMENT = (
+    "SELECT 1 FROM posts a WHERE a.deal_id = {deal} AND a.kind = 'announcement' "
     "AND a.status IN ('sending', 'unconfirmed', 'retry')"
 )
+ANNOUNCING = UNSETTLED_ANNOUNCEMENT.format(deal="?")
 
 
 @dataclass(frozen=True)
@@ -68,7 +72,7 @@ def post_from_row(row: dict) -> Post:
     )
 
 
-DUE_DEALS = """
+DUE_DEALS = f"""
 WITH due AS MATERIALIZED (  -- apart, so the planner reads only the due steps, however many nudges there are
   SELECT deal_id, due_date FROM nudges
   WHERE status = 'planned' AND due_date <= :today
@@ -78,9 +82,7 @@ SELECT due.deal_id, MIN(due.due_date) AS oldest
 FROM due JOIN deals d ON d.id = due.deal_id
 WHERE d.status = 'open'
   AND NOT EXISTS (SELECT 1 FROM workspaces w WHERE w.team_id = d.team_id AND w.active = 0)
-  AND NOT EXISTS (  -- a deal's nudges wait for its announcement
-    SELECT 1 FROM posts a WHERE a.deal_id = d.id AND a.kind = 'announcement'
-      AND a.status IN ('sending', 'unconfirmed', 'retry'))
+  AND NOT EXISTS ({UNSETTLED_ANNOUNCEMENT.format(deal="d.id")})  -- a deal's nudges wait for its announcement
 GROUP BY due.deal_id
 ORDER BY oldest, due.deal_id
 LIMIT :limit
@@ -147,6 +149,9 @@ def get_post(db: sqlite_utils.Database, post_id: int) -> Post | None:
 
 def confirm(db: sqlite_utils.Database, post_id: int, *, channel_id: str, ts: str, now: datetime) -> bool:
     """Record that Slack accepted the message; False if the post was no longer ours to confirm."""
+    # One writer at a time: the conditional UPDATE's row count is the claim (a confirm racing a reconcile records
+    # once), and the steps stay 'sending' until updated below, because SQLite lets one writer in at a time. With
+    # concurrent writers, keep it one conditional UPDATE and lock the post's nudges (SELECT ... FOR UPDATE).
     cur = db.execute(
         "UPDATE posts SET status = 'posted', ts = ?, channel_id = ?, posted_at = ?, error = NULL "
         "WHERE id = ? AND status IN ('sending', 'unconfirmed')",
@@ -257,7 +262,7 @@ def mark_done(
         nudge_id,
         "status = 'done', resolved_by = ?, resolved_at = ?, outcome = ?, updated_at = ?",
         [actor, at, json.dumps(outcome) if outcome else None, at],
-        allowed=ACTIONABLE,
+        allowed=RESOLVABLE,
     )
 
 
@@ -268,7 +273,7 @@ def mark_skipped(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: d
         nudge_id,
         "status = 'skipped', resolved_by = ?, resolved_at = ?, note = ?, updated_at = ?",
         [actor, at, reason, at],
-        allowed=ACTIONABLE,
+        allowed=RESOLVABLE,
     )
 
 
@@ -276,6 +281,9 @@ def snooze(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetim
     """Back to planned with a later due date; a fresh message follows then. The old message says so.
     A step not yet posted may be snoozed too, unless an earlier snooze still holds: a double click moves it once."""
     at = stamp(now)
+    # One writer at a time: the conditional UPDATE's row count is the claim (a double click snoozes once), exact
+    # because SQLite lets one writer in at a time. With concurrent writers it must stay one UPDATE ... WHERE, so
+    # the row lock re-checks the status.
     cur = db.execute(
         "UPDATE nudges SET status = 'planned', due_date = ?, snoozed_until = ?, snoozed_by = ?, post_id = NULL, "
         "next_attempt_at = NULL, updated_at = ? WHERE id = ? AND (status = 'posted' OR (status = 'planned' "
@@ -287,6 +295,9 @@ def snooze(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetim
 
 def reassign(db: sqlite_utils.Database, nudge_id: int, *, actor: str, assignee: str, now: datetime) -> Change:
     at = stamp(now)
+    # One writer at a time: the conditional UPDATE's row count is the claim (a double submit reassigns once), exact
+    # because SQLite lets one writer in at a time. With concurrent writers it must stay one UPDATE ... WHERE, so
+    # the row lock re-checks the status and assignee.
     cur = db.execute(
         "UPDATE nudges SET assignee_id = ?, updated_at = ? WHERE id = ? AND status IN ('planned', 'posted') "
         "AND (assignee_id IS NULL OR assignee_id != ?)",

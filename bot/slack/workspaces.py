@@ -19,7 +19,7 @@ from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 
 from bot.settings import Settings
 from bot.slack.client import posting_client
-from bot.storage.store import query
+from bot.storage import query
 from bot.timestamps import stamp
 
 logger = logging.getLogger(__name__)
@@ -38,6 +38,9 @@ def state_store(settings: Settings) -> SQLite3OAuthStateStore:
 
 def set_active(db: sqlite_utils.Database, team_id: str, active: bool, *, now: datetime) -> bool:
     """Record an install (True) or an uninstall (False); returns whether anything changed."""
+    # One writer at a time: the upsert's row count says whether this call changed the state (an install event
+    # delivered twice counts once), exact because SQLite lets one writer in at a time. With concurrent writers
+    # it must stay one INSERT ... ON CONFLICT ... WHERE (PostgreSQL has the same form).
     cursor = db.execute(
         "INSERT INTO workspaces (team_id, active, changed_at) VALUES (?, ?, ?) "
         "ON CONFLICT (team_id) DO UPDATE SET active = excluded.active, changed_at = excluded.changed_at "

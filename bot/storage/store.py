@@ -218,6 +218,18 @@ def retry_helps(exc: sqlite3.Error) -> bool:
     return not isinstance(exc, DatabaseGone) and "full" not in str(exc).lower()
 
 
+# SQLite's answers that say the database can't be used just now (locked, full, unreadable), not that our SQL is wrong
+OUTAGE_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_FULL, sqlite3.SQLITE_IOERR}
+OUTAGE_CODES |= {sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY}
+
+
+def is_outage(exc: BaseException) -> bool:
+    """The database can't be used just now (busy, full, its file removed): the jobs wait it out and say so once."""
+    if isinstance(exc, (DatabaseBusy, DatabaseGone)):
+        return True
+    return isinstance(exc, sqlite3.OperationalError) and (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in OUTAGE_CODES
+
+
 def log_storage_failure(log: logging.Logger, what: str, exc: sqlite3.Error) -> None:
     """A busy database or a vanished file is a fault we expect and answer: one line, since the store has said
     why (DatabaseGone once, as an ERROR). Anything else may be a bug or a broken disk: with its traceback."""

@@ -21,12 +21,11 @@ import sqlite_utils
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.coach import Coach
-from bot.digest.chart import PNG_SIGNATURE
 from bot.digest.delivery import EVENT_TYPE, LEASE
 from bot.slack.client import TIMEOUT_SECONDS, posting_client
 from schedules import DIGEST_JOB, build_scheduler
 from schedules.jobs import Outage, send_digests
-from tests.bot.digest.test_build import Team, berlin
+from tests.bot.digest.test_build import PNG_SIGNATURE, Team, berlin
 from tests.conftest import OTHER_REP, SECRET, TOKEN
 from tests.processes import finish, start_job
 from tests.slack_faults import UNKNOWN_OUTCOMES

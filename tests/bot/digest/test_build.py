@@ -13,7 +13,7 @@ from bot.deals import model as deals
 from bot.deals.capture import Money
 from bot.digest.blocks import digest_message
 from bot.digest.build import WeekRate, gather, normalise_reason
-from bot.digest.chart import PNG_SIGNATURE, completion_png
+from bot.digest.chart import completion_png
 from bot.nudges import ledger
 from bot.playbook.loader import Playbook, Step
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, TEAM
@@ -22,6 +22,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 23, 8, 30, tzinfo=BERLIN)  # Monday morning
 TODAY = NOW.date()
 TEAM_URL = "https://acme.slack.com/"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the first bytes of every PNG file
 
 
 def _step(step_id: str, stage: str, days: int, outcome: str | None = None) -> Step:

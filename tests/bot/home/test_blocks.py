@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from bot.deals.capture import Money
-from bot.deals.model import Deal, DealFields, Nudge
+from bot.deals.model import Deal, DealFields, Nudge, people_of_deals
 from bot.digest.build import gather
 from bot.home import view as home
 from bot.home.blocks import home_view
@@ -204,7 +204,7 @@ def test_home_and_the_digest_flag_the_same_deals_and_count_the_same_for_each_rep
 def test_only_those_who_opened_home_are_refreshed_and_a_deal_touches_its_owner_and_helpers(db):
     d = add_deal(db, "U0REP")
     set_step(db, d, "congratulate", TODAY, assignee_id="U0LEAD")
-    assert home.people_of_deals(db, [d]) == {TEAM: {"U0REP", "U0LEAD"}}
+    assert people_of_deals(db, [d]) == {TEAM: {"U0REP", "U0LEAD"}}
     assert home.opened_home(db, team_id=TEAM, user_ids=["U0REP", "U0LEAD", None]) == set()
     home.record_opened(db, team_id=TEAM, user_id="U0LEAD", now=NOW)
     home.record_opened(db, team_id=TEAM, user_id="U0LEAD", now=NOW + timedelta(hours=1))

@@ -19,6 +19,9 @@ from dotenv import load_dotenv
 from bot import __version__, logs
 from bot.deals.capture import PERSONA_ALIASES, PERSONAS, InputError, parse_amount
 from bot.playbook.loader import Playbook, PlaybookError, load
+from bot.profile import loader as team_file
+from bot.profile.loader import TeamFileError
+from bot.profile.model import TeamProfile
 from bot.settings import SLACK_APPS_URL, Settings, SettingsError, secret_values
 from bot.storage import Store
 
@@ -42,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.getLogger("apscheduler").setLevel(logging.WARNING)  # not a line per minute for every run
     try:
         return args.run(args)
-    except (SettingsError, PlaybookError, TokenRejected) as exc:
+    except (SettingsError, PlaybookError, TeamFileError, TokenRejected) as exc:
         print(exc, file=sys.stderr)
         return EXIT_CONFIG
     except BrokenPipeError:  # `dealcoach preview | head`
@@ -90,7 +93,90 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--closed", type=_date, default=None, help="close date as YYYY-MM-DD (default today)")
     preview.add_argument("--go-live", type=_date, default=None, help="expected go-live date as YYYY-MM-DD")
     preview.set_defaults(run=run_preview)
+
+    profile = sub.add_parser("team-profile", help="show the team profile, or replace it with a team file on purpose")
+    profile_sub = profile.add_subparsers(dest="action", metavar="ACTION", required=True)
+    show = profile_sub.add_parser("show", help="print each workspace's stored team profile")
+    show.add_argument("--team", type=_team, default=None, help="only this workspace (its T... id)")
+    show.set_defaults(run=run_profile_show)
+    imported = profile_sub.add_parser(
+        "import", help="replace the stored team profile with FILE's (every workspace Deal Coach knows, or --team)"
+    )
+    imported.add_argument("file", type=Path, help="a team file, like team.example.toml")
+    imported.add_argument("--team", type=_team, default=None, help="only this workspace (its T... id)")
+    imported.set_defaults(run=run_profile_import)
     return parser
+
+
+def _team(value: str) -> str:
+    from bot.slack.ids import is_team_id
+
+    if not is_team_id(value.strip()):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a workspace id; it looks like T012AB3CD")
+    return value.strip()
+
+
+def load_team_file(settings: Settings) -> TeamProfile | None:
+    """DEALCOACH_TEAM_FILE, validated before anything runs: a bad file stops the command like a bad playbook."""
+    return team_file.load(settings.team_file) if settings.team_file else None
+
+
+def run_profile_show(args: argparse.Namespace) -> int:
+    """Print the stored profiles, and what DEALCOACH_TEAM_FILE would seed a workspace that has none."""
+    from bot.profile import model
+    from bot.profile.blocks import summary_text
+
+    settings = Settings.from_env(os.environ, require_slack=False)
+    seed = load_team_file(settings)
+    store = Store(settings.db_path)
+    store.migrate()
+    with store.session() as db:
+        stored = [p for p in model.all_profiles(db) if args.team in (None, p.team_id)]
+    for p in stored:
+        print(f"Workspace {p.team_id} (from {p.source}, {p.updated_at}):")
+        print(summary_text(p.profile))
+        print()
+    if not stored:
+        print(f"No team profile stored{' for ' + args.team if args.team else ''} yet.")
+    if seed is not None:
+        print(f"DEALCOACH_TEAM_FILE ({settings.team_file}) fills the profile of a workspace that has none:")
+        print(summary_text(seed))
+    elif not stored:
+        print("Set one up on the Home tab (managers), or set DEALCOACH_TEAM_FILE to a file like team.example.toml.")
+    return 0
+
+
+def run_profile_import(args: argparse.Namespace) -> int:
+    """Replace stored profiles with FILE's on purpose: Slack edits are overwritten, so say exactly what changed."""
+    from bot.profile import model
+    from bot.profile.service import import_profile
+
+    settings = Settings.from_env(os.environ, require_slack=False)
+    profile = team_file.load(args.file)
+    store = Store(settings.db_path)
+    store.migrate()
+    if args.team:
+        teams = [args.team]
+    else:
+        with store.session() as db:
+            teams = model.known_teams(db)
+    if not teams:
+        print(
+            f"{args.file} is valid, but no workspace has used Deal Coach yet, so there is no profile to replace. "
+            "Pass --team T... (your workspace id), or set DEALCOACH_TEAM_FILE to it: it fills each workspace's "
+            "profile when first used.",
+            file=sys.stderr,
+        )
+        return 1
+    now = datetime.now().astimezone()
+    replaced = import_profile(store, profile, team_ids=teams, source=str(args.file), now=now)
+    names = ", ".join(replaced)
+    print(
+        f"Imported {args.file} ({profile.company}): replaced the team profile of {len(replaced)} "
+        f"workspace{'s' if len(replaced) != 1 else ''} ({names}); edits made in Slack before now are gone. "
+        "Home tabs show it when next drawn."
+    )
+    return 0
 
 
 def _amount(value: str) -> Decimal:
@@ -176,6 +262,7 @@ def _run_job_once(args: argparse.Namespace, job: Callable, *, check_token: bool)
     A job only calls Slack: it needs a token, not the signing secret or app token that `serve` listens with."""
     settings = Settings.from_env(os.environ, serving=False)
     playbook = load_playbook(settings)
+    team_seed = load_team_file(settings)
     store = Store(settings.db_path)
     store.migrate()
 
@@ -184,7 +271,7 @@ def _run_job_once(args: argparse.Namespace, job: Callable, *, check_token: bool)
     now = args.now
     if now is not None and now.tzinfo is None:
         now = now.replace(tzinfo=settings.tz)
-    coach = Coach(settings, store, playbook)
+    coach = Coach(settings, store, playbook, team_seed=team_seed)
     if check_token and not settings.oauth:  # a cron job with a revoked token must say so, not log and exit 0
         from slack_sdk.errors import SlackApiError
 
@@ -280,6 +367,7 @@ def run_serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env(os.environ)
     _take_credentials(os.environ)
     playbook = load_playbook(settings)
+    team_seed = load_team_file(settings)
     store = Store(settings.db_path)
     version = store.migrate()
 
@@ -314,7 +402,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from schedules import build_scheduler
 
-    coach = Coach(settings, store, playbook)
+    coach = Coach(settings, store, playbook, team_seed=team_seed)
     app = create_app(coach, client=client)
     scheduler = build_scheduler(coach, coach.workspaces)
     stop = threading.Event()
@@ -328,6 +416,7 @@ def run_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, shutdown)
     summary = (
         f"database {settings.db_path} (schema v{version}), playbook {playbook.source} ({len(playbook.steps)} steps)"
+        + (f", team file {settings.team_file} (fills an empty team profile)" if team_seed else "")
     )
     scheduler.start()
     try:

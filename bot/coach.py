@@ -1,6 +1,6 @@
 """The facade handlers and jobs hold: a Runtime (settings, store, playbook, clock, workspaces) with the use cases
 of every feature bound to it as methods. The use cases live in their features (`bot.deals.service`,
-`bot.nudges.service`, `bot.home.service`); what spans features (redrawing everything a change touched,
+`bot.nudges.service`, `bot.profile.service`, `bot.home.service`); what spans features (redrawing everything a change touched,
 workspace installs) is here."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from bot.deals.service import DealChange, LooksLikeARepeat, NotAllowed, Redraw
 from bot.home import service as home_service
 from bot.nudges import service as nudge_service
 from bot.nudges.service import NudgeChange
+from bot.profile import service as profile_service
 from bot.runtime import Runtime
 from bot.slack import workspaces
 from bot.slack.client import describe
@@ -44,6 +45,11 @@ class Coach(Runtime):
     nudge_for = nudge_service.nudge_for
     act_on_nudge = nudge_service.act_on_nudge
     rendered_post = nudge_service.rendered_post
+
+    # the team profile
+    profile_of = profile_service.profile_of
+    profile_modal = profile_service.profile_modal
+    save_profile = profile_service.save_profile
 
     # the Home tab
     open_home = home_service.open_home

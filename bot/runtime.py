@@ -12,6 +12,7 @@ from datetime import UTC, date, datetime
 
 from bot.playbook.hours import BusinessHours
 from bot.playbook.loader import Playbook
+from bot.profile.model import TeamProfile
 from bot.settings import Settings
 from bot.slack import workspaces
 from bot.storage import Store
@@ -32,6 +33,7 @@ class Runtime:
         clock: Callable[[], datetime] = system_clock,
         slack: workspaces.Workspaces | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        team_seed: TeamProfile | None = None,
     ):
         self.settings = settings
         self.store = store
@@ -39,6 +41,7 @@ class Runtime:
         self.clock = clock
         self.workspaces = slack or workspaces.Workspaces.for_settings(settings)
         self.sleep = sleep  # how a lazy post waits out a short 429; tests pass a fake clock's
+        self.team_seed = team_seed  # DEALCOACH_TEAM_FILE, validated at start: fills a workspace's empty profile
 
     def __deepcopy__(self, memo: dict) -> Runtime:
         """Bolt deep-copies context values for lazy listeners; the coach is shared, never copied."""

@@ -82,6 +82,7 @@ class Settings:
     timezone: str = "UTC"
     managers: tuple[str, ...] = field(default_factory=tuple)
     playbook_path: Path | None = None
+    team_file: Path | None = None  # seeds each workspace's empty team profile
     currency: str = "USD"
     business_hours: str = "09:00-17:00"
     digest_time: str = "08:30"  # managers' local time for the daily digest
@@ -211,6 +212,16 @@ class Settings:
                     "Unset it to use the built-in playbook."
                 )
 
+        team_file = None
+        raw_team_file = get("DEALCOACH_TEAM_FILE")
+        if raw_team_file:
+            team_file = Path(raw_team_file)
+            if not team_file.is_file():
+                problems.append(
+                    f"DEALCOACH_TEAM_FILE points to {raw_team_file!r}, which is not a file. Copy team.example.toml, "
+                    "fill it in and point DEALCOACH_TEAM_FILE at it, or unset it and set the profile up in Slack."
+                )
+
         currency = (get("DEALCOACH_CURRENCY") or "USD").upper()
         if not CURRENCY_CODE.match(currency):
             problems.append(
@@ -285,6 +296,7 @@ class Settings:
             timezone=timezone,
             managers=managers,
             playbook_path=playbook_path,
+            team_file=team_file,
             currency=currency,
             business_hours=business_hours,
             digest_time=digest_time,

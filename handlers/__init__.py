@@ -17,7 +17,7 @@ from bot.deals import blocks
 from bot.nudges import blocks as nudge_blocks
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
-from handlers import home, install, nudges
+from handlers import home, install, nudges, profile
 from handlers.deals import capture, form, lifecycle
 from handlers.replies import ack_at_once, answers_storage_failures, redraw_after_submission
 
@@ -109,6 +109,9 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(nudge_blocks.REASSIGN), ack_at_once, [nudges.handle_reassign]),
         (app.view(nudge_blocks.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
         (app.view(nudge_blocks.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
+        # the team profile, edited by managers from the Home tab
+        (app.action(profile.EDIT_PROFILE), ack_at_once, [profile.handle_edit_profile]),
+        (app.view(profile.PROFILE_MODAL), profile.handle_profile_form, [profile.redraw_after_profile]),
         # the Home tab, and a workspace that leaves
         (app.event("app_home_opened"), ack_at_once, [home.handle_app_home_opened]),
         (app.event("app_uninstalled"), install.handle_app_uninstalled, []),

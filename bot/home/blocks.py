@@ -176,12 +176,14 @@ def at_risk_blocks(team: TeamView, now: datetime) -> list[dict]:
     )
 
 
-def home_view(home: Home, *, now: datetime, tz: ZoneInfo) -> dict:
-    """The whole tab, never over Slack's 100 blocks."""
+def home_view(home: Home, *, now: datetime, tz: ZoneInfo, profile: list[dict] = ()) -> dict:
+    """The whole tab, never over Slack's 100 blocks; `profile` is the managers' Team profile section."""
     footer = context(f"Updated {now.astimezone(tz):%a %b %-d, %H:%M} · This tab refreshes when your follow-ups change.")
     top: list[dict] = []
     if home.team is not None:
         top += team_blocks(home.team.reps) + at_risk_blocks(home.team, now) + [divider()]
+        if profile:
+            top += [*profile, divider()]
     elif not len(home.nudges) and not home.deals:
         return {"type": "home", "callback_id": HOME_CALLBACK, "blocks": [*welcome_blocks(), footer]}
     budget = VIEW_BLOCKS - len(top) - 2  # the divider between the two lists, and the footer

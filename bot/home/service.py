@@ -11,14 +11,16 @@ from slack_sdk import WebClient
 from bot.deals import model as deals
 from bot.deals.service import deals_of
 from bot.home import blocks, view
+from bot.profile import service as profile_service
 from bot.runtime import Runtime
 from bot.slack import workspaces
 
 logger = logging.getLogger(__name__)
 
 
-def home_view(rt: Runtime, user_id: str, team_id: str) -> dict:
-    """The user's Home tab as it stands now: their follow-ups and deals, after the team's for a manager."""
+def home_view(rt: Runtime, user_id: str, team_id: str, client: WebClient | None = None) -> dict:
+    """The user's Home tab as it stands now: their follow-ups and deals, after the team's (and its profile, its
+    people read from Slack with `client`) for a manager."""
     now, today = rt.now(), rt.today()
     owned = deals_of(rt, user_id, team_id=team_id)
     manager = user_id in rt.settings.managers
@@ -34,7 +36,8 @@ def home_view(rt: Runtime, user_id: str, team_id: str) -> dict:
             large_deal=rt.settings.large_deal,
             quiet_days=rt.settings.quiet_days,
         )
-    return blocks.home_view(data, now=now, tz=rt.settings.tz)
+    profile = profile_service.home_section(rt, client, team_id=team_id) if manager else []
+    return blocks.home_view(data, now=now, tz=rt.settings.tz, profile=profile)
 
 
 def open_home(rt: Runtime, client: WebClient, user_id: str, *, team_id: str) -> None:
@@ -47,7 +50,7 @@ def open_home(rt: Runtime, client: WebClient, user_id: str, *, team_id: str) -> 
 def publish_home(rt: Runtime, client: WebClient, user_id: str, *, team_id: str) -> bool:
     """views.publish; a failure is logged and reported as False, never raised into a click or a dispatch."""
     try:
-        client.views_publish(user_id=user_id, view=home_view(rt, user_id, team_id))
+        client.views_publish(user_id=user_id, view=home_view(rt, user_id, team_id, client))
     except Exception:
         logger.exception("Could not publish the Home tab of %s", user_id)
         return False

@@ -234,6 +234,21 @@ def _v9_utc_stamps(db: sqlite_utils.Database) -> None:
                 db.execute(f"UPDATE {table} SET {column} = ? WHERE id = ?", [utc, row_id])
 
 
+def _v10_team_profiles(db: sqlite_utils.Database) -> None:
+    """Each workspace's team profile (company, sponsor, implementation team, references, links, sticking points) as
+    one JSON document, with where it last came from (the team file or a manager in Slack)."""
+    db.execute(
+        """
+        CREATE TABLE team_profiles (
+            team_id TEXT PRIMARY KEY,
+            profile TEXT NOT NULL,
+            source TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -244,6 +259,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (7, _v7_deleted_and_held_captures),
     (8, _v8_announcements_once),
     (9, _v9_utc_stamps),
+    (10, _v10_team_profiles),
 ]
 
 

@@ -239,7 +239,7 @@ def test_a_manager_sees_the_team_and_the_deals_at_risk_before_their_own_nudges(c
     open_home(slack, MANAGER)
     view = latest(fake, MANAGER)
     lines = texts(view)
-    assert lines.index("Team") < lines.index("Deals at risk") < lines.index("My nudges")
+    assert lines.index("Team") < lines.index("Deals at risk") < lines.index("Team profile") < lines.index("My nudges")
     table = lines[lines.index("Team") + 2]
     assert table.splitlines() == [  # overdue first, then due today
         f"<@{REP}> · 1 open deal · :red_circle: *1 overdue* · 1 due today · 50% done",
@@ -252,7 +252,10 @@ def test_a_manager_sees_the_team_and_the_deals_at_risk_before_their_own_nudges(c
     assert len(risks) == 2  # Hooli is new and small
     assert "Hooli" in lines[lines.index("My nudges") + 2]  # handed to the manager
     assert f"reassigned from <@{OTHER_REP}>" in lines[lines.index("My nudges") + 2]
-    assert buttons(view) == {f"nudge_{helped_ids['congratulate']}": NUDGE_BUTTONS}
+    assert buttons(view) == {
+        f"nudge_{helped_ids['congratulate']}": NUDGE_BUTTONS,
+        "team_profile": ["edit_team_profile"],  # the team profile, managers only (tests/handlers/test_team_profile.py)
+    }
     assert fake.violations == []
 
 

@@ -7,6 +7,8 @@ them. `store` holds the SQLite engine today (and, for now, the UTC `stamp` every
 whose `session()`/`write()` yield something `query`/`insert` accept, and its own DDL per migration version),
 and honours what the comments marked "one writer at a time" rely on."""
 
+import sqlite3
+
 from bot.storage.store import (
     BUSY_TIMEOUT_MS,
     DatabaseBusy,
@@ -17,6 +19,7 @@ from bot.storage.store import (
     log_storage_failure,
     query,
     query_one,
+    retry_helps,
     storage_problem,
     transaction,
 )
@@ -33,4 +36,8 @@ __all__ = [
     "query_one",
     "storage_problem",
     "transaction",
+    "retry_helps",
+    "StorageError",
 ]
+
+StorageError = sqlite3.Error  # what a unit of work can end with: busy, gone, full

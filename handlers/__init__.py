@@ -15,6 +15,7 @@ from slack_sdk.oauth.installation_store import InstallationStore
 from bot.coach import Coach
 from bot.deals import blocks
 from bot.nudges import blocks as nudge_blocks
+from bot.nudges import forms as nudge_forms
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
 from handlers import home, install, nudges, profile
@@ -107,8 +108,8 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(nudge_blocks.SNOOZE), ack_at_once, [nudges.handle_snooze]),
         (app.action(nudge_blocks.SKIP), ack_at_once, [nudges.handle_skip]),
         (app.action(nudge_blocks.REASSIGN), ack_at_once, [nudges.handle_reassign]),
-        (app.view(nudge_blocks.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
-        (app.view(nudge_blocks.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
+        (app.view(nudge_forms.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
+        (app.view(nudge_forms.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
         # the team profile, edited by managers from the Home tab
         (app.action(profile.EDIT_PROFILE), ack_at_once, [profile.handle_edit_profile]),
         (app.view(profile.PROFILE_MODAL), profile.handle_profile_form, [profile.redraw_after_profile]),

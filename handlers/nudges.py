@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
-
 from bot.coach import Coach, NotAllowed
-from bot.deals import forms
 from bot.deals.capture import InputError
-from bot.deals.forms import REASON, FormErrors
 from bot.nudges import blocks as nudge_blocks
+from bot.nudges import forms
 from bot.nudges.blocks import already_resolved_text
-from bot.nudges.ledger import RESOLVABLE as ACTIONABLE
-from handlers.replies import CHANGED, open_form_for_click, plain, refuse
+from bot.nudges.ledger import RESOLVABLE
+from bot.slack.forms import FormErrors
+from bot.slack.text import plain_from_mrkdwn
+from handlers.replies import CHANGED, first_input, open_form_for_click, refuse
 
 
 def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, action: str, **details):
@@ -30,15 +29,23 @@ def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, acti
     return change
 
 
+def _gone(coach: Coach, body: dict, client, respond, context) -> None:
+    """A click whose value or block names no follow-up (only a forged or garbled request does that)."""
+    refuse(coach, body, client, respond, context, already_resolved_text(None, "any"))
+
+
 def handle_done(body: dict, action: dict, context, client, respond) -> None:
     coach: Coach = context["coach"]
-    nudge_id, _ = nudge_blocks.parse_value(action["value"])
+    read = nudge_blocks.read_value(action.get("value"))
+    if read is None:
+        return _gone(coach, body, client, respond, context)
+    nudge_id, _ = read
     try:
         nudge, deal = coach.nudge_for(nudge_id, team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
     step = coach.steps_by_id().get(nudge.step_id)
-    if step is not None and step.outcome and nudge.status in ACTIONABLE:
+    if step is not None and step.outcome and nudge.status in RESOLVABLE:
         open_form_for_click(client, body, respond, nudge_blocks.outcome_modal(nudge, deal, step.outcome))
         return
     _act(coach, body, client, respond, context, nudge_id, "done")
@@ -46,39 +53,40 @@ def handle_done(body: dict, action: dict, context, client, respond) -> None:
 
 def handle_snooze(body: dict, action: dict, context, client, respond) -> None:
     coach: Coach = context["coach"]
-    nudge_id, days = nudge_blocks.parse_value(action["selected_option"]["value"])
+    read = nudge_blocks.read_value((action.get("selected_option") or {}).get("value"))
+    if read is None:
+        return _gone(coach, body, client, respond, context)
+    nudge_id, days = read
     _act(coach, body, client, respond, context, nudge_id, "snooze", days=days or 1)
 
 
 def handle_skip(body: dict, action: dict, context, client, respond) -> None:
     coach: Coach = context["coach"]
-    nudge_id, _ = nudge_blocks.parse_value(action["value"])
+    read = nudge_blocks.read_value(action.get("value"))
+    if read is None:
+        return _gone(coach, body, client, respond, context)
+    nudge_id, _ = read
     try:
         nudge, deal = coach.nudge_for(nudge_id, team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
-    if nudge.status not in ACTIONABLE:
+    if nudge.status not in RESOLVABLE:
         return refuse(coach, body, client, respond, context, already_resolved_text(nudge, "skip"))
     open_form_for_click(client, body, respond, nudge_blocks.skip_modal(nudge, deal))
 
 
 def handle_reassign(body: dict, action: dict, context, client, respond) -> None:
     coach: Coach = context["coach"]
-    nudge_id = int(action["block_id"].removeprefix("nudge_"))
+    nudge_id = nudge_blocks.read_actions_block(action.get("block_id"))
     assignee = action.get("selected_user")
     if not assignee:
         return
+    if nudge_id is None:
+        return _gone(coach, body, client, respond, context)
     change = _act(coach, body, client, respond, context, nudge_id, "reassign", assignee=assignee)
     if change and assignee != context.user_id:
         text = nudge_blocks.handover_text(change.nudge, change.deal, by=context.user_id)
         client.chat_postMessage(channel=assignee, text=text)
-
-
-def _metadata(view: dict) -> dict:
-    try:
-        return json.loads(view.get("private_metadata") or "{}")
-    except ValueError:
-        return {}
 
 
 def _submit(ack, context, nudge_id: int, action: str, *, field: str, **details) -> None:
@@ -87,30 +95,33 @@ def _submit(ack, context, nudge_id: int, action: str, *, field: str, **details) 
     try:
         change = coach.act_on_nudge(nudge_id, action, team_id=context.team_id, user_id=context.user_id, **details)
     except NotAllowed as exc:
-        return ack(response_action="errors", errors={field: plain(str(exc))})
+        return ack(response_action="errors", errors={field: plain_from_mrkdwn(str(exc))})
     if not change.changed:
-        return ack(response_action="errors", errors={field: plain(change.explanation)})
+        return ack(response_action="errors", errors={field: plain_from_mrkdwn(change.explanation)})
     context[CHANGED] = change.redraw
     ack()
 
 
 def handle_skip_submission(ack, view: dict, context) -> None:
     """Skip with an optional reason; a second submission changes nothing."""
-    nudge_id = int(_metadata(view)["nudge"])
+    nudge_id, _ = forms.read_modal_metadata(view.get("private_metadata"))
+    if nudge_id is None:
+        return ack(response_action="errors", errors={forms.REASON: forms.LOST_TRACK})
     try:
         reason = forms.read_skip_reason(view["state"]["values"])
     except FormErrors as exc:
         return ack(response_action="errors", errors=exc.errors)
-    _submit(ack, context, nudge_id, "skip", field=REASON, reason=reason)
+    _submit(ack, context, nudge_id, "skip", field=forms.REASON, reason=reason)
 
 
 def handle_outcome_submission(ack, view: dict, context) -> None:
     """Done with what the buyer said: stored with the step for the digest."""
-    metadata = _metadata(view)
-    nudge_id = int(metadata["nudge"])
+    nudge_id, kind = forms.read_modal_metadata(view.get("private_metadata"))
+    if nudge_id is None or kind is None:
+        return ack(response_action="errors", errors={first_input(view): forms.LOST_TRACK})
     try:
-        outcome = forms.read_outcome(view["state"]["values"], metadata.get("kind"))
+        outcome = forms.read_outcome(view["state"]["values"], kind)
     except FormErrors as exc:
         return ack(response_action="errors", errors=exc.errors)
-    first = next(iter(view["state"]["values"]), REASON)
+    first = next(iter(view["state"]["values"]), forms.REASON)
     _submit(ack, context, nudge_id, "done", field=first, outcome=outcome)

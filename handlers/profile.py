@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from bot.coach import Coach, NotAllowed
-from bot.deals.forms import FormErrors
 from bot.profile.blocks import EDIT_PROFILE
 from bot.profile.forms import COMPANY, PROFILE_MODAL
-from handlers.replies import open_form_for_click, plain, refuse
+from bot.slack.forms import FormErrors
+from bot.slack.text import plain_from_mrkdwn
+from handlers.replies import open_form_for_click, refuse
 
 __all__ = ["EDIT_PROFILE", "PROFILE_MODAL"]
 PROFILE_SAVED = "profile_saved"  # the ack stored the profile: the lazy listener redraws the managers' Home tabs
@@ -30,7 +31,7 @@ def handle_profile_form(ack, view: dict, context) -> None:
     except FormErrors as exc:
         return ack(response_action="errors", errors=exc.errors)
     except NotAllowed as exc:
-        return ack(response_action="errors", errors={COMPANY: plain(str(exc))})
+        return ack(response_action="errors", errors={COMPANY: plain_from_mrkdwn(str(exc))})
     context[PROFILE_SAVED] = True
     ack()
 

@@ -5,34 +5,17 @@ from __future__ import annotations
 
 import inspect
 import logging
-import sqlite3
 from collections.abc import Callable
 
 from slack_bolt.kwargs_injection.args import Args
 from slack_sdk.errors import SlackApiError
 
 from bot.coach import Coach
-from bot.deals.blocks import form_failed_text, not_saved_message
+from bot.slack.answers import CLICK_AGAIN, form_failed_text, form_not_saved_text, not_saved_message, not_saved_text
 from bot.slack.client import describe, error_code
-from bot.storage.store import log_storage_failure, retry_helps, storage_problem
+from bot.storage import StorageError, log_storage_failure, retry_helps, storage_problem
 
 logger = logging.getLogger(__name__)
-CLICK_AGAIN = "Click the button again in a moment."
-
-
-def not_saved_text(problem: str, *, click: bool = False, retry: bool = True) -> str:
-    """The answer to a command or a click the database could not take: what happened, that nothing was kept, and
-    whether trying again can help yet."""
-    if not retry:
-        return f"I couldn't do that just now: {problem}. Nothing was saved; it will work again once that is fixed."
-    again = "click the button again in a moment" if click else "please try again"
-    return f"I couldn't do that just now: {problem}. Nothing was saved; {again}."
-
-
-def form_not_saved_text(problem: str, button: str | None, *, retry: bool = True) -> str:
-    """The same answer inline in a form, which stays open with what was typed."""
-    then = f"press {button or 'Save'} again in a moment" if retry else f"press {button or 'Save'} once that is fixed"
-    return f"{problem[:1].upper()}{problem[1:]}. Nothing was saved; {then}."
 
 
 def from_home(body: dict) -> bool:
@@ -95,11 +78,6 @@ def redraw_after_submission(context, client) -> None:
     coach.redraw(client, context[CHANGED])
 
 
-def plain(text: str | None) -> str:
-    """Modal error text is plain: show <@U1> mentions as @U1."""
-    return (text or "").replace("<@", "@").replace(">", "")
-
-
 def answers_storage_failures(listener: Callable, *, lazy: bool = False) -> Callable:
     """`listener` as Bolt should call it: a database that is busy (past DEALCOACH_REQUEST_DB_WAIT_MS), full or
     removed under us gets the one answer every request path gives, within Slack's 3 seconds, and one log line.
@@ -117,7 +95,7 @@ def answers_storage_failures(listener: Callable, *, lazy: bool = False) -> Calla
             return None
         try:
             return listener(**{name: getattr(args, name) for name in wanted})
-        except sqlite3.Error as exc:
+        except StorageError as exc:
             log_storage_failure(log, f"Could not finish {_request_name(args.body)}", exc)
             if lazy:
                 _answer_after_ack(args, exc)
@@ -141,7 +119,7 @@ def _request_name(body: dict) -> str:
     return (body.get("event") or {}).get("type") or body.get("type") or "a request"
 
 
-def _answer_in_ack(args: Args, exc: sqlite3.Error) -> None:
+def _answer_in_ack(args: Args, exc: StorageError) -> None:
     """The ack carries the answer: a command's ephemeral reply, a form's inline error. A click's ack has no room
     for words: its lazy listener says it, under the message clicked."""
     body, problem, retry = args.body, storage_problem(exc), retry_helps(exc)
@@ -158,12 +136,12 @@ def _answer_in_ack(args: Args, exc: sqlite3.Error) -> None:
         errors = {first_input(view): form_not_saved_text(problem, submit, retry=retry)}
         return None if already else args.ack(response_action="errors", errors=errors)
     if body.get("type") == "block_actions":
-        args.context[NOT_SAVED] = not_saved_text(problem, click=True, retry=retry)
+        args.context[NOT_SAVED] = not_saved_text(problem, retry=retry)
     if not already:
         args.ack()
 
 
-def _answer_after_ack(args: Args, exc: sqlite3.Error) -> None:
+def _answer_after_ack(args: Args, exc: StorageError) -> None:
     """A click's work runs after its ack: the clicker hears it privately. After a command or a form whose ack
     stored the deal, it stands: the dispatcher posts any announcement left unposted, so there is nothing to
     take back and nothing to say."""
@@ -172,7 +150,7 @@ def _answer_after_ack(args: Args, exc: sqlite3.Error) -> None:
             args.body,
             args.client,
             args.respond,
-            not_saved_text(storage_problem(exc), click=True, retry=retry_helps(exc)),
+            not_saved_text(storage_problem(exc), retry=retry_helps(exc)),
         )
 
 

@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlite_utils
 
 from tests import signing
+from tests.bot.slack.test_workspaces import reinstall
 from tests.processes import cli_env, free_port, keep_reading, start_serve
 from tests.test_cli import run_cli
-from tests.test_workspaces import reinstall
 
 SIGNING_SECRET = "signing-secret-3f9a1c"
 CLIENT_SECRET = "client-secret-77b2e0"

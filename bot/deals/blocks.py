@@ -75,18 +75,6 @@ def error_message(problem: str, example: str) -> tuple[str, list[dict]]:
     return text, blocks
 
 
-def not_saved_message(problem: str, command: str, *, retry: bool) -> tuple[str, list[dict]]:
-    """The answer to a command the database couldn't take: nothing was wrong with what the rep typed, so it is
-    given back to send again (now, or once an admin has fixed what only an admin can)."""
-    when = "Send it again in a moment" if retry else "Send it again once an admin has fixed it"
-    text = f"I couldn't save that just now: {escape(problem)}. Nothing was saved. {when}: {escape(command)}"
-    blocks = [
-        section(f":warning: I couldn't save that just now: {escape(problem)}. Nothing was saved."),
-        section(f"{when}, as you typed it:\n`{escape(command)}`"),
-    ]
-    return text, blocks
-
-
 def _deal_line(fields: DealFields) -> str:
     parts = [f"{bold(fields.account)} · {fields.money.format()}"]
     if fields.contact_name:
@@ -220,7 +208,7 @@ def live_modal(deal: Deal, today: date) -> dict:
         title="Mark the deal live",
         submit="Mark live",
         close="Cancel",
-        metadata=json.dumps({"deal": deal.id}),
+        metadata=modal_metadata(deal=deal.id),
         blocks=[
             section(f"*{escape(deal.account)}* went live on… Steps timed from go-live move to this date."),
             input_block(
@@ -239,7 +227,7 @@ def cancel_modal(deal: Deal) -> dict:
         title="Cancel the deal",
         submit="Cancel the deal",
         close="Keep it",
-        metadata=json.dumps({"deal": deal.id}),
+        metadata=modal_metadata(deal=deal.id),
         blocks=[
             section(
                 f"Cancelling *{escape(deal.account)}* stops its pending follow-ups. "
@@ -351,22 +339,30 @@ def deal_modal(*, channel_id: str, today: date, deal: Deal | None = None) -> dic
             text_input(f and f.why_bought, "In their words: what made them say yes?", max_length=2000, multiline=True),
         ),
     ]
-    metadata = {"channel": channel_id}
-    if deal:
-        metadata["deal"] = deal.id
     return modal(
         forms.DEAL_MODAL,
         title="Edit deal" if deal else "Capture a closed deal",
         submit="Save",
         close="Cancel",
-        metadata=json.dumps(metadata),
+        metadata=modal_metadata(channel=channel_id, deal=deal.id if deal else None),
         blocks=blocks,
     )
 
 
-def read_modal_metadata(private_metadata: str) -> tuple[str | None, int | None]:
-    """The channel the form was opened from (only a well-formed channel id), and the deal being edited (None for a
-    new one)."""
+LOST_TRACK = "This form lost track of its deal. Close it and click the deal's button again."
+
+
+def modal_metadata(*, channel: str | None = None, deal: int | None = None) -> str:
+    """What a deal modal carries: the channel the deal form was opened from, the deal it edits or changes."""
+    data: dict = {} if channel is None else {"channel": channel}
+    if deal:
+        data["deal"] = deal
+    return json.dumps(data)
+
+
+def read_modal_metadata(private_metadata: str | None) -> tuple[str | None, int | None]:
+    """The channel the form was opened from (only a well-formed channel id), and the deal being edited or changed
+    (None for a new one); None for what is missing or malformed, never an exception."""
     try:
         data = json.loads(private_metadata or "{}")
     except ValueError:
@@ -374,7 +370,7 @@ def read_modal_metadata(private_metadata: str) -> tuple[str | None, int | None]:
     if not isinstance(data, dict):
         return None, None
     deal = data.get("deal")
-    return forms.channel_of(data.get("channel")), int(deal) if isinstance(deal, int) else None
+    return forms.channel_of(data.get("channel")), deal if type(deal) is int else None
 
 
 def cannot_post_text(deal: Deal, error: str) -> str:
@@ -388,22 +384,6 @@ def cannot_post_text(deal: Deal, error: str) -> str:
     if error == "is_archived":
         return saved + "this channel is archived, so I can't post its plan here."
     return saved + f"Slack didn't accept the channel message ({escape(error) or 'no reason given'}). Try again later."
-
-
-def form_failed_text(code: str, status: int, again: str) -> str:
-    """Why a form didn't open (Slack's error `code`, the HTTP `status`, 0 without an answer) and what to do
-    instead (`again`, mrkdwn we wrote)."""
-    if code == "expired_trigger_id":
-        why = "Slack gives a form three seconds to open, and that time ran out"
-    elif not status:
-        why = "Slack didn't answer in time"
-    elif status >= 500 or status == 429:
-        why = f"Slack had a problem on its side (HTTP {status})"
-    elif code and len(code) <= 60 and code.replace("_", "").isalnum():
-        why = f"Slack refused it ({code})"
-    else:  # an error page instead of Slack's JSON
-        why = f"Slack sent back an error page (HTTP {status})"
-    return f":warning: I couldn't open the form: {why}. Nothing was saved. {again}"
 
 
 # -- a capture that looks like a repeat of a recent one -------------------------------------------------------

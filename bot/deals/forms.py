@@ -1,5 +1,6 @@
-"""Every modal's fields: their ids, and reading a submission into values or inline errors that name the problem
-and show an example. Every free-text field goes through capture.check_text, the one text policy."""
+"""The deal modals' fields (the deal form, mark live, cancel): their ids, and reading a submission into values or
+inline errors that name the problem and show an example. Every free-text field, in any feature's form, goes
+through read_text: capture.check_text, the one text policy."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from datetime import date
 
 from bot.deals.capture import MAX_ACCOUNT, MAX_NAME, MAX_WHY, InputError, check_text, parse_amount, parse_persona
 from bot.deals.model import DealFields
-from bot.slack.blocks import VALUE
+from bot.slack.forms import FormErrors, element, inline, read_date, text_of
 from bot.slack.ids import is_channel_id, is_user_id
 
 DEAL_MODAL = "deal_details"
@@ -20,10 +21,8 @@ PERSONA, CLOSE_DATE, GO_LIVE, IMPL_LEAD, WHY = (
     "why_bought",
 )
 SIGNED, REASON = "signed", "reason"
-DETAIL, RESULT = "detail", "result"  # the outcome modal's text and its radio buttons
 VERBAL = "verbal"  # the checkbox option meaning "not signed yet"
-MAX_REASON = 500  # a skip or cancel reason
-MAX_OUTCOME = 1000  # what the buyer said: their reason, the testimonial, the referral names
+MAX_REASON = 500  # a cancel reason
 EXAMPLES = {
     ACCOUNT: "Acme Rockets",
     CONTACT_NAME: "Jane Doe",
@@ -33,47 +32,15 @@ EXAMPLES = {
 LEAD_PROBLEM = "Pick the implementation lead from the list of people in your workspace, e.g. @Jane Doe."
 
 
-class FormErrors(Exception):
-    """Inline errors keyed by block_id, as Slack's `response_action: errors` wants them."""
-
-    def __init__(self, errors: dict[str, str]):
-        super().__init__(errors)
-        self.errors = errors
-
-
-def _element(values: dict, block_id: str) -> dict:
-    return (values.get(block_id) or {}).get(VALUE) or {}
-
-
-def _text(values: dict, block_id: str) -> str:
-    value = _element(values, block_id).get("value")
-    return value.strip() if isinstance(value, str) else ""
-
-
 def read_text(
     values: dict, block_id: str, field: str, limit: int, example: str, *, multiline: bool = False
 ) -> str | None:
-    """One free-text field through the text policy: the value tidied (None when empty), or FormErrors for its block
+    """One free-text field of any form through the text policy: the value tidied (None when empty), or FormErrors for its block
     naming the problem with an example."""
     try:
-        return check_text(_text(values, block_id), field, limit, multiline=multiline) or None
+        return check_text(text_of(values, block_id), field, limit, multiline=multiline) or None
     except InputError as exc:
         raise FormErrors({block_id: inline(exc.problem, example)}) from None
-
-
-def inline(problem: str, example: str) -> str:
-    return f"{problem} For example: {example}"
-
-
-def _date(values: dict, block_id: str) -> date | None:
-    """A datepicker's date (Slack sends YYYY-MM-DD); anything else gets an inline error, never a crash."""
-    raw = _element(values, block_id).get("selected_date")
-    if not raw:
-        return None
-    try:
-        return date.fromisoformat(raw)
-    except (TypeError, ValueError):
-        raise FormErrors({block_id: "That isn't a date (YYYY-MM-DD). Pick one from the calendar."}) from None
 
 
 def read_deal_form(values: dict, *, default_currency: str, today: date) -> DealFields:
@@ -89,7 +56,7 @@ def read_deal_form(values: dict, *, default_currency: str, today: date) -> DealF
 
     def picked(block_id: str) -> date | None:
         try:
-            return _date(values, block_id)
+            return read_date(values, block_id)
         except FormErrors as exc:
             errors.update(exc.errors)
             return None
@@ -99,13 +66,13 @@ def read_deal_form(values: dict, *, default_currency: str, today: date) -> DealF
         errors[ACCOUNT] = "Enter the account name, e.g. Acme Rockets."
     money = None
     try:
-        money = parse_amount(_text(values, AMOUNT), default_currency)
+        money = parse_amount(text_of(values, AMOUNT), default_currency)
     except InputError as exc:
         errors[AMOUNT] = f"{exc.problem} Example: $120k, 1.2M or EUR 50,000."
     contact_name = checked(CONTACT_NAME, "contact name", MAX_NAME)
     contact_title = checked(CONTACT_TITLE, "contact title", MAX_NAME)
     why_bought = checked(WHY, "reason", MAX_WHY, multiline=True)
-    persona_option = _element(values, PERSONA).get("selected_option") or {}
+    persona_option = element(values, PERSONA).get("selected_option") or {}
     persona = "other"
     if persona_option.get("value"):
         try:
@@ -121,12 +88,12 @@ def read_deal_form(values: dict, *, default_currency: str, today: date) -> DealF
     go_live = picked(GO_LIVE)
     if go_live and go_live < close_date:
         errors[GO_LIVE] = f"Go-live can't be before the close date ({close_date:%b %-d})."
-    impl_lead = _element(values, IMPL_LEAD).get("selected_user") or None
+    impl_lead = element(values, IMPL_LEAD).get("selected_user") or None
     if impl_lead is not None and not is_user_id(impl_lead):
         errors[IMPL_LEAD] = LEAD_PROBLEM
     if errors or money is None or account is None:
         raise FormErrors(errors)
-    verbal = any(o.get("value") == VERBAL for o in _element(values, SIGNED).get("selected_options") or [])
+    verbal = any(o.get("value") == VERBAL for o in element(values, SIGNED).get("selected_options") or [])
     return DealFields(
         account=account,
         money=money,
@@ -143,7 +110,7 @@ def read_deal_form(values: dict, *, default_currency: str, today: date) -> DealF
 
 def read_go_live(values: dict, *, example: date) -> date:
     """Mark live's one field: the go-live date."""
-    chosen = _date(values, GO_LIVE)
+    chosen = read_date(values, GO_LIVE)
     if chosen is None:
         raise FormErrors({GO_LIVE: inline("Pick the go-live date.", f"{example:%b %-d, %Y}")})
     return chosen
@@ -156,44 +123,6 @@ def read_cancel_reason(values: dict) -> str:
     if not reason:
         raise FormErrors({REASON: inline("Say why the deal was cancelled.", example)})
     return reason
-
-
-def read_skip_reason(values: dict) -> str | None:
-    """Why a step is skipped: optional."""
-    return read_text(values, REASON, "reason", MAX_REASON, "Already covered in the kickoff call")
-
-
-OUTCOME_EXAMPLES = {
-    "win_reason": "Setup took days, not months",
-    "almost": "A cheaper tool from a competitor",
-    "testimonial": "We went live in a week, and support answers in minutes",
-    "referral": "Jane Doe at Globex, Sam Lee at Initech",
-}
-
-
-def read_outcome(values: dict, kind: str | None) -> dict:
-    """What the buyer said, from the outcome modal: a win reason (and what almost stopped them), or how a
-    testimonial or referral request went with its detail. Raises FormErrors."""
-    if kind == "win_reason":
-        reason = read_text(values, REASON, "reason", MAX_OUTCOME, OUTCOME_EXAMPLES[kind], multiline=True)
-        if not reason:
-            raise FormErrors(
-                {REASON: "Write their biggest reason, in their words, e.g. 'Setup took days, not months'."}
-            )
-        outcome = {"kind": kind, "reason": reason}
-        almost = read_text(values, DETAIL, "answer", MAX_OUTCOME, OUTCOME_EXAMPLES["almost"], multiline=True)
-        if almost:
-            outcome["almost"] = almost
-        return outcome
-    selected = _element(values, RESULT).get("selected_option") or {}
-    if not selected.get("value"):
-        raise FormErrors({RESULT: "Choose how it went."})
-    outcome = {"kind": kind, "result": selected["value"]}
-    what = "testimonial" if kind == "testimonial" else "list of referral names"
-    detail = read_text(values, DETAIL, what, MAX_OUTCOME, OUTCOME_EXAMPLES.get(kind, ""), multiline=True)
-    if detail:
-        outcome["detail"] = detail
-    return outcome
 
 
 def channel_of(metadata_channel: object) -> str | None:

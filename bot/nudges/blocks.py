@@ -6,8 +6,17 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.deals.forms import DETAIL, MAX_OUTCOME, MAX_REASON, REASON, RESULT
 from bot.deals.model import Deal, Nudge
+from bot.nudges.forms import (
+    DETAIL,
+    MAX_OUTCOME,
+    MAX_REASON,
+    OUTCOME_MODAL,
+    REASON,
+    RESULT,
+    SKIP_MODAL,
+    modal_metadata,
+)
 from bot.playbook.loader import STAGE_LABEL, Step
 from bot.playbook.render import facts, render
 from bot.slack.blocks import (
@@ -25,7 +34,7 @@ from bot.slack.blocks import (
 from bot.slack.text import channel_link, escape, mention, truncate
 
 DONE, SKIP, SNOOZE, REASSIGN = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign"
-SKIP_MODAL, OUTCOME_MODAL = "nudge_skip", "nudge_outcome"
+ACTIONS_BLOCK = "nudge_"  # + the nudge id: the block of its buttons, which tells Reassign which nudge
 SNOOZE_DAYS = {"1": "1 day", "7": "1 week"}
 RESULTS = {
     "testimonial": [("received", "Received"), ("promised", "Promised, not yet received"), ("declined", "Declined")],
@@ -87,7 +96,7 @@ def nudge_actions(nudge: Nudge) -> dict:
     value = str(nudge.id)
     return {
         "type": "actions",
-        "block_id": f"nudge_{nudge.id}",
+        "block_id": f"{ACTIONS_BLOCK}{nudge.id}",
         "elements": [
             button(DONE, "Done", value, "primary"),
             {
@@ -181,7 +190,7 @@ def skip_modal(nudge: Nudge, deal: Deal) -> dict:
         title="Skip this step",
         submit="Skip",
         close="Cancel",
-        metadata=json.dumps({"nudge": nudge.id}),
+        metadata=modal_metadata(nudge.id),
         blocks=[
             section(f"*{_title(nudge, deal, values)}*"),
             input_block(
@@ -228,7 +237,7 @@ def outcome_modal(nudge: Nudge, deal: Deal, kind: str) -> dict:
         title=title,
         submit="Save and mark done",
         close="Cancel",
-        metadata=json.dumps({"nudge": nudge.id, "kind": kind}),
+        metadata=modal_metadata(nudge.id, kind),
         blocks=blocks,
     )
 
@@ -292,7 +301,16 @@ def already_resolved_text(nudge: Nudge | None, action: str) -> str:
     return "This follow-up can't be changed right now."
 
 
-def parse_value(value: str) -> tuple[int, int | None]:
-    """`"12"` -> (12, None); `"12:7"` (a snooze option) -> (12, 7)."""
-    nudge, _, days = value.partition(":")
+def read_actions_block(block_id: str | None) -> int | None:
+    """The nudge whose buttons are in the block nudge_actions() built; None for any other block id."""
+    nudge = (block_id or "").removeprefix(ACTIONS_BLOCK)
+    return int(nudge) if nudge != block_id and nudge.isascii() and nudge.isdigit() else None
+
+
+def read_value(value: str | None) -> tuple[int, int | None] | None:
+    """A button's or snooze option's value as nudge_actions() built it: `"12"` -> (12, None); `"12:7"` -> (12, 7).
+    None for anything else, never an exception."""
+    nudge, _, days = (value or "").partition(":")
+    if not (nudge.isascii() and nudge.isdigit()) or (days and not (days.isascii() and days.isdigit())):
+        return None
     return int(nudge), int(days) if days else None

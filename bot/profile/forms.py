@@ -7,10 +7,10 @@ import re
 from decimal import Decimal
 
 from bot.deals.capture import InputError, check_text
-from bot.deals.forms import FormErrors, inline
 from bot.profile import loader
 from bot.profile.model import Links, Member, Reference, Sponsor, TeamProfile
 from bot.slack.blocks import VALUE
+from bot.slack.forms import FormErrors, inline
 from bot.slack.ids import is_user_id
 
 PROFILE_MODAL = "team_profile"

@@ -20,6 +20,7 @@ JOINERS = frozenset("\u200c\u200d")
 BLANK_LOOKING = frozenset("\u115f\u1160\u3164\uffa0\u2800")
 _BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
 _FORMATTING = set("*_~`")
+_MENTION = re.compile(r"<@([A-Z0-9]+)>")
 ZWSP = "\u200b"
 
 
@@ -58,6 +59,13 @@ def plain(text: str | None) -> str:
         return ""
     text = text.replace("<", "\u2039").replace(">", "\u203a")
     return _BROADCAST.sub(lambda m: f"@{ZWSP}{m.group(1)}", text)
+
+
+def plain_from_mrkdwn(text: str | None) -> str:
+    """mrkdwn we wrote, for a plain_text field (a modal's inline error): mentions show as @U1, Slack's escapes as
+    the characters they stand for, and then the plain() policy."""
+    text = _MENTION.sub(lambda m: f"@{m.group(1)}", text or "")
+    return plain(unescape_slack(text))
 
 
 def bold(text: str | None) -> str:

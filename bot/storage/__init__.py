@@ -43,4 +43,8 @@ __all__ = [
     "retry_helps",
     "storage_problem",
     "transaction",
+    "retry_helps",
+    "StorageError",
 ]
+
+StorageError = sqlite3.Error  # what a unit of work can end with: busy, gone, full

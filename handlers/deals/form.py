@@ -5,9 +5,11 @@ from __future__ import annotations
 from bot.coach import Coach, LooksLikeARepeat, NotAllowed
 from bot.deals import blocks
 from bot.deals.blocks import ADD_DETAILS, read_modal_metadata
-from bot.deals.forms import ACCOUNT, DEAL_MODAL, FormErrors
+from bot.deals.forms import ACCOUNT, DEAL_MODAL
 from bot.slack.blocks import notice
-from handlers.replies import SAVED, open_form_for_click, plain, refuse
+from bot.slack.forms import FormErrors
+from bot.slack.text import plain_from_mrkdwn
+from handlers.replies import SAVED, open_form_for_click, refuse
 
 __all__ = ["ADD_DETAILS", "DEAL_MODAL"]
 
@@ -40,7 +42,7 @@ def handle_deal_form(ack, view: dict, body: dict, context) -> None:
         error = blocks.repeat_form_error(exc.earlier, now=coach.now(), tz=coach.settings.tz)
         return ack(response_action="errors", errors={ACCOUNT: error})
     except NotAllowed as exc:
-        return ack(response_action="errors", errors={ACCOUNT: plain(str(exc))})
+        return ack(response_action="errors", errors={ACCOUNT: plain_from_mrkdwn(str(exc))})
     if changed:  # a second submit of the same form finds it saved: nothing more to post
         context[SAVED] = deal.id
     ack()

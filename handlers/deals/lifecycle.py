@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 from bot.coach import Coach, NotAllowed
 from bot.deals import blocks, forms
-from handlers.replies import CHANGED, open_form_for_click, plain, refuse, tell
+from bot.slack.forms import FormErrors
+from bot.slack.text import plain_from_mrkdwn
+from handlers.replies import CHANGED, open_form_for_click, refuse, tell
 
 
 def handle_mark_signed(body: dict, action: dict, context, client, respond) -> None:
@@ -53,18 +53,17 @@ def handle_cancel(body: dict, action: dict, context, client, respond) -> None:
     _open_modal(lambda coach, deal: blocks.cancel_modal(deal), body, action, context, client, respond)
 
 
-def _deal_id(view: dict) -> int:
-    return int(json.loads(view.get("private_metadata") or "{}")["deal"])
-
-
 def _submit(ack, view: dict, context, action: str, field: str, **details) -> None:
     coach: Coach = context["coach"]
+    _, deal_id = blocks.read_modal_metadata(view.get("private_metadata"))
+    if deal_id is None:
+        return ack(response_action="errors", errors={field: blocks.LOST_TRACK})
     try:
-        change = coach.change_deal(_deal_id(view), action, team_id=context.team_id, user_id=context.user_id, **details)
+        change = coach.change_deal(deal_id, action, team_id=context.team_id, user_id=context.user_id, **details)
     except NotAllowed as exc:
-        return ack(response_action="errors", errors={field: plain(str(exc))})
+        return ack(response_action="errors", errors={field: plain_from_mrkdwn(str(exc))})
     if not change.changed:
-        return ack(response_action="errors", errors={field: change.explanation})
+        return ack(response_action="errors", errors={field: plain_from_mrkdwn(change.explanation)})
     context[CHANGED] = change.redraw  # what the lazy listener redraws once Slack has its answer
     ack()
 
@@ -73,7 +72,7 @@ def handle_live_submission(ack, view: dict, context) -> None:
     coach: Coach = context["coach"]
     try:
         go_live = forms.read_go_live(view["state"]["values"], example=coach.today())
-    except forms.FormErrors as exc:
+    except FormErrors as exc:
         return ack(response_action="errors", errors=exc.errors)
     _submit(ack, view, context, "live", forms.GO_LIVE, go_live=go_live)
 
@@ -81,6 +80,6 @@ def handle_live_submission(ack, view: dict, context) -> None:
 def handle_cancel_submission(ack, view: dict, context) -> None:
     try:
         reason = forms.read_cancel_reason(view["state"]["values"])
-    except forms.FormErrors as exc:
+    except FormErrors as exc:
         return ack(response_action="errors", errors=exc.errors)
     _submit(ack, view, context, "cancel", forms.REASON, reason=reason)

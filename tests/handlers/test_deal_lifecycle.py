@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 import pytest
 import sqlite_utils
 
+from bot.deals.blocks import LOST_TRACK
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
@@ -271,3 +272,23 @@ def test_a_message_slack_wont_redraw_is_logged_and_the_rest_still_redraw(slack, 
     assert "Done by" in shown(second) and not second.failed  # the nudge's own message still says who did it
     assert "Could not redraw deal" in caplog.text and "message_not_found" in caplog.text
     assert fake.calls_to("response_url") == []  # the click itself worked: nothing to apologise for
+
+
+@pytest.mark.parametrize("metadata", ["", "not json", "[1]", "{}", '{"deal": "1"}', '{"deal": true}'])
+@pytest.mark.parametrize(
+    ("button", "values"),
+    [
+        ("deal_mark_live", {"go_live_date": {"value": {"type": "datepicker", "selected_date": "2026-12-10"}}}),
+        ("deal_cancel", {"reason": {"value": {"type": "plain_text_input", "value": "Budget frozen"}}}),
+    ],
+)
+def test_a_deal_form_whose_metadata_is_garbled_is_refused_inline(slack, fake, settings, metadata, button, values):
+    slack.command("Acme Rockets $120k")
+    before = deal_row(settings)
+    slack.click(button, str(before["id"]))
+    view = {**fake.last("views.open").params["view"], "private_metadata": metadata}
+    response = slack.submit(view, values)
+    assert response.status == 200
+    assert body_json(response) == {"response_action": "errors", "errors": {next(iter(values)): LOST_TRACK}}
+    assert deal_row(settings) == before
+    assert fake.calls_to("chat.update") == []

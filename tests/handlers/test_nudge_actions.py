@@ -10,6 +10,7 @@ import sqlite_utils
 
 from bot.nudges.dispatch import EVENT_TYPE as NUDGE
 from bot.nudges.dispatch import Pacer
+from bot.nudges.forms import LOST_TRACK
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
 from tests.capturing import store_deal
@@ -476,3 +477,77 @@ def test_a_modal_submitted_by_someone_without_rights_changes_nothing(post_step, 
     assert nudge(settings, nudge_id) == before
     assert fake.calls_to("chat.update") == []
     assert fake.violations == []
+
+
+# -- garbled requests: refused with an answer, never a crash, nothing changed ---------------------------------
+
+GARBLED_METADATA = ["", "not json", "[1]", "{}", '{"nudge": "1"}', '{"nudge": true}', '{"nudge": null}']
+
+
+@pytest.mark.parametrize("metadata", GARBLED_METADATA)
+def test_a_skip_form_whose_metadata_is_garbled_is_refused_inline(post_step, slack, fake, settings, metadata):
+    nudge_id = post_step()
+    slack.click("nudge_skip", str(nudge_id))
+    view = {**fake.last("views.open").params["view"], "private_metadata": metadata}
+    before = nudge(settings, nudge_id)
+    response = slack.submit(view, {"reason": {"value": "Covered"}})
+    assert response.status == 200
+    assert body_json(response) == {"response_action": "errors", "errors": {"reason": LOST_TRACK}}
+    assert nudge(settings, nudge_id) == before
+    assert fake.calls_to("chat.update") == []
+    assert fake.violations == []
+
+
+@pytest.mark.parametrize("kind", ["bogus", None, 7])
+def test_an_outcome_form_whose_metadata_is_garbled_is_refused_inline(post_step, slack, fake, settings, kind):
+    nudge_id = post_step("win-analysis")
+    slack.click("nudge_done", str(nudge_id))
+    opened = fake.last("views.open").params["view"]
+    for metadata in [json.dumps({"nudge": nudge_id, "kind": kind}), json.dumps({"nudge": str(nudge_id)}), "{"]:
+        view = {**opened, "private_metadata": metadata}
+        response = slack.submit(view, {"reason": {"value": "Speed"}})
+        assert body_json(response) == {"response_action": "errors", "errors": {"reason": LOST_TRACK}}, metadata
+    assert nudge(settings, nudge_id)["status"] == "posted"
+    assert fake.calls_to("chat.update") == []
+
+
+@pytest.mark.parametrize(
+    ("act", "garbled"),
+    [
+        (lambda slack, fake, garbled: slack.click("nudge_done", garbled), "12abc"),
+        (lambda slack, fake, garbled: slack.click("nudge_skip", garbled), ""),
+        (
+            lambda slack, fake, garbled: slack.pick(
+                "nudge_snooze",
+                "nudge_1",
+                {
+                    "type": "static_select",
+                    "selected_option": {"text": {"type": "plain_text", "text": "x"}, "value": garbled},
+                },
+            ),
+            "1:week",
+        ),
+        (
+            lambda slack, fake, garbled: slack.pick(
+                "nudge_reassign", garbled, {"type": "users_select", "selected_user": LEAD}
+            ),
+            "nudge_x",
+        ),
+        (
+            lambda slack, fake, garbled: slack.pick(
+                "nudge_reassign", garbled, {"type": "users_select", "selected_user": LEAD}
+            ),
+            "deal_1",
+        ),
+    ],
+)
+def test_a_click_naming_no_follow_up_is_answered_privately_and_changes_nothing(
+    post_step, slack, fake, settings, act, garbled
+):
+    nudge_id = post_step()
+    before = nudge(settings, nudge_id)
+    response = act(slack, fake, garbled)
+    assert answered_at_once(response)
+    assert ephemeral(fake) == "I can't find that follow-up any more."
+    assert nudge(settings, nudge_id) == before
+    assert fake.calls_to("chat.update") == [] and fake.calls_to("views.open") == []

@@ -112,7 +112,7 @@ def assert_answered_and_nothing_changed(response, fake, before, after, caplog, *
     text = private_answer(fake)
     assert "Nothing was saved" in text
     if retry:  # busy: it frees up
-        assert "click the button again in a moment" in text
+        assert "Click the button again in a moment" in text
     else:  # a removed file: nothing works until an admin restarts the bot, so "in a moment" would be untrue
         assert "again in a moment" not in text and "once that is fixed" in text
     assert before == after

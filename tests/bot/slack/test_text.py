@@ -8,7 +8,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.slack.text import bold, channel_link, escape, hidden, inert, mention, plain, truncate, unescape_slack
+from bot.slack.text import (
+    bold,
+    channel_link,
+    escape,
+    hidden,
+    inert,
+    mention,
+    plain,
+    plain_from_mrkdwn,
+    truncate,
+    unescape_slack,
+)
 
 ZWSP = "\u200b"
 BROADCAST = re.compile(r"@(channel|here|everyone)\b", re.IGNORECASE)
@@ -152,3 +163,13 @@ def test_truncate_never_exceeds_the_limit(text, limit):
     else:
         assert cut.endswith("…")
         assert text.startswith(cut[:-1])
+
+
+def test_plain_from_mrkdwn_shows_our_mrkdwn_as_a_plain_text_field_would_need_it():
+    """A modal's inline error is plain text: a mention reads @U1, an escaped name reads as typed, and nothing in
+    it can become markup or a broadcast again."""
+    said = f"{escape('R&D <Labs> @here')} (deal #3) was deleted by {mention('U0REP')}. Nothing changed."
+    assert (
+        plain_from_mrkdwn(said) == f"R&D \u2039Labs\u203a @{ZWSP}here (deal #3) was deleted by @U0REP. Nothing changed."
+    )
+    assert plain_from_mrkdwn(None) == ""

@@ -10,12 +10,22 @@ from collections.abc import Callable
 from slack_bolt.kwargs_injection.args import Args
 from slack_sdk.errors import SlackApiError
 
-from bot.coach import Coach
+from bot.coach import Coach, NotAllowed
+from bot.deals.blocks import read_deal_id
 from bot.slack.answers import CLICK_AGAIN, form_failed_text, form_not_saved_text, not_saved_message, not_saved_text
 from bot.slack.client import describe, error_code
 from bot.storage import StorageError, log_storage_failure, retry_helps, storage_problem
 
 logger = logging.getLogger(__name__)
+
+
+def deal_named(action: dict) -> int:
+    """The deal a deal button names; a garbled or forged value is a deal that isn't there (NotAllowed, which every
+    caller answers privately), never an exception."""
+    deal_id = read_deal_id(action.get("value"))
+    if deal_id is None:
+        raise NotAllowed("I can't find that deal any more.")
+    return deal_id
 
 
 def from_home(body: dict) -> bool:

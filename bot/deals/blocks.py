@@ -158,6 +158,13 @@ def deal_status_line(deal: Deal) -> str | None:
     return None
 
 
+def read_deal_id(value: str | None) -> int | None:
+    """A deal button's value as deal_actions() built it (the deal's id), or None for anything else: never an
+    exception for a forged or garbled click."""
+    value = value or ""
+    return int(value) if value.isascii() and value.isdigit() and len(value) < 19 else None
+
+
 def deal_actions(deal: Deal) -> dict:
     """The deal's own buttons, in its channel message and on the Home tab."""
     value = str(deal.id)

@@ -9,7 +9,7 @@ from bot.deals.forms import ACCOUNT, DEAL_MODAL
 from bot.slack.blocks import notice
 from bot.slack.forms import FormErrors
 from bot.slack.text import plain_from_mrkdwn
-from handlers.replies import SAVED, open_form_for_click, refuse
+from handlers.replies import SAVED, deal_named, open_form_for_click, refuse
 
 __all__ = ["ADD_DETAILS", "DEAL_MODAL"]
 
@@ -18,7 +18,7 @@ def handle_add_details(body: dict, action: dict, context, client, respond) -> No
     """Open the form pre-filled for the owner or a manager; tell anyone else, privately, who can."""
     coach: Coach = context["coach"]
     try:
-        deal = coach.deal_for_editing(int(action["value"]), team_id=context.team_id, user_id=context.user_id)
+        deal = coach.deal_for_editing(deal_named(action), team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
     view = blocks.deal_modal(channel_id=deal.channel_id, today=coach.today(), deal=deal)

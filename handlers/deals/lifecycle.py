@@ -6,13 +6,13 @@ from bot.coach import Coach, NotAllowed
 from bot.deals import blocks, forms
 from bot.slack.forms import FormErrors
 from bot.slack.text import plain_from_mrkdwn
-from handlers.replies import CHANGED, open_form_for_click, refuse, tell
+from handlers.replies import CHANGED, deal_named, open_form_for_click, refuse, tell
 
 
 def handle_mark_signed(body: dict, action: dict, context, client, respond) -> None:
     coach: Coach = context["coach"]
     try:
-        change = coach.change_deal(int(action["value"]), "signed", team_id=context.team_id, user_id=context.user_id)
+        change = coach.change_deal(deal_named(action), "signed", team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
     if not change.changed:
@@ -24,7 +24,7 @@ def handle_delete(body: dict, action: dict, context, client, respond) -> None:
     """Delete a capture made by mistake (Slack asked to confirm first): its messages say so, Home tabs drop it."""
     coach: Coach = context["coach"]
     try:
-        change = coach.change_deal(int(action["value"]), "delete", team_id=context.team_id, user_id=context.user_id)
+        change = coach.change_deal(deal_named(action), "delete", team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
     if not change.changed:
@@ -37,7 +37,7 @@ def handle_delete(body: dict, action: dict, context, client, respond) -> None:
 def _open_modal(build, body: dict, action: dict, context, client, respond) -> None:
     coach: Coach = context["coach"]
     try:
-        deal = coach.deal_for_editing(int(action["value"]), team_id=context.team_id, user_id=context.user_id)
+        deal = coach.deal_for_editing(deal_named(action), team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
     if deal.cancelled:

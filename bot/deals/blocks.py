@@ -23,6 +23,7 @@ from bot.slack.blocks import (
     section,
     text_input,
 )
+from bot.slack.forms import metadata_dict
 from bot.slack.ids import is_user_id
 from bot.slack.text import bold, escape, local_date, mention, plain, truncate
 from bot.timestamps import parse_stamp
@@ -370,12 +371,7 @@ def modal_metadata(*, channel: str | None = None, deal: int | None = None) -> st
 def read_modal_metadata(private_metadata: str | None) -> tuple[str | None, int | None]:
     """The channel the form was opened from (only a well-formed channel id), and the deal being edited or changed
     (None for a new one); None for what is missing or malformed, never an exception."""
-    try:
-        data = json.loads(private_metadata or "{}")
-    except ValueError:
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
+    data = metadata_dict(private_metadata)
     deal = data.get("deal")
     return forms.channel_of(data.get("channel")), deal if type(deal) is int else None
 

@@ -7,7 +7,7 @@ import json
 
 from bot.deals.forms import read_text
 from bot.playbook.loader import OUTCOMES
-from bot.slack.forms import FormErrors, element
+from bot.slack.forms import FormErrors, element, metadata_dict
 
 SKIP_MODAL, OUTCOME_MODAL = "nudge_skip", "nudge_outcome"
 REASON, DETAIL, RESULT = "reason", "detail", "result"  # the reason (skip, win), more detail, and how it went
@@ -29,12 +29,7 @@ def modal_metadata(nudge_id: int, kind: str | None = None) -> str:
 
 def read_modal_metadata(private_metadata: str | None) -> tuple[int | None, str | None]:
     """The nudge and outcome kind modal_metadata wrote; None for what is missing or malformed, never an exception."""
-    try:
-        data = json.loads(private_metadata or "{}")
-    except ValueError:
-        return None, None
-    if not isinstance(data, dict):
-        return None, None
+    data = metadata_dict(private_metadata)
     nudge, kind = data.get("nudge"), data.get("kind")
     return (nudge if type(nudge) is int else None), (kind if kind in OUTCOMES else None)
 

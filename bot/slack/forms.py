@@ -3,6 +3,7 @@ Every feature's form readers build on these; a field's own rules (its limit, its
 
 from __future__ import annotations
 
+import json
 from datetime import date
 
 from bot.slack.blocks import VALUE
@@ -41,3 +42,13 @@ def read_date(values: dict, block_id: str) -> date | None:
         return date.fromisoformat(raw)
     except (TypeError, ValueError):
         raise FormErrors({block_id: "That isn't a date (YYYY-MM-DD). Pick one from the calendar."}) from None
+
+
+def metadata_dict(private_metadata: str | None) -> dict:
+    """A modal's private_metadata as the dict a builder wrote, or {} for anything missing or malformed (a forged
+    or garbled submission): readers then find nothing they can act on, never an exception."""
+    try:
+        data = json.loads(private_metadata or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

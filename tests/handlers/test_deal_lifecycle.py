@@ -294,7 +294,9 @@ def test_a_deal_form_whose_metadata_is_garbled_is_refused_inline(slack, fake, se
     assert fake.calls_to("chat.update") == []
 
 
-@pytest.mark.parametrize("action", ["deal_mark_signed", "deal_mark_live", "deal_cancel", "deal_delete", "open_deal_details"])
+@pytest.mark.parametrize(
+    "action", ["deal_mark_signed", "deal_mark_live", "deal_cancel", "deal_delete", "open_deal_details"]
+)
 @pytest.mark.parametrize("value", ["abc", "", "1:2", "١", "9" * 40, "-1"])
 def test_a_deal_button_naming_no_deal_is_answered_privately_and_changes_nothing(slack, fake, settings, action, value):
     """A signed click whose value is not a deal id (a forged or garbled payload) gets an answer, not a crash."""

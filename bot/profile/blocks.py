@@ -12,9 +12,9 @@ from bot.slack.text import escape, mention
 
 EDIT_PROFILE = "edit_team_profile"
 PURPOSE = (
-    "What your team knows once: your company, the exec sponsor, the implementation team, reference customers, "
-    "the welcome kit and thank-you video, and the usual sticking points: set once, in one place, for every deal's "
-    "follow-ups instead of blanks for reps to fill."
+    "What your team knows once, set once, in one place: your company, the exec sponsor, the implementation team "
+    "(with a role and a fun fact each), reference customers, the welcome kit and thank-you video links, and the "
+    "usual sticking points."
 )
 
 

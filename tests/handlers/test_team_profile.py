@@ -157,6 +157,7 @@ def test_without_a_team_file_the_section_says_what_the_profile_is_for(settings, 
     open_home(slack, MANAGER)
     home = text_of(latest(fake, MANAGER))
     assert "Not set up yet" in home and "set once, in one place" in home and "Set up team profile" in home
+    assert "instead of blanks" not in home  # nothing reads it yet: the tab promises no drafts it cannot fill
     assert stored(settings) is None
 
     modal = open_modal(slack, fake)

@@ -195,6 +195,49 @@ def deal_actions(deal: Deal) -> dict:
     return {"type": "actions", "block_id": f"deal_{deal.id}", "elements": elements}
 
 
+def missing_details(fields: DealFields) -> list[tuple[str, str]]:
+    """What the later drafts will need and the deal lacks, each with why in a few words (plain text)."""
+    first = (fields.contact_name or "").split()
+    name = first[0] if first else "them"
+    items = []
+    if not fields.contact_name:
+        items.append(("The contact's name and title", "so drafts greet them by name, not “Hi there”"))
+    elif not fields.contact_title:
+        items.append((f"{fields.contact_name}'s title", f"so drafts speak to what {name} answers for"))
+    if fields.persona == "other":
+        items.append(("Who signed (economic, technical or champion)", f"so drafts give {name} what they care about"))
+    if not fields.go_live_date:
+        items.append(("The go-live date", "so steps timed from go-live land on a real date, never a guess"))
+    if not fields.impl_lead_id:
+        items.append(("The implementation lead", f"so the handover introduces {name} to the right person"))
+    return items
+
+
+def missing_details_prompt(deal: Deal) -> tuple[str, list[dict]] | None:
+    """The private prompt after a quick capture: what is missing and why, with the button to the pre-filled form;
+    None when nothing is missing."""
+    items = missing_details(deal.fields)
+    if not items:
+        return None
+    account = bold(deal.account)
+    lines = "\n".join(f"• {bold(label)}: {escape(why)}" for label, why in items)
+    text = (
+        f"Captured {escape(deal.account)}. The follow-up drafts still need: "
+        + "; ".join(escape(label) for label, _ in items)
+        + ". The Add details button fills them in."
+    )
+    actions = {
+        "type": "actions",
+        "block_id": f"missing_{deal.id}",
+        "elements": [button(ADD_DETAILS, "Add details", str(deal.id), "primary")],
+    }
+    return text, [
+        section(f"Captured {account}. The follow-up drafts still need:\n{lines}"),
+        actions,
+        context("Only you see this. Add them now, or any time from the deal's *Add details* button."),
+    ]
+
+
 def deleted_deal_message(deal: Deal) -> tuple[str, list[dict]]:
     """What a deleted deal's channel messages (its own and its nudges') say instead: no plan, no buttons."""
     when = f" on {local_date(parse_stamp(deal.deleted_at))}" if deal.deleted_at else ""

@@ -6,6 +6,7 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from bot.deals.blocks import ADD_DETAILS
 from bot.deals.model import Deal, Nudge
 from bot.nudges.forms import (
     DETAIL,
@@ -92,7 +93,8 @@ def resolution_line(nudge: Nudge, *, live_here: bool, tz: ZoneInfo) -> str | Non
 
 
 def nudge_actions(nudge: Nudge) -> dict:
-    """Done, Snooze, Skip, Reassign: the same buttons in the channel message and on the Home tab."""
+    """Done, Snooze, Skip, Reassign, and the deal's Add details (the same action as on the deal's message, so the same
+    listener and permissions): the same buttons in the channel message and on the Home tab."""
     value = str(nudge.id)
     return {
         "type": "actions",
@@ -111,6 +113,7 @@ def nudge_actions(nudge: Nudge) -> dict:
                 "action_id": REASSIGN,
                 "placeholder": {"type": "plain_text", "text": "Reassign"},
             },
+            button(ADD_DETAILS, "Add details", str(nudge.deal_id)),
         ],
     }
 

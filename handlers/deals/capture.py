@@ -52,7 +52,8 @@ def handle_closed_deal(ack, command: dict, context) -> None:
 
 
 def follow_up_closed_deal(command: dict, context, client, respond) -> None:
-    """After the ack: open the form, or post the captured deal in the channel."""
+    """After the ack: open the form, or post the captured deal in the channel and ask the rep, privately, for what
+    the drafts will need."""
     coach: Coach = context["coach"]
     mode = _mode(command.get("text") or "")
     if mode == "form":
@@ -69,6 +70,9 @@ def follow_up_closed_deal(command: dict, context, client, respond) -> None:
         if deal is not None:  # posted exactly once, with a client of its own that never retries by itself
             coach.announce(deal.id, notify=lambda text: respond(text=text, response_type="ephemeral"))
             coach.refresh_homes_of_deals(client, [deal.id])
+            prompt = blocks.missing_details_prompt(deal)  # once: a replayed command stores nothing and gets none
+            if prompt is not None:
+                respond(text=prompt[0], blocks=prompt[1], response_type="ephemeral")
 
 
 def handle_capture_anyway(ack, action: dict, context) -> None:

@@ -178,7 +178,7 @@ def test_a_channel_the_bot_cannot_reach_keeps_the_deal_and_tells_the_rep(slack, 
     slack.command("Acme $5k")
     [deal] = rows(settings, "deals")
     assert deal["message_ts"] is None
-    reply = fake.last("response_url").params
+    [reply] = [c.params for c in fake.calls_to("response_url") if "/invite" in c.params["text"]]
     assert reply["response_type"] == "ephemeral"
     assert "/invite @Deal Coach" in reply["text"] and "Acme" in reply["text"]
 

@@ -266,12 +266,13 @@ def test_a_message_slack_wont_redraw_is_logged_and_the_rest_still_redraw(slack, 
     tick(MONDAY_10_BERLIN)
     congratulate = nudge_rows(settings)["congratulate"]
     fake.fail("chat.update", error="message_not_found")  # the deal's message was deleted by someone
+    answers = len(fake.calls_to("response_url"))  # the capture's own private prompt came before
     slack.click("nudge_done", str(congratulate["id"]))
     first, second = fake.calls_to("chat.update")
     assert first.params["ts"] == deal_row(settings)["message_ts"] and first.failed
     assert "Done by" in shown(second) and not second.failed  # the nudge's own message still says who did it
     assert "Could not redraw deal" in caplog.text and "message_not_found" in caplog.text
-    assert fake.calls_to("response_url") == []  # the click itself worked: nothing to apologise for
+    assert len(fake.calls_to("response_url")) == answers  # the click itself worked: nothing to apologise for
 
 
 @pytest.mark.parametrize("metadata", ["", "not json", "[1]", "{}", '{"deal": "1"}', '{"deal": true}'])

@@ -112,11 +112,11 @@ def radio(value: str) -> dict:
 # -- the message and Done --------------------------------------------------------------------------------
 
 
-def test_the_posted_message_offers_done_snooze_skip_and_reassign(post_step, fake):
+def test_the_posted_message_offers_done_snooze_skip_reassign_and_add_details(post_step, fake):
     nudge_id = post_step()
     [actions] = [b for b in fake.last("chat.postMessage").params["blocks"] if b["type"] == "actions"]
     assert actions["block_id"] == f"nudge_{nudge_id}"
-    done, snooze_menu, skip, reassign_menu = actions["elements"]
+    done, snooze_menu, skip, reassign_menu, _add_details = actions["elements"]
     assert (done["type"], done["action_id"], done["text"]["text"], done["value"]) == (
         "button",
         "nudge_done",

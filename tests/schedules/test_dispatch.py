@@ -58,6 +58,7 @@ def test_first_tick_posts_the_day_zero_step_with_draft_and_buttons(coach, fake, 
         "nudge_snooze",
         "nudge_skip",
         "nudge_reassign",
+        "open_deal_details",
     ]
     assert fake.violations == []
     assert nudges(coach.settings)["congratulate"]["status"] == "posted"

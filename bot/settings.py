@@ -202,25 +202,18 @@ class Settings:
                 "click the three dots and choose 'Copy member ID'."
             )
 
-        playbook_path = None
-        raw_playbook = get("DEALCOACH_PLAYBOOK")
-        if raw_playbook:
-            playbook_path = Path(raw_playbook)
-            if not playbook_path.is_file():
-                problems.append(
-                    f"DEALCOACH_PLAYBOOK points to {raw_playbook!r}, which is not a file. "
-                    "Unset it to use the built-in playbook."
-                )
+        def optional_file(name: str, fix: str) -> Path | None:
+            raw = get(name)
+            if raw and not Path(raw).is_file():
+                problems.append(f"{name} points to {raw!r}, which is not a file. {fix}")
+            return Path(raw) if raw else None
 
-        team_file = None
-        raw_team_file = get("DEALCOACH_TEAM_FILE")
-        if raw_team_file:
-            team_file = Path(raw_team_file)
-            if not team_file.is_file():
-                problems.append(
-                    f"DEALCOACH_TEAM_FILE points to {raw_team_file!r}, which is not a file. Copy team.example.toml, "
-                    "fill it in and point DEALCOACH_TEAM_FILE at it, or unset it and set the profile up in Slack."
-                )
+        playbook_path = optional_file("DEALCOACH_PLAYBOOK", "Unset it to use the built-in playbook.")
+        team_file = optional_file(
+            "DEALCOACH_TEAM_FILE",
+            "Copy team.example.toml, fill it in and point DEALCOACH_TEAM_FILE at it, or unset it and set the "
+            "profile up in Slack.",
+        )
 
         currency = (get("DEALCOACH_CURRENCY") or "USD").upper()
         if not CURRENCY_CODE.match(currency):

@@ -17,7 +17,7 @@ SETTINGS_SOURCE = (ROOT / "bot" / "settings.py").read_text()
 
 
 def settings_read_by_the_code() -> set[str]:
-    return set(re.findall(r'get\("([A-Z_]+)"\)', SETTINGS_SOURCE))
+    return set(re.findall(r'(?:get|optional_file)\(\s*"([A-Z_]+)"', SETTINGS_SOURCE))
 
 
 def test_every_setting_is_in_the_readme_table_and_env_example():

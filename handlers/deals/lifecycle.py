@@ -9,28 +9,28 @@ from bot.slack.text import plain_from_mrkdwn
 from handlers.replies import CHANGED, deal_named, open_form_for_click, refuse, tell
 
 
-def handle_mark_signed(body: dict, action: dict, context, client, respond) -> None:
+def _change(what: str, body: dict, action: dict, context, client, respond):
+    """Apply a deal button's change and redraw what it touched; a refusal or a repeat is answered privately.
+    Returns the change, or None when nothing changed."""
     coach: Coach = context["coach"]
     try:
-        change = coach.change_deal(deal_named(action), "signed", team_id=context.team_id, user_id=context.user_id)
+        change = coach.change_deal(deal_named(action), what, team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
     if not change.changed:
         return refuse(coach, body, client, respond, context, change.explanation)
     coach.redraw(client, change.redraw)
+    return change
+
+
+def handle_mark_signed(body: dict, action: dict, context, client, respond) -> None:
+    _change("signed", body, action, context, client, respond)
 
 
 def handle_delete(body: dict, action: dict, context, client, respond) -> None:
     """Delete a capture made by mistake (Slack asked to confirm first): its messages say so, Home tabs drop it."""
-    coach: Coach = context["coach"]
-    try:
-        change = coach.change_deal(deal_named(action), "delete", team_id=context.team_id, user_id=context.user_id)
-    except NotAllowed as exc:
-        return refuse(coach, body, client, respond, context, str(exc))
-    if not change.changed:
-        return refuse(coach, body, client, respond, context, change.explanation)
-    coach.redraw(client, change.redraw)
-    if (body.get("container") or {}).get("is_ephemeral"):  # from `/closed-deal list`: that list is now out of date
+    change = _change("delete", body, action, context, client, respond)
+    if change and (body.get("container") or {}).get("is_ephemeral"):  # from `/closed-deal list`: now out of date
         tell(body, client, respond, blocks.deleted_deal_message(change.deal)[0])
 
 

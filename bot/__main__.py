@@ -23,7 +23,7 @@ from bot.profile import loader as team_file
 from bot.profile.loader import TeamFileError
 from bot.profile.model import TeamProfile
 from bot.settings import SLACK_APPS_URL, Settings, SettingsError, secret_values
-from bot.storage import Store
+from bot.storage import open_store
 
 EXIT_CONFIG = 2
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -128,7 +128,7 @@ def run_profile_show(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(os.environ, require_slack=False)
     seed = load_team_file(settings)
-    store = Store(settings.db_path)
+    store = open_store(settings)
     store.migrate()
     with store.session() as db:
         stored = [p for p in model.all_profiles(db) if args.team in (None, p.team_id)]
@@ -153,7 +153,7 @@ def run_profile_import(args: argparse.Namespace) -> int:
 
     settings = Settings.from_env(os.environ, require_slack=False)
     profile = team_file.load(args.file)
-    store = Store(settings.db_path)
+    store = open_store(settings)
     store.migrate()
     if args.team:
         teams = [args.team]
@@ -263,7 +263,7 @@ def _run_job_once(args: argparse.Namespace, job: Callable, *, check_token: bool)
     settings = Settings.from_env(os.environ, serving=False)
     playbook = load_playbook(settings)
     team_seed = load_team_file(settings)
-    store = Store(settings.db_path)
+    store = open_store(settings)
     store.migrate()
 
     from bot.coach import Coach
@@ -368,7 +368,7 @@ def run_serve(args: argparse.Namespace) -> int:
     _take_credentials(os.environ)
     playbook = load_playbook(settings)
     team_seed = load_team_file(settings)
-    store = Store(settings.db_path)
+    store = open_store(settings)
     version = store.migrate()
 
     from slack_sdk.errors import SlackApiError
@@ -415,7 +415,7 @@ def run_serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
     summary = (
-        f"database {settings.db_path} (schema v{version}), playbook {playbook.source} ({len(playbook.steps)} steps)"
+        f"database {store.path} (schema v{version}), playbook {playbook.source} ({len(playbook.steps)} steps)"
         + (f", team file {settings.team_file} (fills an empty team profile)" if team_seed else "")
     )
     scheduler.start()

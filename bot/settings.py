@@ -23,6 +23,7 @@ SECRETS = {
     "SLACK_SIGNING_SECRET": "slack_signing_secret",
     "SLACK_APP_TOKEN": "slack_app_token",
     "SLACK_CLIENT_SECRET": "slack_client_secret",
+    "DEALCOACH_DATABASE_URL": "database_url",  # it may carry the database's password
 }
 
 
@@ -79,6 +80,7 @@ class Settings:
     slack_api_url: str = DEFAULT_API_URL
     port: int = 3000
     db_path: Path = Path("dealcoach.db")
+    database_url: str = ""  # PostgreSQL, shared by several instances, instead of the SQLite file
     timezone: str = "UTC"
     managers: tuple[str, ...] = field(default_factory=tuple)
     playbook_path: Path | None = None
@@ -176,7 +178,22 @@ class Settings:
                 problems.append(f"PORT must be a number from 1 to 65535, such as 3000 (got {raw_port!r}).")
 
         db_path = Path(get("DEALCOACH_DB") or "dealcoach.db")
-        if not db_path.parent.exists():
+        database_url = get("DEALCOACH_DATABASE_URL")
+        if database_url and get("DEALCOACH_DB"):
+            problems.append(
+                "DEALCOACH_DATABASE_URL and DEALCOACH_DB are both set: choose one database. Keep "
+                "DEALCOACH_DATABASE_URL (PostgreSQL, shared by several instances) or DEALCOACH_DB (one SQLite file); "
+                "to move an SQLite file's data to PostgreSQL, run dealcoach migrate-store --to postgresql://..."
+            )
+        elif database_url and not database_url.startswith(("postgresql://", "postgres://")):
+            problems.append(
+                "DEALCOACH_DATABASE_URL must be a PostgreSQL URL, such as "
+                "postgresql://dealcoach:secret@db.internal:5432/dealcoach (got a value starting "
+                f"{database_url.split(':', 1)[0]!r})."
+            )
+        elif database_url:
+            pass
+        elif not db_path.parent.exists():
             problems.append(
                 f"DEALCOACH_DB points into a folder that does not exist: {db_path.parent}. "
                 "Create the folder or choose another path, such as ./dealcoach.db."
@@ -286,6 +303,7 @@ class Settings:
             slack_api_url=api_url,
             port=port,
             db_path=db_path,
+            database_url=database_url,
             timezone=timezone,
             managers=managers,
             playbook_path=playbook_path,
@@ -302,6 +320,6 @@ class Settings:
         """Never show secrets, even in a traceback or a debug log."""
         return (
             f"Settings(mode={'socket' if self.socket_mode else 'http'}, port={self.port}, "
-            f"db_path={str(self.db_path)!r}, timezone={self.timezone!r}, managers={self.managers!r}, "
+            f"db_path={str(self.db_path)!r}, database={'postgresql' if self.database_url else 'sqlite'}, timezone={self.timezone!r}, managers={self.managers!r}, "
             f"playbook_path={self.playbook_path!r}, api_url={self.slack_api_url!r})"
         )

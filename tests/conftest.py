@@ -12,8 +12,9 @@ from bot.coach import Coach
 from bot.playbook.loader import load
 from bot.settings import Settings
 from bot.slack.client import listener_client
-from bot.storage import Store
+from bot.storage import open_store
 from handlers import create_app
+from tests import engines
 from tests.fakeslack import FakeSlack
 
 SECRET = "test-signing-secret"
@@ -73,6 +74,34 @@ class FakeTime:
         self.now += seconds
 
 
+def pytest_configure(config):
+    config.addinivalue_line("markers", "both_engines: run on SQLite, and on PostgreSQL when a test server is set")
+
+
+def pytest_generate_tests(metafunc):
+    """Tests marked both_engines run twice: on SQLite, and on PostgreSQL (skipped, saying how, without a server)."""
+    if "engine" in metafunc.fixturenames and metafunc.definition.get_closest_marker("both_engines"):
+        metafunc.parametrize("engine", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture
+def engine(request):
+    return getattr(request, "param", "sqlite")
+
+
+@pytest.fixture
+def database_url(engine):
+    """'' for SQLite; for PostgreSQL, a fresh schema of the test server, dropped after the test."""
+    if engine != "postgresql":
+        yield ""
+        return
+    if not engines.PG_URL:
+        pytest.skip(engines.SKIP_POSTGRES)
+    url = engines.fresh_schema()
+    yield url
+    engines.drop_schema(url)
+
+
 @pytest.fixture
 def pace():
     return FakeTime()
@@ -100,8 +129,9 @@ def clock():
 
 
 @pytest.fixture
-def settings(tmp_path, fake):
+def settings(tmp_path, fake, database_url):
     return Settings(
+        database_url=database_url,
         slack_bot_token=TOKEN,
         slack_signing_secret=SECRET,
         slack_api_url=fake.base_url,
@@ -113,9 +143,11 @@ def settings(tmp_path, fake):
 
 @pytest.fixture
 def store(settings):
-    store = Store(settings.db_path)
+    store = open_store(settings)
     store.migrate()
-    return store
+    yield store
+    if settings.database_url:
+        store.close()  # its pool's connections, before the schema is dropped
 
 
 @pytest.fixture

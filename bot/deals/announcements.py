@@ -29,7 +29,7 @@ from bot.slack.posting import (
     post_once,
     retry_delay,
 )
-from bot.storage import Store, insert, query_one
+from bot.storage import Store, query_one
 from bot.timestamps import stamp
 
 EVENT_TYPE = "dealcoach_deal"
@@ -40,22 +40,17 @@ def claim_with_capture(db: sqlite_utils.Database, *, deal_id: int, channel_id: s
     _insert(db, deal_id=deal_id, channel_id=channel_id, now=now, attempts=0)
 
 
-def _insert(db: sqlite_utils.Database, *, deal_id: int, channel_id: str, now: datetime, attempts: int) -> None:
+def _insert(db: sqlite_utils.Database, *, deal_id: int, channel_id: str, now: datetime, attempts: int) -> bool:
+    """The deal's one announcement row; False if another worker wrote it first (its UNIQUE index decides, on any
+    engine: of two workers inserting at once, the second waits for the first's transaction, then does nothing)."""
     at = stamp(now)
-    insert(
-        db,
-        "posts",
-        {
-            "deal_id": deal_id,
-            "channel_id": channel_id,
-            "status": "sending",
-            "late": 0,
-            "claimed_at": at,
-            "lease_at": at,
-            "kind": ANNOUNCEMENT,
-            "attempts": attempts,
-        },
-    )
+    added = db.execute(
+        "INSERT INTO posts (deal_id, channel_id, status, late, claimed_at, lease_at, kind, attempts) "
+        "VALUES (?, ?, 'sending', 0, ?, ?, ?, ?) ON CONFLICT (deal_id) WHERE kind = 'announcement' DO NOTHING "
+        "RETURNING id",
+        [deal_id, channel_id, at, at, ANNOUNCEMENT, attempts],
+    ).fetchall()
+    return bool(added)
 
 
 def get(db: sqlite_utils.Database, deal_id: int) -> Post | None:
@@ -69,15 +64,16 @@ def take(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> Post | No
     channel, or a deal from before announcements had claims) is claimed afresh; one waiting for a retry, once
     its time has come.
 
-    One writer at a time: the post read here is as stored until the conditional UPDATE or INSERT below, since
-    SQLite lets one write transaction in at a time; with concurrent writers the UNIQUE index on the
-    announcement and the UPDATEs' row counts would have to carry the claim alone."""
+    The claim is carried by the UNIQUE index on the announcement (a second INSERT does nothing) and by the
+    conditional UPDATEs' row counts (a row another instance changed since it was read is re-checked and left), so
+    it holds with several instances writing at once, not only with SQLite's one writer at a time."""
     post = get(db, deal_id)
     if post is None:
         deal = model.get_deal(db, deal_id)
         if deal is None or deal.posted_ts:
             return None
-        _insert(db, deal_id=deal_id, channel_id=deal.channel_id, now=now, attempts=1)
+        if not _insert(db, deal_id=deal_id, channel_id=deal.channel_id, now=now, attempts=1):
+            return None
         return get(db, deal_id)
     if post.status == "sending" and post.attempts == 0:
         cursor = db.execute(

@@ -223,28 +223,32 @@ def capture_deal(
     capture_key: str | None = None,
 ) -> tuple[int, bool]:
     """Store a deal and its plan; call inside `Store.write()`. A repeated capture_key returns the first deal."""
-    if capture_key:
-        # One writer at a time: this read and the INSERT below are one step because SQLite lets one write
-        # transaction in at a time. An engine with concurrent writers makes the second of two replays fail on
-        # the UNIQUE capture_key instead: it must catch that and return the first deal.
-        existing = db.execute("SELECT id FROM deals WHERE capture_key = ?", [capture_key]).fetchone()
-        if existing:
-            return existing[0], False
     at = stamp(now)
-    deal_id = insert(
-        db,
-        "deals",
-        {
-            "team_id": team_id,
-            "channel_id": channel_id,
-            "owner_id": owner_id,
-            **_deal_columns(fields),
-            "status": "open",
-            "capture_key": capture_key,
-            "created_at": at,
-            "updated_at": at,
-        },
-    )
+    row = {
+        "team_id": team_id,
+        "channel_id": channel_id,
+        "owner_id": owner_id,
+        **_deal_columns(fields),
+        "status": "open",
+        "capture_key": capture_key,
+        "created_at": at,
+        "updated_at": at,
+    }
+    if capture_key:
+        # The UNIQUE capture_key decides, on any engine: of two replays writing at once, the second's INSERT waits
+        # for the first's transaction and then does nothing, and it returns the first deal.
+        columns = ", ".join(row)
+        added = db.execute(
+            f"INSERT INTO deals ({columns}) VALUES ({', '.join('?' * len(row))}) "
+            "ON CONFLICT (capture_key) DO NOTHING RETURNING id",
+            list(row.values()),
+        ).fetchall()
+        if not added:
+            [(existing,)] = db.execute("SELECT id FROM deals WHERE capture_key = ?", [capture_key]).fetchall()
+            return existing, False
+        [(deal_id,)] = added
+    else:
+        deal_id = insert(db, "deals", row)
     insert_many(db, "nudges", [_nudge_row(deal_id, p, at) for p in _plan(playbook, fields)])
     return deal_id, True
 
@@ -254,21 +258,33 @@ def update_deal(
 ) -> None:
     """Save edited details and re-plan the steps not yet acted on; call inside `Store.write()`."""
     at = stamp(now)
-    db["deals"].update(deal_id, {**_deal_columns(fields), "updated_at": at})
-    # One writer at a time: the steps read here are still 'planned' when they are moved or deleted below only
-    # because no other transaction writes in between (a concurrent engine needs SELECT ... FOR UPDATE).
+    columns = {**_deal_columns(fields), "updated_at": at}
+    db.execute(
+        f"UPDATE deals SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?", [*columns.values(), deal_id]
+    )
+    # Only steps still 'planned' are moved or removed, each by a conditional statement: a dispatcher claiming one
+    # at the same moment (another instance) keeps it, and it is posted as planned before.
     planned = {p.step.id: p for p in _plan(playbook, fields)}
     current = {r["step_id"]: r for r in query(db, "SELECT * FROM nudges WHERE deal_id = ?", [deal_id])}
     for step_id, row in current.items():
         if row["status"] != "planned":
             continue
         if step_id not in planned:
-            db["nudges"].delete(row["id"])
+            db.execute("DELETE FROM nudges WHERE id = ? AND status = 'planned'", [row["id"]])
         elif row["due_date"] != planned[step_id].due.isoformat():
-            db["nudges"].update(row["id"], {"due_date": planned[step_id].due.isoformat(), "updated_at": at})
-    for step_id, p in planned.items():
-        if step_id not in current:
-            insert(db, "nudges", _nudge_row(deal_id, p, at))
+            db.execute(
+                "UPDATE nudges SET due_date = ?, updated_at = ? WHERE id = ? AND status = 'planned'",
+                [planned[step_id].due.isoformat(), at, row["id"]],
+            )
+    missing = [_nudge_row(deal_id, p, at) for step_id, p in planned.items() if step_id not in current]
+    if missing:  # the UNIQUE (deal_id, step_id): an edit racing another edit of the same deal adds each step once
+        names = ", ".join(missing[0])
+        marks = ", ".join("?" * len(missing[0]))
+        for row in missing:
+            db.execute(
+                f"INSERT INTO nudges ({names}) VALUES ({marks}) ON CONFLICT (deal_id, step_id) DO NOTHING",
+                list(row.values()),
+            )
 
 
 def get_deal(db: sqlite_utils.Database, deal_id: int) -> Deal | None:
@@ -287,7 +303,7 @@ def deal_nudges(db: sqlite_utils.Database, deal_id: int) -> list[Nudge]:
 
 
 def set_message(db: sqlite_utils.Database, deal_id: int, message_ts: str) -> None:
-    db["deals"].update(deal_id, {"message_ts": message_ts})
+    db.execute("UPDATE deals SET message_ts = ? WHERE id = ?", [message_ts, deal_id])
 
 
 def can_edit(deal: Deal, user_id: str, managers: tuple[str, ...]) -> bool:

@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 import sqlite_utils
 
 from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row
-from bot.storage import insert, insert_many, query, query_one
+from bot.storage import for_update, insert, insert_many, query, query_one
 from bot.timestamps import stamp
 
 MAX_PER_MESSAGE = 8  # steps gathered into one message for one deal; the rest follow on the next tick
@@ -99,9 +99,9 @@ def claim(
     db: sqlite_utils.Database, deal_id: int, *, today: date, now: datetime, is_late: Callable[[date, str], bool]
 ) -> tuple[Post, Deal, list[Nudge]] | None:
     """Inside a write transaction: take this deal's due steps for one message, or None if another took them."""
-    # One writer at a time: the steps read here are still 'planned' when the post and its post_nudges rows are
-    # written, because SQLite lets one write transaction in at a time; that is what makes the claim exclusive.
-    # With concurrent writers, lock the rows (SELECT ... FOR UPDATE SKIP LOCKED) or check the UPDATE's count.
+    # The steps read here are still 'planned' when the post and its post_nudges rows are written: on SQLite because
+    # one write transaction is let in at a time; on PostgreSQL because the SELECT locks them (FOR UPDATE SKIP
+    # LOCKED: another instance's claim skips them, and a row it claimed meanwhile is re-read as 'sending' and left).
     deal = get_deal(db, deal_id)
     if deal is None or deal.status != "open":
         return None
@@ -109,7 +109,7 @@ def claim(
         db,
         "SELECT * FROM nudges WHERE deal_id = ? AND status = 'planned' AND due_date <= ? "
         "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-        f"AND NOT EXISTS ({ANNOUNCING}) ORDER BY due_date, id LIMIT ?",
+        f"AND NOT EXISTS ({ANNOUNCING}) ORDER BY due_date, id LIMIT ?{for_update(db)}",
         [deal_id, today.isoformat(), stamp(now), deal_id, MAX_PER_MESSAGE],
     )
     if not rows:
@@ -128,10 +128,12 @@ def claim(
     ids = [r["id"] for r in rows]
     insert_many(db, "post_nudges", [{"post_id": post_id, "nudge_id": i} for i in ids])
     marks = ",".join("?" * len(ids))
-    db.execute(
+    cur = db.execute(
         f"UPDATE nudges SET status = 'sending', post_id = ?, updated_at = ? WHERE id IN ({marks}) AND status = 'planned'",
         [post_id, stamp(now), *ids],
     )
+    if cur.rowcount != len(ids):  # never with the lock above; if it ever were, nothing of this claim is kept
+        raise RuntimeError(f"claim of deal #{deal_id}'s steps lost a race: {cur.rowcount} of {len(ids)} still planned")
     post = post_from_row({"id": post_id, **post_row})
     return post, deal, post_nudges(db, post_id)
 

@@ -205,6 +205,8 @@ def storage_problem(exc: sqlite3.Error) -> str:
     if isinstance(exc, DatabaseGone):
         return "the database file was removed or replaced (an admin has been told)"
     text = str(exc).lower()
+    if "can't be reached" in text:
+        return "the database can't be reached just now"
     if "locked" in text or "busy" in text:
         return "the database is busy"
     if "full" in text:
@@ -239,6 +241,17 @@ def log_storage_failure(log: logging.Logger, what: str, exc: sqlite3.Error) -> N
         log.error("%s", what, exc_info=exc)
 
 
+def is_postgres(db) -> bool:
+    """Whether a unit of work's connection is PostgreSQL's (bot.storage.postgres) rather than SQLite's."""
+    return getattr(db, "engine", None) == "postgresql"
+
+
+def for_update(db) -> str:
+    """The clause that locks the rows a claim reads until its transaction ends, skipping rows another instance
+    holds: `SELECT ... {for_update(db)}`. Empty on SQLite, whose write transaction already holds the only lock."""
+    return " FOR UPDATE SKIP LOCKED" if is_postgres(db) else ""
+
+
 def query(db: sqlite_utils.Database, sql: str, params: list | dict | None = None) -> list[dict]:
     """Rows as dicts with one statement: sqlite-utils' rows_where() first reads the schema three times."""
     cursor = db.execute(sql, params if params is not None else [])
@@ -267,7 +280,8 @@ def insert_many(db: sqlite_utils.Database, table: str, rows: list[dict]) -> None
         return
     columns = ", ".join(f'"{c}"' for c in rows[0])
     marks = ", ".join("?" * len(rows[0]))
-    db.conn.executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', [list(r.values()) for r in rows])
+    executemany = db.executemany if is_postgres(db) else db.conn.executemany
+    executemany(f'INSERT INTO "{table}" ({columns}) VALUES ({marks})', [list(r.values()) for r in rows])
 
 
 _LOCKS: dict[str, threading.RLock] = {}
@@ -288,7 +302,11 @@ def _write_lock(key: str) -> threading.RLock:
 def transaction(db: sqlite_utils.Database, *, wait_ms: int | None = None) -> Iterator[sqlite_utils.Database]:
     """BEGIN IMMEDIATE takes the write lock up front, so a busy database waits rather than deadlocks; a wait
     that runs out raises DatabaseBusy (`wait_ms`, the unit of work's whole wait or None for a single try, is only
-    for its message)."""
+    for its message). On PostgreSQL, a plain transaction: its claims lock rows, not the database."""
+    if is_postgres(db):
+        with db.transaction():
+            yield db
+        return
     if db.conn.in_transaction:
         raise RuntimeError("a write transaction is already open on this thread's connection; don't nest them")
     try:

@@ -1,4 +1,5 @@
-"""Exactly once, nothing lost: concurrent dispatchers, crashes, Slack failures, undeliverable channels, outages, pacing."""
+"""Exactly once, nothing lost: concurrent dispatchers, crashes, Slack failures, undeliverable channels, outages, pacing.
+Every test here runs on SQLite and on PostgreSQL."""
 
 from __future__ import annotations
 
@@ -13,7 +14,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlite_utils
 
 from bot.deals.announcements import EVENT_TYPE as ANNOUNCED
 from bot.nudges.dispatch import EVENT_TYPE, LEASE, Dispatcher, Pacer
@@ -21,12 +21,13 @@ from bot.nudges.ledger import MAX_PER_MESSAGE
 from bot.playbook.hours import BusinessHours
 from bot.slack.client import TIMEOUT_SECONDS, posting_client
 from schedules.jobs import dispatch_nudges
-from tests import signing
+from tests import engines, signing
 from tests.capturing import store_deal
 from tests.conftest import CHANNEL, MANAGER, REP, SECRET, TEAM, TOKEN
 from tests.processes import cli_env, finish, free_port, start_job, start_serve
 from tests.slack_faults import UNKNOWN_OUTCOMES
 
+pytestmark = pytest.mark.both_engines
 ROOT = Path(__file__).resolve().parents[2]
 BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN)  # business hours in the team's zone
@@ -63,23 +64,22 @@ def capture(coach, clock, account: str, *, at: datetime = MONDAY_10, channel: st
     return deal
 
 
-def query(db_path: Path, sql: str, params: tuple = ()) -> list[dict]:
-    with sqlite_utils.Database(db_path) as db:
-        return list(db.query(sql, params))
+def query(settings, sql: str, params: tuple = ()) -> list[dict]:
+    return engines.rows(settings, sql, params)
 
 
-def due_nudge_ids(db_path: Path, today: datetime) -> list[int]:
+def due_nudge_ids(settings, today: datetime) -> list[int]:
     """The nudges due by `today`: what a dispatch at that moment owes Slack."""
-    rows = query(db_path, "SELECT id FROM nudges WHERE due_date <= ? ORDER BY id", (today.date().isoformat(),))
+    rows = query(settings, "SELECT id FROM nudges WHERE due_date <= ? ORDER BY id", (today.date().isoformat(),))
     return [r["id"] for r in rows]
 
 
-def deal_nudges(db_path: Path, deal_id: int) -> list[dict]:
-    return query(db_path, "SELECT * FROM nudges WHERE deal_id = ? ORDER BY due_date, id", (deal_id,))
+def deal_nudges(settings, deal_id: int) -> list[dict]:
+    return query(settings, "SELECT * FROM nudges WHERE deal_id = ? ORDER BY due_date, id", (deal_id,))
 
 
-def post_row(db_path: Path, post_id: int) -> dict:
-    [row] = query(db_path, "SELECT * FROM posts WHERE id = ?", (post_id,))
+def post_row(settings, post_id: int) -> dict:
+    [row] = query(settings, "SELECT * FROM posts WHERE id = ?", (post_id,))
     return row
 
 
@@ -98,7 +98,7 @@ def held_by_slack(fake) -> Counter:
     return Counter(post_id_of(m) for m in messages if (m.get("metadata") or {}).get("event_type") == EVENT_TYPE)
 
 
-def assert_posted_exactly_once(fake, db_path: Path, nudge_ids: list[int]) -> None:
+def assert_posted_exactly_once(fake, settings, nudge_ids: list[int]) -> None:
     """Slack accepted no post id twice; each nudge sits on exactly one accepted post, which Slack holds once."""
     accepted = Counter(post_id_of(c.params) for c in nudge_posts(fake) if (c.response or {}).get("ok"))
     assert [p for p, n in accepted.items() if n > 1] == []
@@ -106,9 +106,9 @@ def assert_posted_exactly_once(fake, db_path: Path, nudge_ids: list[int]) -> Non
     assert [p for p, n in held.items() if n > 1] == []
     assert nudge_ids
     for nudge_id in nudge_ids:
-        [nudge] = query(db_path, "SELECT * FROM nudges WHERE id = ?", (nudge_id,))
+        [nudge] = query(settings, "SELECT * FROM nudges WHERE id = ?", (nudge_id,))
         accepted = query(
-            db_path,
+            settings,
             "SELECT p.* FROM posts p JOIN post_nudges pn ON pn.post_id = p.id WHERE pn.nudge_id = ? AND p.status = 'posted'",
             (nudge_id,),
         )
@@ -116,21 +116,22 @@ def assert_posted_exactly_once(fake, db_path: Path, nudge_ids: list[int]) -> Non
         assert held[nudge["post_id"]] == 1
         post = accepted[0]
         assert post_id_of(fake.messages[(post["channel_id"], post["ts"])]) == post["id"]
-    posted = query(db_path, "SELECT id FROM posts WHERE status = 'posted' AND kind = 'nudges'")
+    posted = query(settings, "SELECT id FROM posts WHERE status = 'posted' AND kind = 'nudges'")
     assert sorted(held) == sorted(p["id"] for p in posted)  # Slack holds nothing the database doesn't know
 
 
-def assert_database_ok(db_path: Path) -> None:
-    assert query(db_path, "PRAGMA integrity_check")[0]["integrity_check"] == "ok"
+def assert_database_ok(settings) -> None:
+    if not settings.database_url:  # PostgreSQL checks its own pages
+        assert query(settings, "PRAGMA integrity_check")[0]["integrity_check"] == "ok"
 
 
-def tick_env(fake, db_path: Path) -> dict[str, str]:
+def tick_env(fake, settings) -> dict[str, str]:
     """`dealcoach tick`'s environment: nothing from the developer's shell, Slack on loopback, the test database."""
     return cli_env(
         SLACK_BOT_TOKEN=TOKEN,
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=fake.base_url,
-        DEALCOACH_DB=str(db_path),
+        **engines.database_env(settings),
         DEALCOACH_TIMEZONE="Europe/Berlin",
         DEALCOACH_MANAGERS=MANAGER,
     )
@@ -161,7 +162,7 @@ def test_concurrent_tick_processes_post_every_due_nudge_exactly_once(coach, cloc
     friday = MONDAY_10 - timedelta(days=3)  # the deals closed Friday: Friday's and Monday's steps are due
     for i in range(DEALS):
         capture(coach, clock, f"Account{i:02d}", at=friday, channel=f"C0CH{i % CHANNELS:02d}")
-    due = due_nudge_ids(settings.db_path, MONDAY_10)
+    due = due_nudge_ids(settings, MONDAY_10)
     assert len(due) >= 2 * DEALS
     fake.epoch = MONDAY_10.timestamp()
     all_here = threading.Barrier(PROCESSES)
@@ -173,7 +174,7 @@ def test_concurrent_tick_processes_post_every_due_nudge_exactly_once(coach, cloc
             all_here.wait(timeout=30)
 
     fake.on("chat.postMessage", hold_each_first_post)
-    env = tick_env(fake, settings.db_path)
+    env = tick_env(fake, settings)
     procs = [start_tick(MONDAY_10, env, tmp_path) for _ in range(PROCESSES)]
     results = [finish(p) for p in procs]
 
@@ -182,19 +183,19 @@ def test_concurrent_tick_processes_post_every_due_nudge_exactly_once(coach, cloc
     per_process = [posted_count(out) for _, out, _ in results]
     assert sum(per_process) == DEALS and min(per_process) >= 1
     assert len(nudge_posts(fake)) == DEALS  # one message per deal, no lost races that posted anyway
-    assert_posted_exactly_once(fake, settings.db_path, due)
-    assert query(settings.db_path, "SELECT kind, status, COUNT(*) AS n FROM posts GROUP BY kind, status") == [
+    assert_posted_exactly_once(fake, settings, due)
+    assert query(settings, "SELECT kind, status, COUNT(*) AS n FROM posts GROUP BY kind, status") == [
         {"kind": "announcement", "status": "posted", "n": DEALS},
         {"kind": "nudges", "status": "posted", "n": DEALS},
     ]
-    assert_database_ok(settings.db_path)
+    assert_database_ok(settings)
 
 
 def test_a_tick_with_local_now_leaves_a_fresh_claim_to_the_utc_dispatcher(coach, clock, fake, settings, tmp_path):
     """`serve` stamps in UTC, `tick --now 10:01` in Berlin time: the tick must not steal a claim one minute old."""
     capture(coach, clock, "Acme")
     fake.epoch = MONDAY_10.timestamp()
-    env = tick_env(fake, settings.db_path)
+    env = tick_env(fake, settings)
     summaries = []
 
     class TickWhileServeIsAboutToPost(Pacer):
@@ -209,7 +210,7 @@ def test_a_tick_with_local_now_leaves_a_fresh_claim_to_the_utc_dispatcher(coach,
     assert posted_count(summaries[0]) == 0 and "reconciled 0" in summaries[0]
     assert fake.calls_to("conversations.history") == []
     assert len(nudge_posts(fake)) == 1 and len(report.posted) == 1
-    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+    assert_posted_exactly_once(fake, settings, due_nudge_ids(settings, MONDAY_10))
 
 
 # -- killed between posting and recording ---------------------------------------------------------------
@@ -223,7 +224,7 @@ def test_a_tick_killed_between_post_and_record_is_reconciled_after_the_lease(
     first = capture(coach, clock, "Acme", channel="C0ONE")
     second = capture(coach, clock, "Globex", channel="C0TWO")
     fake.epoch = MONDAY_10.timestamp()
-    env = tick_env(fake, settings.db_path)
+    env = tick_env(fake, settings)
     running: dict[str, subprocess.Popen] = {}
     started = threading.Event()
 
@@ -244,17 +245,17 @@ def test_a_tick_killed_between_post_and_record_is_reconciled_after_the_lease(
     assert code == -signal.SIGKILL and fake.violations == []
     [orphan_call] = nudge_posts(fake)
     assert orphan_call.params["channel"] == "C0ONE"
-    orphan = post_row(settings.db_path, post_id_of(orphan_call.params))
+    orphan = post_row(settings, post_id_of(orphan_call.params))
     assert (orphan["status"], orphan["ts"], orphan["deal_id"]) == ("sending", None, first.id)
-    due = due_nudge_ids(settings.db_path, MONDAY_10)
-    assert [n["status"] for n in deal_nudges(settings.db_path, first.id) if n["id"] in due] == ["sending"]
-    assert [n["status"] for n in deal_nudges(settings.db_path, second.id) if n["id"] in due] == ["planned"]
+    due = due_nudge_ids(settings, MONDAY_10)
+    assert [n["status"] for n in deal_nudges(settings, first.id) if n["id"] in due] == ["sending"]
+    assert [n["status"] for n in deal_nudges(settings, second.id) if n["id"] in due] == ["planned"]
 
     within_lease = run_tick(MONDAY_10 + LEASE / 2, env, tmp_path)  # the orphan may still be in flight: hands off
     assert posted_count(within_lease) == 1 and "reconciled 0" in within_lease
     assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0ONE", "C0TWO"]
     assert fake.calls_to("conversations.history") == []
-    assert post_row(settings.db_path, orphan["id"])["status"] == "sending"
+    assert post_row(settings, orphan["id"])["status"] == "sending"
 
     after_lease = run_tick(MONDAY_10 + LEASE + timedelta(minutes=1), env, tmp_path)
     assert "reconciled 1" in after_lease
@@ -262,14 +263,14 @@ def test_a_tick_killed_between_post_and_record_is_reconciled_after_the_lease(
     assert history.params["channel"] == "C0ONE"
     if slack_kept_it:
         assert len(nudge_posts(fake)) == 2  # found in the history: recorded, not posted again
-        recorded = post_row(settings.db_path, orphan["id"])
+        recorded = post_row(settings, orphan["id"])
         assert (recorded["status"], recorded["ts"]) == ("posted", orphan_call.response["ts"])
     else:
         assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0ONE", "C0TWO", "C0ONE"]
-        assert post_row(settings.db_path, orphan["id"])["status"] == "failed"
-    assert_posted_exactly_once(fake, settings.db_path, due)
+        assert post_row(settings, orphan["id"])["status"] == "failed"
+    assert_posted_exactly_once(fake, settings, due)
     assert posted_count(run_tick(MONDAY_10 + 2 * LEASE, env, tmp_path)) == 0
-    assert_database_ok(settings.db_path)
+    assert_database_ok(settings)
 
 
 # -- Slack says no, or says nothing -----------------------------------------------------------------------
@@ -289,17 +290,17 @@ def test_a_429_waits_out_retry_after_for_that_channel_then_posts_once(
     assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0A", "C0B"]  # Initech not even tried
     assert len(report.posted) == 1 and len(report.retrying) == 2
     for deal in (acme, initech):
-        [nudge] = deal_nudges(settings.db_path, deal.id)[:1]
+        [nudge] = deal_nudges(settings, deal.id)[:1]
         assert (nudge["status"], nudge["post_id"], nudge["attempts"]) == ("planned", None, 1)
         assert datetime.fromisoformat(nudge["next_attempt_at"]) == MONDAY_10 + timedelta(seconds=wait)
-    assert deal_nudges(settings.db_path, acme.id)[0]["last_error"] == "ratelimited"
-    assert deal_nudges(settings.db_path, globex.id)[0]["status"] == "posted"
+    assert deal_nudges(settings, acme.id)[0]["last_error"] == "ratelimited"
+    assert deal_nudges(settings, globex.id)[0]["status"] == "posted"
 
     assert tick(MONDAY_10 + timedelta(seconds=wait - 1)).posted == []
     assert len(nudge_posts(fake)) == 2
     assert len(tick(MONDAY_10 + timedelta(seconds=wait)).posted) == 2
     assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0A", "C0B", "C0A", "C0A"]
-    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+    assert_posted_exactly_once(fake, settings, due_nudge_ids(settings, MONDAY_10))
 
 
 def test_ok_false_is_retried_with_growing_backoff_until_slack_takes_it(coach, clock, fake, settings, tick):
@@ -310,7 +311,7 @@ def test_ok_false_is_retried_with_growing_backoff_until_slack_takes_it(coach, cl
     for _ in range(3):
         report = tick(now)
         assert report.posted == [] and len(report.retrying) == 1
-        [nudge] = deal_nudges(settings.db_path, deal.id)[:1]
+        [nudge] = deal_nudges(settings, deal.id)[:1]
         assert (nudge["status"], nudge["last_error"]) == ("planned", "fatal_error")
         retry_at = datetime.fromisoformat(nudge["next_attempt_at"])
         retries_at.append(retry_at - now)
@@ -320,9 +321,9 @@ def test_ok_false_is_retried_with_growing_backoff_until_slack_takes_it(coach, cl
     assert len(nudge_posts(fake)) == 3
 
     assert len(tick(now).posted) == 1
-    [nudge] = deal_nudges(settings.db_path, deal.id)[:1]
+    [nudge] = deal_nudges(settings, deal.id)[:1]
     assert (nudge["status"], nudge["attempts"], nudge["last_error"]) == ("posted", 3, None)
-    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+    assert_posted_exactly_once(fake, settings, due_nudge_ids(settings, MONDAY_10))
 
 
 @pytest.mark.parametrize("arrange", UNKNOWN_OUTCOMES, ids=lambda arrange: arrange.__name__)
@@ -337,15 +338,15 @@ def test_an_unknown_outcome_is_settled_from_the_channel_history(coach, clock, fa
     fake.off("chat.postMessage")
     client.timeout = TIMEOUT_SECONDS
     assert report.posted == [] and report.unconfirmed == [post_id_of(first.params)]
-    assert post_row(settings.db_path, report.unconfirmed[0])["status"] == "unconfirmed"
-    assert {n["status"] for n in deal_nudges(settings.db_path, deal.id) if n["post_id"]} == {"sending"}
+    assert post_row(settings, report.unconfirmed[0])["status"] == "unconfirmed"
+    assert {n["status"] for n in deal_nudges(settings, deal.id) if n["post_id"]} == {"sending"}
     assert held_by_slack(fake) == (Counter({report.unconfirmed[0]: 1}) if slack_kept_it else Counter())
 
     report = tick(MONDAY_10 + timedelta(minutes=1))
     assert len(fake.calls_to("conversations.history")) == 1
     assert len(nudge_posts(fake)) == (1 if slack_kept_it else 2)
     assert report.posted == ([] if slack_kept_it else [post_id_of(nudge_posts(fake)[-1].params)])
-    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+    assert_posted_exactly_once(fake, settings, due_nudge_ids(settings, MONDAY_10))
     assert tick(MONDAY_10 + timedelta(minutes=2)).posted == []
 
 
@@ -382,16 +383,16 @@ def test_an_unreachable_channel_sends_each_nudge_to_the_owner_and_tells_managers
         buttons = [e for b in dm.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
         [nudge_id] = [int(e["value"]) for e in buttons if e["action_id"] == "nudge_done"]
         [posted_in] = query(
-            settings.db_path,
+            settings,
             "SELECT p.channel_id FROM nudges n JOIN posts p ON p.id = n.post_id WHERE n.id = ?",
             (nudge_id,),
         )
         assert posted_in["channel_id"] == OWNER_DM
     assert fake.violations == []
-    due = due_nudge_ids(settings.db_path, days[-1])
+    due = due_nudge_ids(settings, days[-1])
     assert len(due) >= 3
-    assert_posted_exactly_once(fake, settings.db_path, due)
-    assert query(settings.db_path, "SELECT delivery_error FROM deals WHERE id = ?", (deal.id,))[0]["delivery_error"]
+    assert_posted_exactly_once(fake, settings, due)
+    assert query(settings, "SELECT delivery_error FROM deals WHERE id = ?", (deal.id,))[0]["delivery_error"]
 
 
 def test_when_the_owner_cannot_be_reached_either_managers_get_each_undelivered_nudge(
@@ -403,8 +404,8 @@ def test_when_the_owner_cannot_be_reached_either_managers_get_each_undelivered_n
     tick(MONDAY_10)
     tick(MONDAY_10 + timedelta(days=1))
 
-    due = due_nudge_ids(settings.db_path, MONDAY_10 + timedelta(days=1))
-    rows = [n for n in deal_nudges(settings.db_path, deal.id) if n["id"] in due]
+    due = due_nudge_ids(settings, MONDAY_10 + timedelta(days=1))
+    rows = [n for n in deal_nudges(settings, deal.id) if n["id"] in due]
     assert [(n["status"], n["last_error"]) for n in rows] == [("undeliverable", "is_archived")] * 2
     notes = [c.params["text"] for c in fake.calls_to("chat.postMessage") if c.params["channel"] == MANAGER]
     assert len(notes) == 2  # one per undelivered message: nobody else can see them
@@ -424,8 +425,8 @@ def test_after_an_outage_each_deal_gets_one_late_message_oldest_first(coach, clo
     oldco = capture(coach, clock, "Oldco", at=MONDAY_10 - timedelta(weeks=6), extra="$120k persona: economic")
     midco = capture(coach, clock, "Midco", at=MONDAY_10 - timedelta(weeks=3))
     newco = capture(coach, clock, "Newco", at=MONDAY_10 - timedelta(weeks=3) + timedelta(days=2), channel="C0OTHER")
-    due = due_nudge_ids(settings.db_path, MONDAY_10)
-    oldco_due = [n["id"] for n in deal_nudges(settings.db_path, oldco.id) if n["id"] in due]
+    due = due_nudge_ids(settings, MONDAY_10)
+    oldco_due = [n["id"] for n in deal_nudges(settings, oldco.id) if n["id"] in due]
     assert len(oldco_due) == MAX_PER_MESSAGE + 1
 
     report = tick(MONDAY_10)
@@ -435,18 +436,18 @@ def test_after_an_outage_each_deal_gets_one_late_message_oldest_first(coach, clo
     assert all("some are late" in c.params["text"] for c in posts)
     assert report.late == report.posted and len(report.posted) == 3
     assert pace.slept == [1.0]  # Oldco and Midco share a channel
-    first = {n["id"] for n in deal_nudges(settings.db_path, oldco.id) if n["status"] == "posted"}
+    first = {n["id"] for n in deal_nudges(settings, oldco.id) if n["status"] == "posted"}
     assert first == set(oldco_due[:MAX_PER_MESSAGE])  # the oldest eight; the last waits for the next tick
     for deal in (midco, newco):
-        [post_id] = {n["post_id"] for n in deal_nudges(settings.db_path, deal.id) if n["id"] in due}
-        assert post_row(settings.db_path, post_id)["late"] == 1
+        [post_id] = {n["post_id"] for n in deal_nudges(settings, deal.id) if n["id"] in due}
+        assert post_row(settings, post_id)["late"] == 1
 
     report = tick(MONDAY_10 + timedelta(minutes=1))
     [rest] = nudge_posts(fake)[3:]
     assert "Oldco" in rest.params["text"] and ", late)" in rest.params["text"]
     assert report.late == report.posted and len(report.posted) == 1
     assert tick(MONDAY_10 + timedelta(minutes=2)).posted == []
-    assert_posted_exactly_once(fake, settings.db_path, due)
+    assert_posted_exactly_once(fake, settings, due)
     assert fake.violations == []
 
 
@@ -483,12 +484,12 @@ def test_a_passing_failure_of_the_owners_dm_is_retried_not_written_off(coach, cl
     fake.fail("chat.postMessage", status=429, retry_after=60)  # then the owner's DM, longer than a run waits
     report = tick(MONDAY_10)
     assert report.retrying and not report.undeliverable
-    [first] = [n for n in deal_nudges(settings.db_path, deal.id) if n["step_id"] == "congratulate"]
+    [first] = [n for n in deal_nudges(settings, deal.id) if n["step_id"] == "congratulate"]
     assert first["status"] == "planned" and "owner DM" in first["last_error"]
 
     fake.unreachable_channels = {"C0GONE": "is_archived"}
     tick(MONDAY_10 + timedelta(minutes=2))
-    [first] = [n for n in deal_nudges(settings.db_path, deal.id) if n["step_id"] == "congratulate"]
+    [first] = [n for n in deal_nudges(settings, deal.id) if n["step_id"] == "congratulate"]
     assert first["status"] == "posted"
     delivered = [c.params["channel"] for c in fake.calls_to("chat.postMessage") if not c.failed]
     assert delivered == ["C0GONE", REP, MANAGER]  # the announcement (before the channel went), then the owner
@@ -503,7 +504,7 @@ def test_a_post_whose_channel_vanished_is_delivered_afresh_not_left_unconfirmed(
     fake.unreachable_channels = {"C0GONE": "channel_not_found"}
     fake.fail("conversations.history", status=200, error="channel_not_found")
     tick(MONDAY_10 + timedelta(minutes=1))
-    [first] = [n for n in deal_nudges(settings.db_path, deal.id) if n["step_id"] == "congratulate"]
+    [first] = [n for n in deal_nudges(settings, deal.id) if n["step_id"] == "congratulate"]
     assert first["status"] == "posted"
     delivered = [c.params["channel"] for c in fake.calls_to("chat.postMessage") if not c.failed]
     assert delivered == ["C0GONE", REP, MANAGER]  # the announcement, before the channel was deleted
@@ -524,7 +525,7 @@ def test_a_short_429_is_waited_out_and_posted_in_the_same_run(coach, clock, fake
     assert len(report.posted) == 1 and report.retrying == []
     assert pace.slept == [2, 2]
     assert [c.failed for c in nudge_posts(fake)] == [True, True, False]
-    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+    assert_posted_exactly_once(fake, settings, due_nudge_ids(settings, MONDAY_10))
 
 
 def test_a_run_that_meets_several_failures_in_a_row_still_delivers_the_rest(coach, clock, fake, settings, tick, pace):
@@ -535,11 +536,11 @@ def test_a_run_that_meets_several_failures_in_a_row_still_delivers_the_rest(coac
     report = tick(MONDAY_10)
     assert len(report.retrying) == 1 and len(report.unconfirmed) == 1 and len(report.posted) == 2
     assert [accounts_in(c) for c in nudge_posts(fake) if not c.failed] == [["Initech"], ["Umbrella"]]
-    [acme] = deal_nudges(settings.db_path, deals[0].id)[:1]
+    [acme] = deal_nudges(settings, deals[0].id)[:1]
     assert (acme["status"], acme["last_error"]) == ("planned", "ratelimited")
 
     tick(MONDAY_10 + timedelta(minutes=1))  # the 503 is settled from the history, the 429 posted again
-    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+    assert_posted_exactly_once(fake, settings, due_nudge_ids(settings, MONDAY_10))
 
 
 # -- history lookups where Slack limits them ----------------------------------------------------------------
@@ -557,10 +558,10 @@ def test_an_unknown_post_is_looked_for_in_its_own_time_window_not_from_now_back(
         fake.add_message(CHANNEL, f"chatter {minute}")
 
     report = tick(MONDAY_10 + timedelta(days=1))
-    assert report.reconciled == [unknown] and post_row(settings.db_path, unknown)["status"] == "posted"
+    assert report.reconciled == [unknown] and post_row(settings, unknown)["status"] == "posted"
     assert len(fake.calls_to("conversations.history")) == 1
     assert len(nudge_posts(fake)) == 1 + 1  # Monday's once, and Tuesday's step
-    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+    assert_posted_exactly_once(fake, settings, due_nudge_ids(settings, MONDAY_10))
 
 
 def test_a_history_read_a_page_a_minute_finds_the_post_over_several_runs_and_never_posts_it_again(
@@ -579,14 +580,14 @@ def test_a_history_read_a_page_a_minute_finds_the_post_over_several_runs_and_nev
         fake.history_calls_left = 1  # a minute has passed: one more call allowed
         report = tick(MONDAY_10 + timedelta(minutes=run))
         assert report.reconciled == [] and report.posted == []
-        assert post_row(settings.db_path, unknown)["status"] == "unconfirmed"
+        assert post_row(settings, unknown)["status"] == "unconfirmed"
         assert len(nudge_posts(fake)) == 1
     fake.history_calls_left = 1
     assert tick(MONDAY_10 + timedelta(minutes=3)).reconciled == [unknown]
     pages = fake.calls_to("conversations.history")
     assert [c.failed for c in pages] == [False, True, False, True, False]  # a page a minute, the rest refused
-    assert post_row(settings.db_path, unknown)["status"] == "posted" and len(nudge_posts(fake)) == 1
-    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+    assert post_row(settings, unknown)["status"] == "posted" and len(nudge_posts(fake)) == 1
+    assert_posted_exactly_once(fake, settings, due_nudge_ids(settings, MONDAY_10))
 
 
 # -- a deal's announcement, and its nudges after it ---------------------------------------------------------
@@ -602,7 +603,7 @@ def test_a_deals_nudges_wait_for_its_announcement_and_other_deals_do_not(coach, 
     report = tick(MONDAY_10 + timedelta(minutes=1))
     assert [accounts_in(c) for c in nudge_posts(fake)] == [["Acme"]]
     assert report.announced == [] and fake.calls_to("conversations.history") == []
-    assert {n["status"] for n in deal_nudges(settings.db_path, globex.id)} == {"planned"}
+    assert {n["status"] for n in deal_nudges(settings, globex.id)} == {"planned"}
 
     report = tick(MONDAY_10 + LEASE + timedelta(minutes=1))
     assert len(report.announced) == 1 and len(report.posted) == 1
@@ -610,10 +611,10 @@ def test_a_deals_nudges_wait_for_its_announcement_and_other_deals_do_not(coach, 
     [announced] = [c for c in fake.posts_of(ANNOUNCED) if "Globex" in c.params["text"]]
     [nudge] = [c for c in nudge_posts(fake) if "Globex" in c.params["text"]]
     assert calls.index(announced) < calls.index(nudge)
-    [row] = query(settings.db_path, "SELECT message_ts FROM deals WHERE id = ?", (globex.id,))
+    [row] = query(settings, "SELECT message_ts FROM deals WHERE id = ?", (globex.id,))
     assert row["message_ts"] == announced.response["ts"]
     assert acme.id != globex.id
-    assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
+    assert_posted_exactly_once(fake, settings, due_nudge_ids(settings, MONDAY_10))
 
 
 def business_instant(after: datetime) -> datetime:
@@ -631,7 +632,7 @@ def test_serve_killed_after_acking_a_capture_before_its_announcement_lands(fake,
     """kill -9 after the ack, while the announcement is on its way: the next ticks settle it (history first, even
     when that is rate limited), post it once at most, and only then the deal's nudges."""
     port = free_port()
-    env = {**tick_env(fake, settings.db_path), "PORT": str(port)}
+    env = {**tick_env(fake, settings), "PORT": str(port)}
     proc, _ = start_serve(env, tmp_path)
     acked = threading.Event()
 
@@ -650,8 +651,8 @@ def test_serve_killed_after_acking_a_capture_before_its_announcement_lands(fake,
     proc.stderr.close()
     fake.off("chat.postMessage")
     assert status == 200 and proc.returncode == -signal.SIGKILL and fake.violations == []
-    [deal] = query(settings.db_path, "SELECT * FROM deals")
-    [claim] = query(settings.db_path, "SELECT * FROM posts WHERE kind = 'announcement'")
+    [deal] = query(settings, "SELECT * FROM deals")
+    [claim] = query(settings, "SELECT * FROM posts WHERE kind = 'announcement'")
     assert (deal["message_ts"], claim["status"]) == (None, "sending")
     assert len(fake.posts_of(ANNOUNCED)) == 1
     captured = datetime.fromisoformat(claim["claimed_at"])
@@ -664,7 +665,7 @@ def test_serve_killed_after_acking_a_capture_before_its_announcement_lands(fake,
     fake.fail("conversations.history", status=429, retry_after=60)  # the lookup itself is limited
     limited = run_tick(after_lease, env, tmp_path)
     assert posted_count(limited) == 0 and "announced 0" in limited and nudge_posts(fake) == []
-    assert query(settings.db_path, "SELECT status FROM posts WHERE id = ?", (claim["id"],)) == [
+    assert query(settings, "SELECT status FROM posts WHERE id = ?", (claim["id"],)) == [
         {"status": "unconfirmed"}
     ]
     assert len(fake.posts_of(ANNOUNCED)) == 1  # unknown is not a reason to post again
@@ -674,10 +675,10 @@ def test_serve_killed_after_acking_a_capture_before_its_announcement_lands(fake,
     assert len(fake.posts_of(ANNOUNCED)) == (1 if slack_kept_it else 2)
     held = [(ts, m) for (_, ts), m in fake.messages.items() if (m.get("metadata") or {}).get("event_type") == ANNOUNCED]
     [(ts, _)] = held
-    assert query(settings.db_path, "SELECT message_ts FROM deals") == [{"message_ts": ts}]
+    assert query(settings, "SELECT message_ts FROM deals") == [{"message_ts": ts}]
     calls = fake.calls_to("chat.postMessage")
     [nudge] = nudge_posts(fake)
     assert calls.index(nudge) > max(calls.index(c) for c in fake.posts_of(ANNOUNCED))
     assert posted_count(run_tick(after_lease + timedelta(minutes=2), env, tmp_path)) == 0
     assert len(fake.posts_of(ANNOUNCED)) == (1 if slack_kept_it else 2)
-    assert_database_ok(settings.db_path)
+    assert_database_ok(settings)

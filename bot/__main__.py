@@ -414,9 +414,8 @@ def run_serve(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, shutdown)
     signal.signal(signal.SIGINT, shutdown)
-    summary = (
-        f"database {store.path} (schema v{version}), playbook {playbook.source} ({len(playbook.steps)} steps)"
-        + (f", team file {settings.team_file} (fills an empty team profile)" if team_seed else "")
+    summary = f"database {store.path} (schema v{version}), playbook {playbook.source} ({len(playbook.steps)} steps)" + (
+        f", team file {settings.team_file} (fills an empty team profile)" if team_seed else ""
     )
     scheduler.start()
     try:

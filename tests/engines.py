@@ -15,8 +15,9 @@ from bot.storage.postgres import translate
 
 PG_URL = os.environ.get("DEALCOACH_TEST_DATABASE_URL", "")  # read once: the tests' clean_env removes DEALCOACH_*
 SKIP_POSTGRES = (
-    "the PostgreSQL half of the storage and exactly-once tests: set DEALCOACH_TEST_DATABASE_URL="
-    "postgresql://user@host:port/db (a server the tests may create schemas in), or run .ci/run, which starts one"
+    "the PostgreSQL half of the storage and exactly-once tests (marked both_engines). To run it, set "
+    "DEALCOACH_TEST_DATABASE_URL=postgresql://user@host:port/db (a server where the tests may create schemas), "
+    "or run .ci/run, which starts a throw-away server"
 )
 
 

@@ -259,9 +259,7 @@ def update_deal(
     """Save edited details and re-plan the steps not yet acted on; call inside `Store.write()`."""
     at = stamp(now)
     columns = {**_deal_columns(fields), "updated_at": at}
-    db.execute(
-        f"UPDATE deals SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?", [*columns.values(), deal_id]
-    )
+    db.execute(f"UPDATE deals SET {', '.join(f'{c} = ?' for c in columns)} WHERE id = ?", [*columns.values(), deal_id])
     # Only steps still 'planned' are moved or removed, each by a conditional statement: a dispatcher claiming one
     # at the same moment (another instance) keeps it, and it is posted as planned before.
     planned = {p.step.id: p for p in _plan(playbook, fields)}

@@ -17,19 +17,21 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlite_utils
 from apscheduler.triggers.interval import IntervalTrigger
 
 from bot.coach import Coach
 from bot.digest.delivery import EVENT_TYPE, LEASE
 from bot.slack.client import TIMEOUT_SECONDS, posting_client
+from bot.storage import open_store
 from schedules import DIGEST_JOB, build_scheduler
 from schedules.jobs import Outage, send_digests
+from tests import engines
 from tests.bot.digest.test_build import PNG_SIGNATURE, Team, berlin
 from tests.conftest import OTHER_REP, SECRET, TOKEN
 from tests.processes import finish, start_job
 from tests.slack_faults import UNKNOWN_OUTCOMES
 
+pytestmark = pytest.mark.both_engines
 ROOT = Path(__file__).resolve().parents[2]
 BERLIN = ZoneInfo("Europe/Berlin")
 LA_MGR, BERLIN_MGR = "U0LAMGR", "U0BEMGR"
@@ -97,16 +99,15 @@ def held_by_slack(fake) -> Counter:
     )
 
 
-def digests(db_path: Path) -> list[dict]:
-    with sqlite_utils.Database(db_path) as db:
-        return list(db.query("SELECT * FROM digests ORDER BY id"))
+def digests(settings) -> list[dict]:
+    return engines.rows(settings, "SELECT * FROM digests ORDER BY id")
 
 
-def assert_once_each(fake, db_path: Path) -> None:
+def assert_once_each(fake, settings) -> None:
     """Slack holds every digest once, and the database knows each as sent, at the ts Slack holds it."""
     held = held_by_slack(fake)
     assert held and set(held.values()) == {1}
-    rows = {r["id"]: r for r in digests(db_path)}
+    rows = {r["id"]: r for r in digests(settings)}
     for digest_id in held:
         row = rows[digest_id]
         assert row["status"] == "sent"
@@ -146,13 +147,13 @@ def test_each_manager_gets_it_at_their_own_0830_across_the_us_dst_change_never_a
         seen += expected
         assert delivered_to(fake) == seen
     assert fake.violations == []
-    assert [(r["manager_id"], r["local_date"]) for r in digests(settings.db_path)] == [
+    assert [(r["manager_id"], r["local_date"]) for r in digests(settings)] == [
         (BERLIN_MGR, "2026-03-02"),
         (LA_MGR, "2026-03-02"),
         (BERLIN_MGR, "2026-03-09"),
         (LA_MGR, "2026-03-09"),
     ]
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
 
 
 def test_berlin_follows_its_own_dst_change(send, fake):
@@ -177,7 +178,7 @@ def test_a_bot_down_all_morning_sends_it_when_it_comes_back_once(send, fake, set
     assert send(datetime(2026, 11, 24, 0, 5, tzinfo=BERLIN), only=(BERLIN_MGR,)).sent == []  # Tuesday, before 08:30
     assert send(datetime(2026, 11, 24, 8, 30, tzinfo=BERLIN), only=(BERLIN_MGR,)).sent == [BERLIN_MGR]
     assert delivered_to(fake) == [BERLIN_MGR, BERLIN_MGR]
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
 
 
 def test_zones_are_kept_for_a_day_then_looked_up_again(send, fake, settings):
@@ -189,8 +190,8 @@ def test_zones_are_kept_for_a_day_then_looked_up_again(send, fake, settings):
     fake.users[LA_MGR] = {"tz": "Asia/Tokyo"}  # the LA manager travels
     send(MONDAY_0830 + timedelta(hours=24))
     assert len(fake.calls_to("users.info")) == 4
-    with sqlite_utils.Database(settings.db_path) as db:
-        assert {r["user_id"]: r["tz"] for r in db["users"].rows} == {LA_MGR: "Asia/Tokyo", BERLIN_MGR: "Europe/Berlin"}
+    users = engines.rows(settings, "SELECT user_id, tz FROM users")
+    assert {r["user_id"]: r["tz"] for r in users} == {LA_MGR: "Asia/Tokyo", BERLIN_MGR: "Europe/Berlin"}
 
 
 def test_without_a_zone_from_slack_the_team_zone_is_used_and_said_once(send, fake, caplog):
@@ -214,14 +215,14 @@ def test_a_restart_does_not_send_it_again(coach, fake, managers, settings):
     fake.epoch = now.timestamp()
     first = coach_for(coach, managers)
     assert sorted(send_digests(first, posting_client(first.settings), now).sent) == sorted(managers)
-    restarted = Coach(first.settings, type(coach.store)(settings.db_path), coach.playbook)
+    restarted = Coach(first.settings, open_store(settings), coach.playbook)
     for minutes in (0, 1, 90):
         assert send_digests(restarted, posting_client(first.settings), now + timedelta(minutes=minutes)).sent == []
     assert sorted(delivered_to(fake)) == sorted(managers)
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
 
 
-def digest_env(fake, db_path: Path, managers: tuple[str, ...]) -> dict[str, str]:
+def digest_env(fake, settings, managers: tuple[str, ...]) -> dict[str, str]:
     """`dealcoach digest`'s environment: nothing from the developer's shell, Slack on loopback, the test database."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))}
     return {
@@ -230,7 +231,7 @@ def digest_env(fake, db_path: Path, managers: tuple[str, ...]) -> dict[str, str]
         "SLACK_BOT_TOKEN": TOKEN,
         "SLACK_SIGNING_SECRET": SECRET,
         "SLACK_API_URL": fake.base_url,
-        "DEALCOACH_DB": str(db_path),
+        **engines.database_env(settings),
         "DEALCOACH_TIMEZONE": "Europe/Berlin",
         "DEALCOACH_MANAGERS": ",".join(managers),
     }
@@ -257,7 +258,7 @@ def test_two_digest_processes_at_the_same_moment_send_each_manager_one_dm(fake, 
         both_here.wait(timeout=30)
 
     fake.on("auth.test", hold_until_both_run)
-    env = digest_env(fake, settings.db_path, managers)
+    env = digest_env(fake, settings, managers)
     procs = [start_digest(now, env, tmp_path) for _ in range(2)]
     results = [finish(p) for p in procs]
     fake.off("auth.test")
@@ -266,7 +267,7 @@ def test_two_digest_processes_at_the_same_moment_send_each_manager_one_dm(fake, 
     assert len(fake.calls_to("auth.test")) == 2
     assert sorted(delivered_to(fake)) == sorted(managers)
     assert sum(int(out.split("sent ")[1].split()[0]) for _, out, _ in results) == 2
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
 
     again = run_digest("2026-11-23T18:45:00", env, tmp_path)  # a restart later the same day
     assert "sent 0 digests" in again and len(fake.calls_to("auth.test")) == 3
@@ -274,7 +275,7 @@ def test_two_digest_processes_at_the_same_moment_send_each_manager_one_dm(fake, 
 
 
 def test_the_cli_sends_what_is_due_at_now_in_the_team_zone_and_says_so(fake, managers, settings, tmp_path):
-    env = digest_env(fake, settings.db_path, (BERLIN_MGR,))
+    env = digest_env(fake, settings, (BERLIN_MGR,))
     fake.epoch = MONDAY_0830.timestamp()
     early = run_digest("2026-11-23T08:29:00", env, tmp_path)
     assert early.startswith("Mon 2026-11-23 08:29 CET: 1 manager; sent 0 digests")
@@ -303,7 +304,7 @@ def test_the_cli_rejects_a_bad_now(tmp_path):
 def test_a_process_killed_while_posting_is_reconciled_after_the_lease(
     fake, managers, settings, tmp_path, slack_kept_it
 ):
-    env = digest_env(fake, settings.db_path, (BERLIN_MGR,))
+    env = digest_env(fake, settings, (BERLIN_MGR,))
     fake.epoch = MONDAY_0830.timestamp()
     running: dict[str, subprocess.Popen] = {}
     started = threading.Event()
@@ -322,7 +323,7 @@ def test_a_process_killed_while_posting_is_reconciled_after_the_lease(
     code, _, _ = finish(running["proc"])
     fake.off("chat.postMessage")
     assert code == -signal.SIGKILL and fake.violations == []
-    [orphan] = digests(settings.db_path)
+    [orphan] = digests(settings)
     assert (orphan["status"], orphan["ts"]) == ("sending", None)
 
     within_lease = run_digest("2026-11-23T08:35:00", env, tmp_path)  # it may still be in flight: hands off
@@ -336,7 +337,7 @@ def test_a_process_killed_while_posting_is_reconciled_after_the_lease(
     assert history.params["channel"] == f"D{BERLIN_MGR}"
     assert len(digest_posts(fake)) == (1 if slack_kept_it else 2)
     assert held_by_slack(fake) == Counter({orphan["id"]: 1})
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
     assert "sent 0 digests" in run_digest("2026-11-23T12:00:00", env, tmp_path)
 
 
@@ -351,7 +352,7 @@ def test_an_unknown_outcome_is_settled_from_the_dm_history_never_posting_twice(s
     fake.off("chat.postMessage")
     client.timeout = TIMEOUT_SECONDS
     assert report.sent == [] and report.unconfirmed == [BERLIN_MGR]
-    [row] = digests(settings.db_path)
+    [row] = digests(settings)
     assert row["status"] == "unconfirmed"
 
     report = send(MONDAY_0830 + timedelta(minutes=1), only=(BERLIN_MGR,))
@@ -361,7 +362,7 @@ def test_an_unknown_outcome_is_settled_from_the_dm_history_never_posting_twice(s
     assert len(digest_posts(fake)) == (1 if slack_kept_it else 2)
     assert report.sent == ([] if slack_kept_it else [BERLIN_MGR])
     assert held_by_slack(fake) == Counter({row["id"]: 1})
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
     assert send(MONDAY_0830 + timedelta(minutes=2), only=(BERLIN_MGR,)).sent == []
     assert len(fake.calls_to("conversations.history")) == 1
 
@@ -374,7 +375,7 @@ def test_an_unconfirmed_digest_is_left_a_minute_to_settle_before_the_dm_is_read(
     assert send(MONDAY_0830 + timedelta(seconds=20), only=(BERLIN_MGR,)).reconciled == []
     assert fake.calls_to("conversations.history") == [] and len(digest_posts(fake)) == 1
     assert send(MONDAY_0830 + timedelta(minutes=1), only=(BERLIN_MGR,)).reconciled == [1]
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
 
 
 def test_while_the_dm_cannot_be_read_nothing_is_posted_again(send, fake, settings):
@@ -384,25 +385,25 @@ def test_while_the_dm_cannot_be_read_nothing_is_posted_again(send, fake, setting
     fake.fail("conversations.history", error="missing_scope", times=3)
     for minutes in (1, 2, 3):
         assert send(MONDAY_0830 + timedelta(minutes=minutes), only=(BERLIN_MGR,)).reconciled == []
-        assert digests(settings.db_path)[0]["status"] == "unconfirmed"
+        assert digests(settings)[0]["status"] == "unconfirmed"
     assert len(digest_posts(fake)) == 1
     assert send(MONDAY_0830 + timedelta(minutes=4), only=(BERLIN_MGR,)).reconciled == [1]
     assert len(digest_posts(fake)) == 1
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
 
 
 def test_a_429_waits_out_retry_after_then_sends_once(send, fake, settings):
     fake.fail("chat.postMessage", status=429, retry_after=120)
     report = send(MONDAY_0830, only=(BERLIN_MGR,))
     assert report.retrying == [BERLIN_MGR] and report.sent == []
-    [row] = digests(settings.db_path)
+    [row] = digests(settings)
     assert (row["status"], row["error"]) == ("retry", "ratelimited")
     assert datetime.fromisoformat(row["lease_at"]) == MONDAY_0830 + timedelta(seconds=120)
     assert send(MONDAY_0830 + timedelta(minutes=1), only=(BERLIN_MGR,)).sent == []
     assert len(digest_posts(fake)) == 1
     assert send(MONDAY_0830 + timedelta(minutes=2), only=(BERLIN_MGR,)).sent == [BERLIN_MGR]
     assert delivered_to(fake) == [BERLIN_MGR]
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
 
 
 def test_a_short_429_is_waited_out_and_the_digest_sent_in_the_same_run(send, fake, settings, pace):
@@ -411,7 +412,7 @@ def test_a_short_429_is_waited_out_and_the_digest_sent_in_the_same_run(send, fak
     assert report.sent == [BERLIN_MGR] and report.retrying == []
     assert pace.slept == [3]  # Retry-After, waited on the test's clock
     assert [c.failed for c in digest_posts(fake)] == [True, False]
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
 
 
 def test_a_short_429_on_auth_test_costs_the_run_nothing(send, fake, settings, pace):
@@ -419,7 +420,7 @@ def test_a_short_429_on_auth_test_costs_the_run_nothing(send, fake, settings, pa
     fake.fail("auth.test", status=429, retry_after=1)
     assert send(MONDAY_0830, only=(BERLIN_MGR,)).sent == [BERLIN_MGR]
     assert pace.slept == [1] and [c.failed for c in fake.calls_to("auth.test")] == [True, False]
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
 
 
 def test_a_dm_read_a_page_a_minute_settles_the_digest_over_several_runs_never_sending_it_twice(send, fake, settings):
@@ -433,11 +434,11 @@ def test_a_dm_read_a_page_a_minute_settles_the_digest_over_several_runs_never_se
     for minute in (1, 2):
         fake.history_calls_left = 1
         assert send(MONDAY_0830 + timedelta(minutes=minute), only=(BERLIN_MGR,)).reconciled == []
-        assert digests(settings.db_path)[0]["status"] == "unconfirmed"
+        assert digests(settings)[0]["status"] == "unconfirmed"
     fake.history_calls_left = 1
     assert send(MONDAY_0830 + timedelta(minutes=3), only=(BERLIN_MGR,)).reconciled == [1]
     assert len(digest_posts(fake)) == 1
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
 
 
 def test_ok_false_is_retried_later_the_same_day_with_a_growing_wait(send, fake, settings):
@@ -450,7 +451,7 @@ def test_ok_false_is_retried_later_the_same_day_with_a_growing_wait(send, fake, 
             tries.append(minute)
     assert tries == [0, 1, 2, 4]  # waits of 1, 1, 2 minutes: the later the digest already is, the longer
     assert delivered_to(fake) == [BERLIN_MGR]
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
 
 
 def test_a_day_that_ends_before_slack_takes_it_is_missed_and_the_next_digest_covers_it(send, fake, settings, team):
@@ -460,7 +461,7 @@ def test_a_day_that_ends_before_slack_takes_it_is_missed_and_the_next_digest_cov
     team.deal("Monday Deal", 50_000, datetime(2026, 11, 23, 11, 0, tzinfo=BERLIN))
     fake.reset()
     assert send(datetime(2026, 11, 24, 8, 30, tzinfo=BERLIN), only=(BERLIN_MGR,)).sent == [BERLIN_MGR]
-    assert [(r["local_date"], r["status"]) for r in digests(settings.db_path)] == [
+    assert [(r["local_date"], r["status"]) for r in digests(settings)] == [
         ("2026-11-23", "missed"),
         ("2026-11-24", "sent"),
     ]
@@ -491,13 +492,14 @@ def test_the_digest_is_a_dm_with_metadata_a_text_fallback_and_links_to_the_deals
     team.post_due()
     send(MONDAY_0830, only=(BERLIN_MGR,))
     [post] = digest_posts(fake)
-    [row] = digests(settings.db_path)
+    [row] = digests(settings)
     assert post.params["channel"] == BERLIN_MGR
     assert post.params["metadata"] == {"event_type": "dealcoach_digest", "event_payload": {"digest_id": row["id"]}}
     assert post.params["text"].startswith("Your Deal Coach digest for Mon Nov 23: 1 deal at risk")
     assert (row["channel_id"], row["ts"]) == (f"D{BERLIN_MGR}", post.response["ts"])
-    with sqlite_utils.Database(settings.db_path) as db:
-        ts = db["deals"].get(deal_id)["message_ts"]
+    [(ts,)] = [
+        tuple(r.values()) for r in engines.rows(settings, "SELECT message_ts FROM deals WHERE id = ?", [deal_id])
+    ]
     link = f"<https://fake.slack.com/archives/C0TEAM/p{ts.replace('.', '')}|Acme Rockets>"
     assert link in json.dumps(post.params["blocks"])
     assert len(fake.calls_to("auth.test")) == 1
@@ -586,7 +588,7 @@ def test_a_failed_upload_is_logged_and_never_repeats_the_digest(send, fake, sett
     assert any("chart could not be uploaded" in r.getMessage() for r in caplog.records)
     assert send(MONDAY_0830 + timedelta(minutes=1), only=(BERLIN_MGR,)).sent == []
     assert len(digest_posts(fake)) == 1 and len(fake.calls_to("files.getUploadURLExternal")) == 1
-    assert_once_each(fake, settings.db_path)
+    assert_once_each(fake, settings)
 
 
 # -- the scheduler ------------------------------------------------------------------------------------------
@@ -614,5 +616,5 @@ def test_when_auth_test_fails_nothing_is_claimed_and_the_next_run_sends(send, fa
     fake.fail("auth.test", status=503)
     report = send(MONDAY_0830, only=(BERLIN_MGR,))
     assert report.sent == [] and "auth.test failed" in report.summary()
-    assert digests(settings.db_path) == [] and digest_posts(fake) == []
+    assert digests(settings) == [] and digest_posts(fake) == []
     assert send(MONDAY_0830 + timedelta(minutes=1), only=(BERLIN_MGR,)).sent == [BERLIN_MGR]

@@ -665,9 +665,7 @@ def test_serve_killed_after_acking_a_capture_before_its_announcement_lands(fake,
     fake.fail("conversations.history", status=429, retry_after=60)  # the lookup itself is limited
     limited = run_tick(after_lease, env, tmp_path)
     assert posted_count(limited) == 0 and "announced 0" in limited and nudge_posts(fake) == []
-    assert query(settings, "SELECT status FROM posts WHERE id = ?", (claim["id"],)) == [
-        {"status": "unconfirmed"}
-    ]
+    assert query(settings, "SELECT status FROM posts WHERE id = ?", (claim["id"],)) == [{"status": "unconfirmed"}]
     assert len(fake.posts_of(ANNOUNCED)) == 1  # unknown is not a reason to post again
 
     settled = run_tick(after_lease + timedelta(minutes=1), env, tmp_path)

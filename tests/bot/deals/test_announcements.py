@@ -11,12 +11,7 @@ from bot.slack.posting import LEASE
 from bot.storage import Store
 from tests.bot.dealdata import ACME, LATER, NOW, PLAYBOOK
 
-
-@pytest.fixture
-def store(tmp_path) -> Store:
-    store = Store(tmp_path / "dealcoach.db")
-    store.migrate()
-    return store
+pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
 
 # --- posting the deal message once ---------------------------------------------------------------------------

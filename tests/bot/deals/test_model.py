@@ -11,15 +11,9 @@ import pytest
 from bot.deals import model as deals
 from bot.deals.capture import Money
 from bot.deals.model import DealFields
-from bot.storage import Store
 from tests.bot.dealdata import ACME, FRIDAY, LATER, MONDAY, PLAYBOOK, capture, count, nudges
 
-
-@pytest.fixture
-def store(tmp_path) -> Store:
-    store = Store(tmp_path / "dealcoach.db")
-    store.migrate()
-    return store
+pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
 
 # --- capturing deals -----------------------------------------------------------------------------------------
@@ -75,10 +69,9 @@ def test_captures_without_a_key_are_separate_deals(store):
     assert count(store, "deals") == 2
 
 
-def test_concurrent_captures_with_one_key_store_one_deal(tmp_path):
-    """Retries can arrive on two threads at once; the IMMEDIATE transaction lets exactly one create the deal."""
-    store = Store(tmp_path / "dealcoach.db")
-    store.migrate()
+def test_concurrent_captures_with_one_key_store_one_deal(store):
+    """Retries can arrive on two threads at once; the UNIQUE capture key lets exactly one create the deal (SQLite's
+    IMMEDIATE transaction lets one in at a time; PostgreSQL's second INSERT waits for the first, then does nothing)."""
     start = threading.Barrier(4)
     results: list[tuple[int, bool]] = []
     errors: list[BaseException] = []
@@ -86,7 +79,7 @@ def test_concurrent_captures_with_one_key_store_one_deal(tmp_path):
     def attempt():
         start.wait()
         try:
-            results.append(capture(Store(store.path), capture_key="retry-me"))
+            results.append(capture(store, capture_key="retry-me"))
         except BaseException as exc:  # asserted below
             errors.append(exc)
 

@@ -18,6 +18,8 @@ from bot.nudges import ledger
 from bot.playbook.loader import Playbook, Step
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, TEAM
 
+pytestmark = pytest.mark.both_engines
+
 BERLIN = ZoneInfo("Europe/Berlin")
 NOW = datetime(2026, 11, 23, 8, 30, tzinfo=BERLIN)  # Monday morning
 TODAY = NOW.date()

@@ -5,8 +5,12 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from bot.digest import ledger
 from tests.conftest import MANAGER, TEAM
+
+pytestmark = pytest.mark.both_engines
 
 NOW = datetime(2026, 11, 23, 8, 30, tzinfo=ZoneInfo("Europe/Berlin"))  # Monday morning
 TODAY = NOW.date()

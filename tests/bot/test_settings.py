@@ -332,3 +332,16 @@ def test_the_request_wait_is_validated_against_slacks_window(http_env, raw):
     [problem] = problems(http_env)
     assert problem.startswith("DEALCOACH_REQUEST_DB_WAIT_MS must be a whole number of milliseconds from 1 to 2500")
     assert "such as 2000" in problem and "3000" in problem and repr(raw) in problem
+
+
+def test_a_postgresql_url_selects_postgresql_and_both_databases_set_is_an_error_naming_both(http_env):
+    """DEALCOACH_DATABASE_URL (postgresql:// or postgres://) replaces the SQLite file; with DEALCOACH_DB set too,
+    nobody can tell which database they meant, so nothing starts."""
+    del http_env["DEALCOACH_DB"]
+    for url in ("postgresql://dc:pw@db.internal:5432/dc", "postgres://dc@db/dc"):
+        assert Settings.from_env({**http_env, "DEALCOACH_DATABASE_URL": url}).database_url == url
+    assert "pw" not in repr(Settings.from_env({**http_env, "DEALCOACH_DATABASE_URL": "postgresql://dc:pw@db/dc"}))
+    [both] = problems({**http_env, "DEALCOACH_DB": "deals.db", "DEALCOACH_DATABASE_URL": "postgresql://db/dc"})
+    assert both.startswith("DEALCOACH_DATABASE_URL and DEALCOACH_DB are both set: choose one database.")
+    [wrong] = problems({**http_env, "DEALCOACH_DATABASE_URL": "mysql://db/dc"})
+    assert "DEALCOACH_DATABASE_URL must be a PostgreSQL URL, such as postgresql://" in wrong and "'mysql'" in wrong

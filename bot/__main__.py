@@ -105,7 +105,57 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("file", type=Path, help="a team file, like team.example.toml")
     imported.add_argument("--team", type=_team, default=None, help="only this workspace (its T... id)")
     imported.set_defaults(run=run_profile_import)
+
+    move = sub.add_parser(
+        "migrate-store", help="copy the SQLite database (DEALCOACH_DB) into an empty PostgreSQL database, then exit"
+    )
+    move.add_argument("--to", required=True, metavar="URL", help="postgresql://user:password@host:5432/db")
+    move.set_defaults(run=run_migrate_store)
     return parser
+
+
+def run_migrate_store(args: argparse.Namespace) -> int:
+    """Copy everything from the SQLite file into an empty PostgreSQL database, and say what was copied."""
+    from bot.storage import DatabaseUnavailable, PostgresStore, Store, is_database_url
+    from bot.storage.copy import TargetNotEmpty, copy_store
+    from bot.storage.postgres import redact
+
+    if not is_database_url(args.to):
+        print(
+            "--to must be a PostgreSQL URL, such as postgresql://dealcoach:secret@db:5432/dealcoach.", file=sys.stderr
+        )
+        return EXIT_CONFIG
+    settings = Settings.from_env(os.environ, require_slack=False)
+    if settings.database_url:
+        print(
+            "migrate-store copies the SQLite file DEALCOACH_DB into PostgreSQL, but DEALCOACH_DATABASE_URL is set: "
+            "run it with DEALCOACH_DB naming the SQLite file and DEALCOACH_DATABASE_URL unset.",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    if not settings.db_path.is_file():
+        print(f"No SQLite database at {settings.db_path} (DEALCOACH_DB): nothing to copy.", file=sys.stderr)
+        return EXIT_CONFIG
+    source = Store(settings.db_path)
+    source.migrate()  # the latest schema, so its columns are the target's
+    target = PostgresStore(args.to)
+    try:
+        copied = copy_store(source, target)
+    except TargetNotEmpty as exc:
+        print(
+            f"{redact(args.to)} already holds data ({exc}); migrate-store copies into an empty database only, so two "
+            "deployments' deals never mix. Nothing was copied.",
+            file=sys.stderr,
+        )
+        return 1
+    except DatabaseUnavailable as exc:
+        print(f"Can't use {redact(args.to)}: {exc}. Nothing was copied.", file=sys.stderr)
+        return 1
+    finally:
+        target.close()
+    print(f"Copied {settings.db_path} into {redact(args.to)}: {copied.summary()}.")
+    print("Next: set DEALCOACH_DATABASE_URL to that URL, unset DEALCOACH_DB, and start the instances.")
+    return 0
 
 
 def _team(value: str) -> str:

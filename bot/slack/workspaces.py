@@ -19,7 +19,7 @@ from slack_sdk.oauth.state_store.sqlite3 import SQLite3OAuthStateStore
 
 from bot.settings import Settings
 from bot.slack.client import posting_client
-from bot.storage import query
+from bot.storage import PostgresStore, query
 from bot.timestamps import stamp
 
 logger = logging.getLogger(__name__)
@@ -28,12 +28,72 @@ ClientFor = Callable[[str], WebClient | None]
 
 
 def installation_store(settings: Settings) -> SQLite3InstallationStore:
-    """slack_sdk's own SQLite store, in the bot's database file (its tables: slack_installations, slack_bots)."""
+    """slack_sdk's own store, in the bot's database (its tables: slack_installations, slack_bots): the SQLite file,
+    or PostgreSQL, where every instance finds every workspace's installation."""
+    if settings.database_url:
+        return PgInstallationStore(_pg(settings), client_id=settings.slack_client_id)
     return SQLite3InstallationStore(database=str(settings.db_path), client_id=settings.slack_client_id)
 
 
 def state_store(settings: Settings) -> SQLite3OAuthStateStore:
+    """The OAuth flow's state, in the bot's database: an install started on one instance may finish on another."""
+    if settings.database_url:
+        return PgOAuthStateStore(_pg(settings), expiration_seconds=STATE_SECONDS)
     return SQLite3OAuthStateStore(database=str(settings.db_path), expiration_seconds=STATE_SECONDS)
+
+
+_PG_STORES: dict[str, PostgresStore] = {}
+
+
+def _pg(settings: Settings) -> PostgresStore:
+    """One small pool per database for slack_sdk's stores, beside the bot's own."""
+    if settings.database_url not in _PG_STORES:
+        _PG_STORES[settings.database_url] = PostgresStore(settings.database_url, pool_size=2)
+    return _PG_STORES[settings.database_url]
+
+
+class _PgConnection:
+    """What slack_sdk's SQLite stores ask of sqlite3's connection (`with`, execute with `?`, commit), over a
+    pooled PostgreSQL connection in autocommit: each statement stands alone, as their SQL expects. Their tables are
+    created by migration (bot/storage/migrations.py) with the same columns, in PostgreSQL's types."""
+
+    def __init__(self, store: PostgresStore):
+        self._store = store
+
+    def __enter__(self):
+        self._session = self._store.session()
+        self._db = self._session.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._session.__exit__(*exc)
+
+    def execute(self, sql: str, params=()):
+        # sqlite3 stores True as 1: slack_sdk passes its flags either way, into INTEGER columns
+        return self._db.execute(sql, [int(p) if isinstance(p, bool) else p for p in params])
+
+    def commit(self) -> None:
+        pass
+
+
+class PgInstallationStore(SQLite3InstallationStore):
+    def __init__(self, store: PostgresStore, *, client_id: str):
+        super().__init__(database=store.path, client_id=client_id)
+        self.init_called = True  # the tables come from the migrations
+        self._pg = store
+
+    def connect(self):
+        return _PgConnection(self._pg)
+
+
+class PgOAuthStateStore(SQLite3OAuthStateStore):
+    def __init__(self, store: PostgresStore, *, expiration_seconds: int):
+        super().__init__(database=store.path, expiration_seconds=expiration_seconds)
+        self.init_called = True
+        self._pg = store
+
+    def connect(self):
+        return _PgConnection(self._pg)
 
 
 def set_active(db: sqlite_utils.Database, team_id: str, active: bool, *, now: datetime) -> bool:

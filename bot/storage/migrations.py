@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import sqlite_utils
 
-from bot.storage.store import transaction
+from bot.storage.store import is_postgres, transaction
 from bot.timestamps import parse_stamp, stamp
 
 
@@ -249,6 +249,56 @@ def _v10_team_profiles(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v11_slack_oauth_tables(db: sqlite_utils.Database) -> None:
+    """slack_sdk's installation and OAuth state tables, with its columns. On SQLite its own stores create them on
+    first use, as before; on PostgreSQL they are created here, in types PostgreSQL takes for what slack_sdk writes
+    (epoch numbers for expiry times, 0 or 1 for flags), so every instance shares every workspace's installation."""
+    if not is_postgres(db):
+        return
+    common = """
+        client_id TEXT NOT NULL,
+        app_id TEXT NOT NULL,
+        enterprise_id TEXT NOT NULL DEFAULT '',
+        enterprise_name TEXT,
+        team_id TEXT NOT NULL DEFAULT '',
+        team_name TEXT,
+        bot_token TEXT,
+        bot_id TEXT,
+        bot_user_id TEXT,
+        bot_scopes TEXT,
+        bot_refresh_token TEXT,
+        bot_token_expires_at BIGINT,
+        is_enterprise_install INTEGER NOT NULL DEFAULT 0,
+        installed_at TIMESTAMP NOT NULL DEFAULT (now() AT TIME ZONE 'utc')"""
+    db.execute(
+        f"""
+        CREATE TABLE slack_installations (
+            id INTEGER PRIMARY KEY,{common},
+            enterprise_url TEXT,
+            user_id TEXT NOT NULL,
+            user_token TEXT,
+            user_scopes TEXT,
+            user_refresh_token TEXT,
+            user_token_expires_at BIGINT,
+            incoming_webhook_url TEXT,
+            incoming_webhook_channel TEXT,
+            incoming_webhook_channel_id TEXT,
+            incoming_webhook_configuration_url TEXT,
+            token_type TEXT
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX slack_installations_idx ON slack_installations (client_id, enterprise_id, team_id, user_id, "
+        "installed_at)"
+    )
+    db.execute(f"CREATE TABLE slack_bots (id INTEGER PRIMARY KEY,{common})")
+    db.execute("CREATE INDEX slack_bots_idx ON slack_bots (client_id, enterprise_id, team_id, installed_at)")
+    db.execute(
+        "CREATE TABLE oauth_states (id INTEGER PRIMARY KEY, state TEXT NOT NULL, expire_at DOUBLE PRECISION NOT NULL)"
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -260,6 +310,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (8, _v8_announcements_once),
     (9, _v9_utc_stamps),
     (10, _v10_team_profiles),
+    (11, _v11_slack_oauth_tables),
 ]
 
 

@@ -10,7 +10,6 @@ from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
-import sqlite_utils
 from slack_sdk.oauth.installation_store import Installation
 
 from bot.coach import Coach
@@ -18,9 +17,10 @@ from bot.nudges.dispatch import Pacer
 from bot.playbook.loader import load
 from handlers import create_app
 from schedules.jobs import dispatch_nudges, send_digests
-from tests import signing
+from tests import engines, signing
 from tests.slackapp import SlackDriver, body_json
 
+pytestmark = pytest.mark.both_engines  # installations and OAuth state in the SQLite file or in PostgreSQL
 ACME, GLOBEX = "T0ACME", "T0GLOBEX"
 TOKENS = {ACME: f"xoxb-{ACME}-bot", GLOBEX: f"xoxb-{GLOBEX}-bot"}
 ACME_REP, GLOBEX_REP, ACME_MGR, GLOBEX_MGR = "U0ACMEREP", "U0GLOBREP", "U0ACMEMGR", "U0GLOBMGR"
@@ -67,8 +67,7 @@ def tokens_used(fake, method: str) -> list[str]:
 
 
 def deals(settings) -> list[dict]:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return list(db["deals"].rows_where(order_by="id"))
+    return engines.rows(settings, "SELECT * FROM deals ORDER BY id")
 
 
 def test_each_workspace_is_answered_with_its_own_token(multi, fake, settings):
@@ -98,8 +97,7 @@ def test_one_workspace_can_never_see_or_change_anothers_deals(multi, fake, setti
     slack.command("Initrode Labs $120k", team=ACME, user=ACME_REP, channel="C0ACME")
     acme = deals(settings)[0]
     dispatch_nudges(coach, coach.workspaces, MONDAY_10_BERLIN, Pacer(sleep=lambda s: None))
-    with sqlite_utils.Database(settings.db_path) as db:
-        [nudge] = [n for n in db["nudges"].rows_where("deal_id = ? AND status = 'posted'", [acme["id"]])]
+    [nudge] = engines.rows(settings, "SELECT * FROM nudges WHERE deal_id = ? AND status = 'posted'", [acme["id"]])
     fake.reset()
 
     # A Globex user (even one whose id matches nothing in Acme) tries Acme's buttons and lists.
@@ -111,9 +109,8 @@ def test_one_workspace_can_never_see_or_change_anothers_deals(multi, fake, setti
     assert len(replies) == 3 and all("can't find" in r for r in replies)
     listed = json.dumps(body_json(slack.command("list", team=GLOBEX, user=GLOBEX_REP)))
     assert "Initrode" not in listed and "no open deals" in listed
-    with sqlite_utils.Database(settings.db_path) as db:
-        assert db["deals"].get(acme["id"])["status"] == "open"
-        assert db["nudges"].get(nudge["id"])["status"] == "posted"
+    assert engines.rows(settings, "SELECT status FROM deals WHERE id = ?", [acme["id"]]) == [{"status": "open"}]
+    assert engines.rows(settings, "SELECT status FROM nudges WHERE id = ?", [nudge["id"]]) == [{"status": "posted"}]
 
     # The Globex manager's Home tab shows nothing of Acme's.
     slack._dispatch(
@@ -143,13 +140,12 @@ def test_an_uninstall_stops_that_workspaces_nudges_only_and_a_reinstall_resumes_
     tick = dispatch_nudges(coach, coach.workspaces, MONDAY_10_BERLIN, Pacer(sleep=lambda s: None))
     assert [c.params["channel"] for c in fake.calls_to("chat.postMessage")] == ["C0GLOBEX"]
     assert len(tick.posted) == 1
-    with sqlite_utils.Database(settings.db_path) as db:
-        acme_steps = {
-            n["status"]
-            for n in db.query(
-                "SELECT n.status FROM nudges n JOIN deals d ON d.id = n.deal_id WHERE d.team_id = ?", [ACME]
-            )
-        }
+    acme_steps = {
+        n["status"]
+        for n in engines.rows(
+            settings, "SELECT n.status FROM nudges n JOIN deals d ON d.id = n.deal_id WHERE d.team_id = ?", [ACME]
+        )
+    }
     assert acme_steps == {"planned"}  # kept, not dropped
 
     fake.oauth_team = {"id": ACME, "name": "Acme"}
@@ -182,9 +178,9 @@ def test_the_oauth_install_stores_the_workspace_in_the_bots_own_database(multi, 
     reinstall(server_for(slack.app))
     bot = coach.workspaces.store.find_bot(enterprise_id=None, team_id="T0NEWCO")
     assert bot is not None and bot.bot_token == "xoxb-T0NEWCO-installed"
-    with sqlite_utils.Database(settings.db_path) as db:
-        assert "slack_installations" in db.table_names()
-        assert db["workspaces"].get("T0NEWCO")["active"] == 1
+    installed = engines.rows(settings, "SELECT team_id, bot_token FROM slack_bots WHERE team_id = 'T0NEWCO'")
+    assert installed == [{"team_id": "T0NEWCO", "bot_token": "xoxb-T0NEWCO-installed"}]
+    assert engines.rows(settings, "SELECT active FROM workspaces WHERE team_id = 'T0NEWCO'") == [{"active": 1}]
     [access] = fake.calls_to("oauth.v2.access")
     assert access.params["code"] == "the-code"
 

@@ -106,12 +106,41 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("--team", type=_team, default=None, help="only this workspace (its T... id)")
     imported.set_defaults(run=run_profile_import)
 
+    purge = sub.add_parser("purge", help="erase one deal's personal data now (contact, notes, the buyer's words)")
+    purge.add_argument("--deal", type=int, required=True, metavar="ID", help="the deal's number, as in #12")
+    purge.set_defaults(run=run_purge)
+
     move = sub.add_parser(
         "migrate-store", help="copy the SQLite database (DEALCOACH_DB) into an empty PostgreSQL database, then exit"
     )
     move.add_argument("--to", required=True, metavar="URL", help="postgresql://user:password@host:5432/db")
     move.set_defaults(run=run_migrate_store)
     return parser
+
+
+def run_purge(args: argparse.Namespace) -> int:
+    """Erase one deal's personal data on request, whatever its state, keeping the numbers the reports count."""
+    from datetime import UTC
+
+    from bot.deals import retention
+    from bot.deals.model import get_deal
+
+    settings = Settings.from_env(os.environ, require_slack=False)
+    store = open_store(settings)
+    store.migrate()
+    with store.write() as db:
+        deal = get_deal(db, args.deal)
+        erased = deal is not None and retention.erase(db, args.deal, now=datetime.now(UTC))
+    if not erased:
+        print(f"No deal #{args.deal} in {store.path}: nothing was erased.", file=sys.stderr)
+        return 1
+    print(
+        f"Erased the personal data of deal #{args.deal} ({deal.account}): the contact's name and title, why they "
+        "bought, the cancel reason, the notes on its steps and the buyer's words in their outcomes. Its amount, dates "
+        "and step statuses are kept for the reports. Messages already posted in Slack are unchanged: delete them "
+        "there if they must go too."
+    )
+    return 0
 
 
 def run_migrate_store(args: argparse.Namespace) -> int:

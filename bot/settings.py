@@ -91,6 +91,7 @@ class Settings:
     large_deal: Decimal = Decimal("100000")  # at or above: a late affirm touch puts the deal at risk
     quiet_days: int = 14  # an open deal with no touch done for this long is at risk
     request_db_wait_ms: int = 2000  # a Slack request waits this long at most for a busy database; jobs wait longer
+    retention_days: int | None = None  # personal data of deals finished longer ago is erased; None: kept
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -276,6 +277,18 @@ class Settings:
                     f"deal may go without a touch before the digest flags it (got {raw_quiet!r})."
                 )
 
+        retention_days = None
+        raw_retention = get("DEALCOACH_RETENTION_DAYS")
+        if raw_retention:
+            if raw_retention.isascii() and raw_retention.isdigit() and 1 <= int(raw_retention) <= 36500:
+                retention_days = int(raw_retention)
+            else:
+                problems.append(
+                    "DEALCOACH_RETENTION_DAYS must be a whole number of days from 1 to 36500, such as 365: how long "
+                    "after a deal is finished its contact's name and title, notes and the buyer's words are kept "
+                    f"(leave it unset to keep them; got {raw_retention!r})."
+                )
+
         request_db_wait_ms = 2000
         raw_wait = get("DEALCOACH_REQUEST_DB_WAIT_MS")
         if raw_wait:
@@ -314,6 +327,7 @@ class Settings:
             large_deal=large_deal,
             quiet_days=quiet_days,
             request_db_wait_ms=request_db_wait_ms,
+            retention_days=retention_days,
         )
 
     def __repr__(self) -> str:

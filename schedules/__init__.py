@@ -6,10 +6,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
 from bot.coach import Coach
-from schedules.jobs import Outage, dispatch_nudges, send_digests
+from schedules.jobs import Outage, dispatch_nudges, erase_finished_deals, send_digests
 
 DISPATCH_JOB = "dispatch-nudges"
 DIGEST_JOB = "send-digests"  # each manager's digest, checked every minute; the digests table makes it once a day
+RETENTION_JOB = "erase-finished-deals"  # hourly: a restart never postpones it; it erases each deal once
 
 
 def build_scheduler(coach: Coach, client: WebClient) -> BackgroundScheduler:
@@ -28,6 +29,18 @@ def build_scheduler(coach: Coach, client: WebClient) -> BackgroundScheduler:
             max_instances=1,
             coalesce=True,
             misfire_grace_time=300,
+            replace_existing=True,
+        )
+    if coach.settings.retention_days is not None:
+        scheduler.add_job(
+            outage.run,
+            "interval",
+            hours=1,
+            id=RETENTION_JOB,
+            name=erase_finished_deals.__name__,
+            args=[erase_finished_deals, coach, client],
+            max_instances=1,
+            coalesce=True,
             replace_existing=True,
         )
     return scheduler

@@ -11,6 +11,7 @@ from datetime import datetime
 from slack_sdk import WebClient
 
 from bot.coach import Coach
+from bot.deals import retention
 from bot.digest.delivery import DigestReport, DigestSender
 from bot.nudges.dispatch import Dispatcher, Pacer, TickReport
 from bot.slack import workspaces
@@ -63,6 +64,18 @@ def _logged(what: str) -> Iterator[None]:
         if not is_outage(exc):
             logger.exception(what)
         raise
+
+
+def erase_finished_deals(coach: Coach, client: Clients, now: datetime | None = None) -> list[int]:
+    """Retention (DEALCOACH_RETENTION_DAYS): the personal data of deals finished longer ago is erased."""
+    days = coach.settings.retention_days
+    if days is None:
+        return []
+    with _logged("Erasing finished deals' personal data failed; the next run tries again"):
+        erased = retention.erase_finished(coach.store, now=now or coach.now(), days=days)
+    if erased:
+        logger.info("Retention: erased the personal data of %d deal(s) finished over %d days ago", len(erased), days)
+    return erased
 
 
 class Outage:

@@ -299,6 +299,11 @@ def _v11_slack_oauth_tables(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v12_erased_deals(db: sqlite_utils.Database) -> None:
+    """When a deal's personal data was erased (retention, or a purge on request): erased deals are not read again."""
+    db.execute("ALTER TABLE deals ADD COLUMN erased_at TEXT")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -311,6 +316,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (9, _v9_utc_stamps),
     (10, _v10_team_profiles),
     (11, _v11_slack_oauth_tables),
+    (12, _v12_erased_deals),
 ]
 
 

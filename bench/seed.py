@@ -7,17 +7,22 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from bot.playbook.loader import load
-from bot.storage import Store, transaction
+from bot.storage import Store, insert_many, is_postgres, transaction
 
 
 def seed(path: Path, *, deals: int, reps: int = 50, channels: int = 100, now: datetime, due_now: int = 0) -> Store:
-    """`deals` deals closed over the last 100 days, their steps done, posted or planned as a team would leave them.
+    """An SQLite file at `path` seeded by `seed_store`."""
+    return seed_store(Store(path), deals=deals, reps=reps, channels=channels, now=now, due_now=due_now)
+
+
+def seed_store(store, *, deals: int, reps: int = 50, channels: int = 100, now: datetime, due_now: int = 0):
+    """`deals` deals closed over the last 100 days, their steps done, posted or planned as a team would leave them,
+    in an empty store of either engine.
 
     Nothing is due at `now` except `due_now` steps (one per deal, each deal in its own channel), so a tick
     at `now` measures either the idle path or posting exactly `due_now` messages.
     """
     rng = random.Random(42)
-    store = Store(path)
     store.migrate()
     steps = load().steps
     today = now.date()
@@ -88,9 +93,12 @@ def seed(path: Path, *, deals: int, reps: int = 50, channels: int = 100, now: da
         else:
             row["post_id"] = None
     with store.session() as db, transaction(db):
-        db["deals"].insert_all(deal_rows, batch_size=1000)
-        db["posts"].insert_all(post_rows, batch_size=1000)
-        db["nudges"].insert_all(nudge_rows, batch_size=1000)
+        for table, rows in (("deals", deal_rows), ("posts", post_rows), ("nudges", nudge_rows)):
+            for start in range(0, len(rows), 5000):
+                insert_many(db, table, rows[start : start + 5000])
+        if is_postgres(db):  # the ids were given: the identity counters go on after them
+            for table in ("deals", "posts", "nudges"):
+                db.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT MAX(id) FROM {table}))")
     with store.session() as db:
         db.execute("ANALYZE")
     return store

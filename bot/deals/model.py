@@ -13,7 +13,7 @@ import sqlite_utils
 
 from bot.deals.capture import Money
 from bot.playbook.loader import PlannedStep, Playbook
-from bot.storage import insert, insert_many, query, query_one
+from bot.storage import for_update, insert, insert_many, query, query_one
 from bot.timestamps import stamp
 
 # A deal deleted as a mistake keeps its row with this status, so a replay or a double click finds it. Every
@@ -285,8 +285,12 @@ def update_deal(
             )
 
 
-def get_deal(db: sqlite_utils.Database, deal_id: int) -> Deal | None:
-    row = query_one(db, "SELECT * FROM deals WHERE id = ?", [deal_id])
+def get_deal(db: sqlite_utils.Database, deal_id: int, *, lock: bool = False) -> Deal | None:
+    """The deal; with `lock`, inside a write transaction, held until it ends: another instance's change to the same
+    deal waits for this one and then reads what it did (a double click on PostgreSQL changes it once)."""
+    row = query_one(
+        db, f"SELECT * FROM deals WHERE id = ?{for_update(db, skip_locked=False) if lock else ''}", [deal_id]
+    )
     return row_to_deal(row) if row else None
 
 
@@ -365,7 +369,7 @@ def mark_signed(
 ) -> list[int] | None:
     """A verbal yes is now signed: the signature steps end, the rest of the plan carries on.
     Returns the posts to redraw, or None when it was signed (or cancelled) already."""
-    deal = get_deal(db, deal_id)  # one writer at a time: still unsigned when updated below, so signed once
+    deal = get_deal(db, deal_id, lock=True)  # still unsigned when updated below, so signed once
     if deal is None or deal.status != "open" or deal.fields.signed:
         return None
     posts = posts_with_open_steps(db, deal_id)
@@ -387,7 +391,7 @@ def mark_live(
     db: sqlite_utils.Database, deal_id: int, *, go_live: date, now: datetime, playbook: Playbook
 ) -> list[int] | None:
     """The customer is live: steps timed from go-live move to the real date. None if nothing changed."""
-    deal = get_deal(db, deal_id)  # one writer at a time: as read, until this transaction ends
+    deal = get_deal(db, deal_id, lock=True)  # as read, until this transaction ends
     if deal is None or deal.status != "open" or (deal.live_at and deal.fields.go_live_date == go_live):
         return None
     update_deal(db, deal_id, replace(deal.fields, go_live_date=go_live), playbook=playbook, now=now)

@@ -246,10 +246,14 @@ def is_postgres(db) -> bool:
     return getattr(db, "engine", None) == "postgresql"
 
 
-def for_update(db) -> str:
-    """The clause that locks the rows a claim reads until its transaction ends, skipping rows another instance
-    holds: `SELECT ... {for_update(db)}`. Empty on SQLite, whose write transaction already holds the only lock."""
-    return " FOR UPDATE SKIP LOCKED" if is_postgres(db) else ""
+def for_update(db, *, skip_locked: bool = True) -> str:
+    """The clause that locks the rows a claim reads until its transaction ends: `SELECT ... {for_update(db)}`.
+    Rows another instance holds are skipped (a dispatcher's claim: someone else is posting them), or waited for
+    with `skip_locked=False` (a click on a deal: the second sees what the first did). Empty on SQLite, whose write
+    transaction already holds the only lock."""
+    if not is_postgres(db):
+        return ""
+    return " FOR UPDATE SKIP LOCKED" if skip_locked else " FOR UPDATE"
 
 
 def query(db: sqlite_utils.Database, sql: str, params: list | dict | None = None) -> list[dict]:

@@ -200,3 +200,39 @@ def test_an_unreachable_server_is_an_outage_not_a_bug():
             db.execute("SELECT 1")
     finally:
         store.close()
+
+
+# -- a click on a deal, from two instances at once ------------------------------------------------------------------
+
+
+@needs_server
+@on_postgres
+def test_mark_signed_clicked_on_two_instances_at_once_signs_once(store, database_url):
+    """The second click's transaction reads the deal only after the first has committed (its row lock), so it
+    sees the deal signed and changes nothing; without the lock both read 'unsigned' and both signed it."""
+    from dataclasses import replace
+
+    from bot.deals import model as deals
+    from tests.bot.dealdata import ACME, NOW, PLAYBOOK, capture
+
+    deal_id, _ = capture(store, replace(ACME, signed=False))
+    second: list = []
+    with store.write() as db:
+        first = deals.mark_signed(db, deal_id, actor="U0REP", now=NOW, playbook=PLAYBOOK)
+
+        def click_again():
+            with store.write() as other:
+                second.append(deals.mark_signed(other, deal_id, actor="U0MGR", now=NOW, playbook=PLAYBOOK))
+
+        clicking = threading.Thread(target=click_again)
+        clicking.start()
+        with psycopg.connect(engines.PG_URL, autocommit=True) as admin:
+            while (
+                clicking.is_alive()
+                and not admin.execute(
+                    "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%deals%'"
+                ).fetchall()
+            ):
+                pass  # until the second click waits for the first's lock (a state, not a clock)
+    clicking.join(timeout=10)
+    assert first is not None and second == [None]

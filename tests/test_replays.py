@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite_utils
+import pytest
 
-from tests import signing
+from tests import engines, signing
 from tests.conftest import CHANNEL, REP, SECRET
 from tests.slackapp import form
 
+pytestmark = pytest.mark.both_engines
+
 
 def count(settings, table: str) -> int:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return db[table].count
+    return engines.rows(settings, f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
 
 
 def test_a_replayed_slash_command_stores_and_announces_once(slack, fake, settings):
@@ -36,8 +37,7 @@ def test_a_retried_event_is_harmless(slack, fake, settings):
         )
         slack.executor.drain()
         assert response.status == 200
-    with sqlite_utils.Database(settings.db_path) as db:
-        assert [r["user_id"] for r in db["home_views"].rows] == [REP]
+    assert [r["user_id"] for r in engines.rows(settings, "SELECT user_id FROM home_views")] == [REP]
     assert {c.params["user_id"] for c in fake.calls_to("views.publish")} == {REP}
     assert fake.violations == []
 
@@ -45,8 +45,7 @@ def test_a_retried_event_is_harmless(slack, fake, settings):
     for retry in (None, "1"):
         headers = {"X-Slack-Retry-Num": retry} if retry else None
         slack.app.dispatch(signing.bolt_request(uninstalled, SECRET, content_type=signing.JSON, extra_headers=headers))
-    with sqlite_utils.Database(settings.db_path) as db:
-        assert [(r["team_id"], r["active"]) for r in db["workspaces"].rows] == [("T0FAKE", 0)]
+    assert engines.rows(settings, "SELECT team_id, active FROM workspaces") == [{"team_id": "T0FAKE", "active": 0}]
 
 
 def test_double_clicks_and_double_submits_change_nothing_the_second_time(slack, fake, settings):
@@ -55,11 +54,9 @@ def test_double_clicks_and_double_submits_change_nothing_the_second_time(slack, 
     for _ in range(2):
         slack.submit(view, form("Acme", "$5k", persona="economic"), view_id="V0ONCE")
     assert count(settings, "deals") == 1 and len(fake.calls_to("chat.postMessage")) == 1
-    with sqlite_utils.Database(settings.db_path) as db:
-        deal_id = next(db["deals"].rows)["id"]
+    deal_id = engines.rows(settings, "SELECT id FROM deals ORDER BY id")[0]["id"]
     slack.command("Globex $9k verbal")
-    with sqlite_utils.Database(settings.db_path) as db:
-        verbal = next(db["deals"].rows_where("account = 'Globex'"))["id"]
+    verbal = engines.rows(settings, "SELECT id FROM deals WHERE account = 'Globex'")[0]["id"]
     for _ in range(2):
         slack.click("deal_mark_signed", str(verbal), channel=CHANNEL)
     assert len([c for c in fake.calls_to("chat.update")]) == 1  # the second click found it signed already

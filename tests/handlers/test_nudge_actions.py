@@ -6,13 +6,13 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-import sqlite_utils
 
 from bot.nudges.dispatch import EVENT_TYPE as NUDGE
 from bot.nudges.dispatch import Pacer
 from bot.nudges.forms import LOST_TRACK
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests import engines
 from tests.capturing import store_deal
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, TEAM
 from tests.slackapp import body_json
@@ -21,6 +21,9 @@ MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin, the dea
 MONDAY_1030 = datetime(2026, 11, 23, 9, 30, tzinfo=UTC)
 LEAD = "U0LEAD"
 LATER = "2027-06-01"  # where every step but the one under test waits, so each message carries one step
+
+
+pytestmark = pytest.mark.both_engines
 
 
 @pytest.fixture
@@ -60,13 +63,12 @@ def post_step(coach, settings, clock, tick):
 
 
 def nudges(settings) -> list[dict]:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return list(db["nudges"].rows_where(order_by="id"))
+    return engines.rows(settings, "SELECT * FROM nudges ORDER BY id")
 
 
 def nudge(settings, nudge_id: int) -> dict:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return db["nudges"].get(nudge_id)
+    [row] = engines.rows(settings, "SELECT * FROM nudges WHERE id = ?", [nudge_id])
+    return row
 
 
 def select(slack, fake, action_id: str, nudge_id: int, picked: dict, *, user: str = REP, team: str = TEAM):

@@ -6,16 +6,19 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-import sqlite_utils
 
 from bot.nudges.dispatch import EVENT_TYPE as NUDGE
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests import engines
 from tests.capturing import store_deal
 from tests.conftest import CHANNEL, REP
 
 BERLIN_MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
+
+
+pytestmark = pytest.mark.both_engines
 
 
 @pytest.fixture
@@ -29,8 +32,7 @@ def tick(coach, fake, pace):
 
 
 def nudges(settings):
-    with sqlite_utils.Database(settings.db_path) as db:
-        return {r["step_id"]: r for r in db["nudges"].rows_where(order_by="id")}
+    return {r["step_id"]: r for r in engines.rows(settings, "SELECT * FROM nudges ORDER BY id")}
 
 
 def capture(coach, text="Acme Rockets $120k contact: Jane Doe persona: economic", *, channel=CHANNEL, key="k1"):

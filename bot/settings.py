@@ -23,13 +23,26 @@ SECRETS = {
     "SLACK_SIGNING_SECRET": "slack_signing_secret",
     "SLACK_APP_TOKEN": "slack_app_token",
     "SLACK_CLIENT_SECRET": "slack_client_secret",
-    "DEALCOACH_DATABASE_URL": "database_url",  # it may carry the database's password
 }
 
 
+def url_password(url: str) -> str:
+    """The password in a database URL (postgresql://user:password@host/db), a secret like a token; '' if none."""
+    from urllib.parse import unquote, urlsplit
+
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return ""
+    return unquote(password) if password else ""
+
+
 def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
-    """The secrets set in `env`, as Settings.from_env reads them, for the log filter before settings are checked."""
-    return tuple(value for name in SECRETS if (value := (env.get(name) or "").strip()))
+    """The secrets set in `env`, as Settings.from_env reads them, for the log filter before settings are checked:
+    the Slack credentials and the database URL's password."""
+    found = [value for name in SECRETS if (value := (env.get(name) or "").strip())]
+    password = url_password((env.get("DEALCOACH_DATABASE_URL") or "").strip())
+    return tuple(found + [password] if password else found)
 
 
 SLACK_ANSWER_MS = 3000  # Slack shows the user a timeout when a request isn't answered within this
@@ -95,7 +108,9 @@ class Settings:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        return tuple(value for name in SECRETS.values() if (value := getattr(self, name)))
+        found = [value for name in SECRETS.values() if (value := getattr(self, name))]
+        password = url_password(self.database_url)
+        return tuple(found + [password] if password else found)
 
     @property
     def digest_at(self) -> time:

@@ -345,3 +345,13 @@ def test_a_postgresql_url_selects_postgresql_and_both_databases_set_is_an_error_
     assert both.startswith("DEALCOACH_DATABASE_URL and DEALCOACH_DB are both set: choose one database.")
     [wrong] = problems({**http_env, "DEALCOACH_DATABASE_URL": "mysql://db/dc"})
     assert "DEALCOACH_DATABASE_URL must be a PostgreSQL URL, such as postgresql://" in wrong and "'mysql'" in wrong
+
+
+def test_the_database_urls_password_is_a_secret_redacted_from_logs(http_env):
+    from bot.settings import secret_values
+
+    del http_env["DEALCOACH_DB"]
+    env = {**http_env, "DEALCOACH_DATABASE_URL": "postgresql://dc:s3cret-pw@db.internal/dc"}
+    assert "s3cret-pw" in secret_values(env)
+    assert "s3cret-pw" in Settings.from_env(env).secrets
+    assert "s3cret-pw" not in repr(Settings.from_env(env))

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
@@ -170,7 +172,6 @@ class PostgresStore:
         self.trace = trace
         self._pool_size = pool_size
         self._shared = _Shared()
-        self.try_once_when_held = False
 
     def for_requests(self, wait_ms: int) -> PostgresStore:
         import copy
@@ -209,14 +210,17 @@ class PostgresStore:
     @contextmanager
     def write(self) -> Iterator[PgDatabase]:
         """One transaction: all of it is stored or none of it. Several instances write at once; a lock held by
-        another longer than this unit's wait ends it with DatabaseUnavailable, nothing saved."""
+        another longer than this unit's wait ends it with DatabaseUnavailable, nothing saved. One deadline bounds
+        the waits, for a pooled connection and then for each lock (as SQLite's mutex and busy wait share one)."""
         wait = int(self.busy_timeout_ms)
+        deadline = time.monotonic() + wait / 1000
         with self._borrow() as conn:
+            left = max(1, math.ceil((deadline - time.monotonic()) * 1000))  # 0 would mean "no limit"
             db = PgDatabase(conn, self.trace)
             with db.transaction():
                 conn.execute(
                     "SELECT set_config('lock_timeout', %s, true), set_config('statement_timeout', %s, true)",
-                    [f"{wait}ms", f"{max(wait, 1000)}ms"],
+                    [f"{left}ms", f"{max(wait, 1000)}ms"],
                 )
                 yield db
 

@@ -23,6 +23,10 @@ SECRETS = {
     "SLACK_SIGNING_SECRET": "slack_signing_secret",
     "SLACK_APP_TOKEN": "slack_app_token",
     "SLACK_CLIENT_SECRET": "slack_client_secret",
+    "HUBSPOT_CLIENT_SECRET": "hubspot_client_secret",
+    "HUBSPOT_ACCESS_TOKEN": "hubspot_access_token",
+    "PIPEDRIVE_WEBHOOK_PASSWORD": "pipedrive_webhook_password",
+    "PIPEDRIVE_API_TOKEN": "pipedrive_api_token",
 }
 
 
@@ -53,6 +57,85 @@ def _oauth_problems(client_id: str, client_secret: str, bot_token: str, app_toke
             "unset SLACK_APP_TOKEN."
         )
     return problems
+
+
+HUBSPOT_API_URL = "https://api.hubapi.com"
+HUBSPOT_APP = "your HubSpot private app (README: CRM > HubSpot)"
+PIPEDRIVE_API_EXAMPLE = "https://yourcompany.pipedrive.com/api"
+
+
+def _http_url(value: str) -> bool:
+    parsed = urlparse(value)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+
+
+def _crm_settings(get) -> tuple[dict[str, str], list[str]]:
+    """HubSpot's and Pipedrive's settings: each CRM is off until its settings are set, and half of them is an error
+    naming the rest."""
+    problems: list[str] = []
+    values = {
+        "hubspot_client_secret": get("HUBSPOT_CLIENT_SECRET"),
+        "hubspot_access_token": get("HUBSPOT_ACCESS_TOKEN"),
+        "hubspot_api_url": (get("HUBSPOT_API_URL") or HUBSPOT_API_URL).rstrip("/"),
+        "public_url": get("DEALCOACH_PUBLIC_URL").rstrip("/"),
+        "pipedrive_webhook_user": get("PIPEDRIVE_WEBHOOK_USER"),
+        "pipedrive_webhook_password": get("PIPEDRIVE_WEBHOOK_PASSWORD"),
+        "pipedrive_api_url": get("PIPEDRIVE_API_URL").rstrip("/"),
+        "pipedrive_api_token": get("PIPEDRIVE_API_TOKEN"),
+    }
+    hubspot = {
+        "HUBSPOT_CLIENT_SECRET": f"the Client secret from the Auth tab of {HUBSPOT_APP}",
+        "HUBSPOT_ACCESS_TOKEN": f"the Access token from the Auth tab of {HUBSPOT_APP}",
+    }
+    given = [name for name in hubspot if get(name)]
+    if given:
+        for name, where in hubspot.items():
+            if name not in given:
+                problems.append(f"{given[0]} is set but {name} is not (HubSpot needs both): copy {where}.")
+        public = values["public_url"]
+        if not public:
+            problems.append(
+                "DEALCOACH_PUBLIC_URL is not set, and HubSpot needs it: the public https address HubSpot calls, "
+                "such as https://dealcoach.example.com (HubSpot signs the URL it called, which behind a proxy is not "
+                "the one Deal Coach sees)."
+            )
+        elif not _http_url(public) or urlparse(public).query or urlparse(public).fragment:
+            problems.append(
+                f"DEALCOACH_PUBLIC_URL must be the public address, such as https://dealcoach.example.com, with no "
+                f"query (got {public!r})."
+            )
+    if not _http_url(values["hubspot_api_url"]):
+        problems.append(
+            f"HUBSPOT_API_URL must be an http(s) URL such as {HUBSPOT_API_URL} (got {get('HUBSPOT_API_URL')!r})."
+        )
+
+    pipedrive = {
+        "PIPEDRIVE_WEBHOOK_USER": "a user name you choose, typed again as the webhook's HTTP Auth username",
+        "PIPEDRIVE_WEBHOOK_PASSWORD": "a long random password you choose, typed again as the webhook's HTTP Auth "
+        "password",
+        "PIPEDRIVE_API_URL": f"your company's API address, such as {PIPEDRIVE_API_EXAMPLE}",
+        "PIPEDRIVE_API_TOKEN": "the token from Pipedrive > your name > Personal preferences > API",
+    }
+    given = [name for name in pipedrive if get(name)]
+    if given:
+        missing = [name for name in pipedrive if name not in given]
+        if missing:
+            problems.append(
+                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} set, so Pipedrive needs "
+                + "; ".join(f"{name} ({pipedrive[name]})" for name in missing)
+                + "."
+            )
+        if ":" in values["pipedrive_webhook_user"]:
+            problems.append(
+                "PIPEDRIVE_WEBHOOK_USER must not contain ':' (HTTP Basic puts one between user and password)."
+            )
+        api_url = values["pipedrive_api_url"]
+        if api_url and (not _http_url(api_url) or not urlparse(api_url).path.endswith("/api")):
+            problems.append(
+                f"PIPEDRIVE_API_URL must be your company's API address ending in /api, such as {PIPEDRIVE_API_EXAMPLE} "
+                f"(got {api_url!r})."
+            )
+    return values, problems
 
 
 class SettingsError(Exception):
@@ -89,6 +172,15 @@ class Settings:
     large_deal: Decimal = Decimal("100000")  # at or above: a late affirm touch puts the deal at risk
     quiet_days: int = 14  # an open deal with no touch done for this long is at risk
     request_db_wait_ms: int = 2000  # a Slack request waits this long at most for a busy database; jobs wait longer
+    # HubSpot and Pipedrive (bot/crm): each off while its settings are empty
+    hubspot_client_secret: str = ""
+    hubspot_access_token: str = ""
+    hubspot_api_url: str = HUBSPOT_API_URL
+    public_url: str = ""  # what HubSpot calls, e.g. https://dealcoach.example.com: the URI its signature covers
+    pipedrive_webhook_user: str = ""
+    pipedrive_webhook_password: str = ""
+    pipedrive_api_url: str = ""
+    pipedrive_api_token: str = ""
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -275,9 +367,13 @@ class Settings:
         if log_level and log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r}).")
 
+        crm, crm_problems = _crm_settings(get)
+        problems += crm_problems
+
         if problems:
             raise SettingsError(problems)
         return cls(
+            **crm,
             slack_bot_token=bot_token,
             slack_signing_secret=signing_secret,
             slack_app_token=app_token,

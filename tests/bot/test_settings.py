@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from bot.settings import DEFAULT_API_URL, Settings, SettingsError
+from bot.settings import DEFAULT_API_URL, Settings, SettingsError, secret_values
 
 BOT_TOKEN = "xoxb-1111-2222-s3cr3tb0t"
 APP_TOKEN = "xapp-1-A111-s3cr3tapp"
@@ -332,3 +332,74 @@ def test_the_request_wait_is_validated_against_slacks_window(http_env, raw):
     [problem] = problems(http_env)
     assert problem.startswith("DEALCOACH_REQUEST_DB_WAIT_MS must be a whole number of milliseconds from 1 to 2500")
     assert "such as 2000" in problem and "3000" in problem and repr(raw) in problem
+
+
+HUBSPOT = {"HUBSPOT_CLIENT_SECRET": "hs-secret-0a1b2c3d", "HUBSPOT_ACCESS_TOKEN": "pat-na1-0a1b2c3d4e"}
+PIPEDRIVE = {
+    "PIPEDRIVE_WEBHOOK_USER": "dealcoach",
+    "PIPEDRIVE_WEBHOOK_PASSWORD": "pd-hook-password-9f8e7d",
+    "PIPEDRIVE_API_URL": "https://acme.pipedrive.com/api/",
+    "PIPEDRIVE_API_TOKEN": "pd-api-token-6c5b4a39",
+}
+
+
+def test_each_crm_is_off_until_its_settings_are_set(http_env):
+    settings = Settings.from_env(http_env)
+    assert (settings.hubspot_client_secret, settings.pipedrive_api_token, settings.public_url) == ("", "", "")
+    assert settings.hubspot_api_url == "https://api.hubapi.com"
+
+
+def test_hubspot_and_pipedrive_settings_are_read_and_their_secrets_never_shown(http_env):
+    env = {**http_env, **HUBSPOT, **PIPEDRIVE, "DEALCOACH_PUBLIC_URL": "https://dealcoach.example.com/"}
+    settings = Settings.from_env(env)
+    assert settings.public_url == "https://dealcoach.example.com"
+    assert settings.pipedrive_api_url == "https://acme.pipedrive.com/api"
+    assert (settings.pipedrive_webhook_user, settings.hubspot_access_token) == ("dealcoach", "pat-na1-0a1b2c3d4e")
+    secrets = [*HUBSPOT.values(), PIPEDRIVE["PIPEDRIVE_WEBHOOK_PASSWORD"], PIPEDRIVE["PIPEDRIVE_API_TOKEN"]]
+    assert set(secrets) <= set(settings.secrets)  # what the log filter redacts
+    assert set(secrets) <= set(secret_values(env))
+    assert not any(secret in repr(settings) for secret in secrets)
+
+
+@pytest.mark.parametrize("given", ["HUBSPOT_CLIENT_SECRET", "HUBSPOT_ACCESS_TOKEN"])
+def test_half_of_hubspot_is_an_error_naming_the_other_half(http_env, given):
+    other = next(name for name in HUBSPOT if name != given)
+    found = problems({**http_env, given: HUBSPOT[given], "DEALCOACH_PUBLIC_URL": "https://dealcoach.example.com"})
+    assert found == [
+        f"{given} is set but {other} is not (HubSpot needs both): copy the "
+        f"{'Client secret' if other.endswith('SECRET') else 'Access token'} from the Auth tab of your HubSpot private "
+        "app (README: CRM > HubSpot)."
+    ]
+
+
+def test_hubspot_needs_the_public_url_it_signs(http_env):
+    [problem] = problems({**http_env, **HUBSPOT})
+    assert problem.startswith("DEALCOACH_PUBLIC_URL is not set, and HubSpot needs it")
+    [problem] = problems({**http_env, **HUBSPOT, "DEALCOACH_PUBLIC_URL": "dealcoach.example.com"})
+    assert "DEALCOACH_PUBLIC_URL must be the public address" in problem
+
+
+def test_half_of_pipedrive_is_an_error_naming_each_missing_setting(http_env):
+    [problem] = problems({**http_env, "PIPEDRIVE_API_TOKEN": PIPEDRIVE["PIPEDRIVE_API_TOKEN"]})
+    assert problem.startswith("PIPEDRIVE_API_TOKEN is set, so Pipedrive needs PIPEDRIVE_WEBHOOK_USER")
+    for name in ("PIPEDRIVE_WEBHOOK_USER", "PIPEDRIVE_WEBHOOK_PASSWORD", "PIPEDRIVE_API_URL"):
+        assert name in problem
+    assert PIPEDRIVE["PIPEDRIVE_API_TOKEN"] not in problem
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("PIPEDRIVE_API_URL", "https://acme.pipedrive.com", "ending in /api"),
+        ("PIPEDRIVE_API_URL", "acme.pipedrive.com/api", "ending in /api"),
+        ("PIPEDRIVE_WEBHOOK_USER", "deal:coach", "must not contain ':'"),
+    ],
+)
+def test_pipedrive_settings_are_checked(http_env, name, value, says):
+    [problem] = problems({**http_env, **PIPEDRIVE, name: value})
+    assert says in problem and name in problem
+
+
+def test_the_hubspot_api_url_must_be_http(http_env):
+    [problem] = problems({**http_env, "HUBSPOT_API_URL": "api.hubapi.com"})
+    assert problem.startswith("HUBSPOT_API_URL must be an http(s) URL")

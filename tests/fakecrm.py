@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlsplit
 
 @dataclass
 class ApiCall:
-    """One request a fake received; headers stay out of repr so tokens never get printed."""
+    """One request a fake received (header names lower-cased); headers stay out of repr so tokens never get printed."""
 
     route: str
     method: str
@@ -69,7 +69,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        status, headers, answer = self.server.owner._handle(self.command, self.path, dict(self.headers), raw)
+        headers_in = {k.lower(): v for k, v in self.headers.items()}  # recorded lower-cased, as HTTP compares them
+        status, headers, answer = self.server.owner._handle(self.command, self.path, headers_in, raw)
         if status is None:  # hung: the client gave up; close without an answer
             self.close_connection = True
             return
@@ -249,7 +250,7 @@ class FakeHubSpot(_FakeApi):
         return "unknown", ()
 
     def _check_auth(self, call: ApiCall) -> dict | None:
-        given = next((v for k, v in call.headers.items() if k.lower() == "authorization"), "")
+        given = call.headers.get("authorization", "")
         if given != f"Bearer {self.token}":
             return {"status": "error", "message": "Authentication credentials not found.", "category": "INVALID_AUTH"}
         return None
@@ -433,7 +434,7 @@ class FakePipedrive(_FakeApi):
         if "api_token" in call.query:
             with self._lock:
                 self.violations.append(f"{call.method} {call.path}: the API token was sent in the URL")
-        given = next((v for k, v in call.headers.items() if k.lower() == "x-api-token"), "")
+        given = call.headers.get("x-api-token", "")
         if given != self.token:
             return {"success": False, "error": "unauthorized access", "errorCode": 401}
         return None

@@ -49,8 +49,8 @@ def _id(value: Any) -> str | None:
         return None
     if isinstance(value, int):
         return str(value) if value > 0 else None
-    if isinstance(value, str) and value.strip().isdigit():
-        return value.strip()
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit() and int(value) > 0:
+        return str(int(value))
     return None
 
 

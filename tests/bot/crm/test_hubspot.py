@@ -220,7 +220,7 @@ def test_resolve_reads_the_deal_its_owner_and_its_primary_contact(adapter, hubsp
     assert deal.record_url == "https://app.hubspot.com/contacts/62515/record/0-3/123"
 
     [read] = hubspot_api.calls_to("deal")
-    assert read.headers["Authorization"] == f"Bearer {hubspot_api.token}"
+    assert read.headers["authorization"] == f"Bearer {hubspot_api.token}"
     assert set(read.query["properties"].split(",")) >= {
         "dealname",
         "amount",

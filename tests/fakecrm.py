@@ -47,6 +47,8 @@ class _Failure:
     status: int
     retry_after: int | None
     hang: float | None
+    headers: dict[str, str]
+    page: bool  # an HTML page (a proxy's) instead of the CRM's JSON
 
 
 class _Server(ThreadingHTTPServer):
@@ -74,10 +76,11 @@ class _Handler(BaseHTTPRequestHandler):
         if status is None:  # hung: the client gave up; close without an answer
             self.close_connection = True
             return
-        payload = json.dumps(answer).encode()
+        page = isinstance(answer, str)
+        payload = answer.encode() if page else json.dumps(answer).encode()
         try:
             self.send_response(status)
-            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Type", "text/html" if page else "application/json")
             self.send_header("Content-Length", str(len(payload)))
             for key, value in headers.items():
                 self.send_header(key, value)
@@ -145,9 +148,15 @@ class _FakeApi:
         retry_after: int | None = None,
         times: int = 1,
         hang: float | None = None,
+        headers: dict[str, str] | None = None,
+        page: bool = False,
     ) -> None:
+        """The next `times` calls to `route` answer `status` (with Retry-After, other `headers`, or an HTML `page`
+        instead of JSON), or, with `hang`, nothing for that many seconds."""
         with self._lock:
-            self._failures[route].extend(_Failure(status, retry_after, hang) for _ in range(times))
+            self._failures[route].extend(
+                _Failure(status, retry_after, hang, dict(headers or {}), page) for _ in range(times)
+            )
 
     def calls_to(self, route: str) -> list[ApiCall]:
         with self._lock:
@@ -170,6 +179,9 @@ class _FakeApi:
                 self._stopping.wait(failure.hang)
                 return None, {}, None
             extra = {"Retry-After": str(failure.retry_after)} if failure.retry_after is not None else {}
+            extra.update(failure.headers)
+            if failure.page:
+                return failure.status, extra, "<html><body><h1>Bad gateway</h1></body></html>"
             return failure.status, extra, {"status": "error", "message": f"fake failure {failure.status}"}
         refusal = self._check_auth(call)
         if refusal is not None:

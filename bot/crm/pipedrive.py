@@ -199,11 +199,28 @@ class Pipedrive:
         """The deal as Pipedrive knows it now (a later change wins over an older event), its owner and person."""
         found = self.api.get(f"/v2/deals/{event.crm_deal_id}", missing_ok=True)
         if found is None:
+            if event.payload.get("status") not in (None, "won"):  # it left won, then went: not won, for sure
+                return self._gone(event)
             raise CrmRefused(f"Pipedrive has no deal {event.crm_deal_id} (deleted, or merged into another)", status=404)
         deal = found.get("data") if isinstance(found, dict) else None
         if not isinstance(deal, dict):
             raise CrmUnavailable(f"Pipedrive's answer for deal {event.crm_deal_id} has no data")
         return self._deal(event.crm_account, deal, {})
+
+    def _gone(self, event: Event) -> CrmDeal:
+        """A deal Pipedrive no longer has, after an event that took it out of won: not won, so the core pauses it."""
+        return CrmDeal(
+            crm=CRM,
+            crm_account=event.crm_account,
+            crm_deal_id=event.crm_deal_id,
+            won=False,
+            name=f"Pipedrive deal {event.crm_deal_id}",
+            amount=None,
+            currency=None,
+            close_date=None,
+            owner_email=None,
+            record_url=f"{self.web_url}/deal/{event.crm_deal_id}",
+        )
 
     def _deal(self, company: str, deal: Mapping[str, Any], users: dict[str, str | None]) -> CrmDeal:
         deal_id = _id(deal.get("id")) or "?"

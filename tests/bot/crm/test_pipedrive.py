@@ -165,7 +165,7 @@ def test_a_shape_pipedrive_never_sends_is_a_bad_payload_saying_what_was_expected
 
 
 def won_event(deal_id: str = "42") -> Event:
-    return Event("pipedrive", f"7001:{deal_id}:x:won", "7001", deal_id, NOW, {"deal_id": deal_id})
+    return Event("pipedrive", f"7001:{deal_id}:x:won", "7001", deal_id, NOW, {"deal_id": deal_id, "status": "won"})
 
 
 def test_resolve_reads_the_deal_its_owner_and_its_person_with_the_token_in_a_header(adapter, pipedrive_api):
@@ -215,10 +215,17 @@ def test_an_owner_or_person_who_is_gone_leaves_the_deal_without_them(adapter, pi
     assert deal.won is True and deal.owner_email is None and deal.contact_name is None
 
 
-def test_a_deal_pipedrive_does_not_have_is_refused_for_good(adapter):
+def test_a_won_deal_pipedrive_does_not_have_is_refused_for_good(adapter):
     with pytest.raises(CrmRefused, match="no deal 42") as caught:
         adapter.resolve(won_event())
     assert caught.value.status == 404
+
+
+def test_a_deal_deleted_after_leaving_won_resolves_as_not_won_so_it_still_pauses(adapter):
+    change = pipedrive_change(pipedrive_deal(42, status="deleted"), {"status": "won"})
+    [event] = adapter.parse(body(change), {})
+    deal = adapter.resolve(event)  # the fake has no deal 42
+    assert (deal.won, deal.crm_account, deal.crm_deal_id) == (False, "7001", "42")
 
 
 @pytest.mark.parametrize("route", ["deal", "user", "person"])

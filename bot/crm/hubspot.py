@@ -218,9 +218,9 @@ class HubSpot:
             events.append(
                 Event(
                     crm=CRM,
-                    # HubSpot says an eventId alone is not guaranteed unique: with the portal and the deal it is, and
-                    # a retry of the same notification carries the same three
-                    key=f"{portal}:{deal}:{event_id}",
+                    # HubSpot says an eventId alone is not guaranteed unique: with the portal, the deal and the time
+                    # of the change it is, and a retry of the same notification carries the same four
+                    key=f"{portal}:{deal}:{event_id}:{int(occurred_at.timestamp() * 1000) if occurred_at else ''}",
                     crm_account=portal,
                     crm_deal_id=deal,
                     occurred_at=occurred_at,

@@ -138,7 +138,7 @@ def test_only_dealstage_changes_are_kept_each_keyed_stably_across_retries(adapte
     assert events == [
         Event(
             crm="hubspot",
-            key="62515:123:1001",
+            key="62515:123:1001:1764514800000",
             crm_account="62515",
             crm_deal_id="123",
             occurred_at=datetime(2025, 11, 30, 15, 0, tzinfo=UTC),
@@ -146,7 +146,7 @@ def test_only_dealstage_changes_are_kept_each_keyed_stably_across_retries(adapte
         ),
         Event(
             crm="hubspot",
-            key="62515:456:1004",
+            key="62515:456:1004:" + str(NOW_MS),
             crm_account="62515",
             crm_deal_id="456",
             occurred_at=NOW,
@@ -154,14 +154,17 @@ def test_only_dealstage_changes_are_kept_each_keyed_stably_across_retries(adapte
         ),
     ]
     retried = adapter.parse(json.dumps([hubspot_event(123, event_id=1001, attempt=3)]).encode(), {})
-    assert [e.key for e in retried] == ["62515:123:1001"]
+    assert [e.key for e in retried] == ["62515:123:1001:1764514800000"]
+    # HubSpot does not promise an eventId is unique: the same id for another change of the deal is another event
+    again = adapter.parse(json.dumps([hubspot_event(123, event_id=1001, occurred_at=NOW_MS)]).encode(), {})
+    assert [e.key for e in again] == [f"62515:123:1001:{NOW_MS}"]
 
 
 def test_the_newer_object_property_change_format_is_read_for_deals_only(adapter):
     deal = {**hubspot_event(9, event_id=5), "subscriptionType": "object.propertyChange", "objectTypeId": "0-3"}
     contact = {**hubspot_event(10, event_id=6), "subscriptionType": "object.propertyChange", "objectTypeId": "0-1"}
     events = adapter.parse(json.dumps([deal, contact]).encode(), {})
-    assert [(e.crm_deal_id, e.key) for e in events] == [("9", "62515:9:5")]
+    assert [(e.crm_deal_id, e.key) for e in events] == [("9", "62515:9:5:1764514800000")]
 
 
 def test_a_batch_with_nothing_about_deal_stages_is_merely_uninteresting(adapter):

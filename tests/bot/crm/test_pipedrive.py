@@ -99,6 +99,14 @@ def test_a_deal_leaving_won_is_kept_so_the_core_can_pause_it(adapter, now):
     assert event.payload["previous_status"] == "won" and event.payload["status"] == now
 
 
+def test_a_timestamp_in_epoch_seconds_reads_as_the_same_moment(adapter):
+    change = pipedrive_change(pipedrive_deal(42, status="won"), {"status": "open"})
+    change["meta"]["timestamp"] = 1795516201  # 2026-11-24T10:30:01Z, as some senders write it
+    [event] = adapter.parse(body(change), {})
+    assert event.occurred_at == datetime(2026, 11, 24, 10, 30, 1, tzinfo=UTC)
+    assert event.key == "7001:42:2026-11-24T10:30:01+00:00:won"
+
+
 def test_won_then_reopened_are_two_events(adapter):
     won = pipedrive_change(pipedrive_deal(42, status="won"), {"status": "open"}, timestamp="2026-11-24T10:30:01Z")
     reopened = pipedrive_change(pipedrive_deal(42, status="open"), {"status": "won"}, timestamp="2026-11-24T10:30:01Z")

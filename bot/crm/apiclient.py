@@ -23,7 +23,7 @@ ERROR_EXCERPT = 200  # characters of the CRM's own error message kept in ours
 
 
 class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ARG002 - urllib's signature
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
         return None  # the 3xx then surfaces as an HTTPError, answered below
 
 
@@ -68,7 +68,7 @@ class JsonApi:
         return self._call("POST", path, None, body, False)
 
     def _call(
-        self, method: str, path: str, params: Mapping[str, Any] | None, body: Mapping[str, Any] | None, missing_ok
+        self, method: str, path: str, params: Mapping[str, Any] | None, body: Mapping[str, Any] | None, missing_ok: bool
     ) -> Any:
         url = self.base_url + path + (f"?{urlencode(params, doseq=True)}" if params else "")
         what = f"{method} {path}"  # never the query's values or a header: nothing secret reaches a message

@@ -21,7 +21,7 @@ from bot.coach import Coach
 from bot.deals.service import KEEP
 from bot.playbook.loader import load
 from bot.profile import model as profiles
-from bot.profile.model import Member, Sponsor, TeamProfile
+from bot.profile.model import Links, Member, Sponsor, TeamProfile
 from bot.settings import Settings
 from bot.slack.client import posting_client
 from bot.storage import Store
@@ -105,6 +105,7 @@ def sample(fake: FakeSlack, workdir: Path) -> tuple[Coach, int]:
         company="Rocket Software",
         exec_sponsor=Sponsor(name="Dana Whitfield", title="CEO"),
         implementation_team=tuple(Member(user, role, fact) for user, _, _, role, fact, _ in SIX),
+        links=Links(welcome_kit="https://rocket.example.com/welcome"),
     )
     with store.write() as db:
         profiles.replace(db, TEAM, team, source="bench", now=NOW)

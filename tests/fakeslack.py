@@ -239,6 +239,7 @@ class FakeSlack:
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
         self.images: dict[str, bytes] = {}  # served at image_url(name), like Slack's CDN serves profile photos
+        self.image_delay: float = 0.0  # seconds each image waits before its answer (a slow CDN)
         self.epoch: float = time.time()  # integer part of every ts; set it to place posts in (fake) time
         self.unreachable_channels: dict[str, str] = {}  # channel id -> error every chat.postMessage there gets
         self.not_joined: set[str] = set()  # posts answer not_in_channel until conversations.join succeeds
@@ -821,7 +822,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _image(self, name: str) -> None:
         """A profile photo, as Slack's CDN serves it: the bytes, or a 404 page."""
-        data = self.server.owner.images.get(name)
+        fake = self.server.owner
+        if fake.image_delay:
+            fake._stopping.wait(fake.image_delay)
+        data = fake.images.get(name)
         try:
             if data is None:
                 self.send_response(404)

@@ -84,7 +84,7 @@ def check_profile(profile: TeamProfile | None) -> TeamProfile:
     if profile is None or not profile.company:
         missing.append("your company's name")
     if profile is None or not profile.implementation_team:
-        missing.append("the implementation team (at least one person, with a role and a fun fact)")
+        missing.append("the implementation team (at least one person and their role)")
     if missing:
         raise MissingProfile(" and ".join(missing))
     assert profile is not None

@@ -27,6 +27,7 @@ REGULAR, BOLD, ITALIC = "KitSans", "KitSans-Bold", "KitSans-Oblique"
 WIDTH, HEIGHT = A4
 MARGIN = 42
 FOOTER_TOP = 52  # nothing above the footer's line is drawn lower than this
+MIN_ROW = 14.0  # the tightest row of "who to call for what"
 INK, MUTED, ACCENT, BAND, SOFT, LINE = (
     HexColor("#1d1d1f"),
     HexColor("#5f6670"),
@@ -69,6 +70,26 @@ def _paragraph(c: Canvas, markup: str, style: ParagraphStyle, x: float, top: flo
     return height
 
 
+def _lines(c: Canvas, text: str, style: ParagraphStyle, x: float, top: float, width: float, most: int) -> float:
+    """Draw stored `text` wrapped in at most `most` lines (cut with an ellipsis past them), so however long a name
+    or a fun fact, the page keeps its layout; returns the height drawn."""
+    text = inert(text)
+
+    def height(candidate: str) -> float:
+        return Paragraph(_text(candidate), style).wrap(width, HEIGHT)[1]
+
+    if height(text) > most * style.leading + 0.1:
+        low, high = 0, len(text)  # the longest prefix that fits with its ellipsis
+        while low < high:
+            middle = (low + high + 1) // 2
+            if height(text[:middle].rstrip() + "…") <= most * style.leading + 0.1:
+                low = middle
+            else:
+                high = middle - 1
+        text = text[:low].rstrip() + "…"
+    return _paragraph(c, _text(text), style, x, top, width)
+
+
 def _fit(text: str, font: str, size: float, width: float, smallest: float) -> float:
     """The largest font size from `size` down to `smallest` at which `text` fits on one line of `width`."""
     while size > smallest and pdfmetrics.stringWidth(text, font, size) > width:
@@ -102,16 +123,17 @@ def _header(c: Canvas, kit: Kit) -> float:
     c.setFillColor(ACCENT)
     c.rect(0, HEIGHT - band - 5, WIDTH, 5, stroke=0, fill=1)
     width = WIDTH - 2 * MARGIN
-    company = inert(kit.company)
-    size = _fit(company, BOLD, 34, width, 18)
+    size = _fit(inert(kit.company), BOLD, 34, width, 18)
+    company = _clip(inert(kit.company), BOLD, size, width)
     c.setFillColor(white)
     c.setFont(BOLD, size)
     c.drawString(MARGIN, HEIGHT - 68, company)
     c.setFillColor(HexColor("#a8c5e2"))
     account = inert(kit.account)
     line = f"Welcome, {account}"
-    c.setFont(REGULAR, _fit(line, REGULAR, 17, width, 11))
-    c.drawString(MARGIN, HEIGHT - 96, line)
+    size = _fit(line, REGULAR, 17, width, 11)
+    c.setFont(REGULAR, size)
+    c.drawString(MARGIN, HEIGHT - 96, _clip(line, REGULAR, size, width))
     if kit.contact:
         who = inert(kit.contact) + (f", {inert(kit.contact_title)}" if kit.contact_title else "")
         c.setFont(REGULAR, 10)
@@ -121,12 +143,17 @@ def _header(c: Canvas, kit: Kit) -> float:
     c.setFillColor(HexColor("#a8c5e2"))
     c.drawRightString(WIDTH - MARGIN, HEIGHT - 32, f"{kit.prepared:%B %-d, %Y}")
     intro = (
-        f"Thank you for choosing {_text(kit.company)}. Here are the people who will work with "
-        f"{_text(kit.account)}, what happens next, and who to call for what."
+        f"Thank you for choosing {_short(kit.company)}. Here are the people who will work with "
+        f"{_short(kit.account)}, what happens next, and who to call for what."
     )
     top = HEIGHT - band - 24
-    height = _paragraph(c, intro, _style(11.5, colour=INK, leading=16), MARGIN, top, width)
+    height = _lines(c, intro, _style(11.5, colour=INK, leading=16), MARGIN, top, width, 3)
     return top - height
+
+
+def _short(name: str, most: int = 60) -> str:
+    name = inert(name)
+    return name if len(name) <= most else name[: most - 1].rstrip() + "…"
 
 
 def _words_fit(text: str, font: str, size: float, width: float, smallest: float = 6.5) -> float:
@@ -192,18 +219,18 @@ def _team(c: Canvas, kit: Kit, y: float) -> float:
         text_top = top - 2 * radius - 10
         column = slot - 10
         x = cx - column / 2
-        parts = (
-            (person.name, BOLD, 10, INK, 2),
-            (person.title, REGULAR, 8, MUTED, 2),
-            (person.role, BOLD, 8.5, ACCENT, 6),
-            (person.fun_fact, ITALIC, 8, MUTED, 0),
+        parts = (  # value, font, size, colour, most lines, space after
+            (person.name, BOLD, 10, INK, 2, 2),
+            (person.title, REGULAR, 8, MUTED, 2, 2),
+            (person.role, BOLD, 8.5, ACCENT, 3, 6),
+            (person.fun_fact, ITALIC, 8, MUTED, 5, 0),
         )
         cursor = text_top
-        for value, font, size, colour, gap in parts:
+        for value, font, size, colour, most, gap in parts:
             if value:
                 size = _words_fit(inert(value), font, size, column)
                 style = _style(size, font=font, colour=colour, align=1, leading=size * 1.25)
-                cursor -= _paragraph(c, _text(value), style, x, cursor, column) + gap
+                cursor -= _lines(c, value, style, x, cursor, column, most) + gap
         lowest = min(lowest, cursor)
     return lowest - 4
 
@@ -230,8 +257,8 @@ def _timeline(c: Canvas, kit: Kit, y: float) -> float:
         c.setFillColor(MUTED)
         c.setFont(REGULAR, 7.5)
         c.drawCentredString(cx, line_y + 26, f"{milestone.day:%A}")
-        height = _paragraph(
-            c, _text(milestone.label), _style(8.5, align=1, leading=11), cx - slot / 2 + 4, line_y - 12, slot - 8
+        height = _lines(
+            c, milestone.label, _style(8.5, align=1, leading=11), cx - slot / 2 + 4, line_y - 12, slot - 8, 3
         )
         lowest = min(lowest, line_y - 12 - height)
     return lowest
@@ -250,7 +277,8 @@ def _contacts(c: Canvas, kit: Kit, y: float) -> float:
     y = _section(c, "Who to call for what", y)
     width = WIDTH - 2 * MARGIN
     top = y - 6
-    row_height = max(14.0, min(24.0, (top - FOOTER_TOP - 12) / len(rows)))
+    rows = rows[: max(1, int((top - FOOTER_TOP - 12) // MIN_ROW))]  # only a page of extreme lengths loses any
+    row_height = max(MIN_ROW, min(24.0, (top - FOOTER_TOP - 12) / len(rows)))
     c.setFillColor(SOFT)
     c.roundRect(MARGIN, top - row_height * len(rows) - 6, width, row_height * len(rows) + 12, 8, stroke=0, fill=1)
     for i, (what, person) in enumerate(rows):
@@ -284,6 +312,7 @@ def _footer(c: Canvas, kit: Kit) -> None:
     c.setFont(REGULAR, 8.5)
     c.drawString(MARGIN, 32, _clip(f"{inert(kit.company)} · welcome kit for {inert(kit.account)}", REGULAR, 8.5, 250))
     if kit.link:
-        link = _clip(f"Getting started: {kit.link}", REGULAR, 8.5, WIDTH - 2 * MARGIN - 260)
+        link = _clip(f"More: {kit.link}", REGULAR, 8.5, WIDTH - 2 * MARGIN - 260)
         c.drawRightString(WIDTH - MARGIN, 32, link)
-        c.linkURL(kit.link, (WIDTH - MARGIN - 250, 26, WIDTH - MARGIN, 42), relative=0)
+        left = WIDTH - MARGIN - pdfmetrics.stringWidth(link, REGULAR, 8.5)
+        c.linkURL(kit.link, (left, 28, WIDTH - MARGIN, 42), relative=0)  # the profile's https:// link, clickable

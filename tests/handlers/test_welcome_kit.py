@@ -292,14 +292,17 @@ def test_a_kit_claimed_by_a_process_that_died_is_shared_by_the_scheduler_after_i
 # -- photos and the CLI -----------------------------------------------------------------------------------------
 
 
-def test_a_photo_that_takes_too_long_becomes_initials(fake):
+def test_a_photo_that_cant_be_had_is_none_so_the_kit_draws_initials(fake):
     from bot.welcome import photos
 
     fake.images["zoe.png"] = photo("#2a9d8f")
+    fake.images["page.png"] = b"<html>Sign in</html>"
     assert Image.open(io.BytesIO(photos.fetch(fake.image_url("zoe.png")))).size == (photos.SIZE, photos.SIZE)
-    assert photos.fetch(fake.image_url("missing.png")) is None
-    assert photos.fetch("http://127.0.0.1:9/refused.png", timeout=1) is None
-    assert photos.fetch("file:///etc/passwd") is None
+    assert photos.fetch(fake.image_url("missing.png")) is None  # 404
+    assert photos.fetch(fake.image_url("page.png")) is None  # not an image
+    assert photos.fetch("file:///etc/passwd") is None  # only http(s)
+    fake.image_delay = 2.0
+    assert photos.fetch(fake.image_url("zoe.png"), timeout=0.2) is None  # too slow
 
 
 def test_the_cli_writes_the_same_kit(kit_nudge, profile, slack, fake, settings, tmp_path):

@@ -107,6 +107,13 @@ def delayed_text(deal: Deal, error: str, at: datetime, tz: ZoneInfo) -> str:
     )
 
 
+def failed_text(deal: Deal, at: datetime, tz: ZoneInfo) -> str:
+    return (
+        f"Something went wrong while making the welcome kit for *{escape(deal.account)}* (it's in the log), so nothing "
+        f"was shared. I'll try again at {_at(at, tz)} and put it in the deal's thread."
+    )
+
+
 def unconfirmed_text(deal: Deal) -> str:
     return (
         f"Slack didn't confirm the welcome kit for *{escape(deal.account)}*. I'll look in the deal's thread in a "

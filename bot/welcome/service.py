@@ -36,6 +36,7 @@ from bot.slack.posting import (
     share_once,
     upload_file,
 )
+from bot.storage import StorageError
 from bot.welcome import blocks, ledger, photos
 from bot.welcome.kit import Kit, MissingProfile, SlackPerson, assemble, check_profile, slack_person
 from bot.welcome.ledger import KitRow
@@ -93,7 +94,8 @@ def build(rt: Runtime, deal: Deal, client: WebClient | None, *, patience: Patien
     sponsor = profile.exec_sponsor.user if profile.exec_sponsor else None
     users = [deal.fields.impl_lead_id, *(m.user for m in profile.implementation_team), sponsor, deal.owner_id]
     people = _people(client, [u for u in users if u], patience or Patience(rt.sleep))
-    fetched = photos.fetch_all([p.photo_url for p in people.values()])
+    faces = [deal.fields.impl_lead_id, *(m.user for m in profile.implementation_team)]  # the photos the page shows
+    fetched = photos.fetch_all([people[u].photo_url for u in faces if u in people])
     kit = assemble(
         profile,
         deal,
@@ -156,7 +158,14 @@ def send_welcome_kit(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -
     if client is None:  # uninstalled meanwhile: the scheduler shares it after a reinstall
         _retry(rt, row, "no installation", now + PROFILE_RETRY)
         return blocks.delayed_text(deal, "no installation", now + PROFILE_RETRY, rt.settings.tz)
-    return _answer(rt, deal, deliver(rt, row, client, now=now, patience=Patience(rt.sleep)))
+    try:
+        state = deliver(rt, row, client, now=now, patience=Patience(rt.sleep))
+    except StorageError:
+        raise  # the listeners' one storage-failure answer; the claim is taken up again after its lease
+    except Exception:
+        logger.exception("Welcome kit for deal #%s failed; the scheduler tries again after its lease", deal.id)
+        return blocks.failed_text(deal, now + ledger.LEASE, rt.settings.tz)
+    return _answer(rt, deal, state)
 
 
 def _answer(rt: Runtime, deal: Deal, state: KitRow | None) -> str:

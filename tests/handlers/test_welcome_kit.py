@@ -193,6 +193,18 @@ def test_a_second_click_shares_nothing_more(kit_nudge, profile, slack, fake):
     assert "already in the deal's thread. Nothing was sent again" in ephemeral(fake)
 
 
+def test_the_home_tab_offers_it_too_and_answers_by_dm(kit_nudge, profile, slack, fake):
+    from tests.handlers.test_home import home_click, latest, open_home, shown
+
+    deal_id, thread_ts = kit_nudge
+    open_home(slack, REP)
+    assert f'"action_id": "{WELCOME_KIT}"' in shown(latest(fake, REP))
+    home_click(slack, WELCOME_KIT, str(deal_id), user=REP)
+    assert len(kits_in_thread(fake, thread_ts)) == 1
+    dm = fake.last("chat.postMessage").params  # Home has no response_url: the answer is a DM beside it
+    assert dm["channel"] == REP and "is in the deal's thread" in dm["text"]
+
+
 def test_a_manager_may_send_it_and_anyone_else_is_refused(kit_nudge, profile, slack, fake):
     deal_id, thread_ts = kit_nudge
     slack.click(WELCOME_KIT, str(deal_id), user=OTHER_REP)

@@ -342,8 +342,11 @@ def upload_file(client: WebClient, data: bytes, *, filename: str, timeout: float
         return NotPosted(type(exc).__name__, OFFLINE if never_sent(exc) else REFUSED)
     request = urllib.request.Request(answer["upload_url"], data=data, method="POST")
     request.add_header("Content-Type", "application/octet-stream")
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPSHandler(context=client.ssl)]
+    if client.proxy:  # the same way out as the client's own calls, as slack_sdk's files_upload_v2 does
+        handlers.append(urllib.request.ProxyHandler({"http": client.proxy, "https": client.proxy}))
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 - Slack's own upload URL
+        with urllib.request.build_opener(*handlers).open(request, timeout=timeout) as response:
             response.read()
     except urllib.error.HTTPError as exc:
         return NotPosted(f"upload: http {exc.code}", RATELIMITED if exc.code == 429 else REFUSED)

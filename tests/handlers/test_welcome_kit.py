@@ -127,15 +127,21 @@ def kit_row(settings) -> dict:
 # -- the button and the kit -------------------------------------------------------------------------------------
 
 
-def test_only_the_welcome_kit_step_offers_the_button(kit_nudge, fake):
+def test_only_the_welcome_kit_step_offers_the_button(coach, kit_nudge, fake, tick):
     deal_id, _ = kit_nudge
-    posted = fake.last("chat.postMessage").params
-    [actions] = [b for b in posted["blocks"] if b["type"] == "actions"]
+    [kit_step] = fake.posts_of("dealcoach_nudge")
+    [actions] = [b for b in kit_step.params["blocks"] if b["type"] == "actions"]
     kit = [e for e in actions["elements"] if e.get("action_id") == WELCOME_KIT]
     assert [(e["text"]["text"], e["value"]) for e in kit] == [("Welcome kit (PDF)", str(deal_id))]
-    announcement = fake.posts_of("dealcoach_deal") or [c for c in fake.calls_to("chat.postMessage")][:1]
-    for call in announcement:
-        assert WELCOME_KIT not in str(call.params.get("blocks"))
+    with coach.store.write() as db:  # another step falls due: its nudge has no such button, nor has the deal's message
+        db.execute(
+            "UPDATE nudges SET due_date = '2026-11-23' WHERE deal_id = ? AND step_id = 'congratulate'", [deal_id]
+        )
+    assert len(tick(MONDAY_10).posted) == 1
+    other = fake.posts_of("dealcoach_nudge")[-1]
+    assert "Call Jane Doe" in other.params["text"] and WELCOME_KIT not in str(other.params["blocks"])
+    [announcement] = fake.posts_of("dealcoach_deal")
+    assert WELCOME_KIT not in str(announcement.params["blocks"])
 
 
 def test_the_button_shares_one_one_page_pdf_naming_the_team_with_photos_in_the_deals_thread(

@@ -263,6 +263,17 @@ def test_a_rate_limited_share_is_retried_later_by_the_scheduler_and_shared_once(
     assert dm["channel"] == REP and "now in the deal's thread" in dm["text"]
 
 
+def test_dealcoach_tick_shares_a_waiting_kit_for_cron_deployments(kit_nudge, profile, slack, fake, settings, tmp_path):
+    deal_id, thread_ts = kit_nudge
+    fake.fail("files.completeUploadExternal", status=429, retry_after=120)
+    slack.click(WELCOME_KIT, str(deal_id), user=REP)
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": fake.base_url, "DEALCOACH_DB": str(settings.db_path)}
+    result = run_cli("tick", "--now", "2026-11-23T10:05:00+01:00", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "welcome kits: shared 1, retrying 0, unconfirmed 0" in result.stdout
+    assert len(kits_in_thread(fake, thread_ts)) == 1 and kit_row(settings)["status"] == "posted"
+
+
 @pytest.mark.parametrize("stored", [True, False], ids=["slack-kept-it", "slack-lost-it"])
 def test_a_share_whose_answer_is_lost_is_looked_for_in_the_thread_before_sharing_again(
     coach, kit_nudge, profile, slack, fake, settings, stored

@@ -365,3 +365,20 @@ def test_the_cli_says_what_is_missing(kit_nudge, people, fake, settings, tmp_pat
     unknown = run_cli("welcome-kit", "999", env=env, cwd=tmp_path)
     assert unknown.returncode == 1 and "There is no deal #999." in unknown.stderr
     assert list(tmp_path.glob("*.pdf")) == []
+
+
+def test_the_scheduler_runs_the_kit_job_every_minute_one_run_at_a_time(coach):
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    from schedules import KIT_JOB, build_scheduler
+
+    client = posting_client(coach.settings)
+    scheduler = build_scheduler(coach, client)
+    scheduler.start(paused=True)
+    try:
+        job = scheduler.get_job(KIT_JOB)
+        assert job.args == (share_welcome_kits, coach, client)
+        assert isinstance(job.trigger, IntervalTrigger) and job.trigger.interval == timedelta(minutes=1)
+        assert job.max_instances == 1 and job.coalesce is True
+    finally:
+        scheduler.shutdown(wait=False)

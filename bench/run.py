@@ -25,6 +25,8 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bench.seed import seed
+from bench.welcome_kit import bench_welcome_kit
+from bench.welcome_kit import report as welcome_kit_report
 from bot.coach import Coach
 from bot.nudges.dispatch import Dispatcher, Pacer
 from bot.playbook.loader import load
@@ -353,6 +355,7 @@ def main(argv: list[str] | None = None) -> int:
             d = bench_digest(workdir, deals)
             print(f"| {deals:,} / {deals * 10:,} | {d['ms']:.0f} | {d['queries']} |")
         print()
+        print(welcome_kit_report(bench_welcome_kit(runs=5 if args.quick else 20)))
         rss = bench_serve_rss(fake, workdir, deals=sizes[-1])
         print(f"## Memory\n\nPeak RSS of `dealcoach serve` with {sizes[-1] * 10:,} nudges: {rss:.0f} MB\n")
     return 0

@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     preview.add_argument("--go-live", type=_date, default=None, help="expected go-live date as YYYY-MM-DD")
     preview.set_defaults(run=run_preview)
 
+    kit = sub.add_parser("welcome-kit", help="write a deal's welcome kit (the PDF its Welcome kit button shares)")
+    kit.add_argument("deal", type=_deal_id, metavar="DEAL_ID", help="the deal's number, as in 'deal #12'")
+    kit.add_argument("--out", type=Path, default=None, help="where to write it (default: welcome-kit-ACCOUNT.pdf here)")
+    kit.set_defaults(run=run_welcome_kit)
+
     profile = sub.add_parser("team-profile", help="show the team profile, or replace it with a team file on purpose")
     profile_sub = profile.add_subparsers(dest="action", metavar="ACTION", required=True)
     show = profile_sub.add_parser("show", help="print each workspace's stored team profile")
@@ -114,6 +119,46 @@ def _team(value: str) -> str:
     if not is_team_id(value.strip()):
         raise argparse.ArgumentTypeError(f"{value!r} is not a workspace id; it looks like T012AB3CD")
     return value.strip()
+
+
+def _deal_id(value: str) -> int:
+    digits = value.strip().lstrip("#")
+    if not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a deal number; write it as 12 (for deal #12)")
+    return int(digits)
+
+
+def run_welcome_kit(args: argparse.Namespace) -> int:
+    """Write the deal's welcome kit: the same PDF the button shares (names, titles and photos read from Slack)."""
+    from bot.coach import Coach
+    from bot.welcome.blocks import SET_UP_WHERE, file_name
+    from bot.welcome.kit import MissingProfile
+    from bot.welcome.service import build_for_deal
+
+    settings = Settings.from_env(os.environ, serving=False)
+    store = Store(settings.db_path)
+    store.migrate()
+    coach = Coach(settings, store, load_playbook(settings), team_seed=load_team_file(settings))
+    try:
+        built = build_for_deal(coach, args.deal)
+    except LookupError as exc:
+        print(f"{exc} `/closed-deal list` in Slack shows your deals and their numbers.", file=sys.stderr)
+        return 1
+    except MissingProfile as exc:
+        where = SET_UP_WHERE.replace("*", "").replace("`", "")
+        print(f"No welcome kit for deal #{args.deal}: the team profile needs {exc}. {where}", file=sys.stderr)
+        return 1
+    out = args.out or Path(file_name(built.deal))
+    out.write_bytes(built.pdf)
+    team = built.kit.team
+    unnamed = sum(1 for p in team if not p.name)
+    print(
+        f"Wrote {out}: the welcome kit for {built.deal.account} (deal #{built.deal.id}), {len(team)} "
+        f"{'person' if len(team) == 1 else 'people'}, {built.kit.photos} with a photo"
+        + (f"; Slack couldn't say who {unnamed} of them are, so they show by role only" if unnamed else "")
+        + "."
+    )
+    return 0
 
 
 def load_team_file(settings: Settings) -> TeamProfile | None:
@@ -323,11 +368,12 @@ def _app_token_problem(client, settings: Settings) -> str | None:
 
 def run_tick(args: argparse.Namespace) -> int:
     """One dispatch as of --now, through the same code path as the scheduled job."""
-    from schedules.jobs import dispatch_nudges
+    from schedules.jobs import dispatch_nudges, share_welcome_kits
 
     _, report, moment = _run_job_once(args, dispatch_nudges, check_token=True)
+    _, kits, _ = _run_job_once(args, share_welcome_kits, check_token=False)
     state = "open" if report.open else "closed (nothing is posted outside business hours)"
-    print(f"{moment:%a %Y-%m-%d %H:%M %Z}: business hours {state}; {report.summary()}")
+    print(f"{moment:%a %Y-%m-%d %H:%M %Z}: business hours {state}; {report.summary()}; {kits.summary()}")
     return 0
 
 

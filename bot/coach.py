@@ -19,6 +19,7 @@ from bot.profile import service as profile_service
 from bot.runtime import Runtime
 from bot.slack import workspaces
 from bot.slack.client import describe
+from bot.welcome import service as welcome_service
 
 __all__ = ["Coach", "DealChange", "LooksLikeARepeat", "NotAllowed", "NudgeChange", "Redraw"]
 
@@ -50,6 +51,9 @@ class Coach(Runtime):
     profile_of = profile_service.profile_of
     profile_modal = profile_service.profile_modal
     save_profile = profile_service.save_profile
+
+    # the welcome kit
+    send_welcome_kit = welcome_service.send_welcome_kit
 
     # the Home tab
     open_home = home_service.open_home

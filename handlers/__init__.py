@@ -18,7 +18,7 @@ from bot.nudges import blocks as nudge_blocks
 from bot.nudges import forms as nudge_forms
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
-from handlers import home, install, nudges, profile
+from handlers import home, install, nudges, profile, welcome
 from handlers.deals import capture, form, lifecycle
 from handlers.replies import ack_at_once, answers_storage_failures, redraw_after_submission
 
@@ -110,6 +110,8 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(nudge_blocks.REASSIGN), ack_at_once, [nudges.handle_reassign]),
         (app.view(nudge_forms.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
         (app.view(nudge_forms.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
+        # the welcome kit, offered by the welcome-kit step: built and shared into the deal's thread
+        (app.action(welcome.WELCOME_KIT), ack_at_once, [welcome.handle_welcome_kit]),
         # the team profile, edited by managers from the Home tab
         (app.action(profile.EDIT_PROFILE), ack_at_once, [profile.handle_edit_profile]),
         (app.view(profile.PROFILE_MODAL), profile.handle_profile_form, [profile.redraw_after_profile]),

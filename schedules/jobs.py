@@ -16,6 +16,7 @@ from bot.nudges.dispatch import Dispatcher, Pacer, TickReport
 from bot.slack import workspaces
 from bot.slack.workspaces import ClientFor, Workspaces
 from bot.storage import is_outage, storage_problem
+from bot.welcome.service import KitReport, share_due_kits
 
 Clients = WebClient | Workspaces | ClientFor  # one workspace's client, or a client per workspace
 
@@ -51,6 +52,12 @@ def send_digests(coach: Coach, client: Clients, now: datetime | None = None) -> 
             if team_client is not None:
                 report.merge(DigestSender(coach, team_client, members_only=True).run(now))
         return report
+
+
+def share_welcome_kits(coach: Coach, client: Clients, now: datetime | None = None) -> KitReport:
+    """Share the welcome kits Slack didn't take earlier, and settle those whose share went unanswered."""
+    with _logged("Sharing welcome kits failed; the next run will pick up where this one stopped"):
+        return share_due_kits(coach, workspaces.clients(client), now or coach.now())
 
 
 @contextmanager

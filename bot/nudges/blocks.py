@@ -33,6 +33,7 @@ from bot.slack.blocks import (
     text_input,
 )
 from bot.slack.text import channel_link, escape, mention, truncate
+from bot.welcome.blocks import kit_button, offers_kit
 
 DONE, SKIP, SNOOZE, REASSIGN = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign"
 ACTIONS_BLOCK = "nudge_"  # + the nudge id: the block of its buttons, which tells Reassign which nudge
@@ -114,6 +115,7 @@ def nudge_actions(nudge: Nudge) -> dict:
                 "placeholder": {"type": "plain_text", "text": "Reassign"},
             },
             button(ADD_DETAILS, "Add details", str(nudge.deal_id)),
+            *([kit_button(nudge.deal_id)] if offers_kit(nudge.step_id) else []),  # the welcome-kit step's PDF
         ],
     }
 

@@ -249,6 +249,33 @@ def _v10_team_profiles(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v11_welcome_kits(db: sqlite_utils.Database) -> None:
+    """One welcome kit per deal, shared into the deal's thread once: the row is claimed before the upload, keeps the
+    file's id before the share (so an unknown outcome is looked for by it) and waits here between retries."""
+    db.execute(
+        """
+        CREATE TABLE welcome_kits (
+            id INTEGER PRIMARY KEY,
+            deal_id INTEGER NOT NULL UNIQUE REFERENCES deals (id) ON DELETE CASCADE,
+            team_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            thread_ts TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            status TEXT NOT NULL,
+            file_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            claimed_at TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            posted_at TEXT
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX welcome_kits_due ON welcome_kits (due_at) WHERE status IN ('sending', 'retry', 'unconfirmed')"
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -260,6 +287,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (8, _v8_announcements_once),
     (9, _v9_utc_stamps),
     (10, _v10_team_profiles),
+    (11, _v11_welcome_kits),
 ]
 
 

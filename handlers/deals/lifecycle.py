@@ -27,6 +27,22 @@ def handle_mark_signed(body: dict, action: dict, context, client, respond) -> No
     _change("signed", body, action, context, client, respond)
 
 
+def handle_claim(body: dict, action: dict, context, client, respond) -> None:
+    """Claim it, on a deal from a CRM whose owner wasn't found in Slack: the first click makes the clicker its owner;
+    a later one is told who has it."""
+    coach: Coach = context["coach"]
+    try:
+        change = coach.claim_deal(
+            deal_named(action), team_id=context.team_id, user_id=context.user_id, channel_id=context.channel_id
+        )
+    except NotAllowed as exc:
+        return refuse(coach, body, client, respond, context, str(exc))
+    if not change.changed:
+        return refuse(coach, body, client, respond, context, change.explanation)
+    coach.redraw(client, change.redraw)
+    tell(body, client, respond, blocks.claimed_text(change.deal, context.user_id))
+
+
 def handle_delete(body: dict, action: dict, context, client, respond) -> None:
     """Delete a capture made by mistake (Slack asked to confirm first): its messages say so, Home tabs drop it."""
     change = _change("delete", body, action, context, client, respond)

@@ -224,6 +224,8 @@ def _apply(
     )
     if created:
         deal_service.announce(rt, deal.id)  # exactly once; the dispatcher finishes it if Slack fails for now
+        if owner:
+            report.redraws.append(Redraw(team_id, people=frozenset({owner})))  # the rep's Home tab shows it
         prompt = deal_blocks.missing_details_prompt(deal) if owner else None
         if prompt is not None:  # the rep, privately, as after a quick capture: at most once (created is once)
             _send_note(client, owner, prompt[0], prompt[1], what=f"missing details of deal #{deal.id}")

@@ -41,6 +41,9 @@ def handle_claim(body: dict, action: dict, context, client, respond) -> None:
         return refuse(coach, body, client, respond, context, change.explanation)
     coach.redraw(client, change.redraw)
     tell(body, client, respond, blocks.claimed_text(change.deal, context.user_id))
+    prompt = blocks.missing_details_prompt(change.deal)  # what the drafts need, as a rep hears after a capture
+    if prompt is not None and body.get("response_url"):
+        respond(text=prompt[0], blocks=prompt[1], response_type="ephemeral", replace_original=False)
 
 
 def handle_delete(body: dict, action: dict, context, client, respond) -> None:

@@ -332,3 +332,61 @@ def test_the_request_wait_is_validated_against_slacks_window(http_env, raw):
     [problem] = problems(http_env)
     assert problem.startswith("DEALCOACH_REQUEST_DB_WAIT_MS must be a whole number of milliseconds from 1 to 2500")
     assert "such as 2000" in problem and "3000" in problem and repr(raw) in problem
+
+
+# -- deals from a CRM ------------------------------------------------------------------------------------------
+
+SF_TOKEN = "sf-webhook-token-0123456789abcdef"
+
+
+def test_crm_settings_are_read_routes_and_email_map_included(http_env):
+    settings = Settings.from_env(
+        {
+            **http_env,
+            "DEALCOACH_CRM_CHANNEL": "C0CRMWINS",
+            "DEALCOACH_CRM_ROUTES": "pipeline:Enterprise=C0ENT, amount:100000+=C0BIG, amount:0-10_000=C0SMALL",
+            "DEALCOACH_CRM_USERS": "Jane@Sales.example.com=U0JANE",
+            "SALESFORCE_WEBHOOK_TOKEN": SF_TOKEN,
+            "SALESFORCE_ORG_ID": "00D5g000004Xyz1EAC",
+        }
+    )
+    assert settings.crm_channel == "C0CRMWINS"
+    assert [(r.channel, r.pipeline, r.low, r.high) for r in settings.crm_routes] == [
+        ("C0ENT", "Enterprise", None, None),
+        ("C0BIG", None, Decimal("100000"), None),
+        ("C0SMALL", None, Decimal("0"), Decimal("10000")),
+    ]
+    assert settings.crm_users == (("jane@sales.example.com", "U0JANE"),)
+    assert SF_TOKEN in settings.secrets and SF_TOKEN not in repr(settings)
+
+
+def test_crm_settings_problems_are_reported_together_with_examples(http_env):
+    found = problems(
+        {
+            **http_env,
+            "DEALCOACH_CRM_ROUTES": "amount:50k-10=C0X,pipeline:=C0Y,big=#deals",
+            "DEALCOACH_CRM_USERS": "jane=U0JANE",
+            "SALESFORCE_WEBHOOK_TOKEN": "short",
+        }
+    )
+    text = "\n".join(found)
+    assert "DEALCOACH_CRM_CHANNEL is not set, but SALESFORCE_WEBHOOK_TOKEN turn a CRM on" in text
+    assert text.count("DEALCOACH_CRM_ROUTES has a rule") == 3 and "amount:100000+=C0BIGDEALS" in text
+    assert "DEALCOACH_CRM_USERS must be crm-email=member-id pairs" in text
+    assert "SALESFORCE_WEBHOOK_TOKEN must be at least 24" in text
+    assert "SALESFORCE_ORG_ID must be your Salesforce organization id" in text
+    assert "short" not in text  # a secret, even a bad one, is never echoed
+
+
+def test_oauth_mode_needs_the_workspace_the_crm_feeds(tmp_path):
+    env = {
+        "SLACK_CLIENT_ID": "123.456",
+        "SLACK_CLIENT_SECRET": "client-s3cr3t",
+        "SLACK_SIGNING_SECRET": SIGNING_SECRET,
+        "DEALCOACH_DB": str(tmp_path / "deals.db"),
+        "DEALCOACH_CRM_CHANNEL": "C0CRMWINS",
+        "SALESFORCE_WEBHOOK_TOKEN": SF_TOKEN,
+        "SALESFORCE_ORG_ID": "00D5g000004Xyz1",
+    }
+    assert any("DEALCOACH_CRM_TEAM is not set" in p for p in problems(env))
+    assert Settings.from_env({**env, "DEALCOACH_CRM_TEAM": "T0SALES"}).crm_team == "T0SALES"

@@ -210,6 +210,9 @@ def test_an_owner_not_in_slack_gets_a_claim_it_button_that_works_once(crm_server
     assert deals(crm_settings)[0]["owner_id"] == OTHER_REP
     redrawn = fake.last("chat.update")
     assert f"<@{OTHER_REP}>" in redrawn.params["text"] and blocks.CLAIM_DEAL not in str(redrawn.params["blocks"])
+    answers = [c.params["text"] for c in fake.calls_to("response_url")]
+    assert any("claimed Acme Rockets" in a for a in answers)
+    assert any("follow-up drafts still need" in a for a in answers)  # the claimer is asked for the contact
 
     crm_slack.click(blocks.CLAIM_DEAL, str(deal["id"]), user=REP, channel=CRM_CHANNEL)  # too late
     assert deals(crm_settings)[0]["owner_id"] == OTHER_REP

@@ -86,7 +86,7 @@ def claim(db: sqlite_utils.Database, event_id: int, *, now: datetime) -> Stored 
 
 def settle(db: sqlite_utils.Database, event_id: int, status: str, outcome: str, *, now: datetime) -> None:
     db.execute(
-        "UPDATE crm_inbox SET status = ?, outcome = ?, error = NULL, done_at = ? WHERE id = ?",
+        "UPDATE crm_inbox SET status = ?, outcome = ?, done_at = ? WHERE id = ?",  # an earlier error stays, for status
         [status, outcome, stamp(now), event_id],
     )
 
@@ -223,7 +223,8 @@ def status(db: sqlite_utils.Database, crm: str) -> CrmStatus:
     )
     error = query_one(
         db,
-        "SELECT error, received_at FROM crm_inbox WHERE crm = ? AND error IS NOT NULL ORDER BY id DESC LIMIT 1",
+        "SELECT error, received_at, status, crm_deal_id FROM crm_inbox WHERE crm = ? AND error IS NOT NULL "
+        "ORDER BY id DESC LIMIT 1",
         [crm],
     )
     return CrmStatus(
@@ -232,7 +233,12 @@ def status(db: sqlite_utils.Database, crm: str) -> CrmStatus:
         last_deal=deal["created_at"] if deal else None,
         last_deal_id=deal["deal_id"] if deal else None,
         pending=events.get("pending") or 0,
-        last_error=error["error"] if error else None,
+        last_error=(
+            f"{error['error']} (deal {error['crm_deal_id']}; "
+            f"{'still waiting' if error['status'] == PENDING else 'since ' + error['status']})"
+            if error
+            else None
+        ),
         last_error_at=error["received_at"] if error else None,
     )
 

@@ -363,13 +363,15 @@ def _matches(route: CrmRoute, deal: CrmDeal) -> bool:
 
 def _fields(rt: Runtime, deal: CrmDeal, now: datetime) -> DealFields:
     amount = deal.amount if deal.amount is not None and deal.amount >= 0 else Decimal(0)
+    today = now.astimezone(rt.settings.tz).date()
     currency = (deal.currency or rt.settings.currency).strip().upper()
     if len(currency) != 3 or not currency.isalpha():
         currency = rt.settings.currency
     return DealFields(
         account=_clean(deal.name, MAX_ACCOUNT) or f"Deal {deal.crm_deal_id}",
         money=Money(amount, currency),
-        close_date=deal.close_date or now.astimezone(rt.settings.tz).date(),
+        # won now: a close date the CRM still has in the future (the forecast) would hold the plan back
+        close_date=min(deal.close_date or today, today),
         contact_name=_clean(deal.contact_name, MAX_NAME),
         contact_title=_clean(deal.contact_title, MAX_NAME),
     )

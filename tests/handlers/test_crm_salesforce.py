@@ -363,3 +363,13 @@ def test_socket_mode_serves_the_crm_routes_and_the_health_check_only(crm_setting
     err.value.close()
     tick()
     assert len(announcements(fake)) == 1 and deals(crm_settings)[0]["owner_id"] == REP
+
+
+def test_a_forecast_close_date_still_in_the_future_starts_the_plan_today(crm_server, crm_settings, fake, tick, clock):
+    fake.emails[JANE] = REP
+    soap.post(crm_server, soap.message(("04l5g0000001AAA", Opportunity(close_date="2027-03-31", amount=None))))
+    tick()
+    [deal] = deals(crm_settings)
+    assert deal["close_date"] == clock.now.astimezone(crm_settings.tz).date().isoformat()
+    assert deal["amount"] == "0"  # no amount in the CRM: shown as 0 until someone adds it
+    assert len(announcements(fake)) == 1

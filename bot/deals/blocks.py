@@ -32,6 +32,7 @@ ADD_DETAILS = "open_deal_details"
 MARK_SIGNED, MARK_LIVE, CANCEL_DEAL = "deal_mark_signed", "deal_mark_live", "deal_cancel"
 DELETE_DEAL = "deal_delete"
 CLAIM_DEAL = "deal_claim"  # a deal from a CRM whose owner wasn't found in Slack: "Claim it"
+CHANGE_OWNER, OWNER_MODAL = "deal_change_owner", "deal_owner"  # a manager hands a CRM deal to someone else
 CRM_NAMES = {"salesforce": "Salesforce", "hubspot": "HubSpot", "pipedrive": "Pipedrive"}
 CAPTURE_ANYWAY, LEAVE_CAPTURE = "capture_anyway", "capture_leave"  # the answers to "looks like a repeat"
 LIVE_MODAL, CANCEL_MODAL = "deal_live", "deal_cancel"
@@ -199,6 +200,8 @@ def deal_actions(deal: Deal) -> dict:
     value = str(deal.id)
     elements = [button(CLAIM_DEAL, "Claim it", value, "primary")] if deal.unowned else []
     elements.append(button(ADD_DETAILS, "Add details", value))
+    if deal.source and not deal.unowned:  # a CRM's owner, or whoever claimed it, may not be who works it
+        elements.append(button(CHANGE_OWNER, "Change owner", value))
     if not deal.fields.signed:
         elements.append(button(MARK_SIGNED, "Mark signed", value, "primary"))
     if not deal.live_at:
@@ -259,7 +262,7 @@ def claim_refused_text(deal: Deal | None) -> str:
         return "I can't find that deal any more."
     if deal.cancelled:
         return f"{escape(deal.account)} was cancelled; there's nothing to claim."
-    return f"{mention(deal.owner_id)} claimed {escape(deal.account)} already. A manager can reassign its steps."
+    return f"{mention(deal.owner_id)} claimed {escape(deal.account)} already. A manager can change its owner."
 
 
 def missing_details(fields: DealFields) -> list[tuple[str, str]]:
@@ -361,6 +364,24 @@ def cancel_modal(deal: Deal) -> dict:
     )
 
 
+def owner_modal(deal: Deal) -> dict:
+    """A manager picks who owns a deal from now on (its message, its follow-ups, its Home tab)."""
+    picker = {"type": "users_select", "placeholder": {"type": "plain_text", "text": "Who owns it now?"}}
+    if is_user_id(deal.owner_id):
+        picker["initial_user"] = deal.owner_id
+    return modal(
+        OWNER_MODAL,
+        title="Change the owner",
+        submit="Save",
+        close="Cancel",
+        metadata=modal_metadata(deal=deal.id),
+        blocks=[
+            section(f"Who owns *{escape(deal.account)}* ({deal.fields.money.format()}) from now on?"),
+            input_block(forms.OWNER, "Owner", picker, optional=False),
+        ],
+    )
+
+
 def deal_unchanged_text(deal: Deal | None, action: str) -> str:
     if deal is None:
         return "I can't find that deal any more."
@@ -374,6 +395,8 @@ def deal_unchanged_text(deal: Deal | None, action: str) -> str:
         return f"{escape(deal.account)} is already signed. Nothing changed."
     if action == "live":
         return f"{escape(deal.account)} is already live on that date. Nothing changed."
+    if action == "owner":
+        return f"{mention(deal.owner_id)} already owns {escape(deal.account)}. Nothing changed."
     return "Nothing changed."
 
 

@@ -593,3 +593,12 @@ def claim_owner(db: sqlite_utils.Database, deal_id: int, user_id: str, *, now: d
         [user_id, stamp(now), deal_id],
     )
     return cursor.rowcount == 1
+
+
+def set_owner(db: sqlite_utils.Database, deal_id: int, owner_id: str, *, now: datetime) -> list[int] | None:
+    """A manager hands the deal to someone else. Returns the posts to redraw, or None if they own it already."""
+    cursor = db.execute(
+        "UPDATE deals SET owner_id = ?, updated_at = ? WHERE id = ? AND status = 'open' AND owner_id != ?",
+        [owner_id, stamp(now), deal_id, owner_id],
+    )
+    return posts_with_open_steps(db, deal_id) if cursor.rowcount == 1 else None

@@ -250,7 +250,8 @@ def announce(rt: Runtime, deal_id: int, *, notify: Callable[[str], object] = lam
 
 
 def change_deal(rt: Runtime, deal_id: int, action: str, *, team_id: str, user_id: str, **details) -> DealChange:
-    """Mark signed, mark live, cancel or delete, by the owner or a manager; a repeat changes nothing."""
+    """Mark signed, mark live, cancel or delete, by the owner or a manager; change the owner, by a manager; a repeat
+    changes nothing."""
     now = rt.now()
     with rt.store.write() as db:
         deal = deals.get_deal(db, deal_id)
@@ -264,6 +265,11 @@ def change_deal(rt: Runtime, deal_id: int, action: str, *, team_id: str, user_id
             posts = deals.cancel_deal(db, deal_id, actor=user_id, reason=details["reason"], now=now)
         elif action == "delete":
             posts = deals.delete_deal(db, deal_id, actor=user_id, now=now)
+        elif action == "owner":
+            if user_id not in rt.settings.managers:
+                raise NotAllowed("Only a manager can change who owns a deal.")
+            posts = deals.set_owner(db, deal_id, details["owner_id"], now=now)
+            people = people | {details["owner_id"]}
         else:
             raise ValueError(f"unknown deal action {action!r}")
         updated = deals.get_deal(db, deal_id)

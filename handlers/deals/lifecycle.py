@@ -46,6 +46,22 @@ def handle_claim(body: dict, action: dict, context, client, respond) -> None:
         respond(text=prompt[0], blocks=prompt[1], response_type="ephemeral", replace_original=False)
 
 
+def handle_change_owner(body: dict, action: dict, context, client, respond) -> None:
+    """Change owner, on a deal from a CRM: managers only, through a small form."""
+    coach: Coach = context["coach"]
+    if context.user_id not in coach.settings.managers:
+        return refuse(coach, body, client, respond, context, "Only a manager can change who owns a deal.")
+    _open_modal(lambda coach, deal: blocks.owner_modal(deal), body, action, context, client, respond)
+
+
+def handle_owner_submission(ack, view: dict, context) -> None:
+    try:
+        owner_id = forms.read_owner(view["state"]["values"])
+    except FormErrors as exc:
+        return ack(response_action="errors", errors=exc.errors)
+    _submit(ack, view, context, "owner", forms.OWNER, owner_id=owner_id)
+
+
 def handle_delete(body: dict, action: dict, context, client, respond) -> None:
     """Delete a capture made by mistake (Slack asked to confirm first): its messages say so, Home tabs drop it."""
     change = _change("delete", body, action, context, client, respond)

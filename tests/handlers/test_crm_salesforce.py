@@ -92,6 +92,13 @@ def announcements(fake):
     return fake.posts_of(ANNOUNCEMENT)
 
 
+def deal_message(fake):
+    """The deal's channel message as it looks now: its last redraw (chat.update of the announcement's ts)."""
+    [post] = announcements(fake)
+    updates = [c for c in fake.calls_to("chat.update") if c.params["ts"] == post.response["ts"]]
+    return (updates[-1] if updates else post).params
+
+
 def dms_to(fake, user):
     return [c for c in fake.calls_to("chat.postMessage") if c.params.get("channel") == user]
 
@@ -208,8 +215,8 @@ def test_an_owner_not_in_slack_gets_a_claim_it_button_that_works_once(crm_server
     response = crm_slack.click(blocks.CLAIM_DEAL, str(deal["id"]), user=OTHER_REP, channel=CRM_CHANNEL)
     assert response.status == 200
     assert deals(crm_settings)[0]["owner_id"] == OTHER_REP
-    redrawn = fake.last("chat.update")
-    assert f"<@{OTHER_REP}>" in redrawn.params["text"] and blocks.CLAIM_DEAL not in str(redrawn.params["blocks"])
+    redrawn = deal_message(fake)
+    assert f"<@{OTHER_REP}>" in redrawn["text"] and blocks.CLAIM_DEAL not in str(redrawn["blocks"])
     answers = [c.params["text"] for c in fake.calls_to("response_url")]
     assert any("claimed Acme Rockets" in a for a in answers)
     assert any("follow-up drafts still need" in a for a in answers)  # the claimer is asked for the contact
@@ -275,9 +282,7 @@ def test_a_deal_leaving_closed_won_pauses_and_tells_the_managers_then_won_again_
     assert rows(crm_settings, "SELECT id FROM nudges WHERE deal_id = ? AND status = 'planned'", [deal["id"]]) == []
     [note] = dms_to(fake, MANAGER)
     assert "moved out of closed-won" in note.params["text"] and "Acme Rockets" in note.params["text"]
-    [announced] = announcements(fake)
-    redraws = [c for c in fake.calls_to("chat.update") if c.params["channel"] == CRM_CHANNEL]
-    assert "Paused" in str([c.params["blocks"] for c in redraws])
+    assert "Paused" in str(deal_message(fake)["blocks"])
 
     clock.now += timedelta(days=20)  # paused steps are not posted while it waits
     before = len(fake.calls_to("chat.postMessage"))
@@ -307,7 +312,7 @@ def test_a_deal_captured_with_closed_deal_is_linked_not_doubled(crm_server, crm_
     [deal] = deals(crm_settings)
     assert deal["source"] == "salesforce" and deal["channel_id"] == "C0TEAM"
     assert len(announcements(fake)) == 1
-    assert "Salesforce" in str(fake.last("chat.update").params["blocks"])
+    assert "Salesforce" in str(deal_message(fake)["blocks"])
     [link] = rows(crm_settings, "SELECT * FROM crm_deals")
     assert (link["deal_id"], link["linked"]) == (deal["id"], 1)
 
@@ -373,3 +378,28 @@ def test_a_forecast_close_date_still_in_the_future_starts_the_plan_today(crm_ser
     assert deal["close_date"] == clock.now.astimezone(crm_settings.tz).date().isoformat()
     assert deal["amount"] == "0"  # no amount in the CRM: shown as 0 until someone adds it
     assert len(announcements(fake)) == 1
+
+
+def test_a_manager_can_hand_a_claimed_deal_to_someone_else_and_nobody_else_can(
+    crm_server, crm_settings, crm_slack, fake, tick
+):
+    soap.post(crm_server, soap.message(("04l5g0000001AAA", Opportunity(owner_email=None))))
+    tick()
+    [deal] = deals(crm_settings)
+    crm_slack.click(blocks.CLAIM_DEAL, str(deal["id"]), user=OTHER_REP, channel=CRM_CHANNEL)
+    assert blocks.CHANGE_OWNER in str(deal_message(fake)["blocks"])
+
+    crm_slack.click(blocks.CHANGE_OWNER, str(deal["id"]), user=OTHER_REP, channel=CRM_CHANNEL)
+    assert fake.calls_to("views.open") == []
+    assert "Only a manager" in fake.last("response_url").params["text"]
+
+    crm_slack.click(blocks.CHANGE_OWNER, str(deal["id"]), user=MANAGER, channel=CRM_CHANNEL)
+    view = fake.last("views.open").params["view"]
+    picked = {"owner": {"value": {"type": "users_select", "selected_user": REP}}}
+    forged = crm_slack.submit(view, picked, user=OTHER_REP)  # a forged submission by the rep who claimed it
+    assert "Only a manager" in str(forged.body) and deals(crm_settings)[0]["owner_id"] == OTHER_REP
+    assert crm_slack.submit(view, picked, user=MANAGER).status == 200
+    assert deals(crm_settings)[0]["owner_id"] == REP
+    assert f"<@{REP}>" in deal_message(fake)["text"]
+    again = crm_slack.submit(view, picked, user=MANAGER)
+    assert "already owns" in str(again.body)

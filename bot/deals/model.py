@@ -411,7 +411,8 @@ def cancel_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, reason: 
         return None
     posts = posts_with_open_steps(db, deal_id)
     db.execute(
-        "UPDATE nudges SET status = 'cancelled', updated_at = ? WHERE deal_id = ? AND status IN ('planned', 'posted')",
+        "UPDATE nudges SET status = 'cancelled', updated_at = ? WHERE deal_id = ? "
+        "AND status IN ('planned', 'posted', 'paused')",
         [at, deal_id],
     )
     return posts
@@ -541,7 +542,9 @@ def delete_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, now: dat
     if cursor.rowcount != 1:
         return None
     posts = [r[0] for r in db.execute("SELECT id FROM posts WHERE deal_id = ? AND status = 'posted'", [deal_id])]
-    db.execute("DELETE FROM nudges WHERE deal_id = ? AND status IN ('planned', 'posted', 'undeliverable')", [deal_id])
+    db.execute(
+        "DELETE FROM nudges WHERE deal_id = ? AND status IN ('planned', 'posted', 'undeliverable', 'paused')", [deal_id]
+    )
     return posts
 
 
@@ -574,7 +577,8 @@ def resume_deal(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> li
     """Won again: the paused steps are planned again (one already past due goes out at the next tick)."""
     at = stamp(now)
     cursor = db.execute(
-        "UPDATE deals SET paused_at = NULL, updated_at = ? WHERE id = ? AND paused_at IS NOT NULL", [at, deal_id]
+        "UPDATE deals SET paused_at = NULL, updated_at = ? WHERE id = ? AND status = 'open' AND paused_at IS NOT NULL",
+        [at, deal_id],
     )
     if cursor.rowcount != 1:
         return None

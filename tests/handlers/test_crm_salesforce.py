@@ -280,6 +280,7 @@ def test_a_deal_leaving_closed_won_pauses_and_tells_the_managers_then_won_again_
     tick()
     assert deals(crm_settings)[0]["paused_at"] is not None
     assert rows(crm_settings, "SELECT id FROM nudges WHERE deal_id = ? AND status = 'planned'", [deal["id"]]) == []
+    assert len(dms_to(fake, MANAGER)) == 1  # told of the revert; nothing "back on" for a cancelled deal
     [note] = dms_to(fake, MANAGER)
     assert "moved out of closed-won" in note.params["text"] and "Acme Rockets" in note.params["text"]
     assert "Paused" in str(deal_message(fake)["blocks"])
@@ -403,3 +404,22 @@ def test_a_manager_can_hand_a_claimed_deal_to_someone_else_and_nobody_else_can(
     assert f"<@{REP}>" in deal_message(fake)["text"]
     again = crm_slack.submit(view, picked, user=MANAGER)
     assert "already owns" in str(again.body)
+
+
+def test_a_paused_deal_cancelled_in_slack_leaves_no_step_waiting(crm_server, crm_settings, crm_slack, fake, tick):
+    fake.emails[JANE] = REP
+    soap.post(crm_server, soap.message(("04l5g0000001AAA", Opportunity())))
+    tick()
+    soap.post(crm_server, soap.message(("04l5g0000002AAA", Opportunity(won=False))))
+    tick()
+    [deal] = deals(crm_settings)
+    assert rows(crm_settings, "SELECT id FROM nudges WHERE deal_id = ? AND status = 'paused'", [deal["id"]])
+    crm_slack.click(blocks.CANCEL_DEAL, str(deal["id"]), channel=CRM_CHANNEL)
+    view = fake.last("views.open").params["view"]
+    crm_slack.submit(view, {"reason": {"value": {"type": "plain_text_input", "value": "Lost to a competitor"}}})
+    assert deals(crm_settings)[0]["status"] == "cancelled"
+    assert rows(crm_settings, "SELECT id FROM nudges WHERE deal_id = ? AND status = 'paused'", [deal["id"]]) == []
+    soap.post(crm_server, soap.message(("04l5g0000003AAA", Opportunity())))  # won again: a cancelled deal stays so
+    tick()
+    assert rows(crm_settings, "SELECT id FROM nudges WHERE deal_id = ? AND status = 'planned'", [deal["id"]]) == []
+    assert len(dms_to(fake, MANAGER)) == 1  # told of the revert; nothing "back on" for a cancelled deal

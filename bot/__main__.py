@@ -110,7 +110,80 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("file", type=Path, help="a team file, like team.example.toml")
     imported.add_argument("--team", type=_team, default=None, help="only this workspace (its T... id)")
     imported.set_defaults(run=run_profile_import)
+
+    crm = sub.add_parser("crm", help="deals from a CRM: what has arrived, and filling gaps from the CRM's API")
+    crm_sub = crm.add_subparsers(dest="action", metavar="ACTION", required=True)
+    status = crm_sub.add_parser(
+        "status", help="per CRM: the last event received, the last deal created, the last error"
+    )
+    status.set_defaults(run=run_crm_status)
+    backfill = crm_sub.add_parser(
+        "backfill", help="create the deals won in the CRM since DATE that are missing (nothing is doubled)"
+    )
+    backfill.add_argument("--since", type=_date, required=True, help="the first close date to read, YYYY-MM-DD")
+    backfill.set_defaults(run=run_crm_backfill)
     return parser
+
+
+def run_crm_status(args: argparse.Namespace) -> int:
+    """What the person wiring up a CRM needs to see: is anything arriving, is anything being created, what failed."""
+    from bot.crm import adapters, inbox
+
+    settings = Settings.from_env(os.environ, require_slack=False)
+    store = Store(settings.db_path)
+    store.migrate()
+    on = adapters.enabled(settings)
+    with store.session() as db:
+        known = {r[0] for r in db.execute("SELECT DISTINCT crm FROM crm_inbox").fetchall()}
+        rows = [inbox.status(db, name) for name in sorted(set(on) | known)]
+    if not rows:
+        print("No CRM is on: set a CRM's settings (see README, CRM) and DEALCOACH_CRM_CHANNEL.")
+        return 0
+    for s in rows:
+        state = "on" if s.crm in on else "off (its settings are missing)"
+        print(f"{s.crm}: {state}")
+        print(f"  last event received: {s.last_event or 'none yet'}" + (f" ({s.pending} waiting)" if s.pending else ""))
+        deal = f"{s.last_deal} (deal #{s.last_deal_id})" if s.last_deal else "none yet"
+        print(f"  last deal created:   {deal}")
+        print(
+            f"  last error:          {f'{s.last_error} (event received {s.last_error_at})' if s.last_error else 'none'}"
+        )
+    return 0
+
+
+def run_crm_backfill(args: argparse.Namespace) -> int:
+    """Deals won since --since, read from each CRM's API, created where missing: the same key as a webhook's."""
+    from bot.coach import Coach
+    from bot.crm import worker
+    from bot.slack import workspaces
+
+    settings = Settings.from_env(os.environ, serving=False)
+    store = Store(settings.db_path)
+    store.migrate()
+    coach = Coach(settings, store, load_playbook(settings), team_seed=load_team_file(settings))
+    if not coach.crm:
+        print("No CRM is on: set a CRM's settings (see README, CRM) and DEALCOACH_CRM_CHANNEL.", file=sys.stderr)
+        return 1
+    client_for = workspaces.clients(coach.workspaces)
+    failed = False
+    for name, adapter in sorted(coach.crm.items()):
+        if not getattr(adapter, "can_backfill", True):
+            print(f"{name}: nothing to read back (no API access); {getattr(adapter, 'backfill_hint', '')}".rstrip("; "))
+            continue
+        try:
+            report = worker.backfill(coach, adapter.backfill(args.since), client_for, now=coach.now())
+        except Exception as exc:  # CrmUnavailable and the like: say it, the next run tries again
+            print(
+                f"{name}: could not read the won deals ({exc}); nothing was created. Try again later.", file=sys.stderr
+            )
+            failed = True
+            continue
+        for redraw in report.redraws:
+            team_client = client_for(redraw.team_id)
+            if team_client is not None:
+                coach.redraw(team_client, redraw)
+        print(f"{name}: since {args.since}: {report.summary()}")
+    return 1 if failed else 0
 
 
 def _team(value: str) -> str:
@@ -446,10 +519,13 @@ def run_serve(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
             return EXIT_CONFIG
 
+    from bot.crm.webhooks import crm_app
     from schedules import build_scheduler
 
     coach = Coach(settings, store, playbook, team_seed=team_seed)
     app = create_app(coach, client=client)
+    crm = crm_app(coach.crm, store.for_requests(settings.request_db_wait_ms), coach.now) if coach.crm else None
+    crm_routes = ", ".join(f"POST /crm/{name}" for name in sorted(coach.crm))
     scheduler = build_scheduler(coach, coach.workspaces)
     stop = threading.Event()
 
@@ -467,20 +543,30 @@ def run_serve(args: argparse.Namespace) -> int:
     scheduler.start()
     try:
         if settings.socket_mode:
-            run_socket_mode(
-                app,
-                settings.slack_app_token,
-                stop,
-                connected=lambda: logger.info(
-                    "Deal Coach %s started in Socket Mode %s; %s", __version__, where, summary
-                ),
-            )
+            webhooks = None
+            if crm is not None:  # Slack needs no HTTP in Socket Mode; the CRMs do
+                webhooks = http_server(None, signing_secret="", port=settings.port, crm=crm)
+                threading.Thread(target=webhooks.run, name="crm-webhooks", daemon=True).start()
+                logger.info("CRM webhooks on port %s (%s, GET /healthz)", webhooks.effective_port, crm_routes)
+            try:
+                run_socket_mode(
+                    app,
+                    settings.slack_app_token,
+                    stop,
+                    connected=lambda: logger.info(
+                        "Deal Coach %s started in Socket Mode %s; %s", __version__, where, summary
+                    ),
+                )
+            finally:
+                if webhooks is not None:
+                    webhooks.close()
         else:
-            server = http_server(app, signing_secret=settings.slack_signing_secret, port=settings.port)
+            server = http_server(app, signing_secret=settings.slack_signing_secret, port=settings.port, crm=crm)
             logger.info(
-                "Deal Coach %s started in HTTP mode on port %s (POST /slack/events) %s; %s",
+                "Deal Coach %s started in HTTP mode on port %s (POST /slack/events%s) %s; %s",
                 __version__,
                 server.effective_port,
+                f", {crm_routes}" if crm_routes else "",
                 where,
                 summary,
             )

@@ -41,6 +41,7 @@ class Coach(Runtime):
     deal_edited = deal_service.deal_edited
     rendered_deal = deal_service.rendered_deal
     deals_of = deal_service.deals_of
+    claim_deal = deal_service.claim
 
     # nudges: what reps do with them
     nudge_for = nudge_service.nudge_for

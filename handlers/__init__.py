@@ -101,6 +101,9 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(blocks.MARK_LIVE), ack_at_once, [lifecycle.handle_mark_live]),
         (app.action(blocks.CANCEL_DEAL), ack_at_once, [lifecycle.handle_cancel]),
         (app.action(blocks.DELETE_DEAL), ack_at_once, [lifecycle.handle_delete]),
+        (app.action(blocks.CLAIM_DEAL), ack_at_once, [lifecycle.handle_claim]),
+        (app.action(blocks.CHANGE_OWNER), ack_at_once, [lifecycle.handle_change_owner]),
+        (app.view(blocks.OWNER_MODAL), lifecycle.handle_owner_submission, [redraw_after_submission]),
         (app.view(blocks.LIVE_MODAL), lifecycle.handle_live_submission, [redraw_after_submission]),
         (app.view(blocks.CANCEL_MODAL), lifecycle.handle_cancel_submission, [redraw_after_submission]),
         # a nudge's buttons and their modals

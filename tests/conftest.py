@@ -144,8 +144,8 @@ def server_for():
 
     running = []
 
-    def start(app) -> str:
-        srv = http_server(app, signing_secret=SECRET, port=0, host="127.0.0.1", threads=4)
+    def start(app, crm=None) -> str:
+        srv = http_server(app, signing_secret=SECRET, port=0, host="127.0.0.1", threads=4, crm=crm)
         stopping = threading.Event()
 
         def run():

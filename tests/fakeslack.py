@@ -234,6 +234,7 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self.users: dict[str, dict[str, Any]] = {}
+        self.emails: dict[str, str] = {}  # e-mail -> member id, for users.lookupByEmail (others: users_not_found)
         self.oauth_team = {"id": "T0NEW", "name": "New Co"}  # who oauth.v2.access says installed the app
         self.members: dict[str, set[str]] = {}  # team -> its users, for tokens named xoxb-T…-: others not found
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
@@ -588,6 +589,11 @@ class FakeSlack:
             tz = {"tz": "America/New_York", "tz_offset": -18000}
             default = {"id": user, "name": f"user-{user}", "real_name": f"User {user}", **tz}
             return {"ok": True, "user": {**default, **self.users.get(user, {})}}
+        if method == "users.lookupByEmail":
+            user = self.emails.get(str(p.get("email", "")).lower())
+            if user is None:
+                return {"ok": False, "error": "users_not_found"}
+            return {"ok": True, "user": {"id": user, "name": f"user-{user}", "profile": {"email": p.get("email")}}}
         if method == "conversations.open":
             users = str(p.get("users", "")).split(",")
             return {"ok": True, "channel": {"id": p.get("channel") or f"D{users[0]}"}}

@@ -67,6 +67,7 @@ def test_manifest_declares_what_the_app_listens_to():
         "channels:history",
         "groups:history",
         "users:read",  # the managers' digest: each manager's time zone
+        "users:read.email",  # deals from a CRM: the owner's e-mail to a Slack member (users.lookupByEmail)
         "im:write",  # the digest: conversations.open, to find a manager's DM
         "im:history",  # the digest: reconciling an unconfirmed digest from the DM's history
         "files:write",  # the digest's weekly completion chart

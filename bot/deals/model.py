@@ -56,6 +56,18 @@ class Deal:
     delivery_error: str | None = None
     deleted_at: str | None = None
     deleted_by: str | None = None
+    source: str | None = None  # the CRM it came from ("salesforce", ...); None for /closed-deal
+    source_url: str | None = None  # the deal's record in that CRM
+    paused_at: str | None = None  # moved out of closed-won in the CRM: its pending steps wait
+
+    @property
+    def unowned(self) -> bool:
+        """Came from a CRM whose owner has no Slack account we could find: waiting for someone to claim it."""
+        return not self.owner_id
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
 
     @property
     def account(self) -> str:
@@ -184,6 +196,9 @@ def row_to_deal(row: dict) -> Deal:
         delivery_error=row.get("delivery_error"),
         deleted_at=row.get("deleted_at"),
         deleted_by=row.get("deleted_by"),
+        source=row.get("source"),
+        source_url=row.get("source_url"),
+        paused_at=row.get("paused_at"),
     )
 
 
@@ -396,7 +411,8 @@ def cancel_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, reason: 
         return None
     posts = posts_with_open_steps(db, deal_id)
     db.execute(
-        "UPDATE nudges SET status = 'cancelled', updated_at = ? WHERE deal_id = ? AND status IN ('planned', 'posted')",
+        "UPDATE nudges SET status = 'cancelled', updated_at = ? WHERE deal_id = ? "
+        "AND status IN ('planned', 'posted', 'paused')",
         [at, deal_id],
     )
     return posts
@@ -408,6 +424,8 @@ def stage_of(deal: Deal, nudges: list[Nudge]) -> str:
         return "Cancelled"
     if deal.deleted:
         return "Deleted"
+    if deal.paused:
+        return "Paused"
     if not deal.fields.signed:
         return "Verbal yes"
     waiting = [n for n in nudges if n.actionable]
@@ -524,5 +542,67 @@ def delete_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, now: dat
     if cursor.rowcount != 1:
         return None
     posts = [r[0] for r in db.execute("SELECT id FROM posts WHERE deal_id = ? AND status = 'posted'", [deal_id])]
-    db.execute("DELETE FROM nudges WHERE deal_id = ? AND status IN ('planned', 'posted', 'undeliverable')", [deal_id])
+    db.execute(
+        "DELETE FROM nudges WHERE deal_id = ? AND status IN ('planned', 'posted', 'undeliverable', 'paused')", [deal_id]
+    )
     return posts
+
+
+# -- deals from a CRM: where they came from, a revert in the CRM, an owner found in Slack later -------------------
+
+
+def set_source(db: sqlite_utils.Database, deal_id: int, source: str, url: str | None) -> None:
+    db.execute("UPDATE deals SET source = ?, source_url = ? WHERE id = ?", [source, url, deal_id])
+
+
+def pause_deal(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> list[int] | None:
+    """The deal left closed-won in its CRM: the steps still planned wait (posted ones stay on screen). Returns the
+    posts to redraw, or None if it was paused (or not open) already."""
+    at = stamp(now)
+    # One writer at a time: the conditional UPDATE's row count is the claim (a repeated revert pauses once), and no
+    # dispatcher claims these steps in between, because SQLite lets one writer in at a time.
+    cursor = db.execute(
+        "UPDATE deals SET paused_at = ?, updated_at = ? WHERE id = ? AND status = 'open' AND paused_at IS NULL",
+        [at, at, deal_id],
+    )
+    if cursor.rowcount != 1:
+        return None
+    db.execute(
+        "UPDATE nudges SET status = 'paused', updated_at = ? WHERE deal_id = ? AND status = 'planned'", [at, deal_id]
+    )
+    return posts_with_open_steps(db, deal_id)
+
+
+def resume_deal(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> list[int] | None:
+    """Won again: the paused steps are planned again (one already past due goes out at the next tick)."""
+    at = stamp(now)
+    cursor = db.execute(
+        "UPDATE deals SET paused_at = NULL, updated_at = ? WHERE id = ? AND status = 'open' AND paused_at IS NOT NULL",
+        [at, deal_id],
+    )
+    if cursor.rowcount != 1:
+        return None
+    db.execute(
+        "UPDATE nudges SET status = 'planned', updated_at = ? WHERE deal_id = ? AND status = 'paused'", [at, deal_id]
+    )
+    return posts_with_open_steps(db, deal_id)
+
+
+def claim_owner(db: sqlite_utils.Database, deal_id: int, user_id: str, *, now: datetime) -> bool:
+    """The deal had no owner in Slack: the first to claim it owns it. True for that one click only."""
+    # One writer at a time: the conditional UPDATE's row count is the claim (two clicks, one owner); with concurrent
+    # writers it must stay one UPDATE ... WHERE owner_id = ''.
+    cursor = db.execute(
+        "UPDATE deals SET owner_id = ?, updated_at = ? WHERE id = ? AND owner_id = '' AND status = 'open'",
+        [user_id, stamp(now), deal_id],
+    )
+    return cursor.rowcount == 1
+
+
+def set_owner(db: sqlite_utils.Database, deal_id: int, owner_id: str, *, now: datetime) -> list[int] | None:
+    """A manager hands the deal to someone else. Returns the posts to redraw, or None if they own it already."""
+    cursor = db.execute(
+        "UPDATE deals SET owner_id = ?, updated_at = ? WHERE id = ? AND status = 'open' AND owner_id != ?",
+        [owner_id, stamp(now), deal_id, owner_id],
+    )
+    return posts_with_open_steps(db, deal_id) if cursor.rowcount == 1 else None

@@ -276,6 +276,56 @@ def _v11_welcome_kits(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v12_crm_inbox(db: sqlite_utils.Database) -> None:
+    """Deals that arrive from a CRM: the inbox every webhook is stored in before it is answered (a CRM's retry of
+    the same notification is stored once), the CRM deal each Deal Coach deal stands for (one per CRM deal, whatever
+    the CRM repeats), and on the deal itself where it came from and whether a revert in the CRM paused it."""
+    db.execute(
+        """
+        CREATE TABLE crm_inbox (
+            id INTEGER PRIMARY KEY,
+            crm TEXT NOT NULL,
+            event_key TEXT NOT NULL,
+            crm_account TEXT NOT NULL,
+            crm_deal_id TEXT NOT NULL,
+            occurred_at TEXT,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at TEXT NOT NULL,
+            error TEXT,
+            outcome TEXT,
+            received_at TEXT NOT NULL,
+            done_at TEXT,
+            UNIQUE (crm, event_key)
+        )
+        """
+    )
+    db.execute("CREATE INDEX crm_inbox_pending ON crm_inbox (next_at) WHERE status = 'pending'")
+    db.execute(
+        """
+        CREATE TABLE crm_deals (
+            id INTEGER PRIMARY KEY,
+            crm TEXT NOT NULL,
+            crm_account TEXT NOT NULL,
+            crm_deal_id TEXT NOT NULL,
+            deal_id INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            won INTEGER NOT NULL,
+            owner_email TEXT,
+            linked INTEGER NOT NULL DEFAULT 0,
+            last_event_at TEXT,
+            note_pending TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (crm, crm_account, crm_deal_id)
+        )
+        """
+    )
+    db.execute("ALTER TABLE deals ADD COLUMN source TEXT")
+    db.execute("ALTER TABLE deals ADD COLUMN source_url TEXT")
+    db.execute("ALTER TABLE deals ADD COLUMN paused_at TEXT")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -288,6 +338,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (9, _v9_utc_stamps),
     (10, _v10_team_profiles),
     (11, _v11_welcome_kits),
+    (12, _v12_crm_inbox),
 ]
 
 

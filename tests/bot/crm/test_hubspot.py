@@ -374,6 +374,7 @@ def test_from_settings_is_none_until_hubspot_is_configured(tmp_path):
         "HUBSPOT_ACCESS_TOKEN": "pat-na1-abc",
         "DEALCOACH_PUBLIC_URL": PUBLIC + "/",
         "DEALCOACH_TIMEZONE": "America/New_York",
+        "DEALCOACH_CRM_CHANNEL": "C0CRMDEALS",
     }
     adapter = HubSpot.from_settings(Settings.from_env(env, require_slack=False))
     assert isinstance(adapter, HubSpot)

@@ -337,6 +337,7 @@ def test_from_settings_is_none_until_pipedrive_is_configured(tmp_path, pipedrive
         "PIPEDRIVE_API_URL": pipedrive_api.base_url + "/",
         "PIPEDRIVE_API_TOKEN": pipedrive_api.token,
         "DEALCOACH_TIMEZONE": "Asia/Tokyo",
+        "DEALCOACH_CRM_CHANNEL": "C0CRMDEALS",
     }
     adapter = Pipedrive.from_settings(Settings.from_env(env, require_slack=False))
     assert isinstance(adapter, Pipedrive) and adapter.tz == TOKYO

@@ -110,6 +110,11 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(nudge_blocks.REASSIGN), ack_at_once, [nudges.handle_reassign]),
         (app.view(nudge_forms.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
         (app.view(nudge_forms.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
+        # the go-live question: asked, never assumed; the answer re-times the steps timed from go-live
+        (app.action(nudge_blocks.LIVE_TODAY), ack_at_once, [nudges.handle_live_today]),
+        (app.action(nudge_blocks.SET_GO_LIVE), ack_at_once, [nudges.handle_set_go_live]),
+        (app.action(nudge_blocks.NOT_LIVE_YET), ack_at_once, [nudges.handle_not_live_yet]),
+        (app.view(nudge_forms.GO_LIVE_MODAL), nudges.handle_go_live_submission, [redraw_after_submission]),
         # the team profile, edited by managers from the Home tab
         (app.action(profile.EDIT_PROFILE), ack_at_once, [profile.handle_edit_profile]),
         (app.view(profile.PROFILE_MODAL), profile.handle_profile_form, [profile.redraw_after_profile]),

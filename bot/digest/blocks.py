@@ -55,7 +55,7 @@ def at_risk_line(item: AtRisk, team_url: str | None, now: datetime) -> str:
     why = []
     if item.large:
         why.append(
-            f"{_plural(item.overdue_affirm, 'early touch', 'early touches')} overdue since {_day(item.oldest_overdue)}"
+            f"{_plural(item.overdue_early, 'early touch', 'early touches')} overdue since {_day(item.oldest_overdue)}"
         )
     if item.quiet_since is not None:
         why.append(f"no touch for {_plural(max((now - item.quiet_since).days, 0), 'day')}")

@@ -14,11 +14,12 @@ from slack_sdk.oauth.installation_store import InstallationStore
 
 from bot.coach import Coach
 from bot.deals import blocks
+from bot.health import blocks as health_blocks
 from bot.nudges import blocks as nudge_blocks
 from bot.nudges import forms as nudge_forms
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
-from handlers import home, install, nudges, profile
+from handlers import health, home, install, nudges, profile
 from handlers.deals import capture, form, lifecycle
 from handlers.replies import ack_at_once, answers_storage_failures, redraw_after_submission
 
@@ -103,6 +104,9 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(blocks.DELETE_DEAL), ack_at_once, [lifecycle.handle_delete]),
         (app.view(blocks.LIVE_MODAL), lifecycle.handle_live_submission, [redraw_after_submission]),
         (app.view(blocks.CANCEL_MODAL), lifecycle.handle_cancel_submission, [redraw_after_submission]),
+        # a verbal yes's reason-to-believe checklist: each gap becomes a step before the signature
+        (app.action(blocks.CHECK_READINESS), ack_at_once, [health.handle_check_readiness]),
+        (app.view(health_blocks.READINESS_MODAL), health.handle_readiness_submission, [redraw_after_submission]),
         # a nudge's buttons and their modals
         (app.action(nudge_blocks.DONE), ack_at_once, [nudges.handle_done]),
         (app.action(nudge_blocks.SNOOZE), ack_at_once, [nudges.handle_snooze]),

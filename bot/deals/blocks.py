@@ -31,6 +31,7 @@ from bot.timestamps import parse_stamp
 ADD_DETAILS = "open_deal_details"
 MARK_SIGNED, MARK_LIVE, CANCEL_DEAL = "deal_mark_signed", "deal_mark_live", "deal_cancel"
 DELETE_DEAL = "deal_delete"
+CHECK_READINESS = "deal_readiness"  # a verbal yes's reason-to-believe checklist (bot.health.readiness)
 CAPTURE_ANYWAY, LEAVE_CAPTURE = "capture_anyway", "capture_leave"  # the answers to "looks like a repeat"
 LIVE_MODAL, CANCEL_MODAL = "deal_live", "deal_cancel"
 STATUS_MARK = {"done": "✅", "skipped": "⏭️", "cancelled": "✖️", "undeliverable": "⚠️", "held": "⏸️"}
@@ -172,6 +173,7 @@ def deal_actions(deal: Deal) -> dict:
     elements = [button(ADD_DETAILS, "Add details", value)]
     if not deal.fields.signed:
         elements.append(button(MARK_SIGNED, "Mark signed", value, "primary"))
+        elements.append(button(CHECK_READINESS, "Reason to believe?", value))
     if not deal.live_at:
         elements.append(button(MARK_LIVE, "Mark live", value))
     elements.append(button(CANCEL_DEAL, "Cancel deal", value, "danger"))

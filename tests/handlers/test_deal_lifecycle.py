@@ -60,7 +60,14 @@ def test_a_verbal_yes_starts_affirming_and_asks_for_the_signature(slack, fake, s
     assert steps["congratulate"]["due_date"] == "2026-11-23"  # affirmation starts at once
     post = fake.last("chat.postMessage")
     assert "Verbal yes" in shown(post) and "verbal yes" in post.params["text"]
-    assert buttons(post) == ["open_deal_details", "deal_mark_signed", "deal_mark_live", "deal_cancel", "deal_delete"]
+    assert buttons(post) == [
+        "open_deal_details",
+        "deal_mark_signed",
+        "deal_readiness",
+        "deal_mark_live",
+        "deal_cancel",
+        "deal_delete",
+    ]
     assert fake.violations == []
 
 

@@ -175,3 +175,13 @@ def test_the_referral_draft_follows_what_the_testimonial_step_recorded(
     assert "referral" in text.lower()
     assert says in text and never not in text
     assert "[the kind words you shared / your time" not in text
+
+
+def test_home_says_a_deal_needs_care_by_the_same_definition(slack, fake, settings, clock, tick):
+    from tests.handlers.test_home import latest, open_home
+    from tests.handlers.test_home import shown as home_shown
+
+    capture(slack, settings, clock, early_done=False)
+    clock.now = TESTIMONIAL_DAY
+    open_home(slack)
+    assert "needs care: 8 early steps overdue since Nov 23" in home_shown(latest(fake))

@@ -163,3 +163,22 @@ def test_the_celebration_never_says_since_go_live_when_nobody_said_when(slack, f
     text = shown(fake.last("chat.postMessage"))
     assert "three-month milestone" in text
     assert "Since go-live" not in text and "since go-live" not in text
+
+
+def test_home_shows_the_go_live_date_once_answered_and_never_a_guess(slack, fake, settings, clock, tick):
+    from tests.handlers.test_home import latest, open_home
+    from tests.handlers.test_home import shown as home_shown
+
+    question_id, _ = ask(slack, fake, settings, clock, tick)
+    open_home(slack)
+    assert "Go-live: not known yet" in home_shown(latest(fake))
+    slack.click("go_live_today", str(question_id))
+    assert "Go-live: Wed Dec 23" in home_shown(latest(fake))  # republished after the answer
+
+
+def test_done_on_the_question_from_home_asks_for_the_date(slack, fake, settings, clock, tick):
+    """Home lists the question with the usual buttons: Done there means "it's live", so it asks when."""
+    question_id, _ = ask(slack, fake, settings, clock, tick)
+    slack.click("nudge_done", str(question_id))
+    assert fake.last("views.open").params["view"]["callback_id"] == "nudge_go_live"
+    assert steps(settings)["go-live-question"]["status"] == "posted"  # nothing stored until a date is given

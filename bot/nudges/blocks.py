@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.deals.blocks import ADD_DETAILS
+from bot.deals.blocks import ADD_DETAILS, CHECK_READINESS
 from bot.deals.model import Deal, Nudge
 from bot.nudges.forms import (
     DETAIL,
@@ -198,7 +198,10 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, l
                 section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(render(step.draft, values))}", SECTION_LIMIT))
             )
     question = step is not None and step.when == GO_LIVE_UNKNOWN and step.variant_of is None
-    blocks.append(go_live_actions(nudge) if question else nudge_actions(nudge))
+    actions = go_live_actions(nudge) if question else nudge_actions(nudge)
+    if step is not None and step.unsigned_only and not deal.fields.signed:  # the signature: is the yes solid?
+        actions["elements"].append(button(CHECK_READINESS, "Reason to believe?", str(deal.id)))
+    blocks.append(actions)
     return blocks
 
 

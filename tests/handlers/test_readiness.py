@@ -128,3 +128,18 @@ def test_only_the_owner_or_a_manager_answers_and_only_for_a_verbal_yes(slack, fa
     late = slack.submit(view, ticked(), user=MANAGER)
     assert "verbal yes" in json.loads(late.body)["errors"]["readiness"]
     assert not [v for v in steps(settings).values() if v["purpose"] == "readiness"]
+
+
+def test_the_signature_nudge_offers_the_check_too(slack, fake, settings, clock, tick):
+    clock.now = CLOSED
+    slack.command("Initech $30k contact: Bill Lumbergh verbal")
+    with sqlite_utils.Database(settings.db_path) as db:
+        db.execute("UPDATE nudges SET status = 'done' WHERE step_id != 'get-signature'")
+        db.conn.commit()
+    signature_day = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
+    clock.now = signature_day
+    assert len(tick(signature_day).posted) == 1
+    nudge = fake.last("chat.postMessage")
+    assert "Get the signed contract back" in shown(nudge) and "deal_readiness" in buttons(nudge)
+    slack.click("deal_readiness", str(deal(settings)["id"]))
+    assert fake.last("views.open").params["view"]["callback_id"] == "deal_readiness"

@@ -183,7 +183,11 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, l
         section(f"*{_title(nudge, deal, values)}*"),
         context(" · ".join(meta)),
     ]
-    resolved = resolution_line(nudge, live_here=live_here, tz=tz)
+    question = step is not None and step.when == GO_LIVE_UNKNOWN and step.variant_of is None
+    if question and not live_here and nudge.snoozed_until and nudge.status == "planned":
+        resolved = f":hourglass: Not live yet, says {mention(nudge.snoozed_by)}: I'll ask again on {nudge.snoozed_until:%a %b %-d}."
+    else:
+        resolved = resolution_line(nudge, live_here=live_here, tz=tz)
     if resolved:
         blocks.append(context(resolved))
         return blocks
@@ -197,7 +201,6 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, l
             blocks.append(
                 section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(render(step.draft, values))}", SECTION_LIMIT))
             )
-    question = step is not None and step.when == GO_LIVE_UNKNOWN and step.variant_of is None
     actions = go_live_actions(nudge) if question else nudge_actions(nudge)
     if step is not None and step.unsigned_only and not deal.fields.signed:  # the signature: is the yes solid?
         actions["elements"].append(button(CHECK_READINESS, "Reason to believe?", str(deal.id)))

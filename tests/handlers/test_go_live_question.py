@@ -124,6 +124,8 @@ def test_not_yet_asks_again_a_week_later(slack, fake, settings, clock, tick):
     assert (question["status"], question["due_date"]) == ("planned", "2026-12-30")
     assert deal(settings)["go_live_date"] is None
     assert "activation-check-in" not in steps(settings)
+    redrawn = [c for c in fake.calls_to("chat.update") if c.params["ts"] == post.response["ts"]][-1]
+    assert "I'll ask again on Wed Dec 30" in shown(redrawn) and "go_live_today" not in buttons(redrawn)
     asked_again = datetime(2026, 12, 30, 9, 0, tzinfo=UTC)
     clock.now = asked_again
     assert len(tick(asked_again).posted) == 1

@@ -119,7 +119,9 @@ def test_a_cancelled_deal_stops_its_held_ask(slack, fake, settings, clock, tick)
     capture(slack, settings, clock, early_done=False)
     clock.now = TESTIMONIAL_DAY
     tick(TESTIMONIAL_DAY)
-    deal_id = steps(settings)["testimonial"]["deal_id"]
+    held = steps(settings)["testimonial"]
+    assert held["status"] == "held"
+    deal_id = held["deal_id"]
     slack.click("deal_cancel", str(deal_id))
     slack.submit(
         fake.last("views.open").params["view"],

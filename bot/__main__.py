@@ -352,7 +352,10 @@ def run_preview(args: argparse.Namespace) -> int:
         f"(buyer: {PERSONAS[args.persona]}) closed {closed:%a %Y-%m-%d}"
     )
     if not args.go_live:
-        print(f"Go-live unknown: steps timed from go-live assume {playbook.go_live_after_days} days after close.")
+        print(
+            f"Go-live unknown: shown {playbook.go_live_after_days} days after close. A real deal without a go-live "
+            "date is asked whether it has gone live instead, and the steps timed from go-live follow the answer."
+        )
     print()
     print(f"{'day':>4}  {'date':<14}  {'stage':<10}  action")
     for p in plan:

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.deals import service as deal_service
 from bot.deals.service import DealChange, LooksLikeARepeat, NotAllowed, Redraw
+from bot.health import service as health_service
 from bot.home import service as home_service
 from bot.nudges import service as nudge_service
 from bot.nudges.service import NudgeChange
@@ -47,6 +48,11 @@ class Coach(Runtime):
     nudge_for = nudge_service.nudge_for
     act_on_nudge = nudge_service.act_on_nudge
     rendered_post = nudge_service.rendered_post
+    answer_go_live = nudge_service.answer_go_live
+
+    # health: a verbal yes's reason-to-believe checklist
+    readiness_for = health_service.readiness_for
+    save_readiness = health_service.save_readiness
 
     # the team profile
     profile_of = profile_service.profile_of

@@ -14,11 +14,12 @@ from slack_sdk.oauth.installation_store import InstallationStore
 
 from bot.coach import Coach
 from bot.deals import blocks
+from bot.health import blocks as health_blocks
 from bot.nudges import blocks as nudge_blocks
 from bot.nudges import forms as nudge_forms
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
-from handlers import home, install, nudges, profile, welcome
+from handlers import health, home, install, nudges, profile, welcome
 from handlers.deals import capture, form, lifecycle
 from handlers.replies import ack_at_once, answers_storage_failures, redraw_after_submission
 
@@ -106,6 +107,9 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.view(blocks.OWNER_MODAL), lifecycle.handle_owner_submission, [redraw_after_submission]),
         (app.view(blocks.LIVE_MODAL), lifecycle.handle_live_submission, [redraw_after_submission]),
         (app.view(blocks.CANCEL_MODAL), lifecycle.handle_cancel_submission, [redraw_after_submission]),
+        # a verbal yes's reason-to-believe checklist: each gap becomes a step before the signature
+        (app.action(blocks.CHECK_READINESS), ack_at_once, [health.handle_check_readiness]),
+        (app.view(health_blocks.READINESS_MODAL), health.handle_readiness_submission, [redraw_after_submission]),
         # a nudge's buttons and their modals
         (app.action(nudge_blocks.DONE), ack_at_once, [nudges.handle_done]),
         (app.action(nudge_blocks.SNOOZE), ack_at_once, [nudges.handle_snooze]),
@@ -115,6 +119,11 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.view(nudge_forms.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
         # the welcome kit, offered by the welcome-kit step: built and shared into the deal's thread
         (app.action(welcome.WELCOME_KIT), ack_at_once, [welcome.handle_welcome_kit]),
+        # the go-live question: asked, never assumed; the answer re-times the steps timed from go-live
+        (app.action(nudge_blocks.LIVE_TODAY), ack_at_once, [nudges.handle_live_today]),
+        (app.action(nudge_blocks.SET_GO_LIVE), ack_at_once, [nudges.handle_set_go_live]),
+        (app.action(nudge_blocks.NOT_LIVE_YET), ack_at_once, [nudges.handle_not_live_yet]),
+        (app.view(nudge_forms.GO_LIVE_MODAL), nudges.handle_go_live_submission, [redraw_after_submission]),
         # the team profile, edited by managers from the Home tab
         (app.action(profile.EDIT_PROFILE), ack_at_once, [profile.handle_edit_profile]),
         (app.view(profile.PROFILE_MODAL), profile.handle_profile_form, [profile.redraw_after_profile]),

@@ -34,9 +34,10 @@ DELETE_DEAL = "deal_delete"
 CLAIM_DEAL = "deal_claim"  # a deal from a CRM whose owner wasn't found in Slack: "Claim it"
 CHANGE_OWNER, OWNER_MODAL = "deal_change_owner", "deal_owner"  # a manager hands a CRM deal to someone else
 CRM_NAMES = {"salesforce": "Salesforce", "hubspot": "HubSpot", "pipedrive": "Pipedrive"}
+CHECK_READINESS = "deal_readiness"  # a verbal yes's reason-to-believe checklist (bot.health.readiness)
 CAPTURE_ANYWAY, LEAVE_CAPTURE = "capture_anyway", "capture_leave"  # the answers to "looks like a repeat"
 LIVE_MODAL, CANCEL_MODAL = "deal_live", "deal_cancel"
-STATUS_MARK = {"done": "✅", "skipped": "⏭️", "cancelled": "✖️", "undeliverable": "⚠️", "paused": "⏸️"}
+STATUS_MARK = {"done": "✅", "skipped": "⏭️", "cancelled": "✖️", "undeliverable": "⚠️", "paused": "⏸️", "held": "⏸️"}
 
 
 def help_message(command: str = "/closed-deal", *, today: date) -> tuple[str, list[dict]]:
@@ -204,6 +205,7 @@ def deal_actions(deal: Deal) -> dict:
         elements.append(button(CHANGE_OWNER, "Change owner", value))
     if not deal.fields.signed:
         elements.append(button(MARK_SIGNED, "Mark signed", value, "primary"))
+        elements.append(button(CHECK_READINESS, "Reason to believe?", value))
     if not deal.live_at:
         elements.append(button(MARK_LIVE, "Mark live", value))
     elements.append(button(CANCEL_DEAL, "Cancel deal", value, "danger"))

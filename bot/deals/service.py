@@ -14,6 +14,7 @@ from bot.deals.blocks import read_modal_metadata
 from bot.deals.capture import InputError, parse_quick_capture
 from bot.deals.forms import read_deal_form
 from bot.deals.model import Deal, DealFields, Nudge, people_of_deals
+from bot.health import rules as health
 from bot.runtime import Runtime
 from bot.slack.posting import UNREACHABLE, NotPosted, Patience
 from bot.slack.text import channel_link, mention
@@ -310,7 +311,11 @@ def deals_of(rt: Runtime, user_id: str, *, team_id: str) -> list[tuple[Deal, str
         for deal in owned:
             steps = deals.deal_nudges(db, deal.id)
             upcoming = [n for n in steps if n.actionable]
-            result.append((deal, deals.stage_of(deal, steps), upcoming[0] if upcoming else None))
+            stage = deals.stage_of(deal, steps)
+            sick = health.health(db, deal.id, today=rt.today())
+            if not sick.healthy:  # the one definition the asks' gate and the digest use
+                stage += " · :warning: needs care: " + "; ".join(sick.reasons)
+            result.append((deal, stage, upcoming[0] if upcoming else None))
     return result
 
 

@@ -55,12 +55,22 @@ def at_risk_line(item: AtRisk, team_url: str | None, now: datetime) -> str:
     why = []
     if item.large:
         why.append(
-            f"{_plural(item.overdue_affirm, 'early touch', 'early touches')} overdue since {_day(item.oldest_overdue)}"
+            f"{_plural(item.overdue_early, 'early touch', 'early touches')} overdue since {_day(item.oldest_overdue)}"
         )
     if item.quiet_since is not None:
         why.append(f"no touch for {_plural(max((now - item.quiet_since).days, 0), 'day')}")
     money = deal.fields.money.format()
-    return f"• {deal_label(deal, team_url)} · {money} · {mention(deal.owner_id)} — {'; '.join(why)}"
+    return (
+        f"• {deal_label(deal, team_url)} · {money} · {go_live_note(deal)} · {mention(deal.owner_id)} — {'; '.join(why)}"
+    )
+
+
+def go_live_note(deal: Deal) -> str:
+    """Where go-live stands, as recorded: live since, expected, or not known yet (never a guess)."""
+    when = deal.fields.go_live_date
+    if when is None:
+        return "go-live not known yet"
+    return f"live since {when:%b %-d}" if deal.live_at else f"go-live {when:%b %-d}"
 
 
 def closed_line(deal: Deal, team_url: str | None) -> str:

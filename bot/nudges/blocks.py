@@ -6,10 +6,12 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.deals.blocks import ADD_DETAILS
+from bot.deals.blocks import ADD_DETAILS, CHECK_READINESS
 from bot.deals.model import Deal, Nudge
 from bot.nudges.forms import (
     DETAIL,
+    GO_LIVE,
+    GO_LIVE_MODAL,
     MAX_OUTCOME,
     MAX_REASON,
     OUTCOME_MODAL,
@@ -18,7 +20,7 @@ from bot.nudges.forms import (
     SKIP_MODAL,
     modal_metadata,
 )
-from bot.playbook.loader import STAGE_LABEL, Step
+from bot.playbook.loader import GO_LIVE_UNKNOWN, STAGE_LABEL, Step
 from bot.playbook.render import facts, render
 from bot.slack.blocks import (
     MESSAGE_BLOCKS,
@@ -36,6 +38,9 @@ from bot.slack.text import channel_link, escape, mention, truncate
 from bot.welcome.blocks import kit_button, offers_kit
 
 DONE, SKIP, SNOOZE, REASSIGN = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign"
+# The go-live question's answers (a step with when = "go_live_unknown"): its buttons instead of Done/Skip/Snooze.
+LIVE_TODAY, SET_GO_LIVE, NOT_LIVE_YET = "go_live_today", "go_live_set", "go_live_not_yet"
+ASK_AGAIN_DAYS = 7  # Not yet: the question comes back this many days later
 ACTIONS_BLOCK = "nudge_"  # + the nudge id: the block of its buttons, which tells Reassign which nudge
 SNOOZE_DAYS = {"1": "1 day", "7": "1 week"}
 RESULTS = {
@@ -80,7 +85,11 @@ def resolution_line(nudge: Nudge, *, live_here: bool, tz: ZoneInfo) -> str | Non
     if not live_here and nudge.snoozed_until:
         return f":zzz: Snoozed by {mention(nudge.snoozed_by)} until {nudge.snoozed_until:%a %b %-d}"
     if nudge.status == "done":
+        if nudge.resolved_by is None:  # settled by a change to the deal (its go-live date set), not a click
+            return f":white_check_mark: Answered: {escape(nudge.note or 'done')}"
         line = f":white_check_mark: Done by {mention(nudge.resolved_by)} · {_when(nudge.resolved_at, tz)}"
+        if nudge.note and not nudge.outcome:
+            line += f" · {escape(nudge.note)}"
         summary = outcome_summary(nudge)
         return f"{line}\n{summary}" if summary else line
     if nudge.status == "cancelled":
@@ -120,6 +129,40 @@ def nudge_actions(nudge: Nudge) -> dict:
     }
 
 
+def go_live_actions(nudge: Nudge) -> dict:
+    """The go-live question's answers: Live today, Set a date (a date picker), Not yet (asked again in a week)."""
+    value = str(nudge.id)
+    return {
+        "type": "actions",
+        "block_id": f"{ACTIONS_BLOCK}{nudge.id}",
+        "elements": [
+            button(LIVE_TODAY, "Live today", value, "primary"),
+            button(SET_GO_LIVE, "Set a date", value),
+            button(NOT_LIVE_YET, "Not yet", value),
+        ],
+    }
+
+
+def go_live_modal(nudge: Nudge, deal: Deal, today) -> dict:
+    """Set a date: when the customer went live, or expects to."""
+    return modal(
+        GO_LIVE_MODAL,
+        title="Go-live date",
+        submit="Save",
+        close="Cancel",
+        metadata=modal_metadata(nudge.id),
+        blocks=[
+            section(
+                f"When did *{escape(deal.account)}* go live, or when will it? The steps timed from go-live are "
+                "planned from this date; a date from today back counts as live."
+            ),
+            input_block(
+                GO_LIVE, "Go-live date", {"type": "datepicker", "initial_date": today.isoformat()}, optional=False
+            ),
+        ],
+    )
+
+
 def _title(nudge: Nudge, deal: Deal, values: dict[str, str]) -> str:
     title = render(nudge.title, values)
     return title if values["account"] in title else f"{title} — {values['account']}"
@@ -142,7 +185,11 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, l
         section(f"*{_title(nudge, deal, values)}*"),
         context(" · ".join(meta)),
     ]
-    resolved = resolution_line(nudge, live_here=live_here, tz=tz)
+    question = step is not None and step.when == GO_LIVE_UNKNOWN and step.variant_of is None
+    if question and not live_here and nudge.snoozed_until and nudge.status == "planned":
+        resolved = f":hourglass: Not live yet, says {mention(nudge.snoozed_by)}: I'll ask again on {nudge.snoozed_until:%a %b %-d}."
+    else:
+        resolved = resolution_line(nudge, live_here=live_here, tz=tz)
     if resolved:
         blocks.append(context(resolved))
         return blocks
@@ -156,7 +203,10 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, l
             blocks.append(
                 section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(render(step.draft, values))}", SECTION_LIMIT))
             )
-    blocks.append(nudge_actions(nudge))
+    actions = go_live_actions(nudge) if question else nudge_actions(nudge)
+    if step is not None and step.unsigned_only and not deal.fields.signed:  # the signature: is the yes solid?
+        actions["elements"].append(button(CHECK_READINESS, "Reason to believe?", str(deal.id)))
+    blocks.append(actions)
     return blocks
 
 
@@ -297,6 +347,11 @@ def already_resolved_text(nudge: Nudge | None, action: str) -> str:
         return "I can't find that follow-up any more."
     if action == "reassign":
         return f"It's already with {mention(nudge.assignee_id)}." if nudge.assignee_id else "Nothing to change."
+    if action == "answer" and nudge.status == "done":
+        who = f" by {mention(nudge.resolved_by)}" if nudge.resolved_by else ""
+        return f"Already answered{who}: {escape(nudge.note or 'done')}. Nothing changed."
+    if action == "answer" and nudge.status == "planned" and nudge.snoozed_until:
+        return f"Already answered “not yet”: I'll ask again on {nudge.snoozed_until:%a %b %-d}. Nothing changed."
     if nudge.status == "done":
         return f"Already done by {mention(nudge.resolved_by)}. Nothing changed."
     if nudge.status == "skipped":

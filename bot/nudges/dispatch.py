@@ -30,6 +30,7 @@ from slack_sdk import WebClient
 
 from bot.deals import announcements
 from bot.deals.model import Deal, Nudge, clear_delivery_problem, get_deal, record_delivery_problem
+from bot.health import drafts, gate
 from bot.nudges import ledger
 from bot.nudges.blocks import nudge_message, undeliverable_dm
 from bot.nudges.ledger import ANNOUNCEMENT
@@ -171,6 +172,7 @@ class Dispatcher:
         self, deal_id: int, today: date, now: datetime, report: TickReport, blocked: dict, patience: Patience
     ) -> None:
         with self.coach.store.write() as db:
+            gate.before_claim(db, deal_id, today=today, now=now, playbook=self.coach.playbook)  # asks wait their turn
             claimed = ledger.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now))
         if claimed is None:
             return
@@ -193,7 +195,8 @@ class Dispatcher:
     # -- posting ----------------------------------------------------------------------------------------
 
     def _render(self, post: ledger.Post, deal: Deal, steps: list[Nudge]) -> tuple[str, list[dict]]:
-        by_id = {s.id: s for s in self.coach.playbook.steps}
+        with self.coach.store.session() as db:
+            by_id = drafts.steps_for(db, deal, self.coach.playbook)
         return nudge_message(deal, steps, by_id, post_id=post.id, late=post.late, tz=self.coach.settings.tz)
 
     @staticmethod

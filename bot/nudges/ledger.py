@@ -266,6 +266,18 @@ def mark_done(
     )
 
 
+def answer(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, note: str) -> Change:
+    """A question step answered (the go-live question): done, with the answer as its note."""
+    at = stamp(now)
+    return _resolve(
+        db,
+        nudge_id,
+        "status = 'done', resolved_by = ?, resolved_at = ?, note = ?, updated_at = ?",
+        [actor, at, note, at],
+        allowed=RESOLVABLE,
+    )
+
+
 def mark_skipped(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, reason: str | None) -> Change:
     at = stamp(now)
     return _resolve(

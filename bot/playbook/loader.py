@@ -45,9 +45,25 @@ STEP_KEYS = frozenset(
         "max_amount",
         "outcome",
         "unsigned_only",
+        "buyer",
+        "ask",
+        "when",
+        "readiness",
+        "variant_of",
+        "then_days",
     }
 )
 OUTCOMES = ("win_reason", "testimonial", "referral")  # what Done asks the rep to record
+# `when`: a step the plan doesn't time from close or go-live. GO_LIVE_UNKNOWN is planned only while a deal has no
+# go-live date (the question "has it gone live?"); UNHEALTHY (recovery) and READINESS_GAP are added by the domain
+# when a gate holds an ask or a verbal yes's checklist has a gap. On a `variant_of` step, `when` says when its words
+# replace the base step's: TESTIMONIAL_RECEIVED, NO_TESTIMONIAL or GO_LIVE_UNKNOWN.
+GO_LIVE_UNKNOWN, UNHEALTHY, READINESS_GAP = "go_live_unknown", "unhealthy", "readiness_gap"
+TESTIMONIAL_RECEIVED, NO_TESTIMONIAL = "testimonial_received", "no_testimonial"
+TRIGGERS = (GO_LIVE_UNKNOWN, UNHEALTHY, READINESS_GAP)
+VARIANT_CONDITIONS = (TESTIMONIAL_RECEIVED, NO_TESTIMONIAL, GO_LIVE_UNKNOWN)
+# The primer's readiness questions for a verbal yes: could the buyer answer these from what we told them?
+READINESS = ("solves", "peers", "belief", "implementation", "onboarding", "assurances")
 BUILTIN = "default_playbook.toml"
 STEP_HEADER = re.compile(r"^\s*\[\[\s*steps\s*\]\]")  # TOML allows `[[ steps ]]` too
 
@@ -72,6 +88,17 @@ class Step:
     max_amount: Decimal | None
     outcome: str | None = None
     unsigned_only: bool = False
+    buyer: bool = False
+    ask: bool = False
+    when: str | None = None  # see TRIGGERS and VARIANT_CONDITIONS
+    readiness: str | None = None  # the READINESS item a READINESS_GAP step answers
+    variant_of: str | None = None  # the step whose words this one replaces `when` its condition holds
+    then_days: int | None = None  # on an UNHEALTHY step: days after it is resolved that the held asks come back
+
+    @property
+    def planned_by_dates(self) -> bool:
+        """Timed from close or go-live by the plan itself (not added by a gate, not a variant's words)."""
+        return self.variant_of is None and self.when in (None, GO_LIVE_UNKNOWN)
 
     def applies_to(self, persona: str, amount: Decimal, signed: bool = True) -> bool:
         if self.unsigned_only and signed:
@@ -105,10 +132,22 @@ class Playbook:
         for step in self.steps:
             if not step.applies_to(persona, amount, signed):
                 continue
+            if not step.planned_by_dates or (step.when == GO_LIVE_UNKNOWN and go_live is not None):
+                continue
             anchor = close_date if step.after == "close" else assumed_live
             due = add_business_days(anchor, step.days) if step.business_days else anchor + timedelta(days=step.days)
             planned.append(PlannedStep(step, due))
         return sorted(planned, key=lambda p: (p.due, STAGES.index(p.step.stage)))
+
+    def triggered(self, when: str, readiness: str | None = None) -> Step | None:
+        """The step a gate adds (`when` = UNHEALTHY or READINESS_GAP, for `readiness`), if the playbook has one."""
+        return next(
+            (s for s in self.steps if s.variant_of is None and s.when == when and s.readiness == readiness), None
+        )
+
+    def words_for(self, step: Step, conditions: frozenset[str]) -> Step:
+        """The step as it should read: its first variant whose condition holds, else the step itself."""
+        return next((s for s in self.steps if s.variant_of == step.id and s.when in conditions), step)
 
 
 def add_business_days(start: date, days: int) -> date:
@@ -179,6 +218,12 @@ def parse(text: str, source: str = "playbook") -> Playbook:
             raise PlaybookError(f"{where}, {label}: the id {step.id!r} is used by an earlier step; ids must be unique.")
         seen.add(step.id)
         steps.append(step)
+    for index, step in enumerate(steps):
+        if step.variant_of is not None and step.variant_of not in seen:
+            where = f"{source}, line {lines[index]}" if index < len(lines) else source
+            raise PlaybookError(
+                f"{where}, step {index + 1} ({step.id!r}): 'variant_of' names no step ({step.variant_of!r})."
+            )
     return Playbook(name=str(name), source=source, go_live_after_days=go_live_after, steps=tuple(steps))
 
 
@@ -237,7 +282,7 @@ def _parse_step(raw: object) -> Step:
     after = raw.get("after", "close")
     if after not in ANCHORS:
         raise ValueError(f'\'after\' must be "close" or "go_live" (got {after!r}).')
-    days = raw.get("days")
+    days = raw.get("days", 0 if "variant_of" in raw else None)  # a variant's timing is its base step's
     if days is None:
         raise ValueError("'days' is missing: how many days after close (or go-live) the step is due.")
     if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= 400:
@@ -262,6 +307,10 @@ def _parse_step(raw: object) -> Step:
     min_amount, max_amount = _amount(raw, "min_amount"), _amount(raw, "max_amount")
     if min_amount is not None and max_amount is not None and min_amount > max_amount:
         raise ValueError("'min_amount' is larger than 'max_amount'.")
+    for flag in ("buyer", "ask"):
+        if not isinstance(raw.get(flag, False), bool):
+            raise ValueError(f"'{flag}' must be true or false.")
+    when, readiness, variant_of, then_days = _triggers(raw)
     return Step(
         id=step_id,
         stage=stage,
@@ -277,4 +326,35 @@ def _parse_step(raw: object) -> Step:
         max_amount=max_amount,
         outcome=outcome,
         unsigned_only=unsigned_only,
+        buyer=raw.get("buyer", False),
+        ask=raw.get("ask", False),
+        when=when,
+        readiness=readiness,
+        variant_of=variant_of,
+        then_days=then_days,
     )
+
+
+def _triggers(raw: dict) -> tuple[str | None, str | None, str | None, int | None]:
+    """`when`, `readiness`, `variant_of` and `then_days`, checked together: each makes sense only with the others."""
+    when, readiness, variant_of = raw.get("when"), raw.get("readiness"), raw.get("variant_of")
+    then_days = raw.get("then_days")
+    if variant_of is not None:
+        if not isinstance(variant_of, str) or not variant_of:
+            raise ValueError("'variant_of' must be the id of the step whose words this one replaces.")
+        if when not in VARIANT_CONDITIONS:
+            raise ValueError(f"a variant needs 'when', one of {', '.join(VARIANT_CONDITIONS)} (got {when!r}).")
+    elif when is not None and when not in TRIGGERS:
+        raise ValueError(f"'when' must be one of {', '.join(TRIGGERS)} (got {when!r}).")
+    if (when == READINESS_GAP) != (readiness is not None) and variant_of is None:
+        raise ValueError(
+            f"a step with when = \"{READINESS_GAP}\" names its 'readiness' item, and only such a step does."
+        )
+    if readiness is not None and readiness not in READINESS:
+        raise ValueError(f"'readiness' must be one of {', '.join(READINESS)} (got {readiness!r}).")
+    if then_days is not None:
+        if when != UNHEALTHY:
+            raise ValueError(f"'then_days' belongs on a step with when = \"{UNHEALTHY}\" (the recovery step).")
+        if not isinstance(then_days, int) or isinstance(then_days, bool) or not 0 <= then_days <= 60:
+            raise ValueError(f"'then_days' must be a whole number from 0 to 60 (got {then_days!r}).")
+    return when, readiness, variant_of, then_days

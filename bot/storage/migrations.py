@@ -326,6 +326,16 @@ def _v12_crm_inbox(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE deals ADD COLUMN paused_at TEXT")
 
 
+def _v13_health_and_readiness(db: sqlite_utils.Database) -> None:
+    """Steps the plan doesn't time (a recovery step before an ask, a verbal yes's readiness gaps) say so in
+    `purpose`, so re-planning keeps them and health reads them; an ask held until its deal is healthy names the
+    recovery step it waits for (status 'held'); a verbal yes's readiness checklist, as answered, is kept (JSON)."""
+    db.execute("ALTER TABLE nudges ADD COLUMN purpose TEXT")
+    db.execute("ALTER TABLE nudges ADD COLUMN held_by INTEGER")
+    db.execute("ALTER TABLE deals ADD COLUMN readiness TEXT")
+    db.execute("CREATE INDEX nudges_held ON nudges (held_by) WHERE status = 'held'")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -339,6 +349,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (10, _v10_team_profiles),
     (11, _v11_welcome_kits),
     (12, _v12_crm_inbox),
+    (13, _v13_health_and_readiness),
 ]
 
 

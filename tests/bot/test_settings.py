@@ -365,7 +365,9 @@ def test_hubspot_and_pipedrive_settings_are_read_and_their_secrets_never_shown(h
 @pytest.mark.parametrize("given", ["HUBSPOT_CLIENT_SECRET", "HUBSPOT_ACCESS_TOKEN"])
 def test_half_of_hubspot_is_an_error_naming_the_other_half(http_env, given):
     other = next(name for name in HUBSPOT if name != given)
-    found = problems({**http_env, **CHANNEL, given: HUBSPOT[given], "DEALCOACH_PUBLIC_URL": "https://dealcoach.example.com"})
+    found = problems(
+        {**http_env, **CHANNEL, given: HUBSPOT[given], "DEALCOACH_PUBLIC_URL": "https://dealcoach.example.com"}
+    )
     assert found == [
         f"{given} is set but {other} is not (HubSpot needs both): copy the "
         f"{'Client secret' if other.endswith('SECRET') else 'Access token'} from the Auth tab of your HubSpot private "

@@ -86,6 +86,8 @@ def test_quick_capture_stores_the_deal_and_announces_the_plan(slack, fake, setti
     assert deal["close_date"] == "2026-11-23"
     nudges = rows(settings, "nudges")
     plan = coach.playbook.plan(close_date=coach.today(), persona="economic", amount=deal_amount(deal))
+    plan = [p for p in plan if p.step.after != "go_live"]  # no go-live date: asked, not assumed
+    assert "go-live-question" in {p.step.id for p in plan}
     assert sorted(n["step_id"] for n in nudges) == sorted(p.step.id for p in plan)
     assert all(n["status"] == "planned" for n in nudges)
 

@@ -60,7 +60,14 @@ def test_a_verbal_yes_starts_affirming_and_asks_for_the_signature(slack, fake, s
     assert steps["congratulate"]["due_date"] == "2026-11-23"  # affirmation starts at once
     post = fake.last("chat.postMessage")
     assert "Verbal yes" in shown(post) and "verbal yes" in post.params["text"]
-    assert buttons(post) == ["open_deal_details", "deal_mark_signed", "deal_mark_live", "deal_cancel", "deal_delete"]
+    assert buttons(post) == [
+        "open_deal_details",
+        "deal_mark_signed",
+        "deal_readiness",
+        "deal_mark_live",
+        "deal_cancel",
+        "deal_delete",
+    ]
     assert fake.violations == []
 
 
@@ -104,7 +111,9 @@ def test_done_on_the_posted_signature_step_marks_the_deal_signed(slack, fake, se
 def test_marking_it_live_moves_the_steps_timed_from_go_live(slack, fake, settings):
     slack.command("Acme Rockets $120k")
     deal = deal_row(settings)
-    assert nudge_rows(settings)["activation-check-in"]["due_date"] == "2026-12-23"  # assumed: close + 30
+    before = nudge_rows(settings)
+    assert "activation-check-in" not in before  # no go-live date: nothing timed from a guess
+    assert before["go-live-question"]["due_date"] == "2026-12-23"  # asked instead, when go-live was expected
     slack.click("deal_mark_live", str(deal["id"]))
     view = fake.last("views.open").params["view"]
     assert view["callback_id"] == "deal_live"
@@ -115,6 +124,7 @@ def test_marking_it_live_moves_the_steps_timed_from_go_live(slack, fake, setting
     assert steps["activation-check-in"]["due_date"] == "2026-12-10"
     assert steps["acclimation-check"]["due_date"] == "2026-12-24"
     assert steps["thank-you-note"]["due_date"] == "2026-11-25"  # timed from close: unchanged
+    assert "go-live-question" not in steps  # answered: nothing left to ask
     update = fake.last("chat.update")
     assert "Live" in shown(update) and "deal_mark_live" not in buttons(update)
     assert fake.violations == []

@@ -247,7 +247,7 @@ def test_a_manager_sees_the_team_and_the_deals_at_risk_before_their_own_nudges(c
         f"<@{OTHER_REP}> · 2 open deals · 0 overdue · 0 due today · nothing due lately",
     ]
     risks = lines[lines.index("Deals at risk") + 2].splitlines()
-    assert risks[0].startswith("*Initech* · $250,000 · <@U0REP>") and "1 affirm step overdue" in risks[0]
+    assert risks[0].startswith("*Initech* · $250,000 · <@U0REP>") and "1 early step overdue" in risks[0]
     assert risks[1].startswith("*Globex* · $20,000 · <@U0OTHER>") and "quiet for 20 days" in risks[1]
     assert len(risks) == 2  # Hooli is new and small
     assert "Hooli" in lines[lines.index("My nudges") + 2]  # handed to the manager

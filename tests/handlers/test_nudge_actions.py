@@ -38,7 +38,7 @@ def post_step(coach, settings, clock, tick):
         clock.now = MONDAY_10
         deal = store_deal(
             coach,
-            "Acme Rockets $120k contact: Jane Doe persona: economic",
+            "Acme Rockets $120k contact: Jane Doe persona: economic live: 2026-12-21",  # go-live steps too
             team_id=TEAM,
             channel_id=CHANNEL,
             user_id=REP,

@@ -161,7 +161,7 @@ def seeded(team):
 
 def test_at_risk_lists_late_large_deals_oldest_first_then_quiet_deals(store, seeded):
     digest = read(store)
-    assert [(r.deal.account, r.overdue_affirm, r.oldest_overdue) for r in digest.at_risk] == [
+    assert [(r.deal.account, r.overdue_early, r.oldest_overdue) for r in digest.at_risk] == [
         ("Big Late", 2, date(2026, 11, 18)),
         ("Bigger Late", 2, date(2026, 11, 19)),
         ("Gone Quiet", 0, None),
@@ -174,7 +174,7 @@ def test_a_large_deal_that_also_went_quiet_is_listed_once_with_both_reasons(stor
     team.deal("Whale", 900_000, berlin(10, 1))
     team.post_due()
     [item] = read(store).at_risk
-    assert (item.deal.account, item.overdue_affirm, item.oldest_overdue) == ("Whale", 3, date(2026, 10, 1))
+    assert (item.deal.account, item.overdue_early, item.oldest_overdue) == ("Whale", 3, date(2026, 10, 1))
     assert item.quiet_since == berlin(10, 1)
 
 

@@ -45,7 +45,18 @@ def plan_ids(persona: str, amount: int, go_live: date | None = None) -> dict[str
     ],
 )
 def test_each_persona_and_size_gets_the_core_plus_its_own_touches(persona, amount, extra):
-    assert set(plan_ids(persona, amount)) == CORE | extra
+    assert set(plan_ids(persona, amount, go_live=FRIDAY + timedelta(days=30))) == CORE | extra
+
+
+def test_without_a_go_live_date_the_plan_asks_whether_it_has_gone_live():
+    """The question is due when go-live was expected (day 30), and only while nobody has said when it is."""
+    asked = plan_ids("other", 8_000)
+    assert asked["go-live-question"] == FRIDAY + timedelta(days=30)
+    assert "go-live-question" not in plan_ids("other", 8_000, go_live=date(2027, 1, 15))
+
+
+def test_only_the_testimonial_the_referral_and_the_celebration_are_asks():
+    assert {s.id for s in load().steps if s.ask} == {"testimonial", "referrals", "celebrate-milestone"}
 
 
 def test_larger_deals_get_more_touches():
@@ -92,5 +103,6 @@ def test_every_step_reads_well_with_and_without_the_deal_facts(known):
         for text in (step.title, step.draft, *step.how):
             filled = render(text, values)
             assert "{" not in filled and "None" not in filled, (step.id, filled)
-        assert step.why and len(step.how) >= 2 and step.draft, step.id
+        question = step.when == "go_live_unknown"  # a question to the rep, not a message to the buyer: no draft
+        assert step.why and len(step.how) >= 2 and (step.draft or question), step.id
         assert ("Jane Doe" in render(step.title, values)) is known or "{contact}" not in step.title

@@ -122,8 +122,8 @@ def test_load_names_a_file_it_cannot_read(tmp_path):
         ),
         (
             'id = "bad-step"\nstage = "affirm"\ndays = 1\ntitle = "x"\ndayz = 3\n',
-            "unknown key 'dayz'. Known keys: after, business_days, days, draft, how, id, max_amount, min_amount, "
-            "outcome, personas, stage, title, unsigned_only, why.",
+            "unknown key 'dayz'. Known keys: after, ask, business_days, buyer, days, draft, how, id, max_amount, "
+            "min_amount, outcome, personas, readiness, stage, then_days, title, unsigned_only, variant_of, when, why.",
         ),
         (
             'id = "bad-step"\nstage = "affirm"\ndays = 1\ntitle = "Call {foo}"\n',

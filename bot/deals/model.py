@@ -194,6 +194,7 @@ def _plan(playbook: Playbook, fields: DealFields):
         amount=fields.money.amount,
         go_live=fields.go_live_date,
         signed=fields.signed,
+        currency=fields.money.currency,
     )
 
 

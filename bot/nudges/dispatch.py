@@ -32,6 +32,8 @@ from bot.deals import announcements
 from bot.deals.model import Deal, Nudge, clear_delivery_problem, get_deal, record_delivery_problem
 from bot.nudges import ledger
 from bot.nudges.blocks import nudge_message, undeliverable_dm
+from bot.nudges.known import known_for
+from bot.nudges.known import refresh as refresh_people
 from bot.nudges.ledger import ANNOUNCEMENT
 from bot.runtime import Runtime
 from bot.slack import workspaces
@@ -194,7 +196,10 @@ class Dispatcher:
 
     def _render(self, post: ledger.Post, deal: Deal, steps: list[Nudge]) -> tuple[str, list[dict]]:
         by_id = {s.id: s for s in self.coach.playbook.steps}
-        return nudge_message(deal, steps, by_id, post_id=post.id, late=post.late, tz=self.coach.settings.tz)
+        known = known_for(self.coach, deal)
+        return nudge_message(
+            deal, steps, by_id, post_id=post.id, late=post.late, tz=self.coach.settings.tz, known=known
+        )
 
     @staticmethod
     def _metadata(post, deal: Deal) -> dict:
@@ -211,6 +216,7 @@ class Dispatcher:
         blocked: dict,
         patience: Patience,
     ) -> None:
+        refresh_people(self.coach, client, deal)  # the names its drafts sign and introduce with
         text, blocks = self._render(post, deal, steps)
         self.pacer.wait(deal.channel_id)
         outcome = post_once(

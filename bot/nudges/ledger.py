@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
-from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row
+from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row, row_to_deal
 from bot.storage import insert, insert_many, query, query_one
 from bot.timestamps import stamp
 
@@ -314,3 +314,20 @@ def nudges_shown_in(db: sqlite_utils.Database, post_id: int) -> list[Nudge]:
         [post_id],
     )
     return [nudge_from_row(r) for r in rows]
+
+
+def testimonials(db: sqlite_utils.Database, team_id: str) -> list[tuple[Deal, dict]]:
+    """The workspace's open deals whose testimonial step was done with a testimonial received, newest first."""
+    rows = query(
+        db,
+        "SELECT d.*, n.outcome AS testimonial FROM nudges n JOIN deals d ON d.id = n.deal_id "
+        "WHERE d.team_id = ? AND d.status = 'open' AND n.status = 'done' AND n.outcome IS NOT NULL "
+        "ORDER BY n.resolved_at DESC",
+        [team_id],
+    )
+    found = []
+    for row in rows:
+        outcome = json.loads(row["testimonial"])
+        if outcome.get("kind") == "testimonial" and outcome.get("result") == "received":
+            found.append((row_to_deal(row), outcome))
+    return found

@@ -13,6 +13,7 @@ from bot.deals.model import Deal, Nudge
 from bot.deals.service import NotAllowed, Redraw
 from bot.nudges import ledger
 from bot.nudges.blocks import already_resolved_text, nudge_message
+from bot.nudges.known import known_for
 from bot.runtime import Runtime
 from bot.slack.ids import is_user_id
 from bot.slack.text import mention
@@ -94,7 +95,8 @@ def rendered_post(rt: Runtime, post_id: int) -> tuple[str, str, str, list[dict]]
         shown = ledger.nudges_shown_in(db, post_id)
     if deal is not None and deal.deleted:  # its steps are gone: the message says why, without buttons
         return (post.channel_id, post.ts, *deal_blocks.deleted_deal_message(deal))
+    known = known_for(rt, deal)
     text, message_blocks = nudge_message(
-        deal, shown, rt.steps_by_id(), post_id=post.id, late=post.late, tz=rt.settings.tz
+        deal, shown, rt.steps_by_id(), post_id=post.id, late=post.late, tz=rt.settings.tz, known=known
     )
     return post.channel_id, post.ts, text, message_blocks

@@ -249,6 +249,23 @@ def _v10_team_profiles(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v11_people(db: sqlite_utils.Database) -> None:
+    """Who a Slack user is (name and title from users.info), cached so a draft can sign with the rep's name and a
+    redraw shows the same words without asking Slack again."""
+    db.execute(
+        """
+        CREATE TABLE people (
+            team_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            name TEXT,
+            title TEXT,
+            fetched_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, user_id)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -260,6 +277,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (8, _v8_announcements_once),
     (9, _v9_utc_stamps),
     (10, _v10_team_profiles),
+    (11, _v11_people),
 ]
 
 

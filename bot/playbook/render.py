@@ -63,7 +63,8 @@ def in_sentence(text: str | None) -> str:
     words = " ".join((text or "").split()).rstrip(" .!;:").split(" ")
     first = words[0]
     second = words[1] if len(words) > 1 else ""
-    ordinary = len(first) > 1 and first[0].isupper() and first[1:] == first[1:].lower() and first[1:].isalpha()
+    rest = first[1:]
+    ordinary = first[:1].isupper() and rest == rest.lower() and (first == "A" or any(c.isalpha() for c in rest))
     if ordinary and not second[:1].isupper():
         words[0] = first[0].lower() + first[1:]
     return " ".join(words)
@@ -106,7 +107,7 @@ def _peer_story(peer: Peer, esc: Callable[[str | None], str]) -> str:
     if not peer.result:
         return ""
     if peer.quote:
-        return f"In {esc(peer.name)}'s words: “{esc(peer.result)}”"
+        return f"As {esc(peer.name)} put it: “{esc(peer.result)}”"
     return f"What it meant for {esc(peer.name)}: {esc(in_sentence(peer.result))}."
 
 

@@ -135,7 +135,9 @@ def facts(
         sponsor_name = mention(sponsor.user)
     else:
         sponsor_name = esc(sponsor.name) if sponsor is not None and sponsor.name else "an executive sponsor"
-    peers = [esc(p.name) for p in known.peers]
+    peers = [
+        esc(p.name) + (f" ({esc(in_sentence(p.result))})" if p.result and not p.quote else "") for p in known.peers
+    ]
     links = profile.links
     return {
         "account": esc(fields.account),
@@ -144,7 +146,7 @@ def facts(
         "contact_title": esc(fields.contact_title) if fields.contact_title else "",
         "rep": rep,
         "amount": fields.money.format(),
-        "why_bought": esc(in_sentence(fields.why_bought)) if fields.why_bought else "what matters most to them",
+        "why_bought": esc(in_sentence(fields.why_bought)) if fields.why_bought else "not recorded yet",
         "impl_lead": lead,
         "persona": PERSONAS.get(fields.persona, fields.persona),
         "company": esc(profile.company) if profile.company else "our company",

@@ -16,7 +16,7 @@ from typing import Any
 from dotenv import load_dotenv
 
 from bot import __version__, logs
-from bot.deals.capture import PERSONA_ALIASES, PERSONAS, InputError, Money, parse_amount
+from bot.deals.capture import PERSONA_ALIASES, PERSONAS, InputError, parse_amount
 from bot.playbook.loader import TIERS, Playbook, PlaybookError, load
 from bot.profile import loader as team_file
 from bot.profile.loader import TeamFileError
@@ -182,10 +182,12 @@ def run_profile_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _amount(value: str) -> Money:
-    """The same amounts /closed-deal reads: 120000, $120k, 1.2M, EUR 50,000 (no currency: DEALCOACH_CURRENCY)."""
+def _amount(value: str) -> str:
+    """The same amounts /closed-deal reads: 120000, $120k, 1.2M, EUR 50,000; read again with DEALCOACH_CURRENCY
+    once the settings are (an amount without a currency is in it)."""
     try:
-        return parse_amount(value, os.environ.get("DEALCOACH_CURRENCY", "USD").strip().upper() or "USD")
+        parse_amount(value)
+        return value
     except InputError as exc:
         raise argparse.ArgumentTypeError(f"{exc.problem} e.g. --amount 120000 or --amount 1.2M") from None
 
@@ -239,8 +241,9 @@ def run_preview(args: argparse.Namespace) -> int:
             return EXIT_CONFIG
         persona = args.persona or "other"
         if args.amount is not None:
-            amount, currency = args.amount.amount, args.amount.currency
-            deal = f"a deal of {args.amount.format()}, {playbook.tier_of(amount, currency)} tier"
+            money = parse_amount(args.amount, settings.currency)
+            amount, currency = money.amount, money.currency
+            deal = f"a deal of {money.format()}, {playbook.tier_of(amount, currency)} tier"
         else:
             tier = args.tier or "standard"
             amount, currency = tier_amount(playbook, tier), playbook.currency

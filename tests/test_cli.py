@@ -119,6 +119,18 @@ def test_preview_lists_each_pacing_breach_and_exits_1(tmp_path):
     assert result.returncode == 1 and "Pacing: 8 breaches" in result.stdout
 
 
+def test_preview_reads_an_amount_without_currency_in_dealcoach_currency_and_tiers_it_there(tmp_path):
+    rates = tmp_path / "playbook.toml"
+    shipped = (ROOT / "bot" / "playbook" / "default_playbook.toml").read_text(encoding="utf-8")
+    rates.write_text(shipped.replace("# [rates]\n# EUR = 1.08", "[rates]\nUSD = 0.5"), encoding="utf-8")
+    env = {"DEALCOACH_CURRENCY": "EUR", "DEALCOACH_PLAYBOOK": str(rates)}
+    result = run_cli("preview", "--amount", "30000", "--closed", "2026-11-20", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "for a deal of €30,000, standard tier" in result.stdout.splitlines()[0]
+    result = run_cli("preview", "--amount", "$30000", "--closed", "2026-11-20", env=env, cwd=tmp_path)
+    assert "for a deal of $30,000, light tier" in result.stdout.splitlines()[0]  # 15,000 EUR at the playbook's rate
+
+
 def test_preview_refuses_a_broken_playbook(tmp_path):
     bad = tmp_path / "playbook.toml"
     bad.write_text(

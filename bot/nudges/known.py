@@ -4,6 +4,7 @@ Slack), the plan's dates, the customers a buyer can hear about, what the testimo
 from __future__ import annotations
 
 import json
+from datetime import date
 
 from slack_sdk import WebClient
 
@@ -43,8 +44,9 @@ def refresh(rt: Runtime, client: WebClient, deal: Deal) -> None:
     refresh_people(rt, client, deal.team_id, _people_of(deal, _profile(rt, deal.team_id)))
 
 
-def known_for(rt: Runtime, deal: Deal) -> Known:
-    """Everything a draft for this deal may say, from the database only (a redraw says what the post said)."""
+def known_for(rt: Runtime, deal: Deal, *, today: date | None = None) -> Known:
+    """Everything a draft for this deal may say, from the database only; `today` is the day the message was first
+    posted, so a redraw offers the same meeting days as the post did."""
     profile = _profile(rt, deal.team_id)
     with rt.store.session() as db:
         cached = people.cached(db, deal.team_id, _people_of(deal, profile))
@@ -77,5 +79,5 @@ def known_for(rt: Runtime, deal: Deal) -> Known:
         dates={n.step_id: n.due_date for n in nudges},
         peers=chosen,
         testimonial=testimonial,
-        today=rt.today(),
+        today=today or rt.today(),
     )

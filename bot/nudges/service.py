@@ -17,6 +17,7 @@ from bot.nudges.known import known_for
 from bot.runtime import Runtime
 from bot.slack.ids import is_user_id
 from bot.slack.text import mention
+from bot.timestamps import parse_stamp
 
 REASSIGN_PROBLEM = (
     "That isn't someone I can hand this follow-up to. Pick a teammate from the Reassign menu (e.g. Jane Doe); "
@@ -95,7 +96,8 @@ def rendered_post(rt: Runtime, post_id: int) -> tuple[str, str, str, list[dict]]
         shown = ledger.nudges_shown_in(db, post_id)
     if deal is not None and deal.deleted:  # its steps are gone: the message says why, without buttons
         return (post.channel_id, post.ts, *deal_blocks.deleted_deal_message(deal))
-    known = known_for(rt, deal)
+    posted_on = parse_stamp(post.claimed_at).astimezone(rt.settings.tz).date()
+    known = known_for(rt, deal, today=posted_on)
     text, message_blocks = nudge_message(
         deal, shown, rt.steps_by_id(), post_id=post.id, late=post.late, tz=rt.settings.tz, known=known
     )

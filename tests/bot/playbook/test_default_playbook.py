@@ -83,9 +83,10 @@ def test_every_step_says_whether_it_touches_the_buyer_and_whether_it_asks():
     """Each step declares both flags in the file (pacing and the health gates read them, not titles)."""
     shipped = tomllib.loads(resources.files("bot.playbook").joinpath("default_playbook.toml").read_text("utf-8"))
     assert all("buyer" in raw and "ask" in raw for raw in shipped["steps"])
-    asks = {s.id for s in load().steps if s.ask}
-    assert asks == {"testimonial", "referrals", "celebrate-milestone"}
-    assert {s.id for s in load().steps if not s.buyer} == {"handover"}
+    steps = {s.id: s for s in load().steps}
+    assert all(steps[s].ask and steps[s].buyer for s in ("testimonial", "referrals", "celebrate-milestone"))
+    assert not any(steps[s].ask for s in ("congratulate", "win-analysis", "kickoff", "get-signature"))
+    assert not steps["handover"].buyer and all(steps[s].buyer for s in ("congratulate", "thank-you-note", "kickoff"))
 
 
 def test_the_outcome_steps_ask_for_what_the_digest_needs():

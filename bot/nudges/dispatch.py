@@ -32,7 +32,7 @@ from bot.deals import announcements
 from bot.deals.model import Deal, Nudge, clear_delivery_problem, get_deal, record_delivery_problem
 from bot.nudges import ledger
 from bot.nudges.blocks import nudge_message, undeliverable_dm
-from bot.nudges.known import known_for
+from bot.nudges.known import known_for, uses_peers
 from bot.nudges.known import refresh as refresh_people
 from bot.nudges.ledger import ANNOUNCEMENT
 from bot.runtime import Runtime
@@ -196,7 +196,7 @@ class Dispatcher:
 
     def _render(self, post: ledger.Post, deal: Deal, steps: list[Nudge]) -> tuple[str, list[dict]]:
         by_id = {s.id: s for s in self.coach.playbook.steps}
-        known = known_for(self.coach, deal)
+        known = known_for(self.coach, deal, peers_needed=uses_peers(by_id.get(n.step_id) for n in steps))
         return nudge_message(
             deal, steps, by_id, post_id=post.id, late=post.late, tz=self.coach.settings.tz, known=known
         )

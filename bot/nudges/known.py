@@ -4,6 +4,7 @@ Slack), the plan's dates, the customers a buyer can hear about, what the testimo
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import date
 
 from slack_sdk import WebClient
@@ -11,6 +12,7 @@ from slack_sdk import WebClient
 from bot.deals import model as deals
 from bot.deals.model import Deal
 from bot.nudges import ledger
+from bot.playbook.loader import Step
 from bot.playbook.render import Known
 from bot.profile import peers, people
 from bot.profile.model import TeamProfile
@@ -44,21 +46,29 @@ def refresh(rt: Runtime, client: WebClient, deal: Deal) -> None:
     refresh_people(rt, client, deal.team_id, _people_of(deal, _profile(rt, deal.team_id)))
 
 
-def known_for(rt: Runtime, deal: Deal, *, today: date | None = None) -> Known:
+def uses_peers(steps: Iterable[Step | None]) -> bool:
+    """Whether any of these steps names peers: only then are the team's testimonials looked up."""
+    texts = (t for s in steps if s is not None for t in (s.draft, *dict(s.draft_for).values(), *s.how))
+    return any(p in t for t in texts for p in ("{peers}", "{peer_story}"))
+
+
+def known_for(rt: Runtime, deal: Deal, *, today: date | None = None, peers_needed: bool = True) -> Known:
     """Everything a draft for this deal may say, from the database only; `today` is the day the message was first
     posted, so a redraw offers the same meeting days as the post did."""
     profile = _profile(rt, deal.team_id)
+    playbook, fields = rt.playbook, deal.fields
+    amount = playbook.compared(fields.money.amount, fields.money.currency)
+    tier = playbook.tier_of(fields.money.amount, fields.money.currency)
+    chosen = peers.pick(profile, [], amount=amount, tier=tier, persona=fields.persona, account=fields.account)
     with rt.store.session() as db:
         cached = people.cached(db, deal.team_id, _people_of(deal, profile))
         nudges = deals.deal_nudges(db, deal.id)
-        given = ledger.testimonials(db, deal.team_id)
-    playbook = rt.playbook
+        asking = [s.id for s in playbook.steps if s.outcome == "testimonial"]
+        given = ledger.testimonials(db, deal.team_id, asking) if peers_needed and not chosen else []
     recorded = [json.loads(n.outcome) for n in nudges if n.outcome and n.status == "done"]
     testimonial = next((o.get("result") for o in recorded if o.get("kind") == "testimonial"), None)
-    fields = deal.fields
-    chosen = peers.pick(
-        profile,
-        [
+    if given:
+        customers = [
             peers.Testimonial(
                 d.account,
                 playbook.tier_of(d.fields.money.amount, d.fields.money.currency),
@@ -66,12 +76,10 @@ def known_for(rt: Runtime, deal: Deal, *, today: date | None = None) -> Known:
                 _words(outcome.get("detail")),
             )
             for d, outcome in given
-        ],
-        amount=playbook.compared(fields.money.amount, fields.money.currency),
-        tier=playbook.tier_of(fields.money.amount, fields.money.currency),
-        persona=fields.persona,
-        account=fields.account,
-    )
+        ]
+        chosen = peers.pick(
+            profile, customers, amount=amount, tier=tier, persona=fields.persona, account=fields.account
+        )
     return Known(
         profile=profile,
         names={u: p.name for u, (p, _) in cached.items() if p.name},

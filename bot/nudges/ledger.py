@@ -7,7 +7,7 @@ never both win: the loser changes nothing and learns what happened instead.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -316,14 +316,22 @@ def nudges_shown_in(db: sqlite_utils.Database, post_id: int) -> list[Nudge]:
     return [nudge_from_row(r) for r in rows]
 
 
-def testimonials(db: sqlite_utils.Database, team_id: str) -> list[tuple[Deal, dict]]:
-    """The workspace's open deals whose testimonial step was done with a testimonial received, newest first."""
+def testimonials(db: sqlite_utils.Database, team_id: str, step_ids: Iterable[str]) -> list[tuple[Deal, dict]]:
+    """The workspace's open deals whose testimonial step (one of `step_ids`) was done with a testimonial received,
+    newest first. The steps with an outcome are read first (a partial index holds only those), then their deals."""
+    ids = sorted(set(step_ids))
+    if not ids:
+        return []
+    marks = ", ".join("?" for _ in ids)
     rows = query(
         db,
-        "SELECT d.*, n.outcome AS testimonial FROM nudges n JOIN deals d ON d.id = n.deal_id "
-        "WHERE d.team_id = ? AND d.status = 'open' AND n.status = 'done' AND n.outcome IS NOT NULL "
-        "ORDER BY n.resolved_at DESC",
-        [team_id],
+        "WITH given AS MATERIALIZED ("
+        f"  SELECT deal_id, outcome, resolved_at FROM nudges WHERE outcome IS NOT NULL AND step_id IN ({marks})"
+        "  AND status = 'done'"
+        ") "
+        "SELECT d.*, g.outcome AS testimonial FROM given g JOIN deals d ON d.id = g.deal_id "
+        "WHERE d.team_id = ? AND d.status = 'open' ORDER BY g.resolved_at DESC",
+        [*ids, team_id],
     )
     found = []
     for row in rows:

@@ -13,7 +13,7 @@ from bot.deals.model import Deal, Nudge
 from bot.deals.service import NotAllowed, Redraw
 from bot.nudges import ledger
 from bot.nudges.blocks import already_resolved_text, nudge_message
-from bot.nudges.known import known_for
+from bot.nudges.known import known_for, uses_peers
 from bot.runtime import Runtime
 from bot.slack.ids import is_user_id
 from bot.slack.text import mention
@@ -97,8 +97,10 @@ def rendered_post(rt: Runtime, post_id: int) -> tuple[str, str, str, list[dict]]
     if deal is not None and deal.deleted:  # its steps are gone: the message says why, without buttons
         return (post.channel_id, post.ts, *deal_blocks.deleted_deal_message(deal))
     posted_on = parse_stamp(post.claimed_at).astimezone(rt.settings.tz).date()
-    known = known_for(rt, deal, today=posted_on)
+    steps = rt.steps_by_id()
+    wanted = uses_peers(steps.get(n.step_id) for n in shown if n.actionable)  # a resolved step shows no draft
+    known = known_for(rt, deal, today=posted_on, peers_needed=wanted)
     text, message_blocks = nudge_message(
-        deal, shown, rt.steps_by_id(), post_id=post.id, late=post.late, tz=rt.settings.tz, known=known
+        deal, shown, steps, post_id=post.id, late=post.late, tz=rt.settings.tz, known=known
     )
     return post.channel_id, post.ts, text, message_blocks

@@ -276,13 +276,6 @@ class TokenRejected(Exception):
     """Slack said no to the bot token: a configuration problem, so exit 2 like the others."""
 
 
-class _PreviewFacts(dict):
-    """Placeholders shown as themselves, e.g. {contact}, in the terminal preview."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
-
-
 AUTH_ERRORS = ("invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired")
 
 

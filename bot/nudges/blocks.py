@@ -130,7 +130,8 @@ def nudge_title(nudge: Nudge, deal: Deal) -> str:
 
 def draft_text(deal: Deal, nudge: Nudge, step: Step, known: Known = NOTHING) -> str:
     """The step's draft for this buyer, filled with what the team knows; under it, where to add what it lacks."""
-    values = draft_facts(deal.fields, owner_id=deal.owner_id, due=nudge.snoozed_until or nudge.due_date, known=known)
+    signer = nudge.assignee_id or deal.owner_id  # whoever sends it: the rep, or the teammate it was handed to
+    values = draft_facts(deal.fields, owner_id=signer, due=nudge.snoozed_until or nudge.due_date, known=known)
     draft, blanks = render_draft(step.draft_of(deal.fields.persona), values)
     text = f"*Draft* (copy, adjust, send)\n{_quote(draft)}"
     if blanks:

@@ -216,7 +216,7 @@ class Dispatcher:
         blocked: dict,
         patience: Patience,
     ) -> None:
-        refresh_people(self.coach, client, deal)  # the names its drafts sign and introduce with
+        refresh_people(self.coach, client, deal, steps)  # the names its drafts sign and introduce with
         text, blocks = self._render(post, deal, steps)
         self.pacer.wait(deal.channel_id)
         outcome = post_once(

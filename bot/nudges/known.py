@@ -10,7 +10,7 @@ from datetime import date
 from slack_sdk import WebClient
 
 from bot.deals import model as deals
-from bot.deals.model import Deal
+from bot.deals.model import Deal, Nudge
 from bot.nudges import ledger
 from bot.playbook.loader import Step
 from bot.playbook.render import Known
@@ -22,8 +22,11 @@ from bot.runtime import Runtime
 QUOTE_LIMIT = 200  # a longer testimonial is cut to fit a sentence
 
 
-def _people_of(deal: Deal, profile: TeamProfile) -> set[str]:
+def _people_of(deal: Deal, profile: TeamProfile, nudges: Iterable[Nudge] = ()) -> set[str]:
+    """Whose names a deal's drafts may use: the rep (or the teammate a step was handed to), the implementation lead
+    and team, the exec sponsor."""
     ids = {deal.owner_id, deal.fields.impl_lead_id, *(m.user for m in profile.implementation_team)}
+    ids |= {n.assignee_id for n in nudges if n.assignee_id}
     if profile.exec_sponsor is not None:
         ids.add(profile.exec_sponsor.user)
     return {i for i in ids if i}
@@ -41,9 +44,9 @@ def _profile(rt: Runtime, team_id: str) -> TeamProfile:
     return stored.profile if stored else TeamProfile()
 
 
-def refresh(rt: Runtime, client: WebClient, deal: Deal) -> None:
-    """Before a deal's nudges are posted: the names its drafts will use, read from Slack if not cached today."""
-    refresh_people(rt, client, deal.team_id, _people_of(deal, _profile(rt, deal.team_id)))
+def refresh(rt: Runtime, client: WebClient, deal: Deal, nudges: Iterable[Nudge] = ()) -> None:
+    """Before a deal's nudges are posted: the names their drafts will use, read from Slack if not cached today."""
+    refresh_people(rt, client, deal.team_id, _people_of(deal, _profile(rt, deal.team_id), nudges))
 
 
 def uses_peers(steps: Iterable[Step | None]) -> bool:
@@ -61,8 +64,8 @@ def known_for(rt: Runtime, deal: Deal, *, today: date | None = None, peers_neede
     tier = playbook.tier_of(fields.money.amount, fields.money.currency)
     chosen = peers.pick(profile, [], amount=amount, tier=tier, persona=fields.persona, account=fields.account)
     with rt.store.session() as db:
-        cached = people.cached(db, deal.team_id, _people_of(deal, profile))
         nudges = deals.deal_nudges(db, deal.id)
+        cached = people.cached(db, deal.team_id, _people_of(deal, profile, nudges))
         asking = [s.id for s in playbook.steps if s.outcome == "testimonial"]
         given = ledger.testimonials(db, deal.team_id, asking) if peers_needed and not chosen else []
     recorded = [json.loads(n.outcome) for n in nudges if n.outcome and n.status == "done"]

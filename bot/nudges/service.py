@@ -3,8 +3,11 @@ nudge message as it stands."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
+
+from slack_sdk import WebClient
 
 from bot.deals import blocks as deal_blocks
 from bot.deals import model as deals
@@ -14,6 +17,7 @@ from bot.deals.service import NotAllowed, Redraw
 from bot.nudges import ledger
 from bot.nudges.blocks import already_resolved_text, nudge_message
 from bot.nudges.known import known_for, uses_peers
+from bot.nudges.known import refresh as refresh_people
 from bot.runtime import Runtime
 from bot.slack.ids import is_user_id
 from bot.slack.text import mention
@@ -84,6 +88,18 @@ def act_on_nudge(rt: Runtime, nudge_id: int, action: str, *, team_id: str, user_
     posts = tuple(dict.fromkeys(p for p in (post_id, *also_posts) if p))
     redraw = Redraw(team_id, deals=(deal.id,), posts=posts, people=audience)
     return NudgeChange(change.changed, change.nudge, deal, post_id, explanation, audience, redraw)
+
+
+def refresh_names(rt: Runtime, client: WebClient, post_ids: Iterable[int]) -> None:
+    """Before nudge messages are redrawn: the names their drafts sign with, if not cached today (a step handed to a
+    teammate is signed with theirs)."""
+    for post_id in post_ids:
+        with rt.store.session() as db:
+            post = ledger.get_post(db, post_id)
+            deal = deals.get_deal(db, post.deal_id) if post else None
+            shown = ledger.nudges_shown_in(db, post_id) if deal else []
+        if deal is not None:
+            refresh_people(rt, client, deal, shown)
 
 
 def rendered_post(rt: Runtime, post_id: int) -> tuple[str, str, str, list[dict]] | None:

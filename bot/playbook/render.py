@@ -135,6 +135,7 @@ def facts(
         sponsor_name = mention(sponsor.user)
     else:
         sponsor_name = esc(sponsor.name) if sponsor is not None and sponsor.name else "an executive sponsor"
+    sponsor_title = _sponsor(profile, known)[1]
     peers = [
         esc(p.name) + (f" ({esc(in_sentence(p.result))})" if p.result and not p.quote else "") for p in known.peers
     ]
@@ -151,7 +152,7 @@ def facts(
         "persona": PERSONAS.get(fields.persona, fields.persona),
         "company": esc(profile.company) if profile.company else "our company",
         "sponsor": sponsor_name,
-        "sponsor_title": esc(_sponsor(profile, known)[1]) if _sponsor(profile, known)[1] else "executive sponsor",
+        "sponsor_title": esc(sponsor_title) if sponsor_title else "executive sponsor",
         "go_live_date": long_date(fields.go_live_date) if fields.go_live_date else "the go-live date",
         "kickoff_date": long_date(known.dates[KICKOFF]) if KICKOFF in known.dates else "the kickoff",
         "meeting_days": "two days that suit them",

@@ -17,6 +17,7 @@ from bot.profile.blocks import Person
 from bot.profile.model import StoredProfile, TeamProfile
 from bot.runtime import Runtime
 from bot.slack.client import describe
+from bot.slack.ids import is_user_id
 from bot.slack.text import mention
 from bot.storage import Store
 
@@ -87,7 +88,7 @@ def people(client: WebClient, user_ids: Iterable[str]) -> dict[str, Person]:
 def refresh_people(rt: Runtime, client: WebClient, team_id: str, user_ids: Iterable[str]) -> None:
     """Read from Slack the names the cache lacks or has had for a day; a user Slack can't describe stays as it was
     (a draft then leaves a blank that says so), and nothing here stops a post."""
-    ids = {u for u in user_ids if u}
+    ids = {u for u in user_ids if is_user_id(u)}  # an id stored before ids were checked is never sent to Slack
     with rt.store.session() as db:
         wanted = people_cache.stale(db, team_id, ids, now=rt.now())
     if not wanted:

@@ -242,3 +242,18 @@ def test_slack_is_asked_for_each_name_once_a_day_and_a_redraw_says_the_same(team
     shown = json.dumps(update.params["blocks"], ensure_ascii=False)
     assert "Skipped by" in shown and "Sam was on the deal" in shown
     assert ">Dana Reyes" in shown and "Renamed" not in shown  # the next steps' draft, as posted
+
+
+def test_a_step_handed_to_a_teammate_is_signed_with_their_name(team, fake, settings, clock, pace):
+    coach, slack = team
+    fake.users["U0OLU"] = {"real_name": "Olu Adeyemi", "profile": {"real_name": "Olu Adeyemi"}}
+    capture_with_form(slack, fake, "Dunder Mifflin", "$120k", "economic", SAM, False)
+    run_days(coach, clock, pace, CLOSED, CLOSED + timedelta(days=1))
+    tuesday = next(c for c in fake.posts_of(NUDGE) if "Dunder Mifflin are waiting" in c.params["text"])
+    with sqlite_utils.Database(settings.db_path) as db:
+        [next_steps] = [r["id"] for r in db.query("SELECT id FROM nudges WHERE step_id = 'next-steps'")]
+    picked = {"type": "users_select", "selected_user": "U0OLU", "action_id": "nudge_reassign"}
+    slack.pick("nudge_reassign", f"nudge_{next_steps}", picked)
+    update = next(c for c in reversed(fake.calls_to("chat.update")) if c.params.get("ts") == tuesday.response["ts"])
+    shown = json.dumps(update.params["blocks"], ensure_ascii=False)
+    assert "reassigned from" in shown and ">Olu Adeyemi" in shown and "[your name]" not in shown

@@ -226,6 +226,7 @@ def load_playbook(settings: Settings) -> Playbook:
 def run_preview(args: argparse.Namespace) -> int:
     """Print the plans side by side, or the dated plan for an imagined deal, and check the pacing rules, so a
     manager can review the playbook without Slack. Exit 1 when a tier or buyer breaks the pacing rules."""
+    from bot.playbook.pacing import breaches
     from bot.playbook.preview import overview, pacing_report, tier_amount, title_of, touch
 
     settings = Settings.from_env(os.environ, require_slack=False)
@@ -264,6 +265,8 @@ def run_preview(args: argparse.Namespace) -> int:
             )
         if any(persona in dict(p.step.draft_for) for p in plan):
             print(f"* a draft written for the {PERSONAS[persona]}")
+        for breach in breaches(plan, closed):  # its go-live may sit elsewhere than the check below assumes
+            print(f"This deal: {breach}.")
     else:
         print(overview(playbook))
     report, kept = pacing_report(playbook)

@@ -57,6 +57,10 @@ def test_preview_with_a_go_live_date_moves_the_go_live_steps(capsys):
     out = capsys.readouterr().out
     assert "Go-live unknown" not in out
     assert "  56  Fri 2027-01-15  Activate" in out
+    # the playbook keeps the rules with go-live where it assumes it; this deal's later go-live leaves a gap
+    assert "This deal: no buyer touch from day 21 to day 56 (35 days)." in out
+    assert main(["preview", "--closed", "2026-11-20", "--go-live", "2026-12-21"]) == 0
+    assert "This deal:" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from bot.playbook.loader import PERSONAS, Playbook, Step
+from bot.playbook.loader import PERSONAS, PlannedStep, Playbook, Step
 
 MAX_TOUCHES = 3
 WINDOW_DAYS = 7
@@ -79,6 +79,19 @@ def _silence(days: list[int]) -> tuple[int, int] | None:
         if after - before > MAX_SILENCE:
             return before, after
     return None
+
+
+def breaches(plan: list[PlannedStep], closed: date) -> list[str]:
+    """The rules one deal's own plan breaks (its go-live may sit elsewhere than the playbook assumes)."""
+    days = sorted((_sent_on(p.due) - closed).days for p in plan if p.step.buyer)
+    found = []
+    crowded, silent = _crowded(days), _silence(days)
+    if crowded:
+        shown = ", ".join(str(d) for d in crowded)
+        found.append(f"{len(crowded)} buyer touches within {WINDOW_DAYS} days (days {shown})")
+    if silent:
+        found.append(f"no buyer touch from day {silent[0]} to day {silent[1]} ({silent[1] - silent[0]} days)")
+    return found
 
 
 def check(playbook: Playbook) -> list[Violation]:

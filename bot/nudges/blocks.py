@@ -135,7 +135,12 @@ def draft_text(deal: Deal, nudge: Nudge, step: Step, known: Known = NOTHING) -> 
     draft, blanks = render_draft(step.draft_of(deal.fields.persona), values)
     text = f"*Draft* (copy, adjust, send)\n{_quote(draft)}"
     if blanks:
-        text += "\n:pencil2: *Still blank:* " + "; ".join(blanks) + ". Add it once and the next drafts fill it in."
+        once = (
+            "Add it once and the next drafts fill it in."
+            if len(blanks) == 1
+            else "Add them once and the next drafts fill them in."
+        )
+        text += "\n:pencil2: *Still blank:* " + "; ".join(blanks) + ". " + once
     return text
 
 

@@ -10,7 +10,6 @@ import sys
 import threading
 from collections.abc import Callable
 from datetime import date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from dotenv import load_dotenv
 
 from bot import __version__, logs
 from bot.deals.capture import PERSONA_ALIASES, PERSONAS, InputError, parse_amount
-from bot.playbook.loader import Playbook, PlaybookError, load
+from bot.playbook.loader import TIERS, Playbook, PlaybookError, load
 from bot.profile import loader as team_file
 from bot.profile.loader import TeamFileError
 from bot.profile.model import TeamProfile
@@ -82,12 +81,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     digest.set_defaults(run=run_digest)
 
-    preview = sub.add_parser("preview", help="print the follow-up timeline a deal would get, without Slack")
-    preview.add_argument("--amount", type=_amount, default=Decimal("50000"), help="deal amount (default 50000)")
+    preview = sub.add_parser(
+        "preview",
+        help="print the plans by tier and buyer side by side (or one deal's timeline) and check the pacing rules",
+    )
+    preview.add_argument("--amount", type=_amount, default=None, help="deal amount, e.g. 120000, $120k or EUR 50k")
+    preview.add_argument("--tier", choices=TIERS, default=None, help="a deal of this tier (instead of --amount)")
     preview.add_argument(
         "--persona",
         type=_persona,
-        default="other",
+        default=None,
         help="buyer persona: economic, technical, champion or other (default other)",
     )
     preview.add_argument("--closed", type=_date, default=None, help="close date as YYYY-MM-DD (default today)")
@@ -297,10 +300,12 @@ def run_profile_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _amount(value: str) -> Decimal:
-    """The same amounts /closed-deal reads: 120000, $120k, 1.2M, EUR 50,000."""
+def _amount(value: str) -> str:
+    """The same amounts /closed-deal reads: 120000, $120k, 1.2M, EUR 50,000; read again with DEALCOACH_CURRENCY
+    once the settings are (an amount without a currency is in it)."""
     try:
-        return parse_amount(value).amount
+        parse_amount(value)
+        return value
     except InputError as exc:
         raise argparse.ArgumentTypeError(f"{exc.problem} e.g. --amount 120000 or --amount 1.2M") from None
 
@@ -333,46 +338,66 @@ def _instant(value: str) -> datetime:
 
 
 def load_playbook(settings: Settings) -> Playbook:
-    return load(settings.playbook_path)
+    return load(settings.playbook_path, currency=settings.currency)
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    """Print the dated plan for an imagined deal, so a manager can review the playbook without Slack."""
+    """Print the plans side by side, or the dated plan for an imagined deal, and check the pacing rules, so a
+    manager can review the playbook without Slack. Exit 1 when a tier or buyer breaks the pacing rules."""
+    from bot.playbook.pacing import breaches
+    from bot.playbook.preview import overview, pacing_report, tier_amount, title_of, touch
+
     settings = Settings.from_env(os.environ, require_slack=False)
     playbook = load_playbook(settings)
-    closed = args.closed or datetime.now(settings.tz).date()
-    if args.go_live and args.go_live < closed:
+    one_deal = any(v is not None for v in (args.amount, args.persona, args.tier, args.closed, args.go_live))
+    if one_deal:
+        closed = args.closed or datetime.now(settings.tz).date()
+        if args.go_live and args.go_live < closed:
+            print(
+                f"--go-live {args.go_live} is before the close date {closed}; go-live comes after close.",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        persona = args.persona or "other"
+        if args.amount is not None:
+            money = parse_amount(args.amount, settings.currency)
+            amount, currency = money.amount, money.currency
+            deal = f"a deal of {money.format()}, {playbook.tier_of(amount, currency)} tier"
+        else:
+            tier = args.tier or "standard"
+            amount, currency = tier_amount(playbook, tier), playbook.currency
+            deal = f"a deal of {amount:,} {currency}, {tier} tier"
+        plan = playbook.plan(close_date=closed, persona=persona, amount=amount, go_live=args.go_live, currency=currency)
         print(
-            f"--go-live {args.go_live} is before the close date {closed}; go-live comes after close.", file=sys.stderr
+            f"{playbook.name} ({playbook.source}): {len(plan)} steps for {deal}, "
+            f"buyer: {PERSONAS[persona]}, closed {closed:%a %Y-%m-%d}"
         )
-        return EXIT_CONFIG
-    plan = playbook.plan(close_date=closed, persona=args.persona, amount=args.amount, go_live=args.go_live)
-    print(
-        f"{playbook.name} ({playbook.source}): {len(plan)} steps for a deal of {args.amount:,} "
-        f"(buyer: {PERSONAS[args.persona]}) closed {closed:%a %Y-%m-%d}"
-    )
-    if not args.go_live:
-        print(
-            f"Go-live unknown: shown {playbook.go_live_after_days} days after close. A real deal without a go-live "
-            "date is asked whether it has gone live instead, and the steps timed from go-live follow the answer."
-        )
+        if not args.go_live:
+            print(
+                f"Go-live unknown: shown {playbook.go_live_after_days} days after close. A real deal without a "
+                "go-live date is asked whether it has gone live instead, and the steps timed from go-live follow the answer."
+            )
+        print()
+        print(f"{'day':>4}  {'date':<14}  {'stage':<10}  action")
+        for p in plan:
+            marks = f"  ({touch(p.step)})" + (" *" if persona in dict(p.step.draft_for) else "")
+            print(
+                f"{(p.due - closed).days:>4}  {p.due:%a %Y-%m-%d}  {p.step.stage.capitalize():<10}  {title_of(p.step)}{marks}"
+            )
+        if any(persona in dict(p.step.draft_for) for p in plan):
+            print(f"* a draft written for the {PERSONAS[persona]}")
+        for breach in breaches(plan, closed):  # its go-live may sit elsewhere than the check below assumes
+            print(f"This deal: {breach}.")
+    else:
+        print(overview(playbook))
+    report, kept = pacing_report(playbook)
     print()
-    print(f"{'day':>4}  {'date':<14}  {'stage':<10}  action")
-    for p in plan:
-        title = p.step.title.format_map(_PreviewFacts())
-        print(f"{(p.due - closed).days:>4}  {p.due:%a %Y-%m-%d}  {p.step.stage.capitalize():<10}  {title}")
-    return 0
+    print(report)
+    return 0 if kept else 1
 
 
 class TokenRejected(Exception):
     """Slack said no to the bot token: a configuration problem, so exit 2 like the others."""
-
-
-class _PreviewFacts(dict):
-    """Placeholders shown as themselves, e.g. {contact}, in the terminal preview."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
 
 
 AUTH_ERRORS = ("invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired")

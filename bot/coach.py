@@ -73,6 +73,7 @@ class Coach(Runtime):
         drawn from the database as it stands and chat.update is idempotent, so a retried or repeated redraw is
         harmless; a message Slack won't update is logged and the rest still happen."""
         drawn: set[tuple[str, str]] = set()  # a deal's own message is also a post: draw each message once
+        nudge_service.refresh_names(self, client, what.posts)  # a step handed to a teammate is signed by them
         for kind, key, rendered in (
             *(("deal", deal_id, self.rendered_deal(deal_id)) for deal_id in what.deals),
             *(("nudge message", post_id, self.rendered_post(post_id)) for post_id in what.posts),

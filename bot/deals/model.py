@@ -225,6 +225,7 @@ def _plan(playbook: Playbook, fields: DealFields):
         amount=fields.money.amount,
         go_live=fields.go_live_date,
         signed=fields.signed,
+        currency=fields.money.currency,
     )
     return [p for p in planned if fields.go_live_date is not None or p.step.after != "go_live"]
 

@@ -21,7 +21,7 @@ from bot.nudges.forms import (
     modal_metadata,
 )
 from bot.playbook.loader import GO_LIVE_UNKNOWN, STAGE_LABEL, Step
-from bot.playbook.render import facts, render
+from bot.playbook.render import NOTHING, Known, draft_facts, facts, render, render_draft
 from bot.slack.blocks import (
     MESSAGE_BLOCKS,
     SECTION_LIMIT,
@@ -173,8 +173,26 @@ def nudge_title(nudge: Nudge, deal: Deal) -> str:
     return _title(nudge, deal, facts(deal.fields, owner_id=deal.owner_id))
 
 
-def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, late: bool, tz: ZoneInfo) -> list[dict]:
-    values = facts(deal.fields, owner_id=deal.owner_id)
+def draft_text(deal: Deal, nudge: Nudge, step: Step, known: Known = NOTHING) -> str:
+    """The step's draft for this buyer, filled with what the team knows; under it, where to add what it lacks."""
+    signer = nudge.assignee_id or deal.owner_id  # whoever sends it: the rep, or the teammate it was handed to
+    values = draft_facts(deal.fields, owner_id=signer, due=nudge.snoozed_until or nudge.due_date, known=known)
+    draft, blanks = render_draft(step.draft_of(deal.fields.persona), values)
+    text = f"*Draft* (copy, adjust, send)\n{_quote(draft)}"
+    if blanks:
+        once = (
+            "Add it once and the next drafts fill it in."
+            if len(blanks) == 1
+            else "Add them once and the next drafts fill them in."
+        )
+        text += "\n:pencil2: *Still blank:* " + "; ".join(blanks) + ". " + once
+    return text
+
+
+def _step_blocks(
+    deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, late: bool, tz: ZoneInfo, known: Known = NOTHING
+) -> list[dict]:
+    values = facts(deal.fields, owner_id=deal.owner_id, known=known)
     live_here = nudge.post_id == post_id
     meta = [mention(_who(nudge, deal)), STAGE_LABEL[nudge.stage], f"due {nudge.due_date:%a %b %-d}"]
     if late and live_here and nudge.actionable:
@@ -199,10 +217,8 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, l
             guide += ("\n" if guide else "") + "*How:*\n" + "\n".join(f"• {render(h, values)}" for h in step.how)
         if guide:
             blocks.append(section(guide))
-        if step.draft:
-            blocks.append(
-                section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(render(step.draft, values))}", SECTION_LIMIT))
-            )
+        if step.draft_of(deal.fields.persona):
+            blocks.append(section(truncate(draft_text(deal, nudge, step, known), SECTION_LIMIT)))
     actions = go_live_actions(nudge) if question else nudge_actions(nudge)
     if step is not None and step.unsigned_only and not deal.fields.signed:  # the signature: is the yes solid?
         actions["elements"].append(button(CHECK_READINESS, "Reason to believe?", str(deal.id)))
@@ -218,22 +234,24 @@ def nudge_message(
     post_id: int,
     late: bool,
     tz: ZoneInfo,
+    known: Known = NOTHING,
 ) -> tuple[str, list[dict]]:
     """One message for one deal's due steps: a single nudge in full, or several gathered under one heading."""
-    values = facts(deal.fields, owner_id=deal.owner_id)
+    values = facts(deal.fields, owner_id=deal.owner_id, known=known)
     who = sorted({_who(n, deal) for n in nudges})
     mentions = " ".join(mention(u) for u in who)
     if len(nudges) == 1:
         n = nudges[0]
         text = f"{mentions} {_title(n, deal, values)} (due {n.due_date:%a %b %-d}{', late' if late else ''})"
-        return truncate(text, 3000), _step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, late=late, tz=tz)
+        step = steps.get(n.step_id)
+        return truncate(text, 3000), _step_blocks(deal, n, step, post_id=post_id, late=late, tz=tz, known=known)
     heading = f"{mentions} {len(nudges)} follow-ups for {values['account']} are waiting"
     if late:
         heading += " (some are late: Deal Coach was away or they were snoozed)"
     blocks: list[dict] = [section(f":bell: {heading}")]
     for n in nudges:
         blocks.append({"type": "divider"})
-        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, late=late, tz=tz))
+        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, late=late, tz=tz, known=known))
     titles = "; ".join(render(n.title, values) for n in nudges)
     return truncate(f"{heading}: {titles}", 3000), blocks[:MESSAGE_BLOCKS]
 

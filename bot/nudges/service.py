@@ -3,8 +3,11 @@ nudge message as it stands."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
+
+from slack_sdk import WebClient
 
 from bot.deals import blocks as deal_blocks
 from bot.deals import model as deals
@@ -14,9 +17,12 @@ from bot.deals.service import NotAllowed, Redraw
 from bot.health import drafts, gate
 from bot.nudges import ledger
 from bot.nudges.blocks import ASK_AGAIN_DAYS, already_resolved_text, nudge_message
+from bot.nudges.known import known_for, uses_peers
+from bot.nudges.known import refresh as refresh_people
 from bot.runtime import Runtime
 from bot.slack.ids import is_user_id
 from bot.slack.text import mention
+from bot.timestamps import parse_stamp
 
 REASSIGN_PROBLEM = (
     "That isn't someone I can hand this follow-up to. Pick a teammate from the Reassign menu (e.g. Jane Doe); "
@@ -87,6 +93,18 @@ def act_on_nudge(rt: Runtime, nudge_id: int, action: str, *, team_id: str, user_
     return NudgeChange(change.changed, change.nudge, deal, post_id, explanation, audience, redraw)
 
 
+def refresh_names(rt: Runtime, client: WebClient, post_ids: Iterable[int]) -> None:
+    """Before nudge messages are redrawn: the names their drafts sign with, if not cached today (a step handed to a
+    teammate is signed with theirs)."""
+    for post_id in post_ids:
+        with rt.store.session() as db:
+            post = ledger.get_post(db, post_id)
+            deal = deals.get_deal(db, post.deal_id) if post else None
+            shown = ledger.nudges_shown_in(db, post_id) if deal else []
+        if deal is not None:
+            refresh_people(rt, client, deal, shown)
+
+
 def rendered_post(rt: Runtime, post_id: int) -> tuple[str, str, str, list[dict]] | None:
     """(channel, ts, text, blocks) of a posted nudge message as it should look now, for chat.update."""
     with rt.store.session() as db:
@@ -98,7 +116,12 @@ def rendered_post(rt: Runtime, post_id: int) -> tuple[str, str, str, list[dict]]
         words = drafts.steps_for(db, deal, rt.playbook) if deal is not None else rt.steps_by_id()
     if deal is not None and deal.deleted:  # its steps are gone: the message says why, without buttons
         return (post.channel_id, post.ts, *deal_blocks.deleted_deal_message(deal))
-    text, message_blocks = nudge_message(deal, shown, words, post_id=post.id, late=post.late, tz=rt.settings.tz)
+    posted_on = parse_stamp(post.claimed_at).astimezone(rt.settings.tz).date()
+    wanted = uses_peers(words.get(n.step_id) for n in shown if n.actionable)  # a resolved step shows no draft
+    known = known_for(rt, deal, today=posted_on, peers_needed=wanted)
+    text, message_blocks = nudge_message(
+        deal, shown, words, post_id=post.id, late=post.late, tz=rt.settings.tz, known=known
+    )
     return post.channel_id, post.ts, text, message_blocks
 
 

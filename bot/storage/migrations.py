@@ -336,6 +336,25 @@ def _v13_health_and_readiness(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX nudges_held ON nudges (held_by) WHERE status = 'held'")
 
 
+def _v14_people(db: sqlite_utils.Database) -> None:
+    """Who a Slack user is (name and title from users.info), cached so a draft can sign with the rep's name and a
+    redraw shows the same words without asking Slack again; and an index on the steps with an outcome recorded."""
+    db.execute(
+        """
+        CREATE TABLE people (
+            team_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            name TEXT,
+            title TEXT,
+            fetched_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, user_id)
+        )
+        """
+    )
+    # the few steps with a recorded outcome: where a new buyer's peers are found among testimonials
+    db.execute("CREATE INDEX nudges_with_outcome ON nudges (step_id, status) WHERE outcome IS NOT NULL")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -350,6 +369,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (11, _v11_welcome_kits),
     (12, _v12_crm_inbox),
     (13, _v13_health_and_readiness),
+    (14, _v14_people),
 ]
 
 

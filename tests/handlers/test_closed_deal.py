@@ -99,7 +99,7 @@ def test_quick_capture_stores_the_deal_and_announces_the_plan(slack, fake, setti
     assert f"Congratulations <@{REP}>" in shown
     assert "Jane Doe, VP Operations (economic buyer)" in shown
     assert "Send a handwritten thank-you note to Jane Doe" in shown
-    assert "Wed Nov 25" in shown  # two business days after Monday's close
+    assert "Thu Nov 26" in shown  # three business days after Monday's close
     button = post.params["blocks"][-2]["elements"][0]
     assert button["action_id"] == "open_deal_details" and button["value"] == str(deal["id"])
     assert rows(settings, "deals")[0]["message_ts"] == post.response["ts"]

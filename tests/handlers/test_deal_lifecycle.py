@@ -123,7 +123,7 @@ def test_marking_it_live_moves_the_steps_timed_from_go_live(slack, fake, setting
     steps = nudge_rows(settings)
     assert steps["activation-check-in"]["due_date"] == "2026-12-10"
     assert steps["acclimation-check"]["due_date"] == "2026-12-24"
-    assert steps["thank-you-note"]["due_date"] == "2026-11-25"  # timed from close: unchanged
+    assert steps["thank-you-note"]["due_date"] == "2026-11-26"  # timed from close: unchanged
     assert "go-live-question" not in steps  # answered: nothing left to ask
     update = fake.last("chat.update")
     assert "Live" in shown(update) and "deal_mark_live" not in buttons(update)

@@ -15,6 +15,7 @@ import pytest
 import sqlite_utils
 
 from bot.coach import Coach
+from bot.crm import inbox as crm_inbox
 from bot.crm.webhooks import crm_app
 from bot.nudges.dispatch import Pacer
 from bot.playbook.loader import load
@@ -419,7 +420,7 @@ def test_hubspot_a_change_that_is_not_a_win_is_answered_200_and_ignored(
 
 
 def test_hubspot_a_deal_the_api_says_is_gone_is_recorded_as_an_error_and_not_tried_again(
-    crm_server, crm_settings, hubspot_api, fake, tick, clock
+    crm_server, crm_settings, crm_coach, hubspot_api, fake, tick, clock
 ):
     post_hubspot(crm_server, [hs_event(clock, deal=404404)], clock=clock)  # deleted before we read it
     tick()
@@ -430,6 +431,10 @@ def test_hubspot_a_deal_the_api_says_is_gone_is_recorded_as_an_error_and_not_tri
     tick()
     assert len(hubspot_api.calls) == calls
     assert deals(crm_settings) == [] and announcements(fake) == []
+    with crm_coach.store.session() as db:
+        said = crm_inbox.status(db, "hubspot")
+    assert "HubSpot has no deal 404404" in said.last_error and "not tried again" in said.last_error
+    assert said.pending == 0
 
 
 # -- Pipedrive ---------------------------------------------------------------------------------------------------

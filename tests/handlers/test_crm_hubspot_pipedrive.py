@@ -249,6 +249,8 @@ def test_hubspot_a_won_deal_is_announced_once_in_the_crm_channel_with_its_owner_
     assert "Dana Buyer" in str(post.params["blocks"])
     assert f"<{deal['source_url']}|HubSpot>" in str(post.params["blocks"])  # where it came from, linked
     assert planned(crm_settings, deal["id"])  # its plan started
+    # the contact came from HubSpot: the rep is not asked for it (a Salesforce deal, which has none, is)
+    assert all("contact's name and title" not in str(dm.params) for dm in dms_to(fake, REP))
     # every API call carried the token in its header (the fake answers 401 otherwise, and nothing would be created)
     assert {c.route for c in hubspot_api.calls} == {"deal", "owner", "contact"}
     assert all(c.headers["authorization"] == f"Bearer {hubspot_api.token}" for c in hubspot_api.calls)
@@ -483,6 +485,25 @@ def test_pipedrive_retries_and_duplicate_events_create_one_deal_and_one_announce
     tick()
     assert len(deals(crm_settings)) == 1 and len(announcements(fake)) == 1
     assert len(inbox(crm_settings)) == 2 and len(rows(crm_settings, "SELECT * FROM crm_deals")) == 1
+
+
+def test_pipedrive_an_owner_gone_from_pipedrive_or_not_in_slack_leaves_the_deal_to_be_claimed(
+    crm_server, crm_settings, pipedrive_api, fake, tick
+):
+    pipedrive_api.add_user(78, "someone@globex-sales.example.com")  # in Pipedrive, not in Slack
+    pipedrive_api.add_deal(PD_DEAL, owner_id=99, person_id=56)  # owner 99 and person 56 are gone (404)
+    pipedrive_api.add_deal(PD_DEAL + 1, title="Initech", owner_id=78)
+    post_pipedrive(crm_server, pd_won(owner_id=99, person_id=56))
+    other = pipedrive_change(pipedrive_deal(PD_DEAL + 1, owner_id=78), {"status": "open"})
+    post_pipedrive(crm_server, other)
+    tick()
+    assert [(d["account"], d["owner_id"], d["contact_name"]) for d in deals(crm_settings)] == [
+        ("Globex renewal", "", None),
+        ("Initech", "", None),
+    ]
+    posts = announcements(fake)
+    assert len(posts) == 2 and all("owner not found in Slack" in p.params["text"] for p in posts)
+    assert inbox(crm_settings)[0]["status"] == "done"
 
 
 @pytest.mark.parametrize(

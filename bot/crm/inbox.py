@@ -63,12 +63,23 @@ def _stored(row: dict) -> Stored:
     )
 
 
-def due(db: sqlite_utils.Database, *, now: datetime, limit: int) -> list[int]:
-    """Ids of the events whose time has come, oldest first (each is claimed before it is worked on)."""
+def due(db: sqlite_utils.Database, *, now: datetime, limit: int) -> list[tuple[int, str]]:
+    """(id, crm) of the events whose time has come, oldest first (each is claimed before it is worked on)."""
     rows = db.execute(
-        "SELECT id FROM crm_inbox WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?", [stamp(now), limit]
+        "SELECT id, crm FROM crm_inbox WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?",
+        [stamp(now), limit],
     ).fetchall()
-    return [r[0] for r in rows]
+    return [(r[0], r[1]) for r in rows]
+
+
+def postpone(db: sqlite_utils.Database, event_id: int, error: str, *, at: datetime, now: datetime) -> bool:
+    """An event not tried in this run because its CRM just failed: it waits as long as the one that failed, its
+    attempts untouched. Only while nobody has claimed it (a claim moves next_at past now)."""
+    cursor = db.execute(
+        "UPDATE crm_inbox SET next_at = ?, error = ? WHERE id = ? AND status = 'pending' AND next_at <= ?",
+        [stamp(at), error, event_id, stamp(now)],
+    )
+    return cursor.rowcount == 1
 
 
 def claim(db: sqlite_utils.Database, event_id: int, *, now: datetime) -> Stored | None:

@@ -76,9 +76,18 @@ def drain(
     """Work through the inbox events due at `now`."""
     report = CrmReport()
     with rt.store.session() as db:
-        ids = inbox.due(db, now=now, limit=limit)
+        due = inbox.due(db, now=now, limit=limit)
     teams: dict[str, str | None] = {}
-    for event_id in ids:
+    # a CRM whose API failed in this run: (error, until); its other events wait as long without calling it, so an
+    # outage costs one call (one timeout) a run, not one per event, and a 429's Retry-After holds for the whole CRM
+    down: dict[str, tuple[str, datetime]] = {}
+    for event_id, crm in due:
+        if crm in down:
+            error, until = down[crm]
+            with rt.store.write() as db:
+                if inbox.postpone(db, event_id, error, at=until, now=now):
+                    report.delayed += 1
+            continue
         with rt.store.write() as db:
             stored = inbox.claim(db, event_id, now=now)
         if stored is None:
@@ -112,6 +121,8 @@ def drain(
                 wait,
             )
             _delay(rt, stored, f"{which}: {exc}", now + wait, report)
+            if isinstance(exc, CrmUnavailable):
+                down[event.crm] = (f"{which}: {exc} (not asked again in this run)", now + wait)
         except CrmRefused as exc:  # the CRM says for good it can't give this deal (deleted): asking again won't help
             logger.warning("CRM %s deal %s: %s; not tried again", event.crm, event.crm_deal_id, exc)
             with rt.store.write() as db:

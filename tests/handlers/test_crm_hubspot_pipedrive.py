@@ -357,6 +357,30 @@ def test_hubspot_an_api_outage_delays_the_deal_and_it_arrives_once_the_api_recov
     assert inbox(crm_settings)[0]["status"] == "done"
 
 
+def test_hubspot_a_429_holds_back_the_whole_crm_until_retry_after_and_other_crms_go_on(
+    crm_server, crm_settings, hubspot_api, hubspot_deal, pipedrive_deal_, fake, tick, clock
+):
+    for deal in (HS_DEAL + 1, HS_DEAL + 2):
+        hubspot_api.add_deal(str(deal), name=f"Account {deal}", owner_id="501")
+    batch = [hs_event(clock, event_id=i, deal=HS_DEAL + i) for i in range(3)]
+    assert post_hubspot(crm_server, batch, clock=clock)[0] == 200
+    assert post_pipedrive(crm_server, pd_won())[0] == 200
+    hubspot_api.fail("deal", status=429, retry_after=120)  # the first read only: HubSpot asks us to wait 2 minutes
+    tick()
+    assert len(hubspot_api.calls_to("deal")) == 1  # not asked again in this run, as it asked
+    assert [d["source"] for d in deals(crm_settings)] == ["pipedrive"]  # another CRM is not held back
+    waiting = [e for e in inbox(crm_settings) if e["crm"] == "hubspot"]
+    assert [e["status"] for e in waiting] == ["pending"] * 3 and all("429" in e["error"] for e in waiting)
+
+    clock.now += timedelta(seconds=119)
+    tick()
+    assert len(hubspot_api.calls_to("deal")) == 1
+    clock.now += timedelta(seconds=2)
+    tick()
+    assert sorted(d["source"] for d in deals(crm_settings)) == ["hubspot"] * 3 + ["pipedrive"]
+    assert len(announcements(fake)) == 4
+
+
 def test_hubspot_a_deal_leaving_closed_won_pauses_and_won_again_resumes(
     crm_server, crm_settings, hubspot_api, hubspot_deal, fake, tick, clock
 ):

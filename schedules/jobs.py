@@ -55,7 +55,7 @@ def drain_crm(coach: Coach, client: Clients, now: datetime | None = None) -> Crm
         team_client = client_for(redraw.team_id)
         if team_client is not None:
             coach.redraw(team_client, redraw)
-    if report.created or report.linked or report.paused or report.resumed or report.delayed:
+    if report.created or report.linked or report.paused or report.resumed or report.delayed or report.failed:
         logger.info("%s", report.summary())
     return report
 

@@ -15,7 +15,7 @@ from bot.storage import insert, query, query_one
 from bot.timestamps import parse_stamp, stamp
 
 LEASE = timedelta(minutes=10)  # an event claimed this long ago and not settled was left by a process that died
-PENDING, DONE, IGNORED = "pending", "done", "ignored"
+PENDING, DONE, IGNORED, FAILED = "pending", "done", "ignored", "failed"
 
 
 @dataclass(frozen=True)
@@ -63,12 +63,23 @@ def _stored(row: dict) -> Stored:
     )
 
 
-def due(db: sqlite_utils.Database, *, now: datetime, limit: int) -> list[int]:
-    """Ids of the events whose time has come, oldest first (each is claimed before it is worked on)."""
+def due(db: sqlite_utils.Database, *, now: datetime, limit: int) -> list[tuple[int, str]]:
+    """(id, crm) of the events whose time has come, oldest first (each is claimed before it is worked on)."""
     rows = db.execute(
-        "SELECT id FROM crm_inbox WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?", [stamp(now), limit]
+        "SELECT id, crm FROM crm_inbox WHERE status = 'pending' AND next_at <= ? ORDER BY id LIMIT ?",
+        [stamp(now), limit],
     ).fetchall()
-    return [r[0] for r in rows]
+    return [(r[0], r[1]) for r in rows]
+
+
+def postpone(db: sqlite_utils.Database, event_id: int, error: str, *, at: datetime, now: datetime) -> bool:
+    """An event not tried in this run because its CRM just failed: it waits as long as the one that failed, its
+    attempts untouched. Only while nobody has claimed it (a claim moves next_at past now)."""
+    cursor = db.execute(
+        "UPDATE crm_inbox SET next_at = ?, error = ? WHERE id = ? AND status = 'pending' AND next_at <= ?",
+        [stamp(at), error, event_id, stamp(now)],
+    )
+    return cursor.rowcount == 1
 
 
 def claim(db: sqlite_utils.Database, event_id: int, *, now: datetime) -> Stored | None:
@@ -88,6 +99,15 @@ def settle(db: sqlite_utils.Database, event_id: int, status: str, outcome: str, 
     db.execute(
         "UPDATE crm_inbox SET status = ?, outcome = ?, done_at = ? WHERE id = ?",  # an earlier error stays, for status
         [status, outcome, stamp(now), event_id],
+    )
+
+
+def give_up(db: sqlite_utils.Database, event_id: int, error: str, *, now: datetime) -> None:
+    """The CRM said for good that the deal behind the event can't be read (deleted, 404): kept with its error for
+    `crm status`, not tried again."""
+    db.execute(
+        "UPDATE crm_inbox SET status = ?, error = ?, outcome = ?, done_at = ? WHERE id = ? AND status = 'pending'",
+        [FAILED, error, "not tried again", stamp(now), event_id],
     )
 
 
@@ -233,14 +253,13 @@ def status(db: sqlite_utils.Database, crm: str) -> CrmStatus:
         last_deal=deal["created_at"] if deal else None,
         last_deal_id=deal["deal_id"] if deal else None,
         pending=events.get("pending") or 0,
-        last_error=(
-            f"{error['error']} (deal {error['crm_deal_id']}; "
-            f"{'still waiting' if error['status'] == PENDING else 'since ' + error['status']})"
-            if error
-            else None
-        ),
+        last_error=(f"{error['error']} (deal {error['crm_deal_id']}; {_since(error['status'])})" if error else None),
         last_error_at=error["received_at"] if error else None,
     )
+
+
+def _since(status: str) -> str:
+    return {PENDING: "still waiting", FAILED: "not tried again"}.get(status, f"since {status}")
 
 
 def pending_count(db: sqlite_utils.Database) -> int:

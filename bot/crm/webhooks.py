@@ -10,6 +10,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
+from urllib.parse import quote, urlsplit
 
 from bot.crm import inbox
 from bot.crm.types import Adapter, BadPayload, Unauthorized
@@ -60,13 +61,12 @@ def crm_app(adapters: Mapping[str, Adapter], store: Store, clock: Callable[[], d
         if length < 0 or length > MAX_BODY:
             return _answer(start_response, "400 Bad Request", {"error": "an unreadable or oversized body"})
         body = environ["wsgi.input"].read(length) if length else b""
-        query = environ.get("QUERY_STRING") or ""
         headers = Headers(environ)
         now = clock()
         where = environ.get("REMOTE_ADDR") or "unknown address"
         try:
             adapter.authenticate(
-                method="POST", path_and_query=path + (f"?{query}" if query else ""), headers=headers, body=body, now=now
+                method="POST", path_and_query=as_received(environ), headers=headers, body=body, now=now
             )
         except Unauthorized as exc:
             logger.warning("Refused a %s webhook from %s: %s (%s bytes)", name, where, exc, len(body))
@@ -97,6 +97,22 @@ def crm_app(adapters: Mapping[str, Adapter], store: Store, clock: Callable[[], d
         return _answer(start_response, "200 OK", {"ok": True, "stored": new})
 
     return application
+
+
+def as_received(environ: Mapping) -> str:
+    """The path and query exactly as the CRM sent them: what HubSpot's signature covers. WSGI's PATH_INFO is
+    percent-decoded (`/crm/hubspot/eu%20wins` arrives as `/crm/hubspot/eu wins`), so the raw request target is used:
+    waitress's REQUEST_URI (gunicorn's RAW_URI), else SCRIPT_NAME + PATH_INFO encoded again + QUERY_STRING."""
+    for key in ("REQUEST_URI", "RAW_URI"):
+        raw = environ.get(key)
+        if isinstance(raw, str) and raw.startswith("/"):
+            return raw.split("#", 1)[0]
+        if isinstance(raw, str) and raw.lower().startswith(("http://", "https://")):  # absolute form
+            parts = urlsplit(raw)
+            return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    path = (environ.get("SCRIPT_NAME") or "") + (environ.get("PATH_INFO") or "")
+    query = environ.get("QUERY_STRING") or ""
+    return quote(path.encode("latin-1"), safe="/:@!$&'()*+,;=~") + (f"?{query}" if query else "")
 
 
 def _answer(start_response: Callable, status: str, body: dict, extra: list | None = None) -> list[bytes]:

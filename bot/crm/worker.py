@@ -20,7 +20,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.crm import inbox
-from bot.crm.types import Adapter, CrmDeal, CrmUnavailable
+from bot.crm.types import Adapter, CrmDeal, CrmRefused, CrmUnavailable
 from bot.deals import blocks as deal_blocks
 from bot.deals import service as deal_service
 from bot.deals.capture import MAX_ACCOUNT, MAX_NAME, Money
@@ -53,6 +53,7 @@ class CrmReport:
     resumed: list[int] = field(default_factory=list)
     ignored: int = 0
     delayed: int = 0
+    failed: int = 0
     redraws: list[Redraw] = field(default_factory=list)
 
     def summary(self) -> str:
@@ -64,6 +65,8 @@ class CrmReport:
             f"{self.ignored} ignored (not won)",
             f"{self.delayed} delayed (retried later)",
         ]
+        if self.failed:
+            parts.append(f"{self.failed} refused by the CRM (see `dealcoach crm status`)")
         return "CRM deals: " + ", ".join(parts)
 
 
@@ -73,9 +76,18 @@ def drain(
     """Work through the inbox events due at `now`."""
     report = CrmReport()
     with rt.store.session() as db:
-        ids = inbox.due(db, now=now, limit=limit)
+        due = inbox.due(db, now=now, limit=limit)
     teams: dict[str, str | None] = {}
-    for event_id in ids:
+    # a CRM whose API failed in this run: (error, until); its other events wait as long without calling it, so an
+    # outage costs one call (one timeout) a run, not one per event, and a 429's Retry-After holds for the whole CRM
+    down: dict[str, tuple[str, datetime]] = {}
+    for event_id, crm in due:
+        if crm in down:
+            error, until = down[crm]
+            with rt.store.write() as db:
+                if inbox.postpone(db, event_id, error, at=until, now=now):
+                    report.delayed += 1
+            continue
         with rt.store.write() as db:
             stored = inbox.claim(db, event_id, now=now)
         if stored is None:
@@ -109,6 +121,13 @@ def drain(
                 wait,
             )
             _delay(rt, stored, f"{which}: {exc}", now + wait, report)
+            if isinstance(exc, CrmUnavailable):
+                down[event.crm] = (f"{which}: {exc} (not asked again in this run)", now + wait)
+        except CrmRefused as exc:  # the CRM says for good it can't give this deal (deleted): asking again won't help
+            logger.warning("CRM %s deal %s: %s; not tried again", event.crm, event.crm_deal_id, exc)
+            with rt.store.write() as db:
+                inbox.give_up(db, stored.id, f"{event.crm}: {exc}"[:300], now=now)
+            report.failed += 1
         except Exception as exc:  # a bug or a payload we can't use: logged with its traceback, kept, tried again
             logger.exception("CRM %s deal %s: could not turn the event into a deal", event.crm, event.crm_deal_id)
             _delay(

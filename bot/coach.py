@@ -17,6 +17,7 @@ from bot.nudges import service as nudge_service
 from bot.nudges.service import NudgeChange
 from bot.profile import service as profile_service
 from bot.runtime import Runtime
+from bot.signals import service as signal_service
 from bot.slack import workspaces
 from bot.slack.client import describe
 
@@ -45,6 +46,16 @@ class Coach(Runtime):
     nudge_for = nudge_service.nudge_for
     act_on_nudge = nudge_service.act_on_nudge
     rendered_post = nudge_service.rendered_post
+
+    # buyer signals: how they sounded after a step, a touch outside the plan, a concern
+    should_ask_sounded = signal_service.should_ask
+    sounded_question = signal_service.sounded_question
+    record_sounded = signal_service.record_sounded
+    step_note_modal = signal_service.step_note_modal
+    save_step_note = signal_service.save_step_note
+    touch_modal = signal_service.touch_modal
+    concern_modal = signal_service.concern_modal
+    save_signal = signal_service.save_signal
 
     # the team profile
     profile_of = profile_service.profile_of

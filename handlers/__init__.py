@@ -16,9 +16,11 @@ from bot.coach import Coach
 from bot.deals import blocks
 from bot.nudges import blocks as nudge_blocks
 from bot.nudges import forms as nudge_forms
+from bot.signals import blocks as signal_blocks
+from bot.signals import forms as signal_forms
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
-from handlers import home, install, nudges, profile
+from handlers import home, install, nudges, profile, signals
 from handlers.deals import capture, form, lifecycle
 from handlers.replies import ack_at_once, answers_storage_failures, redraw_after_submission
 
@@ -110,6 +112,14 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(nudge_blocks.REASSIGN), ack_at_once, [nudges.handle_reassign]),
         (app.view(nudge_forms.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
         (app.view(nudge_forms.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
+        # buyer signals: how they sounded after Done (one tap, then a note), a touch outside the plan, a concern
+        (app.action(signal_blocks.SOUNDED), ack_at_once, [signals.handle_sounded]),
+        (app.action(signal_blocks.NOTE_DOUBT), ack_at_once, [signals.handle_note_doubt]),
+        (app.action(signal_blocks.LOG_TOUCH), ack_at_once, [signals.handle_log_touch]),
+        (app.action(signal_blocks.FLAG_CONCERN), ack_at_once, [signals.handle_flag_concern]),
+        (app.view(signal_forms.STEP_NOTE_MODAL), signals.handle_step_note_submission, []),
+        (app.view(signal_forms.TOUCH_MODAL), signals.handle_touch_submission, []),
+        (app.view(signal_forms.CONCERN_MODAL), signals.handle_concern_submission, []),
         # the team profile, edited by managers from the Home tab
         (app.action(profile.EDIT_PROFILE), ack_at_once, [profile.handle_edit_profile]),
         (app.view(profile.PROFILE_MODAL), profile.handle_profile_form, [profile.redraw_after_profile]),

@@ -10,7 +10,7 @@ from bot.nudges.blocks import already_resolved_text
 from bot.nudges.ledger import RESOLVABLE
 from bot.slack.forms import FormErrors
 from bot.slack.text import plain_from_mrkdwn
-from handlers.replies import CHANGED, first_input, open_form_for_click, refuse
+from handlers.replies import CHANGED, first_input, open_form_for_click, refuse, tell
 
 
 def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, action: str, **details):
@@ -48,7 +48,10 @@ def handle_done(body: dict, action: dict, context, client, respond) -> None:
     if step is not None and step.outcome and nudge.status in RESOLVABLE:
         open_form_for_click(client, body, respond, nudge_blocks.outcome_modal(nudge, deal, step.outcome))
         return
-    _act(coach, body, client, respond, context, nudge_id, "done")
+    change = _act(coach, body, client, respond, context, nudge_id, "done")
+    if change and coach.should_ask_sounded(change.nudge):  # Done took one click; how they sounded is one tap more
+        text, question = coach.sounded_question(change.nudge, change.deal)
+        tell(body, client, respond, text, question)
 
 
 def handle_snooze(body: dict, action: dict, context, client, respond) -> None:

@@ -249,6 +249,33 @@ def _v10_team_profiles(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v11_buyer_signals(db: sqlite_utils.Database) -> None:
+    """What the buyer said or did, as the team heard it: how they sounded after a step, a touch outside the plan, a
+    concern flagged on the deal. One row each; a step keeps one sentiment (the latest answer), and the request a row
+    came from is unique, so a replayed click or form stores nothing twice."""
+    db.execute(
+        """
+        CREATE TABLE signals (
+            id INTEGER PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            deal_id INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            nudge_id INTEGER REFERENCES nudges (id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            sentiment TEXT,
+            concern TEXT,
+            medium TEXT,
+            note TEXT,
+            happened_on TEXT NOT NULL,
+            by_user TEXT NOT NULL,
+            request_key TEXT UNIQUE,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX signals_by_deal ON signals (deal_id, created_at)")
+    db.execute("CREATE UNIQUE INDEX signals_one_per_step ON signals (nudge_id) WHERE kind = 'step'")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -260,6 +287,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (8, _v8_announcements_once),
     (9, _v9_utc_stamps),
     (10, _v10_team_profiles),
+    (11, _v11_buyer_signals),
 ]
 
 

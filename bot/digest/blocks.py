@@ -7,12 +7,16 @@ from zoneinfo import ZoneInfo
 
 from bot.deals.model import Deal
 from bot.digest.build import Digest, Outcome, WeekRate
+from bot.nudges.blocks import nudge_title
+from bot.signals.blocks import quoted_note
+from bot.signals.model import CONCERNS, Signal
+from bot.signals.watch import BUYER_SIGNALS_RULE, MISSED_AFTER, SLIPPING_RULE, Flagged, Slipping, at_stake
 from bot.slack.blocks import MESSAGE_BLOCKS, context, divider, header, pack_lines, section
 from bot.slack.ids import is_channel_id
 from bot.slack.text import escape, mention, plain, truncate
 from bot.stats import AtRisk, RepStats
 
-TOP_AT_RISK, TOP_DEALS, TOP_REPS, TOP_OUTCOMES = 10, 8, 40, 8
+TOP_AT_RISK, TOP_DEALS, TOP_REPS, TOP_OUTCOMES, TOP_SIGNALS = 10, 8, 40, 8, 10
 SECTIONS_PER_PART = 2  # sections one part of the digest may fill before the rest is summarised
 MORE = "…and {n} more — see the Home tab"
 ACCOUNT_CHARS, REASON_CHARS, DETAIL_CHARS = 80, 300, 200
@@ -63,6 +67,63 @@ def at_risk_line(item: AtRisk, team_url: str | None, now: datetime) -> str:
     return f"• {deal_label(deal, team_url)} · {money} · {mention(deal.owner_id)} — {'; '.join(why)}"
 
 
+CONCERN_TODO = {
+    "budget": "revisit the business case with their economic buyer",
+    "champion_left": "find and meet the new champion this week",
+    "implementation": "get the implementation lead and the buyer on one call about the plan",
+    "cancel": "call their sponsor today, before the cancellation is final",
+}
+WORRIED_TODO = "call back this week and answer that doubt"
+UNSIGNED_TODO = "ask what stands between them and the signature"
+SLIPPING_TODO = "*Remind rep*, or *Reassign* if they can't get to it"
+
+
+def _heard(signal: Signal) -> str:
+    note = quoted_note(signal.note)
+    return f" ({_day(signal.happened_on)}){': ' + note if note else ''}"
+
+
+def buyer_signal_line(item: Flagged, team_url: str | None) -> str:
+    """Why the deal is on *Buyer signals* (every reason, the buyer's words escaped) and what to do first."""
+    facts, why, todo = item.facts, [], []
+    asked = facts.cancel_asked
+    if asked is not None:
+        why.append(f"asked to cancel{_heard(asked)}")
+        todo.append(CONCERN_TODO["cancel"])
+    if facts.worried is not None:
+        where = "on a logged touch" if facts.worried.kind == "touch" else "after a follow-up"
+        why.append(f"sounded worried {where}{_heard(facts.worried)}")
+        todo.append(WORRIED_TODO)
+    for concern in facts.concerns:
+        if concern is not asked and concern.concern != "cancel":
+            why.append(f"{CONCERNS[concern.concern].lower()} flagged{_heard(concern)}")
+            todo.append(CONCERN_TODO[concern.concern])
+    if facts.unsigned_days is not None:
+        why.append(f"verbal yes {_plural(facts.unsigned_days, 'day')} ago, still unsigned")
+        todo.append(UNSIGNED_TODO)
+    deal = item.deal
+    return (
+        f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · {mention(deal.owner_id)} — "
+        f"{'; '.join(why)}. *Do:* {todo[0] if todo else WORRIED_TODO}."
+    )
+
+
+def slipping_line(item: Slipping, team_url: str | None) -> str:
+    deal, oldest = item.deal, item.steps[0]
+    who = sorted({mention(n.assignee_id or deal.owner_id) for n in item.steps})
+    title = truncate(nudge_title(oldest, deal), 120)  # rendered with the deal's facts escaped
+    return (
+        f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · {' '.join(who)} — "
+        f"{_plural(len(item.steps), 'step')} overdue after the nudge, oldest “{title}” (due {_day(oldest.due_date)}). "
+        f"*Do:* {SLIPPING_TODO}."
+    )
+
+
+def _stake(deals: list[Deal]) -> str:
+    amounts = at_stake(deals)
+    return " + ".join(m.format() for m in amounts) if amounts else "nothing"
+
+
 def closed_line(deal: Deal, team_url: str | None) -> str:
     state = " (cancelled since)" if deal.cancelled else ""
     return f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · {mention(deal.owner_id)}{state}"
@@ -92,7 +153,8 @@ def cancelled_line(deal: Deal, team_url: str | None) -> str:
 def digest_text(d: Digest) -> str:
     """The notification and fallback text: counts only, no user-typed text."""
     return (
-        f"Your Deal Coach digest for {_day(d.today)}: {_plural(len(d.at_risk), 'deal')} at risk, "
+        f"Your Deal Coach digest for {_day(d.today)}: {_plural(len(d.buyer_signals), 'buyer signal')}, "
+        f"{_plural(len(d.slipping), 'deal')} with follow-ups slipping, {len(d.at_risk)} at risk, "
         f"{len(d.closed)} closed and {len(d.cancelled)} cancelled {_window(d)}."
     )
 
@@ -113,7 +175,30 @@ def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[st
     ]
 
     blocks.append(divider())
-    heading = f":rotating_light: *At risk of buyer's remorse* ({len(d.at_risk)})"
+    heading = f":rotating_light: *Buyer signals* ({len(d.buyer_signals)}) · {_stake([f.deal for f in d.buyer_signals])} at stake"
+    if d.buyer_signals:
+        lines = [buyer_signal_line(item, team_url) for item in d.buyer_signals[:TOP_SIGNALS]]
+        blocks += _pack(heading, lines, len(d.buyer_signals))
+    else:
+        blocks.append(section(f"{heading}\nNothing heard from a buyer that should worry you."))
+    blocks.append(context(BUYER_SIGNALS_RULE.format(days=d.signature_days)))
+
+    blocks.append(divider())
+    heading = f":hourglass: *Follow-ups slipping* ({len(d.slipping)}) · {_stake([s.deal for s in d.slipping])} at stake"
+    if d.slipping:
+        lines = [slipping_line(item, team_url) for item in d.slipping[:TOP_SIGNALS]]
+        blocks += _pack(heading, lines, len(d.slipping))
+    else:
+        blocks.append(section(f"{heading}\nEvery follow-up that reached its rep is on time."))
+    missed = (
+        f" {_plural(d.missed, 'step')} passed {MISSED_AFTER} days late since your last digest: missed."
+        if d.missed
+        else ""
+    )
+    blocks.append(context(SLIPPING_RULE.format(missed=MISSED_AFTER) + missed))
+
+    blocks.append(divider())
+    heading = f":warning: *At risk of buyer's remorse* ({len(d.at_risk)})"
     if d.at_risk:
         lines = [at_risk_line(item, team_url, d.now) for item in d.at_risk[:TOP_AT_RISK]]
         blocks += _pack(heading, lines, len(d.at_risk))

@@ -9,13 +9,14 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import sqlite_utils
 
 from bot.deals.model import Deal, row_to_deal
+from bot.signals.watch import Flagged, Slipping, buyer_signals, missed_between, slipping
 from bot.stats import RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
 from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
@@ -63,6 +64,10 @@ class Digest:
     outcomes: list[Outcome]
     cancelled: list[Deal]
     weeks: list[WeekRate]
+    buyer_signals: list[Flagged] = field(default_factory=list)
+    slipping: list[Slipping] = field(default_factory=list)
+    missed: int = 0  # steps whose window passed since the last digest: counted once, here
+    signature_days: int = 7
 
 
 def gather(
@@ -74,11 +79,13 @@ def gather(
     since: datetime | None,
     large_deal: Decimal,
     quiet_days: int,
+    signature_days: int = 7,
 ) -> Digest:
     """Everything one digest shows, as of `now`; `today` is the reader's local date, `since` their last digest."""
     first = since is None
     start = now - timedelta(hours=24) if since is None else since
     reasons, reasons_total = win_reasons(db, team_id=team_id)
+    last_day = start.date() if since is not None else today - timedelta(days=1)
     return Digest(
         today=today,
         now=now,
@@ -93,6 +100,10 @@ def gather(
         outcomes=outcomes_received(db, team_id=team_id, now=now),
         cancelled=cancelled_since(db, team_id=team_id, since=start, now=now),
         weeks=weekly_completion(db, team_id=team_id, today=today),
+        buyer_signals=buyer_signals(db, team_id=team_id, today=today, signature_days=signature_days),
+        slipping=slipping(db, team_id=team_id, today=today),
+        missed=missed_between(db, team_id=team_id, after=min(last_day, today), today=today),
+        signature_days=signature_days,
     )
 
 

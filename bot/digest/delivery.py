@@ -219,6 +219,7 @@ class DigestSender:
                 since=since,
                 large_deal=self.settings.large_deal,
                 quiet_days=self.settings.quiet_days,
+                signature_days=self.settings.signature_days,
             )
 
     def _retry(self, row, manager: str, error: str, retry_at: datetime, report: DigestReport) -> None:

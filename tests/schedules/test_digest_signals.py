@@ -1,0 +1,132 @@
+"""The digest's two honest lists, from what reps did in Slack through the real app: *Buyer signals* (a worried buyer,
+a concern, a verbal yes waiting for its signature) and *Follow-ups slipping* (only after the rep's own nudge)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlite_utils
+
+from bot.digest.delivery import EVENT_TYPE
+from bot.nudges.dispatch import Pacer
+from bot.slack.blocks import MESSAGE_BLOCKS, VALUE
+from bot.slack.client import posting_client
+from schedules.jobs import dispatch_nudges, send_digests
+from tests.conftest import MANAGER
+
+BERLIN = ZoneInfo("Europe/Berlin")
+
+
+def berlin(day: int, hour: int = 10, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=BERLIN)
+
+
+@pytest.fixture
+def morning(coach, fake):
+    """The manager's digest at `now`, as the digest job sends it: its (text, blocks, all its text as one string)."""
+    fake.users[MANAGER] = {"tz": "Europe/Berlin"}
+    client = posting_client(coach.settings)
+
+    def send(now: datetime):
+        fake.epoch = now.timestamp()
+        send_digests(coach, client, now)
+        [post] = [
+            c
+            for c in fake.calls_to("chat.postMessage")
+            if (c.params.get("metadata") or {}).get("event_type") == EVENT_TYPE and c.params["channel"] == MANAGER
+        ][-1:]
+        return post.params["text"], post.params["blocks"]
+
+    return send
+
+
+@pytest.fixture
+def tick(coach):
+    client = posting_client(coach.settings)
+    return lambda now: dispatch_nudges(coach, client, now, Pacer(sleep=lambda _: None))
+
+
+def section_of(blocks: list[dict], heading: str) -> str:
+    """The section starting with `heading` and the sections and context lines after it, up to the next divider."""
+    out, inside = [], False
+    for block in blocks:
+        if block["type"] == "divider":
+            if inside:
+                break
+            continue
+        text = block.get("text", {}).get("text") or " ".join(e.get("text", "") for e in block.get("elements", []))
+        inside = inside or heading in text
+        if inside:
+            out.append(text)
+    return "\n".join(out)
+
+
+def deal_id(settings, account: str) -> int:
+    with sqlite_utils.Database(settings.db_path) as db:
+        [row] = db.query("SELECT id FROM deals WHERE account = ?", [account])
+    return row["id"]
+
+
+def nudge_id(settings, account: str, step: str) -> int:
+    with sqlite_utils.Database(settings.db_path) as db:
+        [row] = db.query(
+            "SELECT n.id FROM nudges n JOIN deals d ON d.id = n.deal_id WHERE d.account = ? AND n.step_id = ?",
+            [account, step],
+        )
+    return row["id"]
+
+
+def radio(value: str) -> dict:
+    return {VALUE: {"type": "radio_buttons", "selected_option": {"value": value, "text": {"type": "plain_text"}}}}
+
+
+def test_a_managers_morning_shows_buyer_signals_first_and_slipping_follow_ups_only_after_the_reminder(
+    slack, fake, settings, clock, tick, morning
+):
+    clock.now = berlin(13)  # Friday: a verbal yes and a small deal; nothing posted yet (the bot was away)
+    slack.command("Initech $30k verbal")
+    slack.command("Tiny Co $4,500")
+
+    text, blocks = morning(berlin(23, 8, 30))  # Monday
+    signals = section_of(blocks, "*Buyer signals*")
+    assert "*Buyer signals* (1) · $30,000 at stake" in signals
+    assert "|Initech> · $30,000" in signals and "verbal yes 10 days ago, still unsigned" in signals
+    assert "*Do:* ask what stands between them and the signature" in signals
+    assert "more than 7 days for its signature" in signals  # the rule, stated
+    slipping = section_of(blocks, "*Follow-ups slipping*")
+    assert "Tiny Co" not in slipping and "(0)" in slipping  # overdue, but no nudge has reached the rep yet
+    assert "after their nudge reached the rep" in slipping
+
+    clock.now = berlin(23)
+    tick(berlin(23))  # the nudges reach the reps: their own reminder
+    slack.command("Acme Rockets $120k contact: Jane Doe persona: economic")
+    slack.command("Globex $50k")
+    tick(berlin(23, 10, 5))
+    slack.click("nudge_done", str(nudge_id(settings, "Acme Rockets", "congratulate")))
+    slack.click("signal_sounded", f"{nudge_id(settings, 'Acme Rockets', 'congratulate')}:worried")
+    slack.click("signal_note_doubt", str(nudge_id(settings, "Acme Rockets", "congratulate")))
+    note = fake.last("views.open").params["view"]
+    slack.submit(note, {"note": {VALUE: {"type": "plain_text_input", "value": "IT <!here> has no time in March"}}})
+    slack.click("signal_flag_concern", str(deal_id(settings, "Globex")), user=MANAGER)
+    concern = fake.last("views.open").params["view"]
+    slack.submit(concern, {"concern": radio("budget")}, user=MANAGER)
+
+    text, blocks = morning(berlin(24, 8, 30))  # Tuesday
+    assert text.startswith("Your Deal Coach digest for Tue Nov 24: 3 buyer signals")
+    signals = section_of(blocks, "*Buyer signals*")
+    assert "*Buyer signals* (3) · $200,000 at stake" in signals
+    lines = [line for line in signals.splitlines() if line.startswith("• ")]
+    assert "Acme Rockets" in lines[0]  # the worried buyer leads: the biggest spend
+    assert "sounded worried after a follow-up (Mon Nov 23): “IT &lt;!here&gt; has no time in March”" in lines[0]
+    assert "*Do:* call back this week and answer that doubt" in lines[0]
+    assert "Globex" in lines[1] and "budget flagged (Mon Nov 23)" in lines[1]
+    assert "Initech" in lines[2] and "11 days ago" in lines[2]
+    slipping = section_of(blocks, "*Follow-ups slipping*")
+    tiny = next(line for line in slipping.splitlines() if "Tiny Co" in line)
+    assert "steps overdue after the nudge" in tiny and "*Do:* *Remind rep*" in tiny
+    assert "$4,500" in tiny and "at stake" in slipping
+    assert "<!here>" not in json.dumps(blocks) and len(blocks) <= MESSAGE_BLOCKS
+    assert fake.violations == []

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from bot.deals.model import Deal
 from bot.digest.build import Digest, Outcome, WeekRate
+from bot.digest.numbers import Share
 from bot.nudges.blocks import nudge_title
 from bot.signals.blocks import quoted_note
 from bot.signals.model import CONCERNS, Signal
@@ -119,6 +121,66 @@ def slipping_line(item: Slipping, team_url: str | None) -> str:
     )
 
 
+def _share(share: Share) -> str:
+    return f"{share.rate:.0%} ({share.part} of {share.whole})" if share.rate is not None else "–"
+
+
+def _remorse(days: int, share: Share) -> str:
+    if share.rate is None:
+        return f"no deal closed in the last {days} days"
+    return f"{_share(share)} of the deals closed in the last {days} days cancelled since"
+
+
+def _percent(share: Share | None) -> str:
+    return f"{share.rate:.0%}" if share is not None and share.rate is not None else "–"
+
+
+def trend_line(weeks: list[WeekRate]) -> str:
+    """The week-by-week completion rate as one compact line of text, oldest first."""
+    if not weeks:
+        return "no steps due in the last weeks yet"
+    rates = " → ".join(f"{w.rate:.0%}" for w in weeks)
+    return f"{rates} (weeks of {_day(weeks[0].start)} to {_day(weeks[-1].start)})"
+
+
+def numbers_blocks(d: Digest) -> list[dict]:
+    """*The numbers*: remorse rate, on time, this week, wins, the trend; then each rep against the team."""
+    n = d.numbers
+    if n is None or not (n.remorse[max(n.remorse)].whole or n.on_time.whole or n.due_this_week or n.live):
+        return []  # a team with nothing closed or due yet: nothing to count
+    remorse = "; ".join(_remorse(days, share) for days, share in sorted(n.remorse.items()))
+    kinds = Counter(o.kind for o in d.outcomes)
+    wins = (
+        f"{_plural(kinds['testimonial'], 'testimonial')} and {_plural(kinds['referral'], 'referral')} received "
+        f"in the last 30 days, {_plural(n.live, 'deal')} live"
+    )
+    if d.reasons:
+        wins += f", top reason to buy {_quoted(d.reasons[0].text, 80)} ({d.reasons[0].count}×)"
+    lines = [
+        f"• *Remorse rate*: {remorse}.",
+        f"• *Completion on time*: {_share(n.on_time)} of the steps due in the last 30 days done by their due day."
+        if n.on_time.rate is not None
+        else "• *Completion on time*: no step was due in the last 30 days.",
+        f"• *Trend*, completion by week: {trend_line(d.weeks)}.",
+        f"• *Due this week*: {_plural(n.due_this_week, 'step')}. *Wins*: {wins}.",
+    ]
+    blocks = _pack(":chart_with_upwards_trend: *The numbers*", lines, len(lines))
+    reps = sorted(set(n.remorse_by_rep) | set(n.on_time_by_rep) | set(n.due_this_week_by_rep))
+    if reps:
+        team = max(n.remorse)
+        rows = [
+            f"• *Team*: {_share(n.remorse[team])} · {_percent(n.on_time)} · {n.due_this_week}",
+            *(
+                f"• {mention(rep)}: {_share(n.remorse_by_rep.get(rep, Share(0, 0)))} · "
+                f"{_percent(n.on_time_by_rep.get(rep))} · {n.due_this_week_by_rep.get(rep, 0)}"
+                for rep in reps[:TOP_REPS]
+            ),
+        ]
+        heading = f"*Each rep against the team* (remorse rate, {team} days · on time, 30 days · due this week)"
+        blocks += _pack(heading, rows, len(reps) + 1)
+    return blocks
+
+
 def _stake(deals: list[Deal]) -> str:
     amounts = at_stake(deals)
     return " + ".join(m.format() for m in amounts) if amounts else "nothing"
@@ -214,6 +276,11 @@ def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[st
         blocks.append(divider())
         heading = f":bar_chart: *Follow-ups by rep* (done {_window(d)}, overdue, due today, completion)"
         blocks += _pack(heading, [rep_line(rep) for rep in d.reps[:TOP_REPS]], len(d.reps))
+
+    numbers = numbers_blocks(d)
+    if numbers:
+        blocks.append(divider())
+        blocks += numbers
 
     if d.reasons:
         blocks.append(divider())

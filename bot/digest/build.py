@@ -10,12 +10,14 @@ import json
 import unicodedata
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
 import sqlite_utils
 
 from bot.deals.model import Deal, row_to_deal
+from bot.digest.numbers import Numbers
+from bot.digest.numbers import numbers as team_numbers
 from bot.signals.watch import Flagged, Slipping, buyer_signals, missed_between, slipping
 from bot.stats import RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
 from bot.storage import query
@@ -68,6 +70,7 @@ class Digest:
     slipping: list[Slipping] = field(default_factory=list)
     missed: int = 0  # steps whose window passed since the last digest: counted once, here
     signature_days: int = 7
+    numbers: Numbers | None = None
 
 
 def gather(
@@ -80,6 +83,7 @@ def gather(
     large_deal: Decimal,
     quiet_days: int,
     signature_days: int = 7,
+    tz: tzinfo = UTC,
 ) -> Digest:
     """Everything one digest shows, as of `now`; `today` is the reader's local date, `since` their last digest."""
     first = since is None
@@ -104,6 +108,7 @@ def gather(
         slipping=slipping(db, team_id=team_id, today=today),
         missed=missed_between(db, team_id=team_id, after=min(last_day, today), today=today),
         signature_days=signature_days,
+        numbers=team_numbers(db, team_id=team_id, today=today, tz=tz),
     )
 
 

@@ -220,6 +220,7 @@ class DigestSender:
                 large_deal=self.settings.large_deal,
                 quiet_days=self.settings.quiet_days,
                 signature_days=self.settings.signature_days,
+                tz=self.settings.tz,
             )
 
     def _retry(self, row, manager: str, error: str, retry_at: datetime, report: DigestReport) -> None:

@@ -7,8 +7,8 @@ Times are UTC stamps (compared as strings); days are ISO dates. Portable SQL: `?
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
@@ -129,21 +129,6 @@ def step_signal(db: sqlite_utils.Database, nudge_id: int) -> Signal | None:
     return signal_from_row(row) if row else None
 
 
-def signals_for(db: sqlite_utils.Database, deal_ids: Iterable[int]) -> dict[int, list[Signal]]:
-    """Each deal's signals, oldest first."""
-    ids = sorted(set(deal_ids))
-    found: dict[int, list[Signal]] = {i: [] for i in ids}
-    for start in range(0, len(ids), 500):  # within any engine's limit on parameters
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        rows = query(
-            db, f"SELECT * FROM signals WHERE deal_id IN ({marks}) ORDER BY happened_on, created_at, id", chunk
-        )
-        for r in rows:
-            found[r["deal_id"]].append(signal_from_row(r))
-    return found
-
-
 @dataclass(frozen=True)
 class BuyerFacts:
     """What the buyer's side says about one open deal, as of `today`: the facts health reads.
@@ -156,8 +141,6 @@ class BuyerFacts:
     worried: Signal | None = None
     concerns: tuple[Signal, ...] = ()
     unsigned_days: int | None = None
-    last_heard: Signal | None = None  # the latest signal of any kind
-    heard: tuple[Signal, ...] = field(default=(), repr=False)
 
     @property
     def cancel_asked(self) -> Signal | None:
@@ -169,28 +152,6 @@ class BuyerFacts:
         return bool(self.worried or self.concerns or self.unsigned_days is not None)
 
 
-def facts_from(deal_id: int, heard: list[Signal], *, unsigned_days: int | None) -> BuyerFacts:
-    """Fold a deal's signals (oldest first): the latest sentiment decides worried; a positive word after a concern
-    settles it."""
-    worried = None
-    concerns: list[Signal] = []
-    for s in heard:
-        if s.sentiment is not None:
-            worried = s if s.sentiment == WORRIED else None
-            if s.sentiment == POSITIVE:
-                concerns = []
-        if s.kind == CONCERN:
-            concerns.append(s)
-    return BuyerFacts(
-        deal_id,
-        worried=worried,
-        concerns=tuple(concerns),
-        unsigned_days=unsigned_days,
-        last_heard=heard[-1] if heard else None,
-        heard=tuple(heard),
-    )
-
-
 def signals_of(
     db: sqlite_utils.Database,
     *,
@@ -199,29 +160,57 @@ def signals_of(
     signature_days: int,
     deal_ids: Iterable[int] | None = None,
 ) -> dict[int, BuyerFacts]:
-    """The buyer's side of each open deal of the team (or of `deal_ids` among them): worried, concerns still
-    standing, a verbal yes unsigned for more than `signature_days`. Every open deal asked about gets an entry."""
-    rows = query(
+    """The buyer's side of the team's open deals (or of `deal_ids` among them) that have something to say: the
+    latest sentiment heard was worried, a concern stands (nothing positive heard after it), or a verbal yes has
+    waited more than `signature_days` since its close. A deal with none of these has no entry.
+
+    Three indexed queries, so a team of any size is read in one pass each (window functions and row values are
+    standard SQL: PostgreSQL runs them as they are)."""
+    params = {"team": team_id}
+    latest = query(
         db,
-        "SELECT id, signed, close_date FROM deals WHERE team_id = ? AND status = 'open'",
-        [team_id],
+        """
+        SELECT * FROM (
+          SELECT s.*, ROW_NUMBER() OVER (
+            PARTITION BY s.deal_id ORDER BY s.happened_on DESC, s.created_at DESC, s.id DESC) AS recency
+          FROM signals s JOIN deals d ON d.id = s.deal_id
+          WHERE d.team_id = :team AND d.status = 'open' AND s.sentiment IS NOT NULL
+        ) heard
+        WHERE recency = 1 AND sentiment = 'worried'
+        """,
+        params,
+    )
+    standing = query(
+        db,
+        """
+        SELECT c.* FROM signals c JOIN deals d ON d.id = c.deal_id
+        WHERE d.team_id = :team AND d.status = 'open' AND c.kind = 'concern'
+          AND NOT EXISTS (
+            SELECT 1 FROM signals p WHERE p.deal_id = c.deal_id AND p.sentiment = 'positive'
+              AND (p.happened_on, p.created_at, p.id) > (c.happened_on, c.created_at, c.id))
+        ORDER BY c.happened_on, c.created_at, c.id
+        """,
+        params,
+    )
+    waiting = query(
+        db,
+        "SELECT id, close_date FROM deals WHERE team_id = :team AND status = 'open' AND signed = 0 "
+        "AND close_date < :since",
+        {**params, "since": (today - timedelta(days=signature_days)).isoformat()},
     )
     wanted = set(deal_ids) if deal_ids is not None else None
-    rows = [r for r in rows if wanted is None or r["id"] in wanted]
-    heard: dict[int, list[Signal]] = {r["id"]: [] for r in rows}
-    if rows:
-        signal_rows = query(
-            db,
-            "SELECT s.* FROM signals s JOIN deals d ON d.id = s.deal_id WHERE d.team_id = ? AND d.status = 'open' "
-            "ORDER BY s.happened_on, s.created_at, s.id",
-            [team_id],
+    worried = {r["deal_id"]: signal_from_row(r) for r in latest}
+    concerns: dict[int, list[Signal]] = {}
+    for r in standing:
+        concerns.setdefault(r["deal_id"], []).append(signal_from_row(r))
+    unsigned = {r["id"]: (today - date.fromisoformat(r["close_date"])).days for r in waiting}
+    return {
+        deal_id: BuyerFacts(
+            deal_id,
+            worried=worried.get(deal_id),
+            concerns=tuple(concerns.get(deal_id, ())),
+            unsigned_days=unsigned.get(deal_id),
         )
-        for sr in signal_rows:
-            if sr["deal_id"] in heard:
-                heard[sr["deal_id"]].append(signal_from_row(sr))
-    facts = {}
-    for r in rows:
-        waited = (today - date.fromisoformat(r["close_date"])).days
-        unsigned = waited if r["signed"] != 1 and waited > signature_days else None
-        facts[r["id"]] = facts_from(r["id"], heard[r["id"]], unsigned_days=unsigned)
-    return facts
+        for deal_id in worried.keys() | concerns.keys() | unsigned.keys()
+        if wanted is None or deal_id in wanted
+    }

@@ -15,7 +15,7 @@ from bot.nudges.dispatch import Pacer
 from bot.slack.blocks import MESSAGE_BLOCKS, VALUE
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges, send_digests
-from tests.conftest import MANAGER
+from tests.conftest import MANAGER, OTHER_REP, REP
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -129,4 +129,33 @@ def test_a_managers_morning_shows_buyer_signals_first_and_slipping_follow_ups_on
     assert "steps overdue after the nudge" in tiny and "*Do:* *Remind rep*" in tiny
     assert "$4,500" in tiny and "at stake" in slipping
     assert "<!here>" not in json.dumps(blocks) and len(blocks) <= MESSAGE_BLOCKS
+    assert fake.violations == []
+
+
+def numbers_of(blocks: list[dict]) -> str:
+    return section_of(blocks, "*The numbers*")
+
+
+def test_the_remorse_rate_counts_a_cancellation_after_the_yes_and_never_a_deleted_capture(
+    slack, fake, settings, clock, morning
+):
+    clock.now = berlin(2)  # three weeks ago: four deals close, two of them the other rep's
+    slack.command("Acme Rockets $120k")
+    slack.command("Globex $50k")
+    slack.command("Initech $30k", user=OTHER_REP)
+    slack.command("Typo Inc $1k", user=OTHER_REP)
+    clock.now = berlin(20)  # the buyer backs out after the yes; a capture made by mistake is deleted
+    slack.click("deal_cancel", str(deal_id(settings, "Globex")))
+    reason = {"reason": {VALUE: {"type": "plain_text_input", "value": "Budget frozen"}}}
+    slack.submit(fake.last("views.open").params["view"], reason)
+    slack.click("deal_delete", str(deal_id(settings, "Typo Inc")), user=OTHER_REP)
+
+    _, blocks = morning(berlin(23, 8, 30))
+    shown = numbers_of(blocks)
+    assert "*Remorse rate*: 33% (1 of 3) of the deals closed in the last 30 days cancelled since" in shown
+    assert "33% (1 of 3) of the deals closed in the last 90 days cancelled since" in shown
+    assert "• *Team*: 33% (1 of 3)" in shown
+    assert f"<@{REP}>: 50% (1 of 2)" in shown and f"<@{OTHER_REP}>: 0% (0 of 1)" in shown
+    assert "*Trend*, completion by week:" in shown and "→" in shown  # in the body, not only the chart
+    assert "*Due this week*:" in shown and "*Completion on time*:" in shown
     assert fake.violations == []

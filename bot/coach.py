@@ -13,6 +13,7 @@ from slack_sdk.errors import SlackApiError
 from bot.deals import service as deal_service
 from bot.deals.service import DealChange, LooksLikeARepeat, NotAllowed, Redraw
 from bot.home import service as home_service
+from bot.manage import service as manage_service
 from bot.nudges import service as nudge_service
 from bot.nudges.service import NudgeChange
 from bot.profile import service as profile_service
@@ -56,6 +57,12 @@ class Coach(Runtime):
     touch_modal = signal_service.touch_modal
     concern_modal = signal_service.concern_modal
     save_signal = signal_service.save_signal
+
+    # what a manager does about a deal, from the digest or Home
+    remind_rep = manage_service.remind_rep
+    reassign_modal = manage_service.reassign_modal
+    reassign = manage_service.reassign
+    open_deal = manage_service.open_deal
 
     # the team profile
     profile_of = profile_service.profile_of

@@ -14,13 +14,15 @@ from slack_sdk.oauth.installation_store import InstallationStore
 
 from bot.coach import Coach
 from bot.deals import blocks
+from bot.manage import blocks as manage_blocks
+from bot.manage import forms as manage_forms
 from bot.nudges import blocks as nudge_blocks
 from bot.nudges import forms as nudge_forms
 from bot.signals import blocks as signal_blocks
 from bot.signals import forms as signal_forms
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
-from handlers import home, install, nudges, profile, signals
+from handlers import home, install, manage, nudges, profile, signals
 from handlers.deals import capture, form, lifecycle
 from handlers.replies import ack_at_once, answers_storage_failures, redraw_after_submission
 
@@ -120,6 +122,9 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.view(signal_forms.STEP_NOTE_MODAL), signals.handle_step_note_submission, []),
         (app.view(signal_forms.TOUCH_MODAL), signals.handle_touch_submission, []),
         (app.view(signal_forms.CONCERN_MODAL), signals.handle_concern_submission, []),
+        # a manager's menu beside each deal in the digest and on Home: Remind rep, Reassign, Open deal
+        (app.action(manage_blocks.DEAL_MENU), ack_at_once, [manage.handle_deal_menu]),
+        (app.view(manage_forms.REASSIGN_MODAL), manage.handle_reassign_submission, [manage.announce_reassign]),
         # the team profile, edited by managers from the Home tab
         (app.action(profile.EDIT_PROFILE), ack_at_once, [profile.handle_edit_profile]),
         (app.view(profile.PROFILE_MODAL), profile.handle_profile_form, [profile.redraw_after_profile]),

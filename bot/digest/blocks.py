@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from bot.deals.model import Deal
 from bot.digest.build import Digest, Outcome, WeekRate
 from bot.digest.numbers import Share
+from bot.manage.blocks import acted_list
 from bot.nudges.blocks import nudge_title
 from bot.signals.blocks import quoted_note
 from bot.signals.model import CONCERNS, Signal
@@ -177,7 +179,7 @@ def numbers_blocks(d: Digest) -> list[dict]:
             ),
         ]
         heading = f"*Each rep against the team* (remorse rate, {team} days · on time, 30 days · due this week)"
-        blocks += _pack(heading, rows, len(reps) + 1)
+        blocks += pack_lines(rows, MORE, heading=heading, total=len(reps) + 1, sections=1)
     return blocks
 
 
@@ -237,27 +239,24 @@ def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[st
     ]
 
     blocks.append(divider())
+    link = partial(permalink, team_url)
     heading = f":rotating_light: *Buyer signals* ({len(d.buyer_signals)}) · {_stake([f.deal for f in d.buyer_signals])} at stake"
-    if d.buyer_signals:
-        lines = [buyer_signal_line(item, team_url) for item in d.buyer_signals[:TOP_SIGNALS]]
-        blocks += _pack(heading, lines, len(d.buyer_signals))
-    else:
-        blocks.append(section(f"{heading}\nNothing heard from a buyer that should worry you."))
-    blocks.append(context(BUYER_SIGNALS_RULE.format(days=d.signature_days)))
+    lines = [(item.deal, buyer_signal_line(item, team_url)) for item in d.buyer_signals[:TOP_SIGNALS]]
+    empty = "Nothing heard from a buyer that should worry you."
+    rule = BUYER_SIGNALS_RULE.format(days=d.signature_days)
+    blocks += acted_list(heading, lines, len(d.buyer_signals), empty=empty, rule=rule, more=MORE, link=link)
 
     blocks.append(divider())
     heading = f":hourglass: *Follow-ups slipping* ({len(d.slipping)}) · {_stake([s.deal for s in d.slipping])} at stake"
-    if d.slipping:
-        lines = [slipping_line(item, team_url) for item in d.slipping[:TOP_SIGNALS]]
-        blocks += _pack(heading, lines, len(d.slipping))
-    else:
-        blocks.append(section(f"{heading}\nEvery follow-up that reached its rep is on time."))
+    lines = [(item.deal, slipping_line(item, team_url)) for item in d.slipping[:TOP_SIGNALS]]
     missed = (
         f" {_plural(d.missed, 'step')} passed {MISSED_AFTER} days late since your last digest: missed."
         if d.missed
         else ""
     )
-    blocks.append(context(SLIPPING_RULE.format(missed=MISSED_AFTER) + missed))
+    empty = "Every follow-up that reached its rep is on time."
+    rule = SLIPPING_RULE.format(missed=MISSED_AFTER) + missed
+    blocks += acted_list(heading, lines, len(d.slipping), empty=empty, rule=rule, more=MORE, link=link)
 
     blocks.append(divider())
     heading = f":warning: *At risk of buyer's remorse* ({len(d.at_risk)})"

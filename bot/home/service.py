@@ -11,6 +11,7 @@ from slack_sdk import WebClient
 from bot.deals import model as deals
 from bot.deals.service import deals_of
 from bot.home import blocks, view
+from bot.manage import service as manage_service
 from bot.profile import service as profile_service
 from bot.runtime import Runtime
 from bot.slack import workspaces
@@ -37,7 +38,8 @@ def home_view(rt: Runtime, user_id: str, team_id: str, client: WebClient | None 
             quiet_days=rt.settings.quiet_days,
         )
     profile = profile_service.home_section(rt, client, team_id=team_id) if manager else []
-    return blocks.home_view(data, now=now, tz=rt.settings.tz, profile=profile)
+    watching = manage_service.home_section(rt, team_id) if manager else []
+    return blocks.home_view(data, now=now, tz=rt.settings.tz, profile=profile, watch=watching)
 
 
 def open_home(rt: Runtime, client: WebClient, user_id: str, *, team_id: str) -> None:

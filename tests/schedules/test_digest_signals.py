@@ -159,3 +159,41 @@ def test_the_remorse_rate_counts_a_cancellation_after_the_yes_and_never_a_delete
     assert "*Trend*, completion by week:" in shown and "→" in shown  # in the body, not only the chart
     assert "*Due this week*:" in shown and "*Completion on time*:" in shown
     assert fake.violations == []
+
+
+def test_however_big_the_team_the_digest_is_one_message_and_nothing_is_cut_silently(coach, store, fake, morning):
+    from datetime import date, timedelta
+
+    from bot.signals import model as signals
+    from tests.bot.digest.test_build import Team
+
+    team = Team(store)
+    reps = [f"U0REP{i:02d}" for i in range(60)]
+    for i in range(400):
+        closed = berlin(23, 8) - timedelta(days=i % 80, hours=i % 7)
+        deal = team.deal(f"Account {i:03d} <b>" + "X" * 60, 5_000 + 997 * i, closed, owner=reps[i % 60])
+        if i % 9 == 0:
+            team.cancel(f"Account {i:03d} <b>" + "X" * 60, berlin(23, 7), "Budget <!channel> " * 30)
+            continue
+        with store.write() as db:
+            signals.record(
+                db, team_id="T0FAKE", deal_id=deal, kind="concern" if i % 2 else "touch", by_user=reps[0],
+                happened_on=date(2026, 11, 20), now=berlin(20), request_key=f"s{i}",
+                sentiment=None if i % 2 else "worried", concern="cancel" if i % 2 else None, note="<!here> " * 100,
+            )  # fmt: skip
+        if i % 5 == 0:
+            team.done(
+                f"Account {i:03d} <b>" + "X" * 60,
+                "win",
+                berlin(21),
+                outcome={"kind": "win_reason", "reason": "Fast " * 50},
+            )
+    team.post_due()
+    _, blocks = morning(berlin(23, 8, 30))
+    assert len(blocks) <= MESSAGE_BLOCKS and fake.violations == []
+    assert blocks[-1]["elements"][0]["text"].startswith("Completion = done")  # the last part is there, not cut off
+    shown = json.dumps(blocks, ensure_ascii=False)
+    for heading in ("*Buyer signals*", "*Follow-ups slipping*", "*The numbers*", "*Each rep against the team*"):
+        assert heading in shown
+    assert shown.count('"action_id": "manage_deal_menu"') == 6  # three deals of each list with their menu
+    assert "<!here>" not in shown and "<!channel>" not in shown and "<b>" not in shown

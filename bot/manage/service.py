@@ -1,0 +1,120 @@
+"""What a manager does about a deal from the digest or Home: remind its rep (a DM naming the steps), reassign a
+step, the deal or all of a departing rep's deals, open the deal. Managers only; a repeat changes nothing."""
+
+from __future__ import annotations
+
+from bot.deals import blocks as deal_blocks
+from bot.deals import model as deals
+from bot.deals.model import Deal, people_of_deals
+from bot.deals.service import NotAllowed, Redraw
+from bot.digest.blocks import MORE, buyer_signal_line, slipping_line  # one wording for the digest and Home
+from bot.manage import blocks, forms
+from bot.manage import model as manage
+from bot.runtime import Runtime
+from bot.signals import watch
+from bot.slack.blocks import MESSAGE_BLOCKS, header, section
+
+
+def _deal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> Deal:
+    if user_id not in rt.settings.managers:
+        raise NotAllowed(blocks.MANAGERS_ONLY)
+    with rt.store.session() as db:
+        deal = deals.get_deal(db, deal_id)
+    if deal is None or deal.team_id != team_id or deal.deleted:
+        raise NotAllowed("I can't find that deal any more.")
+    return deal
+
+
+def remind_rep(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> tuple[str, str, str]:
+    """(the rep, the DM naming the steps owed, what the manager is told). Raises NotAllowed."""
+    deal = _deal(rt, deal_id, team_id=team_id, user_id=user_id)
+    if deal.status != "open":
+        raise NotAllowed(deal_blocks.deal_unchanged_text(deal, "nudge"))
+    with rt.store.session() as db:
+        owed = manage.steps_owed(db, deal.id, today=rt.today())
+        upcoming = None if owed else manage.next_step(db, deal.id)
+    return deal.owner_id, blocks.reminder_text(deal, owed, upcoming, by=user_id), blocks.reminded_text(deal, owed)
+
+
+def reassign_modal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> dict:
+    deal = _deal(rt, deal_id, team_id=team_id, user_id=user_id)
+    if deal.status != "open":
+        raise NotAllowed(deal_blocks.deal_unchanged_text(deal, "nudge"))
+    with rt.store.session() as db:
+        oldest = manage.next_step(db, deal.id)
+    return blocks.reassign_modal(deal, oldest)
+
+
+def reassign(
+    rt: Runtime, values: dict, private_metadata: str, *, team_id: str, user_id: str
+) -> tuple[Redraw, str, str] | None:
+    """Hand over what the manager chose: (what to redraw, who gets it, their DM), or None when nothing changed (a
+    repeated submission). Raises FormErrors or NotAllowed; nothing changes then."""
+    deal_id = forms.read_modal_metadata(private_metadata)
+    if deal_id is None:
+        raise NotAllowed(forms.LOST_TRACK)
+    scope, to = forms.read_reassign(values)
+    deal = _deal(rt, deal_id, team_id=team_id, user_id=user_id)
+    now = rt.now()
+    with rt.store.write() as db:
+        if scope == forms.ALL:
+            moved = manage.open_deals_of(db, team_id=team_id, owner_id=deal.owner_id)
+        else:
+            moved = [deal] if deal.status == "open" else []
+        ids = [d.id for d in moved]
+        before = people_of_deals(db, ids).get(team_id, set())
+        if scope == forms.STEP:
+            oldest = manage.next_step(db, deal.id) if moved else None
+            changed = oldest is not None and manage.hand_over_step(db, oldest.id, to=to, now=now)
+            steps = 1
+        else:
+            changed = any([manage.hand_over_deal(db, i, to=to, now=now) for i in ids])
+            steps = manage.open_steps(db, ids)
+        posts = [p for i in ids for p in deals.posts_with_open_steps(db, i)]
+    if not changed:
+        return None
+    redraw = Redraw(team_id, deals=tuple(ids), posts=tuple(posts), people=frozenset(before | {to, user_id}))
+    return redraw, to, blocks.handed_over_text(moved, scope, by=user_id, steps=steps)
+
+
+def open_deal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> tuple[str, list[dict]]:
+    """The deal's plan as its channel message shows it, and where that message is, for the manager's DM."""
+    deal = _deal(rt, deal_id, team_id=team_id, user_id=user_id)
+    with rt.store.session() as db:
+        nudges = deals.deal_nudges(db, deal.id)
+    text, plan = deal_blocks.deal_announcement(deal, nudges)
+    return text, [section(blocks.open_deal_text(deal, None)), *plan][:MESSAGE_BLOCKS]
+
+
+HOME_MENUS = 5  # deals of each list with their own menu on Home (a tab holds 100 blocks)
+
+
+def home_section(rt: Runtime, team_id: str) -> list[dict]:
+    """A manager's Home: the digest's two lists as they stand now, each deal with the same menu."""
+    today = rt.today()
+    with rt.store.session() as db:
+        flagged = watch.buyer_signals(db, team_id=team_id, today=today, signature_days=rt.settings.signature_days)
+        slips = watch.slipping(db, team_id=team_id, today=today)
+    out = [header(f"Buyer signals ({len(flagged)})")]
+    out += blocks.acted_list(
+        f"{len(flagged)} deal{'s' if len(flagged) != 1 else ''} where the buyer's side worries",
+        [(f.deal, buyer_signal_line(f, None)) for f in flagged[:10]],
+        len(flagged),
+        empty="Nothing heard from a buyer that should worry you.",
+        rule=watch.BUYER_SIGNALS_RULE.format(days=rt.settings.signature_days),
+        more=MORE,
+        link=lambda deal: None,
+        with_menu=HOME_MENUS,
+    )
+    out.append(header(f"Follow-ups slipping ({len(slips)})"))
+    out += blocks.acted_list(
+        f"{len(slips)} deal{'s' if len(slips) != 1 else ''} with steps overdue after their nudge",
+        [(s.deal, slipping_line(s, None)) for s in slips[:10]],
+        len(slips),
+        empty="Every follow-up that reached its rep is on time.",
+        rule=watch.SLIPPING_RULE.format(missed=watch.MISSED_AFTER),
+        more=MORE,
+        link=lambda deal: None,
+        with_menu=HOME_MENUS,
+    )
+    return out

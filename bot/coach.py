@@ -63,6 +63,8 @@ class Coach(Runtime):
     reassign_modal = manage_service.reassign_modal
     reassign = manage_service.reassign
     open_deal = manage_service.open_deal
+    team_modal = manage_service.team_modal
+    save_team = manage_service.save_team
 
     # the team profile
     profile_of = profile_service.profile_of

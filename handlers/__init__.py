@@ -125,6 +125,8 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         # a manager's menu beside each deal in the digest and on Home: Remind rep, Reassign, Open deal
         (app.action(manage_blocks.DEAL_MENU), ack_at_once, [manage.handle_deal_menu]),
         (app.view(manage_forms.REASSIGN_MODAL), manage.handle_reassign_submission, [manage.announce_reassign]),
+        (app.action(manage_blocks.CHOOSE_TEAM), ack_at_once, [manage.handle_choose_team]),
+        (app.view(manage_forms.TEAM_MODAL), manage.handle_team_submission, [redraw_after_submission]),
         # the team profile, edited by managers from the Home tab
         (app.action(profile.EDIT_PROFILE), ack_at_once, [profile.handle_edit_profile]),
         (app.view(profile.PROFILE_MODAL), profile.handle_profile_form, [profile.redraw_after_profile]),

@@ -60,3 +60,23 @@ def announce_reassign(context, client) -> None:
     to, handover = context[HANDED_OVER]
     if to != context.user_id:
         client.chat_postMessage(channel=to, text=handover)
+
+
+def handle_choose_team(body: dict, context, client, respond) -> None:
+    coach: Coach = context["coach"]
+    try:
+        view = coach.team_modal(team_id=context.team_id, user_id=context.user_id)
+    except NotAllowed as exc:
+        return refuse(coach, body, client, respond, context, str(exc))
+    open_form_for_click(client, body, respond, view)
+
+
+def handle_team_submission(ack, view: dict, context) -> None:
+    coach: Coach = context["coach"]
+    try:
+        context[CHANGED] = coach.save_team(view["state"]["values"], team_id=context.team_id, user_id=context.user_id)
+    except FormErrors as exc:
+        return ack(response_action="errors", errors=exc.errors)
+    except NotAllowed as exc:
+        return ack(response_action="errors", errors={first_input(view): plain_from_mrkdwn(str(exc))})
+    ack()

@@ -233,6 +233,8 @@ def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[st
         covering = "Your first digest: covering the last 24 hours."
     else:
         covering = f"Since your last digest ({_day(d.since, tz)}, {d.since.astimezone(tz):%H:%M})."
+    if d.reps_followed:
+        covering += f" Your team: {' '.join(mention(u) for u in sorted(d.reps_followed)[:30])} (Home → My team)."
     blocks: list[dict] = [
         header(plain(f"Deal Coach digest · {_day(d.today)}")),
         context(f"{covering} Most urgent first."),

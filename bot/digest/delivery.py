@@ -30,6 +30,7 @@ from slack_sdk.errors import SlackApiError
 from bot.digest import build, ledger
 from bot.digest.blocks import chart_comment, chart_title, digest_message
 from bot.digest.chart import completion_png
+from bot.manage.model import team_of
 from bot.runtime import Runtime
 from bot.slack.client import describe, error_code
 from bot.slack.posting import (
@@ -211,6 +212,7 @@ class DigestSender:
     def _gather(self, row: ledger.DigestRow, team_id: str, now: datetime, today: date) -> build.Digest:
         with self.coach.store.session() as db:
             since = ledger.last_sent(db, team_id=team_id, manager_id=row.manager_id, other_than=row.id)
+            reps = team_of(db, team_id=team_id, manager_id=row.manager_id)  # the reps they chose; None: everyone
             return build.gather(
                 db,
                 team_id=team_id,
@@ -221,6 +223,7 @@ class DigestSender:
                 quiet_days=self.settings.quiet_days,
                 signature_days=self.settings.signature_days,
                 tz=self.settings.tz,
+                reps=reps,
             )
 
     def _retry(self, row, manager: str, error: str, retry_at: datetime, report: DigestReport) -> None:

@@ -44,21 +44,27 @@ class Numbers:
     live: int = 0  # open deals that have gone live
 
 
-def remorse(db: sqlite_utils.Database, *, team_id: str, today: date, days: int) -> tuple[Share, dict[str, Share]]:
-    """Deals closed in the last `days` days (today included) and how many of them were cancelled since."""
+def remorse(
+    db: sqlite_utils.Database, *, team_id: str, today: date, days: int, reps: frozenset[str] | None = None
+) -> tuple[Share, dict[str, Share]]:
+    """Deals closed in the last `days` days (today included) and how many of them were cancelled since (of `reps`'
+    deals, or everyone's)."""
     rows = query(
         db,
         "SELECT owner_id, status FROM deals WHERE team_id = ? AND status IN ('open', 'cancelled') "
         "AND close_date > ? AND close_date <= ?",
         [team_id, (today - timedelta(days=days)).isoformat(), today.isoformat()],
     )
+    rows = [r for r in rows if reps is None or r["owner_id"] in reps]
     closed: Counter[str] = Counter(r["owner_id"] for r in rows)
     cancelled: Counter[str] = Counter(r["owner_id"] for r in rows if r["status"] == "cancelled")
     per_rep = {rep: Share(cancelled[rep], closed[rep]) for rep in closed}
     return Share(sum(cancelled.values()), sum(closed.values())), per_rep
 
 
-def _on_time(db: sqlite_utils.Database, *, team_id: str, today: date, tz: tzinfo) -> tuple[Share, dict[str, Share]]:
+def _on_time(
+    db: sqlite_utils.Database, *, team_id: str, today: date, tz: tzinfo, reps: frozenset[str] | None
+) -> tuple[Share, dict[str, Share]]:
     rows = query(
         db,
         """
@@ -73,6 +79,8 @@ def _on_time(db: sqlite_utils.Database, *, team_id: str, today: date, tz: tzinfo
     due: Counter[str] = Counter()
     deadlines: dict[str, str] = {}  # a due day -> the stamp of the next midnight in the team's zone
     for r in rows:
+        if reps is not None and r["rep"] not in reps:
+            continue
         owed = r["status"] in OPEN and r["deal_status"] == "open" and r["due_date"] < today.isoformat()
         if r["status"] not in ("done", "skipped") and not owed:
             continue  # due today and not done yet, or a cancelled deal's step: not counted either way
@@ -86,10 +94,12 @@ def _on_time(db: sqlite_utils.Database, *, team_id: str, today: date, tz: tzinfo
     return Share(sum(timely.values()), sum(due.values())), per_rep
 
 
-def numbers(db: sqlite_utils.Database, *, team_id: str, today: date, tz: tzinfo) -> Numbers:
-    """Everything the digest's *The numbers* says, as of `today` (the reader's date)."""
-    windows = {days: remorse(db, team_id=team_id, today=today, days=days) for days in REMORSE_WINDOWS}
-    on_time, on_time_by_rep = _on_time(db, team_id=team_id, today=today, tz=tz)
+def numbers(
+    db: sqlite_utils.Database, *, team_id: str, today: date, tz: tzinfo, reps: frozenset[str] | None = None
+) -> Numbers:
+    """Everything the digest's *The numbers* says, as of `today` (the reader's date), for `reps` (None: everyone)."""
+    windows = {days: remorse(db, team_id=team_id, today=today, days=days, reps=reps) for days in REMORSE_WINDOWS}
+    on_time, on_time_by_rep = _on_time(db, team_id=team_id, today=today, tz=tz, reps=reps)
     sunday = today + timedelta(days=6 - today.weekday())
     due = query(
         db,
@@ -100,9 +110,9 @@ def numbers(db: sqlite_utils.Database, *, team_id: str, today: date, tz: tzinfo)
         """,
         {"team": team_id, "today": today.isoformat(), "sunday": sunday.isoformat()},
     )
-    week: Counter[str] = Counter(r["rep"] for r in due)
-    [live] = query(
-        db, "SELECT COUNT(*) AS n FROM deals WHERE team_id = ? AND status = 'open' AND live_at IS NOT NULL", [team_id]
+    week: Counter[str] = Counter(r["rep"] for r in due if reps is None or r["rep"] in reps)
+    live_rows = query(
+        db, "SELECT owner_id FROM deals WHERE team_id = ? AND status = 'open' AND live_at IS NOT NULL", [team_id]
     )
     return Numbers(
         remorse={days: team for days, (team, _) in windows.items()},
@@ -111,5 +121,5 @@ def numbers(db: sqlite_utils.Database, *, team_id: str, today: date, tz: tzinfo)
         on_time_by_rep=on_time_by_rep,
         due_this_week=sum(week.values()),
         due_this_week_by_rep=week,
-        live=live["n"],
+        live=sum(1 for r in live_rows if reps is None or r["owner_id"] in reps),
     )

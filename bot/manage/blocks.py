@@ -8,10 +8,10 @@ from collections.abc import Callable
 from bot.deals.model import Deal, Nudge
 from bot.manage import forms
 from bot.nudges.blocks import nudge_title
-from bot.slack.blocks import context, input_block, modal, option, pack_lines, section
+from bot.slack.blocks import button, context, header, input_block, modal, option, pack_lines, section
 from bot.slack.text import channel_link, escape, mention, truncate
 
-DEAL_MENU = "manage_deal_menu"
+DEAL_MENU, CHOOSE_TEAM = "manage_deal_menu", "manage_choose_team"
 REMIND, REASSIGN, OPEN, LINK = "remind", "reassign", "open", "link"  # LINK: Slack opened the deal's URL itself
 MANAGERS_ONLY = "Only a manager can do that from here."
 TOP_WITH_MENU = 3  # deals of a list shown with their own menu (a block each); the rest are lines
@@ -138,3 +138,35 @@ def handed_over_text(deals: list[Deal], scope: str, *, by: str, steps: int) -> s
 def open_deal_text(deal: Deal, link: str | None) -> str:
     where = f"<{link}|its message in {channel_link(deal.channel_id)}>" if link else channel_link(deal.channel_id)
     return f"*{escape(deal.account)}* ({deal.fields.money.format()}, {mention(deal.owner_id)}): its plan is below; {where}."
+
+
+def covering(members: frozenset[str] | None) -> str:
+    if not members:
+        return "everyone's deals (the default)"
+    return f"the deals of {' '.join(mention(u) for u in sorted(members))}"
+
+
+def team_home_blocks(members: frozenset[str] | None) -> list[dict]:
+    """The manager's choice of reps on Home: whom their digest, Home and report cover."""
+    return [
+        header("My team"),
+        section(f"Your digest, this tab's team lists and your report cover {covering(members)}."),
+        {"type": "actions", "block_id": "manage_team", "elements": [button(CHOOSE_TEAM, "Choose my team", "team")]},
+    ]
+
+
+def team_modal(members: frozenset[str] | None) -> dict:
+    people = {"type": "multi_users_select", "placeholder": {"type": "plain_text", "text": "Everyone"}}
+    if members:
+        people["initial_users"] = sorted(members)
+    return modal(
+        forms.TEAM_MODAL,
+        title="My team",
+        submit="Save",
+        close="Cancel",
+        metadata="{}",
+        blocks=[
+            section("Whose deals should your digest, Home and report cover? Leave it empty for everyone."),
+            input_block(forms.PEOPLE, "The reps you manage", people, optional=True),
+        ],
+    )

@@ -7,7 +7,9 @@ import json
 from bot.slack.forms import FormErrors, element, metadata_dict
 from bot.slack.ids import is_user_id
 
-REASSIGN_MODAL = "manage_reassign"
+REASSIGN_MODAL, TEAM_MODAL = "manage_reassign", "manage_team"
+PEOPLE = "people"  # the team modal's block id
+MAX_PEOPLE = 100
 SCOPE, TO = "scope", "to"  # block ids
 STEP, DEAL, ALL = "step", "deal", "all"  # the oldest step owed, the whole deal, all of the rep's open deals
 LOST_TRACK = "This form lost track of its deal. Close it and choose Reassign again."
@@ -34,3 +36,13 @@ def read_reassign(values: dict) -> tuple[str, str]:
     if errors:
         raise FormErrors(errors)
     return scope, to
+
+
+def read_team(values: dict) -> list[str]:
+    """The reps a manager chose (none: everyone); FormErrors for anything that isn't a member id."""
+    chosen = element(values, PEOPLE).get("selected_users") or []
+    if not isinstance(chosen, list) or not all(isinstance(u, str) and is_user_id(u) for u in chosen):
+        raise FormErrors({PEOPLE: "Pick your reps from the list, e.g. Jane Doe and Sam Lee."})
+    if len(chosen) > MAX_PEOPLE:
+        raise FormErrors({PEOPLE: f"Pick at most {MAX_PEOPLE} people, or leave it empty for everyone."})
+    return chosen

@@ -5,6 +5,7 @@ Each is a conditional UPDATE, so a repeated submission changes nothing the secon
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 
 import sqlite_utils
@@ -81,3 +82,21 @@ def open_deals_of(db: sqlite_utils.Database, *, team_id: str, owner_id: str) -> 
         [team_id, owner_id],
     )
     return [row_to_deal(r) for r in rows]
+
+
+def team_of(db: sqlite_utils.Database, *, team_id: str, manager_id: str) -> frozenset[str] | None:
+    """The reps a manager follows, or None for everyone (the default)."""
+    rows = query(db, "SELECT members FROM manager_teams WHERE team_id = ? AND manager_id = ?", [team_id, manager_id])
+    if not rows:
+        return None
+    members = json.loads(rows[0]["members"])
+    return frozenset(members) if members else None
+
+
+def set_team(db: sqlite_utils.Database, *, team_id: str, manager_id: str, members: list[str], now: datetime) -> None:
+    """Replace the manager's team; no members: everyone again."""
+    db.execute(
+        "INSERT INTO manager_teams (team_id, manager_id, members, updated_at) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (team_id, manager_id) DO UPDATE SET members = excluded.members, updated_at = excluded.updated_at",
+        [team_id, manager_id, json.dumps(sorted(set(members))), stamp(now)],
+    )

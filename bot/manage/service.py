@@ -15,9 +15,33 @@ from bot.signals import watch
 from bot.slack.blocks import MESSAGE_BLOCKS, header, section
 
 
-def _deal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> Deal:
+def _manager(rt: Runtime, user_id: str) -> None:
     if user_id not in rt.settings.managers:
         raise NotAllowed(blocks.MANAGERS_ONLY)
+
+
+def team_of(rt: Runtime, *, team_id: str, manager_id: str) -> frozenset[str] | None:
+    """The reps this manager follows; None: everyone."""
+    with rt.store.session() as db:
+        return manage.team_of(db, team_id=team_id, manager_id=manager_id)
+
+
+def team_modal(rt: Runtime, *, team_id: str, user_id: str) -> dict:
+    _manager(rt, user_id)
+    return blocks.team_modal(team_of(rt, team_id=team_id, manager_id=user_id))
+
+
+def save_team(rt: Runtime, values: dict, *, team_id: str, user_id: str) -> Redraw:
+    """The manager's reps (none: everyone); their Home is redrawn. Raises FormErrors or NotAllowed."""
+    _manager(rt, user_id)
+    members = forms.read_team(values)
+    with rt.store.write() as db:
+        manage.set_team(db, team_id=team_id, manager_id=user_id, members=members, now=rt.now())
+    return Redraw(team_id, people=frozenset({user_id}))
+
+
+def _deal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> Deal:
+    _manager(rt, user_id)
     with rt.store.session() as db:
         deal = deals.get_deal(db, deal_id)
     if deal is None or deal.team_id != team_id or deal.deleted:
@@ -89,13 +113,16 @@ def open_deal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> tuple
 HOME_MENUS = 5  # deals of each list with their own menu on Home (a tab holds 100 blocks)
 
 
-def home_section(rt: Runtime, team_id: str) -> list[dict]:
-    """A manager's Home: the digest's two lists as they stand now, each deal with the same menu."""
+def home_section(rt: Runtime, team_id: str, manager_id: str) -> list[dict]:
+    """A manager's Home: whom they follow, then the digest's two lists for those reps as they stand now, each deal
+    with the same menu."""
     today = rt.today()
     with rt.store.session() as db:
-        flagged = watch.buyer_signals(db, team_id=team_id, today=today, signature_days=rt.settings.signature_days)
-        slips = watch.slipping(db, team_id=team_id, today=today)
-    out = [header(f"Buyer signals ({len(flagged)})")]
+        reps = manage.team_of(db, team_id=team_id, manager_id=manager_id)
+        days = rt.settings.signature_days
+        flagged = watch.buyer_signals(db, team_id=team_id, today=today, signature_days=days, reps=reps)
+        slips = watch.slipping(db, team_id=team_id, today=today, reps=reps)
+    out = blocks.team_home_blocks(reps) + [header(f"Buyer signals ({len(flagged)})")]
     out += blocks.acted_list(
         f"{len(flagged)} deal{'s' if len(flagged) != 1 else ''} where the buyer's side worries",
         [(f.deal, buyer_signal_line(f, None)) for f in flagged[:10]],

@@ -251,7 +251,7 @@ def _v10_team_profiles(db: sqlite_utils.Database) -> None:
 
 def _v11_buyer_signals(db: sqlite_utils.Database) -> None:
     """What the buyer said or did, as the team heard it: how they sounded after a step, a touch outside the plan, a
-    concern flagged on the deal. One row each; a step keeps one sentiment (the latest answer), and the request a row
+    concern flagged on the deal; and the reps each manager follows. One row each; a step keeps one sentiment (the latest answer), and the request a row
     came from is unique, so a replayed click or form stores nothing twice."""
     db.execute(
         """
@@ -274,6 +274,18 @@ def _v11_buyer_signals(db: sqlite_utils.Database) -> None:
     )
     db.execute("CREATE INDEX signals_by_deal ON signals (deal_id, created_at)")
     db.execute("CREATE UNIQUE INDEX signals_one_per_step ON signals (nudge_id) WHERE kind = 'step'")
+    # Each manager's own team (the reps their digest, Home and report cover); no row: everyone.
+    db.execute(
+        """
+        CREATE TABLE manager_teams (
+            team_id TEXT NOT NULL,
+            manager_id TEXT NOT NULL,
+            members TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, manager_id)
+        )
+        """
+    )
 
 
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [

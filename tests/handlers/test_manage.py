@@ -156,3 +156,36 @@ def test_home_shows_a_manager_the_same_lists_and_menus_and_open_deal_sends_the_p
     assert dms(fake, REP)[-1].startswith(f"<@{MANAGER}> asks you to catch up on *Tiny Co*")
     assert f"Reminded <@{REP}>" in dms(fake, MANAGER)[-1]  # Home has no response_url: the answer is a DM
     assert fake.violations == []
+
+
+def test_each_manager_chooses_their_team_and_their_home_and_digest_cover_only_those_reps(
+    slipping_deal, slack, fake, coach, clock
+):
+    clock.now = FRIDAY_10
+    slack.command("Far Away Co $7,000", user=OTHER_REP)
+    dispatch_nudges(coach, posting_client(coach.settings), MONDAY_10, Pacer(sleep=lambda _: None))
+    clock.now = MONDAY_10
+    open_home(slack, MANAGER)
+    shown = json.dumps(latest(fake, MANAGER)["blocks"])
+    assert "everyone's deals (the default)" in shown and "Follow-ups slipping (3)" in shown
+    home_click(slack, "manage_choose_team", "team", user=MANAGER)
+    view = fake.last("views.open").params["view"]
+    bad = slack.submit(
+        view, {"people": {VALUE: {"type": "multi_users_select", "selected_users": ["nope"]}}}, user=MANAGER
+    )
+    assert "Pick your reps" in json.loads(bad.body)["errors"]["people"]
+    slack.submit(view, {"people": {VALUE: {"type": "multi_users_select", "selected_users": [OTHER_REP]}}}, user=MANAGER)
+    shown = json.dumps(latest(fake, MANAGER)["blocks"])  # redrawn after the save
+    assert f"the deals of <@{OTHER_REP}>" in shown and "Follow-ups slipping (1)" in shown and "Tiny Co" not in shown
+    home_click(slack, "manage_choose_team", "team", user=REP)  # a rep has no team to choose
+    assert dms(fake, REP)[-1] == "Only a manager can do that from here."
+
+    fake.users[MANAGER] = {"tz": "Europe/Berlin"}
+    send_digests(coach, posting_client(coach.settings), TUESDAY_0830)
+    [digest] = [
+        c for c in fake.calls_to("chat.postMessage") if c.params["channel"] == MANAGER and c.params.get("metadata")
+    ]
+    sent = json.dumps(digest.params["blocks"])
+    assert "Far Away Co" in sent and "Tiny Co" not in sent and "Other Co" not in sent
+    assert f"Your team: <@{OTHER_REP}>" in sent and f"<@{REP}>" not in sent
+    assert fake.violations == []

@@ -12,6 +12,7 @@ from bot.digest.build import Digest, Outcome, WeekRate
 from bot.digest.numbers import Share
 from bot.manage.blocks import acted_list
 from bot.nudges.blocks import nudge_title
+from bot.report.render import digest_lines
 from bot.signals.blocks import quoted_note
 from bot.signals.model import CONCERNS, Signal
 from bot.signals.watch import BUYER_SIGNALS_RULE, MISSED_AFTER, SLIPPING_RULE, Flagged, Slipping, at_stake
@@ -166,6 +167,8 @@ def numbers_blocks(d: Digest) -> list[dict]:
         f"• *Trend*, completion by week: {trend_line(d.weeks)}.",
         f"• *Due this week*: {_plural(n.due_this_week, 'step')}. *Wins*: {wins}.",
     ]
+    if d.coaching is not None:  # the first digest of the month: last month's coaching report
+        lines += digest_lines(d.coaching)
     blocks = _pack(":chart_with_upwards_trend: *The numbers*", lines, len(lines))
     reps = sorted(set(n.remorse_by_rep) | set(n.on_time_by_rep) | set(n.due_this_week_by_rep))
     if reps:

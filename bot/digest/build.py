@@ -18,6 +18,7 @@ import sqlite_utils
 from bot.deals.model import Deal, row_to_deal
 from bot.digest.numbers import Numbers
 from bot.digest.numbers import numbers as team_numbers
+from bot.report.model import Comparison, compare
 from bot.signals.watch import Flagged, Slipping, buyer_signals, missed_between, slipping
 from bot.stats import RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
 from bot.storage import query
@@ -72,6 +73,7 @@ class Digest:
     signature_days: int = 7
     numbers: Numbers | None = None
     reps_followed: frozenset[str] | None = None  # the reps the manager follows; None: everyone
+    coaching: Comparison | None = None  # the first digest of a month: last month's `dealcoach report`
 
 
 def _mine(reps: frozenset[str] | None, *people: str | None) -> bool:
@@ -90,6 +92,7 @@ def gather(
     signature_days: int = 7,
     tz: tzinfo = UTC,
     reps: frozenset[str] | None = None,
+    go_live_days: int = 30,
 ) -> Digest:
     """Everything one digest shows, as of `now`; `today` is the reader's local date, `since` their last digest;
     `reps` the reps the manager follows (their deals, their steps), None for everyone."""
@@ -122,7 +125,21 @@ def gather(
         signature_days=signature_days,
         numbers=team_numbers(db, team_id=team_id, today=today, tz=tz, reps=reps),
         reps_followed=reps,
+        coaching=_last_month(db, team_id, since, today, tz=tz, go_live_days=go_live_days, reps=reps),
     )
+
+
+def _last_month(
+    db, team_id: str, since: datetime | None, today: date, *, tz: tzinfo, go_live_days: int, reps
+) -> Comparison | None:
+    """The first digest of a month carries last month's coaching report (the same as `dealcoach report`)."""
+    if since is None or since.astimezone(tz).date().replace(day=1) == today.replace(day=1):
+        return None
+    until = today.replace(day=1) - timedelta(days=1)
+    return compare(
+        db, since=until.replace(day=1), until=until, today=today, tz=tz, go_live_days=go_live_days, team_id=team_id,
+        reps=reps,
+    )  # fmt: skip
 
 
 def closed_since(db: sqlite_utils.Database, *, team_id: str, since: datetime, now: datetime) -> list[Deal]:

@@ -224,6 +224,7 @@ class DigestSender:
                 signature_days=self.settings.signature_days,
                 tz=self.settings.tz,
                 reps=reps,
+                go_live_days=self.coach.playbook.go_live_after_days,
             )
 
     def _retry(self, row, manager: str, error: str, retry_at: datetime, report: DigestReport) -> None:

@@ -197,3 +197,21 @@ def test_however_big_the_team_the_digest_is_one_message_and_nothing_is_cut_silen
         assert heading in shown
     assert shown.count('"action_id": "manage_deal_menu"') == 6  # three deals of each list with their menu
     assert "<!here>" not in shown and "<!channel>" not in shown and "<b>" not in shown
+
+
+def test_the_first_digest_of_a_month_carries_last_months_coaching_report(slack, fake, settings, clock, morning):
+    clock.now = berlin(2)
+    slack.command("Acme Rockets $120k")
+    clock.now = berlin(20)  # its early steps went undone; then the buyer backed out
+    slack.click("deal_cancel", str(deal_id(settings, "Acme Rockets")))
+    reason = {"reason": {VALUE: {"type": "plain_text_input", "value": "Budget frozen"}}}
+    slack.submit(fake.last("views.open").params["view"], reason)
+    _, november = morning(berlin(30, 8, 30))  # Monday Nov 30
+    assert "Does the coaching work?" not in numbers_of(november)
+    _, december = morning(datetime(2026, 12, 1, 8, 30, tzinfo=BERLIN))  # the month's first digest
+    shown = numbers_of(december)
+    assert "*Does the coaching work?* Deals closed Nov 1 to Nov 30" in shown
+    assert "early steps late or missed: 1 deal, 1 (100%) cancelled" in shown
+    assert "Only one group has deals" in shown
+    _, second = morning(datetime(2026, 12, 2, 8, 30, tzinfo=BERLIN))
+    assert "Does the coaching work?" not in numbers_of(second)  # once a month

@@ -262,6 +262,7 @@ def test_a_manager_sees_the_team_and_the_deals_at_risk_before_their_own_nudges(c
     assert buttons(view) == {
         f"nudge_{helped_ids['congratulate']}": NUDGE_BUTTONS,
         "team_profile": ["edit_team_profile"],  # the team profile, managers only (tests/handlers/test_team_profile.py)
+        "manage_team": ["manage_choose_team"],  # whose deals they follow (tests/handlers/test_manage.py)
     }
     assert fake.violations == []
 

@@ -113,7 +113,11 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(nudge_blocks.SKIP), ack_at_once, [nudges.handle_skip]),
         (app.action(nudge_blocks.REASSIGN), ack_at_once, [nudges.handle_reassign]),
         (app.view(nudge_forms.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
-        (app.view(nudge_forms.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
+        (
+            app.view(nudge_forms.OUTCOME_MODAL),
+            nudges.handle_outcome_submission,
+            [redraw_after_submission, nudges.ask_sounded_after_outcome],
+        ),
         # buyer signals: how they sounded after Done (one tap, then a note), a touch outside the plan, a concern
         (app.action(signal_blocks.SOUNDED), ack_at_once, [signals.handle_sounded]),
         (app.action(signal_blocks.NOTE_DOUBT), ack_at_once, [signals.handle_note_doubt]),

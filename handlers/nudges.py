@@ -12,6 +12,8 @@ from bot.slack.forms import FormErrors
 from bot.slack.text import plain_from_mrkdwn
 from handlers.replies import CHANGED, first_input, open_form_for_click, refuse, tell
 
+ASK_SOUNDED = "ask_sounded"  # the nudge a Done-with-outcome submission marked done: its lazy listener asks
+
 
 def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, action: str, **details):
     try:
@@ -128,3 +130,18 @@ def handle_outcome_submission(ack, view: dict, context) -> None:
         return ack(response_action="errors", errors=exc.errors)
     first = next(iter(view["state"]["values"]), forms.REASON)
     _submit(ack, context, nudge_id, "done", field=first, outcome=outcome)
+    if context.get(CHANGED) is not None:
+        context[ASK_SOUNDED] = nudge_id
+
+
+def ask_sounded_after_outcome(context, client) -> None:
+    """Done with an outcome (a win analysis, a testimonial, referrals) talked to the buyer too: how did they sound?
+    A form has no place for a private reply, so the question comes by DM."""
+    nudge_id = context.get(ASK_SOUNDED)
+    if nudge_id is None:
+        return
+    coach: Coach = context["coach"]
+    nudge, deal = coach.nudge_for(nudge_id, team_id=context.team_id, user_id=context.user_id)
+    if coach.should_ask_sounded(nudge):
+        text, question = coach.sounded_question(nudge, deal)
+        client.chat_postMessage(channel=context.user_id, text=text, blocks=question)

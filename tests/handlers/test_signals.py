@@ -188,3 +188,17 @@ def test_a_concern_is_flagged_by_the_owner_or_a_manager_only(posted, slack, fake
         MANAGER,
     )
     assert fake.violations == []
+
+
+def test_done_with_an_outcome_asks_how_they_sounded_by_dm_once(posted, slack, fake, settings):
+    _, nudge_id = posted("win-analysis")
+    slack.click("nudge_done", str(nudge_id))
+    view = fake.last("views.open").params["view"]
+    values = {"reason": text("Setup took days, not months")}
+    slack.submit(view, values)
+    slack.submit(view, values)  # a second submit changes nothing, and asks nothing again
+    asked = [c.params for c in fake.calls_to("chat.postMessage") if c.params["channel"] == REP]
+    assert len(asked) == 1 and "How did they sound" in asked[0]["text"]
+    [actions] = [b for b in asked[0]["blocks"] if b["type"] == "actions"]
+    assert actions["elements"][2]["value"] == f"{nudge_id}:worried"
+    assert fake.violations == []

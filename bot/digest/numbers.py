@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 
 import sqlite_utils
 
+from bot.deals.model import sql_list
 from bot.stats import OPEN, RATE_DAYS
 from bot.storage import query
 from bot.timestamps import stamp
@@ -65,33 +66,35 @@ def remorse(
 def _on_time(
     db: sqlite_utils.Database, *, team_id: str, today: date, tz: tzinfo, reps: frozenset[str] | None
 ) -> tuple[Share, dict[str, Share]]:
+    """Per rep, of the steps due in the last 30 days (done, skipped or still owed past their day), those done by
+    the end of their due day in the team's zone. Each day's deadline is a row of a VALUES table, so the database
+    counts and only one row per rep comes back."""
+    days = [today - timedelta(days=k) for k in range(RATE_DAYS)]
+    marks = ", ".join(f"(:due{k}, :end{k})" for k in range(len(days)))
+    params: dict = {"team": team_id, "today": today.isoformat()}
+    for k, day in enumerate(days):
+        params[f"due{k}"] = day.isoformat()
+        params[f"end{k}"] = stamp(datetime.combine(day + timedelta(days=1), time(), tzinfo=tz))
+    owed = f"n.status IN ({sql_list(OPEN)}) AND d.status = 'open' AND n.due_date < :today"
     rows = query(
         db,
-        """
-        SELECT COALESCE(n.assignee_id, d.owner_id) AS rep, n.status, n.due_date, n.resolved_at, d.status AS deal_status
-        FROM nudges n JOIN deals d ON d.id = n.deal_id
-        WHERE d.team_id = :team AND d.status != 'deleted' AND n.due_date > :window AND n.due_date <= :today
-          AND n.status NOT IN ('cancelled')
+        f"""
+        WITH days (due, deadline) AS (VALUES {marks})
+        SELECT COALESCE(n.assignee_id, d.owner_id) AS rep,
+          SUM(CASE WHEN n.status = 'done' AND n.resolved_at < days.deadline THEN 1 ELSE 0 END) AS timely,
+          SUM(CASE WHEN n.status IN ('done', 'skipped') OR ({owed}) THEN 1 ELSE 0 END) AS due
+        FROM nudges n JOIN deals d ON d.id = n.deal_id JOIN days ON days.due = n.due_date
+        WHERE d.team_id = :team AND d.status != 'deleted' AND n.status != 'cancelled'
+        GROUP BY COALESCE(n.assignee_id, d.owner_id)
         """,
-        {"team": team_id, "window": (today - timedelta(days=RATE_DAYS)).isoformat(), "today": today.isoformat()},
+        params,
     )
-    timely: Counter[str] = Counter()
-    due: Counter[str] = Counter()
-    deadlines: dict[str, str] = {}  # a due day -> the stamp of the next midnight in the team's zone
-    for r in rows:
-        if reps is not None and r["rep"] not in reps:
-            continue
-        owed = r["status"] in OPEN and r["deal_status"] == "open" and r["due_date"] < today.isoformat()
-        if r["status"] not in ("done", "skipped") and not owed:
-            continue  # due today and not done yet, or a cancelled deal's step: not counted either way
-        due[r["rep"]] += 1
-        if r["status"] == "done" and r["resolved_at"]:
-            if r["due_date"] not in deadlines:
-                day_after = date.fromisoformat(r["due_date"]) + timedelta(days=1)
-                deadlines[r["due_date"]] = stamp(datetime.combine(day_after, time(), tzinfo=tz))
-            timely[r["rep"]] += r["resolved_at"] < deadlines[r["due_date"]]  # UTC stamps compare as strings
-    per_rep = {rep: Share(timely[rep], due[rep]) for rep in due}
-    return Share(sum(timely.values()), sum(due.values())), per_rep
+    per_rep = {
+        r["rep"]: Share(int(r["timely"] or 0), int(r["due"] or 0))
+        for r in rows
+        if r["due"] and (reps is None or r["rep"] in reps)
+    }
+    return Share(sum(s.part for s in per_rep.values()), sum(s.whole for s in per_rep.values())), per_rep
 
 
 def numbers(

@@ -164,19 +164,17 @@ def signals_of(
     latest sentiment heard was worried, a concern stands (nothing positive heard after it), or a verbal yes has
     waited more than `signature_days` since its close. A deal with none of these has no entry.
 
-    Three indexed queries, so a team of any size is read in one pass each (window functions and row values are
-    standard SQL: PostgreSQL runs them as they are)."""
+    Three indexed queries, so a team of any size is read in one pass each (row values are standard SQL:
+    PostgreSQL runs them as they are)."""
     params = {"team": team_id}
     latest = query(
         db,
         """
-        SELECT * FROM (
-          SELECT s.*, ROW_NUMBER() OVER (
-            PARTITION BY s.deal_id ORDER BY s.happened_on DESC, s.created_at DESC, s.id DESC) AS recency
-          FROM signals s JOIN deals d ON d.id = s.deal_id
-          WHERE d.team_id = :team AND d.status = 'open' AND s.sentiment IS NOT NULL
-        ) heard
-        WHERE recency = 1 AND sentiment = 'worried'
+        SELECT s.* FROM signals s JOIN deals d ON d.id = s.deal_id
+        WHERE d.team_id = :team AND d.status = 'open' AND s.sentiment = 'worried'
+          AND NOT EXISTS (
+            SELECT 1 FROM signals later WHERE later.deal_id = s.deal_id AND later.sentiment IS NOT NULL
+              AND (later.happened_on, later.created_at, later.id) > (s.happened_on, s.created_at, s.id))
         """,
         params,
     )

@@ -272,7 +272,7 @@ def _v11_buyer_signals(db: sqlite_utils.Database) -> None:
         )
         """
     )
-    db.execute("CREATE INDEX signals_by_deal ON signals (deal_id, created_at)")
+    db.execute("CREATE INDEX signals_by_deal ON signals (deal_id, happened_on, created_at, id)")  # in the order heard
     db.execute("CREATE UNIQUE INDEX signals_one_per_step ON signals (nudge_id) WHERE kind = 'step'")
     # Each manager's own team (the reps their digest, Home and report cover); no row: everyone.
     db.execute(

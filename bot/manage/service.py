@@ -97,7 +97,8 @@ def reassign(
         posts = [p for i in ids for p in deals.posts_with_open_steps(db, i)]
     if not changed:
         return None
-    redraw = Redraw(team_id, deals=tuple(ids), posts=tuple(posts), people=frozenset(before | {to, user_id}))
+    # The nudge messages name who must act now; the deal's own message keeps congratulating the rep who closed it.
+    redraw = Redraw(team_id, posts=tuple(posts), people=frozenset(before | {to, user_id}))
     return redraw, to, blocks.handed_over_text(moved, scope, by=user_id, steps=steps)
 
 

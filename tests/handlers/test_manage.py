@@ -117,7 +117,9 @@ def test_reassign_hands_the_whole_deal_over_once_and_tells_the_new_owner(slippin
     assert deal(settings, "Tiny Co")["owner_id"] == OTHER_REP and deal(settings, "Other Co")["owner_id"] == REP
     [handover] = dms(fake, OTHER_REP)
     assert handover.startswith(f"<@{MANAGER}> handed you the deal *Tiny Co*")
-    assert len(fake.calls_to("chat.update")) > updates  # its channel message and nudges show the new owner
+    redrawn = [c.params for c in fake.calls_to("chat.update")[updates:]]
+    assert redrawn and all(f"<@{OTHER_REP}>" in json.dumps(u["blocks"]) for u in redrawn)  # its nudges name them
+    assert all("Congratulations" not in u["text"] for u in redrawn)  # the closer keeps the credit
     again = slack.submit(view, reassign_values("deal", OTHER_REP), user=MANAGER)
     assert "theirs already" in json.loads(again.body)["errors"]["to"] and len(dms(fake, OTHER_REP)) == 1
     slack.submit(view, reassign_values("deal", OTHER_REP), user=REP)  # a forged submission by a rep

@@ -212,3 +212,15 @@ def signals_of(
         for deal_id in worried.keys() | concerns.keys() | unsigned.keys()
         if wanted is None or deal_id in wanted
     }
+
+
+def last_heard(db: sqlite_utils.Database, *, team_id: str) -> dict[int, date]:
+    """Each open deal's latest touch with the buyer recorded outside the plan or after a step (the day it happened):
+    work done outside the playbook counts, so a deal with a logged call is not a quiet one."""
+    rows = query(
+        db,
+        "SELECT s.deal_id, MAX(s.happened_on) AS last FROM signals s JOIN deals d ON d.id = s.deal_id "
+        "WHERE d.team_id = ? AND d.status = 'open' AND s.kind IN ('touch', 'step') GROUP BY s.deal_id",
+        [team_id],
+    )
+    return {r["deal_id"]: date.fromisoformat(r["last"]) for r in rows}

@@ -96,3 +96,13 @@ def test_a_step_slips_only_after_its_nudge_and_is_missed_once_when_its_window_pa
             for d in range(10, 24)
         }
     assert {d: n for d, n in per_day.items() if n} == {17: 1, 19: 1, 23: 1} and MISSED_AFTER == 14
+
+
+def test_the_last_touch_heard_counts_work_outside_the_playbook(store):
+    team = Team(store)
+    acme = team.deal("Acme", 120_000, berlin(11, 2))
+    heard(store, acme, 10, key="t1", sentiment="positive")
+    heard(store, acme, 18, key="t2", sentiment="neutral")
+    heard(store, acme, 20, key="c", kind="concern", concern="budget")  # a concern is no touch
+    with store.session() as db:
+        assert signals.last_heard(db, team_id=TEAM) == {acme: date(2026, 11, 18)}

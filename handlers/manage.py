@@ -65,16 +65,18 @@ def announce_reassign(context, client) -> None:
 def handle_choose_team(body: dict, context, client, respond) -> None:
     coach: Coach = context["coach"]
     try:
-        view = coach.team_modal(team_id=context.team_id, user_id=context.user_id)
+        view = coach.team_modal(client, team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
     open_form_for_click(client, body, respond, view)
 
 
-def handle_team_submission(ack, view: dict, context) -> None:
+def handle_team_submission(ack, view: dict, context, client) -> None:
     coach: Coach = context["coach"]
     try:
-        context[CHANGED] = coach.save_team(view["state"]["values"], team_id=context.team_id, user_id=context.user_id)
+        context[CHANGED] = coach.save_team(
+            client, view["state"]["values"], team_id=context.team_id, user_id=context.user_id
+        )
     except FormErrors as exc:
         return ack(response_action="errors", errors=exc.errors)
     except NotAllowed as exc:

@@ -30,7 +30,7 @@ from slack_sdk.errors import SlackApiError
 from bot.digest import build, ledger
 from bot.digest.blocks import chart_comment, chart_title, digest_message
 from bot.digest.chart import completion_png
-from bot.manage.model import team_of
+from bot.manage.service import followed_now  # the reps each manager chose; None: everyone
 from bot.runtime import Runtime
 from bot.slack.client import describe, error_code
 from bot.slack.posting import (
@@ -182,7 +182,8 @@ class DigestSender:
             row = ledger.claim(db, team_id=team_id, manager_id=manager, local_date=local.date(), now=now)
         if row is None:
             return
-        data = self._gather(row, team_id, now, local.date())
+        reps = followed_now(self.coach, self.client, team_id=team_id, manager_id=manager)
+        data = self._gather(row, team_id, now, local.date(), reps)
         text, blocks = digest_message(data, team_url=team_url, tz=zone)
         outcome = post_once(
             self.client,
@@ -209,10 +210,11 @@ class DigestSender:
         report.sent.append(manager)
         self._upload_chart(data.weeks, outcome.channel, manager, report)
 
-    def _gather(self, row: ledger.DigestRow, team_id: str, now: datetime, today: date) -> build.Digest:
+    def _gather(
+        self, row: ledger.DigestRow, team_id: str, now: datetime, today: date, reps: frozenset[str] | None
+    ) -> build.Digest:
         with self.coach.store.session() as db:
             since = ledger.last_sent(db, team_id=team_id, manager_id=row.manager_id, other_than=row.id)
-            reps = team_of(db, team_id=team_id, manager_id=row.manager_id)  # the reps they chose; None: everyone
             return build.gather(
                 db,
                 team_id=team_id,

@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from bot.deals.model import Deal, Nudge
 from bot.manage import forms
+from bot.manage.model import ManagerTeam
 from bot.nudges.blocks import nudge_title
 from bot.slack.blocks import button, context, header, input_block, modal, option, pack_lines, section
-from bot.slack.text import channel_link, escape, mention, truncate
+from bot.slack.text import channel_link, escape, mention, plain, truncate
 
 DEAL_MENU, CHOOSE_TEAM = "manage_deal_menu", "manage_choose_team"
 REMIND, REASSIGN, OPEN, LINK = "remind", "reassign", "open", "link"  # LINK: Slack opened the deal's URL itself
@@ -140,33 +141,48 @@ def open_deal_text(deal: Deal, link: str | None) -> str:
     return f"*{escape(deal.account)}* ({deal.fields.money.format()}, {mention(deal.owner_id)}): its plan is below; {where}."
 
 
-def covering(members: frozenset[str] | None) -> str:
-    if not members:
+def covering(team: ManagerTeam) -> str:
+    if team.reps is None:
         return "everyone's deals (the default)"
-    return f"the deals of {' '.join(mention(u) for u in sorted(members))}"
+    parts = []
+    if team.members:
+        parts.append(" ".join(mention(u) for u in sorted(team.members)[:30]))
+    if team.usergroup:
+        n = len(team.group_members)
+        parts.append(f"the {n} {'person' if n == 1 else 'people'} of your user group (as Slack listed them last)")
+    return "the deals of " + " and ".join(parts)
 
 
-def team_home_blocks(members: frozenset[str] | None) -> list[dict]:
+def team_home_blocks(team: ManagerTeam) -> list[dict]:
     """The manager's choice of reps on Home: whom their digest, Home and report cover."""
     return [
         header("My team"),
-        section(f"Your digest, this tab's team lists and your report cover {covering(members)}."),
+        section(f"Your digest, this tab's team lists and your report cover {covering(team)}."),
         {"type": "actions", "block_id": "manage_team", "elements": [button(CHOOSE_TEAM, "Choose my team", "team")]},
     ]
 
 
-def team_modal(members: frozenset[str] | None) -> dict:
+def team_modal(team: ManagerTeam, groups: list[dict] | None) -> dict:
+    """People, and a Slack user group when Slack lists them (`groups`: its id, handle and name; None: it couldn't)."""
     people = {"type": "multi_users_select", "placeholder": {"type": "plain_text", "text": "Everyone"}}
-    if members:
-        people["initial_users"] = sorted(members)
-    return modal(
-        forms.TEAM_MODAL,
-        title="My team",
-        submit="Save",
-        close="Cancel",
-        metadata="{}",
-        blocks=[
-            section("Whose deals should your digest, Home and report cover? Leave it empty for everyone."),
-            input_block(forms.PEOPLE, "The reps you manage", people, optional=True),
-        ],
-    )
+    if team.members:
+        people["initial_users"] = sorted(team.members)
+    blocks = [
+        section("Whose deals should your digest, Home and report cover? Choose nothing for everyone."),
+        input_block(forms.PEOPLE, "The reps you manage", people, optional=True),
+    ]
+    choices = [
+        option(truncate(plain(f"@{g.get('handle', '')} ({g.get('name', '')})"), 75), g["id"])
+        for g in (groups or [])[:100]
+        if forms.is_usergroup_id(g.get("id"))
+    ]
+    if choices:
+        group = {"type": "static_select", "placeholder": {"type": "plain_text", "text": "None"}, "options": choices}
+        current = next((c for c in choices if c["value"] == team.usergroup), None)
+        if current:
+            group["initial_option"] = current
+        hint = "Its members are read again before each digest."
+        blocks.append(input_block(forms.GROUP, "And/or a Slack user group", group, optional=True, hint=hint))
+    elif groups is None:
+        blocks.append(context("Slack didn't list your user groups just now, so pick people."))
+    return modal(forms.TEAM_MODAL, title="My team", submit="Save", close="Cancel", metadata="{}", blocks=blocks)

@@ -6,6 +6,8 @@ Each is a conditional UPDATE, so a repeated submission changes nothing the secon
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlite_utils
@@ -84,19 +86,70 @@ def open_deals_of(db: sqlite_utils.Database, *, team_id: str, owner_id: str) -> 
     return [row_to_deal(r) for r in rows]
 
 
+@dataclass(frozen=True)
+class ManagerTeam:
+    """Whom a manager follows: people they picked, and a Slack user group (its members as last read)."""
+
+    members: frozenset[str] = frozenset()
+    usergroup: str | None = None
+    group_members: frozenset[str] = frozenset()
+
+    @property
+    def reps(self) -> frozenset[str] | None:
+        """Everyone they follow, or None for everyone (nothing chosen)."""
+        chosen = self.members | self.group_members
+        return chosen if chosen or self.usergroup else None
+
+
+def manager_team(db: sqlite_utils.Database, *, team_id: str, manager_id: str) -> ManagerTeam:
+    rows = query(db, "SELECT * FROM manager_teams WHERE team_id = ? AND manager_id = ?", [team_id, manager_id])
+    if not rows:
+        return ManagerTeam()
+    row = rows[0]
+    return ManagerTeam(
+        frozenset(json.loads(row["members"])),
+        row["usergroup"],
+        frozenset(json.loads(row["group_members"] or "[]")),
+    )
+
+
 def team_of(db: sqlite_utils.Database, *, team_id: str, manager_id: str) -> frozenset[str] | None:
     """The reps a manager follows, or None for everyone (the default)."""
-    rows = query(db, "SELECT members FROM manager_teams WHERE team_id = ? AND manager_id = ?", [team_id, manager_id])
-    if not rows:
-        return None
-    members = json.loads(rows[0]["members"])
-    return frozenset(members) if members else None
+    return manager_team(db, team_id=team_id, manager_id=manager_id).reps
 
 
-def set_team(db: sqlite_utils.Database, *, team_id: str, manager_id: str, members: list[str], now: datetime) -> None:
-    """Replace the manager's team; no members: everyone again."""
+def set_team(
+    db: sqlite_utils.Database,
+    *,
+    team_id: str,
+    manager_id: str,
+    members: list[str],
+    now: datetime,
+    usergroup: str | None = None,
+    group_members: Iterable[str] = (),
+) -> None:
+    """Replace the manager's team; nothing chosen: everyone again."""
     db.execute(
-        "INSERT INTO manager_teams (team_id, manager_id, members, updated_at) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (team_id, manager_id) DO UPDATE SET members = excluded.members, updated_at = excluded.updated_at",
-        [team_id, manager_id, json.dumps(sorted(set(members))), stamp(now)],
+        "INSERT INTO manager_teams (team_id, manager_id, members, usergroup, group_members, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (team_id, manager_id) DO UPDATE SET members = excluded.members, "
+        "usergroup = excluded.usergroup, group_members = excluded.group_members, updated_at = excluded.updated_at",
+        [
+            team_id,
+            manager_id,
+            json.dumps(sorted(set(members))),
+            usergroup,
+            json.dumps(sorted(set(group_members))),
+            stamp(now),
+        ],
+    )
+
+
+def refresh_group(
+    db: sqlite_utils.Database, *, team_id: str, manager_id: str, group_members: list[str], now: datetime
+) -> None:
+    """The user group's members as Slack lists them now."""
+    db.execute(
+        "UPDATE manager_teams SET group_members = ?, updated_at = ? WHERE team_id = ? AND manager_id = ? "
+        "AND usergroup IS NOT NULL",
+        [json.dumps(sorted(set(group_members))), stamp(now), team_id, manager_id],
     )

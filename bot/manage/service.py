@@ -3,6 +3,11 @@ step, the deal or all of a departing rep's deals, open the deal. Managers only; 
 
 from __future__ import annotations
 
+import logging
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
 from bot.deals import blocks as deal_blocks
 from bot.deals import model as deals
 from bot.deals.model import Deal, people_of_deals
@@ -13,6 +18,11 @@ from bot.manage import model as manage
 from bot.runtime import Runtime
 from bot.signals import watch
 from bot.slack.blocks import MESSAGE_BLOCKS, header, section
+from bot.slack.client import describe, error_code
+from bot.slack.forms import FormErrors
+from bot.slack.ids import is_user_id
+
+logger = logging.getLogger(__name__)
 
 
 def _manager(rt: Runtime, user_id: str) -> None:
@@ -26,18 +36,67 @@ def team_of(rt: Runtime, *, team_id: str, manager_id: str) -> frozenset[str] | N
         return manage.team_of(db, team_id=team_id, manager_id=manager_id)
 
 
-def team_modal(rt: Runtime, *, team_id: str, user_id: str) -> dict:
-    _manager(rt, user_id)
-    return blocks.team_modal(team_of(rt, team_id=team_id, manager_id=user_id))
+def _group_members(client: WebClient, usergroup: str) -> list[str]:
+    """The user group's members as Slack lists them now; raises SlackApiError or OSError."""
+    users = client.usergroups_users_list(usergroup=usergroup).get("users") or []
+    return [u for u in users if isinstance(u, str) and is_user_id(u)]
 
 
-def save_team(rt: Runtime, values: dict, *, team_id: str, user_id: str) -> Redraw:
-    """The manager's reps (none: everyone); their Home is redrawn. Raises FormErrors or NotAllowed."""
+def team_modal(rt: Runtime, client: WebClient, *, team_id: str, user_id: str) -> dict:
+    """People, and the workspace's user groups if Slack lists them."""
     _manager(rt, user_id)
-    members = forms.read_team(values)
+    with rt.store.session() as db:
+        team = manage.manager_team(db, team_id=team_id, manager_id=user_id)
+    try:
+        groups = client.usergroups_list().get("usergroups") or []
+    except (SlackApiError, OSError) as exc:
+        logger.warning("Could not list user groups for the team form: %s", describe(exc))
+        groups = None
+    return blocks.team_modal(team, groups)
+
+
+def save_team(rt: Runtime, client: WebClient, values: dict, *, team_id: str, user_id: str) -> Redraw:
+    """The manager's reps and user group (neither: everyone); their Home is redrawn. The group's members are read
+    now, so a group Slack won't list is refused inline. Raises FormErrors or NotAllowed."""
+    _manager(rt, user_id)
+    members, usergroup = forms.read_team(values)
+    group_members: list[str] = []
+    if usergroup:
+        try:
+            group_members = _group_members(client, usergroup)
+        except (SlackApiError, OSError) as exc:
+            problem = error_code(exc) if isinstance(exc, SlackApiError) else "no answer"
+            raise FormErrors(
+                {forms.GROUP: f"Slack wouldn't list that group's members ({problem}). Pick its people instead."}
+            ) from None
     with rt.store.write() as db:
-        manage.set_team(db, team_id=team_id, manager_id=user_id, members=members, now=rt.now())
+        manage.set_team(
+            db,
+            team_id=team_id,
+            manager_id=user_id,
+            members=members,
+            usergroup=usergroup,
+            group_members=group_members,
+            now=rt.now(),
+        )
     return Redraw(team_id, people=frozenset({user_id}))
+
+
+def followed_now(rt: Runtime, client: WebClient, *, team_id: str, manager_id: str) -> frozenset[str] | None:
+    """The reps a manager follows, their user group read again first (for the digest); if Slack won't list it, the
+    members it had last time."""
+    with rt.store.session() as db:
+        team = manage.manager_team(db, team_id=team_id, manager_id=manager_id)
+    if team.usergroup:
+        try:
+            fresh = _group_members(client, team.usergroup)
+        except (SlackApiError, OSError) as exc:
+            logger.warning("Could not read user group %s; using its last members: %s", team.usergroup, describe(exc))
+        else:
+            with rt.store.write() as db:
+                manage.refresh_group(db, team_id=team_id, manager_id=manager_id, group_members=fresh, now=rt.now())
+            return team.members | frozenset(fresh) if team.members or fresh else frozenset()
+    return team.reps
 
 
 def _deal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> Deal:
@@ -119,11 +178,12 @@ def home_section(rt: Runtime, team_id: str, manager_id: str) -> list[dict]:
     with the same menu."""
     today = rt.today()
     with rt.store.session() as db:
-        reps = manage.team_of(db, team_id=team_id, manager_id=manager_id)
+        team = manage.manager_team(db, team_id=team_id, manager_id=manager_id)
+        reps = team.reps
         days = rt.settings.signature_days
         flagged = watch.buyer_signals(db, team_id=team_id, today=today, signature_days=days, reps=reps)
         slips = watch.slipping(db, team_id=team_id, today=today, reps=reps)
-    out = blocks.team_home_blocks(reps) + [header(f"Buyer signals ({len(flagged)})")]
+    out = blocks.team_home_blocks(team) + [header(f"Buyer signals ({len(flagged)})")]
     out += blocks.acted_list(
         f"{len(flagged)} deal{'s' if len(flagged) != 1 else ''} where the buyer's side worries",
         [(f.deal, buyer_signal_line(f, None)) for f in flagged[:10]],

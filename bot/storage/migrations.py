@@ -274,13 +274,16 @@ def _v11_buyer_signals(db: sqlite_utils.Database) -> None:
     )
     db.execute("CREATE INDEX signals_by_deal ON signals (deal_id, happened_on, created_at, id)")  # in the order heard
     db.execute("CREATE UNIQUE INDEX signals_one_per_step ON signals (nudge_id) WHERE kind = 'step'")
-    # Each manager's own team (the reps their digest, Home and report cover); no row: everyone.
+    # Each manager's own team (the reps their digest, Home and report cover): people, and a Slack user group with
+    # the members it had when last read; no row: everyone.
     db.execute(
         """
         CREATE TABLE manager_teams (
             team_id TEXT NOT NULL,
             manager_id TEXT NOT NULL,
             members TEXT NOT NULL,
+            usergroup TEXT,
+            group_members TEXT,
             updated_at TEXT NOT NULL,
             PRIMARY KEY (team_id, manager_id)
         )

@@ -191,3 +191,30 @@ def test_each_manager_chooses_their_team_and_their_home_and_digest_cover_only_th
     assert "Far Away Co" in sent and "Tiny Co" not in sent and "Other Co" not in sent
     assert f"Your team: <@{OTHER_REP}>" in sent and f"<@{REP}>" not in sent
     assert fake.violations == []
+
+
+def test_a_manager_may_follow_a_slack_user_group_read_again_before_each_digest(slipping_deal, slack, fake, coach):
+    fake.usergroups["S0EAST"] = {"handle": "sales-east", "name": "Sales <East>", "users": [OTHER_REP]}
+    slack.command("Far Away Co $7,000", user=OTHER_REP)
+    home_click(slack, "manage_choose_team", "team", user=MANAGER)
+    view = fake.last("views.open").params["view"]
+    [group_block] = [b for b in view["blocks"] if b.get("block_id") == "usergroup"]
+    assert [o["value"] for o in group_block["element"]["options"]] == ["S0EAST"]
+    assert "<East>" not in json.dumps(group_block)  # a group's name is shown as text, never markup
+    picked = {"type": "static_select", "selected_option": {"value": "S0GONE", "text": {"type": "plain_text"}}}
+    gone = slack.submit(view, {"usergroup": {VALUE: picked}}, user=MANAGER)
+    assert "Slack wouldn't list that group's members (no_such_subteam)" in json.loads(gone.body)["errors"]["usergroup"]
+    picked["selected_option"]["value"] = "S0EAST"
+    slack.submit(view, {"usergroup": {VALUE: picked}}, user=MANAGER)
+    open_home(slack, MANAGER)
+    assert "the 1 person of your user group" in json.dumps(latest(fake, MANAGER)["blocks"])
+
+    fake.usergroups["S0EAST"]["users"] = [REP]  # the group changed in Slack: the next digest follows it
+    fake.users[MANAGER] = {"tz": "Europe/Berlin"}
+    send_digests(coach, posting_client(coach.settings), TUESDAY_0830)
+    [digest] = [
+        c for c in fake.calls_to("chat.postMessage") if c.params["channel"] == MANAGER and c.params.get("metadata")
+    ]
+    sent = json.dumps(digest.params["blocks"])
+    assert "Tiny Co" in sent and "Far Away Co" not in sent and f"Your team: <@{REP}>" in sent
+    assert fake.violations == []

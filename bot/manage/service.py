@@ -170,6 +170,12 @@ def open_deal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> tuple
     return text, [section(blocks.open_deal_text(deal, None)), *plan][:MESSAGE_BLOCKS]
 
 
+def _at_stake(deals: list[Deal]) -> str:
+    amounts = watch.at_stake(deals)
+    money = " + ".join(m.format() for m in amounts) if amounts else "nothing"
+    return f"{money} at stake" + (" · each deal's ⋮ menu: Remind rep, Reassign, Open deal" if deals else "")
+
+
 HOME_MENUS = 5  # deals of each list with their own menu on Home (a tab holds 100 blocks)
 
 
@@ -185,7 +191,7 @@ def home_section(rt: Runtime, team_id: str, manager_id: str) -> list[dict]:
         slips = watch.slipping(db, team_id=team_id, today=today, reps=reps)
     out = blocks.team_home_blocks(team) + [header(f"Buyer signals ({len(flagged)})")]
     out += blocks.acted_list(
-        f"{len(flagged)} deal{'s' if len(flagged) != 1 else ''} where the buyer's side worries",
+        _at_stake([f.deal for f in flagged]),
         [(f.deal, buyer_signal_line(f, None)) for f in flagged[:10]],
         len(flagged),
         empty="Nothing heard from a buyer that should worry you.",
@@ -196,7 +202,7 @@ def home_section(rt: Runtime, team_id: str, manager_id: str) -> list[dict]:
     )
     out.append(header(f"Follow-ups slipping ({len(slips)})"))
     out += blocks.acted_list(
-        f"{len(slips)} deal{'s' if len(slips) != 1 else ''} with steps overdue after their nudge",
+        _at_stake([s.deal for s in slips]),
         [(s.deal, slipping_line(s, None)) for s in slips[:10]],
         len(slips),
         empty="Every follow-up that reached its rep is on time.",

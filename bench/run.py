@@ -335,7 +335,15 @@ def bench_digest(workdir: Path, deals: int, runs: int = 5) -> dict:
         start = time.perf_counter()
         with store.session() as db:
             data = digest.gather(
-                db, team_id="T0BENCH", now=NOW, today=NOW.date(), since=None, large_deal=Decimal(100_000), quiet_days=14
+                db,
+                team_id="T0BENCH",
+                now=NOW,
+                today=NOW.date(),
+                since=None,
+                large_deal=Decimal(100_000),
+                quiet_days=14,
+                signature_days=7,
+                tz=UTC,
             )
         text, blocks = digest_blocks.digest_message(data, team_url="https://bench.slack.com/", tz=UTC)
         times.append((time.perf_counter() - start) * 1000)

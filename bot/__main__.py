@@ -9,7 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
     kit.add_argument("deal", type=_deal_id, metavar="DEAL_ID", help="the deal's number, as in 'deal #12'")
     kit.add_argument("--out", type=Path, default=None, help="where to write it (default: welcome-kit-ACCOUNT.pdf here)")
     kit.set_defaults(run=run_welcome_kit)
+    report = sub.add_parser(
+        "report", help="does the coaching work? outcomes of deals whose early steps were on time vs late or missed"
+    )
+    report.add_argument("--since", type=_date, default=None, help="first close date, YYYY-MM-DD (default 90 days ago)")
+    report.add_argument("--until", type=_date, default=None, help="last close date, YYYY-MM-DD (default today)")
+    report.add_argument(
+        "--csv",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="write CSV for a spreadsheet instead of Markdown: to FILE, or to standard output without one",
+    )
+    report.add_argument("--team", type=_team, default=None, help="only this workspace (its T... id)")
+    report.add_argument("--manager", type=_user, default=None, help="only the reps this manager chose (U... id)")
+    report.set_defaults(run=run_report)
 
     profile = sub.add_parser("team-profile", help="show the team profile, or replace it with a team file on purpose")
     profile_sub = profile.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -234,6 +250,53 @@ def run_welcome_kit(args: argparse.Namespace) -> int:
         + (f"; Slack couldn't say who {unnamed} of them are, so they show by role only" if unnamed else "")
         + "."
     )
+
+
+def _user(value: str) -> str:
+    from bot.slack.ids import is_user_id
+
+    if not is_user_id(value.strip()):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a member id; it looks like U012AB3CD")
+    return value.strip()
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Print the coaching report: Markdown to the terminal, or CSV to standard output or a file."""
+    from bot.manage.model import team_of
+    from bot.report import model, render
+
+    settings = Settings.from_env(os.environ, require_slack=False)
+    playbook = load_playbook(settings)
+    today = datetime.now(settings.tz).date()
+    until = args.until or today
+    since = args.since or until - timedelta(days=90)
+    if since > until:
+        print(f"--since {since} is after --until {until}: the period must start before it ends.", file=sys.stderr)
+        return EXIT_CONFIG
+    store = Store(settings.db_path)
+    store.migrate()
+    with store.session() as db:
+        reps = team_of(db, team_id=args.team, manager_id=args.manager) if args.manager and args.team else None
+        if args.manager and not args.team:
+            print("--manager needs --team (the workspace whose team the manager chose).", file=sys.stderr)
+            return EXIT_CONFIG
+        comparison = model.compare(
+            db,
+            since=since,
+            until=until,
+            today=today,
+            tz=settings.tz,
+            go_live_days=playbook.go_live_after_days,
+            team_id=args.team,
+            reps=reps,
+        )
+    if args.csv is None:
+        print(render.markdown(comparison), end="")
+    elif args.csv == "-":
+        sys.stdout.write(render.csv_text(comparison))
+    else:
+        Path(args.csv).write_text(render.csv_text(comparison), encoding="utf-8", newline="")
+        print(f"Wrote {args.csv}: {comparison.on_time.deals + comparison.late.deals} deals compared.")
     return 0
 
 

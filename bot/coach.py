@@ -14,10 +14,12 @@ from bot.deals import service as deal_service
 from bot.deals.service import DealChange, LooksLikeARepeat, NotAllowed, Redraw
 from bot.health import service as health_service
 from bot.home import service as home_service
+from bot.manage import service as manage_service
 from bot.nudges import service as nudge_service
 from bot.nudges.service import NudgeChange
 from bot.profile import service as profile_service
 from bot.runtime import Runtime
+from bot.signals import service as signal_service
 from bot.slack import workspaces
 from bot.slack.client import describe
 from bot.welcome import service as welcome_service
@@ -53,6 +55,24 @@ class Coach(Runtime):
     # health: a verbal yes's reason-to-believe checklist
     readiness_for = health_service.readiness_for
     save_readiness = health_service.save_readiness
+
+    # buyer signals: how they sounded after a step, a touch outside the plan, a concern
+    should_ask_sounded = signal_service.should_ask
+    sounded_question = signal_service.sounded_question
+    record_sounded = signal_service.record_sounded
+    step_note_modal = signal_service.step_note_modal
+    save_step_note = signal_service.save_step_note
+    touch_modal = signal_service.touch_modal
+    concern_modal = signal_service.concern_modal
+    save_signal = signal_service.save_signal
+
+    # what a manager does about a deal, from the digest or Home
+    remind_rep = manage_service.remind_rep
+    reassign_modal = manage_service.reassign_modal
+    reassign = manage_service.reassign
+    open_deal = manage_service.open_deal
+    team_modal = manage_service.team_modal
+    save_team = manage_service.save_team
 
     # the team profile
     profile_of = profile_service.profile_of

@@ -241,6 +241,7 @@ class Settings:
     digest_time: str = "08:30"  # managers' local time for the daily digest
     large_deal: Decimal = Decimal("100000")  # at or above: a late affirm touch puts the deal at risk
     quiet_days: int = 14  # an open deal with no touch done for this long is at risk
+    signature_days: int = 7  # a verbal yes unsigned for longer is a buyer signal in the digest
     request_db_wait_ms: int = 2000  # a Slack request waits this long at most for a busy database; jobs wait longer
     # HubSpot and Pipedrive (bot/crm): each off while its settings are empty
     hubspot_client_secret: str = ""
@@ -428,6 +429,17 @@ class Settings:
                     f"deal may go without a touch before the digest flags it (got {raw_quiet!r})."
                 )
 
+        signature_days = 7
+        raw_signature = get("DEALCOACH_SIGNATURE_DAYS")
+        if raw_signature:
+            if raw_signature.isascii() and raw_signature.isdigit() and 1 <= int(raw_signature) <= 90:
+                signature_days = int(raw_signature)
+            else:
+                problems.append(
+                    "DEALCOACH_SIGNATURE_DAYS must be a whole number of days from 1 to 90, such as 7: how long a verbal "
+                    f"yes may wait for its signature before the digest lists it (got {raw_signature!r})."
+                )
+
         request_db_wait_ms = 2000
         raw_wait = get("DEALCOACH_REQUEST_DB_WAIT_MS")
         if raw_wait:
@@ -509,6 +521,7 @@ class Settings:
             digest_time=digest_time,
             large_deal=large_deal,
             quiet_days=quiet_days,
+            signature_days=signature_days,
             request_db_wait_ms=request_db_wait_ms,
             crm_channel=crm_channel,
             crm_routes=crm_routes,

@@ -15,11 +15,15 @@ from slack_sdk.oauth.installation_store import InstallationStore
 from bot.coach import Coach
 from bot.deals import blocks
 from bot.health import blocks as health_blocks
+from bot.manage import blocks as manage_blocks
+from bot.manage import forms as manage_forms
 from bot.nudges import blocks as nudge_blocks
 from bot.nudges import forms as nudge_forms
+from bot.signals import blocks as signal_blocks
+from bot.signals import forms as signal_forms
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
-from handlers import health, home, install, nudges, profile, welcome
+from handlers import health, home, install, manage, nudges, profile, signals, welcome
 from handlers.deals import capture, form, lifecycle
 from handlers.replies import ack_at_once, answers_storage_failures, redraw_after_submission
 
@@ -116,7 +120,24 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(nudge_blocks.SKIP), ack_at_once, [nudges.handle_skip]),
         (app.action(nudge_blocks.REASSIGN), ack_at_once, [nudges.handle_reassign]),
         (app.view(nudge_forms.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
-        (app.view(nudge_forms.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
+        (
+            app.view(nudge_forms.OUTCOME_MODAL),
+            nudges.handle_outcome_submission,
+            [redraw_after_submission, nudges.ask_sounded_after_outcome],
+        ),
+        # buyer signals: how they sounded after Done (one tap, then a note), a touch outside the plan, a concern
+        (app.action(signal_blocks.SOUNDED), ack_at_once, [signals.handle_sounded]),
+        (app.action(signal_blocks.NOTE_DOUBT), ack_at_once, [signals.handle_note_doubt]),
+        (app.action(signal_blocks.LOG_TOUCH), ack_at_once, [signals.handle_log_touch]),
+        (app.action(signal_blocks.FLAG_CONCERN), ack_at_once, [signals.handle_flag_concern]),
+        (app.view(signal_forms.STEP_NOTE_MODAL), signals.handle_step_note_submission, []),
+        (app.view(signal_forms.TOUCH_MODAL), signals.handle_touch_submission, []),
+        (app.view(signal_forms.CONCERN_MODAL), signals.handle_concern_submission, []),
+        # a manager's menu beside each deal in the digest and on Home: Remind rep, Reassign, Open deal
+        (app.action(manage_blocks.DEAL_MENU), ack_at_once, [manage.handle_deal_menu]),
+        (app.view(manage_forms.REASSIGN_MODAL), manage.handle_reassign_submission, [manage.announce_reassign]),
+        (app.action(manage_blocks.CHOOSE_TEAM), ack_at_once, [manage.handle_choose_team]),
+        (app.view(manage_forms.TEAM_MODAL), manage.handle_team_submission, [redraw_after_submission]),
         # the welcome kit, offered by the welcome-kit step: built and shared into the deal's thread
         (app.action(welcome.WELCOME_KIT), ack_at_once, [welcome.handle_welcome_kit]),
         # the go-live question: asked, never assumed; the answer re-times the steps timed from go-live

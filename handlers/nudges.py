@@ -13,7 +13,9 @@ from bot.nudges.service import LIVE_TODAY, NOT_YET, SET_DATE
 from bot.playbook.loader import GO_LIVE_UNKNOWN
 from bot.slack.forms import FormErrors
 from bot.slack.text import plain_from_mrkdwn
-from handlers.replies import CHANGED, first_input, open_form_for_click, refuse
+from handlers.replies import CHANGED, first_input, open_form_for_click, refuse, tell
+
+ASK_SOUNDED = "ask_sounded"  # the nudge a Done-with-outcome submission marked done: its lazy listener asks
 
 
 def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, action: str, **details):
@@ -53,7 +55,10 @@ def handle_done(body: dict, action: dict, context, client, respond) -> None:
     if step is not None and step.outcome and nudge.status in RESOLVABLE:
         open_form_for_click(client, body, respond, nudge_blocks.outcome_modal(nudge, deal, step.outcome))
         return
-    _act(coach, body, client, respond, context, nudge_id, "done")
+    change = _act(coach, body, client, respond, context, nudge_id, "done")
+    if change and coach.should_ask_sounded(change.nudge):  # Done took one click; how they sounded is one tap more
+        text, question = coach.sounded_question(change.nudge, change.deal)
+        tell(body, client, respond, text, question)
 
 
 def handle_snooze(body: dict, action: dict, context, client, respond) -> None:
@@ -130,6 +135,21 @@ def handle_outcome_submission(ack, view: dict, context) -> None:
         return ack(response_action="errors", errors=exc.errors)
     first = next(iter(view["state"]["values"]), forms.REASON)
     _submit(ack, context, nudge_id, "done", field=first, outcome=outcome)
+    if context.get(CHANGED) is not None:
+        context[ASK_SOUNDED] = nudge_id
+
+
+def ask_sounded_after_outcome(context, client) -> None:
+    """Done with an outcome (a win analysis, a testimonial, referrals) talked to the buyer too: how did they sound?
+    A form has no place for a private reply, so the question comes by DM."""
+    nudge_id = context.get(ASK_SOUNDED)
+    if nudge_id is None:
+        return
+    coach: Coach = context["coach"]
+    nudge, deal = coach.nudge_for(nudge_id, team_id=context.team_id, user_id=context.user_id)
+    if coach.should_ask_sounded(nudge):
+        text, question = coach.sounded_question(nudge, deal)
+        client.chat_postMessage(channel=context.user_id, text=text, blocks=question)
 
 
 def _answer(coach: Coach, body: dict, client, respond, context, nudge_id: int, answer: str) -> None:

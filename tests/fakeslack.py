@@ -235,6 +235,7 @@ class FakeSlack:
         self.violations: list[str] = []
         self.users: dict[str, dict[str, Any]] = {}
         self.emails: dict[str, str] = {}  # e-mail -> member id, for users.lookupByEmail (others: users_not_found)
+        self.usergroups: dict[str, dict[str, Any]] = {}  # id -> {"handle", "name", "users"}, for usergroups.*
         self.oauth_team = {"id": "T0NEW", "name": "New Co"}  # who oauth.v2.access says installed the app
         self.members: dict[str, set[str]] = {}  # team -> its users, for tokens named xoxb-T…-: others not found
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
@@ -581,6 +582,14 @@ class FakeSlack:
                 "ok": True,
                 "view": {**p["view"], "id": view_id, "team_id": BOT["team_id"], "hash": f"h{n:08d}"},
             }
+        if method == "usergroups.list":
+            groups = [{"id": gid, "handle": g["handle"], "name": g["name"]} for gid, g in self.usergroups.items()]
+            return {"ok": True, "usergroups": groups}
+        if method == "usergroups.users.list":
+            group = self.usergroups.get(str(p.get("usergroup", "")))
+            if group is None:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": list(group["users"])}
         if method == "users.info":
             user = p.get("user", "")
             team = _team_of_token(call.token)

@@ -71,6 +71,7 @@ def test_manifest_declares_what_the_app_listens_to():
         "im:write",  # the digest: conversations.open, to find a manager's DM
         "im:history",  # the digest: reconciling an unconfirmed digest from the DM's history
         "files:write",  # the digest's weekly completion chart
+        "usergroups:read",  # a manager's team chosen as a Slack user group, read again before each digest
     }
     for scope in MANIFEST["oauth_config"]["scopes"]["bot"]:
         assert f"`{scope}`" in README

@@ -11,6 +11,7 @@ from bot.deals.capture import EXAMPLE, FULL_EXAMPLE, PERSONAS, example_date
 from bot.deals.model import Deal, DealFields, Nudge
 from bot.playbook.loader import STAGE_LABEL
 from bot.playbook.render import facts, render
+from bot.signals.blocks import deal_signal_buttons
 from bot.slack.blocks import (
     MESSAGE_BLOCKS,
     button,
@@ -208,6 +209,7 @@ def deal_actions(deal: Deal) -> dict:
         elements.append(button(CHECK_READINESS, "Reason to believe?", value))
     if not deal.live_at:
         elements.append(button(MARK_LIVE, "Mark live", value))
+    elements += deal_signal_buttons(deal)  # what the buyer said or did, so work outside the plan counts
     elements.append(button(CANCEL_DEAL, "Cancel deal", value, "danger"))
     delete = button(DELETE_DEAL, "Delete", value)
     delete["confirm"] = {

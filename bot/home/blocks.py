@@ -177,12 +177,13 @@ def at_risk_blocks(team: TeamView, now: datetime) -> list[dict]:
     )
 
 
-def home_view(home: Home, *, now: datetime, tz: ZoneInfo, profile: list[dict] = ()) -> dict:
-    """The whole tab, never over Slack's 100 blocks; `profile` is the managers' Team profile section."""
+def home_view(home: Home, *, now: datetime, tz: ZoneInfo, profile: list[dict] = (), watch: list[dict] = ()) -> dict:
+    """The whole tab, never over Slack's 100 blocks; `profile` is the managers' Team profile section, `watch` their
+    Buyer signals and Follow-ups slipping, each deal with its menu."""
     footer = context(f"Updated {now.astimezone(tz):%a %b %-d, %H:%M} · This tab refreshes when your follow-ups change.")
     top: list[dict] = []
     if home.team is not None:
-        top += team_blocks(home.team.reps) + at_risk_blocks(home.team, now) + [divider()]
+        top += team_blocks(home.team.reps) + [*watch] + at_risk_blocks(home.team, now) + [divider()]
         if profile:
             top += [*profile, divider()]
     elif not len(home.nudges) and not home.deals:

@@ -31,6 +31,7 @@ BOT_SCOPES = (
     "im:write",
     "im:history",
     "files:write",
+    "usergroups:read",
 )
 TIMEOUT_SECONDS = 10
 # Calls that change nothing when repeated (or whose repeat Slack refuses, like a spent trigger_id): the only ones

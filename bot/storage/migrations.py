@@ -355,6 +355,48 @@ def _v14_people(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX nudges_with_outcome ON nudges (step_id, status) WHERE outcome IS NOT NULL")
 
 
+def _v15_buyer_signals(db: sqlite_utils.Database) -> None:
+    """What the buyer said or did, as the team heard it: how they sounded after a step, a touch outside the plan, a
+    concern flagged on the deal; and the reps each manager follows. One row each; a step keeps one sentiment (the latest answer), and the request a row
+    came from is unique, so a replayed click or form stores nothing twice."""
+    db.execute(
+        """
+        CREATE TABLE signals (
+            id INTEGER PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            deal_id INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            nudge_id INTEGER REFERENCES nudges (id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            sentiment TEXT,
+            concern TEXT,
+            medium TEXT,
+            note TEXT,
+            happened_on TEXT NOT NULL,
+            by_user TEXT NOT NULL,
+            request_key TEXT UNIQUE,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX signals_by_deal ON signals (deal_id, happened_on, created_at, id)")  # in the order heard
+    db.execute("CREATE UNIQUE INDEX signals_one_per_step ON signals (nudge_id) WHERE kind = 'step'")
+    # Each manager's own team (the reps their digest, Home and report cover): people, and a Slack user group with
+    # the members it had when last read; no row: everyone.
+    db.execute(
+        """
+        CREATE TABLE manager_teams (
+            team_id TEXT NOT NULL,
+            manager_id TEXT NOT NULL,
+            members TEXT NOT NULL,
+            usergroup TEXT,
+            group_members TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, manager_id)
+        )
+        """
+    )
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -370,6 +412,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (12, _v12_crm_inbox),
     (13, _v13_health_and_readiness),
     (14, _v14_people),
+    (15, _v15_buyer_signals),
 ]
 
 

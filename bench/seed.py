@@ -92,8 +92,14 @@ def seed_store(store, *, deals: int, reps: int = 50, channels: int = 100, now: d
             )
         else:
             row["post_id"] = None
+    signal_rows = _signals(deal_rows, reps=reps)
     with store.session() as db, transaction(db):
-        for table, rows in (("deals", deal_rows), ("posts", post_rows), ("nudges", nudge_rows)):
+        for table, rows in (
+            ("deals", deal_rows),
+            ("signals", signal_rows),
+            ("posts", post_rows),
+            ("nudges", nudge_rows),
+        ):
             for start in range(0, len(rows), 5000):
                 insert_many(db, table, rows[start : start + 5000])
         if is_postgres(db):  # the ids were given: the identity counters go on after them
@@ -102,3 +108,35 @@ def seed_store(store, *, deals: int, reps: int = 50, channels: int = 100, now: d
     with store.session() as db:
         db.execute("ANALYZE")
     return store
+
+
+def _signals(deal_rows: list[dict], *, reps: int) -> list[dict]:
+    """Two buyer signals a deal, as a team would log them (a tenth worried, a few concerns); one deal in twenty
+    a verbal yes not signed yet. Its own random stream, so the other benchmarks' data stay as they were."""
+    rng = random.Random(7)
+    rows = []
+    for deal in deal_rows:
+        if rng.random() < 0.05:
+            deal["signed"] = 0
+        closed = datetime.fromisoformat(deal["close_date"])
+        for n in range(2):
+            kind = rng.choices(["touch", "concern"], [95, 5])[0]
+            rows.append(
+                {
+                    "team_id": deal["team_id"],
+                    "deal_id": deal["id"],
+                    "kind": kind,
+                    "sentiment": rng.choices(["positive", "neutral", "worried"], [60, 30, 10])[0]
+                    if kind == "touch"
+                    else None,
+                    "concern": rng.choice(["budget", "champion_left", "implementation", "cancel"])
+                    if kind == "concern"
+                    else None,
+                    "medium": "call" if kind == "touch" else None,
+                    "note": f"Note {n} on deal {deal['id']}",
+                    "happened_on": (closed + timedelta(days=n)).date().isoformat(),
+                    "by_user": f"U{rng.randrange(reps):05d}",
+                    "created_at": (closed + timedelta(days=n, hours=12)).isoformat(),
+                }
+            )
+    return rows

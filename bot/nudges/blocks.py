@@ -6,10 +6,12 @@ import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.deals.blocks import ADD_DETAILS
+from bot.deals.blocks import ADD_DETAILS, CHECK_READINESS
 from bot.deals.model import Deal, Nudge
 from bot.nudges.forms import (
     DETAIL,
+    GO_LIVE,
+    GO_LIVE_MODAL,
     MAX_OUTCOME,
     MAX_REASON,
     OUTCOME_MODAL,
@@ -18,8 +20,8 @@ from bot.nudges.forms import (
     SKIP_MODAL,
     modal_metadata,
 )
-from bot.playbook.loader import STAGE_LABEL, Step
-from bot.playbook.render import facts, render
+from bot.playbook.loader import GO_LIVE_UNKNOWN, STAGE_LABEL, Step
+from bot.playbook.render import NOTHING, Known, draft_facts, facts, render, render_draft
 from bot.slack.blocks import (
     MESSAGE_BLOCKS,
     SECTION_LIMIT,
@@ -33,8 +35,12 @@ from bot.slack.blocks import (
     text_input,
 )
 from bot.slack.text import channel_link, escape, mention, truncate
+from bot.welcome.blocks import kit_button, offers_kit
 
 DONE, SKIP, SNOOZE, REASSIGN = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign"
+# The go-live question's answers (a step with when = "go_live_unknown"): its buttons instead of Done/Skip/Snooze.
+LIVE_TODAY, SET_GO_LIVE, NOT_LIVE_YET = "go_live_today", "go_live_set", "go_live_not_yet"
+ASK_AGAIN_DAYS = 7  # Not yet: the question comes back this many days later
 ACTIONS_BLOCK = "nudge_"  # + the nudge id: the block of its buttons, which tells Reassign which nudge
 SNOOZE_DAYS = {"1": "1 day", "7": "1 week"}
 RESULTS = {
@@ -79,7 +85,11 @@ def resolution_line(nudge: Nudge, *, live_here: bool, tz: ZoneInfo) -> str | Non
     if not live_here and nudge.snoozed_until:
         return f":zzz: Snoozed by {mention(nudge.snoozed_by)} until {nudge.snoozed_until:%a %b %-d}"
     if nudge.status == "done":
+        if nudge.resolved_by is None:  # settled by a change to the deal (its go-live date set), not a click
+            return f":white_check_mark: Answered: {escape(nudge.note or 'done')}"
         line = f":white_check_mark: Done by {mention(nudge.resolved_by)} · {_when(nudge.resolved_at, tz)}"
+        if nudge.note and not nudge.outcome:
+            line += f" · {escape(nudge.note)}"
         summary = outcome_summary(nudge)
         return f"{line}\n{summary}" if summary else line
     if nudge.status == "cancelled":
@@ -114,8 +124,43 @@ def nudge_actions(nudge: Nudge) -> dict:
                 "placeholder": {"type": "plain_text", "text": "Reassign"},
             },
             button(ADD_DETAILS, "Add details", str(nudge.deal_id)),
+            *([kit_button(nudge.deal_id)] if offers_kit(nudge.step_id) else []),  # the welcome-kit step's PDF
         ],
     }
+
+
+def go_live_actions(nudge: Nudge) -> dict:
+    """The go-live question's answers: Live today, Set a date (a date picker), Not yet (asked again in a week)."""
+    value = str(nudge.id)
+    return {
+        "type": "actions",
+        "block_id": f"{ACTIONS_BLOCK}{nudge.id}",
+        "elements": [
+            button(LIVE_TODAY, "Live today", value, "primary"),
+            button(SET_GO_LIVE, "Set a date", value),
+            button(NOT_LIVE_YET, "Not yet", value),
+        ],
+    }
+
+
+def go_live_modal(nudge: Nudge, deal: Deal, today) -> dict:
+    """Set a date: when the customer went live, or expects to."""
+    return modal(
+        GO_LIVE_MODAL,
+        title="Go-live date",
+        submit="Save",
+        close="Cancel",
+        metadata=modal_metadata(nudge.id),
+        blocks=[
+            section(
+                f"When did *{escape(deal.account)}* go live, or when will it? The steps timed from go-live are "
+                "planned from this date; a date from today back counts as live."
+            ),
+            input_block(
+                GO_LIVE, "Go-live date", {"type": "datepicker", "initial_date": today.isoformat()}, optional=False
+            ),
+        ],
+    )
 
 
 def _title(nudge: Nudge, deal: Deal, values: dict[str, str]) -> str:
@@ -128,8 +173,26 @@ def nudge_title(nudge: Nudge, deal: Deal) -> str:
     return _title(nudge, deal, facts(deal.fields, owner_id=deal.owner_id))
 
 
-def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, late: bool, tz: ZoneInfo) -> list[dict]:
-    values = facts(deal.fields, owner_id=deal.owner_id)
+def draft_text(deal: Deal, nudge: Nudge, step: Step, known: Known = NOTHING) -> str:
+    """The step's draft for this buyer, filled with what the team knows; under it, where to add what it lacks."""
+    signer = nudge.assignee_id or deal.owner_id  # whoever sends it: the rep, or the teammate it was handed to
+    values = draft_facts(deal.fields, owner_id=signer, due=nudge.snoozed_until or nudge.due_date, known=known)
+    draft, blanks = render_draft(step.draft_of(deal.fields.persona), values)
+    text = f"*Draft* (copy, adjust, send)\n{_quote(draft)}"
+    if blanks:
+        once = (
+            "Add it once and the next drafts fill it in."
+            if len(blanks) == 1
+            else "Add them once and the next drafts fill them in."
+        )
+        text += "\n:pencil2: *Still blank:* " + "; ".join(blanks) + ". " + once
+    return text
+
+
+def _step_blocks(
+    deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, late: bool, tz: ZoneInfo, known: Known = NOTHING
+) -> list[dict]:
+    values = facts(deal.fields, owner_id=deal.owner_id, known=known)
     live_here = nudge.post_id == post_id
     meta = [mention(_who(nudge, deal)), STAGE_LABEL[nudge.stage], f"due {nudge.due_date:%a %b %-d}"]
     if late and live_here and nudge.actionable:
@@ -140,7 +203,11 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, l
         section(f"*{_title(nudge, deal, values)}*"),
         context(" · ".join(meta)),
     ]
-    resolved = resolution_line(nudge, live_here=live_here, tz=tz)
+    question = step is not None and step.when == GO_LIVE_UNKNOWN and step.variant_of is None
+    if question and not live_here and nudge.snoozed_until and nudge.status == "planned":
+        resolved = f":hourglass: Not live yet, says {mention(nudge.snoozed_by)}: I'll ask again on {nudge.snoozed_until:%a %b %-d}."
+    else:
+        resolved = resolution_line(nudge, live_here=live_here, tz=tz)
     if resolved:
         blocks.append(context(resolved))
         return blocks
@@ -150,11 +217,12 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, l
             guide += ("\n" if guide else "") + "*How:*\n" + "\n".join(f"• {render(h, values)}" for h in step.how)
         if guide:
             blocks.append(section(guide))
-        if step.draft:
-            blocks.append(
-                section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(render(step.draft, values))}", SECTION_LIMIT))
-            )
-    blocks.append(nudge_actions(nudge))
+        if step.draft_of(deal.fields.persona):
+            blocks.append(section(truncate(draft_text(deal, nudge, step, known), SECTION_LIMIT)))
+    actions = go_live_actions(nudge) if question else nudge_actions(nudge)
+    if step is not None and step.unsigned_only and not deal.fields.signed:  # the signature: is the yes solid?
+        actions["elements"].append(button(CHECK_READINESS, "Reason to believe?", str(deal.id)))
+    blocks.append(actions)
     return blocks
 
 
@@ -166,22 +234,24 @@ def nudge_message(
     post_id: int,
     late: bool,
     tz: ZoneInfo,
+    known: Known = NOTHING,
 ) -> tuple[str, list[dict]]:
     """One message for one deal's due steps: a single nudge in full, or several gathered under one heading."""
-    values = facts(deal.fields, owner_id=deal.owner_id)
+    values = facts(deal.fields, owner_id=deal.owner_id, known=known)
     who = sorted({_who(n, deal) for n in nudges})
     mentions = " ".join(mention(u) for u in who)
     if len(nudges) == 1:
         n = nudges[0]
         text = f"{mentions} {_title(n, deal, values)} (due {n.due_date:%a %b %-d}{', late' if late else ''})"
-        return truncate(text, 3000), _step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, late=late, tz=tz)
+        step = steps.get(n.step_id)
+        return truncate(text, 3000), _step_blocks(deal, n, step, post_id=post_id, late=late, tz=tz, known=known)
     heading = f"{mentions} {len(nudges)} follow-ups for {values['account']} are waiting"
     if late:
         heading += " (some are late: Deal Coach was away or they were snoozed)"
     blocks: list[dict] = [section(f":bell: {heading}")]
     for n in nudges:
         blocks.append({"type": "divider"})
-        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, late=late, tz=tz))
+        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, late=late, tz=tz, known=known))
     titles = "; ".join(render(n.title, values) for n in nudges)
     return truncate(f"{heading}: {titles}", 3000), blocks[:MESSAGE_BLOCKS]
 
@@ -295,6 +365,11 @@ def already_resolved_text(nudge: Nudge | None, action: str) -> str:
         return "I can't find that follow-up any more."
     if action == "reassign":
         return f"It's already with {mention(nudge.assignee_id)}." if nudge.assignee_id else "Nothing to change."
+    if action == "answer" and nudge.status == "done":
+        who = f" by {mention(nudge.resolved_by)}" if nudge.resolved_by else ""
+        return f"Already answered{who}: {escape(nudge.note or 'done')}. Nothing changed."
+    if action == "answer" and nudge.status == "planned" and nudge.snoozed_until:
+        return f"Already answered “not yet”: I'll ask again on {nudge.snoozed_until:%a %b %-d}. Nothing changed."
     if nudge.status == "done":
         return f"Already done by {mention(nudge.resolved_by)}. Nothing changed."
     if nudge.status == "skipped":

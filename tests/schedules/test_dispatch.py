@@ -135,7 +135,7 @@ def test_a_deal_missed_for_days_gets_one_late_message_gathering_its_steps(coach,
         if e["action_id"] == "nudge_done"
     ]
     posted = [n for n in nudges(coach.settings).values() if n["status"] == "posted"]
-    assert len(done_buttons) == len(posted) >= 5
+    assert len(done_buttons) == len(posted) >= 4  # the first week: congratulate, next steps, handover, note
     assert len(post.params["blocks"]) <= 50
     assert fake.violations == []
 

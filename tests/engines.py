@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import psycopg
+import pytest
 import sqlite_utils
 
 from bot.storage.postgres import translate
@@ -19,6 +20,26 @@ SKIP_POSTGRES = (
     "DEALCOACH_TEST_DATABASE_URL=postgresql://user@host:port/db (a server where the tests may create schemas), "
     "or run .ci/run, which starts a throw-away server"
 )
+
+
+# A test of PostgreSQL only (several writers at once): skipped, with why, when no test server is set.
+ON_POSTGRES = [
+    pytest.mark.skipif(not PG_URL, reason=SKIP_POSTGRES),
+    pytest.mark.parametrize("engine", ["postgresql"], indirect=True),
+]
+
+
+def wait_for_lock_wait(thread, query_like: str) -> None:
+    """Until `thread` ends or its statement (matching `query_like`) waits for a lock another transaction holds: a
+    state, not a clock."""
+    with psycopg.connect(PG_URL, autocommit=True) as admin:
+        while (
+            thread.is_alive()
+            and not admin.execute(
+                "SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s", [query_like]
+            ).fetchall()
+        ):
+            pass
 
 
 def fresh_schema() -> str:
@@ -52,3 +73,14 @@ def database_env(settings) -> dict[str, str]:
     if settings.database_url:
         return {"DEALCOACH_DATABASE_URL": settings.database_url}
     return {"DEALCOACH_DB": str(settings.db_path)}
+
+
+def execute(settings, sql: str, params: tuple | list | dict = ()) -> None:
+    """Test set-up written directly into the database behind `settings` (not through the code under test)."""
+    if settings.database_url:
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            conn.execute(translate(sql), params)
+        return
+    with sqlite_utils.Database(Path(settings.db_path)) as db:
+        db.execute(sql, list(params) if not isinstance(params, dict) else params)
+        db.conn.commit()

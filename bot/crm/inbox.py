@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 import sqlite_utils
 
 from bot.crm.types import Event
-from bot.storage import insert, query, query_one
+from bot.storage import query, query_one
 from bot.timestamps import parse_stamp, stamp
 
 LEASE = timedelta(minutes=10)  # an event claimed this long ago and not settled was left by a process that died
@@ -158,24 +158,29 @@ def add_link(
     linked: bool,
     event_at: datetime | None,
     now: datetime,
-) -> int:
+) -> int | None:
+    """The CRM deal's one Deal Coach deal: its id, or None when another worker (an instance writing at the same time
+    on PostgreSQL) linked this CRM deal first; the UNIQUE key decides, and the caller's transaction is then left
+    as it was, so nothing of it is kept twice."""
     at = stamp(now)
-    return insert(
-        db,
-        "crm_deals",
-        {
-            "crm": crm,
-            "crm_account": crm_account,
-            "crm_deal_id": crm_deal_id,
-            "deal_id": deal_id,
-            "won": 1,
-            "owner_email": owner_email,
-            "linked": int(linked),
-            "last_event_at": stamp(event_at) if event_at else None,
-            "created_at": at,
-            "updated_at": at,
-        },
-    )
+    row = {
+        "crm": crm,
+        "crm_account": crm_account,
+        "crm_deal_id": crm_deal_id,
+        "deal_id": deal_id,
+        "won": 1,
+        "owner_email": owner_email,
+        "linked": int(linked),
+        "last_event_at": stamp(event_at) if event_at else None,
+        "created_at": at,
+        "updated_at": at,
+    }
+    added = db.execute(
+        f"INSERT INTO crm_deals ({', '.join(row)}) VALUES ({', '.join('?' * len(row))}) "
+        "ON CONFLICT (crm, crm_account, crm_deal_id) DO NOTHING RETURNING id",
+        list(row.values()),
+    ).fetchall()
+    return added[0][0] if added else None
 
 
 def set_won(db: sqlite_utils.Database, link: CrmLink, won: bool, *, event_at: datetime | None, now: datetime) -> bool:

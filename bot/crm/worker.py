@@ -153,6 +153,10 @@ def _delay(rt: Runtime, stored: inbox.Stored, error: str, at: datetime, report: 
     report.delayed += 1
 
 
+class _LinkedMeanwhile(Exception):
+    """Another worker linked this CRM deal first: the transaction that found it out is rolled back."""
+
+
 def _apply(
     rt: Runtime,
     crm_deal: CrmDeal,
@@ -192,36 +196,42 @@ def _apply(
     owner = owner_of(rt.settings, client, crm_deal.owner_email)
     fields = _fields(rt, crm_deal, now)
     channel = channel_for(rt.settings, crm_deal)
-    with rt.store.write() as db:
-        if inbox.get_link(db, *key) is not None:  # another worker created it since: this event changes nothing
+    try:
+        with rt.store.write() as db:
+            if inbox.get_link(db, *key) is not None:  # another worker created it since: this event changes nothing
+                raise _LinkedMeanwhile
+            deal, created, linked = deal_service.capture_from_crm(
+                rt,
+                db,
+                fields,
+                team_id=team_id,
+                channel_id=channel,
+                owner_id=owner or "",
+                capture_key=f"crm:{':'.join(key)}",
+                source=crm_deal.crm,
+                source_url=crm_deal.record_url,
+                now=now,
+            )
+            link_id = inbox.add_link(
+                db,
+                crm=crm_deal.crm,
+                crm_account=crm_deal.crm_account,
+                crm_deal_id=crm_deal.crm_deal_id,
+                deal_id=deal.id,
+                owner_email=crm_deal.owner_email,
+                linked=linked,
+                event_at=event_at,
+                now=now,
+            )
+            if link_id is None:  # linked by another instance's worker while this one wrote: none of this is kept
+                raise _LinkedMeanwhile
             if event_id is not None:
-                inbox.settle(db, event_id, inbox.DONE, "already created", now=now)
-            return
-        deal, created, linked = deal_service.capture_from_crm(
-            rt,
-            db,
-            fields,
-            team_id=team_id,
-            channel_id=channel,
-            owner_id=owner or "",
-            capture_key=f"crm:{':'.join(key)}",
-            source=crm_deal.crm,
-            source_url=crm_deal.record_url,
-            now=now,
-        )
-        inbox.add_link(
-            db,
-            crm=crm_deal.crm,
-            crm_account=crm_deal.crm_account,
-            crm_deal_id=crm_deal.crm_deal_id,
-            deal_id=deal.id,
-            owner_email=crm_deal.owner_email,
-            linked=linked,
-            event_at=event_at,
-            now=now,
-        )
-        if event_id is not None:
-            inbox.settle(db, event_id, inbox.DONE, f"{'linked to' if linked else 'created'} deal #{deal.id}", now=now)
+                inbox.settle(
+                    db, event_id, inbox.DONE, f"{'linked to' if linked else 'created'} deal #{deal.id}", now=now
+                )
+    except _LinkedMeanwhile:
+        _settle(rt, event_id, inbox.DONE, "already created", now)
+        return
     if linked:
         report.linked.append(deal.id)
         report.redraws.append(Redraw(team_id, deals=(deal.id,)))

@@ -302,7 +302,11 @@ def update_deal(
         if row["purpose"] is not None:  # brought in by a gate or the checklist, not by the plan's dates: kept
             continue
         if step_id in question and fields.go_live_date and row["status"] == "posted":  # answered another way
-            db["nudges"].update(row["id"], {"status": "done", "note": "go-live date set", "updated_at": at})
+            db.execute(
+                "UPDATE nudges SET status = 'done', note = 'go-live date set', updated_at = ? "
+                "WHERE id = ? AND status = 'posted'",
+                [at, row["id"]],
+            )
             continue
         if row["status"] != "planned":
             continue

@@ -3,8 +3,9 @@ request (`dealcoach purge --deal ID`), on both engines. The numbers the reports 
 amount, dates and statuses, each step's status and dates, and what kind of outcome a step recorded.
 
 Personal data: the contact's name and title, why they bought, the cancel reason, the notes typed on steps (skip
-reasons) and the buyer's words in outcomes (a win reason, a testimonial, the referrals' names). Messages already
-posted in Slack are Slack's to delete."""
+reasons), the buyer's words in outcomes (a win reason, a testimonial, the referrals' names) and in buyer signals
+(the note on a touch or a concern), and the CRM's copy of the deal in the webhook events settled into it. Messages
+already posted in Slack are Slack's to delete."""
 
 from __future__ import annotations
 
@@ -52,6 +53,14 @@ def erase(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> bool:
         return False
     db.execute("DELETE FROM held_captures WHERE duplicate_of = ?", [deal_id])  # a held repeat carries the same
     db.execute("UPDATE nudges SET note = NULL WHERE deal_id = ? AND note IS NOT NULL", [deal_id])
+    db.execute("UPDATE signals SET note = NULL WHERE deal_id = ? AND note IS NOT NULL", [deal_id])  # what they said
+    # the CRM's own copy of the deal (its contact, its notes) in the events already turned into this deal
+    db.execute(
+        "UPDATE crm_inbox SET payload = '{}' WHERE status != 'pending' AND payload != '{}' AND EXISTS ("
+        "SELECT 1 FROM crm_deals c WHERE c.deal_id = ? AND c.crm = crm_inbox.crm "
+        "AND c.crm_account = crm_inbox.crm_account AND c.crm_deal_id = crm_inbox.crm_deal_id)",
+        [deal_id],
+    )
     for row in query(db, "SELECT id, outcome FROM nudges WHERE deal_id = ? AND outcome IS NOT NULL", [deal_id]):
         db.execute("UPDATE nudges SET outcome = ? WHERE id = ?", [_kept(row["outcome"]), row["id"]])
     return True

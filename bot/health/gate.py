@@ -15,7 +15,7 @@ import sqlite_utils
 from bot.deals.model import HELD, RECOVERY
 from bot.health.rules import health
 from bot.playbook.loader import UNHEALTHY, Playbook
-from bot.storage import insert, query, query_one
+from bot.storage import for_update, insert, is_postgres, query, query_one
 from bot.timestamps import stamp
 
 ASK_SPACING = timedelta(days=7)  # asks of one deal go out at least this far apart, each in a message of its own
@@ -27,12 +27,19 @@ def _ask_ids(playbook: Playbook) -> list[str]:
     return [s.id for s in playbook.steps if s.ask]
 
 
-def before_claim(db: sqlite_utils.Database, deal_id: int, *, today: date, now: datetime, playbook: Playbook) -> None:
+def before_claim(db: sqlite_utils.Database, deal_id: int, *, today: date, now: datetime, playbook: Playbook) -> bool:
     """Inside the dispatcher's write transaction, before it claims this deal's due steps: hold or space out the asks
-    due now, so the claim carries at most one, and only on a healthy deal."""
+    due now, so the claim carries at most one, and only on a healthy deal. False: another dispatcher is gating this
+    deal right now, so this one leaves its steps alone (they stay planned, for that one or the next tick)."""
     asks = _ask_ids(playbook)
     if not asks:
-        return
+        return True
+    # What is read below (the due asks, health, the deal's recovery step) stays as read until this transaction
+    # ends: on SQLite because one writer is let in at a time; on PostgreSQL because the deal's row is locked here
+    # first. Another instance's dispatcher holding it skips the deal, so two never both plan a recovery step or both
+    # let an ask through.
+    if is_postgres(db) and not db.execute(f"SELECT id FROM deals WHERE id = ?{for_update(db)}", [deal_id]).fetchall():
+        return False
     marks = ",".join("?" * len(asks))
     due = query(
         db,
@@ -41,7 +48,7 @@ def before_claim(db: sqlite_utils.Database, deal_id: int, *, today: date, now: d
         [deal_id, today.isoformat(), stamp(now), *asks],
     )
     if not due:
-        return
+        return True
     at = stamp(now)
     if not health(db, deal_id, today=today).healthy:
         recovery = _recovery_for(db, deal_id, today=today, now=now, playbook=playbook)
@@ -53,7 +60,7 @@ def before_claim(db: sqlite_utils.Database, deal_id: int, *, today: date, now: d
                     "UPDATE nudges SET status = ?, held_by = ?, updated_at = ? WHERE id = ? AND status = 'planned'",
                     [HELD, recovery, at, row["id"]],
                 )
-        return
+        return True
     last = query_one(
         db,
         f"SELECT MAX(p.posted_at) AS at FROM nudges n JOIN posts p ON p.id = n.post_id "
@@ -64,6 +71,7 @@ def before_claim(db: sqlite_utils.Database, deal_id: int, *, today: date, now: d
     waiting = due if recent else due[1:]  # the first due ask goes now, unless another went out this week
     for offset, row in enumerate(waiting, 1):
         _move(db, row["id"], today + ASK_SPACING * offset, at)
+    return True
 
 
 def _move(db: sqlite_utils.Database, nudge_id: int, due: date, at: str) -> None:

@@ -174,8 +174,9 @@ class Dispatcher:
         self, deal_id: int, today: date, now: datetime, report: TickReport, blocked: dict, patience: Patience
     ) -> None:
         with self.coach.store.write() as db:
-            gate.before_claim(db, deal_id, today=today, now=now, playbook=self.coach.playbook)  # asks wait their turn
-            claimed = ledger.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now))
+            # asks wait their turn; False: another instance's dispatcher has this deal just now
+            ours = gate.before_claim(db, deal_id, today=today, now=now, playbook=self.coach.playbook)
+            claimed = ledger.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now)) if ours else None
         if claimed is None:
             return
         post, deal, steps = claimed

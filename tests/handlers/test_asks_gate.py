@@ -5,15 +5,20 @@ message; the referral's draft follows what the testimonial step recorded."""
 from __future__ import annotations
 
 import json
+import threading
 from datetime import UTC, datetime
 
 import pytest
-import sqlite_utils
 
+from bot.health import gate
+from bot.nudges import ledger
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests import engines
 from tests.conftest import REP
+
+pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
 CLOSED = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin; go-live Mon Dec 21
 TESTIMONIAL_DAY = datetime(2027, 2, 1, 9, 0, tzinfo=UTC)  # go-live + 42, a Monday
@@ -26,8 +31,7 @@ def tick(coach):
 
 
 def steps(settings) -> dict[str, dict]:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return {r["step_id"]: r for r in db["nudges"].rows_where(order_by="id")}
+    return {r["step_id"]: r for r in engines.rows(settings, "SELECT * FROM nudges ORDER BY id")}
 
 
 def shown(call) -> str:
@@ -36,9 +40,7 @@ def shown(call) -> str:
 
 def sql(settings, statement: str, params=()) -> None:
     """Test set-up: a deal's history as if its rep had clicked (the clicks themselves are tested elsewhere)."""
-    with sqlite_utils.Database(settings.db_path) as db:
-        db.execute(statement, list(params))
-        db.conn.commit()
+    engines.execute(settings, statement, params)
 
 
 ASKS = ("testimonial", "referrals", "celebrate-milestone")
@@ -195,3 +197,36 @@ def test_home_says_a_deal_needs_care_by_the_same_definition(slack, fake, setting
     early = [r for r in steps(settings).values() if r["status"] == "posted" and r["due_date"] < "2026-12-21"]
     assert len(early) >= 5
     assert f"needs care: {len(early)} early steps overdue since Nov 23" in home_shown(latest(fake))
+
+
+@engines.ON_POSTGRES[0]
+@engines.ON_POSTGRES[1]
+def test_two_instances_dispatching_one_unhealthy_deal_plan_one_recovery_step(slack, settings, clock, coach, store):
+    """Two instances' dispatchers reach the same unhealthy deal at once. The first gates its ask (plans the recovery
+    step, holds the testimonial) with the deal's row locked; the second leaves the deal to it, instead of reading
+    the same state, planning the recovery step again and failing on the first's (a unique key violation)."""
+    capture(slack, settings, clock, early_done=False)
+    [deal] = engines.rows(settings, "SELECT id FROM deals")
+    today = TESTIMONIAL_DAY.date()
+    second: list = []
+    with store.write() as db:
+        gate.before_claim(db, deal["id"], today=today, now=TESTIMONIAL_DAY, playbook=coach.playbook)
+
+        def other_instance():
+            with store.write() as other:
+                if gate.before_claim(other, deal["id"], today=today, now=TESTIMONIAL_DAY, playbook=coach.playbook):
+                    second.append(
+                        ledger.claim(other, deal["id"], today=today, now=TESTIMONIAL_DAY, is_late=lambda *_: False)
+                    )
+
+        dispatching = threading.Thread(target=other_instance)
+        dispatching.start()
+        engines.wait_for_lock_wait(dispatching, "%nudges%")
+    dispatching.join(timeout=30)
+    assert [claimed for claimed in second if claimed is not None] == []  # the deal was the first's: nothing claimed
+    recovery = engines.rows(settings, "SELECT id FROM nudges WHERE purpose = 'recovery'")
+    assert len(recovery) == 1
+    assert (steps(settings)["testimonial"]["status"], steps(settings)["testimonial"]["held_by"]) == (
+        "held",
+        recovery[0]["id"],
+    )

@@ -7,12 +7,14 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-import sqlite_utils
 
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests import engines
 from tests.conftest import MANAGER, OTHER_REP, REP
+
+pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
 CLOSED = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
 DAY_30 = datetime(2026, 12, 23, 9, 0, tzinfo=UTC)  # Wednesday 10:00 in Berlin: when go-live was expected
@@ -25,13 +27,11 @@ def tick(coach):
 
 
 def steps(settings) -> dict[str, dict]:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return {r["step_id"]: r for r in db["nudges"].rows_where(order_by="id")}
+    return {r["step_id"]: r for r in engines.rows(settings, "SELECT * FROM nudges ORDER BY id")}
 
 
 def deal(settings) -> dict:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return list(db["deals"].rows)[-1]
+    return engines.rows(settings, "SELECT * FROM deals ORDER BY id")[-1]
 
 
 def shown(call) -> str:
@@ -47,9 +47,9 @@ def ask(slack, fake, settings, clock, tick):
     earlier step done so the question comes alone. Returns the question's nudge id and the message that asks."""
     clock.now = CLOSED
     slack.command("Acme Rockets $120k contact: Jane Doe, VP Operations")
-    with sqlite_utils.Database(settings.db_path) as db:
-        db.execute("UPDATE nudges SET status = 'done', resolved_by = ? WHERE step_id != 'go-live-question'", [REP])
-        db.conn.commit()
+    engines.execute(
+        settings, "UPDATE nudges SET status = 'done', resolved_by = ? WHERE step_id != 'go-live-question'", [REP]
+    )
     clock.now = DAY_30
     assert len(tick(DAY_30).posted) == 1
     question = steps(settings)["go-live-question"]
@@ -156,9 +156,9 @@ def test_the_celebration_never_says_since_go_live_when_nobody_said_when(slack, f
     claim a go-live."""
     clock.now = CLOSED
     slack.command("Acme Rockets $120k contact: Jane Doe, VP Operations")
-    with sqlite_utils.Database(settings.db_path) as db:
-        db.execute("UPDATE nudges SET status = 'done', resolved_by = ? WHERE step_id != 'celebrate-milestone'", [REP])
-        db.conn.commit()
+    engines.execute(
+        settings, "UPDATE nudges SET status = 'done', resolved_by = ? WHERE step_id != 'celebrate-milestone'", [REP]
+    )
     day_98 = datetime(2027, 3, 1, 9, 0, tzinfo=UTC)
     clock.now = day_98
     assert len(tick(day_98).posted) == 1

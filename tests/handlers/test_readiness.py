@@ -7,12 +7,14 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-import sqlite_utils
 
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests import engines
 from tests.conftest import MANAGER, OTHER_REP
+
+pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
 CLOSED = datetime(2026, 11, 23, 8, 0, tzinfo=UTC)  # Monday 09:00 in Berlin
 
@@ -24,13 +26,11 @@ def tick(coach):
 
 
 def steps(settings) -> dict[str, dict]:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return {r["step_id"]: r for r in db["nudges"].rows_where(order_by="id")}
+    return {r["step_id"]: r for r in engines.rows(settings, "SELECT * FROM nudges ORDER BY id")}
 
 
 def deal(settings) -> dict:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return list(db["deals"].rows)[-1]
+    return engines.rows(settings, "SELECT * FROM deals ORDER BY id")[-1]
 
 
 def buttons(call) -> list[str]:
@@ -106,9 +106,7 @@ def test_saving_again_adds_no_step_twice_and_drops_a_gap_now_closed(slack, fake,
 
 def test_a_signature_step_already_due_moves_after_the_gaps(slack, fake, settings, clock):
     view = open_checklist(slack, fake, settings, clock)
-    with sqlite_utils.Database(settings.db_path) as db:
-        db.execute("UPDATE nudges SET due_date = '2026-11-23' WHERE step_id = 'get-signature'")
-        db.conn.commit()
+    engines.execute(settings, "UPDATE nudges SET due_date = '2026-11-23' WHERE step_id = 'get-signature'")
     slack.submit(view, ticked())
     planned = steps(settings)
     assert len([v for v in planned.values() if v["purpose"] == "readiness"]) == 6
@@ -133,9 +131,7 @@ def test_only_the_owner_or_a_manager_answers_and_only_for_a_verbal_yes(slack, fa
 def test_the_signature_nudge_offers_the_check_too(slack, fake, settings, clock, tick):
     clock.now = CLOSED
     slack.command("Initech $30k contact: Bill Lumbergh verbal")
-    with sqlite_utils.Database(settings.db_path) as db:
-        db.execute("UPDATE nudges SET status = 'done' WHERE step_id != 'get-signature'")
-        db.conn.commit()
+    engines.execute(settings, "UPDATE nudges SET status = 'done' WHERE step_id != 'get-signature'")
     signature_day = datetime(2026, 11, 25, 9, 0, tzinfo=UTC)
     clock.now = signature_day
     assert len(tick(signature_day).posted) == 1

@@ -7,14 +7,16 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-import sqlite_utils
 
 from bot.nudges.dispatch import Pacer
 from bot.slack.blocks import VALUE
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests import engines
 from tests.capturing import store_deal
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, TEAM
+
+pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
 MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 LATER = "2027-06-01"
@@ -43,16 +45,14 @@ def posted(coach, settings, clock):
                 [coach.today().isoformat(), deal.id, step_id],
             )
         dispatch_nudges(coach, client, MONDAY_10, Pacer(sleep=lambda _: None))
-        with sqlite_utils.Database(settings.db_path) as db:
-            [row] = db.query("SELECT id FROM nudges WHERE deal_id = ? AND step_id = ?", [deal.id, step_id])
+        [row] = engines.rows(settings, "SELECT id FROM nudges WHERE deal_id = ? AND step_id = ?", [deal.id, step_id])
         return deal.id, row["id"]
 
     return post
 
 
 def signals(settings) -> list[dict]:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return list(db.query("SELECT * FROM signals ORDER BY id"))
+    return engines.rows(settings, "SELECT * FROM signals ORDER BY id")
 
 
 def responses(fake) -> list[dict]:
@@ -77,8 +77,8 @@ def date_value(value: str) -> dict:
 def test_done_stays_one_click_then_one_tap_records_how_the_buyer_sounded(posted, slack, fake, settings):
     _, nudge_id = posted()
     slack.click("nudge_done", str(nudge_id))
-    with sqlite_utils.Database(settings.db_path) as db:
-        assert db["nudges"].get(nudge_id)["status"] == "done"  # done with the one click, before any question
+    [step] = engines.rows(settings, "SELECT status FROM nudges WHERE id = ?", [nudge_id])
+    assert step["status"] == "done"  # done with the one click, before any question
     [question] = responses(fake)
     assert question["response_type"] == "ephemeral" and question["replace_original"] is False
     assert "How did they sound at Acme Rockets?" in question["text"]

@@ -8,7 +8,6 @@ import io
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlite_utils
 from PIL import Image
 
 from bot.nudges.dispatch import Pacer
@@ -17,10 +16,12 @@ from bot.profile.model import Member, Sponsor, TeamProfile
 from bot.slack.client import posting_client
 from bot.welcome.blocks import WELCOME_KIT
 from schedules.jobs import dispatch_nudges, share_welcome_kits
-from tests import pdfs
+from tests import engines, pdfs
 from tests.capturing import store_deal
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, TEAM, TOKEN
 from tests.test_cli import run_cli
+
+pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
 MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 LATER = "2027-06-01"
@@ -119,8 +120,7 @@ def shared_pdf(fake, message: dict) -> bytes:
 
 
 def kit_row(settings) -> dict:
-    with sqlite_utils.Database(settings.db_path) as db:
-        [row] = list(db["welcome_kits"].rows)
+    [row] = engines.rows(settings, "SELECT * FROM welcome_kits")
     return row
 
 
@@ -227,8 +227,9 @@ def test_without_a_team_profile_the_button_says_what_to_set_and_where(kit_nudge,
     assert "your company's name and the implementation team" in text
     assert "*Home* tab" in text and "*Team profile*" in text and "`DEALCOACH_TEAM_FILE`" in text
     assert fake.calls_to("files.getUploadURLExternal") == [] and kit_shares(fake) == []
-    with sqlite_utils.Database(settings.db_path) as db:
-        assert db["welcome_kits"].count == 0  # nothing claimed: once the profile is set, a click makes the kit
+    assert (
+        engines.rows(settings, "SELECT * FROM welcome_kits") == []
+    )  # nothing claimed: once the profile is set, a click makes the kit
 
 
 def test_a_profile_with_a_company_but_no_team_is_refused_too(coach, kit_nudge, people, slack, fake):
@@ -267,7 +268,7 @@ def test_dealcoach_tick_shares_a_waiting_kit_for_cron_deployments(kit_nudge, pro
     deal_id, thread_ts = kit_nudge
     fake.fail("files.completeUploadExternal", status=429, retry_after=120)
     slack.click(WELCOME_KIT, str(deal_id), user=REP)
-    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": fake.base_url, "DEALCOACH_DB": str(settings.db_path)}
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": fake.base_url, **engines.database_env(settings)}
     result = run_cli("tick", "--now", "2026-11-23T10:05:00+01:00", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "welcome kits: shared 1, retrying 0, unconfirmed 0" in result.stdout
@@ -339,7 +340,7 @@ def test_the_cli_writes_the_same_kit(kit_nudge, profile, slack, fake, settings, 
     slack.click(WELCOME_KIT, str(deal_id), user=REP)
     [message] = kits_in_thread(fake, thread_ts)
     shared = pdfs.read(shared_pdf(fake, message))
-    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": fake.base_url, "DEALCOACH_DB": str(settings.db_path)}
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": fake.base_url, **engines.database_env(settings)}
     env["DEALCOACH_TIMEZONE"] = "Europe/Berlin"
     result = run_cli("welcome-kit", str(deal_id), "--out", "kit.pdf", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
@@ -358,7 +359,7 @@ def test_the_cli_writes_the_same_kit(kit_nudge, profile, slack, fake, settings, 
 
 
 def test_the_cli_says_what_is_missing(kit_nudge, people, fake, settings, tmp_path):
-    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": fake.base_url, "DEALCOACH_DB": str(settings.db_path)}
+    env = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_API_URL": fake.base_url, **engines.database_env(settings)}
     result = run_cli("welcome-kit", str(kit_nudge[0]), env=env, cwd=tmp_path)
     assert result.returncode == 1 and "the team profile needs your company's name" in result.stderr
     assert "DEALCOACH_TEAM_FILE" in result.stderr and "Traceback" not in result.stderr

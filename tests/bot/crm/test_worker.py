@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 import urllib.error
 import urllib.request
 from collections.abc import Iterable, Mapping
@@ -12,8 +13,8 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import psycopg
 import pytest
-import sqlite_utils
 
 from bot.coach import Coach
 from bot.crm import worker
@@ -23,7 +24,10 @@ from bot.nudges.dispatch import Pacer
 from bot.playbook.loader import load
 from bot.slack import workspaces
 from schedules.jobs import dispatch_nudges
+from tests import engines
 from tests.conftest import REP
+
+pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
 SECRET = "test-crm-shared-secret"
 
@@ -125,8 +129,7 @@ def tick(coach_with, pace):
 
 
 def table(settings, name):
-    with sqlite_utils.Database(settings.db_path) as db:
-        return list(db[name].rows)
+    return engines.rows(settings, f"SELECT * FROM {name} ORDER BY 1")
 
 
 def won(deal: str, event: str = "e1", at: str = "2026-11-23T14:00:00+00:00") -> dict:
@@ -215,3 +218,33 @@ def test_backfill_creates_what_is_missing_with_the_webhooks_key(base, coach_with
     assert sorted(d["account"] for d in table(coach_with.settings, "deals")) == ["Account d1", "Account d2"]
     tick()
     assert len(fake.posts_of("dealcoach_deal")) == 2
+
+
+@pytest.mark.usefixtures("base")
+@engines.ON_POSTGRES[0]
+@engines.ON_POSTGRES[1]
+def test_a_crm_deal_linked_by_another_instance_meanwhile_is_not_created_twice(
+    base, coach_with, api, fake, tick, settings, store
+):
+    """Two instances' workers on two events of one CRM deal: both find no link, both write. The second's link waits
+    for the first's unique key and then finds it taken: its whole transaction (the deal it made) is rolled back and
+    its event settled 'already created', not left failing with a unique key violation until the next run."""
+    from tests.bot.dealdata import ACME, capture
+
+    fake.emails["jane@example.com"] = REP
+    other_deal, _ = capture(store, ACME)  # what the other instance's worker made of the same CRM deal
+    send(base, [won("d1")])
+    with psycopg.connect(settings.database_url) as first:  # the other worker, its transaction still open
+        first.execute(
+            "INSERT INTO crm_deals (crm, crm_account, crm_deal_id, deal_id, won, linked, created_at, updated_at) "
+            "VALUES ('testcrm', 'acct-1', 'd1', %s, 1, 0, '2026-11-23T14:00:00Z', '2026-11-23T14:00:00Z')",
+            [other_deal],
+        )
+        working = threading.Thread(target=tick)
+        working.start()
+        engines.wait_for_lock_wait(working, "INSERT INTO crm_deals%")
+    working.join(timeout=30)
+    assert [d["id"] for d in table(settings, "deals")] == [other_deal]
+    [event] = table(settings, "crm_inbox")
+    assert (event["status"], event["outcome"], event["error"]) == ("done", "already created", None)
+    assert [link["deal_id"] for link in table(settings, "crm_deals")] == [other_deal]

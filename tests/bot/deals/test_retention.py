@@ -16,6 +16,7 @@ from bot.deals import model as deals
 from bot.deals import retention
 from bot.nudges import ledger
 from bot.stats import at_risk, rep_stats
+from bot.storage import insert
 from tests import engines
 from tests.bot.dealdata import NOW, capture
 from tests.processes import cli_env
@@ -125,3 +126,39 @@ def test_every_instance_runs_the_retention_job_hourly_only_when_retention_is_set
         deals.cancel_deal(db, deal_id, actor="U0MGR", reason="Jane Doe left", now=NOW)
     assert erase_finished_deals(coach, None, NOW + timedelta(days=29)) == []
     assert erase_finished_deals(coach, None, NOW + timedelta(days=31)) == [deal_id]
+
+
+def test_erasing_a_deal_erases_what_the_buyer_said_in_its_signals_and_the_crms_copy_of_it(store, settings):
+    erased, _ = capture(store)
+    kept, _ = capture(store)
+    with store.write() as db:
+        for deal_id in (erased, kept):
+            insert(db, "signals", {
+                "team_id": "T0TEAM", "deal_id": deal_id, "kind": "concern", "concern": "budget",
+                "note": "Jane Doe says her CFO wants to cancel", "happened_on": "2026-01-03", "by_user": "U0REP",
+                "created_at": "2026-01-03T10:00:00Z",
+            })  # fmt: skip
+            insert(db, "crm_deals", {
+                "crm": "hubspot", "crm_account": "42", "crm_deal_id": f"d{deal_id}", "deal_id": deal_id, "won": 1,
+                "linked": 0, "created_at": "2026-01-02T09:00:00Z", "updated_at": "2026-01-02T09:00:00Z",
+            })  # fmt: skip
+            for key, status in (("won", "done"), ("later", "pending")):
+                insert(db, "crm_inbox", {
+                    "crm": "hubspot", "event_key": f"{key}-{deal_id}", "crm_account": "42",
+                    "crm_deal_id": f"d{deal_id}", "payload": '{"contact": "Jane Doe"}', "status": status,
+                    "next_at": "2026-01-02T09:00:00Z", "received_at": "2026-01-02T09:00:00Z",
+                })  # fmt: skip
+        assert retention.erase(db, erased, now=NOW)
+
+    notes = engines.rows(settings, "SELECT deal_id, note FROM signals ORDER BY deal_id")
+    assert [(s["deal_id"], s["note"]) for s in notes] == [
+        (erased, None),
+        (kept, "Jane Doe says her CFO wants to cancel"),
+    ]
+    events = engines.rows(settings, "SELECT crm_deal_id, status, payload FROM crm_inbox ORDER BY id")
+    assert [(e["crm_deal_id"], e["status"], e["payload"]) for e in events] == [
+        (f"d{erased}", "done", "{}"),  # settled into the erased deal: the CRM's copy goes
+        (f"d{erased}", "pending", '{"contact": "Jane Doe"}'),  # not worked on yet: still needed to do it
+        (f"d{kept}", "done", '{"contact": "Jane Doe"}'),
+        (f"d{kept}", "pending", '{"contact": "Jane Doe"}'),
+    ]

@@ -7,10 +7,14 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
+import pytest
+
 from bot.deals import model as deals
 from bot.health.rules import health, unhealthy
 from bot.stats import at_risk
 from tests.bot.dealdata import ACME, NOW, PLAYBOOK
+
+pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
 LIVE = date(2026, 2, 1)  # ACME closed Friday Jan 2; exec-lunch (acclimate) is due Jan 12, before go-live
 

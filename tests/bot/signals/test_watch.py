@@ -5,10 +5,14 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
+import pytest
+
 from bot.signals import model as signals
 from bot.signals.watch import MISSED_AFTER, buyer_signals, missed_between, slipping
 from tests.bot.digest.test_build import BERLIN, Team, berlin
 from tests.conftest import MANAGER, REP, TEAM
+
+pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
 TODAY = date(2026, 11, 23)
 

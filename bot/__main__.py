@@ -171,8 +171,8 @@ def run_purge(args: argparse.Namespace) -> int:
         return 1
     print(
         f"Erased the personal data of deal #{args.deal} ({deal.account}): the contact's name and title, why they "
-        "bought, the cancel reason, the notes on its steps and the buyer's words in their outcomes. Its amount, dates "
-        "and step statuses are kept for the reports. Messages already posted in Slack are unchanged: delete them "
+        "bought, the cancel reason, the notes on its steps, the buyer's words in their outcomes and in its buyer "
+        "signals, and the CRM's copy of it. Its amount, dates and step statuses are kept for the reports. Messages already posted in Slack are unchanged: delete them "
         "there if they must go too."
     )
     return 0

@@ -7,14 +7,16 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-import sqlite_utils
 
 from bot.nudges.dispatch import Pacer
 from bot.slack.blocks import VALUE
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges, send_digests
+from tests import engines
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP
 from tests.handlers.test_home import dms, home_click, latest, open_home
+
+pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
 MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 FRIDAY_10 = datetime(2026, 11, 13, 9, 0, tzinfo=UTC)
@@ -34,13 +36,11 @@ def slipping_deal(slack, coach, clock):
 
 
 def deal_id(settings, account: str) -> int:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return next(db.query("SELECT id FROM deals WHERE account = ?", [account]))["id"]
+    return engines.rows(settings, "SELECT id FROM deals WHERE account = ?", [account])[0]["id"]
 
 
 def deal(settings, account: str) -> dict:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return next(db.query("SELECT * FROM deals WHERE account = ?", [account]))
+    return engines.rows(settings, "SELECT * FROM deals WHERE account = ?", [account])[0]
 
 
 def menu(action: str, deal: int) -> dict:
@@ -131,8 +131,7 @@ def test_reassign_hands_a_departing_reps_open_deals_or_one_step(slipping_deal, s
     pick(slack, "reassign", slipping_deal)
     view = fake.last("views.open").params["view"]
     slack.submit(view, reassign_values("step", LEAVER_HEIR), user=MANAGER)
-    with sqlite_utils.Database(settings.db_path) as db:
-        handed = list(db.query("SELECT step_id FROM nudges WHERE assignee_id = ?", [LEAVER_HEIR]))
+    handed = engines.rows(settings, "SELECT step_id FROM nudges WHERE assignee_id = ? ORDER BY id", [LEAVER_HEIR])
     assert [r["step_id"] for r in handed] == ["congratulate"] and deal(settings, "Tiny Co")["owner_id"] == REP
     slack.submit(view, reassign_values("all", LEAVER_HEIR), user=MANAGER)
     assert (

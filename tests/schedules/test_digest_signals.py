@@ -8,14 +8,16 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlite_utils
 
 from bot.digest.delivery import EVENT_TYPE
 from bot.nudges.dispatch import Pacer
 from bot.slack.blocks import MESSAGE_BLOCKS, VALUE
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges, send_digests
+from tests import engines
 from tests.conftest import MANAGER, OTHER_REP, REP
+
+pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
 BERLIN = ZoneInfo("Europe/Berlin")
 
@@ -65,17 +67,16 @@ def section_of(blocks: list[dict], heading: str) -> str:
 
 
 def deal_id(settings, account: str) -> int:
-    with sqlite_utils.Database(settings.db_path) as db:
-        [row] = db.query("SELECT id FROM deals WHERE account = ?", [account])
+    [row] = engines.rows(settings, "SELECT id FROM deals WHERE account = ?", [account])
     return row["id"]
 
 
 def nudge_id(settings, account: str, step: str) -> int:
-    with sqlite_utils.Database(settings.db_path) as db:
-        [row] = db.query(
-            "SELECT n.id FROM nudges n JOIN deals d ON d.id = n.deal_id WHERE d.account = ? AND n.step_id = ?",
-            [account, step],
-        )
+    [row] = engines.rows(
+        settings,
+        "SELECT n.id FROM nudges n JOIN deals d ON d.id = n.deal_id WHERE d.account = ? AND n.step_id = ?",
+        [account, step],
+    )
     return row["id"]
 
 

@@ -89,6 +89,7 @@ CONCERN_TODO = {
     "cancel": "call their sponsor today, before the cancellation is final",
 }
 WORRIED_TODO = "call back this week and answer that doubt"
+REVERTED_TODO = "ask the rep why the CRM no longer shows it won, before the buyer hears from anyone else"
 UNSIGNED_TODO = "ask what stands between them and the signature"
 SLIPPING_TODO = "*Remind rep*, or *Reassign* if they can't get to it"
 
@@ -116,6 +117,9 @@ def buyer_signal_line(item: Flagged, team_url: str | None) -> str:
     if facts.unsigned_days is not None:
         why.append(f"verbal yes {_plural(facts.unsigned_days, 'day')} ago, still unsigned")
         todo.append(UNSIGNED_TODO)
+    if facts.reverted_on is not None:
+        why.append(f"moved out of closed-won in the CRM ({_day(facts.reverted_on)}); its follow-ups are paused")
+        todo.append(REVERTED_TODO)
     deal = item.deal
     return (
         f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · {mention(deal.owner_id)} — "

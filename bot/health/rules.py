@@ -1,21 +1,24 @@
 """One definition of a deal's health, for the asks' gate (bot.health.gate), Home and the digest (bot.stats).
 
 A deal is unhealthy while an early step (an affirm-stage step, or a step due before its go-live date) is overdue on
-it, unless a recovery step done or skipped since settled it (the rep found out what was wrong). The conditions
-live in UNHEALTHY_STEP (SQL over nudges `n` joined to deals `d`, with :today) and `Health.reasons`: missed windows
-(issue 11) join UNHEALTHY_STEP as `OR n.status = 'missed'`, buyer signals (issue 12: a worried buyer, an open
-concern) join as another reason read in `health`; nothing else decides whether a deal is healthy. Pure queries.
+it, unless a recovery step done or skipped since settled it (the rep found out what was wrong), or while the buyer's
+side says otherwise: the latest word on how the buyer sounded was worried, or a concern stands with nothing positive
+heard since (bot.signals.model.worries; a positive word, recorded after the recovery call say, settles both). The
+conditions live in UNHEALTHY_STEP (SQL over nudges `n` joined to deals `d`, with :today) and `Health.reasons`;
+missed windows (issue 11) join UNHEALTHY_STEP as `OR n.status = 'missed'`; nothing else decides whether a deal is
+healthy. Pure queries.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 import sqlite_utils
 
 from bot.deals.model import OPEN, RECOVERY, sql_list
+from bot.signals.model import CONCERNS, worries
 from bot.storage import query
 
 # An early step: the first days' touches, or anything due before the customer goes live.
@@ -34,11 +37,14 @@ UNHEALTHY_STEP = (
 
 @dataclass(frozen=True)
 class Health:
-    """Why a deal is or isn't healthy: early steps overdue (how many, since when)."""
+    """Why a deal is or isn't healthy: early steps overdue (how many, since when), what the buyer's side said."""
 
     deal_id: int
     overdue_early: int = 0
     oldest_overdue: date | None = None
+    worried: bool = False  # the latest word on how the buyer sounded was worried
+    concerns: tuple[str, ...] = ()  # standing concerns, as the team named them
+    reverted: bool = False  # the deal left closed-won in its CRM (and hasn't come back)
 
     @property
     def healthy(self) -> bool:
@@ -47,10 +53,16 @@ class Health:
     @property
     def reasons(self) -> tuple[str, ...]:
         """What makes the deal unhealthy, in a few words each (buyer signals add theirs here)."""
-        if not self.overdue_early:
-            return ()
-        steps = "early step" if self.overdue_early == 1 else "early steps"
-        return (f"{self.overdue_early} {steps} overdue since {self.oldest_overdue:%b %-d}",)
+        found = []
+        if self.overdue_early:
+            steps = "early step" if self.overdue_early == 1 else "early steps"
+            found.append(f"{self.overdue_early} {steps} overdue since {self.oldest_overdue:%b %-d}")
+        if self.worried:
+            found.append("the buyer sounded worried")
+        found += [f"concern: {c}" for c in self.concerns]
+        if self.reverted:
+            found.append("moved out of closed-won in the CRM")
+        return tuple(found)
 
 
 def unhealthy(
@@ -62,7 +74,7 @@ def unhealthy(
         where += " AND d.team_id = :team"
         params["team"] = team_id
     if deal_ids is not None:
-        ids = sorted(set(deal_ids))
+        deal_ids = ids = sorted(set(deal_ids))
         if not ids:
             return {}
         where += f" AND d.id IN ({','.join(str(int(i)) for i in ids)})"
@@ -76,9 +88,18 @@ def unhealthy(
         """,
         params,
     )
-    return {
+    found = {
         r["deal_id"]: Health(r["deal_id"], r["overdue_early"], date.fromisoformat(r["oldest_overdue"])) for r in rows
     }
+    for deal_id, buyer in worries(db, team_id=team_id, deal_ids=deal_ids).items():
+        named = tuple(dict.fromkeys(CONCERNS.get(c.concern, "other").lower() for c in buyer.concerns))
+        found[deal_id] = replace(
+            found.get(deal_id, Health(deal_id)),
+            worried=buyer.worried is not None,
+            concerns=named,
+            reverted=buyer.reverted_on is not None,
+        )
+    return found
 
 
 def health(db: sqlite_utils.Database, deal_id: int, *, today: date) -> Health:

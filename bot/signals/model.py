@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 import sqlite_utils
 
 from bot.storage import insert, query, query_one
-from bot.timestamps import stamp
+from bot.timestamps import parse_stamp, stamp
 
 STEP, TOUCH, CONCERN = "step", "touch", "concern"  # after a step's Done; logged outside the plan; flagged
 POSITIVE, NEUTRAL, WORRIED = "positive", "neutral", "worried"
@@ -135,12 +135,14 @@ class BuyerFacts:
 
     worried: the latest sentiment heard (after a step or on a logged touch) was worried, that signal.
     concerns: concerns flagged with nothing positive heard since, oldest first.
-    unsigned_days: days since a verbal yes still unsigned, when over the signature days; else None."""
+    unsigned_days: days since a verbal yes still unsigned, when over the signature days; else None.
+    reverted_on: the day the deal left closed-won in its CRM (its steps paused), while it stays out; else None."""
 
     deal_id: int
     worried: Signal | None = None
     concerns: tuple[Signal, ...] = ()
     unsigned_days: int | None = None
+    reverted_on: date | None = None
 
     @property
     def cancel_asked(self) -> Signal | None:
@@ -149,7 +151,7 @@ class BuyerFacts:
     @property
     def flagged(self) -> bool:
         """On the manager's *Buyer signals* list."""
-        return bool(self.worried or self.concerns or self.unsigned_days is not None)
+        return bool(self.worried or self.concerns or self.unsigned_days is not None or self.reverted_on)
 
 
 def signals_of(
@@ -167,35 +169,14 @@ def signals_of(
     Three indexed queries, so a team of any size is read in one pass each (row values are standard SQL:
     PostgreSQL runs them as they are)."""
     params = {"team": team_id}
-    latest = query(
-        db,
-        """
-        SELECT s.* FROM signals s JOIN deals d ON d.id = s.deal_id
-        WHERE d.team_id = :team AND d.status = 'open' AND s.sentiment = 'worried'
-          AND NOT EXISTS (
-            SELECT 1 FROM signals later WHERE later.deal_id = s.deal_id AND later.sentiment IS NOT NULL
-              AND (later.happened_on, later.created_at, later.id) > (s.happened_on, s.created_at, s.id))
-        """,
-        params,
-    )
-    standing = query(
-        db,
-        """
-        SELECT c.* FROM signals c JOIN deals d ON d.id = c.deal_id
-        WHERE d.team_id = :team AND d.status = 'open' AND c.kind = 'concern'
-          AND NOT EXISTS (
-            SELECT 1 FROM signals p WHERE p.deal_id = c.deal_id AND p.sentiment = 'positive'
-              AND (p.happened_on, p.created_at, p.id) > (c.happened_on, c.created_at, c.id))
-        ORDER BY c.happened_on, c.created_at, c.id
-        """,
-        params,
-    )
+    latest, standing = _worries(db, "d.team_id = :team", params)
     waiting = query(
         db,
         "SELECT id, close_date FROM deals WHERE team_id = :team AND status = 'open' AND signed = 0 "
         "AND close_date < :since",
         {**params, "since": (today - timedelta(days=signature_days)).isoformat()},
     )
+    reverted = {r["id"]: _day_of(r["paused_at"]) for r in _reverted(db, "d.team_id = :team", params)}
     wanted = set(deal_ids) if deal_ids is not None else None
     worried = {r["deal_id"]: signal_from_row(r) for r in latest}
     concerns: dict[int, list[Signal]] = {}
@@ -208,10 +189,83 @@ def signals_of(
             worried=worried.get(deal_id),
             concerns=tuple(concerns.get(deal_id, ())),
             unsigned_days=unsigned.get(deal_id),
+            reverted_on=reverted.get(deal_id),
         )
-        for deal_id in worried.keys() | concerns.keys() | unsigned.keys()
+        for deal_id in worried.keys() | concerns.keys() | unsigned.keys() | reverted.keys()
         if wanted is None or deal_id in wanted
     }
+
+
+def _worries(db: sqlite_utils.Database, where: str, params: dict) -> tuple[list[dict], list[dict]]:
+    """The worried latest sentiments and the standing concerns of the open deals `where` selects (over deals `d`)."""
+    latest = query(
+        db,
+        f"""
+        SELECT s.* FROM signals s JOIN deals d ON d.id = s.deal_id
+        WHERE {where} AND d.status = 'open' AND s.sentiment = 'worried'
+          AND NOT EXISTS (
+            SELECT 1 FROM signals later WHERE later.deal_id = s.deal_id AND later.sentiment IS NOT NULL
+              AND (later.happened_on, later.created_at, later.id) > (s.happened_on, s.created_at, s.id))
+        """,
+        params,
+    )
+    standing = query(
+        db,
+        f"""
+        SELECT c.* FROM signals c JOIN deals d ON d.id = c.deal_id
+        WHERE {where} AND d.status = 'open' AND c.kind = 'concern'
+          AND NOT EXISTS (
+            SELECT 1 FROM signals p WHERE p.deal_id = c.deal_id AND p.sentiment = 'positive'
+              AND (p.happened_on, p.created_at, p.id) > (c.happened_on, c.created_at, c.id))
+        ORDER BY c.happened_on, c.created_at, c.id
+        """,
+        params,
+    )
+    return latest, standing
+
+
+def worries(
+    db: sqlite_utils.Database, *, team_id: str | None = None, deal_ids: Iterable[int] | None = None
+) -> dict[int, BuyerFacts]:
+    """What the buyer's side says against a deal's health (bot.health.rules): the latest sentiment heard was
+    worried, or a concern stands. The same two queries as `signals_of`, for a workspace or for some deals."""
+    where, params = "1 = 1", {}
+    if team_id is not None:
+        where += " AND d.team_id = :team"
+        params["team"] = team_id
+    if deal_ids is not None:
+        ids = sorted({int(i) for i in deal_ids})
+        if not ids:
+            return {}
+        where += f" AND d.id IN ({','.join(str(i) for i in ids)})"
+    latest, standing = _worries(db, where, params)
+    reverted = {r["id"]: _day_of(r["paused_at"]) for r in _reverted(db, where, params)}
+    worried = {r["deal_id"]: signal_from_row(r) for r in latest}
+    concerns: dict[int, list[Signal]] = {}
+    for r in standing:
+        concerns.setdefault(r["deal_id"], []).append(signal_from_row(r))
+    return {
+        deal_id: BuyerFacts(
+            deal_id,
+            worried=worried.get(deal_id),
+            concerns=tuple(concerns.get(deal_id, ())),
+            reverted_on=reverted.get(deal_id),
+        )
+        for deal_id in worried.keys() | concerns.keys() | reverted.keys()
+    }
+
+
+def _reverted(db: sqlite_utils.Database, where: str, params: dict) -> list[dict]:
+    """Open deals that left closed-won in their CRM and have not come back (bot.crm pauses their steps)."""
+    return query(
+        db,
+        f"SELECT d.id, d.paused_at FROM deals d WHERE {where} AND d.status = 'open' AND d.paused_at IS NOT NULL",
+        params,
+    )
+
+
+def _day_of(stamp_text: str) -> date:
+    return parse_stamp(stamp_text).date()
 
 
 def last_heard(db: sqlite_utils.Database, *, team_id: str) -> dict[int, date]:

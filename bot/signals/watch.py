@@ -25,7 +25,8 @@ REMINDED = ("posted", "undeliverable")
 
 BUYER_SIGNALS_RULE = (
     "Open deals where the buyer sounded worried last time we heard, a concern is flagged with nothing positive "
-    "heard since, a verbal yes has waited more than {days} days for its signature, or the buyer asked to cancel. "
+    "heard since, a verbal yes has waited more than {days} days for its signature, the buyer asked to cancel, or the "
+    "deal moved out of closed-won in the CRM. "
     "Cancellation asks first, then the biggest deals."
 )
 SLIPPING_RULE = (

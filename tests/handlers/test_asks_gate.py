@@ -17,6 +17,7 @@ from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
 from tests import engines
 from tests.conftest import REP
+from tests.handlers.test_signals import radio, text
 
 pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
 
@@ -230,3 +231,42 @@ def test_two_instances_dispatching_one_unhealthy_deal_plan_one_recovery_step(sla
         "held",
         recovery[0]["id"],
     )
+
+
+def test_a_worried_buyer_makes_the_deal_unhealthy_until_a_positive_word_is_heard(slack, fake, settings, clock, tick):
+    """Buyer signals (issue 12) join the one health definition: every step done on time, but the buyer sounded
+    worried on the last call, so the testimonial waits behind the recovery step; Home says why. A positive word
+    after the recovery call settles it, and the ask comes back."""
+    from tests.handlers.test_home import latest, open_home
+    from tests.handlers.test_home import shown as home_shown
+
+    capture(slack, settings, clock, early_done=True)
+    progress = steps(settings)["progress-check"]
+    slack.click("signal_sounded", f"{progress['id']}:worried")  # the rep's one tap after Done
+    clock.now = TESTIMONIAL_DAY
+    open_home(slack)
+    assert "needs care: the buyer sounded worried" in home_shown(latest(fake))
+    assert len(tick(TESTIMONIAL_DAY).posted) == 1
+    text = shown(fake.last("chat.postMessage"))
+    assert "Find out how Acme Rockets is really doing before asking for anything" in text
+    assert steps(settings)["testimonial"]["status"] == "held"
+
+    recovery = steps(settings)["recovery-check"]
+    slack.click("nudge_done", str(recovery["id"]))
+    slack.click("signal_sounded", f"{recovery['id']}:positive")  # the call went well
+    ask_day = datetime(2027, 2, 8, 9, 0, tzinfo=UTC)
+    clock.now = ask_day
+    assert len(tick(ask_day).posted) == 1
+    assert "Ask Jane Doe for a testimonial" in shown(fake.last("chat.postMessage"))
+
+
+def test_a_standing_concern_holds_the_ask_too(slack, fake, settings, clock, tick):
+    capture(slack, settings, clock, early_done=True)
+    deal_id = steps(settings)["testimonial"]["deal_id"]
+    slack.click("signal_flag_concern", str(deal_id))
+    view = fake.last("views.open").params["view"]
+    slack.submit(view, {"concern": radio("budget"), "note": text("Their CFO asks whether we are worth it.")})
+    clock.now = TESTIMONIAL_DAY
+    assert len(tick(TESTIMONIAL_DAY).posted) == 1
+    assert "Find out how Acme Rockets is really doing" in shown(fake.last("chat.postMessage"))
+    assert steps(settings)["testimonial"]["status"] == "held"

@@ -110,3 +110,28 @@ def test_the_last_touch_heard_counts_work_outside_the_playbook(store):
     heard(store, acme, 20, key="c", kind="concern", concern="budget")  # a concern is no touch
     with store.session() as db:
         assert signals.last_heard(db, team_id=TEAM) == {acme: date(2026, 11, 18)}
+
+
+def test_a_deal_that_left_closed_won_in_the_crm_is_a_buyer_signal_and_unhealthy_until_won_again(store):
+    """The CRM reverting a won deal (bot.crm pauses it) is on *Buyer signals* with what to do, and makes the deal
+    unhealthy by the one definition; won again, both clear."""
+    from bot.deals.model import pause_deal, resume_deal
+    from bot.digest.blocks import buyer_signal_line
+    from bot.health.rules import health
+
+    team = Team(store)
+    acme = team.deal("Acme", 120_000, berlin(11, 2))
+    with store.write() as db:
+        pause_deal(db, acme, now=berlin(11, 20))
+    assert facts(store)[acme].reverted_on == date(2026, 11, 20)
+    with store.session() as db:
+        [item] = buyer_signals(db, team_id=TEAM, today=TODAY, signature_days=7)
+        sick = health(db, acme, today=TODAY)
+    line = buyer_signal_line(item, None)
+    assert "moved out of closed-won in the CRM (Fri Nov 20)" in line and "*Do:* ask the rep why" in line
+    assert not sick.healthy and "moved out of closed-won in the CRM" in sick.reasons
+    with store.write() as db:
+        resume_deal(db, acme, now=berlin(11, 22))
+    assert acme not in facts(store)
+    with store.session() as db:
+        assert "moved out of closed-won in the CRM" not in health(db, acme, today=TODAY).reasons

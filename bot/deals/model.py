@@ -612,16 +612,22 @@ def delete_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, now: dat
 # -- deals from a CRM: where they came from, a revert in the CRM, an owner found in Slack later -------------------
 
 
-def set_source(db: sqlite_utils.Database, deal_id: int, source: str, url: str | None) -> None:
-    db.execute("UPDATE deals SET source = ?, source_url = ? WHERE id = ?", [source, url, deal_id])
+def set_source(db: sqlite_utils.Database, deal_id: int, source: str, url: str | None) -> bool:
+    """Where the deal came from, set once: False if it has a source already (two CRM deals linking one capture at
+    the same moment, on two instances: the conditional UPDATE's row count gives it to one)."""
+    cursor = db.execute(
+        "UPDATE deals SET source = ?, source_url = ? WHERE id = ? AND source IS NULL", [source, url, deal_id]
+    )
+    return cursor.rowcount == 1
 
 
 def pause_deal(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> list[int] | None:
     """The deal left closed-won in its CRM: the steps still planned wait (posted ones stay on screen). Returns the
     posts to redraw, or None if it was paused (or not open) already."""
     at = stamp(now)
-    # One writer at a time: the conditional UPDATE's row count is the claim (a repeated revert pauses once), and no
-    # dispatcher claims these steps in between, because SQLite lets one writer in at a time.
+    # The conditional UPDATE's row count is the claim (a repeated revert pauses once). A dispatcher claiming these
+    # steps meanwhile: on SQLite it waits (one writer at a time); on PostgreSQL the UPDATE of the steps below waits
+    # for its row locks and re-reads each step's status, so a step it claimed is posted and the rest are paused.
     cursor = db.execute(
         "UPDATE deals SET paused_at = ?, updated_at = ? WHERE id = ? AND status = 'open' AND paused_at IS NULL",
         [at, at, deal_id],

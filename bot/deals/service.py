@@ -342,8 +342,7 @@ def capture_from_crm(
     owner has no Slack account we could find: the deal waits to be claimed."""
     if owner_id:
         earlier = deals.find_duplicate(db, team_id=team_id, owner_id=owner_id, fields=fields, now=now)
-        if earlier is not None and earlier.source is None:
-            deals.set_source(db, earlier.id, source, source_url)
+        if earlier is not None and earlier.source is None and deals.set_source(db, earlier.id, source, source_url):
             linked = deals.get_deal(db, earlier.id)
             assert linked is not None
             return linked, False, True

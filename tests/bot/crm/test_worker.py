@@ -248,3 +248,43 @@ def test_a_crm_deal_linked_by_another_instance_meanwhile_is_not_created_twice(
     [event] = table(settings, "crm_inbox")
     assert (event["status"], event["outcome"], event["error"]) == ("done", "already created", None)
     assert [link["deal_id"] for link in table(settings, "crm_deals")] == [other_deal]
+
+
+@pytest.mark.usefixtures("base")
+@engines.ON_POSTGRES[0]
+@engines.ON_POSTGRES[1]
+def test_a_capture_linked_to_another_crm_deal_meanwhile_is_not_linked_twice(
+    base, coach_with, api, fake, tick, settings, store, clock
+):
+    """The rep's own capture looks like two CRM deals at once (two instances' workers): the one whose link lands
+    first keeps it; the other, finding the capture taken when its conditional UPDATE re-reads it, creates its own
+    deal instead of overwriting the first's source and linking both CRM deals to one deal."""
+    from bot.deals import model as deals
+    from bot.deals.capture import Money
+    from tests.bot.dealdata import ACME, PLAYBOOK
+
+    fake.emails["jane@example.com"] = REP
+    with store.write() as db:
+        earlier, _ = deals.capture_deal(
+            db,
+            team_id="T0FAKE",
+            channel_id="C0DEALS",
+            owner_id=REP,
+            fields=replace(ACME, account="Account d1", money=Money(Decimal("50000"), "EUR")),
+            playbook=PLAYBOOK,
+            now=clock.now,
+        )
+    send(base, [won("d1")])
+    with psycopg.connect(settings.database_url) as first:  # the other worker, linking the capture to its CRM deal
+        first.execute(
+            "UPDATE deals SET source = 'hubspot', source_url = 'https://hs.example/9' WHERE id = %s", [earlier]
+        )
+        working = threading.Thread(target=tick)
+        working.start()
+        engines.wait_for_lock_wait(working, "UPDATE deals SET source%")
+    working.join(timeout=30)
+    by_id = {d["id"]: d for d in table(settings, "deals")}
+    assert by_id[earlier]["source"] == "hubspot"
+    [created] = [d for d in by_id.values() if d["id"] != earlier]
+    assert (created["account"], created["source"]) == ("Account d1", "testcrm")
+    assert [(link["crm_deal_id"], link["deal_id"]) for link in table(settings, "crm_deals")] == [("d1", created["id"])]

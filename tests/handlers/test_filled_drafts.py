@@ -190,6 +190,7 @@ def test_with_the_facts_known_every_draft_of_the_built_in_playbook_is_ready_to_s
         by_step.setdefault(step, []).append(draft)
         by_step.setdefault(f"{step}/{account}", []).append(draft)
     assert all("Dana Reyes" in d for d in by_step["thank-you-note"] + by_step["team-gift"])  # the rep's own name
+    assert f"*Yours to write:* {PERSONAL} (only you know it" in by_step["thank-you-note"][0]  # said, not promised
     assert "Dana Reyes and everyone at Rocket Software" in by_step["team-gift"][0]
     assert "Pat Lee, our Chief Customer Officer, would like" in by_step["executive-sponsor-call"][0]
     assert "introduction to Sam Okafor" in by_step["next-steps/Cyberdyne"][0]  # the profile's lead, no lead on the deal
@@ -268,3 +269,36 @@ def test_a_step_handed_to_a_teammate_is_signed_with_their_name(team, fake, setti
     update = next(c for c in reversed(fake.calls_to("chat.update")) if c.params.get("ts") == tuesday.response["ts"])
     shown = json.dumps(update.params["blocks"], ensure_ascii=False)
     assert "reassigned from" in shown and ">Olu Adeyemi" in shown and "[your name]" not in shown
+
+
+def test_the_readiness_steps_are_filled_from_facts_and_say_which_blanks_are_the_reps(team, fake, settings, clock, pace):
+    """A verbal yes whose checklist is left unticked: each gap's draft uses what the team knows (why they bought, the
+    peers, the lead, the kickoff date, the sticking point) and the blanks only the rep can fill are listed as theirs,
+    not left unexplained."""
+    coach, slack = team
+    capture_with_form(slack, fake, "Dunder Mifflin", "$120k", "economic", SAM, True)
+    slack.click("deal_readiness", "1")
+    view = fake.last("views.open").params["view"]
+    slack.submit(view, {"readiness": {VALUE: {"type": "checkboxes", "selected_options": []}}})
+    run_days(coach, clock, pace, CLOSED, CLOSED)
+
+    drafts = {step: draft for _, step, _, draft in drafts_posted(fake, settings.db_path) if step.startswith("readin")}
+    assert len(drafts) == 6
+    for step, draft in drafts.items():
+        body, _, notes = draft.removeprefix("*Draft* (copy, adjust, send)\n").partition("\n:pencil2:")
+        assert "Still blank" not in draft and "{" not in body and "<@" not in body, f"{step}:\n{draft}"
+        written = re.findall(r"\[[^\]]*\]", body)
+        for blank in written:  # every blank left is the rep's own, and the nudge says so
+            assert blank in notes.split("*Yours to write:*")[-1], f"{step}:\n{draft}"
+    assert "Why Dunder Mifflin is doing this: consolidating three vendors" in drafts["readiness-solves"]
+    assert "Globex made the same choice. What it meant for Globex" in drafts["readiness-peers"]
+    assert "You told us this is about consolidating three vendors" in drafts["readiness-belief"]
+    assert "(data migration takes longer than expected, for one)" in drafts["readiness-implementation"]
+    assert "Monday, November 30: the kickoff call" in drafts["readiness-onboarding"]
+    assert "a welcome from Sam Okafor" in drafts["readiness-onboarding"]
+    assert "the same choice: Globex\n>• Who to call: me for anything, and Sam Okafor" in drafts["readiness-assurances"]
+    assert (
+        "*Yours to write:* [the guarantee or terms that protect you]; [our support commitment]"
+        in (drafts["readiness-assurances"])
+    )
+    assert not re.search(r"\[[^\]]*\]", drafts["readiness-onboarding"] + drafts["readiness-implementation"])

@@ -127,10 +127,10 @@ def facts(
     lead_id = _lead_id(fields, profile)
     if esc is escape:
         rep = mention(owner_id) if owner_id else "your rep"
-        lead = mention(lead_id) if lead_id else "our implementation team"
+        lead = mention(lead_id) if lead_id else "the implementation lead"
     else:
         rep = "your rep"
-        lead = "our implementation team"
+        lead = "the implementation lead"
     sponsor = profile.exec_sponsor
     if sponsor is not None and sponsor.user and esc is escape:
         sponsor_name = mention(sponsor.user)

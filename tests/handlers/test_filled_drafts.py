@@ -302,3 +302,17 @@ def test_the_readiness_steps_are_filled_from_facts_and_say_which_blanks_are_the_
         in (drafts["readiness-assurances"])
     )
     assert not re.search(r"\[[^\]]*\]", drafts["readiness-onboarding"] + drafts["readiness-implementation"])
+
+
+def test_with_no_lead_anywhere_the_titles_name_the_role_in_a_sentence_that_reads(slack, coach, fake, clock, pace):
+    """A quick capture, no team profile: nobody leads the rollout yet, and the titles say "the implementation lead"
+    where the lead's mention would go (not "introduce the team behind our implementation team")."""
+    slack.command("Acme Rockets $120k")
+    run_days(coach, clock, pace, CLOSED, CLOSED + timedelta(days=10))
+    texts = " ".join(json.dumps(c.params["blocks"], ensure_ascii=False) for c in fake.posts_of(NUDGE))
+    assert "Hand Acme Rockets over to the implementation lead before the kickoff" in texts
+    assert "Run the kickoff with your main contact and the implementation lead" in texts
+    assert "Send your main contact the welcome kit and introduce the people working with the implementation lead" in (
+        texts
+    )
+    assert "behind our implementation team" not in texts

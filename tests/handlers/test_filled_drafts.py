@@ -196,6 +196,7 @@ def test_with_the_facts_known_every_draft_of_the_built_in_playbook_is_ready_to_s
     assert "introduction to Sam Okafor" in by_step["next-steps/Cyberdyne"][0]  # the profile's lead, no lead on the deal
     assert "Monday, November 30: kickoff call" in by_step["next-steps/Dunder Mifflin"][0]
     assert "Monday, January 11: go-live" in by_step["next-steps/Dunder Mifflin"][0]
+    assert "Done: the kickoff, and the first set-up with Sam Okafor" in by_step["progress-check/Dunder Mifflin"][0]
     assert "• Kim Larsen, customer success manager: bakes sourdough" in by_step["welcome-kit"][0]
     assert "progress on consolidating three vendors" in by_step["value-milestones"][0]  # mid-sentence, no capital
     assert "data migration takes longer than expected, for one" in by_step["acclimation-check"][0]
@@ -316,3 +317,20 @@ def test_with_no_lead_anywhere_the_titles_name_the_role_in_a_sentence_that_reads
         texts
     )
     assert "behind our implementation team" not in texts
+
+
+def test_the_progress_note_never_says_the_kickoff_happened_until_it_is_marked_done(team, fake, settings, clock, pace):
+    coach, slack = team
+    capture_with_form(slack, fake, "Dunder Mifflin", "$120k", "economic", SAM, False)
+    capture_with_form(slack, fake, "Eternal Systems", "$120k", "champion", SAM, False)
+    run_days(coach, clock, pace, CLOSED, CLOSED + timedelta(days=21))  # nobody marks the kickoff done
+    notes = {account: d for account, step, _, d in drafts_posted(fake, settings.db_path) if step == "progress-check"}
+    assert set(notes) == {"Dunder Mifflin", "Eternal Systems"}
+    for account, note in notes.items():
+        assert "Done: the kickoff" not in note, f"{account}:\n{note}"
+        assert "the kickoff with Sam Okafor" in note and "Monday, January 11" in note, f"{account}:\n{note}"
+    assert (
+        "pass upward" in notes["Dunder Mifflin"]
+        and "What it's for: consolidating three vendors" in (notes["Dunder Mifflin"])
+    )
+    assert "forward it to your colleagues" in notes["Eternal Systems"]  # each buyer keeps their own words

@@ -197,6 +197,8 @@ def test_with_the_facts_known_every_draft_of_the_built_in_playbook_is_ready_to_s
     assert "Monday, November 30: kickoff call" in by_step["next-steps/Dunder Mifflin"][0]
     assert "Monday, January 11: go-live" in by_step["next-steps/Dunder Mifflin"][0]
     assert "Done: the kickoff, and the first set-up with Sam Okafor" in by_step["progress-check/Dunder Mifflin"][0]
+    go_live_call = by_step["activation-check-in/Dunder Mifflin"][0]  # the date is planned; nobody said it happened
+    assert "today is the go-live day we planned for Dunder Mifflin" in go_live_call and "goes live" not in go_live_call
     assert "• Kim Larsen, customer success manager: bakes sourdough" in by_step["welcome-kit"][0]
     assert "progress on consolidating three vendors" in by_step["value-milestones"][0]  # mid-sentence, no capital
     assert "data migration takes longer than expected, for one" in by_step["acclimation-check"][0]

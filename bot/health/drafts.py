@@ -9,7 +9,8 @@ import json
 import sqlite_utils
 
 from bot.deals.model import Deal
-from bot.playbook.loader import GO_LIVE_UNKNOWN, NO_TESTIMONIAL, TESTIMONIAL_RECEIVED, Playbook, Step
+from bot.playbook.loader import GO_LIVE_UNKNOWN, KICKOFF_PENDING, NO_TESTIMONIAL, TESTIMONIAL_RECEIVED, Playbook, Step
+from bot.playbook.render import KICKOFF
 from bot.storage import query
 
 
@@ -30,6 +31,11 @@ def conditions(db: sqlite_utils.Database, deal: Deal, playbook: Playbook) -> fro
         )
         received = any(json.loads(r["outcome"]).get("result") == "received" for r in rows)
     known.add(TESTIMONIAL_RECEIVED if received else NO_TESTIMONIAL)
+    kickoff = query(
+        db, "SELECT id FROM nudges WHERE deal_id = ? AND step_id = ? AND status = 'done'", [deal.id, KICKOFF]
+    )
+    if not kickoff:  # planned, posted, skipped or none at all: nobody said it happened
+        known.add(KICKOFF_PENDING)
     return frozenset(known)
 
 

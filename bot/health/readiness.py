@@ -6,6 +6,7 @@ them."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -27,6 +28,7 @@ QUESTIONS = {
     "assurances": "The assurances behind the decision: peers, guarantees, terms",
 }
 assert tuple(QUESTIONS) == READINESS
+GAPS_A_DAY = 2  # gap steps due on one business day: with the day's other touches, a message stays short
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,13 @@ def save(
     actor: str,
     now: datetime,
     today: date,
-    next_open_day: date,
+    open_day: Callable[[date], date],
     playbook: Playbook,
 ) -> list[str]:
-    """Inside a write: store the answers and plan one step per gap (due today), none twice; a gap now ticked loses
-    its step if it isn't posted yet; the signature step, if due by today, moves to `next_open_day` so the gaps
-    come first. Returns the gaps that got a new step."""
+    """Inside a write: store the answers and plan one step per gap, none twice, at most GAPS_A_DAY a business day
+    from today (`open_day`: the first business day on or after a date), so the buyer isn't sent six emails at once;
+    a gap now ticked loses its step if it isn't posted yet; the signature step, if due by the last gap's day, moves
+    to the business day after it so the gaps come first. Returns the gaps that got a new step."""
     at = stamp(now)
     db.execute(
         "UPDATE deals SET readiness = ?, updated_at = ? WHERE id = ?",
@@ -80,6 +83,7 @@ def save(
         )
     }
     added = []
+    day = last = open_day(today)
     for item in READINESS:
         step = playbook.triggered(GAP_STEP, item)
         if step is None:
@@ -91,6 +95,7 @@ def save(
             continue
         if row is not None and row["status"] not in ("cancelled",):
             continue  # already a step for this gap (planned, posted or acted on)
+        due = max(day, open_day(today + timedelta(days=step.days)))
         insert(
             db,
             "nudges",
@@ -99,7 +104,7 @@ def save(
                 "step_id": step.id,
                 "stage": step.stage,
                 "title": step.title,
-                "due_date": (today + timedelta(days=step.days)).isoformat(),
+                "due_date": due.isoformat(),
                 "status": "planned",
                 "purpose": READINESS_GAP,
                 "created_at": at,
@@ -107,6 +112,9 @@ def save(
             },
         )
         added.append(item)
+        last = max(last, due)
+        if len(added) % GAPS_A_DAY == 0:
+            day = open_day(day + timedelta(days=1))
     if added:
         signature = [s.id for s in playbook.steps if s.unsigned_only]
         if signature:
@@ -114,6 +122,6 @@ def save(
             db.execute(
                 f"UPDATE nudges SET due_date = ?, updated_at = ? WHERE deal_id = ? AND status = 'planned' "
                 f"AND due_date <= ? AND step_id IN ({marks})",
-                [next_open_day.isoformat(), at, deal.id, today.isoformat(), *signature],
+                [open_day(last + timedelta(days=1)).isoformat(), at, deal.id, last.isoformat(), *signature],
             )
     return added

@@ -3,8 +3,6 @@ owner or a manager."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from bot.deals import model as deals
 from bot.deals.model import Deal
 from bot.deals.service import DealChange, NotAllowed, Redraw, check_may_edit
@@ -47,7 +45,7 @@ def save_readiness(rt: Runtime, deal_id: int, ticked: set[str], *, team_id: str,
             actor=user_id,
             now=now,
             today=today,
-            next_open_day=rt.hours.first_open_day(today + timedelta(days=1)),
+            open_day=rt.hours.first_open_day,
             playbook=rt.playbook,
         )
         updated = deals.get_deal(db, deal_id)

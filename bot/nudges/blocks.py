@@ -21,7 +21,7 @@ from bot.nudges.forms import (
     modal_metadata,
 )
 from bot.playbook.loader import GO_LIVE_UNKNOWN, STAGE_LABEL, Step
-from bot.playbook.render import NOTHING, Known, draft_facts, facts, render, render_draft
+from bot.playbook.render import NOTHING, Known, draft_facts, facts, personal_blanks, render, render_draft
 from bot.slack.blocks import (
     MESSAGE_BLOCKS,
     SECTION_LIMIT,
@@ -177,7 +177,8 @@ def draft_text(deal: Deal, nudge: Nudge, step: Step, known: Known = NOTHING) -> 
     """The step's draft for this buyer, filled with what the team knows; under it, where to add what it lacks."""
     signer = nudge.assignee_id or deal.owner_id  # whoever sends it: the rep, or the teammate it was handed to
     values = draft_facts(deal.fields, owner_id=signer, due=nudge.snoozed_until or nudge.due_date, known=known)
-    draft, blanks = render_draft(step.draft_of(deal.fields.persona), values)
+    template = step.draft_of(deal.fields.persona)
+    draft, blanks = render_draft(template, values)
     text = f"*Draft* (copy, adjust, send)\n{_quote(draft)}"
     if blanks:
         once = (
@@ -186,6 +187,14 @@ def draft_text(deal: Deal, nudge: Nudge, step: Step, known: Known = NOTHING) -> 
             else "Add them once and the next drafts fill them in."
         )
         text += "\n:pencil2: *Still blank:* " + "; ".join(blanks) + ". " + once
+    yours = personal_blanks(template, values)
+    if yours:  # what no form can fill: said plainly, never promised to fill itself
+        them = (
+            "only you know it: write it in before you send"
+            if len(yours) == 1
+            else "only you know these: write them in before you send"
+        )
+        text += "\n:pencil2: *Yours to write:* " + "; ".join(yours) + f" ({them})."
     return text
 
 

@@ -74,11 +74,13 @@ OUTCOMES = ("win_reason", "testimonial", "referral")  # what Done asks the rep t
 # `when`: a step the plan doesn't time from close or go-live. GO_LIVE_UNKNOWN is planned only while a deal has no
 # go-live date (the question "has it gone live?"); UNHEALTHY (recovery) and READINESS_GAP are added by the domain
 # when a gate holds an ask or a verbal yes's checklist has a gap. On a `variant_of` step, `when` says when its words
-# replace the base step's: TESTIMONIAL_RECEIVED, NO_TESTIMONIAL or GO_LIVE_UNKNOWN.
+# replace the base step's: TESTIMONIAL_RECEIVED, NO_TESTIMONIAL, GO_LIVE_UNKNOWN or KICKOFF_PENDING (the deal's
+# "kickoff" step not marked done, so no draft says the kickoff happened).
 GO_LIVE_UNKNOWN, UNHEALTHY, READINESS_GAP = "go_live_unknown", "unhealthy", "readiness_gap"
 TESTIMONIAL_RECEIVED, NO_TESTIMONIAL = "testimonial_received", "no_testimonial"
+KICKOFF_PENDING = "kickoff_pending"
 TRIGGERS = (GO_LIVE_UNKNOWN, UNHEALTHY, READINESS_GAP)
-VARIANT_CONDITIONS = (TESTIMONIAL_RECEIVED, NO_TESTIMONIAL, GO_LIVE_UNKNOWN)
+VARIANT_CONDITIONS = (TESTIMONIAL_RECEIVED, NO_TESTIMONIAL, GO_LIVE_UNKNOWN, KICKOFF_PENDING)
 # The primer's readiness questions for a verbal yes: could the buyer answer these from what we told them?
 READINESS = ("solves", "peers", "belief", "implementation", "onboarding", "assurances")
 BUILTIN = "default_playbook.toml"

@@ -18,6 +18,7 @@ from bot.slack.text import escape, mention
 ADD_DETAILS = "with *Add details* on this message"
 TEAM_PROFILE = "the team profile (Home › *Edit team profile*, managers)"
 UNREAD = "comes from their Slack profile, which Deal Coach couldn't read yet"
+_WRITTEN = re.compile(r"\[[^\[\]\n]+\]")  # a [bracketed blank] written into the template itself
 KICKOFF = "kickoff"  # the playbook step whose date is {kickoff_date}
 
 
@@ -126,10 +127,10 @@ def facts(
     lead_id = _lead_id(fields, profile)
     if esc is escape:
         rep = mention(owner_id) if owner_id else "your rep"
-        lead = mention(lead_id) if lead_id else "our implementation team"
+        lead = mention(lead_id) if lead_id else "the implementation lead"
     else:
         rep = "your rep"
-        lead = "our implementation team"
+        lead = "the implementation lead"
     sponsor = profile.exec_sponsor
     if sponsor is not None and sponsor.user and esc is escape:
         sponsor_name = mention(sponsor.user)
@@ -293,3 +294,16 @@ def render_draft(template: str, values: Mapping[str, str]) -> tuple[str, list[st
         if isinstance(value, Blank):
             hints.setdefault(str(value), f"{value}: {value.hint}")
     return text, list(hints.values())
+
+
+def personal_blanks(template: str, values: Mapping[str, str]) -> list[str]:
+    """The [bracketed blanks] the template itself leaves for the rep (a moment from the deal, the proof closest to
+    their situation): no profile or deal field can fill them, so the nudge says so instead of promising to."""
+    found: dict[str, None] = {}
+    for written in _WRITTEN.findall(template):
+        try:
+            shown = written.format_map(values)
+        except (KeyError, ValueError, IndexError):
+            shown = written
+        found.setdefault(shown, None)
+    return list(found)

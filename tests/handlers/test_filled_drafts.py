@@ -190,11 +190,15 @@ def test_with_the_facts_known_every_draft_of_the_built_in_playbook_is_ready_to_s
         by_step.setdefault(step, []).append(draft)
         by_step.setdefault(f"{step}/{account}", []).append(draft)
     assert all("Dana Reyes" in d for d in by_step["thank-you-note"] + by_step["team-gift"])  # the rep's own name
+    assert f"*Yours to write:* {PERSONAL} (only you know it" in by_step["thank-you-note"][0]  # said, not promised
     assert "Dana Reyes and everyone at Rocket Software" in by_step["team-gift"][0]
     assert "Pat Lee, our Chief Customer Officer, would like" in by_step["executive-sponsor-call"][0]
     assert "introduction to Sam Okafor" in by_step["next-steps/Cyberdyne"][0]  # the profile's lead, no lead on the deal
     assert "Monday, November 30: kickoff call" in by_step["next-steps/Dunder Mifflin"][0]
     assert "Monday, January 11: go-live" in by_step["next-steps/Dunder Mifflin"][0]
+    assert "Done: the kickoff, and the first set-up with Sam Okafor" in by_step["progress-check/Dunder Mifflin"][0]
+    go_live_call = by_step["activation-check-in/Dunder Mifflin"][0]  # the date is planned; nobody said it happened
+    assert "today is the go-live day we planned for Dunder Mifflin" in go_live_call and "goes live" not in go_live_call
     assert "• Kim Larsen, customer success manager: bakes sourdough" in by_step["welcome-kit"][0]
     assert "progress on consolidating three vendors" in by_step["value-milestones"][0]  # mid-sentence, no capital
     assert "data migration takes longer than expected, for one" in by_step["acclimation-check"][0]
@@ -268,3 +272,67 @@ def test_a_step_handed_to_a_teammate_is_signed_with_their_name(team, fake, setti
     update = next(c for c in reversed(fake.calls_to("chat.update")) if c.params.get("ts") == tuesday.response["ts"])
     shown = json.dumps(update.params["blocks"], ensure_ascii=False)
     assert "reassigned from" in shown and ">Olu Adeyemi" in shown and "[your name]" not in shown
+
+
+def test_the_readiness_steps_are_filled_from_facts_and_say_which_blanks_are_the_reps(team, fake, settings, clock, pace):
+    """A verbal yes whose checklist is left unticked: each gap's draft uses what the team knows (why they bought, the
+    peers, the lead, the kickoff date, the sticking point) and the blanks only the rep can fill are listed as theirs,
+    not left unexplained."""
+    coach, slack = team
+    capture_with_form(slack, fake, "Dunder Mifflin", "$120k", "economic", SAM, True)
+    slack.click("deal_readiness", "1")
+    view = fake.last("views.open").params["view"]
+    slack.submit(view, {"readiness": {VALUE: {"type": "checkboxes", "selected_options": []}}})
+    run_days(coach, clock, pace, CLOSED, CLOSED + timedelta(days=2))  # two gaps a business day
+
+    drafts = {step: draft for _, step, _, draft in drafts_posted(fake, settings.db_path) if step.startswith("readin")}
+    assert len(drafts) == 6
+    for step, draft in drafts.items():
+        body, _, notes = draft.removeprefix("*Draft* (copy, adjust, send)\n").partition("\n:pencil2:")
+        assert "Still blank" not in draft and "{" not in body and "<@" not in body, f"{step}:\n{draft}"
+        written = re.findall(r"\[[^\]]*\]", body)
+        for blank in written:  # every blank left is the rep's own, and the nudge says so
+            assert blank in notes.split("*Yours to write:*")[-1], f"{step}:\n{draft}"
+    assert "Why Dunder Mifflin is doing this: consolidating three vendors" in drafts["readiness-solves"]
+    assert "Globex made the same choice. What it meant for Globex" in drafts["readiness-peers"]
+    assert "You told us this is about consolidating three vendors" in drafts["readiness-belief"]
+    assert "(data migration takes longer than expected, for one)" in drafts["readiness-implementation"]
+    assert "Monday, November 30: the kickoff call" in drafts["readiness-onboarding"]
+    assert "a welcome from Sam Okafor" in drafts["readiness-onboarding"]
+    assert "the same choice: Globex\n>• Who to call: me for anything, and Sam Okafor" in drafts["readiness-assurances"]
+    assert (
+        "*Yours to write:* [the guarantee or terms that protect you]; [our support commitment]"
+        in (drafts["readiness-assurances"])
+    )
+    assert not re.search(r"\[[^\]]*\]", drafts["readiness-onboarding"] + drafts["readiness-implementation"])
+
+
+def test_with_no_lead_anywhere_the_titles_name_the_role_in_a_sentence_that_reads(slack, coach, fake, clock, pace):
+    """A quick capture, no team profile: nobody leads the rollout yet, and the titles say "the implementation lead"
+    where the lead's mention would go (not "introduce the team behind our implementation team")."""
+    slack.command("Acme Rockets $120k")
+    run_days(coach, clock, pace, CLOSED, CLOSED + timedelta(days=10))
+    texts = " ".join(json.dumps(c.params["blocks"], ensure_ascii=False) for c in fake.posts_of(NUDGE))
+    assert "Hand Acme Rockets over to the implementation lead before the kickoff" in texts
+    assert "Run the kickoff with your main contact and the implementation lead" in texts
+    assert "Send your main contact the welcome kit and introduce the people working with the implementation lead" in (
+        texts
+    )
+    assert "behind our implementation team" not in texts
+
+
+def test_the_progress_note_never_says_the_kickoff_happened_until_it_is_marked_done(team, fake, settings, clock, pace):
+    coach, slack = team
+    capture_with_form(slack, fake, "Dunder Mifflin", "$120k", "economic", SAM, False)
+    capture_with_form(slack, fake, "Eternal Systems", "$120k", "champion", SAM, False)
+    run_days(coach, clock, pace, CLOSED, CLOSED + timedelta(days=21))  # nobody marks the kickoff done
+    notes = {account: d for account, step, _, d in drafts_posted(fake, settings.db_path) if step == "progress-check"}
+    assert set(notes) == {"Dunder Mifflin", "Eternal Systems"}
+    for account, note in notes.items():
+        assert "Done: the kickoff" not in note, f"{account}:\n{note}"
+        assert "the kickoff with Sam Okafor" in note and "Monday, January 11" in note, f"{account}:\n{note}"
+    assert (
+        "pass upward" in notes["Dunder Mifflin"]
+        and "What it's for: consolidating three vendors" in (notes["Dunder Mifflin"])
+    )
+    assert "forward it to your colleagues" in notes["Eternal Systems"]  # each buyer keeps their own words

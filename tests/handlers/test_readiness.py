@@ -109,8 +109,20 @@ def test_a_signature_step_already_due_moves_after_the_gaps(slack, fake, settings
     engines.execute(settings, "UPDATE nudges SET due_date = '2026-11-23' WHERE step_id = 'get-signature'")
     slack.submit(view, ticked())
     planned = steps(settings)
-    assert len([v for v in planned.values() if v["purpose"] == "readiness"]) == 6
-    assert planned["get-signature"]["due_date"] == "2026-11-24"
+    gaps = [v["due_date"] for v in planned.values() if v["purpose"] == "readiness"]
+    # six gaps: two a business day, so the buyer isn't sent six emails at once, and the signature after the last
+    assert sorted(gaps) == ["2026-11-23"] * 2 + ["2026-11-24"] * 2 + ["2026-11-25"] * 2
+    assert planned["get-signature"]["due_date"] == "2026-11-26"
+
+
+def test_gaps_saved_on_a_friday_spread_over_the_next_business_days(slack, fake, settings, clock):
+    view = open_checklist(slack, fake, settings, clock)
+    clock.now = datetime(2026, 11, 27, 9, 0, tzinfo=UTC)  # Friday
+    slack.submit(view, ticked("solves"))
+    planned = steps(settings)
+    gaps = sorted(v["due_date"] for v in planned.values() if v["purpose"] == "readiness")
+    assert gaps == ["2026-11-27"] * 2 + ["2026-11-30"] * 2 + ["2026-12-01"]  # Friday, Monday, Tuesday
+    assert planned["get-signature"]["due_date"] == "2026-12-02"  # still planned: after the last gap
 
 
 def test_only_the_owner_or_a_manager_answers_and_only_for_a_verbal_yes(slack, fake, settings, clock):

@@ -10,7 +10,16 @@ import pytest
 
 from bot.deals.capture import Money
 from bot.deals.model import DealFields
-from bot.playbook.render import Blank, Known, Peer, draft_facts, in_sentence, meeting_days, render_draft
+from bot.playbook.render import (
+    Blank,
+    Known,
+    Peer,
+    draft_facts,
+    in_sentence,
+    meeting_days,
+    personal_blanks,
+    render_draft,
+)
 from bot.profile import peers
 from bot.profile.model import Links, Reference, Sponsor, TeamProfile
 
@@ -91,6 +100,13 @@ def test_a_blank_says_where_to_add_the_fact_once_even_if_used_twice():
         "[your name]: your name comes from your Slack profile, which Deal Coach couldn't read yet",
         "[our company]: add Company to the team profile (Home › *Edit team profile*, managers)",
     ]
+
+
+def test_blanks_written_into_the_template_are_the_reps_own_once_each_and_filled_facts_are_not():
+    values = draft_facts(fields(), owner_id="U0REP", due=date(2026, 11, 20))
+    template = "Hi {contact_first}, [a moment at {account}] and [the proof]. Again [the proof]. {{braces}}"
+    assert personal_blanks(template, values) == ["[a moment at Acme &lt;Rockets&gt;]", "[the proof]"]
+    assert personal_blanks("Hi {contact_first}, from {company}.", values) == []  # those say where to add them
 
 
 def test_known_facts_fill_the_draft_escaped_and_people_are_named_not_mentioned():

@@ -280,7 +280,7 @@ def question_message(q: Question, earlier: Deal, *, due_at: str, tz: tzinfo) -> 
         },
         context(
             f"*Same deal* links the {crm_name(q.crm)} record to #{earlier.id} and keeps the amount and close date "
-            f"you typed. *Different deal* announces it as a deal of its own. Nothing is announced until then; "
+            f"typed in Slack. *Different deal* announces it as a deal of its own. Nothing is announced until then; "
             f"without an answer by {due:%a %b %-d %H:%M} it is announced as its own deal."
         ),
     ]

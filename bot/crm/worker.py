@@ -337,8 +337,8 @@ def answer_question(
         if question is None or question.team_id != team_id:
             raise NotAllowed("I can't find that question any more.")
         if not question.may_answer(user_id, rt.settings.managers):
-            who = " or ".join(mention(p) for p in question.asked)
-            raise NotAllowed(f"Only {who} or a manager can answer this.")
+            who = ", ".join(mention(p) for p in question.asked)
+            raise NotAllowed(f"Only {who} or a manager can answer whether these are the same deal.")
         if question.answer is not None:
             return Answered(False, unsure.answered_text(question))
         earlier = deal_model.get_deal(db, question.deal_id)

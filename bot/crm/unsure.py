@@ -230,6 +230,21 @@ def take_to_send(db: sqlite_utils.Database, question_id: int, *, now: datetime) 
     return cursor.rowcount == 1
 
 
+def withdraw(
+    db: sqlite_utils.Database, crm: str, crm_account: str, crm_deal_id: str, *, event_at: datetime | None
+) -> int | None:
+    """The CRM deal left closed-won before anyone answered: its question goes (a later click finds nothing, and no
+    timeout creates a deal that isn't won). Won again, it is asked afresh. An event older than the question's changes
+    nothing (CRMs deliver out of order). Returns the question withdrawn, if any."""
+    question = question_for(db, crm, crm_account, crm_deal_id)
+    if question is None or question.answer is not None:
+        return None
+    if event_at is not None and question.event_at is not None and event_at < question.event_at:
+        return None
+    db.execute("DELETE FROM crm_questions WHERE id = ? AND answer IS NULL", [question.id])
+    return question.id
+
+
 def settle(db: sqlite_utils.Database, question_id: int, answer: str, *, by: str | None, now: datetime) -> bool:
     """Record the answer; True only for the first (a second click, or the timeout after a click, changes nothing)."""
     cursor = db.execute(

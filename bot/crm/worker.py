@@ -173,7 +173,13 @@ def _apply(
     with rt.store.session() as db:
         link = inbox.get_link(db, *key)
     if link is None and not crm_deal.won:
-        _settle(rt, event_id, inbox.IGNORED, "not won", now)
+        with rt.store.write() as db:  # no longer won while its rep was being asked: nothing to decide any more
+            withdrawn = unsure.withdraw(db, *key, event_at=event_at)
+        if withdrawn is not None:
+            logger.info(
+                "CRM %s deal %s: not won any more, question %s withdrawn", crm_deal.crm, crm_deal.crm_deal_id, withdrawn
+            )
+        _settle(rt, event_id, inbox.IGNORED, "not won" + (", question withdrawn" if withdrawn else ""), now)
         report.ignored += 1
         logger.info("CRM %s deal %s: not won, ignored", crm_deal.crm, crm_deal.crm_deal_id)
         return

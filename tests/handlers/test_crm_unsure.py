@@ -203,3 +203,27 @@ def test_account_names_match_loosely_and_unanswered_questions_wait_past_a_weeken
     assert unsure.one_business_day(friday, berlin) == datetime(2026, 11, 30, 15, 0, tzinfo=UTC)
     monday = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
     assert unsure.one_business_day(monday, berlin) == monday + timedelta(days=1)
+
+
+def test_a_deal_that_leaves_closed_won_before_anyone_answers_is_not_created_when_the_day_is_up(
+    crm_server, crm_settings, crm_slack, fake, tick, crm_coach
+):
+    fake.emails[JANE] = REP
+    crm_slack.command("Acme Rockets $100k")
+    tick()
+    won_in_salesforce(crm_server)
+    tick()
+    asked = question_id(crm_settings)
+    won_in_salesforce(crm_server, note="04l5g0000001BBB", won=False)  # moved back a stage meanwhile
+    tick()
+    assert rows(crm_settings, "SELECT * FROM crm_questions") == []
+
+    tick(crm_coach.now() + timedelta(days=2))
+    assert len(deals(crm_settings)) == 1 and len(announcements(fake)) == 1
+    crm_slack.click(unsure.SAME_DEAL, asked, user=REP, channel=DM)
+    assert "I can't find that question any more." in fake.last("response_url").params["text"]
+    assert deals(crm_settings)[0]["source"] is None
+
+    won_in_salesforce(crm_server, note="04l5g0000001CCC")  # won again: asked afresh
+    tick(crm_coach.now() + timedelta(days=2))
+    assert len(questions_to(fake, REP)) == 2 and len(announcements(fake)) == 1

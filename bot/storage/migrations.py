@@ -397,6 +397,37 @@ def _v15_buyer_signals(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v16_crm_questions(db: sqlite_utils.Database) -> None:
+    """A deal won in a CRM that may be one a rep already captured with /closed-deal (not certainly): held here while
+    the capturing rep (and the CRM owner) are asked "same deal?", one row per CRM deal, with what the CRM said, who
+    may answer, when nobody answering decides it as its own deal, and the answer once given."""
+    db.execute(
+        """
+        CREATE TABLE crm_questions (
+            id INTEGER PRIMARY KEY,
+            crm TEXT NOT NULL,
+            crm_account TEXT NOT NULL,
+            crm_deal_id TEXT NOT NULL,
+            team_id TEXT NOT NULL,
+            deal_id INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            crm_deal TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            owner_id TEXT NOT NULL,
+            asked TEXT NOT NULL,
+            event_at TEXT,
+            due_at TEXT NOT NULL,
+            sent_at TEXT,
+            answer TEXT,
+            answered_by TEXT,
+            answered_at TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (crm, crm_account, crm_deal_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX crm_questions_open ON crm_questions (due_at) WHERE answer IS NULL")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -413,6 +444,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (13, _v13_health_and_readiness),
     (14, _v14_people),
     (15, _v15_buyer_signals),
+    (16, _v16_crm_questions),
 ]
 
 

@@ -10,6 +10,7 @@ import logging
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.crm import worker as crm_worker
 from bot.deals import service as deal_service
 from bot.deals.service import DealChange, LooksLikeARepeat, NotAllowed, Redraw
 from bot.health import service as health_service
@@ -45,6 +46,7 @@ class Coach(Runtime):
     rendered_deal = deal_service.rendered_deal
     deals_of = deal_service.deals_of
     claim_deal = deal_service.claim
+    answer_crm_question = crm_worker.answer_question  # Same deal / Different deal (bot/crm/unsure.py)
 
     # nudges: what reps do with them
     nudge_for = nudge_service.nudge_for

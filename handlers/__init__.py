@@ -13,6 +13,7 @@ from slack_sdk import WebClient
 from slack_sdk.oauth.installation_store import InstallationStore
 
 from bot.coach import Coach
+from bot.crm import unsure as crm_unsure
 from bot.deals import blocks
 from bot.health import blocks as health_blocks
 from bot.manage import blocks as manage_blocks
@@ -23,7 +24,7 @@ from bot.signals import blocks as signal_blocks
 from bot.signals import forms as signal_forms
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
-from handlers import health, home, install, manage, nudges, profile, signals, welcome
+from handlers import crm, health, home, install, manage, nudges, profile, signals, welcome
 from handlers.deals import capture, form, lifecycle
 from handlers.replies import ack_at_once, answers_storage_failures, redraw_after_submission
 
@@ -108,6 +109,9 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(blocks.DELETE_DEAL), ack_at_once, [lifecycle.handle_delete]),
         (app.action(blocks.CLAIM_DEAL), ack_at_once, [lifecycle.handle_claim]),
         (app.action(blocks.CHANGE_OWNER), ack_at_once, [lifecycle.handle_change_owner]),
+        # a deal won in a CRM that may repeat a /closed-deal capture: its rep (and the CRM owner) are asked
+        (app.action(crm_unsure.SAME_DEAL), ack_at_once, [crm.handle_crm_answer]),
+        (app.action(crm_unsure.DIFFERENT_DEAL), ack_at_once, [crm.handle_crm_answer]),
         (app.view(blocks.OWNER_MODAL), lifecycle.handle_owner_submission, [redraw_after_submission]),
         (app.view(blocks.LIVE_MODAL), lifecycle.handle_live_submission, [redraw_after_submission]),
         (app.view(blocks.CANCEL_MODAL), lifecycle.handle_cancel_submission, [redraw_after_submission]),

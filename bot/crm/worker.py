@@ -19,17 +19,19 @@ from decimal import Decimal
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.crm import inbox
+from bot.crm import inbox, unsure
 from bot.crm.types import Adapter, CrmDeal, CrmRefused, CrmUnavailable
 from bot.deals import blocks as deal_blocks
+from bot.deals import model as deal_model
 from bot.deals import service as deal_service
 from bot.deals.capture import MAX_ACCOUNT, MAX_NAME, Money
-from bot.deals.model import DealFields
-from bot.deals.service import Redraw
+from bot.deals.model import Deal, DealFields
+from bot.deals.service import NotAllowed, Redraw
 from bot.runtime import Runtime
 from bot.settings import CrmRoute, Settings
 from bot.slack.client import error_code, retry_after, status_of
 from bot.slack.posting import AMBIGUOUS_ERRORS
+from bot.slack.text import mention
 
 logger = logging.getLogger(__name__)
 BATCH = 200  # events per run; the rest wait for the next tick (a minute)
@@ -49,6 +51,7 @@ class SlackUnavailable(Exception):
 class CrmReport:
     created: list[int] = field(default_factory=list)
     linked: list[int] = field(default_factory=list)
+    asked: list[int] = field(default_factory=list)  # questions: may this CRM deal repeat a /closed-deal capture?
     paused: list[int] = field(default_factory=list)
     resumed: list[int] = field(default_factory=list)
     ignored: int = 0
@@ -60,6 +63,7 @@ class CrmReport:
         parts = [
             f"{len(self.created)} created",
             f"{len(self.linked)} linked to a /closed-deal capture",
+            f"{len(self.asked)} asked about (may repeat a capture)",
             f"{len(self.paused)} paused",
             f"{len(self.resumed)} resumed",
             f"{self.ignored} ignored (not won)",
@@ -75,6 +79,7 @@ def drain(
 ) -> CrmReport:
     """Work through the inbox events due at `now`."""
     report = CrmReport()
+    _decide_unanswered(rt, client_for, now=now, report=report)
     with rt.store.session() as db:
         due = inbox.due(db, now=now, limit=limit)
     teams: dict[str, str | None] = {}
@@ -153,8 +158,9 @@ def _delay(rt: Runtime, stored: inbox.Stored, error: str, at: datetime, report: 
     report.delayed += 1
 
 
-class _LinkedMeanwhile(Exception):
-    """Another worker linked this CRM deal first: the transaction that found it out is rolled back."""
+class _TakenMeanwhile(Exception):
+    """Another worker (another instance, on PostgreSQL) linked or asked about this CRM deal first: the event's outcome,
+    for the inbox; the transaction that found it out is rolled back."""
 
 
 def _apply(
@@ -172,7 +178,13 @@ def _apply(
     with rt.store.session() as db:
         link = inbox.get_link(db, *key)
     if link is None and not crm_deal.won:
-        _settle(rt, event_id, inbox.IGNORED, "not won", now)
+        with rt.store.write() as db:  # no longer won while its rep was being asked: nothing to decide any more
+            withdrawn = unsure.withdraw(db, *key, event_at=event_at)
+        if withdrawn is not None:
+            logger.info(
+                "CRM %s deal %s: not won any more, question %s withdrawn", crm_deal.crm, crm_deal.crm_deal_id, withdrawn
+            )
+        _settle(rt, event_id, inbox.IGNORED, "not won" + (", question withdrawn" if withdrawn else ""), now)
         report.ignored += 1
         logger.info("CRM %s deal %s: not won, ignored", crm_deal.crm, crm_deal.crm_deal_id)
         return
@@ -196,41 +208,77 @@ def _apply(
     owner = owner_of(rt.settings, client, crm_deal.owner_email)
     fields = _fields(rt, crm_deal, now)
     channel = channel_for(rt.settings, crm_deal)
+    question_id = None
     try:
         with rt.store.write() as db:
             if inbox.get_link(db, *key) is not None:  # another worker created it since: this event changes nothing
-                raise _LinkedMeanwhile
-            deal, created, linked = deal_service.capture_from_crm(
-                rt,
-                db,
-                fields,
-                team_id=team_id,
-                channel_id=channel,
-                owner_id=owner or "",
-                capture_key=f"crm:{':'.join(key)}",
-                source=crm_deal.crm,
-                source_url=crm_deal.record_url,
-                now=now,
-            )
-            link_id = inbox.add_link(
-                db,
-                crm=crm_deal.crm,
-                crm_account=crm_deal.crm_account,
-                crm_deal_id=crm_deal.crm_deal_id,
-                deal_id=deal.id,
-                owner_email=crm_deal.owner_email,
-                linked=linked,
-                event_at=event_at,
-                now=now,
-            )
-            if link_id is None:  # linked by another instance's worker while this one wrote: none of this is kept
-                raise _LinkedMeanwhile
-            if event_id is not None:
-                inbox.settle(
-                    db, event_id, inbox.DONE, f"{'linked to' if linked else 'created'} deal #{deal.id}", now=now
+                raise _TakenMeanwhile("already created")
+            asked = unsure.question_for(db, *key)
+            if asked is not None:  # held as a question already (a CRM's repeat): it waits for the answer
+                raise _TakenMeanwhile(f"waiting for an answer about deal #{asked.deal_id}")
+            certain = owner and deal_model.find_duplicate(db, team_id=team_id, owner_id=owner, fields=fields, now=now)
+            earlier = None
+            if not (certain and certain.source is None):
+                earlier = unsure.possible_repeat(db, team_id=team_id, owner_id=owner or "", fields=fields, now=now)
+            if earlier is not None:
+                question_id = unsure.ask(
+                    db,
+                    crm_deal,
+                    fields,
+                    team_id=team_id,
+                    channel_id=channel,
+                    owner_id=owner or "",
+                    earlier=earlier,
+                    event_at=event_at,
+                    due_at=unsure.one_business_day(now, rt.settings.tz),
+                    now=now,
                 )
-    except _LinkedMeanwhile:
-        _settle(rt, event_id, inbox.DONE, "already created", now)
+                if question_id is None:  # asked by another instance's worker while this one wrote
+                    raise _TakenMeanwhile(f"waiting for an answer about deal #{earlier.id}")
+                if event_id is not None:
+                    inbox.settle(db, event_id, inbox.DONE, f"asked whether it is deal #{earlier.id}", now=now)
+            else:
+                deal, created, linked = deal_service.capture_from_crm(
+                    rt,
+                    db,
+                    fields,
+                    team_id=team_id,
+                    channel_id=channel,
+                    owner_id=owner or "",
+                    capture_key=f"crm:{':'.join(key)}",
+                    source=crm_deal.crm,
+                    source_url=crm_deal.record_url,
+                    now=now,
+                )
+                link_id = inbox.add_link(
+                    db,
+                    crm=crm_deal.crm,
+                    crm_account=crm_deal.crm_account,
+                    crm_deal_id=crm_deal.crm_deal_id,
+                    deal_id=deal.id,
+                    owner_email=crm_deal.owner_email,
+                    linked=linked,
+                    event_at=event_at,
+                    now=now,
+                )
+                if link_id is None:  # linked by another instance's worker while this one wrote: none of this is kept
+                    raise _TakenMeanwhile("already created")
+                if event_id is not None:
+                    outcome = f"{'linked to' if linked else 'created'} deal #{deal.id}"
+                    inbox.settle(db, event_id, inbox.DONE, outcome, now=now)
+    except _TakenMeanwhile as taken:  # the transaction that found it out is rolled back
+        _settle(rt, event_id, inbox.DONE, str(taken), now)
+        return
+    if question_id is not None:
+        report.asked.append(question_id)
+        logger.info(
+            "CRM %s deal %s: may be deal #%s, captured with /closed-deal; asked (question %s)",
+            crm_deal.crm,
+            crm_deal.crm_deal_id,
+            earlier.id,
+            question_id,
+        )
+        _send_question(rt, client, question_id, now=now)
         return
     if linked:
         report.linked.append(deal.id)
@@ -252,12 +300,145 @@ def _apply(
         "owner " + owner if owner else "owner not found in Slack",
     )
     if created:
-        deal_service.announce(rt, deal.id)  # exactly once; the dispatcher finishes it if Slack fails for now
-        if owner:
-            report.redraws.append(Redraw(team_id, people=frozenset({owner})))  # the rep's Home tab shows it
-        prompt = deal_blocks.missing_details_prompt(deal) if owner else None
-        if prompt is not None:  # the rep, privately, as after a quick capture: at most once (created is once)
-            _send_note(client, owner, prompt[0], prompt[1], what=f"missing details of deal #{deal.id}")
+        _announce_created(rt, client, deal, report)
+
+
+def _announce_created(rt: Runtime, client: WebClient, deal: Deal, report: CrmReport | None) -> None:
+    """A deal just created from a CRM: announced exactly once (the dispatcher finishes it if Slack fails for now),
+    and its rep asked privately for what the drafts still need, as after a quick capture (at most once)."""
+    deal_service.announce(rt, deal.id)
+    if not deal.owner_id:
+        return
+    if report is not None:
+        report.redraws.append(Redraw(deal.team_id, people=frozenset({deal.owner_id})))  # the rep's Home shows it
+    prompt = deal_blocks.missing_details_prompt(deal)
+    if prompt is not None:
+        _send_note(client, deal.owner_id, prompt[0], prompt[1], what=f"missing details of deal #{deal.id}")
+
+
+# -- a CRM deal that may repeat a /closed-deal capture: asked, answered, or decided when nobody answers ----------
+
+
+def _send_question(rt: Runtime, client: WebClient, question_id: int, *, now: datetime) -> None:
+    """The question, privately to each person asked: claimed first, so it is posted at most once."""
+    with rt.store.write() as db:
+        if not unsure.take_to_send(db, question_id, now=now):
+            return
+        question = unsure.get_question(db, question_id)
+        earlier = deal_model.get_deal(db, question.deal_id) if question else None
+    if question is None or earlier is None:
+        return
+    text, blocks = unsure.question_message(question, earlier, due_at=question.due_at, tz=rt.settings.tz)
+    for person in question.asked:
+        _send_note(client, person, text, blocks, what=f"the same-deal question {question_id}")
+
+
+@dataclass(frozen=True)
+class Answered:
+    changed: bool
+    text: str
+    deal: Deal | None = None
+    redraw: Redraw | None = None
+
+
+def answer_question(
+    rt: Runtime, client: WebClient, question_id: int, answer: str, *, team_id: str, user_id: str
+) -> Answered:
+    """Same deal or Different deal, clicked by someone asked or a manager; the first answer counts. Raises
+    NotAllowed for anyone else."""
+    now = rt.now()
+    with rt.store.write() as db:
+        question = unsure.get_question(db, question_id)
+        if question is None or question.team_id != team_id:
+            raise NotAllowed("I can't find that question any more.")
+        if not question.may_answer(user_id, rt.settings.managers):
+            who = ", ".join(mention(p) for p in question.asked)
+            raise NotAllowed(f"Only {who} or a manager can answer whether these are the same deal.")
+        if question.answer is not None:
+            return Answered(False, unsure.answered_text(question))
+        earlier = deal_model.get_deal(db, question.deal_id)
+        if answer == unsure.SAME:
+            if earlier is None or earlier.deleted or earlier.source is not None:
+                why = "was deleted" if earlier is None or earlier.deleted else "is linked to another CRM record"
+                return Answered(False, f"Deal #{question.deal_id} {why}, so it can't be linked: choose Different deal.")
+            unsure.settle(db, question.id, unsure.SAME, by=user_id, now=now)
+            deal_model.set_source(db, earlier.id, question.crm, question.source_url)
+            _link(db, question, earlier.id, linked=True, now=now)
+            deal = deal_model.get_deal(db, earlier.id)
+            assert deal is not None
+            text = unsure.linked_text(question, deal, user_id)
+            redraw = Redraw(team_id, deals=(deal.id,), people=frozenset({deal.owner_id}))
+            logger.info("CRM %s deal %s: same as deal #%s (answered)", question.crm, question.crm_deal_id, deal.id)
+            return Answered(True, text, deal, redraw)
+        unsure.settle(db, question.id, unsure.DIFFERENT, by=user_id, now=now)
+        deal, created = _create_own(rt, db, question, now=now)
+    logger.info("CRM %s deal %s: a deal of its own, #%s (answered)", question.crm, question.crm_deal_id, deal.id)
+    if created:
+        _announce_created(rt, client, deal, None)
+    return Answered(True, unsure.separate_text(question, deal, user_id), deal, Redraw(team_id, deals=(deal.id,)))
+
+
+def _decide_unanswered(rt: Runtime, client_for: ClientFor, *, now: datetime, report: CrmReport) -> None:
+    """Questions nobody answered in time: each CRM deal is created as its own deal (so no deal is lost), and the
+    people asked are told, with both deal numbers, once."""
+    with rt.store.session() as db:
+        due = unsure.unanswered_due(db, now=now)
+    for question_id in due:
+        with rt.store.write() as db:
+            question = unsure.get_question(db, question_id)
+            if question is None or not unsure.settle(db, question_id, unsure.NO_ANSWER, by=None, now=now):
+                continue  # answered meanwhile
+            deal, created = _create_own(rt, db, question, now=now)
+            earlier = deal_model.get_deal(db, question.deal_id)
+        report.created.append(deal.id)
+        logger.info(
+            "CRM %s deal %s: nobody answered whether it is deal #%s; created deal #%s",
+            question.crm,
+            question.crm_deal_id,
+            question.deal_id,
+            deal.id,
+        )
+        client = client_for(question.team_id)
+        if client is None or not created:
+            continue
+        _announce_created(rt, client, deal, report)
+        text = unsure.no_answer_text(question, deal, earlier)
+        for person in question.asked:
+            _send_note(client, person, text, None, what=f"the no-answer note of question {question_id}")
+
+
+def _create_own(rt: Runtime, db, question: unsure.Question, *, now: datetime) -> tuple[Deal, bool]:
+    """Inside a write: the CRM deal held by a question, created through the normal path as a deal of its own."""
+    deal, created, _ = deal_service.capture_from_crm(
+        rt,
+        db,
+        question.fields,
+        team_id=question.team_id,
+        channel_id=question.channel_id,
+        owner_id=question.owner_id,
+        capture_key=question.capture_key,
+        source=question.crm,
+        source_url=question.source_url,
+        now=now,
+        link_repeat=False,
+    )
+    _link(db, question, deal.id, linked=False, now=now)
+    return deal, created
+
+
+def _link(db, question: unsure.Question, deal_id: int, *, linked: bool, now: datetime) -> None:
+    if inbox.get_link(db, question.crm, question.crm_account, question.crm_deal_id) is None:
+        inbox.add_link(
+            db,
+            crm=question.crm,
+            crm_account=question.crm_account,
+            crm_deal_id=question.crm_deal_id,
+            deal_id=deal_id,
+            owner_email=question.owner_email,
+            linked=linked,
+            event_at=question.event_at,
+            now=now,
+        )
 
 
 def _won_or_reverted(

@@ -526,6 +526,18 @@ def find_duplicate(
     return None
 
 
+def recent_typed_captures(db: sqlite_utils.Database, *, team_id: str, since: datetime) -> list[Deal]:
+    """Deals captured in Slack (no CRM record linked yet) since `since` and not deleted, the latest first: what a
+    deal arriving from a CRM might repeat (bot.crm.unsure)."""
+    rows = query(
+        db,
+        "SELECT * FROM deals WHERE team_id = ? AND source IS NULL AND status != 'deleted' AND created_at >= ? "
+        "ORDER BY created_at DESC, id DESC",
+        [team_id, stamp(since)],
+    )
+    return [row_to_deal(r) for r in rows]
+
+
 def _same_account(name: str) -> str:
     return " ".join(name.split()).casefold()
 

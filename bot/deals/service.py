@@ -334,13 +334,15 @@ def capture_from_crm(
     source: str,
     source_url: str | None,
     now: datetime,
+    link_repeat: bool = True,
 ) -> tuple[Deal, bool, bool]:
     """Inside the CRM worker's write: a deal won in a CRM becomes a deal like a typed capture (its plan and the claim
     on its announcement, which announce() posts once). One the same rep captured with /closed-deal for the same
     account and amount (the repeat rule, find_duplicate) is linked to the CRM record instead of doubled. Returns
     the deal, whether it was created, and whether an earlier capture was linked. `owner_id` is '' when the CRM's
-    owner has no Slack account we could find: the deal waits to be claimed."""
-    if owner_id:
+    owner has no Slack account we could find: the deal waits to be claimed. `link_repeat=False`: its rep said it is
+    a deal of its own (or nobody answered in time), so it is created even beside a capture it looks like."""
+    if owner_id and link_repeat:
         earlier = deals.find_duplicate(db, team_id=team_id, owner_id=owner_id, fields=fields, now=now)
         if earlier is not None and earlier.source is None and deals.set_source(db, earlier.id, source, source_url):
             linked = deals.get_deal(db, earlier.id)

@@ -397,7 +397,38 @@ def _v15_buyer_signals(db: sqlite_utils.Database) -> None:
     )
 
 
-def _v16_slack_oauth_tables(db: sqlite_utils.Database) -> None:
+def _v16_crm_questions(db: sqlite_utils.Database) -> None:
+    """A deal won in a CRM that may be one a rep already captured with /closed-deal (not certainly): held here while
+    the capturing rep (and the CRM owner) are asked "same deal?", one row per CRM deal, with what the CRM said, who
+    may answer, when nobody answering decides it as its own deal, and the answer once given."""
+    db.execute(
+        """
+        CREATE TABLE crm_questions (
+            id INTEGER PRIMARY KEY,
+            crm TEXT NOT NULL,
+            crm_account TEXT NOT NULL,
+            crm_deal_id TEXT NOT NULL,
+            team_id TEXT NOT NULL,
+            deal_id INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            crm_deal TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            owner_id TEXT NOT NULL,
+            asked TEXT NOT NULL,
+            event_at TEXT,
+            due_at TEXT NOT NULL,
+            sent_at TEXT,
+            answer TEXT,
+            answered_by TEXT,
+            answered_at TEXT,
+            created_at TEXT NOT NULL,
+            UNIQUE (crm, crm_account, crm_deal_id)
+        )
+        """
+    )
+    db.execute("CREATE INDEX crm_questions_open ON crm_questions (due_at) WHERE answer IS NULL")
+
+
+def _v17_slack_oauth_tables(db: sqlite_utils.Database) -> None:
     """slack_sdk's installation and OAuth state tables, with its columns. On SQLite its own stores create them on
     first use, as before; on PostgreSQL they are created here, in types PostgreSQL takes for what slack_sdk writes
     (epoch numbers for expiry times, 0 or 1 for flags), so every instance shares every workspace's installation."""
@@ -447,7 +478,7 @@ def _v16_slack_oauth_tables(db: sqlite_utils.Database) -> None:
     )
 
 
-def _v17_erased_deals(db: sqlite_utils.Database) -> None:
+def _v18_erased_deals(db: sqlite_utils.Database) -> None:
     """When a deal's personal data was erased (retention, or a purge on request): erased deals are not read again."""
     db.execute("ALTER TABLE deals ADD COLUMN erased_at TEXT")
 
@@ -468,8 +499,9 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (13, _v13_health_and_readiness),
     (14, _v14_people),
     (15, _v15_buyer_signals),
-    (16, _v16_slack_oauth_tables),
-    (17, _v17_erased_deals),
+    (16, _v16_crm_questions),
+    (17, _v17_slack_oauth_tables),
+    (18, _v18_erased_deals),
 ]
 
 

@@ -288,3 +288,48 @@ def test_a_capture_linked_to_another_crm_deal_meanwhile_is_not_linked_twice(
     [created] = [d for d in by_id.values() if d["id"] != earlier]
     assert (created["account"], created["source"]) == ("Account d1", "testcrm")
     assert [(link["crm_deal_id"], link["deal_id"]) for link in table(settings, "crm_deals")] == [("d1", created["id"])]
+
+
+@pytest.mark.usefixtures("base")
+@engines.ON_POSTGRES[0]
+@engines.ON_POSTGRES[1]
+def test_a_crm_deal_asked_about_by_another_instance_meanwhile_is_asked_once(
+    base, coach_with, api, fake, tick, settings, store, clock
+):
+    """Two instances' workers on one CRM deal that may repeat a capture: both find no question and both ask. The
+    second's question waits for the first's unique key and then finds it taken: its event is settled as waiting
+    for that answer, not left failing with a unique key violation, and the rep is asked once."""
+    from bot.deals import model as deals
+    from bot.deals.capture import Money
+    from tests.bot.dealdata import ACME, PLAYBOOK
+
+    fake.emails["jane@example.com"] = REP
+    with store.write() as db:
+        earlier, _ = deals.capture_deal(
+            db,
+            team_id="T0FAKE",
+            channel_id="C0DEALS",
+            owner_id=REP,
+            fields=replace(ACME, account="Account D1, Inc.", money=Money(Decimal("50000"), "EUR")),
+            playbook=PLAYBOOK,
+            now=clock.now,
+        )
+    send(base, [won("d1")])
+    with psycopg.connect(settings.database_url) as first:  # the other worker, its question not committed yet
+        first.execute(
+            "INSERT INTO crm_questions (crm, crm_account, crm_deal_id, team_id, deal_id, crm_deal, channel_id, "
+            "owner_id, asked, due_at, created_at) VALUES ('testcrm', 'acct-1', 'd1', 'T0FAKE', %s, '{}', "
+            "'C0CRMWINS', %s, %s, '2026-11-24T14:00:00Z', '2026-11-23T14:00:00Z')",
+            [earlier, REP, f'["{REP}"]'],
+        )
+        working = threading.Thread(target=tick)
+        working.start()
+        engines.wait_for_lock_wait(working, "INSERT INTO crm_questions%")
+    working.join(timeout=30)
+    [event] = table(settings, "crm_inbox")
+    assert (event["status"], event["outcome"], event["error"]) == (
+        "done",
+        f"waiting for an answer about deal #{earlier}",
+        None,
+    )
+    assert len(table(settings, "crm_questions")) == 1 and [d["id"] for d in table(settings, "deals")] == [earlier]

@@ -32,7 +32,9 @@ def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 SLACK_ANSWER_MS = 3000  # Slack shows the user a timeout when a request isn't answered within this
-MAX_REQUEST_DB_WAIT_MS = 2500  # what's left of Slack's 3 s is for parsing, answering and the network
+MAX_REQUEST_DB_WAIT_MS = 2500
+NUDGES_IN = ("thread", "channel", "dm")
+DEFAULT_POSTS_PER_MINUTE = 120  # well under Slack's "several hundred a minute" for a workspace  # what's left of Slack's 3 s is for parsing, answering and the network
 
 
 def _oauth_problems(client_id: str, client_secret: str, bot_token: str, app_token: str) -> list[str]:
@@ -89,6 +91,8 @@ class Settings:
     large_deal: Decimal = Decimal("100000")  # at or above: a late affirm touch puts the deal at risk
     quiet_days: int = 14  # an open deal with no touch done for this long is at risk
     request_db_wait_ms: int = 2000  # a Slack request waits this long at most for a busy database; jobs wait longer
+    nudges_in: str = "thread"  # where nudges go: the deal's thread, the channel itself, or each owner's DM
+    posts_per_minute: int = DEFAULT_POSTS_PER_MINUTE  # the workspace's budget for chat.postMessage, every process
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -271,6 +275,24 @@ class Settings:
                     f"before answering 'try again', since Slack gives up after {SLACK_ANSWER_MS} (got {raw_wait!r})."
                 )
 
+        nudges_in = (get("DEALCOACH_NUDGES_IN") or "thread").lower()
+        if nudges_in not in NUDGES_IN:
+            problems.append(
+                "DEALCOACH_NUDGES_IN must be thread (each nudge a reply under its deal's message), channel (each "
+                f"nudge a message of its own in the channel) or dm (each owner by direct message); got {nudges_in!r}."
+            )
+
+        posts_per_minute = DEFAULT_POSTS_PER_MINUTE
+        raw_ppm = get("DEALCOACH_POSTS_PER_MINUTE")
+        if raw_ppm:
+            if raw_ppm.isascii() and raw_ppm.isdigit() and 1 <= int(raw_ppm) <= 600:
+                posts_per_minute = int(raw_ppm)
+            else:
+                problems.append(
+                    "DEALCOACH_POSTS_PER_MINUTE must be a whole number from 1 to 600, such as 120: how many messages "
+                    f"Deal Coach posts per minute in one workspace, all processes together (got {raw_ppm!r})."
+                )
+
         log_level = get("LOG_LEVEL").upper()
         if log_level and log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r}).")
@@ -296,6 +318,8 @@ class Settings:
             large_deal=large_deal,
             quiet_days=quiet_days,
             request_db_wait_ms=request_db_wait_ms,
+            nudges_in=nudges_in,
+            posts_per_minute=posts_per_minute,
         )
 
     def __repr__(self) -> str:

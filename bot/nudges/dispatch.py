@@ -28,11 +28,11 @@ from datetime import date, datetime, timedelta
 
 from slack_sdk import WebClient
 
-from bot.deals import announcements
+from bot.deals import announcements, wins
 from bot.deals.model import Deal, Nudge, clear_delivery_problem, get_deal, record_delivery_problem
 from bot.nudges import ledger
 from bot.nudges.blocks import nudge_message, undeliverable_dm
-from bot.nudges.ledger import ANNOUNCEMENT
+from bot.nudges.ledger import ANNOUNCEMENT, WIN
 from bot.runtime import Runtime
 from bot.slack import workspaces
 from bot.slack.blocks import MESSAGE_BLOCKS, section
@@ -126,13 +126,14 @@ class TickReport:
     undeliverable: list[int] = field(default_factory=list)
     reconciled: list[int] = field(default_factory=list)
     announced: list[int] = field(default_factory=list)  # deals' channel messages posted by this tick
+    shared: list[int] = field(default_factory=list)  # wins shared with the team (testimonial, referral, live)
     open: bool = False
 
     def summary(self) -> str:
         return (
             f"posted {len(self.posted)} ({len(self.late)} late), retrying {len(self.retrying)}, "
             f"unconfirmed {len(self.unconfirmed)}, sent to owners {len(self.undeliverable)}, "
-            f"reconciled {len(self.reconciled)}, announced {len(self.announced)}"
+            f"reconciled {len(self.reconciled)}, announced {len(self.announced)}, wins shared {len(self.shared)}"
         )
 
 
@@ -163,7 +164,7 @@ class Dispatcher:
                 raise
             except Exception:  # a claim left 'sending' is settled after the lease; the other deals go on
                 logger.exception("Dispatching deal #%s failed; its steps are settled after the lease", deal_id)
-        if report.posted or report.retrying or report.undeliverable or report.announced:
+        if report.posted or report.retrying or report.undeliverable or report.announced or report.shared:
             logger.info("Dispatch at %s: %s", now.isoformat(timespec="minutes"), report.summary())
         return report
 
@@ -171,18 +172,28 @@ class Dispatcher:
         self, deal_id: int, today: date, now: datetime, report: TickReport, blocked: dict, patience: Patience
     ) -> None:
         with self.coach.store.write() as db:
-            claimed = ledger.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now))
+            claimed = ledger.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now), where=self.where)
         if claimed is None:
             return
         post, deal, steps = claimed
-        if deal.channel_id in blocked:
-            self._release(post, now, "rate limited earlier in this tick", blocked[deal.channel_id], report)
+        if post.channel_id in blocked:
+            self._release(post, now, "rate limited earlier in this tick", blocked[post.channel_id], report)
             return
         client = self.clients(deal.team_id)
         if client is None:  # installed through OAuth once, no token now: wait for a reinstall
             self._release(post, now, "no installation for this workspace", now + timedelta(hours=1), report)
             return
         self._send(client, post, deal, steps, now, report, blocked, patience)
+
+    def where(self, deal: Deal) -> tuple[str, str | None]:
+        """Where a deal's nudges go (DEALCOACH_NUDGES_IN): a reply in the thread of its message (top level in the
+        channel while it has none), a message of its own in the channel, or its owner's DM."""
+        mode = self.coach.settings.nudges_in
+        if mode == "dm":
+            return deal.owner_id, None
+        if mode == "thread":
+            return deal.channel_id, deal.posted_ts
+        return deal.channel_id, None
 
     def _is_late(self, now: datetime):
         def is_late(due, created_at: str) -> bool:
@@ -212,15 +223,17 @@ class Dispatcher:
         patience: Patience,
     ) -> None:
         text, blocks = self._render(post, deal, steps)
-        self.pacer.wait(deal.channel_id)
+        self.pacer.wait(post.channel_id)
+        in_dm = post.channel_id.startswith(("U", "W"))
         outcome = post_once(
             client,
-            deal.channel_id,
+            post.channel_id,
             text=text,
             blocks=blocks,
             metadata=self._metadata(post, deal),
             patience=patience,
-            join=True,
+            join=not in_dm,
+            **({"thread_ts": post.thread_ts} if post.thread_ts else {}),
         )
         if isinstance(outcome, Unknown):
             self._unconfirmed(post, outcome.error, report)
@@ -231,7 +244,7 @@ class Dispatcher:
                 return
             retry_at = now + retry_delay(outcome, steps[0].attempts)
             if outcome.kind == RATELIMITED and (outcome.wait or timedelta(0)) > timedelta(seconds=SHORT_WAIT):
-                blocked[deal.channel_id] = retry_at  # longer than a run waits: the channel's other deals too
+                blocked[post.channel_id] = retry_at  # longer than a run waits: the channel's other deals too
             if outcome.kind == OFFLINE:
                 FAILURES.failed("unreachable", outcome.error, now)
                 self._release(post, now, "unreachable", retry_at, report, logged=True)
@@ -336,7 +349,12 @@ class Dispatcher:
                 client = self.clients(deal.team_id) if deal else None
                 if client is None:
                     continue  # its workspace has no installation now: settle it after a reinstall
-                if post.status == "retry":
+                if post.status == "retry" and post.kind == WIN:
+                    with self.coach.store.write() as db:
+                        claimed = wins.claim_again(db, post, now=now)
+                    if claimed is not None:
+                        self._share_win(client, claimed, deal, now, report, patience)
+                elif post.status == "retry":
                     with self.coach.store.write() as db:
                         claimed = announcements.claim_again(db, post, now=now)
                     if claimed is not None:
@@ -355,12 +373,14 @@ class Dispatcher:
             if not ledger.take_for_reconcile(db, post, now=now):
                 return
         announcement = post.kind == ANNOUNCEMENT
-        event_type = announcements.EVENT_TYPE if announcement else EVENT_TYPE
+        event_type = {ANNOUNCEMENT: announcements.EVENT_TYPE, WIN: wins.EVENT_TYPE}.get(post.kind, EVENT_TYPE)
         search = find_posted(client, post.channel_id, post, event_type=event_type, key="post_id", patience=patience)
         if isinstance(search, Found):
             with self.coach.store.write() as db:
                 if announcement:
                     announcements.confirm(db, post, channel_id=search.channel, ts=search.ts, now=now)
+                elif post.kind == WIN:
+                    ledger.confirm(db, post.id, channel_id=search.channel, ts=search.ts, now=now)
                 else:
                     ledger.confirm(db, post.id, channel_id=search.channel, ts=search.ts, now=now)
             report.reconciled.append(post.id)
@@ -371,6 +391,14 @@ class Dispatcher:
             FAILURES.failed("history lookups failing", search.error, now)
             return
         report.reconciled.append(post.id)
+        if post.kind == WIN:  # not there: shared afresh, now
+            with self.coach.store.write() as db:
+                db.execute("UPDATE posts SET status = 'retry' WHERE id = ? AND status = 'sending'", [post.id])
+                again = ledger.get_post(db, post.id)
+                claimed = wins.claim_again(db, again, now=now) if again else None
+            if claimed is not None:
+                self._share_win(client, claimed, deal, now, report, patience)
+            return
         if not announcement:
             with self.coach.store.write() as db:  # the steps are posted afresh below, in business hours
                 ledger.release(db, post.id, now=now, error="not posted", retry_at=now)
@@ -379,6 +407,19 @@ class Dispatcher:
             claimed = announcements.post_afresh(db, post, now=now)
         if claimed is not None:
             self._announce(client, claimed, deal, now, report, patience)
+
+    def _share_win(
+        self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
+    ) -> None:
+        self.pacer.wait(post.channel_id)
+        outcome = wins.deliver(self.coach.store, client, post, deal, now=now, patience=patience)
+        if isinstance(outcome, Posted):
+            FAILURES.succeeded(now)
+            report.shared.append(post.id)
+        elif isinstance(outcome, Unknown):
+            report.unconfirmed.append(post.id)
+        elif outcome.kind != UNREACHABLE:
+            report.retrying.append(post.id)
 
     def _announce(
         self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience

@@ -23,7 +23,7 @@ MAX_PER_MESSAGE = 8  # steps gathered into one message for one deal; the rest fo
 RESOLVABLE = ("planned", "posted")
 
 
-NUDGES, ANNOUNCEMENT = "nudges", "announcement"
+NUDGES, ANNOUNCEMENT, WIN = "nudges", "announcement", "win"
 # The deal's announcement isn't settled (being posted, unknown, or waiting for a retry): its nudges wait.
 # `{deal}` is the SQL naming the deal: a parameter, or a column of the outer query.
 UNSETTLED_ANNOUNCEMENT = (
@@ -54,6 +54,8 @@ class Post:
     kind: str = NUDGES
     attempts: int = 0
     searched_to: str | None = None  # how far down its window a history search has read
+    thread_ts: str | None = None  # a reply in this thread (the deal's message): its reconcile reads the replies
+    win: str | None = None  # kind WIN: what the team celebrates (testimonial, referral, live)
 
 
 def post_from_row(row: dict) -> Post:
@@ -69,6 +71,8 @@ def post_from_row(row: dict) -> Post:
         kind=row.get("kind") or NUDGES,
         attempts=row.get("attempts") or 0,
         searched_to=row.get("searched_to"),
+        thread_ts=row.get("thread_ts"),
+        win=row.get("win"),
     )
 
 
@@ -95,10 +99,20 @@ def due_deal_ids(db: sqlite_utils.Database, *, today: date, now: datetime, limit
     return [r[0] for r in rows]
 
 
+Where = Callable[[Deal], tuple[str, str | None]]  # a deal -> (channel or user id, thread ts or None)
+
+
 def claim(
-    db: sqlite_utils.Database, deal_id: int, *, today: date, now: datetime, is_late: Callable[[date, str], bool]
+    db: sqlite_utils.Database,
+    deal_id: int,
+    *,
+    today: date,
+    now: datetime,
+    is_late: Callable[[date, str], bool],
+    where: Where | None = None,
 ) -> tuple[Post, Deal, list[Nudge]] | None:
-    """Inside a write transaction: take this deal's due steps for one message, or None if another took them."""
+    """Inside a write transaction: take this deal's due steps for one message, or None if another took them.
+    `where`: the message's destination (default: the deal's channel, top level)."""
     # One writer at a time: the steps read here are still 'planned' when the post and its post_nudges rows are
     # written, because SQLite lets one write transaction in at a time; that is what makes the claim exclusive.
     # With concurrent writers, lock the rows (SELECT ... FOR UPDATE SKIP LOCKED) or check the UPDATE's count.
@@ -115,9 +129,11 @@ def claim(
     if not rows:
         return None
     late = any(is_late(date.fromisoformat(r["due_date"]), r["created_at"]) for r in rows)
+    channel_id, thread_ts = where(deal) if where else (deal.channel_id, None)
     post_row = {
         "deal_id": deal_id,
-        "channel_id": deal.channel_id,
+        "channel_id": channel_id,
+        "thread_ts": thread_ts,
         "status": "sending",
         "ts": None,
         "late": int(late),
@@ -188,12 +204,13 @@ def mark_unconfirmed(
     searched_to: str | None = None,
 ) -> None:
     """We can't tell whether Slack posted it (a timeout, a 5xx): check the channel before trying again.
-    `channel_id`: where it went, when not the deal's channel (the owner's DM); `searched_to`: how far a history
-    search got, so the next one reads on from there."""
+    `channel_id`: where it went, when not where it was claimed for (the owner's DM, never a thread); `searched_to`:
+    how far a history search got, so the next one reads on from there."""
     db.execute(
         "UPDATE posts SET status = 'unconfirmed', error = ?, channel_id = COALESCE(?, channel_id), "
+        "thread_ts = CASE WHEN ? IS NULL THEN thread_ts ELSE NULL END, "
         "searched_to = COALESCE(?, searched_to) WHERE id = ? AND status = 'sending'",
-        [error, channel_id, searched_to, post_id],
+        [error, channel_id, channel_id, searched_to, post_id],
     )
 
 

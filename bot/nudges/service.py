@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from bot.deals import blocks as deal_blocks
 from bot.deals import model as deals
+from bot.deals import wins
 from bot.deals.capture import InputError
 from bot.deals.model import Deal, Nudge
 from bot.deals.service import NotAllowed, Redraw
@@ -62,6 +63,9 @@ def act_on_nudge(rt: Runtime, nudge_id: int, action: str, *, team_id: str, user_
     with rt.store.write() as db:
         if action == "done":
             change = ledger.mark_done(db, nudge_id, actor=user_id, now=now, outcome=details.get("outcome"))
+            win = wins.win_of_outcome(details.get("outcome"))
+            if change.changed and win:  # the team hears of it in the channel
+                wins.claim(db, deal, win, thread=rt.settings.nudges_in == "thread", now=now)
             step = rt.steps_by_id().get(nudge.step_id)
             if change.changed and step is not None and step.unsigned_only:
                 also_posts = deals.mark_signed(db, deal.id, actor=user_id, now=now, playbook=rt.playbook) or []

@@ -249,6 +249,38 @@ def _v10_team_profiles(db: sqlite_utils.Database) -> None:
     )
 
 
+def _v11_threads_reminders_pacing(db: sqlite_utils.Database) -> None:
+    """Nudges as replies in their deal's thread (a post knows its thread, so a reconcile reads the thread's
+    replies), wins shared in the channel once each, the reps' daily reminders (one per rep per local day, by the
+    posting protocol), and the posting budgets every process shares (per channel and per workspace)."""
+    db.execute("ALTER TABLE posts ADD COLUMN thread_ts TEXT")
+    db.execute("ALTER TABLE posts ADD COLUMN win TEXT")  # kind 'win': what is celebrated (testimonial, referral, live)
+    db.execute("CREATE UNIQUE INDEX posts_one_win ON posts (deal_id, win) WHERE kind = 'win'")
+    db.execute(
+        """
+        CREATE TABLE reminders (
+            id INTEGER PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            rep_id TEXT NOT NULL,
+            local_date TEXT NOT NULL,
+            status TEXT NOT NULL,
+            channel_id TEXT,
+            ts TEXT,
+            steps TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_at TEXT NOT NULL,
+            lease_at TEXT NOT NULL,
+            sent_at TEXT,
+            searched_to TEXT,
+            error TEXT,
+            UNIQUE (team_id, rep_id, local_date)
+        )
+        """
+    )
+    db.execute("CREATE INDEX reminders_rep_sent ON reminders (rep_id, sent_at)")
+    db.execute("CREATE TABLE pacing (bucket TEXT PRIMARY KEY, next_at REAL NOT NULL, burst REAL NOT NULL)")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -260,6 +292,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (8, _v8_announcements_once),
     (9, _v9_utc_stamps),
     (10, _v10_team_profiles),
+    (11, _v11_threads_reminders_pacing),
 ]
 
 

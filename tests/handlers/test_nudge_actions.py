@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 import sqlite_utils
@@ -551,3 +551,32 @@ def test_a_click_naming_no_follow_up_is_answered_privately_and_changes_nothing(
     assert ephemeral(fake) == "I can't find that follow-up any more."
     assert nudge(settings, nudge_id) == before
     assert fake.calls_to("chat.update") == [] and fake.calls_to("views.open") == []
+
+
+def test_a_testimonial_received_is_shared_with_the_channel_once_as_a_broadcast_reply(
+    post_step, slack, fake, settings, tick, clock
+):
+    """Wins are what the team sees: a reply in the deal's thread, broadcast to the channel, once however often
+    the dispatcher runs. A testimonial only promised is no win yet."""
+    nudge_id = post_step("testimonial")
+    slack.click("nudge_done", str(nudge_id))
+    view = fake.last("views.open").params["view"]
+    slack.submit(view, {"result": {"value": radio("received")}, "detail": {"value": "They <3 it @channel"}})
+    tick(MONDAY_1030)
+    tick(MONDAY_1030 + timedelta(minutes=1))
+    [win] = fake.posts_of("dealcoach_win")
+    with sqlite_utils.Database(settings.db_path) as db:
+        [deal] = list(db.query("SELECT message_ts FROM deals"))
+    assert win.params["channel"] == CHANNEL and win.params["thread_ts"] == deal["message_ts"]
+    assert win.params["reply_broadcast"] in (True, "true", "1", 1)
+    shown = json.dumps(win.params["blocks"], ensure_ascii=False)
+    assert "Acme Rockets* gave us a testimonial" in shown and "&lt;3" in shown and "<!channel>" not in shown
+    assert fake.violations == []
+
+
+def test_a_testimonial_only_promised_shares_nothing(post_step, slack, fake, tick):
+    nudge_id = post_step("testimonial")
+    slack.click("nudge_done", str(nudge_id))
+    slack.submit(fake.last("views.open").params["view"], {"result": {"value": radio("promised")}})
+    tick(MONDAY_1030)
+    assert fake.posts_of("dealcoach_win") == []

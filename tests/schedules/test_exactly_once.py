@@ -8,6 +8,7 @@ import signal
 import subprocess
 import threading
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -34,6 +35,32 @@ OWNER_DM = f"D{REP}"  # where the fake (like Slack) puts a post addressed to the
 
 
 # -- helpers ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def nudges_in(request):
+    """DEALCOACH_NUDGES_IN for the test: the default (thread) unless a test parametrizes it indirectly."""
+    return getattr(request, "param", "thread")
+
+
+@pytest.fixture
+def settings(settings, nudges_in):
+    return replace(settings, nudges_in=nudges_in)
+
+
+BOTH = pytest.mark.parametrize("nudges_in", ["thread", "channel"], indirect=True)
+
+
+def lookups(fake, nudges_in: str) -> list:
+    """The reads a reconcile made: the deal's thread replies (thread mode), else the channel's history."""
+    return fake.calls_to("conversations.replies" if nudges_in == "thread" else "conversations.history")
+
+
+def chatter(fake, settings, deal_id: int, text: str, nudges_in: str) -> None:
+    """The team talking where the nudge went: in the deal's thread, or in the channel."""
+    [row] = query(settings.db_path, "SELECT channel_id, message_ts FROM deals WHERE id = ?", (deal_id,))
+    extra = {"thread_ts": row["message_ts"]} if nudges_in == "thread" else {}
+    fake.add_message(row["channel_id"], text, **extra)
 
 
 @pytest.fixture
@@ -124,15 +151,16 @@ def assert_database_ok(db_path: Path) -> None:
     assert query(db_path, "PRAGMA integrity_check")[0]["integrity_check"] == "ok"
 
 
-def tick_env(fake, db_path: Path) -> dict[str, str]:
+def tick_env(fake, settings) -> dict[str, str]:
     """`dealcoach tick`'s environment: nothing from the developer's shell, Slack on loopback, the test database."""
     return cli_env(
         SLACK_BOT_TOKEN=TOKEN,
         SLACK_SIGNING_SECRET=SECRET,
         SLACK_API_URL=fake.base_url,
-        DEALCOACH_DB=str(db_path),
+        DEALCOACH_DB=str(settings.db_path),
         DEALCOACH_TIMEZONE="Europe/Berlin",
         DEALCOACH_MANAGERS=MANAGER,
+        DEALCOACH_NUDGES_IN=settings.nudges_in,
     )
 
 
@@ -173,7 +201,7 @@ def test_concurrent_tick_processes_post_every_due_nudge_exactly_once(coach, cloc
             all_here.wait(timeout=30)
 
     fake.on("chat.postMessage", hold_each_first_post)
-    env = tick_env(fake, settings.db_path)
+    env = tick_env(fake, settings)
     procs = [start_tick(MONDAY_10, env, tmp_path) for _ in range(PROCESSES)]
     results = [finish(p) for p in procs]
 
@@ -194,7 +222,7 @@ def test_a_tick_with_local_now_leaves_a_fresh_claim_to_the_utc_dispatcher(coach,
     """`serve` stamps in UTC, `tick --now 10:01` in Berlin time: the tick must not steal a claim one minute old."""
     capture(coach, clock, "Acme")
     fake.epoch = MONDAY_10.timestamp()
-    env = tick_env(fake, settings.db_path)
+    env = tick_env(fake, settings)
     summaries = []
 
     class TickWhileServeIsAboutToPost(Pacer):
@@ -215,15 +243,16 @@ def test_a_tick_with_local_now_leaves_a_fresh_claim_to_the_utc_dispatcher(coach,
 # -- killed between posting and recording ---------------------------------------------------------------
 
 
+@BOTH
 @pytest.mark.parametrize("slack_kept_it", [True, False], ids=["slack-has-it", "slack-never-got-it"])
 def test_a_tick_killed_between_post_and_record_is_reconciled_after_the_lease(
-    coach, clock, fake, settings, tmp_path, slack_kept_it
+    coach, clock, fake, settings, tmp_path, slack_kept_it, nudges_in
 ):
     """SIGKILL while Slack answers: after LEASE the channel's history decides, and nothing is posted twice."""
     first = capture(coach, clock, "Acme", channel="C0ONE")
     second = capture(coach, clock, "Globex", channel="C0TWO")
     fake.epoch = MONDAY_10.timestamp()
-    env = tick_env(fake, settings.db_path)
+    env = tick_env(fake, settings)
     running: dict[str, subprocess.Popen] = {}
     started = threading.Event()
 
@@ -253,13 +282,19 @@ def test_a_tick_killed_between_post_and_record_is_reconciled_after_the_lease(
     within_lease = run_tick(MONDAY_10 + LEASE / 2, env, tmp_path)  # the orphan may still be in flight: hands off
     assert posted_count(within_lease) == 1 and "reconciled 0" in within_lease
     assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0ONE", "C0TWO"]
-    assert fake.calls_to("conversations.history") == []
+    assert lookups(fake, nudges_in) == []
     assert post_row(settings.db_path, orphan["id"])["status"] == "sending"
 
     after_lease = run_tick(MONDAY_10 + LEASE + timedelta(minutes=1), env, tmp_path)
     assert "reconciled 1" in after_lease
-    [history] = fake.calls_to("conversations.history")
+    [history] = lookups(fake, nudges_in)
     assert history.params["channel"] == "C0ONE"
+    if nudges_in == "thread":  # the nudge is a reply under the deal's message, and is looked for in its thread
+        assert (
+            orphan_call.params["thread_ts"]
+            == history.params["ts"]
+            == query(settings.db_path, "SELECT message_ts FROM deals WHERE id = ?", (first.id,))[0]["message_ts"]
+        )
     if slack_kept_it:
         assert len(nudge_posts(fake)) == 2  # found in the history: recorded, not posted again
         recorded = post_row(settings.db_path, orphan["id"])
@@ -325,8 +360,11 @@ def test_ok_false_is_retried_with_growing_backoff_until_slack_takes_it(coach, cl
     assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
 
 
+@BOTH
 @pytest.mark.parametrize("arrange", UNKNOWN_OUTCOMES, ids=lambda arrange: arrange.__name__)
-def test_an_unknown_outcome_is_settled_from_the_channel_history(coach, clock, fake, settings, client, tick, arrange):
+def test_an_unknown_outcome_is_settled_from_the_channel_history(
+    coach, clock, fake, settings, client, tick, arrange, nudges_in
+):
     """5xx, timeout or a lost connection: unconfirmed, then the history says whether to record it or post it."""
     deal = capture(coach, clock, "Acme")
     slack_kept_it = arrange(fake, client)
@@ -342,7 +380,7 @@ def test_an_unknown_outcome_is_settled_from_the_channel_history(coach, clock, fa
     assert held_by_slack(fake) == (Counter({report.unconfirmed[0]: 1}) if slack_kept_it else Counter())
 
     report = tick(MONDAY_10 + timedelta(minutes=1))
-    assert len(fake.calls_to("conversations.history")) == 1
+    assert len(lookups(fake, nudges_in)) == 1
     assert len(nudge_posts(fake)) == (1 if slack_kept_it else 2)
     assert report.posted == ([] if slack_kept_it else [post_id_of(nudge_posts(fake)[-1].params)])
     assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
@@ -545,34 +583,46 @@ def test_a_run_that_meets_several_failures_in_a_row_still_delivers_the_rest(coac
 # -- history lookups where Slack limits them ----------------------------------------------------------------
 
 
-def test_an_unknown_post_is_looked_for_in_its_own_time_window_not_from_now_back(coach, clock, fake, settings, tick):
+@BOTH
+def test_an_unknown_post_is_looked_for_in_its_own_time_window_not_from_now_back(
+    coach, clock, fake, settings, tick, nudges_in
+):
     """A day of chatter after a post of unknown fate: reading back from now would stop short (Slack gives 15
     messages a call to apps outside the Marketplace) and post it again; its own window finds it at once."""
-    capture(coach, clock, "Acme")
+    deal = capture(coach, clock, "Acme")
     fake.fail("chat.postMessage", status=500, stored=True)
     [unknown] = tick(MONDAY_10).unconfirmed
     fake.history_page_max = 15
-    for minute in range(200):  # the team talks all day in the channel, long after the post
+    for minute in range(200):  # the team talks all day where the nudge went, long after the post
         fake.epoch = (MONDAY_10 + timedelta(hours=1, minutes=minute)).timestamp()
-        fake.add_message(CHANNEL, f"chatter {minute}")
+        chatter(fake, settings, deal.id, f"chatter {minute}", nudges_in)
 
     report = tick(MONDAY_10 + timedelta(days=1))
     assert report.reconciled == [unknown] and post_row(settings.db_path, unknown)["status"] == "posted"
-    assert len(fake.calls_to("conversations.history")) == 1
+    assert len(lookups(fake, nudges_in)) == 1
     assert len(nudge_posts(fake)) == 1 + 1  # Monday's once, and Tuesday's step
     assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
 
 
+@BOTH
 def test_a_history_read_a_page_a_minute_finds_the_post_over_several_runs_and_never_posts_it_again(
-    coach, clock, fake, settings, tick
+    coach, clock, fake, settings, tick, nudges_in
 ):
     """15 messages a call, one call a minute: each run reads on from where the last one stopped, a 429 leaves the
     post unknown (never posted on a guess), and the post is found on the third run."""
-    capture(coach, clock, "Acme")
+    deal = capture(coach, clock, "Acme")
+    fake.epoch = MONDAY_10.timestamp()
+
+    def busy_minutes():  # inside the post's window, where a search reaches them before the post
+        for n in range(40):
+            chatter(fake, settings, deal.id, f"chatter {n}", nudges_in)
+
+    if nudges_in == "thread":  # a thread is read oldest first: the team talked there just before the nudge
+        busy_minutes()
     fake.fail("chat.postMessage", status=500, stored=True)
     [unknown] = tick(MONDAY_10).unconfirmed
-    for n in range(40):  # busy minutes right after the post, inside its window
-        fake.add_message(CHANNEL, f"chatter {n}")
+    if nudges_in == "channel":  # a channel's history is read newest first: the team talked right after it
+        busy_minutes()
     fake.history_page_max = 15
 
     for run in (1, 2):
@@ -583,7 +633,7 @@ def test_a_history_read_a_page_a_minute_finds_the_post_over_several_runs_and_nev
         assert len(nudge_posts(fake)) == 1
     fake.history_calls_left = 1
     assert tick(MONDAY_10 + timedelta(minutes=3)).reconciled == [unknown]
-    pages = fake.calls_to("conversations.history")
+    pages = lookups(fake, nudges_in)
     assert [c.failed for c in pages] == [False, True, False, True, False]  # a page a minute, the rest refused
     assert post_row(settings.db_path, unknown)["status"] == "posted" and len(nudge_posts(fake)) == 1
     assert_posted_exactly_once(fake, settings.db_path, due_nudge_ids(settings.db_path, MONDAY_10))
@@ -631,7 +681,7 @@ def test_serve_killed_after_acking_a_capture_before_its_announcement_lands(fake,
     """kill -9 after the ack, while the announcement is on its way: the next ticks settle it (history first, even
     when that is rate limited), post it once at most, and only then the deal's nudges."""
     port = free_port()
-    env = {**tick_env(fake, settings.db_path), "PORT": str(port)}
+    env = {**tick_env(fake, settings), "PORT": str(port)}
     proc, _ = start_serve(env, tmp_path)
     acked = threading.Event()
 

@@ -45,6 +45,7 @@ class Coach(Runtime):
     nudge_for = nudge_service.nudge_for
     act_on_nudge = nudge_service.act_on_nudge
     rendered_post = nudge_service.rendered_post
+    nudge_details = nudge_service.nudge_details
 
     # the team profile
     profile_of = profile_service.profile_of

@@ -108,6 +108,7 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(nudge_blocks.SNOOZE), ack_at_once, [nudges.handle_snooze]),
         (app.action(nudge_blocks.SKIP), ack_at_once, [nudges.handle_skip]),
         (app.action(nudge_blocks.REASSIGN), ack_at_once, [nudges.handle_reassign]),
+        (app.action(nudge_blocks.MORE), ack_at_once, [nudges.handle_more]),
         (app.view(nudge_forms.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
         (app.view(nudge_forms.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
         # the team profile, edited by managers from the Home tab

@@ -125,3 +125,16 @@ def handle_outcome_submission(ack, view: dict, context) -> None:
         return ack(response_action="errors", errors=exc.errors)
     first = next(iter(view["state"]["values"]), forms.REASON)
     _submit(ack, context, nudge_id, "done", field=first, outcome=outcome)
+
+
+def handle_more(body: dict, action: dict, context, client, respond) -> None:
+    """More: the whole coaching for a step in a modal (how, talking points, the whole draft)."""
+    coach: Coach = context["coach"]
+    read = nudge_blocks.read_value(action.get("value"))
+    if read is None:
+        return _gone(coach, body, client, respond, context)
+    try:
+        view = coach.nudge_details(read[0], team_id=context.team_id)
+    except NotAllowed as exc:
+        return refuse(coach, body, client, respond, context, str(exc))
+    open_form_for_click(client, body, respond, view)

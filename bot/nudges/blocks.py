@@ -18,7 +18,7 @@ from bot.nudges.forms import (
     SKIP_MODAL,
     modal_metadata,
 )
-from bot.playbook.loader import STAGE_LABEL, Step
+from bot.playbook.loader import Step
 from bot.playbook.render import facts, render
 from bot.slack.blocks import (
     MESSAGE_BLOCKS,
@@ -34,7 +34,12 @@ from bot.slack.blocks import (
 )
 from bot.slack.text import channel_link, escape, mention, truncate
 
-DONE, SKIP, SNOOZE, REASSIGN = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign"
+DONE, SKIP, SNOOZE, REASSIGN, MORE = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign", "nudge_more"
+DETAILS_MODAL = "nudge_details"
+# Short by default: a step's message shows the action, for whom, when, one "why now" line, the draft's opening and
+# the buttons, within LINE_BUDGET lines of LINE_WIDTH characters; how and the whole draft are under More.
+LINE_BUDGET, LINE_WIDTH = 12, 80
+DRAFT_LINES = 5  # of the budget, for the draft's opening (its label included)
 ACTIONS_BLOCK = "nudge_"  # + the nudge id: the block of its buttons, which tells Reassign which nudge
 SNOOZE_DAYS = {"1": "1 day", "7": "1 week"}
 RESULTS = {
@@ -114,8 +119,32 @@ def nudge_actions(nudge: Nudge) -> dict:
                 "placeholder": {"type": "plain_text", "text": "Reassign"},
             },
             button(ADD_DETAILS, "Add details", str(nudge.deal_id)),
+            button(MORE, "More", value),
         ],
     }
+
+
+def visual_lines(text: str, width: int = LINE_WIDTH) -> int:
+    """How many lines `text` takes on screen, each line wrapped at `width` characters."""
+    return sum(max(1, -(-len(line) // width)) for line in text.split("\n"))
+
+
+def draft_opening(draft: str, lines: int = DRAFT_LINES - 1, width: int = LINE_WIDTH) -> tuple[str, bool]:
+    """The draft's first `lines` screen lines, cut at a word, and whether anything was left out."""
+    kept: list[str] = []
+    left = lines
+    for line in draft.splitlines():
+        need = visual_lines(line, width)
+        if need <= left:
+            kept.append(line)
+            left -= need
+            continue
+        if left > 0 and line.strip():
+            room = left * width - 1
+            cut = line[:room].rsplit(" ", 1)[0] if " " in line[:room] else line[:room]
+            kept.append(cut.rstrip(",;:") + "…")
+        return "\n".join(kept).rstrip(), True
+    return "\n".join(kept).rstrip(), False
 
 
 def _title(nudge: Nudge, deal: Deal, values: dict[str, str]) -> str:
@@ -128,34 +157,68 @@ def nudge_title(nudge: Nudge, deal: Deal) -> str:
     return _title(nudge, deal, facts(deal.fields, owner_id=deal.owner_id))
 
 
-def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, late: bool, tz: ZoneInfo) -> list[dict]:
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def late_steps(hours, deal: Deal, claimed_at: str):
+    """Which steps of a message claimed at `claimed_at` were late then: a business day on which the step could have
+    gone out (on or after its due date, and after the deal was captured) had passed. Never a guess at why."""
+    when = datetime.fromisoformat(claimed_at)
+    since = datetime.fromisoformat(deal.created_at)
+    return lambda nudge: hours.is_late(nudge.due_date, when, since=since)
+
+
+def step_late(nudge: Nudge, is_late) -> bool:
+    """Late is per step: only a step whose first chance has passed; "due today" never is."""
+    return bool(is_late and nudge.actionable and is_late(nudge))
+
+
+def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, is_late, tz: ZoneInfo) -> list[dict]:
     values = facts(deal.fields, owner_id=deal.owner_id)
     live_here = nudge.post_id == post_id
-    meta = [mention(_who(nudge, deal)), STAGE_LABEL[nudge.stage], f"due {nudge.due_date:%a %b %-d}"]
-    if late and live_here and nudge.actionable:
+    title = _title(nudge, deal, values)
+    resolved = resolution_line(nudge, live_here=live_here, tz=tz)
+    if resolved:  # one line: what became of it, then what it was (cut to fit the line)
+        done = _one_line(resolved)
+        room = max(LINE_WIDTH - len(done) - 5, 20)
+        return [context(f"{done} · ~{truncate(title, room)}~")]
+    meta = [f"For {mention(_who(nudge, deal))}", f"due {nudge.due_date:%a %b %-d}"]
+    if live_here and step_late(nudge, is_late):
         meta.append(":hourglass: late")
     if nudge.assignee_id:
         meta.append(f"reassigned from {mention(deal.owner_id)}")
+    blocks = [section(f"*{title}*"), context(" · ".join(meta))]
+    if step is not None:
+        if step.why:
+            blocks.append(section(f"*Why now:* {_one_line(render(step.why, values))}"))
+        if step.draft:
+            opening, more = draft_opening(render(step.draft, values))
+            tail = "\n_The whole draft, how to go about it and talking points: *More*_" if more else ""
+            blocks.append(section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(opening)}{tail}", SECTION_LIMIT)))
+    blocks.append(nudge_actions(nudge))
+    return blocks
+
+
+def details_modal(nudge: Nudge, deal: Deal, step: Step | None) -> dict:
+    """More: the whole coaching for a step, one click from the short message: why, how, the whole draft."""
+    values = facts(deal.fields, owner_id=deal.owner_id)
     blocks = [
         section(f"*{_title(nudge, deal, values)}*"),
-        context(" · ".join(meta)),
+        context(f"For {mention(_who(nudge, deal))} · due {nudge.due_date:%a %b %-d}"),
     ]
-    resolved = resolution_line(nudge, live_here=live_here, tz=tz)
-    if resolved:
-        blocks.append(context(resolved))
-        return blocks
     if step is not None:
-        guide = f"*Why now:* {render(step.why, values)}" if step.why else ""
+        if step.why:
+            blocks.append(section(f"*Why now:* {render(step.why, values)}"))
         if step.how:
-            guide += ("\n" if guide else "") + "*How:*\n" + "\n".join(f"• {render(h, values)}" for h in step.how)
-        if guide:
-            blocks.append(section(guide))
+            blocks.append(section("*How:*\n" + "\n".join(f"• {render(h, values)}" for h in step.how)))
         if step.draft:
             blocks.append(
                 section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(render(step.draft, values))}", SECTION_LIMIT))
             )
-    blocks.append(nudge_actions(nudge))
-    return blocks
+    view = modal(DETAILS_MODAL, title="The whole follow-up", submit="Close", close="Close", metadata="", blocks=blocks)
+    del view["submit"]  # nothing to save: read, then close
+    return view
 
 
 def nudge_message(
@@ -164,24 +227,29 @@ def nudge_message(
     steps: dict[str, Step],
     *,
     post_id: int,
-    late: bool,
+    late: bool = False,
     tz: ZoneInfo,
+    is_late=None,
 ) -> tuple[str, list[dict]]:
-    """One message for one deal's due steps: a single nudge in full, or several gathered under one heading."""
+    """One message for one deal's due steps: a single nudge, or several gathered under one heading. `is_late(nudge)`
+    says which steps are late (their first chance has passed); `late` alone marks every open step late."""
+    if is_late is None and late:
+        is_late = lambda n: True  # noqa: E731 - an older caller's whole-message flag
     values = facts(deal.fields, owner_id=deal.owner_id)
     who = sorted({_who(n, deal) for n in nudges})
     mentions = " ".join(mention(u) for u in who)
     if len(nudges) == 1:
         n = nudges[0]
-        text = f"{mentions} {_title(n, deal, values)} (due {n.due_date:%a %b %-d}{', late' if late else ''})"
-        return truncate(text, 3000), _step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, late=late, tz=tz)
+        flag = ", late" if n.post_id == post_id and step_late(n, is_late) else ""
+        text = f"{mentions} {_title(n, deal, values)} (due {n.due_date:%a %b %-d}{flag})"
+        return truncate(text, 3000), _step_blocks(
+            deal, n, steps.get(n.step_id), post_id=post_id, is_late=is_late, tz=tz
+        )
     heading = f"{mentions} {len(nudges)} follow-ups for {values['account']} are waiting"
-    if late:
-        heading += " (some are late: Deal Coach was away or they were snoozed)"
     blocks: list[dict] = [section(f":bell: {heading}")]
     for n in nudges:
         blocks.append({"type": "divider"})
-        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, late=late, tz=tz))
+        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, is_late=is_late, tz=tz))
     titles = "; ".join(render(n.title, values) for n in nudges)
     return truncate(f"{heading}: {titles}", 3000), blocks[:MESSAGE_BLOCKS]
 

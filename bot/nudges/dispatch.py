@@ -31,7 +31,7 @@ from slack_sdk import WebClient
 from bot.deals import announcements, wins
 from bot.deals.model import Deal, Nudge, clear_delivery_problem, get_deal, record_delivery_problem
 from bot.nudges import ledger
-from bot.nudges.blocks import nudge_message, undeliverable_dm
+from bot.nudges.blocks import late_steps, nudge_message, undeliverable_dm
 from bot.nudges.ledger import ANNOUNCEMENT, WIN
 from bot.runtime import Runtime
 from bot.slack import workspaces
@@ -205,7 +205,8 @@ class Dispatcher:
 
     def _render(self, post: ledger.Post, deal: Deal, steps: list[Nudge]) -> tuple[str, list[dict]]:
         by_id = {s.id: s for s in self.coach.playbook.steps}
-        return nudge_message(deal, steps, by_id, post_id=post.id, late=post.late, tz=self.coach.settings.tz)
+        is_late = late_steps(self.hours, deal, post.claimed_at)
+        return nudge_message(deal, steps, by_id, post_id=post.id, is_late=is_late, tz=self.coach.settings.tz)
 
     @staticmethod
     def _metadata(post, deal: Deal) -> dict:

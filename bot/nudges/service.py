@@ -13,7 +13,7 @@ from bot.deals.capture import InputError
 from bot.deals.model import Deal, Nudge
 from bot.deals.service import NotAllowed, Redraw
 from bot.nudges import ledger
-from bot.nudges.blocks import already_resolved_text, nudge_message
+from bot.nudges.blocks import already_resolved_text, details_modal, late_steps, nudge_message
 from bot.runtime import Runtime
 from bot.slack.ids import is_user_id
 from bot.slack.text import mention
@@ -98,7 +98,19 @@ def rendered_post(rt: Runtime, post_id: int) -> tuple[str, str, str, list[dict]]
         shown = ledger.nudges_shown_in(db, post_id)
     if deal is not None and deal.deleted:  # its steps are gone: the message says why, without buttons
         return (post.channel_id, post.ts, *deal_blocks.deleted_deal_message(deal))
+    is_late = late_steps(rt.hours, deal, post.claimed_at)
     text, message_blocks = nudge_message(
-        deal, shown, rt.steps_by_id(), post_id=post.id, late=post.late, tz=rt.settings.tz
+        deal, shown, rt.steps_by_id(), post_id=post.id, is_late=is_late, tz=rt.settings.tz
     )
     return post.channel_id, post.ts, text, message_blocks
+
+
+def nudge_details(rt: Runtime, nudge_id: int, *, team_id: str) -> dict:
+    """More: the whole coaching for a step (why, how, the whole draft), for anyone in the deal's workspace to read;
+    raises NotAllowed for a step that isn't there (or is another workspace's)."""
+    with rt.store.session() as db:
+        nudge = ledger.get_nudge(db, nudge_id)
+        deal = deals.get_deal(db, nudge.deal_id) if nudge else None
+    if nudge is None or deal is None or deal.team_id != team_id or deal.deleted:
+        raise NotAllowed("I can't find that follow-up any more.")
+    return details_modal(nudge, deal, rt.steps_by_id().get(nudge.step_id))

@@ -161,7 +161,7 @@ def dms(fake, user: str) -> list[str]:
     return [c.params["text"] for c in fake.calls_to("chat.postMessage") if c.params["channel"] == user]
 
 
-NUDGE_BUTTONS = ["nudge_done", "nudge_snooze", "nudge_skip", "nudge_reassign", "open_deal_details"]
+NUDGE_BUTTONS = ["nudge_done", "nudge_snooze", "nudge_skip", "nudge_reassign", "open_deal_details", "nudge_more"]
 
 
 # -- opening Home ----------------------------------------------------------------------------------------------

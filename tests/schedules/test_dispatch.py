@@ -59,6 +59,7 @@ def test_first_tick_posts_the_day_zero_step_with_draft_and_buttons(coach, fake, 
         "nudge_skip",
         "nudge_reassign",
         "open_deal_details",
+        "nudge_more",
     ]
     assert fake.violations == []
     assert nudges(coach.settings)["congratulate"]["status"] == "posted"
@@ -124,7 +125,13 @@ def test_a_deal_missed_for_days_gets_one_late_message_gathering_its_steps(coach,
     report = tick(datetime(2026, 11, 27, 9, 0, tzinfo=UTC))  # Friday: down all week
     assert len(report.posted) == 1 and report.late == report.posted
     [post] = fake.posts_of(NUDGE)
-    assert "follow-ups for Acme Rockets are waiting" in post.params["text"] and "some are late" in post.params["text"]
+    text = post.params["text"]
+    assert "follow-ups for Acme Rockets are waiting" in text and "away" not in text and "snoozed" not in text
+    metas = [b["elements"][0]["text"] for b in post.params["blocks"] if b["type"] == "context"]
+    late = [m for m in metas if ":hourglass: late" in m]
+    due_friday = [m for m in metas if "due Fri Nov 27" in m]
+    assert due_friday and not any(":hourglass:" in m for m in due_friday)  # due today is never late
+    assert late and all("due Fri" not in m for m in late)
     done_buttons = [
         e
         for b in post.params["blocks"]

@@ -470,7 +470,7 @@ def test_after_an_outage_each_deal_gets_one_late_message_oldest_first(coach, clo
     posts = nudge_posts(fake)
     assert [c.params["text"].split(" follow-ups for ")[1].split(" ")[0] for c in posts] == ["Oldco", "Midco", "Newco"]
     assert [c.params["channel"] for c in posts] == [CHANNEL, CHANNEL, "C0OTHER"]
-    assert all("some are late" in c.params["text"] for c in posts)
+    assert all(":hourglass: late" in str(c.params["blocks"]) for c in posts)
     assert report.late == report.posted and len(report.posted) == 3
     assert pace.slept == [1.0]  # Oldco and Midco share a channel
     first = {n["id"] for n in deal_nudges(settings.db_path, oldco.id) if n["status"] == "posted"}

@@ -236,6 +236,9 @@ def nudge_message(
     if is_late is None and late:
         is_late = lambda n: True  # noqa: E731 - an older caller's whole-message flag
     values = facts(deal.fields, owner_id=deal.owner_id)
+    missed = [n for n in nudges if n.status == "missed"]
+    if missed:
+        return _catch_up(deal, missed, [n for n in nudges if n.status != "missed"], steps, post_id, is_late, tz)
     who = sorted({_who(n, deal) for n in nudges})
     mentions = " ".join(mention(u) for u in who)
     if len(nudges) == 1:
@@ -252,6 +255,33 @@ def nudge_message(
         blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, is_late=is_late, tz=tz))
     titles = "; ".join(render(n.title, values) for n in nudges)
     return truncate(f"{heading}: {titles}", 3000), blocks[:MESSAGE_BLOCKS]
+
+
+def missed_line(nudge: Nudge, deal: Deal, step: Step | None) -> str:
+    """One line for a step whose moment passed while nobody could be nudged: what it was, and its window."""
+    window = f", best done within {step.window} days of that" if step and step.window else ""
+    return f"⌛ {nudge_title(nudge, deal)} (due {nudge.due_date:%a %b %-d}{window})"
+
+
+def _catch_up(
+    deal: Deal, missed: list[Nudge], worth: list[Nudge], steps: dict[str, Step], post_id: int, is_late, tz: ZoneInfo
+) -> tuple[str, list[dict]]:
+    """After an outage: the windows that were missed, a line each, then only the steps still worth doing."""
+    account = escape(deal.account)
+    who = sorted({_who(n, deal) for n in worth} or {deal.owner_id})
+    mentions = " ".join(mention(u) for u in who)
+    count = f"{len(missed)} follow-up{'s' if len(missed) != 1 else ''}"
+    heading = f"{mentions} Catching up on *{account}*: the moment for {count} has passed"
+    if worth:
+        heading += f"; {len(worth)} {'is' if len(worth) == 1 else 'are'} still worth doing"
+    lines = [missed_line(n, deal, steps.get(n.step_id)) for n in missed]
+    blocks: list[dict] = [section(f":bell: {heading}."), section(truncate("\n".join(lines), SECTION_LIMIT))]
+    for n in worth:
+        blocks.append({"type": "divider"})
+        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, is_late=is_late, tz=tz))
+    titles = "; ".join(nudge_title(n, deal) for n in worth) or "nothing left to do now"
+    text = f"{heading.replace('*', '')}. Still to do: {titles}"
+    return truncate(text, 3000), blocks[:MESSAGE_BLOCKS]
 
 
 def skip_modal(nudge: Nudge, deal: Deal) -> dict:

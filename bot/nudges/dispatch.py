@@ -127,13 +127,15 @@ class TickReport:
     reconciled: list[int] = field(default_factory=list)
     announced: list[int] = field(default_factory=list)  # deals' channel messages posted by this tick
     shared: list[int] = field(default_factory=list)  # wins shared with the team (testimonial, referral, live)
+    missed: list[int] = field(default_factory=list)  # nudge ids whose window had passed: told, recorded as missed
     open: bool = False
 
     def summary(self) -> str:
         return (
             f"posted {len(self.posted)} ({len(self.late)} late), retrying {len(self.retrying)}, "
             f"unconfirmed {len(self.unconfirmed)}, sent to owners {len(self.undeliverable)}, "
-            f"reconciled {len(self.reconciled)}, announced {len(self.announced)}, wins shared {len(self.shared)}"
+            f"reconciled {len(self.reconciled)}, announced {len(self.announced)}, wins shared {len(self.shared)}, "
+            f"missed {len(self.missed)}"
         )
 
 
@@ -172,10 +174,19 @@ class Dispatcher:
         self, deal_id: int, today: date, now: datetime, report: TickReport, blocked: dict, patience: Patience
     ) -> None:
         with self.coach.store.write() as db:
-            claimed = ledger.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now), where=self.where)
+            claimed = ledger.claim(
+                db,
+                deal_id,
+                today=today,
+                now=now,
+                is_late=self._is_late(now),
+                where=self.where,
+                steps=self.coach.steps_by_id(),
+            )
         if claimed is None:
             return
         post, deal, steps = claimed
+        report.missed.extend(n.id for n in steps if n.status == ledger.MISSED)
         if post.channel_id in blocked:
             self._release(post, now, "rate limited earlier in this tick", blocked[post.channel_id], report)
             return

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 import sqlite_utils
 
 from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row
+from bot.playbook.loader import Step
 from bot.storage import insert, insert_many, query, query_one
 from bot.timestamps import stamp
 
@@ -24,6 +25,22 @@ RESOLVABLE = ("planned", "posted")
 
 
 NUDGES, ANNOUNCEMENT, WIN = "nudges", "announcement", "win"
+MISSED = "missed"  # a step whose window passed before it could be posted: listed in the catch-up, counted
+
+
+def is_ask(step: Step | None) -> bool:
+    """A step that asks the buyer for something (a testimonial, referrals): never two at once. The one place that
+    says so; a playbook `ask` flag, once steps carry one, is read here too."""
+    if step is None:
+        return False
+    return bool(getattr(step, "ask", False)) or step.outcome in ("testimonial", "referral")
+
+
+def is_stale(step: Step | None, due: date, today: date) -> bool:
+    """Its moment has passed: more than its playbook `window` of days since it fell due."""
+    return step is not None and step.window is not None and (today - due).days > step.window
+
+
 # The deal's announcement isn't settled (being posted, unknown, or waiting for a retry): its nudges wait.
 # `{deal}` is the SQL naming the deal: a parameter, or a column of the outer query.
 UNSETTLED_ANNOUNCEMENT = (
@@ -110,25 +127,50 @@ def claim(
     now: datetime,
     is_late: Callable[[date, str], bool],
     where: Where | None = None,
+    steps: dict[str, Step] | None = None,
 ) -> tuple[Post, Deal, list[Nudge]] | None:
     """Inside a write transaction: take this deal's due steps for one message, or None if another took them.
-    `where`: the message's destination (default: the deal's channel, top level)."""
+    `where`: the message's destination (default: the deal's channel, top level). With the playbook's `steps`, a
+    step past its window is recorded as missed (and listed in the message), and only one ask goes out at a time:
+    a later one waits until the deal has no ask open."""
     # One writer at a time: the steps read here are still 'planned' when the post and its post_nudges rows are
     # written, because SQLite lets one write transaction in at a time; that is what makes the claim exclusive.
     # With concurrent writers, lock the rows (SELECT ... FOR UPDATE SKIP LOCKED) or check the UPDATE's count.
     deal = get_deal(db, deal_id)
     if deal is None or deal.status != "open":
         return None
-    rows = query(
+    due = query(
         db,
         "SELECT * FROM nudges WHERE deal_id = ? AND status = 'planned' AND due_date <= ? "
         "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-        f"AND NOT EXISTS ({ANNOUNCING}) ORDER BY due_date, id LIMIT ?",
-        [deal_id, today.isoformat(), stamp(now), deal_id, MAX_PER_MESSAGE],
+        f"AND NOT EXISTS ({ANNOUNCING}) ORDER BY due_date, id",
+        [deal_id, today.isoformat(), stamp(now), deal_id],
     )
-    if not rows:
+    steps = steps or {}
+    open_steps = query(
+        db, "SELECT step_id FROM nudges WHERE deal_id = ? AND status IN ('sending', 'posted')", [deal_id]
+    )
+    asking = any(is_ask(steps.get(r["step_id"])) for r in open_steps)
+    rows, missed = [], []
+    for r in due:
+        step = steps.get(r["step_id"])
+        if is_stale(step, date.fromisoformat(r["due_date"]), today):
+            missed.append(r)
+        elif is_ask(step) and asking:
+            continue  # one ask at a time: this one waits its own turn
+        elif len(rows) < MAX_PER_MESSAGE:
+            asking = asking or is_ask(step)
+            rows.append(r)
+    # missed steps a failed catch-up could not tell about yet: told in this one
+    missed += query(
+        db,
+        "SELECT * FROM nudges n WHERE n.deal_id = ? AND n.status = 'missed' AND NOT EXISTS (SELECT 1 FROM posts p "
+        "WHERE p.id = n.post_id AND p.status IN ('sending', 'unconfirmed', 'posted'))",
+        [deal_id],
+    )
+    if not rows and not missed:
         return None
-    late = any(is_late(date.fromisoformat(r["due_date"]), r["created_at"]) for r in rows)
+    late = any(is_late(date.fromisoformat(r["due_date"]), r["created_at"]) for r in rows + missed)
     channel_id, thread_ts = where(deal) if where else (deal.channel_id, None)
     post_row = {
         "deal_id": deal_id,
@@ -142,12 +184,21 @@ def claim(
     }
     post_id = insert(db, "posts", post_row)
     ids = [r["id"] for r in rows]
-    insert_many(db, "post_nudges", [{"post_id": post_id, "nudge_id": i} for i in ids])
-    marks = ",".join("?" * len(ids))
-    db.execute(
-        f"UPDATE nudges SET status = 'sending', post_id = ?, updated_at = ? WHERE id IN ({marks}) AND status = 'planned'",
-        [post_id, stamp(now), *ids],
-    )
+    insert_many(db, "post_nudges", [{"post_id": post_id, "nudge_id": r["id"]} for r in rows + missed])
+    if ids:
+        marks = ",".join("?" * len(ids))
+        db.execute(
+            f"UPDATE nudges SET status = 'sending', post_id = ?, updated_at = ? WHERE id IN ({marks}) "
+            "AND status = 'planned'",
+            [post_id, stamp(now), *ids],
+        )
+    if missed:
+        marks = ",".join("?" * len(missed))
+        db.execute(
+            f"UPDATE nudges SET status = 'missed', post_id = ?, resolved_at = COALESCE(resolved_at, ?), updated_at = ? "
+            f"WHERE id IN ({marks}) AND status IN ('planned', 'missed')",
+            [post_id, stamp(now), stamp(now), *(r["id"] for r in missed)],
+        )
     post = post_from_row({"id": post_id, **post_row})
     return post, deal, post_nudges(db, post_id)
 

@@ -45,6 +45,7 @@ STEP_KEYS = frozenset(
         "max_amount",
         "outcome",
         "unsigned_only",
+        "window",
     }
 )
 OUTCOMES = ("win_reason", "testimonial", "referral")  # what Done asks the rep to record
@@ -72,6 +73,7 @@ class Step:
     max_amount: Decimal | None
     outcome: str | None = None
     unsigned_only: bool = False
+    window: int | None = None  # days after it falls due that the step is still worth doing; None: it always is
 
     def applies_to(self, persona: str, amount: Decimal, signed: bool = True) -> bool:
         if self.unsigned_only and signed:
@@ -259,6 +261,12 @@ def _parse_step(raw: object) -> Step:
     outcome = raw.get("outcome")
     if outcome is not None and outcome not in OUTCOMES:
         raise ValueError(f"'outcome' must be one of {', '.join(OUTCOMES)} (got {outcome!r}).")
+    window = raw.get("window")
+    if window is not None and (not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= 400):
+        raise ValueError(
+            f"'window' must be a whole number of days from 1 to 400 (got {window!r}): how long after it falls due "
+            "the step is still worth doing, such as window = 3 for a call that belongs to the first days."
+        )
     min_amount, max_amount = _amount(raw, "min_amount"), _amount(raw, "max_amount")
     if min_amount is not None and max_amount is not None and min_amount > max_amount:
         raise ValueError("'min_amount' is larger than 'max_amount'.")
@@ -277,4 +285,5 @@ def _parse_step(raw: object) -> Step:
         max_amount=max_amount,
         outcome=outcome,
         unsigned_only=unsigned_only,
+        window=window,
     )

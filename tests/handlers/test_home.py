@@ -171,7 +171,7 @@ def test_a_rep_sees_overdue_due_today_and_upcoming_nudges_with_the_channel_butto
     capture, settings, slack, fake, tick
 ):
     deal = capture()
-    ids = plan(settings, deal.id, {"next-steps": LAST_WEEK, "congratulate": TODAY, "thank-you-note": "2026-11-25"})
+    ids = plan(settings, deal.id, {"welcome-kit": LAST_WEEK, "congratulate": TODAY, "thank-you-note": "2026-11-25"})
     tick(MONDAY_10)  # posts the overdue and today's steps; the thank-you note is still planned
     response = open_home(slack)
     assert response.status == 200
@@ -180,13 +180,13 @@ def test_a_rep_sees_overdue_due_today_and_upcoming_nudges_with_the_channel_butto
     assert lines[0] == "My nudges"
     overdue, today, upcoming = (lines.index(t) for t in lines if t.startswith(("*:red", "*:large_orange", "*:cal")))
     assert lines[overdue] == "*:red_circle: Overdue* (1)"
-    assert "Send Jane Doe the next steps" in lines[overdue + 1] and "7 days late" in lines[overdue + 1]
+    assert "Send Jane Doe the welcome kit" in lines[overdue + 1] and "7 days late" in lines[overdue + 1]
     assert lines[today] == "*:large_orange_circle: Due today* (1)"
     assert "Acme Rockets" in lines[today + 1] and f"in <#{CHANNEL}>" in lines[today + 1]
     assert lines[upcoming] == "*:calendar: Upcoming (next 14 days)* (1)"
     assert "thank-you note" in lines[upcoming + 1] and "due Wed Nov 25" in lines[upcoming + 1]
     assert buttons(view) == {
-        f"nudge_{ids['next-steps']}": NUDGE_BUTTONS,
+        f"nudge_{ids['welcome-kit']}": NUDGE_BUTTONS,
         f"nudge_{ids['congratulate']}": NUDGE_BUTTONS,
         f"nudge_{ids['thank-you-note']}": NUDGE_BUTTONS,  # a planned step may be done early
         f"deal_{deal.id}": ["open_deal_details", "deal_mark_live", "deal_cancel", "deal_delete"],

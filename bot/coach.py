@@ -46,6 +46,7 @@ class Coach(Runtime):
     act_on_nudge = nudge_service.act_on_nudge
     rendered_post = nudge_service.rendered_post
     nudge_details = nudge_service.nudge_details
+    replan_overdue = nudge_service.replan_overdue
 
     # the team profile
     profile_of = profile_service.profile_of

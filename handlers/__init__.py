@@ -16,6 +16,7 @@ from bot.coach import Coach
 from bot.deals import blocks
 from bot.nudges import blocks as nudge_blocks
 from bot.nudges import forms as nudge_forms
+from bot.nudges.reminders import REPLAN
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
 from handlers import home, install, nudges, profile
@@ -109,6 +110,7 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(nudge_blocks.SKIP), ack_at_once, [nudges.handle_skip]),
         (app.action(nudge_blocks.REASSIGN), ack_at_once, [nudges.handle_reassign]),
         (app.action(nudge_blocks.MORE), ack_at_once, [nudges.handle_more]),
+        (app.action(REPLAN), ack_at_once, [nudges.handle_replan]),
         (app.view(nudge_forms.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
         (app.view(nudge_forms.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
         # the team profile, edited by managers from the Home tab

@@ -138,3 +138,19 @@ def handle_more(body: dict, action: dict, context, client, respond) -> None:
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
     open_form_for_click(client, body, respond, view)
+
+
+def handle_replan(body: dict, action: dict, context, client, respond) -> None:
+    """Re-plan, from a rep's morning reminder: their overdue steps move forward; the reminder says where to."""
+    coach: Coach = context["coach"]
+    value = action.get("value") or ""
+    if not (value.isascii() and value.isdigit()):
+        return _gone(coach, body, client, respond, context)
+    try:
+        message, redraw = coach.replan_overdue(int(value), team_id=context.team_id, user_id=context.user_id)
+    except NotAllowed as exc:
+        return refuse(coach, body, client, respond, context, str(exc))
+    channel, ts, text, blocks = message
+    if channel and ts:
+        client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+    coach.redraw(client, redraw)

@@ -13,7 +13,9 @@ from slack_sdk import WebClient
 from bot.coach import Coach
 from bot.digest.delivery import DigestReport, DigestSender
 from bot.nudges.dispatch import Dispatcher, Pacer, TickReport
+from bot.nudges.reminders import RepReminders
 from bot.slack import workspaces
+from bot.slack.posting import Patience
 from bot.slack.workspaces import ClientFor, Workspaces
 from bot.storage import is_outage, storage_problem
 
@@ -28,7 +30,10 @@ def dispatch_nudges(
     """Post every nudge due at `now` (default: the coach's clock) and reconcile any left unconfirmed."""
     client = workspaces.clients(client)
     with _logged("Nudge dispatch failed; the next tick will pick up where this one stopped"):
-        report = Dispatcher(coach, client, pacer).tick(now or coach.now())
+        now = now or coach.now()
+        report = Dispatcher(coach, client, pacer).tick(now)
+        # each rep with overdue steps hears first, privately, at the start of their business day
+        report.reminders = RepReminders(coach, client, Patience(sleep=pacer.sleep) if pacer else None).run(now)
     coach.refresh_homes_of_posts(client, report.posted + report.undeliverable + report.reconciled)  # never raises
     return report
 

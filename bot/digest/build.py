@@ -16,6 +16,7 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.deals.model import Deal, row_to_deal
+from bot.nudges.reminders import reps_first
 from bot.stats import RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
 from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
@@ -87,7 +88,13 @@ def gather(
         at_risk=at_risk(db, team_id=team_id, now=now, today=today, large_deal=large_deal, quiet_days=quiet_days),
         closed=closed_since(db, team_id=team_id, since=start, now=now),
         # about follow-ups: a rep with open deals and nothing due is left to the Home tab's team table
-        reps=[r for r in rep_stats(db, team_id=team_id, today=today, now=now, since=start) if r.busy],
+        reps=[
+            r
+            for r in reps_first(
+                db, rep_stats(db, team_id=team_id, today=today, now=now, since=start), team_id=team_id, today=today
+            )
+            if r.busy
+        ],
         reasons=reasons,
         reasons_total=reasons_total,
         outcomes=outcomes_received(db, team_id=team_id, now=now),

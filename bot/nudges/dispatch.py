@@ -128,6 +128,7 @@ class TickReport:
     announced: list[int] = field(default_factory=list)  # deals' channel messages posted by this tick
     shared: list[int] = field(default_factory=list)  # wins shared with the team (testimonial, referral, live)
     missed: list[int] = field(default_factory=list)  # nudge ids whose window had passed: told, recorded as missed
+    reminders: object = None  # the reps' reminders sent after this tick (bot.nudges.reminders.ReminderReport)
     open: bool = False
 
     def summary(self) -> str:

@@ -12,7 +12,7 @@ from bot.deals import wins
 from bot.deals.capture import InputError
 from bot.deals.model import Deal, Nudge
 from bot.deals.service import NotAllowed, Redraw
-from bot.nudges import ledger
+from bot.nudges import ledger, reminders
 from bot.nudges.blocks import already_resolved_text, details_modal, late_steps, nudge_message
 from bot.runtime import Runtime
 from bot.slack.ids import is_user_id
@@ -114,3 +114,15 @@ def nudge_details(rt: Runtime, nudge_id: int, *, team_id: str) -> dict:
     if nudge is None or deal is None or deal.team_id != team_id or deal.deleted:
         raise NotAllowed("I can't find that follow-up any more.")
     return details_modal(nudge, deal, rt.steps_by_id().get(nudge.step_id))
+
+
+def replan_overdue(rt: Runtime, reminder_id: int, *, team_id: str, user_id: str):
+    """Re-plan from a rep's reminder: their open overdue steps move forward. Returns (channel, ts, text, blocks) to
+    redraw the reminder with, and what else to redraw; raises NotAllowed for anyone but the rep."""
+    moved = reminders.replan(rt, reminder_id, team_id=team_id, user_id=user_id)
+    if moved is None:
+        raise NotAllowed("Only the rep this reminder is for can re-plan these follow-ups.")
+    count, days, row = moved
+    text, message_blocks = reminders.replanned_message(count, days)
+    redraw = Redraw(team_id, posts=(), people=frozenset({user_id}))
+    return (row.channel_id, row.ts, text, message_blocks), redraw

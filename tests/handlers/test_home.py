@@ -228,6 +228,13 @@ def test_a_manager_sees_the_team_and_the_deals_at_risk_before_their_own_nudges(c
             "UPDATE nudges SET status = 'done', resolved_by = ?, resolved_at = ? WHERE id = ?",
             [REP, "2026-11-20T10:00:00+00:00", ids["congratulate"]],
         )
+    with sqlite_utils.Database(settings.db_path) as db:  # the rep's morning reminder went: late steps slip
+        at = MONDAY_10.isoformat()
+        db.execute(
+            "INSERT INTO reminders (team_id, rep_id, local_date, status, claimed_at, lease_at, sent_at) "
+            "VALUES (?, ?, ?, 'sent', ?, ?, ?)",
+            [TEAM, REP, TODAY, at, at, at],
+        )
     quiet = capture("Globex", "$20k", owner=OTHER_REP, at=MONDAY_10 - timedelta(days=20))
     plan(settings, quiet.id, {})
     helped = capture("Hooli", "$30k", owner=OTHER_REP)

@@ -22,6 +22,7 @@ from bot.storage import is_outage, storage_problem
 Clients = WebClient | Workspaces | ClientFor  # one workspace's client, or a client per workspace
 
 logger = logging.getLogger(__name__)
+PARALLEL_CHANNELS = 64  # channels posted to at once by one dispatch run (a thread each, mostly asleep on the pace)
 
 
 def dispatch_nudges(
@@ -31,7 +32,8 @@ def dispatch_nudges(
     client = workspaces.clients(client)
     with _logged("Nudge dispatch failed; the next tick will pick up where this one stopped"):
         now = now or coach.now()
-        report = Dispatcher(coach, client, pacer).tick(now)
+        # with no pacer given, the paces every process shares (in the database), and channels in parallel
+        report = Dispatcher(coach, client, pacer, workers=1 if pacer else PARALLEL_CHANNELS).tick(now)
         # each rep with overdue steps hears first, privately, at the start of their business day
         report.reminders = RepReminders(coach, client, Patience(sleep=pacer.sleep) if pacer else None).run(now)
     coach.refresh_homes_of_posts(client, report.posted + report.undeliverable + report.reconciled)  # never raises

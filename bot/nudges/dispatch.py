@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -36,6 +37,7 @@ from bot.nudges.ledger import ANNOUNCEMENT, WIN
 from bot.runtime import Runtime
 from bot.slack import workspaces
 from bot.slack.blocks import MESSAGE_BLOCKS, section
+from bot.slack.pacing import SharedPacer
 from bot.slack.posting import (
     LEASE,
     OFFLINE,
@@ -108,7 +110,7 @@ class Pacer:
         self.monotonic = monotonic
         self._last: dict[str, float] = {}
 
-    def wait(self, channel: str) -> None:
+    def wait(self, channel: str, team: str = "") -> None:
         last = self._last.get(channel)
         if last is not None:
             gap = self.interval - (self.monotonic() - last)
@@ -141,11 +143,16 @@ class TickReport:
 
 
 class Dispatcher:
-    def __init__(self, coach: Runtime, client: WebClient | ClientFor, pacer: Pacer | None = None):
-        """`client`: one WebClient for every workspace, or a function giving each workspace's client."""
+    def __init__(
+        self, coach: Runtime, client: WebClient | ClientFor, pacer: Pacer | SharedPacer | None = None, workers: int = 1
+    ):
+        """`client`: one WebClient for every workspace, or a function giving each workspace's client. `pacer`: the
+        paces shared by every process through the database (the default), or one for this process only (tests).
+        `workers`: how many channels are posted to at once (each channel's deals in order, one at a time)."""
         self.coach = coach
         self.clients = workspaces.clients(client)
-        self.pacer = pacer or Pacer()
+        self.pacer = pacer or SharedPacer(coach.store, per_minute=coach.settings.posts_per_minute)
+        self.workers = workers
         self.hours = coach.hours
 
     def tick(self, now: datetime) -> TickReport:
@@ -160,13 +167,29 @@ class Dispatcher:
         with self.coach.store.session() as db:
             deal_ids = ledger.due_deal_ids(db, today=today, now=now)
         blocked: dict[str, datetime] = {}  # channel -> when Slack lets us post there again
-        for deal_id in deal_ids:
-            try:
-                self._dispatch_deal(deal_id, today, now, report, blocked, patience)
-            except (DatabaseBusy, DatabaseGone):  # the database, not this deal: the run stops, the job says why
-                raise
-            except Exception:  # a claim left 'sending' is settled after the lease; the other deals go on
-                logger.exception("Dispatching deal #%s failed; its steps are settled after the lease", deal_id)
+
+        def run(ids: list[int]) -> None:
+            for deal_id in ids:
+                try:
+                    self._dispatch_deal(deal_id, today, now, report, blocked, patience)
+                except (DatabaseBusy, DatabaseGone):  # the database, not this deal: the run stops, the job says why
+                    raise
+                except Exception:  # a claim left 'sending' is settled after the lease; the other deals go on
+                    logger.exception("Dispatching deal #%s failed; its steps are settled after the lease", deal_id)
+
+        if self.workers <= 1:
+            run(deal_ids)
+        else:  # channels in parallel, each channel's deals in order (its pace is one post a second anyway)
+            by_channel: dict[str, list[int]] = {}
+            with self.coach.store.session() as db:
+                for deal_id in deal_ids:
+                    deal = get_deal(db, deal_id)
+                    if deal is not None:
+                        by_channel.setdefault(self.where(deal)[0], []).append(deal_id)
+            workers = min(self.workers, len(by_channel)) or 1  # every channel at once, so none is left for the end
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch") as pool:
+                for future in [pool.submit(run, ids) for ids in by_channel.values()]:
+                    future.result()
         if report.posted or report.retrying or report.undeliverable or report.announced or report.shared:
             logger.info("Dispatch at %s: %s", now.isoformat(timespec="minutes"), report.summary())
         return report
@@ -236,7 +259,7 @@ class Dispatcher:
         patience: Patience,
     ) -> None:
         text, blocks = self._render(post, deal, steps)
-        self.pacer.wait(post.channel_id)
+        self.pacer.wait(post.channel_id, deal.team_id)
         in_dm = post.channel_id.startswith(("U", "W"))
         outcome = post_once(
             client,
@@ -424,7 +447,7 @@ class Dispatcher:
     def _share_win(
         self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
     ) -> None:
-        self.pacer.wait(post.channel_id)
+        self.pacer.wait(post.channel_id, deal.team_id)
         outcome = wins.deliver(self.coach.store, client, post, deal, now=now, patience=patience)
         if isinstance(outcome, Posted):
             FAILURES.succeeded(now)
@@ -437,7 +460,7 @@ class Dispatcher:
     def _announce(
         self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
     ) -> None:
-        self.pacer.wait(deal.channel_id)
+        self.pacer.wait(deal.channel_id, deal.team_id)
         outcome = announcements.deliver(self.coach.store, client, post, deal, now=now, patience=patience)
         if isinstance(outcome, Posted):
             FAILURES.succeeded(now)

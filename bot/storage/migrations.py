@@ -278,7 +278,7 @@ def _v11_threads_reminders_pacing(db: sqlite_utils.Database) -> None:
         """
     )
     db.execute("CREATE INDEX reminders_rep_sent ON reminders (rep_id, sent_at)")
-    db.execute("CREATE TABLE pacing (bucket TEXT PRIMARY KEY, next_at REAL NOT NULL, burst REAL NOT NULL)")
+    db.execute("CREATE TABLE pacing (bucket TEXT PRIMARY KEY, next_at REAL NOT NULL)")
 
 
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [

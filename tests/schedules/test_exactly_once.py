@@ -160,6 +160,7 @@ def tick_env(fake, settings) -> dict[str, str]:
         DEALCOACH_TIMEZONE="Europe/Berlin",
         DEALCOACH_MANAGERS=MANAGER,
         DEALCOACH_NUDGES_IN=settings.nudges_in,
+        DEALCOACH_POSTS_PER_MINUTE="600",
     )
 
 
@@ -207,7 +208,9 @@ def test_concurrent_tick_processes_post_every_due_nudge_exactly_once(coach, cloc
     assert [code for code, _, _ in results] == [0] * PROCESSES, [err for _, _, err in results]
     assert fake.violations == []  # includes a broken barrier: fewer processes than expected posted at once
     per_process = [posted_count(out) for _, out, _ in results]
-    assert sum(per_process) == DEALS and min(per_process) >= 1
+    assert (
+        sum(per_process) == DEALS and len([n for n in per_process if n]) >= 2
+    )  # channels in parallel: fast ones take more
     assert len(nudge_posts(fake)) == DEALS  # one message per deal, no lost races that posted anyway
     assert_posted_exactly_once(fake, settings.db_path, due)
     assert query(settings.db_path, "SELECT kind, status, COUNT(*) AS n FROM posts GROUP BY kind, status") == [
@@ -227,7 +230,7 @@ def test_a_tick_with_local_now_leaves_a_fresh_claim_to_the_utc_dispatcher(coach,
     class TickWhileServeIsAboutToPost(Pacer):
         """Serve's pacer runs between its claim and its post: the other process ticks exactly then."""
 
-        def wait(self, channel):
+        def wait(self, channel, team=""):
             summaries.append(run_tick("2026-11-23T10:01:00", env, tmp_path))  # no offset: Berlin time
 
     serve_now = MONDAY_10.astimezone(ZoneInfo("UTC"))  # what serve's clock gives: datetime.now(UTC)
@@ -249,7 +252,7 @@ def test_a_tick_killed_between_post_and_record_is_reconciled_after_the_lease(
 ):
     """SIGKILL while Slack answers: after LEASE the channel's history decides, and nothing is posted twice."""
     first = capture(coach, clock, "Acme", channel="C0ONE")
-    second = capture(coach, clock, "Globex", channel="C0TWO")
+    second = capture(coach, clock, "Globex", channel="C0ONE")  # one channel: its deals go out in order
     fake.epoch = MONDAY_10.timestamp()
     env = tick_env(fake, settings)
     running: dict[str, subprocess.Popen] = {}
@@ -280,7 +283,7 @@ def test_a_tick_killed_between_post_and_record_is_reconciled_after_the_lease(
 
     within_lease = run_tick(MONDAY_10 + LEASE / 2, env, tmp_path)  # the orphan may still be in flight: hands off
     assert posted_count(within_lease) == 1 and "reconciled 0" in within_lease
-    assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0ONE", "C0TWO"]
+    assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0ONE", "C0ONE"]
     assert lookups(fake, nudges_in) == []
     assert post_row(settings.db_path, orphan["id"])["status"] == "sending"
 
@@ -299,7 +302,7 @@ def test_a_tick_killed_between_post_and_record_is_reconciled_after_the_lease(
         recorded = post_row(settings.db_path, orphan["id"])
         assert (recorded["status"], recorded["ts"]) == ("posted", orphan_call.response["ts"])
     else:
-        assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0ONE", "C0TWO", "C0ONE"]
+        assert [c.params["channel"] for c in nudge_posts(fake)] == ["C0ONE", "C0ONE", "C0ONE"]
         assert post_row(settings.db_path, orphan["id"])["status"] == "failed"
     assert_posted_exactly_once(fake, settings.db_path, due)
     assert posted_count(run_tick(MONDAY_10 + 2 * LEASE, env, tmp_path)) == 0
@@ -510,6 +513,26 @@ def test_posts_to_one_channel_are_a_second_apart_and_other_channels_do_not_wait(
     same_channel = [at for at, channel in timeline if channel == "C0A"]
     assert [round(b - a, 3) for a, b in itertools.pairwise(same_channel)] == [1.0, 1.0]
     assert round(timeline[2][0] - timeline[1][0], 3) == 0.3  # C0B right after C0A's post, no wait
+
+
+def test_two_tick_processes_share_one_channels_pace_through_the_database(coach, clock, fake, settings, tmp_path):
+    """Each process used to keep its own pace, so two posted twice a second to one channel and Slack refused one.
+    The paces live in the database now: two `tick`s at once stay a second apart there, and nothing is refused."""
+    for i in range(4):
+        capture(coach, clock, f"Account{i}", channel="C0ONE")
+    due = due_nudge_ids(settings.db_path, MONDAY_10)
+    fake.epoch = MONDAY_10.timestamp()
+    # Slack's about one a second per channel (with short bursts), enforced from here on; 0.8 s leaves room for a
+    # loaded machine's jitter between a reserved moment and the post's arrival, and two unshared paces still collide
+    fake.channel_rate_limit = 0.8
+    fake._last_post.clear()  # the captures' announcements were a while ago (they are the rep's, not the ticks')
+    env = tick_env(fake, settings)
+    results = [finish(p) for p in [start_tick(MONDAY_10, env, tmp_path) for _ in range(2)]]
+
+    assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
+    assert sum(posted_count(out) for _, out, _ in results) == 4
+    assert [c.failed for c in nudge_posts(fake)] == [False] * 4  # no 429
+    assert_posted_exactly_once(fake, settings.db_path, due)
 
 
 # -- the fallbacks fail for a while ----------------------------------------------------------------------

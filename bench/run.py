@@ -25,6 +25,8 @@ from slack_bolt import App
 from slack_sdk import WebClient
 
 from bench.seed import seed
+from bench.welcome_kit import bench_welcome_kit
+from bench.welcome_kit import report as welcome_kit_report
 from bot.coach import Coach
 from bot.nudges.dispatch import Dispatcher, Pacer
 from bot.playbook.loader import load
@@ -172,6 +174,72 @@ def bench_busy_ack(fake, workdir: Path, bursts: tuple[int, ...] = (1, 4, 8, 16))
     return results
 
 
+# -- CRM webhooks: the answer under a burst ----------------------------------------------------------------------
+
+
+def bench_crm_burst(fake, workdir: Path, events: int = 100, clients: int = 16) -> dict:
+    """A burst of `events` Salesforce Outbound Messages (one notification each) from `clients` connections at
+    once, timed server side (authenticate, parse, store in the inbox, acknowledge); then one message carrying
+    100 notifications. The worker's later drain is not part of the answer."""
+    from bot.crm.webhooks import crm_app
+    from tests import soap
+
+    settings = Settings(
+        slack_bot_token=TOKEN,
+        slack_signing_secret=SECRET,
+        slack_api_url=fake.base_url,
+        db_path=workdir / "crm.db",
+        crm_channel="C0CRMWINS",
+        salesforce_webhook_token=soap.TOKEN,
+        salesforce_org_id=soap.ORG,
+    )
+    store = Store(settings.db_path)
+    store.migrate()
+    coach = Coach(settings, store, load())
+    app = create_app(coach, client=listener_client(settings))
+    server = http_server(
+        app,
+        signing_secret=SECRET,
+        port=0,
+        host="127.0.0.1",
+        crm=crm_app(coach.crm, store.for_requests(settings.request_db_wait_ms), coach.now),
+    )
+    timed = Timed(server.application)
+    server.application = timed
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "bench.crm_load", str(server.effective_port), str(events), str(clients)],
+            cwd=ROOT,
+            check=True,
+            timeout=600,
+        )
+        wall = (time.perf_counter() - start) * 1000
+        burst = list(timed.samples)
+        timed.samples.clear()
+        notes = [(f"04l5h{i:010d}", soap.Opportunity(id=f"0065h{i:010d}")) for i in range(100)]
+        status, _, _ = soap.post(f"http://127.0.0.1:{server.effective_port}", soap.message(*notes))
+        assert status == 200
+        hundred = timed.samples[0]
+    finally:
+        server.close()
+        thread.join(timeout=10)
+    with store.session() as db:
+        stored = db.execute("SELECT COUNT(*) FROM crm_inbox").fetchone()[0]
+    assert stored == events + 100, stored
+    return {
+        "p50": pct(burst, 50),
+        "p99": pct(burst, 99),
+        "max": max(burst),
+        "wall": wall,
+        "hundred": hundred,
+        "events": events,
+        "clients": clients,
+    }
+
+
 def bench_file_check(workdir: Path, runs: int = 100_000) -> dict:
     """What checking that DEALCOACH_DB still names the opened file costs: one os.stat per unit of work."""
     path = workdir / "check.db"
@@ -267,7 +335,15 @@ def bench_digest(workdir: Path, deals: int, runs: int = 5) -> dict:
         start = time.perf_counter()
         with store.session() as db:
             data = digest.gather(
-                db, team_id="T0BENCH", now=NOW, today=NOW.date(), since=None, large_deal=Decimal(100_000), quiet_days=14
+                db,
+                team_id="T0BENCH",
+                now=NOW,
+                today=NOW.date(),
+                since=None,
+                large_deal=Decimal(100_000),
+                quiet_days=14,
+                signature_days=7,
+                tz=UTC,
             )
         text, blocks = digest_blocks.digest_message(data, team_url="https://bench.slack.com/", tz=UTC)
         times.append((time.perf_counter() - start) * 1000)
@@ -330,6 +406,13 @@ def main(argv: list[str] | None = None) -> int:
         print("|---|---|---|---|")
         for burst, (fastest, slowest, then) in busy.items():
             print(f"| {burst} | {fastest:.0f} | {slowest:.0f} | {then:.0f} |")
+        crm = bench_crm_burst(fake, workdir)
+        print(
+            f"## CRM webhook answer under a burst ({crm['events']} Salesforce messages, {crm['clients']} at once)\n\n"
+            f"Server side: p50 {crm['p50']:.1f} ms, p99 {crm['p99']:.1f} ms, slowest {crm['max']:.1f} ms; the whole "
+            f"burst answered in {crm['wall']:.0f} ms (client side, process start included). One message of 100 "
+            f"notifications: {crm['hundred']:.1f} ms.\n"
+        )
         check = bench_file_check(workdir)
         print(
             f"\nChecking the database file: os.stat {check['stat_us']:.1f} µs; a whole read unit of work "
@@ -353,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             d = bench_digest(workdir, deals)
             print(f"| {deals:,} / {deals * 10:,} | {d['ms']:.0f} | {d['queries']} |")
         print()
+        print(welcome_kit_report(bench_welcome_kit(runs=5 if args.quick else 20)))
         rss = bench_serve_rss(fake, workdir, deals=sizes[-1])
         print(f"## Memory\n\nPeak RSS of `dealcoach serve` with {sizes[-1] * 10:,} nudges: {rss:.0f} MB\n")
     return 0

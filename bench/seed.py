@@ -87,10 +87,44 @@ def seed(path: Path, *, deals: int, reps: int = 50, channels: int = 100, now: da
             )
         else:
             row["post_id"] = None
+    signal_rows = _signals(deal_rows, reps=reps)
     with store.session() as db, transaction(db):
         db["deals"].insert_all(deal_rows, batch_size=1000)
+        db["signals"].insert_all(signal_rows, batch_size=1000)
         db["posts"].insert_all(post_rows, batch_size=1000)
         db["nudges"].insert_all(nudge_rows, batch_size=1000)
     with store.session() as db:
         db.execute("ANALYZE")
     return store
+
+
+def _signals(deal_rows: list[dict], *, reps: int) -> list[dict]:
+    """Two buyer signals a deal, as a team would log them (a tenth worried, a few concerns); one deal in twenty
+    a verbal yes not signed yet. Its own random stream, so the other benchmarks' data stay as they were."""
+    rng = random.Random(7)
+    rows = []
+    for deal in deal_rows:
+        if rng.random() < 0.05:
+            deal["signed"] = 0
+        closed = datetime.fromisoformat(deal["close_date"])
+        for n in range(2):
+            kind = rng.choices(["touch", "concern"], [95, 5])[0]
+            rows.append(
+                {
+                    "team_id": deal["team_id"],
+                    "deal_id": deal["id"],
+                    "kind": kind,
+                    "sentiment": rng.choices(["positive", "neutral", "worried"], [60, 30, 10])[0]
+                    if kind == "touch"
+                    else None,
+                    "concern": rng.choice(["budget", "champion_left", "implementation", "cancel"])
+                    if kind == "concern"
+                    else None,
+                    "medium": "call" if kind == "touch" else None,
+                    "note": f"Note {n} on deal {deal['id']}",
+                    "happened_on": (closed + timedelta(days=n)).date().isoformat(),
+                    "by_user": f"U{rng.randrange(reps):05d}",
+                    "created_at": (closed + timedelta(days=n, hours=12)).isoformat(),
+                }
+            )
+    return rows

@@ -9,8 +9,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable
-from datetime import date, datetime
-from decimal import Decimal
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from dotenv import load_dotenv
 
 from bot import __version__, logs
 from bot.deals.capture import PERSONA_ALIASES, PERSONAS, InputError, parse_amount
-from bot.playbook.loader import Playbook, PlaybookError, load
+from bot.playbook.loader import TIERS, Playbook, PlaybookError, load
 from bot.profile import loader as team_file
 from bot.profile.loader import TeamFileError
 from bot.profile.model import TeamProfile
@@ -82,17 +81,42 @@ def build_parser() -> argparse.ArgumentParser:
     )
     digest.set_defaults(run=run_digest)
 
-    preview = sub.add_parser("preview", help="print the follow-up timeline a deal would get, without Slack")
-    preview.add_argument("--amount", type=_amount, default=Decimal("50000"), help="deal amount (default 50000)")
+    preview = sub.add_parser(
+        "preview",
+        help="print the plans by tier and buyer side by side (or one deal's timeline) and check the pacing rules",
+    )
+    preview.add_argument("--amount", type=_amount, default=None, help="deal amount, e.g. 120000, $120k or EUR 50k")
+    preview.add_argument("--tier", choices=TIERS, default=None, help="a deal of this tier (instead of --amount)")
     preview.add_argument(
         "--persona",
         type=_persona,
-        default="other",
+        default=None,
         help="buyer persona: economic, technical, champion or other (default other)",
     )
     preview.add_argument("--closed", type=_date, default=None, help="close date as YYYY-MM-DD (default today)")
     preview.add_argument("--go-live", type=_date, default=None, help="expected go-live date as YYYY-MM-DD")
     preview.set_defaults(run=run_preview)
+
+    kit = sub.add_parser("welcome-kit", help="write a deal's welcome kit (the PDF its Welcome kit button shares)")
+    kit.add_argument("deal", type=_deal_id, metavar="DEAL_ID", help="the deal's number, as in 'deal #12'")
+    kit.add_argument("--out", type=Path, default=None, help="where to write it (default: welcome-kit-ACCOUNT.pdf here)")
+    kit.set_defaults(run=run_welcome_kit)
+    report = sub.add_parser(
+        "report", help="does the coaching work? outcomes of deals whose early steps were on time vs late or missed"
+    )
+    report.add_argument("--since", type=_date, default=None, help="first close date, YYYY-MM-DD (default 90 days ago)")
+    report.add_argument("--until", type=_date, default=None, help="last close date, YYYY-MM-DD (default today)")
+    report.add_argument(
+        "--csv",
+        nargs="?",
+        const="-",
+        default=None,
+        metavar="FILE",
+        help="write CSV for a spreadsheet instead of Markdown: to FILE, or to standard output without one",
+    )
+    report.add_argument("--team", type=_team, default=None, help="only this workspace (its T... id)")
+    report.add_argument("--manager", type=_user, default=None, help="only the reps this manager chose (U... id)")
+    report.set_defaults(run=run_report)
 
     profile = sub.add_parser("team-profile", help="show the team profile, or replace it with a team file on purpose")
     profile_sub = profile.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -105,7 +129,80 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("file", type=Path, help="a team file, like team.example.toml")
     imported.add_argument("--team", type=_team, default=None, help="only this workspace (its T... id)")
     imported.set_defaults(run=run_profile_import)
+
+    crm = sub.add_parser("crm", help="deals from a CRM: what has arrived, and filling gaps from the CRM's API")
+    crm_sub = crm.add_subparsers(dest="action", metavar="ACTION", required=True)
+    status = crm_sub.add_parser(
+        "status", help="per CRM: the last event received, the last deal created, the last error"
+    )
+    status.set_defaults(run=run_crm_status)
+    backfill = crm_sub.add_parser(
+        "backfill", help="create the deals won in the CRM since DATE that are missing (nothing is doubled)"
+    )
+    backfill.add_argument("--since", type=_date, required=True, help="the first close date to read, YYYY-MM-DD")
+    backfill.set_defaults(run=run_crm_backfill)
     return parser
+
+
+def run_crm_status(args: argparse.Namespace) -> int:
+    """What the person wiring up a CRM needs to see: is anything arriving, is anything being created, what failed."""
+    from bot.crm import adapters, inbox
+
+    settings = Settings.from_env(os.environ, require_slack=False)
+    store = Store(settings.db_path)
+    store.migrate()
+    on = adapters.enabled(settings)
+    with store.session() as db:
+        known = {r[0] for r in db.execute("SELECT DISTINCT crm FROM crm_inbox").fetchall()}
+        rows = [inbox.status(db, name) for name in sorted(set(on) | known)]
+    if not rows:
+        print("No CRM is on: set a CRM's settings (see README, CRM) and DEALCOACH_CRM_CHANNEL.")
+        return 0
+    for s in rows:
+        state = "on" if s.crm in on else "off (its settings are missing)"
+        print(f"{s.crm}: {state}")
+        print(f"  last event received: {s.last_event or 'none yet'}" + (f" ({s.pending} waiting)" if s.pending else ""))
+        deal = f"{s.last_deal} (deal #{s.last_deal_id})" if s.last_deal else "none yet"
+        print(f"  last deal created:   {deal}")
+        print(
+            f"  last error:          {f'{s.last_error} (event received {s.last_error_at})' if s.last_error else 'none'}"
+        )
+    return 0
+
+
+def run_crm_backfill(args: argparse.Namespace) -> int:
+    """Deals won since --since, read from each CRM's API, created where missing: the same key as a webhook's."""
+    from bot.coach import Coach
+    from bot.crm import worker
+    from bot.slack import workspaces
+
+    settings = Settings.from_env(os.environ, serving=False)
+    store = Store(settings.db_path)
+    store.migrate()
+    coach = Coach(settings, store, load_playbook(settings), team_seed=load_team_file(settings))
+    if not coach.crm:
+        print("No CRM is on: set a CRM's settings (see README, CRM) and DEALCOACH_CRM_CHANNEL.", file=sys.stderr)
+        return 1
+    client_for = workspaces.clients(coach.workspaces)
+    failed = False
+    for name, adapter in sorted(coach.crm.items()):
+        if not getattr(adapter, "can_backfill", True):
+            print(f"{name}: nothing to read back (no API access); {getattr(adapter, 'backfill_hint', '')}".rstrip("; "))
+            continue
+        try:
+            report = worker.backfill(coach, adapter.backfill(args.since), client_for, now=coach.now())
+        except Exception as exc:  # CrmUnavailable and the like: say it, the next run tries again
+            print(
+                f"{name}: could not read the won deals ({exc}); nothing was created. Try again later.", file=sys.stderr
+            )
+            failed = True
+            continue
+        for redraw in report.redraws:
+            team_client = client_for(redraw.team_id)
+            if team_client is not None:
+                coach.redraw(team_client, redraw)
+        print(f"{name}: since {args.since}: {report.summary()}")
+    return 1 if failed else 0
 
 
 def _team(value: str) -> str:
@@ -114,6 +211,93 @@ def _team(value: str) -> str:
     if not is_team_id(value.strip()):
         raise argparse.ArgumentTypeError(f"{value!r} is not a workspace id; it looks like T012AB3CD")
     return value.strip()
+
+
+def _deal_id(value: str) -> int:
+    digits = value.strip().lstrip("#")
+    if not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a deal number; write it as 12 (for deal #12)")
+    return int(digits)
+
+
+def run_welcome_kit(args: argparse.Namespace) -> int:
+    """Write the deal's welcome kit: the same PDF the button shares (names, titles and photos read from Slack)."""
+    from bot.coach import Coach
+    from bot.welcome.blocks import SET_UP_WHERE, file_name
+    from bot.welcome.kit import MissingProfile
+    from bot.welcome.service import build_for_deal
+
+    settings = Settings.from_env(os.environ, serving=False)
+    store = Store(settings.db_path)
+    store.migrate()
+    coach = Coach(settings, store, load_playbook(settings), team_seed=load_team_file(settings))
+    try:
+        built = build_for_deal(coach, args.deal)
+    except LookupError as exc:
+        print(f"{exc} `/closed-deal list` in Slack shows your deals and their numbers.", file=sys.stderr)
+        return 1
+    except MissingProfile as exc:
+        where = SET_UP_WHERE.replace("*", "").replace("`", "")
+        print(f"No welcome kit for deal #{args.deal}: the team profile needs {exc}. {where}", file=sys.stderr)
+        return 1
+    out = args.out or Path(file_name(built.deal))
+    out.write_bytes(built.pdf)
+    team = built.kit.team
+    unnamed = sum(1 for p in team if not p.name)
+    print(
+        f"Wrote {out}: the welcome kit for {built.deal.account} (deal #{built.deal.id}), {len(team)} "
+        f"{'person' if len(team) == 1 else 'people'}, {built.kit.photos} with a photo"
+        + (f"; Slack couldn't say who {unnamed} of them are, so they show by role only" if unnamed else "")
+        + "."
+    )
+
+
+def _user(value: str) -> str:
+    from bot.slack.ids import is_user_id
+
+    if not is_user_id(value.strip()):
+        raise argparse.ArgumentTypeError(f"{value!r} is not a member id; it looks like U012AB3CD")
+    return value.strip()
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Print the coaching report: Markdown to the terminal, or CSV to standard output or a file."""
+    from bot.manage.model import team_of
+    from bot.report import model, render
+
+    settings = Settings.from_env(os.environ, require_slack=False)
+    playbook = load_playbook(settings)
+    today = datetime.now(settings.tz).date()
+    until = args.until or today
+    since = args.since or until - timedelta(days=90)
+    if since > until:
+        print(f"--since {since} is after --until {until}: the period must start before it ends.", file=sys.stderr)
+        return EXIT_CONFIG
+    store = Store(settings.db_path)
+    store.migrate()
+    with store.session() as db:
+        reps = team_of(db, team_id=args.team, manager_id=args.manager) if args.manager and args.team else None
+        if args.manager and not args.team:
+            print("--manager needs --team (the workspace whose team the manager chose).", file=sys.stderr)
+            return EXIT_CONFIG
+        comparison = model.compare(
+            db,
+            since=since,
+            until=until,
+            today=today,
+            tz=settings.tz,
+            go_live_days=playbook.go_live_after_days,
+            team_id=args.team,
+            reps=reps,
+        )
+    if args.csv is None:
+        print(render.markdown(comparison), end="")
+    elif args.csv == "-":
+        sys.stdout.write(render.csv_text(comparison))
+    else:
+        Path(args.csv).write_text(render.csv_text(comparison), encoding="utf-8", newline="")
+        print(f"Wrote {args.csv}: {comparison.on_time.deals + comparison.late.deals} deals compared.")
+    return 0
 
 
 def load_team_file(settings: Settings) -> TeamProfile | None:
@@ -179,10 +363,12 @@ def run_profile_import(args: argparse.Namespace) -> int:
     return 0
 
 
-def _amount(value: str) -> Decimal:
-    """The same amounts /closed-deal reads: 120000, $120k, 1.2M, EUR 50,000."""
+def _amount(value: str) -> str:
+    """The same amounts /closed-deal reads: 120000, $120k, 1.2M, EUR 50,000; read again with DEALCOACH_CURRENCY
+    once the settings are (an amount without a currency is in it)."""
     try:
-        return parse_amount(value).amount
+        parse_amount(value)
+        return value
     except InputError as exc:
         raise argparse.ArgumentTypeError(f"{exc.problem} e.g. --amount 120000 or --amount 1.2M") from None
 
@@ -215,43 +401,66 @@ def _instant(value: str) -> datetime:
 
 
 def load_playbook(settings: Settings) -> Playbook:
-    return load(settings.playbook_path)
+    return load(settings.playbook_path, currency=settings.currency)
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    """Print the dated plan for an imagined deal, so a manager can review the playbook without Slack."""
+    """Print the plans side by side, or the dated plan for an imagined deal, and check the pacing rules, so a
+    manager can review the playbook without Slack. Exit 1 when a tier or buyer breaks the pacing rules."""
+    from bot.playbook.pacing import breaches
+    from bot.playbook.preview import overview, pacing_report, tier_amount, title_of, touch
+
     settings = Settings.from_env(os.environ, require_slack=False)
     playbook = load_playbook(settings)
-    closed = args.closed or datetime.now(settings.tz).date()
-    if args.go_live and args.go_live < closed:
+    one_deal = any(v is not None for v in (args.amount, args.persona, args.tier, args.closed, args.go_live))
+    if one_deal:
+        closed = args.closed or datetime.now(settings.tz).date()
+        if args.go_live and args.go_live < closed:
+            print(
+                f"--go-live {args.go_live} is before the close date {closed}; go-live comes after close.",
+                file=sys.stderr,
+            )
+            return EXIT_CONFIG
+        persona = args.persona or "other"
+        if args.amount is not None:
+            money = parse_amount(args.amount, settings.currency)
+            amount, currency = money.amount, money.currency
+            deal = f"a deal of {money.format()}, {playbook.tier_of(amount, currency)} tier"
+        else:
+            tier = args.tier or "standard"
+            amount, currency = tier_amount(playbook, tier), playbook.currency
+            deal = f"a deal of {amount:,} {currency}, {tier} tier"
+        plan = playbook.plan(close_date=closed, persona=persona, amount=amount, go_live=args.go_live, currency=currency)
         print(
-            f"--go-live {args.go_live} is before the close date {closed}; go-live comes after close.", file=sys.stderr
+            f"{playbook.name} ({playbook.source}): {len(plan)} steps for {deal}, "
+            f"buyer: {PERSONAS[persona]}, closed {closed:%a %Y-%m-%d}"
         )
-        return EXIT_CONFIG
-    plan = playbook.plan(close_date=closed, persona=args.persona, amount=args.amount, go_live=args.go_live)
-    print(
-        f"{playbook.name} ({playbook.source}): {len(plan)} steps for a deal of {args.amount:,} "
-        f"(buyer: {PERSONAS[args.persona]}) closed {closed:%a %Y-%m-%d}"
-    )
-    if not args.go_live:
-        print(f"Go-live unknown: steps timed from go-live assume {playbook.go_live_after_days} days after close.")
+        if not args.go_live:
+            print(
+                f"Go-live unknown: shown {playbook.go_live_after_days} days after close. A real deal without a "
+                "go-live date is asked whether it has gone live instead, and the steps timed from go-live follow the answer."
+            )
+        print()
+        print(f"{'day':>4}  {'date':<14}  {'stage':<10}  action")
+        for p in plan:
+            marks = f"  ({touch(p.step)})" + (" *" if persona in dict(p.step.draft_for) else "")
+            print(
+                f"{(p.due - closed).days:>4}  {p.due:%a %Y-%m-%d}  {p.step.stage.capitalize():<10}  {title_of(p.step)}{marks}"
+            )
+        if any(persona in dict(p.step.draft_for) for p in plan):
+            print(f"* a draft written for the {PERSONAS[persona]}")
+        for breach in breaches(plan, closed):  # its go-live may sit elsewhere than the check below assumes
+            print(f"This deal: {breach}.")
+    else:
+        print(overview(playbook))
+    report, kept = pacing_report(playbook)
     print()
-    print(f"{'day':>4}  {'date':<14}  {'stage':<10}  action")
-    for p in plan:
-        title = p.step.title.format_map(_PreviewFacts())
-        print(f"{(p.due - closed).days:>4}  {p.due:%a %Y-%m-%d}  {p.step.stage.capitalize():<10}  {title}")
-    return 0
+    print(report)
+    return 0 if kept else 1
 
 
 class TokenRejected(Exception):
     """Slack said no to the bot token: a configuration problem, so exit 2 like the others."""
-
-
-class _PreviewFacts(dict):
-    """Placeholders shown as themselves, e.g. {contact}, in the terminal preview."""
-
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
 
 
 AUTH_ERRORS = ("invalid_auth", "not_authed", "token_revoked", "account_inactive", "token_expired")
@@ -323,11 +532,12 @@ def _app_token_problem(client, settings: Settings) -> str | None:
 
 def run_tick(args: argparse.Namespace) -> int:
     """One dispatch as of --now, through the same code path as the scheduled job."""
-    from schedules.jobs import dispatch_nudges
+    from schedules.jobs import dispatch_nudges, share_welcome_kits
 
     _, report, moment = _run_job_once(args, dispatch_nudges, check_token=True)
+    _, kits, _ = _run_job_once(args, share_welcome_kits, check_token=False)
     state = "open" if report.open else "closed (nothing is posted outside business hours)"
-    print(f"{moment:%a %Y-%m-%d %H:%M %Z}: business hours {state}; {report.summary()}")
+    print(f"{moment:%a %Y-%m-%d %H:%M %Z}: business hours {state}; {report.summary()}; {kits.summary()}")
     return 0
 
 
@@ -400,10 +610,13 @@ def run_serve(args: argparse.Namespace) -> int:
             print(problem, file=sys.stderr)
             return EXIT_CONFIG
 
+    from bot.crm.webhooks import crm_app
     from schedules import build_scheduler
 
     coach = Coach(settings, store, playbook, team_seed=team_seed)
     app = create_app(coach, client=client)
+    crm = crm_app(coach.crm, store.for_requests(settings.request_db_wait_ms), coach.now) if coach.crm else None
+    crm_routes = ", ".join(f"POST /crm/{name}" for name in sorted(coach.crm))
     scheduler = build_scheduler(coach, coach.workspaces)
     stop = threading.Event()
 
@@ -421,20 +634,30 @@ def run_serve(args: argparse.Namespace) -> int:
     scheduler.start()
     try:
         if settings.socket_mode:
-            run_socket_mode(
-                app,
-                settings.slack_app_token,
-                stop,
-                connected=lambda: logger.info(
-                    "Deal Coach %s started in Socket Mode %s; %s", __version__, where, summary
-                ),
-            )
+            webhooks = None
+            if crm is not None:  # Slack needs no HTTP in Socket Mode; the CRMs do
+                webhooks = http_server(None, signing_secret="", port=settings.port, crm=crm)
+                threading.Thread(target=webhooks.run, name="crm-webhooks", daemon=True).start()
+                logger.info("CRM webhooks on port %s (%s, GET /healthz)", webhooks.effective_port, crm_routes)
+            try:
+                run_socket_mode(
+                    app,
+                    settings.slack_app_token,
+                    stop,
+                    connected=lambda: logger.info(
+                        "Deal Coach %s started in Socket Mode %s; %s", __version__, where, summary
+                    ),
+                )
+            finally:
+                if webhooks is not None:
+                    webhooks.close()
         else:
-            server = http_server(app, signing_secret=settings.slack_signing_secret, port=settings.port)
+            server = http_server(app, signing_secret=settings.slack_signing_secret, port=settings.port, crm=crm)
             logger.info(
-                "Deal Coach %s started in HTTP mode on port %s (POST /slack/events) %s; %s",
+                "Deal Coach %s started in HTTP mode on port %s (POST /slack/events%s) %s; %s",
                 __version__,
                 server.effective_port,
+                f", {crm_routes}" if crm_routes else "",
                 where,
                 summary,
             )

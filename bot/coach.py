@@ -12,13 +12,17 @@ from slack_sdk.errors import SlackApiError
 
 from bot.deals import service as deal_service
 from bot.deals.service import DealChange, LooksLikeARepeat, NotAllowed, Redraw
+from bot.health import service as health_service
 from bot.home import service as home_service
+from bot.manage import service as manage_service
 from bot.nudges import service as nudge_service
 from bot.nudges.service import NudgeChange
 from bot.profile import service as profile_service
 from bot.runtime import Runtime
+from bot.signals import service as signal_service
 from bot.slack import workspaces
 from bot.slack.client import describe
+from bot.welcome import service as welcome_service
 
 __all__ = ["Coach", "DealChange", "LooksLikeARepeat", "NotAllowed", "NudgeChange", "Redraw"]
 
@@ -40,6 +44,7 @@ class Coach(Runtime):
     deal_edited = deal_service.deal_edited
     rendered_deal = deal_service.rendered_deal
     deals_of = deal_service.deals_of
+    claim_deal = deal_service.claim
 
     # nudges: what reps do with them
     nudge_for = nudge_service.nudge_for
@@ -47,11 +52,37 @@ class Coach(Runtime):
     rendered_post = nudge_service.rendered_post
     nudge_details = nudge_service.nudge_details
     replan_overdue = nudge_service.replan_overdue
+    answer_go_live = nudge_service.answer_go_live
+
+    # health: a verbal yes's reason-to-believe checklist
+    readiness_for = health_service.readiness_for
+    save_readiness = health_service.save_readiness
+
+    # buyer signals: how they sounded after a step, a touch outside the plan, a concern
+    should_ask_sounded = signal_service.should_ask
+    sounded_question = signal_service.sounded_question
+    record_sounded = signal_service.record_sounded
+    step_note_modal = signal_service.step_note_modal
+    save_step_note = signal_service.save_step_note
+    touch_modal = signal_service.touch_modal
+    concern_modal = signal_service.concern_modal
+    save_signal = signal_service.save_signal
+
+    # what a manager does about a deal, from the digest or Home
+    remind_rep = manage_service.remind_rep
+    reassign_modal = manage_service.reassign_modal
+    reassign = manage_service.reassign
+    open_deal = manage_service.open_deal
+    team_modal = manage_service.team_modal
+    save_team = manage_service.save_team
 
     # the team profile
     profile_of = profile_service.profile_of
     profile_modal = profile_service.profile_modal
     save_profile = profile_service.save_profile
+
+    # the welcome kit
+    send_welcome_kit = welcome_service.send_welcome_kit
 
     # the Home tab
     open_home = home_service.open_home
@@ -64,6 +95,7 @@ class Coach(Runtime):
         drawn from the database as it stands and chat.update is idempotent, so a retried or repeated redraw is
         harmless; a message Slack won't update is logged and the rest still happen."""
         drawn: set[tuple[str, str]] = set()  # a deal's own message is also a post: draw each message once
+        nudge_service.refresh_names(self, client, what.posts)  # a step handed to a teammate is signed by them
         for kind, key, rendered in (
             *(("deal", deal_id, self.rendered_deal(deal_id)) for deal_id in what.deals),
             *(("nudge message", post_id, self.rendered_post(post_id)) for post_id in what.posts),

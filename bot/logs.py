@@ -22,6 +22,7 @@ SLACK_TOKEN = re.compile(r"\b(?:xox[a-z](?:\.xox[a-z])?|xapp)-[A-Za-z0-9-]+")
 _SECRET_KEYS = (
     "access_token|refresh_token|bot_token|user_token|app_token|bot_refresh_token|user_refresh_token"
     "|client_secret|signing_secret|verification_token|token|ticket"
+    "|api_token|x-api-token|password"  # Pipedrive's token header and query name; a Basic or webhook password
 )
 # `"access_token": "…"`, `'client_secret': '…'`, `access_token=…` (forms and URLs), `refresh_token: …`
 _NOT_DONE = r"(?!\[REDACTED\])"  # a record seen by two handlers is cleaned twice: the second pass changes nothing

@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 
+from bot.crm import adapters
+from bot.crm.types import Adapter
 from bot.playbook.hours import BusinessHours
 from bot.playbook.loader import Playbook
 from bot.profile.model import TeamProfile
@@ -34,6 +36,7 @@ class Runtime:
         slack: workspaces.Workspaces | None = None,
         sleep: Callable[[float], None] = time.sleep,
         team_seed: TeamProfile | None = None,
+        crm: Mapping[str, Adapter] | None = None,
     ):
         self.settings = settings
         self.store = store
@@ -42,6 +45,7 @@ class Runtime:
         self.workspaces = slack or workspaces.Workspaces.for_settings(settings)
         self.sleep = sleep  # how a lazy post waits out a short 429; tests pass a fake clock's
         self.team_seed = team_seed  # DEALCOACH_TEAM_FILE, validated at start: fills a workspace's empty profile
+        self.crm = dict(crm) if crm is not None else adapters.enabled(settings)  # the CRMs that are on, by name
 
     def __deepcopy__(self, memo: dict) -> Runtime:
         """Bolt deep-copies context values for lazy listeners; the coach is shared, never copied."""

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.playbook.hours import BusinessHours, parse_clock, parse_hours
-from bot.slack.ids import USER_ID
+from bot.slack.ids import USER_ID, is_channel_id, is_team_id, is_user_id
 
 SLACK_APPS_URL = "https://api.slack.com/apps"
 DEFAULT_API_URL = "https://slack.com/api/"
@@ -23,7 +23,81 @@ SECRETS = {
     "SLACK_SIGNING_SECRET": "slack_signing_secret",
     "SLACK_APP_TOKEN": "slack_app_token",
     "SLACK_CLIENT_SECRET": "slack_client_secret",
+    "HUBSPOT_CLIENT_SECRET": "hubspot_client_secret",
+    "HUBSPOT_ACCESS_TOKEN": "hubspot_access_token",
+    "PIPEDRIVE_WEBHOOK_PASSWORD": "pipedrive_webhook_password",
+    "PIPEDRIVE_API_TOKEN": "pipedrive_api_token",
+    "SALESFORCE_WEBHOOK_TOKEN": "salesforce_webhook_token",
 }
+# A CRM is on once its own settings are present; each then needs DEALCOACH_CRM_CHANNEL.
+CRM_SWITCHES = ("HUBSPOT_CLIENT_SECRET", "PIPEDRIVE_API_TOKEN", "SALESFORCE_WEBHOOK_TOKEN")
+SALESFORCE_ORG_ID = re.compile(r"\A00D[A-Za-z0-9]{12}(?:[A-Za-z0-9]{3})?\Z")  # 15 or 18 characters
+MIN_WEBHOOK_TOKEN = 24
+WEBHOOK_TOKEN = re.compile(r"\A[A-Za-z0-9_-]+\Z")  # it goes in a URL path as it stands
+
+
+@dataclass(frozen=True)
+class CrmRoute:
+    """One rule of DEALCOACH_CRM_ROUTES: deals of this pipeline, or with an amount in [low, high), go to channel."""
+
+    channel: str
+    pipeline: str | None = None
+    low: Decimal | None = None
+    high: Decimal | None = None
+
+
+ROUTES_EXAMPLE = "pipeline:Enterprise=C0ENTERPRISE,amount:100000+=C0BIGDEALS,amount:0-10000=C0SMALLDEALS"
+
+
+def parse_crm_routes(raw: str) -> tuple[tuple[CrmRoute, ...], list[str]]:
+    """DEALCOACH_CRM_ROUTES: comma-separated `pipeline:NAME=CHANNEL` or `amount:LOW-HIGH=CHANNEL` (`LOW+` for no
+    upper bound), the first that matches wins. Returns the rules and what is wrong with the others."""
+    routes, problems = [], []
+    for rule in (r.strip() for r in raw.split(",") if r.strip()):
+        what, _, channel = rule.rpartition("=")
+        kind, _, value = what.partition(":")
+        channel, kind, value = channel.strip(), kind.strip().lower(), value.strip()
+        route = None
+        if is_channel_id(channel) and kind == "pipeline" and value:
+            route = CrmRoute(channel, pipeline=value)
+        elif is_channel_id(channel) and kind == "amount":
+            low, high = (value[:-1], "") if value.endswith("+") else value.partition("-")[::2]
+            try:
+                lo = Decimal(low.replace("_", "")) if low.strip() else None
+                hi = Decimal(high.replace("_", "")) if high.strip() else None
+            except InvalidOperation:
+                lo = hi = Decimal("NaN")
+            finite = (lo is None or lo.is_finite()) and (hi is None or hi.is_finite()) and (lo, hi) != (None, None)
+            if finite and (lo is None or hi is None or lo < hi):
+                route = CrmRoute(channel, low=lo, high=hi)
+        if route is None:
+            problems.append(
+                f"DEALCOACH_CRM_ROUTES has a rule Deal Coach can't read: {rule!r}. Each rule is pipeline:NAME=CHANNEL "
+                f"or amount:LOW-HIGH=CHANNEL (amount:LOW+=CHANNEL for no upper bound) with a channel id, e.g. "
+                f"{ROUTES_EXAMPLE}"
+            )
+        else:
+            routes.append(route)
+    return tuple(routes), problems
+
+
+def parse_crm_users(raw: str) -> tuple[tuple[tuple[str, str], ...], list[str]]:
+    """DEALCOACH_CRM_USERS: comma-separated `crm-email=U…` for people whose CRM and Slack e-mails differ."""
+    pairs, bad = [], []
+    for item in (i.strip() for i in raw.split(",") if i.strip()):
+        email, _, user = item.rpartition("=")
+        email, user = email.strip().lower(), user.strip()
+        if "@" in email and is_user_id(user):
+            pairs.append((email, user))
+        else:
+            bad.append(item)
+    problems = []
+    if bad:
+        problems.append(
+            "DEALCOACH_CRM_USERS must be crm-email=member-id pairs separated by commas, such as "
+            f"jane@sales.example.com=U012AB3CD (got {', '.join(repr(b) for b in bad)})."
+        )
+    return tuple(pairs), problems
 
 
 def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -55,6 +129,85 @@ def _oauth_problems(client_id: str, client_secret: str, bot_token: str, app_toke
             "unset SLACK_APP_TOKEN."
         )
     return problems
+
+
+HUBSPOT_API_URL = "https://api.hubapi.com"
+HUBSPOT_APP = "your HubSpot private app (README: CRM > HubSpot)"
+PIPEDRIVE_API_EXAMPLE = "https://yourcompany.pipedrive.com/api"
+
+
+def _http_url(value: str) -> bool:
+    parsed = urlparse(value)
+    return parsed.scheme in ("http", "https") and bool(parsed.netloc)
+
+
+def _crm_settings(get) -> tuple[dict[str, str], list[str]]:
+    """HubSpot's and Pipedrive's settings: each CRM is off until its settings are set, and half of them is an error
+    naming the rest."""
+    problems: list[str] = []
+    values = {
+        "hubspot_client_secret": get("HUBSPOT_CLIENT_SECRET"),
+        "hubspot_access_token": get("HUBSPOT_ACCESS_TOKEN"),
+        "hubspot_api_url": (get("HUBSPOT_API_URL") or HUBSPOT_API_URL).rstrip("/"),
+        "public_url": get("DEALCOACH_PUBLIC_URL").rstrip("/"),
+        "pipedrive_webhook_user": get("PIPEDRIVE_WEBHOOK_USER"),
+        "pipedrive_webhook_password": get("PIPEDRIVE_WEBHOOK_PASSWORD"),
+        "pipedrive_api_url": get("PIPEDRIVE_API_URL").rstrip("/"),
+        "pipedrive_api_token": get("PIPEDRIVE_API_TOKEN"),
+    }
+    hubspot = {
+        "HUBSPOT_CLIENT_SECRET": f"the Client secret from the Auth tab of {HUBSPOT_APP}",
+        "HUBSPOT_ACCESS_TOKEN": f"the Access token from the Auth tab of {HUBSPOT_APP}",
+    }
+    given = [name for name in hubspot if get(name)]
+    if given:
+        for name, where in hubspot.items():
+            if name not in given:
+                problems.append(f"{given[0]} is set but {name} is not (HubSpot needs both): copy {where}.")
+        public = values["public_url"]
+        if not public:
+            problems.append(
+                "DEALCOACH_PUBLIC_URL is not set, and HubSpot needs it: the public https address HubSpot calls, "
+                "such as https://dealcoach.example.com (HubSpot signs the URL it called, which behind a proxy is not "
+                "the one Deal Coach sees)."
+            )
+        elif not _http_url(public) or urlparse(public).query or urlparse(public).fragment:
+            problems.append(
+                f"DEALCOACH_PUBLIC_URL must be the public address, such as https://dealcoach.example.com, with no "
+                f"query (got {public!r})."
+            )
+    if not _http_url(values["hubspot_api_url"]):
+        problems.append(
+            f"HUBSPOT_API_URL must be an http(s) URL such as {HUBSPOT_API_URL} (got {get('HUBSPOT_API_URL')!r})."
+        )
+
+    pipedrive = {
+        "PIPEDRIVE_WEBHOOK_USER": "a user name you choose, typed again as the webhook's HTTP Auth username",
+        "PIPEDRIVE_WEBHOOK_PASSWORD": "a long random password you choose, typed again as the webhook's HTTP Auth "
+        "password",
+        "PIPEDRIVE_API_URL": f"your company's API address, such as {PIPEDRIVE_API_EXAMPLE}",
+        "PIPEDRIVE_API_TOKEN": "the token from Pipedrive > your name > Personal preferences > API",
+    }
+    given = [name for name in pipedrive if get(name)]
+    if given:
+        missing = [name for name in pipedrive if name not in given]
+        if missing:
+            problems.append(
+                f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} set, so Pipedrive needs "
+                + "; ".join(f"{name} ({pipedrive[name]})" for name in missing)
+                + "."
+            )
+        if ":" in values["pipedrive_webhook_user"]:
+            problems.append(
+                "PIPEDRIVE_WEBHOOK_USER must not contain ':' (HTTP Basic puts one between user and password)."
+            )
+        api_url = values["pipedrive_api_url"]
+        if api_url and (not _http_url(api_url) or not urlparse(api_url).path.endswith("/api")):
+            problems.append(
+                f"PIPEDRIVE_API_URL must be your company's API address ending in /api, such as {PIPEDRIVE_API_EXAMPLE} "
+                f"(got {api_url!r})."
+            )
+    return values, problems
 
 
 class SettingsError(Exception):
@@ -90,9 +243,26 @@ class Settings:
     digest_time: str = "08:30"  # managers' local time for the daily digest
     large_deal: Decimal = Decimal("100000")  # at or above: a late affirm touch puts the deal at risk
     quiet_days: int = 14  # an open deal with no touch done for this long is at risk
+    signature_days: int = 7  # a verbal yes unsigned for longer is a buyer signal in the digest
     request_db_wait_ms: int = 2000  # a Slack request waits this long at most for a busy database; jobs wait longer
     nudges_in: str = "thread"  # where nudges go: the deal's thread, the channel itself, or each owner's DM
     posts_per_minute: int = DEFAULT_POSTS_PER_MINUTE  # the workspace's budget for chat.postMessage, every process
+    # HubSpot and Pipedrive (bot/crm): each off while its settings are empty
+    hubspot_client_secret: str = ""
+    hubspot_access_token: str = ""
+    hubspot_api_url: str = HUBSPOT_API_URL
+    public_url: str = ""  # what HubSpot calls, e.g. https://dealcoach.example.com: the URI its signature covers
+    pipedrive_webhook_user: str = ""
+    pipedrive_webhook_password: str = ""
+    pipedrive_api_url: str = ""
+    pipedrive_api_token: str = ""
+    # deals from a CRM: where they are posted, and whose they are
+    crm_channel: str = ""
+    crm_routes: tuple[CrmRoute, ...] = ()
+    crm_users: tuple[tuple[str, str], ...] = ()  # (CRM e-mail, lower case; Slack member id)
+    crm_team: str = ""  # the workspace the CRM feeds (OAuth mode)
+    salesforce_webhook_token: str = ""  # the secret part of POST /crm/salesforce/{token}
+    salesforce_org_id: str = ""
 
     @property
     def secrets(self) -> tuple[str, ...]:
@@ -263,6 +433,17 @@ class Settings:
                     f"deal may go without a touch before the digest flags it (got {raw_quiet!r})."
                 )
 
+        signature_days = 7
+        raw_signature = get("DEALCOACH_SIGNATURE_DAYS")
+        if raw_signature:
+            if raw_signature.isascii() and raw_signature.isdigit() and 1 <= int(raw_signature) <= 90:
+                signature_days = int(raw_signature)
+            else:
+                problems.append(
+                    "DEALCOACH_SIGNATURE_DAYS must be a whole number of days from 1 to 90, such as 7: how long a verbal "
+                    f"yes may wait for its signature before the digest lists it (got {raw_signature!r})."
+                )
+
         request_db_wait_ms = 2000
         raw_wait = get("DEALCOACH_REQUEST_DB_WAIT_MS")
         if raw_wait:
@@ -293,13 +474,58 @@ class Settings:
                     f"Deal Coach posts per minute in one workspace, all processes together (got {raw_ppm!r})."
                 )
 
+        crm_channel = get("DEALCOACH_CRM_CHANNEL")
+        crm_on = [name for name in CRM_SWITCHES if get(name)]
+        if crm_channel and not is_channel_id(crm_channel):
+            problems.append(
+                f"DEALCOACH_CRM_CHANNEL must be a channel id such as C012AB3CD (got {crm_channel!r}). In Slack, open "
+                "the channel's details: the id is at the bottom of the About tab."
+            )
+        elif crm_on and not crm_channel:
+            problems.append(
+                f"DEALCOACH_CRM_CHANNEL is not set, but {' and '.join(crm_on)} turn a CRM on: set it to the channel id "
+                "(such as C012AB3CD) where deals won in the CRM are posted."
+            )
+        crm_routes, route_problems = parse_crm_routes(get("DEALCOACH_CRM_ROUTES"))
+        crm_users, user_problems = parse_crm_users(get("DEALCOACH_CRM_USERS"))
+        problems += route_problems + user_problems
+        crm_team = get("DEALCOACH_CRM_TEAM")
+        if crm_team and not is_team_id(crm_team):
+            problems.append(f"DEALCOACH_CRM_TEAM must be a workspace id such as T012AB3CD (got {crm_team!r}).")
+        elif crm_on and oauth and not crm_team:
+            problems.append(
+                "DEALCOACH_CRM_TEAM is not set: with SLACK_CLIENT_ID/SLACK_CLIENT_SECRET (several workspaces), name "
+                "the one workspace the CRM feeds, such as T012AB3CD."
+            )
+        sf_token, sf_org = get("SALESFORCE_WEBHOOK_TOKEN"), get("SALESFORCE_ORG_ID")
+        if sf_token and (len(sf_token) < MIN_WEBHOOK_TOKEN or not WEBHOOK_TOKEN.match(sf_token)):
+            problems.append(
+                f"SALESFORCE_WEBHOOK_TOKEN must be at least {MIN_WEBHOOK_TOKEN} letters, digits, - or _ (it goes in "
+                "the endpoint URL Salesforce posts to). Make one with: python3 -c 'import secrets; "
+                "print(secrets.token_urlsafe(32))'"
+            )
+        if sf_token and not SALESFORCE_ORG_ID.match(sf_org):
+            problems.append(
+                "SALESFORCE_ORG_ID must be your Salesforce organization id, 15 or 18 characters starting with 00D "
+                f"(got {sf_org!r}). Find it in Salesforce under Setup > Company Information > Salesforce.com "
+                "Organization ID."
+            )
+        elif sf_org and not sf_token:
+            problems.append(
+                "SALESFORCE_ORG_ID is set but SALESFORCE_WEBHOOK_TOKEN is not: set both to receive Salesforce deals."
+            )
+
         log_level = get("LOG_LEVEL").upper()
         if log_level and log_level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
             problems.append(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR (got {log_level!r}).")
 
+        crm, crm_problems = _crm_settings(get)
+        problems += crm_problems
+
         if problems:
             raise SettingsError(problems)
         return cls(
+            **crm,
             slack_bot_token=bot_token,
             slack_signing_secret=signing_secret,
             slack_app_token=app_token,
@@ -317,9 +543,16 @@ class Settings:
             digest_time=digest_time,
             large_deal=large_deal,
             quiet_days=quiet_days,
+            signature_days=signature_days,
             request_db_wait_ms=request_db_wait_ms,
             nudges_in=nudges_in,
             posts_per_minute=posts_per_minute,
+            crm_channel=crm_channel,
+            crm_routes=crm_routes,
+            crm_users=crm_users,
+            crm_team=crm_team,
+            salesforce_webhook_token=sf_token,
+            salesforce_org_id=sf_org,
         )
 
     def __repr__(self) -> str:

@@ -3,7 +3,8 @@
 One definition of each notion, here: a step is on its rep's list by `ACTIONABLE` (still coming or on screen)
 and open (still owed) by `OPEN` (both defined with the step model in bot/deals/model.py, re-exported here: the
 digest and Home take the step-status groupings they rely on from this module), overdue once its due date has
-passed while its deal is open (`OVERDUE`, `is_overdue`), a deal at risk as `at_risk` says, and completion is
+passed while its deal is open (`OVERDUE`, `is_overdue`), a deal at risk as `at_risk` says (its health is
+`bot.health.rules`, the one definition the asks' gate uses too), and completion is
 done / (done + skipped + overdue) (`completion`). Which steps a click may still resolve is the nudge ledger's
 rule (`bot.nudges.ledger.RESOLVABLE`), not a stat. Pure queries, no Slack. Times are stored as UTC stamps
 (migration 9 made the earliest rows so too), so comparing the strings compares the instants.
@@ -18,6 +19,7 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.deals.model import ACTIONABLE, OPEN, Deal, row_to_deal, sql_list
+from bot.health.rules import UNHEALTHY_STEP
 from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
 
@@ -51,16 +53,17 @@ def completion(done: int, skipped: int, overdue: int) -> float | None:
 
 @dataclass(frozen=True)
 class AtRisk:
-    """A deal worth a manager's look: a large deal with early touches overdue, a deal gone quiet, or both."""
+    """A deal worth a manager's look: a large deal that isn't healthy (early touches overdue), a deal gone quiet,
+    or both."""
 
     deal: Deal
-    overdue_affirm: int = 0
+    overdue_early: int = 0  # early steps overdue: why bot.health.rules calls the deal unhealthy
     oldest_overdue: date | None = None
     quiet_since: datetime | None = None  # the last touch done, or the capture, when nothing was done since
 
     @property
     def large(self) -> bool:
-        return self.overdue_affirm > 0
+        return self.overdue_early > 0
 
 
 @dataclass(frozen=True)
@@ -90,13 +93,14 @@ class RepStats:
 def at_risk(
     db: sqlite_utils.Database, *, team_id: str, now: datetime, today: date, large_deal: Decimal, quiet_days: int
 ) -> list[AtRisk]:
-    """Large deals whose affirm-stage touches are overdue (oldest first), then deals gone quiet (longest first)."""
-    overdue = query(
+    """Large deals that aren't healthy (bot.health.rules: early touches overdue; oldest first), then deals gone quiet
+    (longest first)."""
+    sick = query(  # the deals' rows with why they are unhealthy, in one query (the digest reads 10,000 deals)
         db,
         f"""
-        SELECT d.*, COUNT(n.id) AS overdue_affirm, MIN(n.due_date) AS oldest_overdue
+        SELECT d.*, COUNT(n.id) AS overdue_early, MIN(n.due_date) AS oldest_overdue
         FROM deals d JOIN nudges n ON n.deal_id = d.id
-        WHERE d.team_id = :team AND n.stage = 'affirm' AND {OVERDUE}
+        WHERE d.team_id = :team AND {UNHEALTHY_STEP}
         GROUP BY d.id
         """,
         {"team": team_id, "today": today.isoformat()},
@@ -116,17 +120,17 @@ def at_risk(
         {"team": team_id, "cutoff": cutoff},
     )
     flagged: dict[int, AtRisk] = {}
-    for row in overdue:
+    for row in sick:
         deal = row_to_deal(row)
         if deal.fields.money.amount >= large_deal:
-            flagged[deal.id] = AtRisk(deal, row["overdue_affirm"], date.fromisoformat(row["oldest_overdue"]))
+            flagged[deal.id] = AtRisk(deal, row["overdue_early"], date.fromisoformat(row["oldest_overdue"]))
     for row in quiet:
         deal = row_to_deal(row)
         since = parse_stamp(row["last_done"] or deal.created_at)
         earlier = flagged.get(deal.id)
         flagged[deal.id] = AtRisk(
             deal,
-            earlier.overdue_affirm if earlier else 0,
+            earlier.overdue_early if earlier else 0,
             earlier.oldest_overdue if earlier else None,
             quiet_since=since,
         )

@@ -14,12 +14,17 @@ from slack_sdk.oauth.installation_store import InstallationStore
 
 from bot.coach import Coach
 from bot.deals import blocks
+from bot.health import blocks as health_blocks
+from bot.manage import blocks as manage_blocks
+from bot.manage import forms as manage_forms
 from bot.nudges import blocks as nudge_blocks
 from bot.nudges import forms as nudge_forms
 from bot.nudges.reminders import REPLAN
+from bot.signals import blocks as signal_blocks
+from bot.signals import forms as signal_forms
 from bot.slack import ids, workspaces
 from bot.slack.client import BOT_SCOPES, listener_client
-from handlers import home, install, nudges, profile
+from handlers import health, home, install, manage, nudges, profile, signals, welcome
 from handlers.deals import capture, form, lifecycle
 from handlers.replies import ack_at_once, answers_storage_failures, redraw_after_submission
 
@@ -102,8 +107,14 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(blocks.MARK_LIVE), ack_at_once, [lifecycle.handle_mark_live]),
         (app.action(blocks.CANCEL_DEAL), ack_at_once, [lifecycle.handle_cancel]),
         (app.action(blocks.DELETE_DEAL), ack_at_once, [lifecycle.handle_delete]),
+        (app.action(blocks.CLAIM_DEAL), ack_at_once, [lifecycle.handle_claim]),
+        (app.action(blocks.CHANGE_OWNER), ack_at_once, [lifecycle.handle_change_owner]),
+        (app.view(blocks.OWNER_MODAL), lifecycle.handle_owner_submission, [redraw_after_submission]),
         (app.view(blocks.LIVE_MODAL), lifecycle.handle_live_submission, [redraw_after_submission]),
         (app.view(blocks.CANCEL_MODAL), lifecycle.handle_cancel_submission, [redraw_after_submission]),
+        # a verbal yes's reason-to-believe checklist: each gap becomes a step before the signature
+        (app.action(blocks.CHECK_READINESS), ack_at_once, [health.handle_check_readiness]),
+        (app.view(health_blocks.READINESS_MODAL), health.handle_readiness_submission, [redraw_after_submission]),
         # a nudge's buttons and their modals
         (app.action(nudge_blocks.DONE), ack_at_once, [nudges.handle_done]),
         (app.action(nudge_blocks.SNOOZE), ack_at_once, [nudges.handle_snooze]),
@@ -112,7 +123,31 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(nudge_blocks.MORE), ack_at_once, [nudges.handle_more]),
         (app.action(REPLAN), ack_at_once, [nudges.handle_replan]),
         (app.view(nudge_forms.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
-        (app.view(nudge_forms.OUTCOME_MODAL), nudges.handle_outcome_submission, [redraw_after_submission]),
+        (
+            app.view(nudge_forms.OUTCOME_MODAL),
+            nudges.handle_outcome_submission,
+            [redraw_after_submission, nudges.ask_sounded_after_outcome],
+        ),
+        # buyer signals: how they sounded after Done (one tap, then a note), a touch outside the plan, a concern
+        (app.action(signal_blocks.SOUNDED), ack_at_once, [signals.handle_sounded]),
+        (app.action(signal_blocks.NOTE_DOUBT), ack_at_once, [signals.handle_note_doubt]),
+        (app.action(signal_blocks.LOG_TOUCH), ack_at_once, [signals.handle_log_touch]),
+        (app.action(signal_blocks.FLAG_CONCERN), ack_at_once, [signals.handle_flag_concern]),
+        (app.view(signal_forms.STEP_NOTE_MODAL), signals.handle_step_note_submission, []),
+        (app.view(signal_forms.TOUCH_MODAL), signals.handle_touch_submission, []),
+        (app.view(signal_forms.CONCERN_MODAL), signals.handle_concern_submission, []),
+        # a manager's menu beside each deal in the digest and on Home: Remind rep, Reassign, Open deal
+        (app.action(manage_blocks.DEAL_MENU), ack_at_once, [manage.handle_deal_menu]),
+        (app.view(manage_forms.REASSIGN_MODAL), manage.handle_reassign_submission, [manage.announce_reassign]),
+        (app.action(manage_blocks.CHOOSE_TEAM), ack_at_once, [manage.handle_choose_team]),
+        (app.view(manage_forms.TEAM_MODAL), manage.handle_team_submission, [redraw_after_submission]),
+        # the welcome kit, offered by the welcome-kit step: built and shared into the deal's thread
+        (app.action(welcome.WELCOME_KIT), ack_at_once, [welcome.handle_welcome_kit]),
+        # the go-live question: asked, never assumed; the answer re-times the steps timed from go-live
+        (app.action(nudge_blocks.LIVE_TODAY), ack_at_once, [nudges.handle_live_today]),
+        (app.action(nudge_blocks.SET_GO_LIVE), ack_at_once, [nudges.handle_set_go_live]),
+        (app.action(nudge_blocks.NOT_LIVE_YET), ack_at_once, [nudges.handle_not_live_yet]),
+        (app.view(nudge_forms.GO_LIVE_MODAL), nudges.handle_go_live_submission, [redraw_after_submission]),
         # the team profile, edited by managers from the Home tab
         (app.action(profile.EDIT_PROFILE), ack_at_once, [profile.handle_edit_profile]),
         (app.view(profile.PROFILE_MODAL), profile.handle_profile_form, [profile.redraw_after_profile]),

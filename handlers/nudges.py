@@ -1,4 +1,5 @@
-"""Nudge buttons and their modals: Done (with an outcome where the step asks), Snooze, Skip, Reassign."""
+"""Nudge buttons and their modals: Done (with an outcome where the step asks), Snooze, Skip, Reassign; the go-live
+question's Live today, Set a date and Not yet."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from bot.nudges import blocks as nudge_blocks
 from bot.nudges import forms
 from bot.nudges.blocks import already_resolved_text
 from bot.nudges.ledger import RESOLVABLE
+from bot.nudges.service import LIVE_TODAY, NOT_YET, SET_DATE
+from bot.playbook.loader import GO_LIVE_UNKNOWN
 from bot.slack.forms import FormErrors
 from bot.slack.text import plain_from_mrkdwn
-from handlers.replies import CHANGED, first_input, open_form_for_click, refuse
+from handlers.replies import CHANGED, first_input, open_form_for_click, refuse, tell
+
+ASK_SOUNDED = "ask_sounded"  # the nudge a Done-with-outcome submission marked done: its lazy listener asks
 
 
 def _act(coach: Coach, body: dict, client, respond, context, nudge_id: int, action: str, **details):
@@ -45,10 +50,15 @@ def handle_done(body: dict, action: dict, context, client, respond) -> None:
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
     step = coach.steps_by_id().get(nudge.step_id)
+    if step is not None and step.when == GO_LIVE_UNKNOWN and nudge.status in RESOLVABLE:  # Done means "it's live"
+        return _open_go_live(coach, body, client, respond, context, nudge_id)
     if step is not None and step.outcome and nudge.status in RESOLVABLE:
         open_form_for_click(client, body, respond, nudge_blocks.outcome_modal(nudge, deal, step.outcome))
         return
-    _act(coach, body, client, respond, context, nudge_id, "done")
+    change = _act(coach, body, client, respond, context, nudge_id, "done")
+    if change and coach.should_ask_sounded(change.nudge):  # Done took one click; how they sounded is one tap more
+        text, question = coach.sounded_question(change.nudge, change.deal)
+        tell(body, client, respond, text, question)
 
 
 def handle_snooze(body: dict, action: dict, context, client, respond) -> None:
@@ -125,6 +135,99 @@ def handle_outcome_submission(ack, view: dict, context) -> None:
         return ack(response_action="errors", errors=exc.errors)
     first = next(iter(view["state"]["values"]), forms.REASON)
     _submit(ack, context, nudge_id, "done", field=first, outcome=outcome)
+    if context.get(CHANGED) is not None:
+        context[ASK_SOUNDED] = nudge_id
+
+
+def ask_sounded_after_outcome(context, client) -> None:
+    """Done with an outcome (a win analysis, a testimonial, referrals) talked to the buyer too: how did they sound?
+    A form has no place for a private reply, so the question comes by DM."""
+    nudge_id = context.get(ASK_SOUNDED)
+    if nudge_id is None:
+        return
+    coach: Coach = context["coach"]
+    nudge, deal = coach.nudge_for(nudge_id, team_id=context.team_id, user_id=context.user_id)
+    if coach.should_ask_sounded(nudge):
+        text, question = coach.sounded_question(nudge, deal)
+        client.chat_postMessage(channel=context.user_id, text=text, blocks=question)
+
+
+def _answer(coach: Coach, body: dict, client, respond, context, nudge_id: int, answer: str) -> None:
+    try:
+        change = coach.answer_go_live(nudge_id, answer, team_id=context.team_id, user_id=context.user_id)
+    except NotAllowed as exc:
+        return refuse(coach, body, client, respond, context, str(exc))
+    if not change.changed:
+        return refuse(coach, body, client, respond, context, change.explanation)
+    coach.redraw(client, change.redraw)
+
+
+def _question_named(coach: Coach, body: dict, client, respond, context, action: dict) -> int | None:
+    read = nudge_blocks.read_value(action.get("value"))
+    if read is None:
+        _gone(coach, body, client, respond, context)
+        return None
+    return read[0]
+
+
+def handle_live_today(body: dict, action: dict, context, client, respond) -> None:
+    coach: Coach = context["coach"]
+    nudge_id = _question_named(coach, body, client, respond, context, action)
+    if nudge_id is not None:
+        _answer(coach, body, client, respond, context, nudge_id, LIVE_TODAY)
+
+
+def handle_not_live_yet(body: dict, action: dict, context, client, respond) -> None:
+    coach: Coach = context["coach"]
+    nudge_id = _question_named(coach, body, client, respond, context, action)
+    if nudge_id is not None:
+        _answer(coach, body, client, respond, context, nudge_id, NOT_YET)
+
+
+def handle_set_go_live(body: dict, action: dict, context, client, respond) -> None:
+    coach: Coach = context["coach"]
+    nudge_id = _question_named(coach, body, client, respond, context, action)
+    if nudge_id is not None:
+        _open_go_live(coach, body, client, respond, context, nudge_id)
+
+
+def _open_go_live(coach: Coach, body: dict, client, respond, context, nudge_id: int) -> None:
+    """Set a date's modal, for the deal's owner or a manager while the question is still open."""
+    try:
+        nudge, deal = coach.nudge_for(nudge_id, team_id=context.team_id, user_id=context.user_id)
+    except NotAllowed as exc:
+        return refuse(coach, body, client, respond, context, str(exc))
+    if context.user_id not in (deal.owner_id, *coach.settings.managers):
+        return refuse(
+            coach, body, client, respond, context, "Only the rep who closed this deal, or a manager, can answer this."
+        )
+    if nudge.status not in RESOLVABLE:
+        return refuse(coach, body, client, respond, context, already_resolved_text(nudge, "answer"))
+    open_form_for_click(client, body, respond, nudge_blocks.go_live_modal(nudge, deal, coach.today()))
+
+
+def handle_go_live_submission(ack, view: dict, context) -> None:
+    """Set a date: the go-live date (past: live; later: expected); the plan is re-timed from it."""
+    coach: Coach = context["coach"]
+    nudge_id, _ = forms.read_modal_metadata(view.get("private_metadata"))
+    if nudge_id is None:
+        return ack(response_action="errors", errors={forms.GO_LIVE: forms.LOST_TRACK})
+    try:
+        _, deal = coach.nudge_for(nudge_id, team_id=context.team_id, user_id=context.user_id)
+        go_live = forms.read_go_live_answer(
+            view["state"]["values"], close_date=deal.fields.close_date, today=coach.today()
+        )
+        change = coach.answer_go_live(
+            nudge_id, SET_DATE, team_id=context.team_id, user_id=context.user_id, go_live=go_live
+        )
+    except FormErrors as exc:
+        return ack(response_action="errors", errors=exc.errors)
+    except NotAllowed as exc:
+        return ack(response_action="errors", errors={forms.GO_LIVE: plain_from_mrkdwn(str(exc))})
+    if not change.changed:
+        return ack(response_action="errors", errors={forms.GO_LIVE: plain_from_mrkdwn(change.explanation)})
+    context[CHANGED] = change.redraw
+    ack()
 
 
 def handle_more(body: dict, action: dict, context, client, respond) -> None:

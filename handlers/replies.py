@@ -32,13 +32,15 @@ def from_home(body: dict) -> bool:
     return (body.get("view") or {}).get("type") == "home"
 
 
-def tell(body: dict, client, respond, text: str) -> None:
-    """An ephemeral reply under the message clicked; a Home tab has no response_url, so there it is a DM,
-    which lands in the app's Messages tab right beside Home (and needs no channel membership)."""
+def tell(body: dict, client, respond, text: str, blocks: list[dict] | None = None, *, replace: bool = False) -> None:
+    """An ephemeral reply under the message clicked (`replace`: in place of the ephemeral clicked); a Home tab has no
+    response_url, so there it is a DM, which lands in the app's Messages tab right beside Home (and needs no channel
+    membership)."""
+    extra = {"blocks": blocks} if blocks else {}
     if body.get("response_url"):
-        respond(text=text, response_type="ephemeral", replace_original=False)
+        respond(text=text, response_type="ephemeral", replace_original=replace, **extra)
     else:
-        client.chat_postMessage(channel=body["user"]["id"], text=text)
+        client.chat_postMessage(channel=body["user"]["id"], text=text, **extra)
 
 
 def open_form_for_click(client, body: dict, respond, view: dict) -> bool:

@@ -6,10 +6,11 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from slack_sdk import WebClient
 
 from bot.coach import Coach
-from schedules.jobs import Outage, dispatch_nudges, send_digests
+from schedules.jobs import Outage, dispatch_nudges, send_digests, share_welcome_kits
 
 DISPATCH_JOB = "dispatch-nudges"
 DIGEST_JOB = "send-digests"  # each manager's digest, checked every minute; the digests table makes it once a day
+KIT_JOB = "share-welcome-kits"  # welcome kits Slack didn't take at the click, from the welcome_kits table
 
 
 def build_scheduler(coach: Coach, client: WebClient) -> BackgroundScheduler:
@@ -17,7 +18,7 @@ def build_scheduler(coach: Coach, client: WebClient) -> BackgroundScheduler:
     Both jobs share one Outage: a database they can't use is said once, not by each job every minute."""
     scheduler = BackgroundScheduler(timezone=coach.settings.tz)
     outage = Outage()
-    for job, job_id in ((dispatch_nudges, DISPATCH_JOB), (send_digests, DIGEST_JOB)):
+    for job, job_id in ((dispatch_nudges, DISPATCH_JOB), (send_digests, DIGEST_JOB), (share_welcome_kits, KIT_JOB)):
         scheduler.add_job(
             outage.run,
             "interval",

@@ -11,6 +11,8 @@ from datetime import datetime
 from slack_sdk import WebClient
 
 from bot.coach import Coach
+from bot.crm import worker as crm_worker
+from bot.crm.worker import CrmReport
 from bot.digest.delivery import DigestReport, DigestSender
 from bot.nudges.dispatch import Dispatcher, Pacer, TickReport
 from bot.nudges.reminders import RepReminders
@@ -18,6 +20,7 @@ from bot.slack import workspaces
 from bot.slack.posting import Patience
 from bot.slack.workspaces import ClientFor, Workspaces
 from bot.storage import is_outage, storage_problem
+from bot.welcome.service import KitReport, share_due_kits
 
 Clients = WebClient | Workspaces | ClientFor  # one workspace's client, or a client per workspace
 
@@ -28,8 +31,10 @@ PARALLEL_CHANNELS = 64  # channels posted to at once by one dispatch run (a thre
 def dispatch_nudges(
     coach: Coach, client: Clients, now: datetime | None = None, pacer: Pacer | None = None
 ) -> TickReport:
-    """Post every nudge due at `now` (default: the coach's clock) and reconcile any left unconfirmed."""
+    """Turn the CRM events waiting in the inbox into deals, then post every nudge due at `now` (default: the coach's
+    clock) and reconcile any left unconfirmed: a deal that arrived from the CRM is announced in the same run."""
     client = workspaces.clients(client)
+    drain_crm(coach, client, now)
     with _logged("Nudge dispatch failed; the next tick will pick up where this one stopped"):
         now = now or coach.now()
         # with no pacer given, the paces every process shares (in the database), and channels in parallel
@@ -37,6 +42,28 @@ def dispatch_nudges(
         # each rep with overdue steps hears first, privately, at the start of their business day
         report.reminders = RepReminders(coach, client, Patience(sleep=pacer.sleep) if pacer else None).run(now)
     coach.refresh_homes_of_posts(client, report.posted + report.undeliverable + report.reconciled)  # never raises
+    return report
+
+
+def drain_crm(coach: Coach, client: Clients, now: datetime | None = None) -> CrmReport:
+    """The CRM inbox, drained (see bot/crm/worker.py); then what the new, linked, paused or resumed deals touched
+    is redrawn. A failure here is logged and leaves the events in the inbox; the nudges still go out."""
+    if not coach.crm:
+        return CrmReport()
+    client_for = workspaces.clients(client)
+    try:
+        report = crm_worker.drain(coach, coach.crm, client_for, now=now or coach.now())
+    except Exception as exc:
+        if is_outage(exc):
+            raise
+        logger.exception("Draining the CRM inbox failed; its events wait for the next run")
+        return CrmReport()
+    for redraw in report.redraws:
+        team_client = client_for(redraw.team_id)
+        if team_client is not None:
+            coach.redraw(team_client, redraw)
+    if report.created or report.linked or report.paused or report.resumed or report.delayed or report.failed:
+        logger.info("%s", report.summary())
     return report
 
 
@@ -58,6 +85,12 @@ def send_digests(coach: Coach, client: Clients, now: datetime | None = None) -> 
             if team_client is not None:
                 report.merge(DigestSender(coach, team_client, members_only=True).run(now))
         return report
+
+
+def share_welcome_kits(coach: Coach, client: Clients, now: datetime | None = None) -> KitReport:
+    """Share the welcome kits Slack didn't take earlier, and settle those whose share went unanswered."""
+    with _logged("Sharing welcome kits failed; the next run will pick up where this one stopped"):
+        return share_due_kits(coach, workspaces.clients(client), now or coach.now())
 
 
 @contextmanager

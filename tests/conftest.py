@@ -80,11 +80,12 @@ def pace():
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch):
-    """Bolt reads SLACK_* variables on its own (SLACK_CLIENT_ID switches it to OAuth): tests start from none."""
+    """Bolt reads SLACK_* variables on its own (SLACK_CLIENT_ID switches it to OAuth): tests start from none, and
+    from no CRM settings either."""
     import os
 
     for name in list(os.environ):
-        if name.startswith(("SLACK_", "DEALCOACH_")):
+        if name.startswith(("SLACK_", "DEALCOACH_", "HUBSPOT_", "PIPEDRIVE_")):
             monkeypatch.delenv(name)
 
 
@@ -143,8 +144,8 @@ def server_for():
 
     running = []
 
-    def start(app) -> str:
-        srv = http_server(app, signing_secret=SECRET, port=0, host="127.0.0.1", threads=4)
+    def start(app, crm=None) -> str:
+        srv = http_server(app, signing_secret=SECRET, port=0, host="127.0.0.1", threads=4, crm=crm)
         stopping = threading.Event()
 
         def run():

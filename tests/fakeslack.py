@@ -13,6 +13,12 @@ Besides recording, it keeps a small model of Slack's state that tests can rely o
   `is_archived`, ...); `not_joined` lists channels answering `not_in_channel` until `conversations.join`.
 * Hooks: `on(method, callback)` runs a callback after the answer is decided (and the message stored) but before
   it is sent, so a test can act exactly between "Slack accepted" and "the client heard" (or drop the answer).
+* Files: `files.getUploadURLExternal` hands out an upload URL on this server, the bytes POSTed there are kept in
+  `files[file_id]["content"]`, and `files.completeUploadExternal` with a `channel_id` shares them: a message
+  carrying `files` (and `thread_ts`, a thread reply, when given) is stored like a post, which
+  `conversations.replies` reads back with the rest of its thread. `fail(..., stored=True)` on the share keeps the
+  message and answers with the failure, as for chat.postMessage.
+* Images: GET `image_url(name)` serves `images[name]` (bytes, as a profile photo's CDN would), 404 otherwise.
 * Rate limits: `channel_rate_limit` (seconds, off by default) answers 429 to quick successive posts to a channel.
   History reads as Slack limits apps distributed outside the Marketplace: `history_page_max` caps the messages
   one conversations.history call returns (Slack: 15), and `history_calls_left` (None: unlimited) answers 429
@@ -234,10 +240,14 @@ class FakeSlack:
         self.calls: list[Call] = []
         self.violations: list[str] = []
         self.users: dict[str, dict[str, Any]] = {}
+        self.emails: dict[str, str] = {}  # e-mail -> member id, for users.lookupByEmail (others: users_not_found)
+        self.usergroups: dict[str, dict[str, Any]] = {}  # id -> {"handle", "name", "users"}, for usergroups.*
         self.oauth_team = {"id": "T0NEW", "name": "New Co"}  # who oauth.v2.access says installed the app
         self.members: dict[str, set[str]] = {}  # team -> its users, for tokens named xoxb-T…-: others not found
         self.messages: dict[tuple[str, str], dict[str, Any]] = {}
         self.files: dict[str, dict[str, Any]] = {}
+        self.images: dict[str, bytes] = {}  # served at image_url(name), like Slack's CDN serves profile photos
+        self.image_delay: float = 0.0  # seconds each image waits before its answer (a slow CDN)
         self.epoch: float = time.time()  # integer part of every ts; set it to place posts in (fake) time
         self.unreachable_channels: dict[str, str] = {}  # channel id -> error every chat.postMessage there gets
         self.not_joined: set[str] = set()  # posts answer not_in_channel until conversations.join succeeds
@@ -296,6 +306,20 @@ class FakeSlack:
     def base_url(self) -> str:
         """What WebClient(base_url=...) wants: it appends the method name."""
         return f"{self.root}/api/"
+
+    def image_url(self, name: str) -> str:
+        """Where `images[name]` is served (a 404 while there is none)."""
+        return f"{self.root}/image/{name}"
+
+    def thread(self, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+        """The replies stored under `thread_ts` in `channel`, oldest first (the parent left out)."""
+        with self._lock:
+            found = [
+                dict(m, ts=ts)
+                for (ch, ts), m in self.messages.items()
+                if ch == channel and m.get("thread_ts") == thread_ts and ts != thread_ts
+            ]
+        return sorted(found, key=lambda m: Decimal(m["ts"]))
 
     def response_url(self, name: str = "x") -> str:
         """A response_url on this server; posts to it are recorded with method "response_url"."""
@@ -461,6 +485,8 @@ class FakeSlack:
         if failure is not None:
             if failure.stored and method == "chat.postMessage" and call.token:
                 self._post_message(call)
+            if failure.stored and method == "files.completeUploadExternal" and call.token:
+                self._complete_upload(call.params)
             call.failed = True
             if failure.delay:
                 self._stopping.wait(failure.delay)
@@ -566,6 +592,14 @@ class FakeSlack:
                 "ok": True,
                 "view": {**p["view"], "id": view_id, "team_id": BOT["team_id"], "hash": f"h{n:08d}"},
             }
+        if method == "usergroups.list":
+            groups = [{"id": gid, "handle": g["handle"], "name": g["name"]} for gid, g in self.usergroups.items()]
+            return {"ok": True, "usergroups": groups}
+        if method == "usergroups.users.list":
+            group = self.usergroups.get(str(p.get("usergroup", "")))
+            if group is None:
+                return {"ok": False, "error": "no_such_subteam"}
+            return {"ok": True, "users": list(group["users"])}
         if method == "users.info":
             user = p.get("user", "")
             team = _team_of_token(call.token)
@@ -574,6 +608,11 @@ class FakeSlack:
             tz = {"tz": "America/New_York", "tz_offset": -18000}
             default = {"id": user, "name": f"user-{user}", "real_name": f"User {user}", **tz}
             return {"ok": True, "user": {**default, **self.users.get(user, {})}}
+        if method == "users.lookupByEmail":
+            user = self.emails.get(str(p.get("email", "")).lower())
+            if user is None:
+                return {"ok": False, "error": "users_not_found"}
+            return {"ok": True, "user": {"id": user, "name": f"user-{user}", "profile": {"email": p.get("email")}}}
         if method == "conversations.open":
             users = str(p.get("users", "")).split(",")
             return {"ok": True, "channel": {"id": p.get("channel") or f"D{users[0]}"}}
@@ -750,12 +789,13 @@ class FakeSlack:
     @staticmethod
     def _history_message(m: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
         out = {"type": "message", "ts": m["ts"], "text": m.get("text", ""), "blocks": m.get("blocks") or []}
-        out.update({k: m[k] for k in ("user", "bot_id", "thread_ts", "attachments") if m.get(k) is not None})
+        out.update({k: m[k] for k in ("user", "bot_id", "thread_ts", "attachments", "files") if m.get(k) is not None})
         if with_metadata and m.get("metadata") is not None:
             out["metadata"] = m["metadata"]
         return out
 
     def _complete_upload(self, p: dict[str, Any]) -> dict[str, Any]:
+        """Finish uploads; with a channel_id, share them there (in the thread of thread_ts) as one stored message."""
         done = []
         with self._lock:
             for item in p.get("files") or []:
@@ -764,6 +804,20 @@ class FakeSlack:
                     return {"ok": False, "error": "file_not_found"}
                 stored["title"] = item.get("title") or stored.get("name")
                 done.append({k: v for k, v in stored.items() if k != "content"} | {"size": len(stored["content"])})
+            channel = str(p.get("channel_id") or "")
+            if channel:
+                error = self.unreachable_channels.get(channel) or (
+                    "not_in_channel" if channel in self.not_joined else ""
+                )
+                if error:
+                    return {"ok": False, "error": error}
+                ts = self._ts()
+                message = {"type": "message", "user": BOT["user_id"], "bot_id": BOT["bot_id"], "ts": ts}
+                message["text"] = str(p.get("initial_comment") or "")
+                message["files"] = [dict(f) for f in done]
+                if p.get("thread_ts"):
+                    message["thread_ts"] = str(p["thread_ts"])
+                self.messages[(channel, ts)] = message
         return {"ok": True, "files": done}
 
 
@@ -781,6 +835,8 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         url = urlsplit(self.path)
         kind, _, name = url.path.strip("/").partition("/")
+        if kind == "image":
+            return self._image(name)
         method = {"api": name, "response": "response_url", "upload": "upload_url"}.get(kind)
         if not method or not name:
             return self._send(404, {}, {"ok": False, "error": "unknown_method"})
@@ -814,6 +870,28 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, extra, answer)
 
     do_GET = do_POST
+
+    def _image(self, name: str) -> None:
+        """A profile photo, as Slack's CDN serves it: the bytes, or a 404 page."""
+        fake = self.server.owner
+        if fake.image_delay:
+            fake._stopping.wait(fake.image_delay)
+        data = fake.images.get(name)
+        try:
+            if data is None:
+                self.send_response(404)
+                self.send_header("Content-Type", "text/html")
+                self.send_header("Content-Length", "9")
+                self.end_headers()
+                self.wfile.write(b"not found")
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "image/png")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+        except OSError:
+            pass
 
     def _send(self, status: int, headers: dict[str, str], answer: dict[str, Any]) -> None:
         headers = dict(headers)

@@ -14,7 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def cli_env(**settings: str) -> dict[str, str]:
     """Nothing from the developer's shell (SLACK_CLIENT_ID would switch Bolt to OAuth), plus `settings`."""
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_"))}
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "DEALCOACH_", "HUBSPOT_", "PIPEDRIVE_"))}
     return {**base, "PYTHONPATH": str(ROOT), **settings}
 
 

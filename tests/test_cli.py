@@ -42,8 +42,12 @@ def test_preview_prints_the_dated_timeline(capsys):
     header = next(i for i, line in enumerate(lines) if line.split()[:4] == ["day", "date", "stage", "action"])
     rows = [line.split(maxsplit=4) for line in lines[header + 1 :]]
     assert rows[0][:4] == ["0", "Fri", "2026-11-20", "Affirm"]
+    assert "standard tier" in lines[0]
     thank_you = next(r for r in rows if "handwritten" in r[4])
-    assert thank_you[:3] == ["4", "Tue", "2026-11-24"]  # two business days after a Friday close
+    assert thank_you[:3] == ["5", "Wed", "2026-11-25"]  # three business days after a Friday close
+    kickoff = next(r for r in rows if r[4].startswith("Run the kickoff"))
+    assert kickoff[4].endswith("(buyer) *")  # the economic buyer's own draft
+    assert next(r for r in rows if r[4].startswith("Hand {account} over"))[4].endswith("(team)")
     activation = next(r for r in rows if "go-live" in r[4])
     assert activation[:4] == ["30", "Sun", "2026-12-20", "Activate"]
 
@@ -53,6 +57,10 @@ def test_preview_with_a_go_live_date_moves_the_go_live_steps(capsys):
     out = capsys.readouterr().out
     assert "Go-live unknown" not in out
     assert "  56  Fri 2027-01-15  Activate" in out
+    # the playbook keeps the rules with go-live where it assumes it; this deal's later go-live leaves a gap
+    assert "This deal: no buyer touch from day 21 to day 56 (35 days)." in out
+    assert main(["preview", "--closed", "2026-11-20", "--go-live", "2026-12-21"]) == 0
+    assert "This deal:" not in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -77,6 +85,54 @@ def test_preview_rejects_bad_arguments_with_a_hint(args, message, capsys):
 def test_preview_reads_amounts_as_reps_write_them(capsys):
     assert main(["preview", "--amount", "1.2M", "--closed", "2026-11-20"]) == 0
     assert "1,200,000" in capsys.readouterr().out
+
+
+def test_preview_shows_the_plans_by_tier_and_by_buyer_side_by_side_and_checks_the_pacing(capsys):
+    assert main(["preview"]) == 0
+    out = capsys.readouterr().out
+    lines = out.splitlines()
+    by_tier = lines.index("By tier, for the same buyer:")
+    assert lines[by_tier + 1].split() == ["step", "touch", "light", "standard", "enterprise"]
+    by_buyer = lines.index("By buyer, in the standard tier (* = a draft written for that buyer):")
+    rows = {line.split()[0]: line.split()[1:] for line in lines[by_tier + 2 : by_buyer] if line.strip()}
+    assert rows["thank-you-note"] == ["buyer", "·", "3", "·"]
+    assert rows["team-gift"] == ["buyer", "·", "·", "5"]
+    assert rows["personal-video"] == ["buyer", "3", "·", "·"]
+    assert lines[by_buyer + 1].split() == ["step", "touch", "economic", "technical", "champion", "other"]
+    kickoff = next(line for line in lines[by_buyer:] if line.startswith("kickoff "))
+    assert kickoff.split() == ["kickoff", "buyer", "7*", "7*", "7*", "7"]
+    assert "Pacing: every tier and buyer keeps the rules" in out
+
+
+def test_preview_lists_each_pacing_breach_and_exits_1(tmp_path):
+    crowded = tmp_path / "playbook.toml"
+    steps = "".join(
+        f'[[steps]]\nid = "s{d}"\nstage = "affirm"\ndays = {d}\nbuyer = true\ntitle = "Touch {d}"\n\n'
+        for d in (0, 1, 2, 3, 38)
+    )
+    crowded.write_text('[playbook]\nname = "Crowded"\n\n' + steps)
+    result = run_cli("preview", env={"DEALCOACH_PLAYBOOK": str(crowded)}, cwd=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Pacing: 8 breaches" in result.stdout
+    assert (
+        "  - standard tier (a deal of 0), champion buyer, closed on a Monday: 4 buyer touches within 7 days "
+        "(days 0, 1, 2, 3); at most 3 in any 7 days" in result.stdout
+    )
+    assert "no buyer touch from day 3 to day 38 (35 days)" in result.stdout
+    result = run_cli("preview", "--amount", "5000", env={"DEALCOACH_PLAYBOOK": str(crowded)}, cwd=tmp_path)
+    assert result.returncode == 1 and "Pacing: 8 breaches" in result.stdout
+
+
+def test_preview_reads_an_amount_without_currency_in_dealcoach_currency_and_tiers_it_there(tmp_path):
+    rates = tmp_path / "playbook.toml"
+    shipped = (ROOT / "bot" / "playbook" / "default_playbook.toml").read_text(encoding="utf-8")
+    rates.write_text(shipped.replace("# [rates]\n# EUR = 1.08", "[rates]\nUSD = 0.5"), encoding="utf-8")
+    env = {"DEALCOACH_CURRENCY": "EUR", "DEALCOACH_PLAYBOOK": str(rates)}
+    result = run_cli("preview", "--amount", "30000", "--closed", "2026-11-20", env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "for a deal of €30,000, standard tier" in result.stdout.splitlines()[0]
+    result = run_cli("preview", "--amount", "$30000", "--closed", "2026-11-20", env=env, cwd=tmp_path)
+    assert "for a deal of $30,000, light tier" in result.stdout.splitlines()[0]  # 15,000 EUR at the playbook's rate
 
 
 def test_preview_refuses_a_broken_playbook(tmp_path):

@@ -67,9 +67,11 @@ def test_manifest_declares_what_the_app_listens_to():
         "channels:history",
         "groups:history",
         "users:read",  # the managers' digest: each manager's time zone
+        "users:read.email",  # deals from a CRM: the owner's e-mail to a Slack member (users.lookupByEmail)
         "im:write",  # the digest: conversations.open, to find a manager's DM
         "im:history",  # the digest: reconciling an unconfirmed digest from the DM's history
         "files:write",  # the digest's weekly completion chart
+        "usergroups:read",  # a manager's team chosen as a Slack user group, read again before each digest
     }
     for scope in MANIFEST["oauth_config"]["scopes"]["bot"]:
         assert f"`{scope}`" in README

@@ -779,3 +779,31 @@ def test_a_failure_can_be_an_html_error_page_as_a_proxy_in_front_of_slack_sends(
     assert err.value.response.status_code == 503
     assert "non-JSON" in err.value.response["error"]
     assert len(fake.messages) == 1
+
+
+def test_a_file_shared_into_a_thread_is_a_reply_read_back_page_by_page_and_not_in_the_channels_history(fake):
+    from slack_sdk import WebClient
+
+    from bot.slack.posting import upload_file
+
+    client = WebClient(token="xoxb-test", base_url=fake.base_url)
+    parent = client.chat_postMessage(channel="C1", text="the deal")["ts"]
+    for n in range(3):
+        client.chat_postMessage(channel="C1", text=f"reply {n}", thread_ts=parent)
+    file_id = upload_file(client, b"%PDF", filename="kit.pdf", timeout=5)  # getUploadURLExternal, then the bytes
+    client.files_completeUploadExternal(
+        files=[{"id": file_id, "title": "Kit"}], channel_id="C1", thread_ts=parent, initial_comment="here"
+    )
+    [shared] = [m for m in fake.thread("C1", parent) if m.get("files")]
+    assert shared["text"] == "here" and shared["files"][0]["id"] == file_id
+    assert fake.files[file_id]["content"] == b"%PDF"
+    seen, cursor = [], None
+    while True:
+        page = client.conversations_replies(channel="C1", ts=parent, limit=2, cursor=cursor)
+        seen += [m["ts"] for m in page["messages"]]
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not page["has_more"]:
+            break
+    # the parent heads every page (as Slack does), then the 4 replies, in order
+    assert list(dict.fromkeys(seen)) == [parent, *(m["ts"] for m in fake.thread("C1", parent))]
+    assert [m["ts"] for m in client.conversations_history(channel="C1")["messages"]] == [parent]

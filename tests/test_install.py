@@ -106,5 +106,5 @@ def test_a_built_wheel_ships_every_package_and_the_playbook_and_nothing_of_the_t
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.splitlines()[0] == str(site / "bot" / "__init__.py")
-    assert "(built-in default_playbook.toml): 11 steps" in result.stdout.splitlines()[1]  # read from the wheel
+    assert "(built-in default_playbook.toml): 15 steps" in result.stdout.splitlines()[1]  # read from the wheel
     assert "congratulate {account} on the decision" in result.stdout

@@ -13,7 +13,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-FEATURES = ("bot.deals", "bot.nudges", "bot.digest", "bot.home", "bot.playbook", "bot.stats")
+FEATURES = (
+    "bot.deals",
+    "bot.nudges",
+    "bot.digest",
+    "bot.home",
+    "bot.playbook",
+    "bot.stats",
+    "bot.health",
+    "bot.signals",
+    "bot.manage",
+    "bot.report",
+)
 BASE = ("bot.slack", "bot.storage", "bot.timestamps")
 
 

@@ -28,6 +28,16 @@ class CrmUnavailable(Exception):
         self.retry_after = retry_after
 
 
+class CrmRefused(Exception):
+    """The CRM's API answered for good that the deal behind an event can't be read (404: deleted; 400: a request
+    it will never accept): the event is recorded with this error and not tried again. A refused token is not this
+    (an admin can fix it): that is CrmUnavailable, so nothing is lost meanwhile."""
+
+    def __init__(self, message: str, *, status: int | None = None):
+        super().__init__(message)
+        self.status = status
+
+
 @dataclass(frozen=True)
 class Event:
     """One notification worth keeping, as parsed from a webhook: stored in the inbox before the CRM is answered.
@@ -76,7 +86,8 @@ class Adapter(Protocol):
         Raise BadPayload for a shape this CRM never sends."""
 
     def resolve(self, event: Event) -> CrmDeal:
-        """Read the deal behind an event from the CRM's API. Raise CrmUnavailable to be tried again later."""
+        """Read the deal behind an event from the CRM's API. Raise CrmUnavailable to be tried again later, CrmRefused
+        when the CRM says the deal can't be read at all."""
 
     def backfill(self, since: date) -> Iterable[CrmDeal]:
         """The deals won since a date, read from the API (for events lost while the bot was down)."""

@@ -11,6 +11,7 @@ from bot.deals.capture import EXAMPLE, FULL_EXAMPLE, PERSONAS, example_date
 from bot.deals.model import Deal, DealFields, Nudge
 from bot.playbook.loader import STAGE_LABEL
 from bot.playbook.render import facts, render
+from bot.signals.blocks import deal_signal_buttons
 from bot.slack.blocks import (
     MESSAGE_BLOCKS,
     button,
@@ -31,9 +32,21 @@ from bot.timestamps import parse_stamp
 ADD_DETAILS = "open_deal_details"
 MARK_SIGNED, MARK_LIVE, CANCEL_DEAL = "deal_mark_signed", "deal_mark_live", "deal_cancel"
 DELETE_DEAL = "deal_delete"
+CLAIM_DEAL = "deal_claim"  # a deal from a CRM whose owner wasn't found in Slack: "Claim it"
+CHANGE_OWNER, OWNER_MODAL = "deal_change_owner", "deal_owner"  # a manager hands a CRM deal to someone else
+CRM_NAMES = {"salesforce": "Salesforce", "hubspot": "HubSpot", "pipedrive": "Pipedrive"}
+CHECK_READINESS = "deal_readiness"  # a verbal yes's reason-to-believe checklist (bot.health.readiness)
 CAPTURE_ANYWAY, LEAVE_CAPTURE = "capture_anyway", "capture_leave"  # the answers to "looks like a repeat"
 LIVE_MODAL, CANCEL_MODAL = "deal_live", "deal_cancel"
-STATUS_MARK = {"done": "✅", "skipped": "⏭️", "cancelled": "✖️", "undeliverable": "⚠️", "missed": "⌛"}
+STATUS_MARK = {
+    "done": "✅",
+    "skipped": "⏭️",
+    "cancelled": "✖️",
+    "undeliverable": "⚠️",
+    "paused": "⏸️",
+    "held": "⏸️",
+    "missed": "⌛",
+}
 
 
 def help_message(command: str = "/closed-deal", *, today: date) -> tuple[str, list[dict]]:
@@ -112,6 +125,21 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
     if deal.cancelled:  # no congratulations for a deal the buyer backed out of: what happened, and who to ask
         text = f"Cancelled: {escape(f.account)} ({f.money.format()}), deal #{deal.id}. Its follow-ups have stopped."
         blocks: list[dict] = [header(f"✖️ Cancelled: {plain(f.account)}"), section(_deal_line(f))]
+    elif deal.unowned:  # from a CRM, its owner not found in Slack: nobody to congratulate until it is claimed
+        where = crm_name(deal.source)
+        text = (
+            f"New deal won in {where}: {escape(f.account)} ({f.money.format()}), owner not found in Slack. "
+            "If it's yours, press Claim it."
+        )
+        blocks = [
+            header(f"🎉 Closed: {plain(f.account)}"),
+            section(
+                f":grey_question: *Owner not found in Slack.* {where} says this deal was won, but its owner's e-mail "
+                "matches nobody here. If it's yours, press *Claim it*: you become its owner and its follow-ups are "
+                "yours. (An admin can map CRM e-mails to Slack people with DEALCOACH_CRM_USERS.)"
+            ),
+            section(_deal_line(f)),
+        ]
     else:
         verb = "closing" if f.signed else "a verbal yes from"
         text = (
@@ -139,9 +167,14 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
     else:
         blocks.append(section("No follow-ups in the playbook match this deal."))
     footer = f"Closed {f.close_date:%b %-d, %Y} · Deal #{deal.id}"
+    if deal.source:
+        footer += f" · From {source_link(deal)}"
     if not deal.cancelled:
         blocks.append(deal_actions(deal))
-        footer += f" · Only {mention(deal.owner_id)} or a manager can change it."
+        if deal.unowned:
+            footer += " · Until someone claims it, only a manager can change it."
+        else:
+            footer += f" · Only {mention(deal.owner_id)} or a manager can change it."
     blocks.append(context(footer))
     return text, blocks
 
@@ -152,6 +185,12 @@ def deal_status_line(deal: Deal) -> str | None:
         why = f": “{escape(deal.cancel_reason)}”" if deal.cancel_reason else ""
         when = f" on {local_date(parse_stamp(deal.cancelled_at))}" if deal.cancelled_at else ""
         return f":x: *Cancelled* by {mention(deal.cancelled_by)}{when}{why}. Its follow-ups have stopped."
+    if deal.paused:
+        when = f" on {local_date(parse_stamp(deal.paused_at))}" if deal.paused_at else ""
+        return (
+            f":double_vertical_bar: *Paused*: moved out of closed-won in {crm_name(deal.source)}{when}. That is a buyer "
+            "signal worth a call; the follow-ups still to come wait until it is won again."
+        )
     if not deal.fields.signed:
         return ":handshake: *Verbal yes, not signed yet.* Mark it signed when the contract is back."
     if deal.live_at and deal.fields.go_live_date:
@@ -169,11 +208,16 @@ def read_deal_id(value: str | None) -> int | None:
 def deal_actions(deal: Deal) -> dict:
     """The deal's own buttons, in its channel message and on the Home tab."""
     value = str(deal.id)
-    elements = [button(ADD_DETAILS, "Add details", value)]
+    elements = [button(CLAIM_DEAL, "Claim it", value, "primary")] if deal.unowned else []
+    elements.append(button(ADD_DETAILS, "Add details", value))
+    if deal.source and not deal.unowned:  # a CRM's owner, or whoever claimed it, may not be who works it
+        elements.append(button(CHANGE_OWNER, "Change owner", value))
     if not deal.fields.signed:
         elements.append(button(MARK_SIGNED, "Mark signed", value, "primary"))
+        elements.append(button(CHECK_READINESS, "Reason to believe?", value))
     if not deal.live_at:
         elements.append(button(MARK_LIVE, "Mark live", value))
+    elements += deal_signal_buttons(deal)  # what the buyer said or did, so work outside the plan counts
     elements.append(button(CANCEL_DEAL, "Cancel deal", value, "danger"))
     delete = button(DELETE_DEAL, "Delete", value)
     delete["confirm"] = {
@@ -193,6 +237,44 @@ def deal_actions(deal: Deal) -> dict:
     }
     elements.append(delete)
     return {"type": "actions", "block_id": f"deal_{deal.id}", "elements": elements}
+
+
+def crm_name(source: str | None) -> str:
+    return CRM_NAMES.get(source or "", (source or "the CRM").capitalize() if source else "the CRM")
+
+
+def source_link(deal: Deal) -> str:
+    """Where a deal came from, linking to its CRM record when the URL is one we can show safely."""
+    name = crm_name(deal.source)
+    url = deal.source_url or ""
+    if url.startswith("https://") and not any(c in url for c in "<>| \n"):
+        return f"<{url}|{name}>"
+    return name
+
+
+def crm_state_note(deal: Deal, *, paused: bool) -> str:
+    """The managers' DM when a deal leaves closed-won in its CRM (a buyer signal), or is won again."""
+    what = f"{bold(deal.account)} ({deal.fields.money.format()}, deal #{deal.id}"
+    what += f", {mention(deal.owner_id)}'s)" if not deal.unowned else ")"
+    where = source_link(deal)
+    if paused:
+        return (
+            f":double_vertical_bar: {what} moved out of closed-won in {where}. Its follow-ups still to come are paused "
+            "until it is won again. A deal that slips back after the yes is worth a call today."
+        )
+    return f":arrow_forward: {what} is closed-won again in {where}. Its follow-ups are back on."
+
+
+def claimed_text(deal: Deal, user_id: str) -> str:
+    return f"{mention(user_id)} claimed {escape(deal.account)} ({deal.fields.money.format()}): it's theirs now."
+
+
+def claim_refused_text(deal: Deal | None) -> str:
+    if deal is None or deal.deleted:
+        return "I can't find that deal any more."
+    if deal.cancelled:
+        return f"{escape(deal.account)} was cancelled; there's nothing to claim."
+    return f"{mention(deal.owner_id)} claimed {escape(deal.account)} already. A manager can change its owner."
 
 
 def missing_details(fields: DealFields) -> list[tuple[str, str]]:
@@ -294,6 +376,24 @@ def cancel_modal(deal: Deal) -> dict:
     )
 
 
+def owner_modal(deal: Deal) -> dict:
+    """A manager picks who owns a deal from now on (its message, its follow-ups, its Home tab)."""
+    picker = {"type": "users_select", "placeholder": {"type": "plain_text", "text": "Who owns it now?"}}
+    if is_user_id(deal.owner_id):
+        picker["initial_user"] = deal.owner_id
+    return modal(
+        OWNER_MODAL,
+        title="Change the owner",
+        submit="Save",
+        close="Cancel",
+        metadata=modal_metadata(deal=deal.id),
+        blocks=[
+            section(f"Who owns *{escape(deal.account)}* ({deal.fields.money.format()}) from now on?"),
+            input_block(forms.OWNER, "Owner", picker, optional=False),
+        ],
+    )
+
+
 def deal_unchanged_text(deal: Deal | None, action: str) -> str:
     if deal is None:
         return "I can't find that deal any more."
@@ -307,6 +407,8 @@ def deal_unchanged_text(deal: Deal | None, action: str) -> str:
         return f"{escape(deal.account)} is already signed. Nothing changed."
     if action == "live":
         return f"{escape(deal.account)} is already live on that date. Nothing changed."
+    if action == "owner":
+        return f"{mention(deal.owner_id)} already owns {escape(deal.account)}. Nothing changed."
     return "Nothing changed."
 
 

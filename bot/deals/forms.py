@@ -20,7 +20,7 @@ PERSONA, CLOSE_DATE, GO_LIVE, IMPL_LEAD, WHY = (
     "impl_lead",
     "why_bought",
 )
-SIGNED, REASON = "signed", "reason"
+SIGNED, REASON, OWNER = "signed", "reason", "owner"
 VERBAL = "verbal"  # the checkbox option meaning "not signed yet"
 MAX_REASON = 500  # a cancel reason
 EXAMPLES = {
@@ -113,6 +113,14 @@ def read_go_live(values: dict, *, example: date) -> date:
     chosen = read_date(values, GO_LIVE)
     if chosen is None:
         raise FormErrors({GO_LIVE: inline("Pick the go-live date.", f"{example:%b %-d, %Y}")})
+    return chosen
+
+
+def read_owner(values: dict) -> str:
+    """Change owner's one field: a member of the workspace."""
+    chosen = element(values, OWNER).get("selected_user")
+    if not is_user_id(chosen):
+        raise FormErrors({OWNER: "Pick the new owner from the list of people in your workspace, e.g. @Jane Doe."})
     return chosen
 
 

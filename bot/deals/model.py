@@ -12,7 +12,7 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.deals.capture import Money
-from bot.playbook.loader import PlannedStep, Playbook
+from bot.playbook.loader import GO_LIVE_UNKNOWN, PlannedStep, Playbook
 from bot.storage import insert, insert_many, query, query_one
 from bot.timestamps import stamp
 
@@ -56,6 +56,20 @@ class Deal:
     delivery_error: str | None = None
     deleted_at: str | None = None
     deleted_by: str | None = None
+    source: str | None = None  # the CRM it came from ("salesforce", ...); None for /closed-deal
+    source_url: str | None = None  # the deal's record in that CRM
+    paused_at: str | None = None  # moved out of closed-won in the CRM: its pending steps wait
+
+    @property
+    def unowned(self) -> bool:
+        """Came from a CRM whose owner has no Slack account we could find: waiting for someone to claim it."""
+        return not self.owner_id
+
+    @property
+    def paused(self) -> bool:
+        return self.paused_at is not None
+
+    readiness: str | None = None  # a verbal yes's readiness checklist as answered (JSON), see bot.health.readiness
 
     @property
     def account(self) -> str:
@@ -78,6 +92,13 @@ class Deal:
 # A step's statuses, defined once here for every query and property (bot.stats reads them for the team):
 ACTIONABLE = ("planned", "sending", "posted")  # still coming or on screen: its rep can act on it
 OPEN = (*ACTIONABLE, "undeliverable")  # not done, skipped or cancelled: still owed, overdue once past due
+# An ask (testimonial, referral, celebration) waiting for its recovery step (`held_by`): not owed yet, so neither
+# on a list nor overdue; the recovery step's Done or Skip plans it again (bot.health.gate).
+HELD = "held"
+PAUSED = "paused"  # the deal left closed-won in its CRM: its planned steps wait (bot.crm)
+PENDING = ("planned", "posted", HELD, PAUSED)  # what a cancelled deal stops
+# Why a step is in a deal's plan when the playbook's dates didn't put it there (nudges.purpose):
+RECOVERY, READINESS_GAP = "recovery", "readiness"
 
 
 def sql_list(values: tuple[str, ...]) -> str:
@@ -106,6 +127,8 @@ class Nudge:
     last_error: str | None = None
     snoozed_until: date | None = None
     snoozed_by: str | None = None
+    purpose: str | None = None  # RECOVERY or READINESS_GAP; None for a step the plan timed
+    held_by: int | None = None  # the recovery step a HELD ask waits for
 
     @property
     def actionable(self) -> bool:
@@ -131,6 +154,8 @@ def nudge_from_row(r: dict) -> Nudge:
         last_error=r.get("last_error"),
         snoozed_until=date.fromisoformat(r["snoozed_until"]) if r.get("snoozed_until") else None,
         snoozed_by=r.get("snoozed_by"),
+        purpose=r.get("purpose"),
+        held_by=r.get("held_by"),
     )
 
 
@@ -184,17 +209,25 @@ def row_to_deal(row: dict) -> Deal:
         delivery_error=row.get("delivery_error"),
         deleted_at=row.get("deleted_at"),
         deleted_by=row.get("deleted_by"),
+        source=row.get("source"),
+        source_url=row.get("source_url"),
+        paused_at=row.get("paused_at"),
+        readiness=row.get("readiness"),
     )
 
 
 def _plan(playbook: Playbook, fields: DealFields):
-    return playbook.plan(
+    """The deal's dated plan. Without a go-live date, steps timed from go-live are not planned on a guess: the
+    playbook's go-live question asks the rep instead, and the answer plans them (update_deal)."""
+    planned = playbook.plan(
         close_date=fields.close_date,
         persona=fields.persona,
         amount=fields.money.amount,
         go_live=fields.go_live_date,
         signed=fields.signed,
+        currency=fields.money.currency,
     )
+    return [p for p in planned if fields.go_live_date is not None or p.step.after != "go_live"]
 
 
 def _nudge_row(deal_id: int, planned: PlannedStep, at: str) -> dict:
@@ -259,7 +292,13 @@ def update_deal(
     # because no other transaction writes in between (a concurrent engine needs SELECT ... FOR UPDATE).
     planned = {p.step.id: p for p in _plan(playbook, fields)}
     current = {r["step_id"]: r for r in query(db, "SELECT * FROM nudges WHERE deal_id = ?", [deal_id])}
+    question = {s.id for s in playbook.steps if s.when == GO_LIVE_UNKNOWN}
     for step_id, row in current.items():
+        if row["purpose"] is not None:  # brought in by a gate or the checklist, not by the plan's dates: kept
+            continue
+        if step_id in question and fields.go_live_date and row["status"] == "posted":  # answered another way
+            db["nudges"].update(row["id"], {"status": "done", "note": "go-live date set", "updated_at": at})
+            continue
         if row["status"] != "planned":
             continue
         if step_id not in planned:
@@ -370,15 +409,30 @@ def mark_signed(
 
 
 def mark_live(
-    db: sqlite_utils.Database, deal_id: int, *, go_live: date, now: datetime, playbook: Playbook
+    db: sqlite_utils.Database, deal_id: int, *, go_live: date, now: datetime, playbook: Playbook, live: bool = True
 ) -> list[int] | None:
-    """The customer is live: steps timed from go-live move to the real date. None if nothing changed."""
+    """The customer is live (or, with `live=False`, expects to be on `go_live`): steps timed from go-live are
+    planned from that date. Returns the posts to redraw (the go-live question's, now answered), or None if nothing
+    changed."""
     deal = get_deal(db, deal_id)  # one writer at a time: as read, until this transaction ends
     if deal is None or deal.status != "open" or (deal.live_at and deal.fields.go_live_date == go_live):
         return None
+    if not live and deal.fields.go_live_date == go_live:
+        return None
+    question = [s.id for s in playbook.steps if s.when == GO_LIVE_UNKNOWN]
+    marks = ",".join("?" * len(question)) or "NULL"
+    posts = [
+        r[0]
+        for r in db.execute(
+            f"SELECT DISTINCT post_id FROM nudges WHERE deal_id = ? AND status = 'posted' AND post_id IS NOT NULL "
+            f"AND step_id IN ({marks})",
+            [deal_id, *question],
+        )
+    ]
     update_deal(db, deal_id, replace(deal.fields, go_live_date=go_live), playbook=playbook, now=now)
-    db.execute("UPDATE deals SET live_at = ? WHERE id = ?", [stamp(now), deal_id])
-    return []
+    if live:
+        db.execute("UPDATE deals SET live_at = ? WHERE id = ?", [stamp(now), deal_id])
+    return posts
 
 
 def cancel_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, reason: str, now: datetime) -> list[int] | None:
@@ -396,7 +450,7 @@ def cancel_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, reason: 
         return None
     posts = posts_with_open_steps(db, deal_id)
     db.execute(
-        "UPDATE nudges SET status = 'cancelled', updated_at = ? WHERE deal_id = ? AND status IN ('planned', 'posted')",
+        f"UPDATE nudges SET status = 'cancelled', updated_at = ? WHERE deal_id = ? AND status IN ({sql_list(PENDING)})",
         [at, deal_id],
     )
     return posts
@@ -408,6 +462,8 @@ def stage_of(deal: Deal, nudges: list[Nudge]) -> str:
         return "Cancelled"
     if deal.deleted:
         return "Deleted"
+    if deal.paused:
+        return "Paused"
     if not deal.fields.signed:
         return "Verbal yes"
     waiting = [n for n in nudges if n.actionable]
@@ -524,5 +580,68 @@ def delete_deal(db: sqlite_utils.Database, deal_id: int, *, actor: str, now: dat
     if cursor.rowcount != 1:
         return None
     posts = [r[0] for r in db.execute("SELECT id FROM posts WHERE deal_id = ? AND status = 'posted'", [deal_id])]
-    db.execute("DELETE FROM nudges WHERE deal_id = ? AND status IN ('planned', 'posted', 'undeliverable')", [deal_id])
+    db.execute(
+        "DELETE FROM nudges WHERE deal_id = ? AND status IN ('planned', 'posted', 'undeliverable', 'paused', 'held')",
+        [deal_id],
+    )
     return posts
+
+
+# -- deals from a CRM: where they came from, a revert in the CRM, an owner found in Slack later -------------------
+
+
+def set_source(db: sqlite_utils.Database, deal_id: int, source: str, url: str | None) -> None:
+    db.execute("UPDATE deals SET source = ?, source_url = ? WHERE id = ?", [source, url, deal_id])
+
+
+def pause_deal(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> list[int] | None:
+    """The deal left closed-won in its CRM: the steps still planned wait (posted ones stay on screen). Returns the
+    posts to redraw, or None if it was paused (or not open) already."""
+    at = stamp(now)
+    # One writer at a time: the conditional UPDATE's row count is the claim (a repeated revert pauses once), and no
+    # dispatcher claims these steps in between, because SQLite lets one writer in at a time.
+    cursor = db.execute(
+        "UPDATE deals SET paused_at = ?, updated_at = ? WHERE id = ? AND status = 'open' AND paused_at IS NULL",
+        [at, at, deal_id],
+    )
+    if cursor.rowcount != 1:
+        return None
+    db.execute(
+        "UPDATE nudges SET status = 'paused', updated_at = ? WHERE deal_id = ? AND status = 'planned'", [at, deal_id]
+    )
+    return posts_with_open_steps(db, deal_id)
+
+
+def resume_deal(db: sqlite_utils.Database, deal_id: int, *, now: datetime) -> list[int] | None:
+    """Won again: the paused steps are planned again (one already past due goes out at the next tick)."""
+    at = stamp(now)
+    cursor = db.execute(
+        "UPDATE deals SET paused_at = NULL, updated_at = ? WHERE id = ? AND status = 'open' AND paused_at IS NOT NULL",
+        [at, deal_id],
+    )
+    if cursor.rowcount != 1:
+        return None
+    db.execute(
+        "UPDATE nudges SET status = 'planned', updated_at = ? WHERE deal_id = ? AND status = 'paused'", [at, deal_id]
+    )
+    return posts_with_open_steps(db, deal_id)
+
+
+def claim_owner(db: sqlite_utils.Database, deal_id: int, user_id: str, *, now: datetime) -> bool:
+    """The deal had no owner in Slack: the first to claim it owns it. True for that one click only."""
+    # One writer at a time: the conditional UPDATE's row count is the claim (two clicks, one owner); with concurrent
+    # writers it must stay one UPDATE ... WHERE owner_id = ''.
+    cursor = db.execute(
+        "UPDATE deals SET owner_id = ?, updated_at = ? WHERE id = ? AND owner_id = '' AND status = 'open'",
+        [user_id, stamp(now), deal_id],
+    )
+    return cursor.rowcount == 1
+
+
+def set_owner(db: sqlite_utils.Database, deal_id: int, owner_id: str, *, now: datetime) -> list[int] | None:
+    """A manager hands the deal to someone else. Returns the posts to redraw, or None if they own it already."""
+    cursor = db.execute(
+        "UPDATE deals SET owner_id = ?, updated_at = ? WHERE id = ? AND status = 'open' AND owner_id != ?",
+        [owner_id, stamp(now), deal_id, owner_id],
+    )
+    return posts_with_open_steps(db, deal_id) if cursor.rowcount == 1 else None

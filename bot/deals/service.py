@@ -14,9 +14,10 @@ from bot.deals.blocks import read_modal_metadata
 from bot.deals.capture import InputError, parse_quick_capture
 from bot.deals.forms import read_deal_form
 from bot.deals.model import Deal, DealFields, Nudge, people_of_deals
+from bot.health import rules as health
 from bot.runtime import Runtime
 from bot.slack.posting import UNREACHABLE, NotPosted, Patience
-from bot.slack.text import mention
+from bot.slack.text import channel_link, mention
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +251,8 @@ def announce(rt: Runtime, deal_id: int, *, notify: Callable[[str], object] = lam
 
 
 def change_deal(rt: Runtime, deal_id: int, action: str, *, team_id: str, user_id: str, **details) -> DealChange:
-    """Mark signed, mark live, cancel or delete, by the owner or a manager; a repeat changes nothing."""
+    """Mark signed, mark live, cancel or delete, by the owner or a manager; change the owner, by a manager; a repeat
+    changes nothing."""
     now = rt.now()
     with rt.store.write() as db:
         deal = deals.get_deal(db, deal_id)
@@ -266,6 +268,11 @@ def change_deal(rt: Runtime, deal_id: int, action: str, *, team_id: str, user_id
             posts = deals.cancel_deal(db, deal_id, actor=user_id, reason=details["reason"], now=now)
         elif action == "delete":
             posts = deals.delete_deal(db, deal_id, actor=user_id, now=now)
+        elif action == "owner":
+            if user_id not in rt.settings.managers:
+                raise NotAllowed("Only a manager can change who owns a deal.")
+            posts = deals.set_owner(db, deal_id, details["owner_id"], now=now)
+            people = people | {details["owner_id"]}
         else:
             raise ValueError(f"unknown deal action {action!r}")
         updated = deals.get_deal(db, deal_id)
@@ -306,5 +313,71 @@ def deals_of(rt: Runtime, user_id: str, *, team_id: str) -> list[tuple[Deal, str
         for deal in owned:
             steps = deals.deal_nudges(db, deal.id)
             upcoming = [n for n in steps if n.actionable]
-            result.append((deal, deals.stage_of(deal, steps), upcoming[0] if upcoming else None))
+            stage = deals.stage_of(deal, steps)
+            sick = health.health(db, deal.id, today=rt.today())
+            if not sick.healthy:  # the one definition the asks' gate and the digest use
+                stage += " · :warning: needs care: " + "; ".join(sick.reasons)
+            result.append((deal, stage, upcoming[0] if upcoming else None))
     return result
+
+
+# -- deals from a CRM ----------------------------------------------------------------------------------------
+
+
+def capture_from_crm(
+    rt: Runtime,
+    db,
+    fields: DealFields,
+    *,
+    team_id: str,
+    channel_id: str,
+    owner_id: str,
+    capture_key: str,
+    source: str,
+    source_url: str | None,
+    now: datetime,
+) -> tuple[Deal, bool, bool]:
+    """Inside the CRM worker's write: a deal won in a CRM becomes a deal like a typed capture (its plan and the claim
+    on its announcement, which announce() posts once). One the same rep captured with /closed-deal for the same
+    account and amount (the repeat rule, find_duplicate) is linked to the CRM record instead of doubled. Returns
+    the deal, whether it was created, and whether an earlier capture was linked. `owner_id` is '' when the CRM's
+    owner has no Slack account we could find: the deal waits to be claimed."""
+    if owner_id:
+        earlier = deals.find_duplicate(db, team_id=team_id, owner_id=owner_id, fields=fields, now=now)
+        if earlier is not None and earlier.source is None:
+            deals.set_source(db, earlier.id, source, source_url)
+            linked = deals.get_deal(db, earlier.id)
+            assert linked is not None
+            return linked, False, True
+    deal, created = _store_capture(
+        rt, db, fields, team_id=team_id, channel_id=channel_id, owner_id=owner_id, key=capture_key, now=now
+    )
+    if created:
+        deals.set_source(db, deal.id, source, source_url)
+        deal = deals.get_deal(db, deal.id) or deal
+    return deal, created, False
+
+
+def pause_or_resume(db, deal_id: int, *, won: bool, now: datetime, team_id: str) -> Redraw | None:
+    """Inside a write: a deal that left closed-won in its CRM pauses its pending steps; won again, it resumes.
+    Returns what to redraw, or None if nothing changed."""
+    posts = deals.resume_deal(db, deal_id, now=now) if won else deals.pause_deal(db, deal_id, now=now)
+    if posts is None:
+        return None
+    return _redraw_of(db, deal_id, posts, team_id=team_id, actor=None)
+
+
+def claim(rt: Runtime, deal_id: int, *, team_id: str, user_id: str, channel_id: str | None) -> DealChange:
+    """Claim it: a deal from a CRM whose owner wasn't found in Slack becomes the clicker's, once. Only from the
+    deal's own message, so only someone in its channel can claim it."""
+    with rt.store.write() as db:
+        deal = deals.get_deal(db, deal_id)
+        if deal is None or deal.team_id != team_id:
+            raise NotAllowed("I can't find that deal any more.")
+        if channel_id != deal.channel_id:
+            raise NotAllowed(f"Claim it from the deal's message in {channel_link(deal.channel_id)}, as a member there.")
+        if not deals.claim_owner(db, deal_id, user_id, now=rt.now()):
+            return DealChange(False, deal, [], blocks.claim_refused_text(deal))
+        redraw = _redraw_of(db, deal_id, deals.posts_with_open_steps(db, deal_id), team_id=team_id, actor=user_id)
+        updated = deals.get_deal(db, deal_id)
+    return DealChange(True, updated, list(redraw.posts), None, redraw)

@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
+from functools import partial
 from zoneinfo import ZoneInfo
 
 from bot.deals.model import Deal
 from bot.digest.build import Digest, Outcome, WeekRate
+from bot.digest.numbers import Share
+from bot.manage.blocks import acted_list
+from bot.nudges.blocks import nudge_title
+from bot.report.render import digest_lines
+from bot.signals.blocks import quoted_note
+from bot.signals.model import CONCERNS, Signal
+from bot.signals.watch import BUYER_SIGNALS_RULE, MISSED_AFTER, SLIPPING_RULE, Flagged, Slipping, at_stake
 from bot.slack.blocks import MESSAGE_BLOCKS, context, divider, header, pack_lines, section
 from bot.slack.ids import is_channel_id
 from bot.slack.text import escape, mention, plain, truncate
 from bot.stats import AtRisk, RepStats
 
-TOP_AT_RISK, TOP_DEALS, TOP_REPS, TOP_OUTCOMES = 10, 8, 40, 8
+TOP_AT_RISK, TOP_DEALS, TOP_REPS, TOP_OUTCOMES, TOP_SIGNALS = 10, 8, 40, 8, 10
 SECTIONS_PER_PART = 2  # sections one part of the digest may fill before the rest is summarised
 MORE = "…and {n} more — see the Home tab"
 ACCOUNT_CHARS, REASON_CHARS, DETAIL_CHARS = 80, 300, 200
@@ -55,12 +64,145 @@ def at_risk_line(item: AtRisk, team_url: str | None, now: datetime) -> str:
     why = []
     if item.large:
         why.append(
-            f"{_plural(item.overdue_affirm, 'early touch', 'early touches')} overdue since {_day(item.oldest_overdue)}"
+            f"{_plural(item.overdue_early, 'early touch', 'early touches')} overdue since {_day(item.oldest_overdue)}"
         )
     if item.quiet_since is not None:
         why.append(f"no touch for {_plural(max((now - item.quiet_since).days, 0), 'day')}")
     money = deal.fields.money.format()
-    return f"• {deal_label(deal, team_url)} · {money} · {mention(deal.owner_id)} — {'; '.join(why)}"
+    return (
+        f"• {deal_label(deal, team_url)} · {money} · {go_live_note(deal)} · {mention(deal.owner_id)} — {'; '.join(why)}"
+    )
+
+
+def go_live_note(deal: Deal) -> str:
+    """Where go-live stands, as recorded: live since, expected, or not known yet (never a guess)."""
+    when = deal.fields.go_live_date
+    if when is None:
+        return "go-live not known yet"
+    return f"live since {when:%b %-d}" if deal.live_at else f"go-live {when:%b %-d}"
+
+
+CONCERN_TODO = {
+    "budget": "revisit the business case with their economic buyer",
+    "champion_left": "find and meet the new champion this week",
+    "implementation": "get the implementation lead and the buyer on one call about the plan",
+    "cancel": "call their sponsor today, before the cancellation is final",
+}
+WORRIED_TODO = "call back this week and answer that doubt"
+REVERTED_TODO = "ask the rep why the CRM no longer shows it won, before the buyer hears from anyone else"
+UNSIGNED_TODO = "ask what stands between them and the signature"
+SLIPPING_TODO = "*Remind rep*, or *Reassign* if they can't get to it"
+
+
+def _heard(signal: Signal) -> str:
+    note = quoted_note(signal.note)
+    return f" ({_day(signal.happened_on)}){': ' + note if note else ''}"
+
+
+def buyer_signal_line(item: Flagged, team_url: str | None) -> str:
+    """Why the deal is on *Buyer signals* (every reason, the buyer's words escaped) and what to do first."""
+    facts, why, todo = item.facts, [], []
+    asked = facts.cancel_asked
+    if asked is not None:
+        why.append(f"asked to cancel{_heard(asked)}")
+        todo.append(CONCERN_TODO["cancel"])
+    if facts.worried is not None:
+        where = "on a logged touch" if facts.worried.kind == "touch" else "after a follow-up"
+        why.append(f"sounded worried {where}{_heard(facts.worried)}")
+        todo.append(WORRIED_TODO)
+    for concern in facts.concerns:
+        if concern is not asked and concern.concern != "cancel":
+            why.append(f"{CONCERNS[concern.concern].lower()} flagged{_heard(concern)}")
+            todo.append(CONCERN_TODO[concern.concern])
+    if facts.unsigned_days is not None:
+        why.append(f"verbal yes {_plural(facts.unsigned_days, 'day')} ago, still unsigned")
+        todo.append(UNSIGNED_TODO)
+    if facts.reverted_on is not None:
+        why.append(f"moved out of closed-won in the CRM ({_day(facts.reverted_on)}); its follow-ups are paused")
+        todo.append(REVERTED_TODO)
+    deal = item.deal
+    return (
+        f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · {mention(deal.owner_id)} — "
+        f"{'; '.join(why)}. *Do:* {todo[0] if todo else WORRIED_TODO}."
+    )
+
+
+def slipping_line(item: Slipping, team_url: str | None) -> str:
+    deal, oldest = item.deal, item.steps[0]
+    who = sorted({mention(n.assignee_id or deal.owner_id) for n in item.steps})
+    title = truncate(nudge_title(oldest, deal), 120)  # rendered with the deal's facts escaped
+    return (
+        f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · {' '.join(who)} — "
+        f"{_plural(len(item.steps), 'step')} overdue after the nudge, oldest “{title}” (due {_day(oldest.due_date)}). "
+        f"*Do:* {SLIPPING_TODO}."
+    )
+
+
+def _share(share: Share) -> str:
+    return f"{share.rate:.0%} ({share.part} of {share.whole})" if share.rate is not None else "–"
+
+
+def _remorse(days: int, share: Share) -> str:
+    if share.rate is None:
+        return f"no deal closed in the last {days} days"
+    return f"{_share(share)} of the deals closed in the last {days} days cancelled since"
+
+
+def _percent(share: Share | None) -> str:
+    return f"{share.rate:.0%}" if share is not None and share.rate is not None else "–"
+
+
+def trend_line(weeks: list[WeekRate]) -> str:
+    """The week-by-week completion rate as one compact line of text, oldest first."""
+    if not weeks:
+        return "no steps due in the last weeks yet"
+    rates = " → ".join(f"{w.rate:.0%}" for w in weeks)
+    return f"{rates} (weeks of {_day(weeks[0].start)} to {_day(weeks[-1].start)})"
+
+
+def numbers_blocks(d: Digest) -> list[dict]:
+    """*The numbers*: remorse rate, on time, this week, wins, the trend; then each rep against the team."""
+    n = d.numbers
+    if n is None or not (n.remorse[max(n.remorse)].whole or n.on_time.whole or n.due_this_week or n.live):
+        return []  # a team with nothing closed or due yet: nothing to count
+    remorse = "; ".join(_remorse(days, share) for days, share in sorted(n.remorse.items()))
+    kinds = Counter(o.kind for o in d.outcomes)
+    wins = (
+        f"{_plural(kinds['testimonial'], 'testimonial')} and {_plural(kinds['referral'], 'referral')} received "
+        f"in the last 30 days, {_plural(n.live, 'deal')} live"
+    )
+    if d.reasons:
+        wins += f", top reason to buy {_quoted(d.reasons[0].text, 80)} ({d.reasons[0].count}×)"
+    lines = [
+        f"• *Remorse rate*: {remorse}.",
+        f"• *Completion on time*: {_share(n.on_time)} of the steps due in the last 30 days done by their due day."
+        if n.on_time.rate is not None
+        else "• *Completion on time*: no step was due in the last 30 days.",
+        f"• *Trend*, completion by week: {trend_line(d.weeks)}.",
+        f"• *Due this week*: {_plural(n.due_this_week, 'step')}. *Wins*: {wins}.",
+    ]
+    if d.coaching is not None:  # the first digest of the month: last month's coaching report
+        lines += digest_lines(d.coaching)
+    blocks = _pack(":chart_with_upwards_trend: *The numbers*", lines, len(lines))
+    reps = sorted(set(n.remorse_by_rep) | set(n.on_time_by_rep) | set(n.due_this_week_by_rep))
+    if reps:
+        team = max(n.remorse)
+        rows = [
+            f"• *Team*: {_share(n.remorse[team])} · {_percent(n.on_time)} · {n.due_this_week}",
+            *(
+                f"• {mention(rep)}: {_share(n.remorse_by_rep.get(rep, Share(0, 0)))} · "
+                f"{_percent(n.on_time_by_rep.get(rep))} · {n.due_this_week_by_rep.get(rep, 0)}"
+                for rep in reps[:TOP_REPS]
+            ),
+        ]
+        heading = f"*Each rep against the team* (remorse rate, {team} days · on time, 30 days · due this week)"
+        blocks += pack_lines(rows, MORE, heading=heading, total=len(reps) + 1, sections=1)
+    return blocks
+
+
+def _stake(deals: list[Deal]) -> str:
+    amounts = at_stake(deals)
+    return " + ".join(m.format() for m in amounts) if amounts else "nothing"
 
 
 def closed_line(deal: Deal, team_url: str | None) -> str:
@@ -92,7 +234,8 @@ def cancelled_line(deal: Deal, team_url: str | None) -> str:
 def digest_text(d: Digest) -> str:
     """The notification and fallback text: counts only, no user-typed text."""
     return (
-        f"Your Deal Coach digest for {_day(d.today)}: {_plural(len(d.at_risk), 'deal')} at risk, "
+        f"Your Deal Coach digest for {_day(d.today)}: {_plural(len(d.buyer_signals), 'buyer signal')}, "
+        f"{_plural(len(d.slipping), 'deal')} with follow-ups slipping, {len(d.at_risk)} at risk, "
         f"{len(d.closed)} closed and {len(d.cancelled)} cancelled {_window(d)}."
     )
 
@@ -107,13 +250,35 @@ def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[st
         covering = "Your first digest: covering the last 24 hours."
     else:
         covering = f"Since your last digest ({_day(d.since, tz)}, {d.since.astimezone(tz):%H:%M})."
+    if d.reps_followed:
+        covering += f" Your team: {' '.join(mention(u) for u in sorted(d.reps_followed)[:30])} (Home → My team)."
     blocks: list[dict] = [
         header(plain(f"Deal Coach digest · {_day(d.today)}")),
         context(f"{covering} Most urgent first."),
     ]
 
     blocks.append(divider())
-    heading = f":rotating_light: *At risk of buyer's remorse* ({len(d.at_risk)})"
+    link = partial(permalink, team_url)
+    heading = f":rotating_light: *Buyer signals* ({len(d.buyer_signals)}) · {_stake([f.deal for f in d.buyer_signals])} at stake"
+    lines = [(item.deal, buyer_signal_line(item, team_url)) for item in d.buyer_signals[:TOP_SIGNALS]]
+    empty = "Nothing heard from a buyer that should worry you."
+    rule = BUYER_SIGNALS_RULE.format(days=d.signature_days)
+    blocks += acted_list(heading, lines, len(d.buyer_signals), empty=empty, rule=rule, more=MORE, link=link)
+
+    blocks.append(divider())
+    heading = f":hourglass: *Follow-ups slipping* ({len(d.slipping)}) · {_stake([s.deal for s in d.slipping])} at stake"
+    lines = [(item.deal, slipping_line(item, team_url)) for item in d.slipping[:TOP_SIGNALS]]
+    missed = (
+        f" {_plural(d.missed, 'step')} passed {MISSED_AFTER} days late since your last digest: missed."
+        if d.missed
+        else ""
+    )
+    empty = "Every follow-up that reached its rep is on time."
+    rule = SLIPPING_RULE.format(missed=MISSED_AFTER) + missed
+    blocks += acted_list(heading, lines, len(d.slipping), empty=empty, rule=rule, more=MORE, link=link)
+
+    blocks.append(divider())
+    heading = f":warning: *At risk of buyer's remorse* ({len(d.at_risk)})"
     if d.at_risk:
         lines = [at_risk_line(item, team_url, d.now) for item in d.at_risk[:TOP_AT_RISK]]
         blocks += _pack(heading, lines, len(d.at_risk))
@@ -129,6 +294,11 @@ def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[st
         blocks.append(divider())
         heading = f":bar_chart: *Follow-ups by rep* (done {_window(d)}, overdue, due today, completion)"
         blocks += _pack(heading, [rep_line(rep) for rep in d.reps[:TOP_REPS]], len(d.reps))
+
+    numbers = numbers_blocks(d)
+    if numbers:
+        blocks.append(divider())
+        blocks += numbers
 
     if d.reasons:
         blocks.append(divider())

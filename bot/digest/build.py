@@ -9,14 +9,18 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections import Counter, defaultdict
-from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
 import sqlite_utils
 
 from bot.deals.model import Deal, row_to_deal
+from bot.digest.numbers import Numbers
+from bot.digest.numbers import numbers as team_numbers
 from bot.nudges.reminders import reps_first
+from bot.report.model import Comparison, compare
+from bot.signals.watch import Flagged, Slipping, buyer_signals, missed_between, slipping
 from bot.stats import RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
 from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
@@ -64,6 +68,17 @@ class Digest:
     outcomes: list[Outcome]
     cancelled: list[Deal]
     weeks: list[WeekRate]
+    buyer_signals: list[Flagged] = field(default_factory=list)
+    slipping: list[Slipping] = field(default_factory=list)
+    missed: int = 0  # steps whose window passed since the last digest: counted once, here
+    signature_days: int = 7
+    numbers: Numbers | None = None
+    reps_followed: frozenset[str] | None = None  # the reps the manager follows; None: everyone
+    coaching: Comparison | None = None  # the first digest of a month: last month's `dealcoach report`
+
+
+def _mine(reps: frozenset[str] | None, *people: str | None) -> bool:
+    return reps is None or any(p in reps for p in people)
 
 
 def gather(
@@ -75,32 +90,59 @@ def gather(
     since: datetime | None,
     large_deal: Decimal,
     quiet_days: int,
+    signature_days: int = 7,
+    tz: tzinfo = UTC,
+    reps: frozenset[str] | None = None,
+    go_live_days: int = 30,
 ) -> Digest:
-    """Everything one digest shows, as of `now`; `today` is the reader's local date, `since` their last digest."""
+    """Everything one digest shows, as of `now`; `today` is the reader's local date, `since` their last digest;
+    `reps` the reps the manager follows (their deals, their steps), None for everyone."""
     first = since is None
     start = now - timedelta(hours=24) if since is None else since
-    reasons, reasons_total = win_reasons(db, team_id=team_id)
+    reasons, reasons_total = win_reasons(db, team_id=team_id, reps=reps)
+    last_day = start.date() if since is not None else today - timedelta(days=1)
+    risky = at_risk(db, team_id=team_id, now=now, today=today, large_deal=large_deal, quiet_days=quiet_days)
     return Digest(
         today=today,
         now=now,
         since=start,
         first=first,
-        at_risk=at_risk(db, team_id=team_id, now=now, today=today, large_deal=large_deal, quiet_days=quiet_days),
-        closed=closed_since(db, team_id=team_id, since=start, now=now),
+        at_risk=[r for r in risky if _mine(reps, r.deal.owner_id)],
+        closed=[d for d in closed_since(db, team_id=team_id, since=start, now=now) if _mine(reps, d.owner_id)],
         # about follow-ups: a rep with open deals and nothing due is left to the Home tab's team table
         reps=[
             r
             for r in reps_first(
                 db, rep_stats(db, team_id=team_id, today=today, now=now, since=start), team_id=team_id, today=today
             )
-            if r.busy
+            if r.busy and _mine(reps, r.rep_id)
         ],
         reasons=reasons,
         reasons_total=reasons_total,
-        outcomes=outcomes_received(db, team_id=team_id, now=now),
-        cancelled=cancelled_since(db, team_id=team_id, since=start, now=now),
-        weeks=weekly_completion(db, team_id=team_id, today=today),
+        outcomes=[o for o in outcomes_received(db, team_id=team_id, now=now) if _mine(reps, o.deal.owner_id)],
+        cancelled=[d for d in cancelled_since(db, team_id=team_id, since=start, now=now) if _mine(reps, d.owner_id)],
+        weeks=weekly_completion(db, team_id=team_id, today=today, reps=reps),
+        buyer_signals=buyer_signals(db, team_id=team_id, today=today, signature_days=signature_days, reps=reps),
+        slipping=slipping(db, team_id=team_id, today=today, reps=reps),
+        missed=missed_between(db, team_id=team_id, after=min(last_day, today), today=today, reps=reps),
+        signature_days=signature_days,
+        numbers=team_numbers(db, team_id=team_id, today=today, tz=tz, reps=reps),
+        reps_followed=reps,
+        coaching=_last_month(db, team_id, since, today, tz=tz, go_live_days=go_live_days, reps=reps),
     )
+
+
+def _last_month(
+    db, team_id: str, since: datetime | None, today: date, *, tz: tzinfo, go_live_days: int, reps
+) -> Comparison | None:
+    """The first digest of a month carries last month's coaching report (the same as `dealcoach report`)."""
+    if since is None or since.astimezone(tz).date().replace(day=1) == today.replace(day=1):
+        return None
+    until = today.replace(day=1) - timedelta(days=1)
+    return compare(
+        db, since=until.replace(day=1), until=until, today=today, tz=tz, go_live_days=go_live_days, team_id=team_id,
+        reps=reps,
+    )  # fmt: skip
 
 
 def closed_since(db: sqlite_utils.Database, *, team_id: str, since: datetime, now: datetime) -> list[Deal]:
@@ -160,11 +202,15 @@ def _load(outcome: str) -> dict:
     return data if isinstance(data, dict) else {}
 
 
-def win_reasons(db: sqlite_utils.Database, *, team_id: str, top: int = 5) -> tuple[list[Reason], int]:
+def win_reasons(
+    db: sqlite_utils.Database, *, team_id: str, top: int = 5, reps: frozenset[str] | None = None
+) -> tuple[list[Reason], int]:
     """The most recurring reasons buyers gave in win analyses (top `top`), and how many were recorded."""
     counts: Counter[str] = Counter()
     spellings: dict[str, Counter[str]] = defaultdict(Counter)
     for row in _outcomes(db, team_id):
+        if not _mine(reps, row["owner_id"]):
+            continue
         data = _load(row["outcome"])
         reason = data.get("reason")
         if data.get("kind") != "win_reason" or not isinstance(reason, str):
@@ -197,18 +243,32 @@ def outcomes_received(db: sqlite_utils.Database, *, team_id: str, now: datetime)
 
 
 def weekly_completion(
-    db: sqlite_utils.Database, *, team_id: str, today: date, weeks: int = CHART_WEEKS
+    db: sqlite_utils.Database,
+    *,
+    team_id: str,
+    today: date,
+    weeks: int = CHART_WEEKS,
+    reps: frozenset[str] | None = None,
 ) -> list[WeekRate]:
     """The team's completion rate per week (Monday to Sunday) over the last `weeks`, weeks with steps due only."""
     first = today - timedelta(days=today.weekday()) - timedelta(weeks=weeks - 1)
+    params: dict = {"team": team_id, "first": first.isoformat(), "today": today.isoformat()}
+    mine = ""
+    if reps is not None:  # counted in SQL, so twelve weeks of a big team come back as a few hundred rows
+        if not reps:
+            return []
+        names = sorted(reps)
+        mine = f" AND COALESCE(n.assignee_id, d.owner_id) IN ({', '.join(f':rep{i}' for i in range(len(names)))})"
+        params |= {f"rep{i}": rep for i, rep in enumerate(names)}
     rows = query(
         db,
-        """
-        SELECT n.due_date, n.status, d.status AS deal_status
+        f"""
+        SELECT n.due_date, n.status, d.status AS deal_status, COUNT(*) AS steps
         FROM nudges n JOIN deals d ON d.id = n.deal_id
-        WHERE d.team_id = :team AND d.status != 'deleted' AND n.due_date >= :first AND n.due_date <= :today
+        WHERE d.team_id = :team AND d.status != 'deleted' AND n.due_date >= :first AND n.due_date <= :today{mine}
+        GROUP BY n.due_date, n.status, d.status
         """,
-        {"team": team_id, "first": first.isoformat(), "today": today.isoformat()},
+        params,
     )
     done: Counter[date] = Counter()
     total: Counter[date] = Counter()
@@ -216,6 +276,7 @@ def weekly_completion(
         due = date.fromisoformat(row["due_date"])
         week = due - timedelta(days=due.weekday())
         if row["status"] in ("done", "skipped") or is_overdue(row["status"], row["deal_status"], due, today):
-            total[week] += 1
-        done[week] += row["status"] == "done"
+            total[week] += row["steps"]
+        if row["status"] == "done":
+            done[week] += row["steps"]
     return [WeekRate(week, done[week], total[week]) for week in sorted(total) if total[week]]

@@ -30,6 +30,7 @@ from slack_sdk.errors import SlackApiError
 from bot.digest import build, ledger
 from bot.digest.blocks import chart_comment, chart_title, digest_message
 from bot.digest.chart import completion_png
+from bot.manage.service import followed_now  # the reps each manager chose; None: everyone
 from bot.runtime import Runtime
 from bot.slack.client import describe, error_code
 from bot.slack.posting import (
@@ -181,7 +182,8 @@ class DigestSender:
             row = ledger.claim(db, team_id=team_id, manager_id=manager, local_date=local.date(), now=now)
         if row is None:
             return
-        data = self._gather(row, team_id, now, local.date())
+        reps = followed_now(self.coach, self.client, team_id=team_id, manager_id=manager)
+        data = self._gather(row, team_id, now, local.date(), reps)
         text, blocks = digest_message(data, team_url=team_url, tz=zone)
         outcome = post_once(
             self.client,
@@ -208,7 +210,9 @@ class DigestSender:
         report.sent.append(manager)
         self._upload_chart(data.weeks, outcome.channel, manager, report)
 
-    def _gather(self, row: ledger.DigestRow, team_id: str, now: datetime, today: date) -> build.Digest:
+    def _gather(
+        self, row: ledger.DigestRow, team_id: str, now: datetime, today: date, reps: frozenset[str] | None
+    ) -> build.Digest:
         with self.coach.store.session() as db:
             since = ledger.last_sent(db, team_id=team_id, manager_id=row.manager_id, other_than=row.id)
             return build.gather(
@@ -219,6 +223,10 @@ class DigestSender:
                 since=since,
                 large_deal=self.settings.large_deal,
                 quiet_days=self.settings.quiet_days,
+                signature_days=self.settings.signature_days,
+                tz=self.settings.tz,
+                reps=reps,
+                go_live_days=self.coach.playbook.go_live_after_days,
             )
 
     def _retry(self, row, manager: str, error: str, retry_at: datetime, report: DigestReport) -> None:

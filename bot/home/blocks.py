@@ -79,6 +79,8 @@ def my_nudges_blocks(nudges: MyNudges, today, budget: int) -> list[dict]:
 
 def _deal_line(deal: Deal, stage: str, upcoming: Nudge | None) -> str:
     line = f"{bold(deal.account)} · {deal.fields.money.format()} · {stage} · {channel_link(deal.channel_id)}"
+    go_live = deal.fields.go_live_date
+    line += f"\nGo-live: {_day(go_live)}" if go_live else "\nGo-live: not known yet (you'll be asked)"
     if upcoming:
         values = facts(deal.fields, owner_id=deal.owner_id)
         line += f"\nNext: {render(upcoming.title, values)} (due {_day(upcoming.due_date)})"
@@ -146,10 +148,8 @@ def team_blocks(reps: list[RepStats]) -> list[dict]:
 def _risk_line(risk: AtRisk, now: datetime) -> str:
     deal = risk.deal
     line = f"{bold(deal.account)} · {deal.fields.money.format()} · {mention(deal.owner_id)} · {channel_link(deal.channel_id)}"
-    if risk.overdue_affirm:
-        line += (
-            f" · :rotating_light: {risk.overdue_affirm} affirm step{'s' if risk.overdue_affirm != 1 else ''} overdue"
-        )
+    if risk.overdue_early:
+        line += f" · :rotating_light: {risk.overdue_early} early step{'s' if risk.overdue_early != 1 else ''} overdue"
     if risk.quiet_since is not None:
         line += f" · :zzz: quiet for {max((now - risk.quiet_since).days, 0)} days"
     return line
@@ -161,13 +161,14 @@ def at_risk_blocks(team: TeamView, now: datetime) -> list[dict]:
     if not team.at_risk:
         return out + [
             section(
-                "None: every large deal's affirm steps are on time and no deal has been quiet for "
+                "None: every large deal is healthy (no early step overdue) and no deal has been quiet for "
                 f"{team.quiet_days} days."
             )
         ]
     out.append(
         context(
-            f"Large deals ({team.large_deal:,.0f} or more) with affirm steps overdue, oldest first, then deals with "
+            f"Large deals ({team.large_deal:,.0f} or more) with early steps overdue (the first days' touches, or "
+            "anything due before go-live), oldest first, then deals with "
             f"no step done for {team.quiet_days}+ days"
         )
     )
@@ -176,12 +177,13 @@ def at_risk_blocks(team: TeamView, now: datetime) -> list[dict]:
     )
 
 
-def home_view(home: Home, *, now: datetime, tz: ZoneInfo, profile: list[dict] = ()) -> dict:
-    """The whole tab, never over Slack's 100 blocks; `profile` is the managers' Team profile section."""
+def home_view(home: Home, *, now: datetime, tz: ZoneInfo, profile: list[dict] = (), watch: list[dict] = ()) -> dict:
+    """The whole tab, never over Slack's 100 blocks; `profile` is the managers' Team profile section, `watch` their
+    Buyer signals and Follow-ups slipping, each deal with its menu."""
     footer = context(f"Updated {now.astimezone(tz):%a %b %-d, %H:%M} · This tab refreshes when your follow-ups change.")
     top: list[dict] = []
     if home.team is not None:
-        top += team_blocks(home.team.reps) + at_risk_blocks(home.team, now) + [divider()]
+        top += team_blocks(home.team.reps) + [*watch] + at_risk_blocks(home.team, now) + [divider()]
         if profile:
             top += [*profile, divider()]
     elif not len(home.nudges) and not home.deals:

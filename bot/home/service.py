@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 
 from slack_sdk import WebClient
 
 from bot.deals import model as deals
 from bot.deals.service import deals_of
 from bot.home import blocks, view
+from bot.manage import service as manage_service
 from bot.profile import service as profile_service
 from bot.runtime import Runtime
 from bot.slack import workspaces
@@ -36,8 +38,19 @@ def home_view(rt: Runtime, user_id: str, team_id: str, client: WebClient | None 
             large_deal=rt.settings.large_deal,
             quiet_days=rt.settings.quiet_days,
         )
+    followed = manage_service.team_of(rt, team_id=team_id, manager_id=user_id) if manager else None
+    if followed and data.team is not None:  # the reps this manager chose (Home → My team)
+        data = replace(
+            data,
+            team=replace(
+                data.team,
+                reps=[r for r in data.team.reps if r.rep_id in followed],
+                at_risk=[r for r in data.team.at_risk if r.deal.owner_id in followed],
+            ),
+        )
     profile = profile_service.home_section(rt, client, team_id=team_id) if manager else []
-    return blocks.home_view(data, now=now, tz=rt.settings.tz, profile=profile)
+    watching = manage_service.home_section(rt, team_id, user_id) if manager else []
+    return blocks.home_view(data, now=now, tz=rt.settings.tz, profile=profile, watch=watching)
 
 
 def open_home(rt: Runtime, client: WebClient, user_id: str, *, team_id: str) -> None:

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from bot.deals.blocks import ADD_DETAILS
+from bot.deals.blocks import ADD_DETAILS, CHECK_READINESS
 from bot.deals.model import Deal, Nudge
 from bot.nudges.forms import (
     DETAIL,
+    GO_LIVE,
+    GO_LIVE_MODAL,
     MAX_OUTCOME,
     MAX_REASON,
     OUTCOME_MODAL,
@@ -18,8 +21,8 @@ from bot.nudges.forms import (
     SKIP_MODAL,
     modal_metadata,
 )
-from bot.playbook.loader import Step
-from bot.playbook.render import facts, render
+from bot.playbook.loader import GO_LIVE_UNKNOWN, Step
+from bot.playbook.render import NOTHING, Known, draft_facts, facts, personal_blanks, render, render_draft
 from bot.slack.blocks import (
     MESSAGE_BLOCKS,
     SECTION_LIMIT,
@@ -33,6 +36,7 @@ from bot.slack.blocks import (
     text_input,
 )
 from bot.slack.text import channel_link, escape, mention, truncate
+from bot.welcome.blocks import kit_button, offers_kit
 
 DONE, SKIP, SNOOZE, REASSIGN, MORE = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign", "nudge_more"
 DETAILS_MODAL = "nudge_details"
@@ -40,6 +44,9 @@ DETAILS_MODAL = "nudge_details"
 # the buttons, within LINE_BUDGET lines of LINE_WIDTH characters; how and the whole draft are under More.
 LINE_BUDGET, LINE_WIDTH = 12, 80
 DRAFT_LINES = 5  # of the budget, for the draft's opening (its label included)
+# The go-live question's answers (a step with when = "go_live_unknown"): its buttons instead of Done/Skip/Snooze.
+LIVE_TODAY, SET_GO_LIVE, NOT_LIVE_YET = "go_live_today", "go_live_set", "go_live_not_yet"
+ASK_AGAIN_DAYS = 7  # Not yet: the question comes back this many days later
 ACTIONS_BLOCK = "nudge_"  # + the nudge id: the block of its buttons, which tells Reassign which nudge
 SNOOZE_DAYS = {"1": "1 day", "7": "1 week"}
 RESULTS = {
@@ -84,7 +91,11 @@ def resolution_line(nudge: Nudge, *, live_here: bool, tz: ZoneInfo) -> str | Non
     if not live_here and nudge.snoozed_until:
         return f":zzz: Snoozed by {mention(nudge.snoozed_by)} until {nudge.snoozed_until:%a %b %-d}"
     if nudge.status == "done":
+        if nudge.resolved_by is None:  # settled by a change to the deal (its go-live date set), not a click
+            return f":white_check_mark: Answered: {escape(nudge.note or 'done')}"
         line = f":white_check_mark: Done by {mention(nudge.resolved_by)} · {_when(nudge.resolved_at, tz)}"
+        if nudge.note and not nudge.outcome:
+            line += f" · {escape(nudge.note)}"
         summary = outcome_summary(nudge)
         return f"{line}\n{summary}" if summary else line
     if nudge.status == "cancelled":
@@ -120,31 +131,84 @@ def nudge_actions(nudge: Nudge) -> dict:
             },
             button(ADD_DETAILS, "Add details", str(nudge.deal_id)),
             button(MORE, "More", value),
+            *([kit_button(nudge.deal_id)] if offers_kit(nudge.step_id) else []),  # the welcome-kit step's PDF
         ],
     }
 
 
 def visual_lines(text: str, width: int = LINE_WIDTH) -> int:
-    """How many lines `text` takes on screen, each line wrapped at `width` characters."""
-    return sum(max(1, -(-len(line) // width)) for line in text.split("\n"))
+    """How many lines `text` takes on screen, each line wrapped at a word within `width` characters."""
+    return sum(len(textwrap.wrap(line, width)) or 1 for line in text.split("\n"))
 
 
 def draft_opening(draft: str, lines: int = DRAFT_LINES - 1, width: int = LINE_WIDTH) -> tuple[str, bool]:
-    """The draft's first `lines` screen lines, cut at a word, and whether anything was left out."""
+    """The draft's first `lines` screen lines as quoted (each line behind a ">"), cut at a word, and whether
+    anything was left out."""
     kept: list[str] = []
     left = lines
     for line in draft.splitlines():
-        need = visual_lines(line, width)
+        need = visual_lines(">" + line, width)
         if need <= left:
             kept.append(line)
             left -= need
             continue
         if left > 0 and line.strip():
-            room = left * width - 1
-            cut = line[:room].rsplit(" ", 1)[0] if " " in line[:room] else line[:room]
-            kept.append(cut.rstrip(",;:") + "…")
-        return "\n".join(kept).rstrip(), True
+            words = line.split(" ")
+            while len(words) > 1 and visual_lines(">" + " ".join(words) + "…", width) > left:
+                words.pop()
+            cut = " ".join(words)
+            if visual_lines(">" + cut + "…", width) <= left:
+                kept.append(cut.rstrip(",;:") + "…")
+        return _ellipsis(kept, width), True
     return "\n".join(kept).rstrip(), False
+
+
+def _ellipsis(kept: list[str], width: int) -> str:
+    """The kept lines, the last one ending in "…" (cut by a word if it has to) so a reader sees there is more."""
+    while kept and not kept[-1].strip():
+        kept.pop()
+    if kept and not kept[-1].endswith("…"):
+        words = kept[-1].split(" ")
+        room = visual_lines(">" + kept[-1], width)
+        while len(words) > 1 and visual_lines(">" + " ".join(words) + " …", width) > room:
+            words.pop()
+        kept[-1] = " ".join(words) + " …"
+    return "\n".join(kept)
+
+
+def go_live_actions(nudge: Nudge) -> dict:
+    """The go-live question's answers: Live today, Set a date (a date picker), Not yet (asked again in a week)."""
+    value = str(nudge.id)
+    return {
+        "type": "actions",
+        "block_id": f"{ACTIONS_BLOCK}{nudge.id}",
+        "elements": [
+            button(LIVE_TODAY, "Live today", value, "primary"),
+            button(SET_GO_LIVE, "Set a date", value),
+            button(NOT_LIVE_YET, "Not yet", value),
+            button(MORE, "More", value),
+        ],
+    }
+
+
+def go_live_modal(nudge: Nudge, deal: Deal, today) -> dict:
+    """Set a date: when the customer went live, or expects to."""
+    return modal(
+        GO_LIVE_MODAL,
+        title="Go-live date",
+        submit="Save",
+        close="Cancel",
+        metadata=modal_metadata(nudge.id),
+        blocks=[
+            section(
+                f"When did *{escape(deal.account)}* go live, or when will it? The steps timed from go-live are "
+                "planned from this date; a date from today back counts as live."
+            ),
+            input_block(
+                GO_LIVE, "Go-live date", {"type": "datepicker", "initial_date": today.isoformat()}, optional=False
+            ),
+        ],
+    )
 
 
 def _title(nudge: Nudge, deal: Deal, values: dict[str, str]) -> str:
@@ -155,6 +219,37 @@ def _title(nudge: Nudge, deal: Deal, values: dict[str, str]) -> str:
 def nudge_title(nudge: Nudge, deal: Deal) -> str:
     """The step's first line, naming the account, as the channel message shows it."""
     return _title(nudge, deal, facts(deal.fields, owner_id=deal.owner_id))
+
+
+def _filled_draft(deal: Deal, nudge: Nudge, step: Step, known: Known) -> tuple[str, list[str], list[str]]:
+    """The step's draft for this buyer, filled with what the team knows; the facts still blank (a form can fill
+    them) and the ones only the sender can write."""
+    signer = nudge.assignee_id or deal.owner_id  # whoever sends it: the rep, or the teammate it was handed to
+    values = draft_facts(deal.fields, owner_id=signer, due=nudge.snoozed_until or nudge.due_date, known=known)
+    template = step.draft_of(deal.fields.persona)
+    draft, blanks = render_draft(template, values)
+    return draft, blanks, personal_blanks(template, values)
+
+
+def draft_text(deal: Deal, nudge: Nudge, step: Step, known: Known = NOTHING) -> str:
+    """The step's draft for this buyer, filled with what the team knows; under it, where to add what it lacks."""
+    draft, blanks, yours = _filled_draft(deal, nudge, step, known)
+    text = f"*Draft* (copy, adjust, send)\n{_quote(draft)}"
+    if blanks:
+        once = (
+            "Add it once and the next drafts fill it in."
+            if len(blanks) == 1
+            else "Add them once and the next drafts fill them in."
+        )
+        text += "\n:pencil2: *Still blank:* " + "; ".join(blanks) + ". " + once
+    if yours:  # what no form can fill: said plainly, never promised to fill itself
+        them = (
+            "only you know it: write it in before you send"
+            if len(yours) == 1
+            else "only you know these: write them in before you send"
+        )
+        text += "\n:pencil2: *Yours to write:* " + "; ".join(yours) + f" ({them})."
+    return text
 
 
 def _one_line(text: str) -> str:
@@ -174,11 +269,25 @@ def step_late(nudge: Nudge, is_late) -> bool:
     return bool(is_late and nudge.actionable and is_late(nudge))
 
 
-def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, is_late, tz: ZoneInfo) -> list[dict]:
-    values = facts(deal.fields, owner_id=deal.owner_id)
+def _is_question(step: Step | None) -> bool:
+    """The go-live question (when = "go_live_unknown"): answered with its own buttons, not Done/Skip/Snooze."""
+    return step is not None and step.when == GO_LIVE_UNKNOWN and step.variant_of is None
+
+
+def _step_blocks(
+    deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, is_late, tz: ZoneInfo, known: Known = NOTHING
+) -> list[dict]:
+    values = facts(deal.fields, owner_id=deal.owner_id, known=known)
     live_here = nudge.post_id == post_id
     title = _title(nudge, deal, values)
-    resolved = resolution_line(nudge, live_here=live_here, tz=tz)
+    question = _is_question(step)
+    if question and not live_here and nudge.snoozed_until and nudge.status == "planned":
+        resolved = (
+            f":hourglass: Not live yet, says {mention(nudge.snoozed_by)}: I'll ask again on "
+            f"{nudge.snoozed_until:%a %b %-d}."
+        )
+    else:
+        resolved = resolution_line(nudge, live_here=live_here, tz=tz)
     if resolved:  # one line: what became of it, then what it was (cut to fit the line)
         done = _one_line(resolved)
         room = max(LINE_WIDTH - len(done) - 5, 20)
@@ -192,17 +301,31 @@ def _step_blocks(deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, i
     if step is not None:
         if step.why:
             blocks.append(section(f"*Why now:* {_one_line(render(step.why, values))}"))
-        if step.draft:
-            opening, more = draft_opening(render(step.draft, values))
-            tail = "\n_The whole draft, how to go about it and talking points: *More*_" if more else ""
-            blocks.append(section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(opening)}{tail}", SECTION_LIMIT)))
-    blocks.append(nudge_actions(nudge))
+        if step.draft_of(deal.fields.persona):
+            draft, blanks, yours = _filled_draft(deal, nudge, step, known)
+            # what is left of the budget once the rest is shown: the draft's label, its More line, the buttons
+            used = sum(visual_lines(b["text"]["text"]) for b in blocks if b["type"] == "section")
+            used += visual_lines(blocks[1]["elements"][0]["text"]) + 3
+            opening, more = draft_opening(draft, lines=max(LINE_BUDGET - used, 2))
+            if more or blanks or yours:
+                what = "its blanks" if blanks or yours else "talking points"
+                more_line = f"\n_The whole draft, {what} and how to go about it: *More*_"
+            else:
+                more_line = ""
+            blocks.append(
+                section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(opening)}{more_line}", SECTION_LIMIT))
+            )
+    actions = go_live_actions(nudge) if question else nudge_actions(nudge)
+    if step is not None and step.unsigned_only and not deal.fields.signed:  # the signature: is the yes solid?
+        actions["elements"].append(button(CHECK_READINESS, "Reason to believe?", str(deal.id)))
+    blocks.append(actions)
     return blocks
 
 
-def details_modal(nudge: Nudge, deal: Deal, step: Step | None) -> dict:
-    """More: the whole coaching for a step, one click from the short message: why, how, the whole draft."""
-    values = facts(deal.fields, owner_id=deal.owner_id)
+def details_modal(nudge: Nudge, deal: Deal, step: Step | None, known: Known = NOTHING) -> dict:
+    """More: the whole coaching for a step, one click from the short message: why, how, the whole draft (filled
+    with what the team knows, and what is still blank)."""
+    values = facts(deal.fields, owner_id=deal.owner_id, known=known)
     blocks = [
         section(f"*{_title(nudge, deal, values)}*"),
         context(f"For {mention(_who(nudge, deal))} · due {nudge.due_date:%a %b %-d}"),
@@ -212,10 +335,8 @@ def details_modal(nudge: Nudge, deal: Deal, step: Step | None) -> dict:
             blocks.append(section(f"*Why now:* {render(step.why, values)}"))
         if step.how:
             blocks.append(section("*How:*\n" + "\n".join(f"• {render(h, values)}" for h in step.how)))
-        if step.draft:
-            blocks.append(
-                section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(render(step.draft, values))}", SECTION_LIMIT))
-            )
+        if step.draft_of(deal.fields.persona):
+            blocks.append(section(truncate(draft_text(deal, nudge, step, known), SECTION_LIMIT)))
     view = modal(DETAILS_MODAL, title="The whole follow-up", submit="Close", close="Close", metadata="", blocks=blocks)
     del view["submit"]  # nothing to save: read, then close
     return view
@@ -230,29 +351,30 @@ def nudge_message(
     late: bool = False,
     tz: ZoneInfo,
     is_late=None,
+    known: Known = NOTHING,
 ) -> tuple[str, list[dict]]:
     """One message for one deal's due steps: a single nudge, or several gathered under one heading. `is_late(nudge)`
     says which steps are late (their first chance has passed); `late` alone marks every open step late."""
     if is_late is None and late:
         is_late = lambda n: True  # noqa: E731 - an older caller's whole-message flag
-    values = facts(deal.fields, owner_id=deal.owner_id)
+    values = facts(deal.fields, owner_id=deal.owner_id, known=known)
     missed = [n for n in nudges if n.status == "missed"]
     if missed:
-        return _catch_up(deal, missed, [n for n in nudges if n.status != "missed"], steps, post_id, is_late, tz)
+        worth = [n for n in nudges if n.status != "missed"]
+        return _catch_up(deal, missed, worth, steps, post_id, is_late, tz, known)
     who = sorted({_who(n, deal) for n in nudges})
     mentions = " ".join(mention(u) for u in who)
     if len(nudges) == 1:
         n = nudges[0]
         flag = ", late" if n.post_id == post_id and step_late(n, is_late) else ""
         text = f"{mentions} {_title(n, deal, values)} (due {n.due_date:%a %b %-d}{flag})"
-        return truncate(text, 3000), _step_blocks(
-            deal, n, steps.get(n.step_id), post_id=post_id, is_late=is_late, tz=tz
-        )
+        step = steps.get(n.step_id)
+        return truncate(text, 3000), _step_blocks(deal, n, step, post_id=post_id, is_late=is_late, tz=tz, known=known)
     heading = f"{mentions} {len(nudges)} follow-ups for {values['account']} are waiting"
     blocks: list[dict] = [section(f":bell: {heading}")]
     for n in nudges:
         blocks.append({"type": "divider"})
-        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, is_late=is_late, tz=tz))
+        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, is_late=is_late, tz=tz, known=known))
     titles = "; ".join(render(n.title, values) for n in nudges)
     return truncate(f"{heading}: {titles}", 3000), blocks[:MESSAGE_BLOCKS]
 
@@ -264,7 +386,14 @@ def missed_line(nudge: Nudge, deal: Deal, step: Step | None) -> str:
 
 
 def _catch_up(
-    deal: Deal, missed: list[Nudge], worth: list[Nudge], steps: dict[str, Step], post_id: int, is_late, tz: ZoneInfo
+    deal: Deal,
+    missed: list[Nudge],
+    worth: list[Nudge],
+    steps: dict[str, Step],
+    post_id: int,
+    is_late,
+    tz: ZoneInfo,
+    known: Known = NOTHING,
 ) -> tuple[str, list[dict]]:
     """After an outage: the windows that were missed, a line each, then only the steps still worth doing."""
     account = escape(deal.account)
@@ -278,7 +407,7 @@ def _catch_up(
     blocks: list[dict] = [section(f":bell: {heading}."), section(truncate("\n".join(lines), SECTION_LIMIT))]
     for n in worth:
         blocks.append({"type": "divider"})
-        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, is_late=is_late, tz=tz))
+        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, is_late=is_late, tz=tz, known=known))
     titles = "; ".join(nudge_title(n, deal) for n in worth) or "nothing left to do now"
     text = f"{heading.replace('*', '')}. Still to do: {titles}"
     return truncate(text, 3000), blocks[:MESSAGE_BLOCKS]
@@ -393,6 +522,11 @@ def already_resolved_text(nudge: Nudge | None, action: str) -> str:
         return "I can't find that follow-up any more."
     if action == "reassign":
         return f"It's already with {mention(nudge.assignee_id)}." if nudge.assignee_id else "Nothing to change."
+    if action == "answer" and nudge.status == "done":
+        who = f" by {mention(nudge.resolved_by)}" if nudge.resolved_by else ""
+        return f"Already answered{who}: {escape(nudge.note or 'done')}. Nothing changed."
+    if action == "answer" and nudge.status == "planned" and nudge.snoozed_until:
+        return f"Already answered “not yet”: I'll ask again on {nudge.snoozed_until:%a %b %-d}. Nothing changed."
     if nudge.status == "done":
         return f"Already done by {mention(nudge.resolved_by)}. Nothing changed."
     if nudge.status == "skipped":

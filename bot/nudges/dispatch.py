@@ -31,8 +31,11 @@ from slack_sdk import WebClient
 
 from bot.deals import announcements, wins
 from bot.deals.model import Deal, Nudge, clear_delivery_problem, get_deal, record_delivery_problem
+from bot.health import drafts, gate
 from bot.nudges import ledger
 from bot.nudges.blocks import late_steps, nudge_message, undeliverable_dm
+from bot.nudges.known import known_for, uses_peers
+from bot.nudges.known import refresh as refresh_people
 from bot.nudges.ledger import ANNOUNCEMENT, WIN
 from bot.runtime import Runtime
 from bot.slack import workspaces
@@ -198,6 +201,7 @@ class Dispatcher:
         self, deal_id: int, today: date, now: datetime, report: TickReport, blocked: dict, patience: Patience
     ) -> None:
         with self.coach.store.write() as db:
+            gate.before_claim(db, deal_id, today=today, now=now, playbook=self.coach.playbook)  # asks wait their turn
             claimed = ledger.claim(
                 db,
                 deal_id,
@@ -239,9 +243,13 @@ class Dispatcher:
     # -- posting ----------------------------------------------------------------------------------------
 
     def _render(self, post: ledger.Post, deal: Deal, steps: list[Nudge]) -> tuple[str, list[dict]]:
-        by_id = {s.id: s for s in self.coach.playbook.steps}
+        with self.coach.store.session() as db:
+            by_id = drafts.steps_for(db, deal, self.coach.playbook)
+        known = known_for(self.coach, deal, peers_needed=uses_peers(by_id.get(n.step_id) for n in steps))
         is_late = late_steps(self.hours, deal, post.claimed_at)
-        return nudge_message(deal, steps, by_id, post_id=post.id, is_late=is_late, tz=self.coach.settings.tz)
+        return nudge_message(
+            deal, steps, by_id, post_id=post.id, is_late=is_late, tz=self.coach.settings.tz, known=known
+        )
 
     @staticmethod
     def _metadata(post, deal: Deal) -> dict:
@@ -258,6 +266,7 @@ class Dispatcher:
         blocked: dict,
         patience: Patience,
     ) -> None:
+        refresh_people(self.coach, client, deal, steps)  # the names its drafts sign and introduce with
         text, blocks = self._render(post, deal, steps)
         self.pacer.wait(post.channel_id, deal.team_id)
         in_dm = post.channel_id.startswith(("U", "W"))

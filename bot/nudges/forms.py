@@ -4,12 +4,14 @@ private_metadata, and reading a submission into values or inline errors that sho
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 
 from bot.deals.forms import read_text
 from bot.playbook.loader import OUTCOMES
-from bot.slack.forms import FormErrors, element, metadata_dict
+from bot.slack.forms import FormErrors, element, inline, metadata_dict, read_date
 
-SKIP_MODAL, OUTCOME_MODAL = "nudge_skip", "nudge_outcome"
+SKIP_MODAL, OUTCOME_MODAL, GO_LIVE_MODAL = "nudge_skip", "nudge_outcome", "nudge_go_live"
+GO_LIVE = "go_live_date"  # Set a date's one field
 REASON, DETAIL, RESULT = "reason", "detail", "result"  # the reason (skip, win), more detail, and how it went
 MAX_REASON = 500  # a skip reason
 MAX_OUTCOME = 1000  # what the buyer said: their reason, the testimonial, the referral names
@@ -62,3 +64,18 @@ def read_outcome(values: dict, kind: str | None) -> dict:
     if detail:
         outcome["detail"] = detail
     return outcome
+
+
+def read_go_live_answer(values: dict, *, close_date: date, today: date) -> date:
+    """Set a date's go-live date: on or after the close, within a year and a half of today. Raises FormErrors."""
+    chosen = read_date(values, GO_LIVE)
+    example = f"{max(today, close_date) + timedelta(days=14):%b %-d, %Y}"
+    if chosen is None:
+        raise FormErrors({GO_LIVE: inline("Pick the go-live date, past or expected.", example)})
+    if chosen < close_date:
+        raise FormErrors(
+            {GO_LIVE: inline(f"Go-live can't be before the deal closed ({close_date:%b %-d, %Y}).", example)}
+        )
+    if chosen > today + timedelta(days=550):
+        raise FormErrors({GO_LIVE: inline("That's more than a year and a half away; pick a nearer date.", example)})
+    return chosen

@@ -7,13 +7,13 @@ never both win: the loser changes nothing and learns what happened instead.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import sqlite_utils
 
-from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row
+from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row, row_to_deal
 from bot.playbook.loader import Step
 from bot.storage import insert, insert_many, query, query_one
 from bot.timestamps import stamp
@@ -29,11 +29,9 @@ MISSED = "missed"  # a step whose window passed before it could be posted: liste
 
 
 def is_ask(step: Step | None) -> bool:
-    """A step that asks the buyer for something (a testimonial, referrals): never two at once. The one place that
-    says so; a playbook `ask` flag, once steps carry one, is read here too."""
-    if step is None:
-        return False
-    return bool(getattr(step, "ask", False)) or step.outcome in ("testimonial", "referral")
+    """A step that asks the buyer for something (the playbook's `ask = true`: a testimonial, referrals): never two
+    at once. The one place that says so."""
+    return step is not None and step.ask
 
 
 def is_stale(step: Step | None, due: date, today: date) -> bool:
@@ -334,6 +332,18 @@ def mark_done(
     )
 
 
+def answer(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, note: str) -> Change:
+    """A question step answered (the go-live question): done, with the answer as its note."""
+    at = stamp(now)
+    return _resolve(
+        db,
+        nudge_id,
+        "status = 'done', resolved_by = ?, resolved_at = ?, note = ?, updated_at = ?",
+        [actor, at, note, at],
+        allowed=RESOLVABLE,
+    )
+
+
 def mark_skipped(db: sqlite_utils.Database, nudge_id: int, *, actor: str, now: datetime, reason: str | None) -> Change:
     at = stamp(now)
     return _resolve(
@@ -382,3 +392,28 @@ def nudges_shown_in(db: sqlite_utils.Database, post_id: int) -> list[Nudge]:
         [post_id],
     )
     return [nudge_from_row(r) for r in rows]
+
+
+def testimonials(db: sqlite_utils.Database, team_id: str, step_ids: Iterable[str]) -> list[tuple[Deal, dict]]:
+    """The workspace's open deals whose testimonial step (one of `step_ids`) was done with a testimonial received,
+    newest first. The steps with an outcome are read first (a partial index holds only those), then their deals."""
+    ids = sorted(set(step_ids))
+    if not ids:
+        return []
+    marks = ", ".join("?" for _ in ids)
+    rows = query(
+        db,
+        "WITH given AS MATERIALIZED ("
+        f"  SELECT deal_id, outcome, resolved_at FROM nudges WHERE outcome IS NOT NULL AND step_id IN ({marks})"
+        "  AND status = 'done'"
+        ") "
+        "SELECT d.*, g.outcome AS testimonial FROM given g JOIN deals d ON d.id = g.deal_id "
+        "WHERE d.team_id = ? AND d.status = 'open' ORDER BY g.resolved_at DESC",
+        [*ids, team_id],
+    )
+    found = []
+    for row in rows:
+        outcome = json.loads(row["testimonial"])
+        if outcome.get("kind") == "testimonial" and outcome.get("result") == "received":
+            found.append((row_to_deal(row), outcome))
+    return found

@@ -3,8 +3,11 @@ nudge message as it stands."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
+
+from slack_sdk import WebClient
 
 from bot.deals import blocks as deal_blocks
 from bot.deals import model as deals
@@ -12,11 +15,15 @@ from bot.deals import wins
 from bot.deals.capture import InputError
 from bot.deals.model import Deal, Nudge
 from bot.deals.service import NotAllowed, Redraw
+from bot.health import drafts, gate
 from bot.nudges import ledger, reminders
-from bot.nudges.blocks import already_resolved_text, details_modal, late_steps, nudge_message
+from bot.nudges.blocks import ASK_AGAIN_DAYS, already_resolved_text, details_modal, late_steps, nudge_message
+from bot.nudges.known import known_for, uses_peers
+from bot.nudges.known import refresh as refresh_people
 from bot.runtime import Runtime
 from bot.slack.ids import is_user_id
 from bot.slack.text import mention
+from bot.timestamps import parse_stamp
 
 REASSIGN_PROBLEM = (
     "That isn't someone I can hand this follow-up to. Pick a teammate from the Reassign menu (e.g. Jane Doe); "
@@ -80,12 +87,26 @@ def act_on_nudge(rt: Runtime, nudge_id: int, action: str, *, team_id: str, user_
             change = ledger.reassign(db, nudge_id, actor=user_id, assignee=details["assignee"], now=now)
         else:
             raise ValueError(f"unknown nudge action {action!r}")
+        if change.changed and action in ("done", "skip") and nudge.purpose == deals.RECOVERY:
+            gate.release_held(db, nudge_id, today=rt.today(), now=now, playbook=rt.playbook)  # the asks come back
     explanation = None if change.changed else already_resolved_text(change.nudge, action)
     after = change.nudge.assignee_id if change.nudge else None
     audience = frozenset({deal.owner_id, nudge.assignee_id, after, user_id} - {None})
     posts = tuple(dict.fromkeys(p for p in (post_id, *also_posts) if p))
     redraw = Redraw(team_id, deals=(deal.id,), posts=posts, people=audience)
     return NudgeChange(change.changed, change.nudge, deal, post_id, explanation, audience, redraw)
+
+
+def refresh_names(rt: Runtime, client: WebClient, post_ids: Iterable[int]) -> None:
+    """Before nudge messages are redrawn: the names their drafts sign with, if not cached today (a step handed to a
+    teammate is signed with theirs)."""
+    for post_id in post_ids:
+        with rt.store.session() as db:
+            post = ledger.get_post(db, post_id)
+            deal = deals.get_deal(db, post.deal_id) if post else None
+            shown = ledger.nudges_shown_in(db, post_id) if deal else []
+        if deal is not None:
+            refresh_people(rt, client, deal, shown)
 
 
 def rendered_post(rt: Runtime, post_id: int) -> tuple[str, str, str, list[dict]] | None:
@@ -96,11 +117,15 @@ def rendered_post(rt: Runtime, post_id: int) -> tuple[str, str, str, list[dict]]
             return None
         deal = deals.get_deal(db, post.deal_id)
         shown = ledger.nudges_shown_in(db, post_id)
+        words = drafts.steps_for(db, deal, rt.playbook) if deal is not None else rt.steps_by_id()
     if deal is not None and deal.deleted:  # its steps are gone: the message says why, without buttons
         return (post.channel_id, post.ts, *deal_blocks.deleted_deal_message(deal))
+    posted_on = parse_stamp(post.claimed_at).astimezone(rt.settings.tz).date()
+    wanted = uses_peers(words.get(n.step_id) for n in shown if n.actionable)  # a resolved step shows no draft
+    known = known_for(rt, deal, today=posted_on, peers_needed=wanted)
     is_late = late_steps(rt.hours, deal, post.claimed_at)
     text, message_blocks = nudge_message(
-        deal, shown, rt.steps_by_id(), post_id=post.id, is_late=is_late, tz=rt.settings.tz
+        deal, shown, words, post_id=post.id, is_late=is_late, tz=rt.settings.tz, known=known
     )
     return post.channel_id, post.ts, text, message_blocks
 
@@ -113,7 +138,13 @@ def nudge_details(rt: Runtime, nudge_id: int, *, team_id: str) -> dict:
         deal = deals.get_deal(db, nudge.deal_id) if nudge else None
     if nudge is None or deal is None or deal.team_id != team_id or deal.deleted:
         raise NotAllowed("I can't find that follow-up any more.")
-    return details_modal(nudge, deal, rt.steps_by_id().get(nudge.step_id))
+    with rt.store.session() as db:
+        step = drafts.steps_for(db, deal, rt.playbook).get(nudge.step_id)
+        post = ledger.get_post(db, nudge.post_id) if nudge.post_id else None
+    # the same meeting days as the message it came from offered
+    posted_on = parse_stamp(post.claimed_at).astimezone(rt.settings.tz).date() if post else None
+    known = known_for(rt, deal, today=posted_on, peers_needed=uses_peers([step]))
+    return details_modal(nudge, deal, step, known)
 
 
 def replan_overdue(rt: Runtime, reminder_id: int, *, team_id: str, user_id: str):
@@ -126,3 +157,38 @@ def replan_overdue(rt: Runtime, reminder_id: int, *, team_id: str, user_id: str)
     text, message_blocks = reminders.replanned_message(count, days)
     redraw = Redraw(team_id, posts=(), people=frozenset({user_id}))
     return (row.channel_id, row.ts, text, message_blocks), redraw
+
+
+LIVE_TODAY, SET_DATE, NOT_YET = "live_today", "set_date", "not_yet"
+
+
+def answer_go_live(
+    rt: Runtime, nudge_id: int, answer: str, *, team_id: str, user_id: str, go_live: date | None = None
+) -> NudgeChange:
+    """The go-live question answered, once, by the deal's owner or a manager: live today, a date (past or
+    expected; one from today back counts as live), or not yet (asked again in a week). The deal's go-live date and
+    the steps timed from it are written in the same transaction as the answer. Raises NotAllowed."""
+    nudge, deal = nudge_for(rt, nudge_id, team_id=team_id, user_id=user_id)
+    if not deals.can_edit(deal, user_id, rt.settings.managers):
+        raise NotAllowed(f"Only {mention(deal.owner_id)}, who closed this deal, or a manager can answer this.")
+    now, today = rt.now(), rt.today()
+    also_posts: list[int] = []
+    with rt.store.write() as db:
+        if answer == NOT_YET:
+            again = rt.hours.first_open_day(today + timedelta(days=ASK_AGAIN_DAYS))
+            change = ledger.snooze(db, nudge_id, actor=user_id, now=now, until=again, today=today)
+        else:
+            when = today if answer == LIVE_TODAY else go_live
+            if when is None:
+                raise ValueError("a go-live answer needs its date")
+            live = when <= today
+            note = f"live since {when:%a %b %-d, %Y}" if live else f"go-live expected {when:%a %b %-d, %Y}"
+            change = ledger.answer(db, nudge_id, actor=user_id, now=now, note=note)
+            if change.changed:
+                playbook = rt.playbook
+                also_posts = deals.mark_live(db, deal.id, go_live=when, now=now, playbook=playbook, live=live) or []
+    explanation = None if change.changed else already_resolved_text(change.nudge, "answer")
+    audience = frozenset({deal.owner_id, nudge.assignee_id, user_id} - {None})
+    posts = tuple(dict.fromkeys(p for p in (nudge.post_id, *also_posts) if p))
+    redraw = Redraw(team_id, deals=(deal.id,), posts=posts, people=audience)
+    return NudgeChange(change.changed, change.nudge, deal, nudge.post_id, explanation, audience, redraw)

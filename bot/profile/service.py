@@ -12,10 +12,12 @@ from slack_sdk.errors import SlackApiError
 
 from bot.deals.service import NotAllowed
 from bot.profile import blocks, forms, model
+from bot.profile import people as people_cache
 from bot.profile.blocks import Person
 from bot.profile.model import StoredProfile, TeamProfile
 from bot.runtime import Runtime
 from bot.slack.client import describe
+from bot.slack.ids import is_user_id
 from bot.slack.text import mention
 from bot.storage import Store
 
@@ -81,6 +83,20 @@ def people(client: WebClient, user_ids: Iterable[str]) -> dict[str, Person]:
         name = profile.get("real_name") or user.get("real_name") or user.get("name") or user_id
         found[user_id] = Person(name=name, title=profile.get("title") or None, photo=profile.get("image_48") or None)
     return found
+
+
+def refresh_people(rt: Runtime, client: WebClient, team_id: str, user_ids: Iterable[str]) -> None:
+    """Read from Slack the names the cache lacks or has had for a day; a user Slack can't describe stays as it was
+    (a draft then leaves a blank that says so), and nothing here stops a post."""
+    ids = {u for u in user_ids if is_user_id(u)}  # an id stored before ids were checked is never sent to Slack
+    with rt.store.session() as db:
+        wanted = people_cache.stale(db, team_id, ids, now=rt.now())
+    if not wanted:
+        return
+    found = {u: p for u, p in people(client, wanted).items() if p.name != u}  # a bare id is not a name
+    if found:
+        with rt.store.write() as db:
+            people_cache.remember(db, team_id, found, now=rt.now())
 
 
 def home_section(rt: Runtime, client: WebClient | None, *, team_id: str) -> list[dict]:

@@ -27,9 +27,11 @@ BOT_SCOPES = (
     "channels:history",
     "groups:history",
     "users:read",
+    "users:read.email",
     "im:write",
     "im:history",
     "files:write",
+    "usergroups:read",
 )
 TIMEOUT_SECONDS = 10
 # Calls that change nothing when repeated (or whose repeat Slack refuses, like a spent trigger_id): the only ones
@@ -45,6 +47,7 @@ SAFE_TO_REPEAT = frozenset(
         "conversations.join",
         "conversations.open",
         "users.info",
+        "users.lookupByEmail",
         "views.open",
         "views.publish",
         "views.push",

@@ -22,6 +22,7 @@ import http.client
 import socket
 import time
 import urllib.error
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -374,3 +375,106 @@ def _find_reply(
         if not cursor:
             return Unsure("replies have more but gave no cursor", searched_to)
     return Unsure(f"more than {HISTORY_PAGES} pages of replies this run", searched_to)
+
+
+# -- a file shared into a thread once (the welcome kit) ----------------------------------------------------
+# The same four steps for a file: the claim is the caller's row; the share (files.completeUploadExternal) is the
+# one call that makes a message, so it is made once, through a client that never retries, after the file's id is
+# recorded; a share whose outcome is unknown is looked for by that id in the thread's replies.
+
+
+def upload_file(client: WebClient, data: bytes, *, filename: str, timeout: float) -> str | NotPosted:
+    """Steps before the share, each safe to repeat (an unshared file shows nowhere): files.getUploadURLExternal,
+    then the bytes to the URL Slack gave. The file's id, or NotPosted (nothing was shared)."""
+    try:
+        answer = client.files_getUploadURLExternal(filename=filename, length=len(data))
+    except SlackApiError as exc:
+        if status_of(exc) == 429:
+            return NotPosted("ratelimited", RATELIMITED, timedelta(seconds=retry_after(exc)))
+        return NotPosted(f"getUploadURLExternal: {error_code(exc) or status_of(exc)}", REFUSED)
+    except AMBIGUOUS_ERRORS as exc:
+        return NotPosted(type(exc).__name__, OFFLINE if never_sent(exc) else REFUSED)
+    request = urllib.request.Request(answer["upload_url"], data=data, method="POST")
+    request.add_header("Content-Type", "application/octet-stream")
+    handlers: list[urllib.request.BaseHandler] = [urllib.request.HTTPSHandler(context=client.ssl)]
+    if client.proxy:  # the same way out as the client's own calls, as slack_sdk's files_upload_v2 does
+        handlers.append(urllib.request.ProxyHandler({"http": client.proxy, "https": client.proxy}))
+    try:
+        with urllib.request.build_opener(*handlers).open(request, timeout=timeout) as response:
+            response.read()
+    except urllib.error.HTTPError as exc:
+        return NotPosted(f"upload: http {exc.code}", RATELIMITED if exc.code == 429 else REFUSED)
+    except AMBIGUOUS_ERRORS as exc:
+        return NotPosted(f"upload: {type(exc).__name__}", OFFLINE if never_sent(exc) else REFUSED)
+    return str(answer["file_id"])
+
+
+def share_once(
+    client: WebClient,
+    file_id: str,
+    *,
+    channel: str,
+    thread_ts: str,
+    title: str,
+    comment: str,
+    patience: Patience,
+) -> Outcome:
+    """Step 2 for a file: one files.completeUploadExternal into the thread, and what became of it (Posted carries
+    the thread's ts). A short 429 is waited out and the share made again, since Slack surely did not make it."""
+    require_no_retries(client)
+    waits = 0
+    while True:
+        try:
+            client.files_completeUploadExternal(
+                files=[{"id": file_id, "title": title}],
+                channel_id=channel,
+                thread_ts=thread_ts,
+                initial_comment=comment,
+            )
+            return Posted(channel, thread_ts)
+        except SlackApiError as exc:
+            code, status = error_code(exc), status_of(exc)
+            if status == 429:
+                wait = retry_after(exc)
+                if waits < SHORT_WAITS_PER_POST and patience.wait(wait):
+                    waits += 1
+                    continue
+                return NotPosted("ratelimited", RATELIMITED, timedelta(seconds=wait))
+            if status >= 500 or code.startswith(NON_JSON):
+                return Unknown(f"http {status}")
+            return NotPosted(code or f"http {status}", UNREACHABLE if code in UNDELIVERABLE else REFUSED)
+        except AMBIGUOUS_ERRORS as exc:
+            if never_sent(exc):
+                return NotPosted(type(exc).__name__, OFFLINE)
+            return Unknown(type(exc).__name__)
+
+
+def find_shared(
+    client: WebClient, file_id: str, *, channel: str, thread_ts: str, patience: Patience, pages: int = HISTORY_PAGES
+) -> Search:
+    """Step 4 for a file: the reply in the thread that carries `file_id`. Missing only once the whole thread was
+    read (or the channel is gone); a rate limit or a thread longer than `pages` pages leaves it Unsure."""
+    cursor, read, waits = None, 0, 0
+    while read < pages:
+        try:
+            page = client.conversations_replies(channel=channel, ts=thread_ts, limit=HISTORY_PAGE, cursor=cursor)
+        except SlackApiError as exc:
+            code = error_code(exc)
+            if status_of(exc) == 429:
+                if waits < SHORT_WAITS_PER_POST and patience.wait(retry_after(exc)):
+                    waits += 1
+                    continue
+                return Unsure("replies rate limited", None)
+            if code in HISTORY_GONE:
+                return Missing(gone=True)
+            return Unsure(f"replies: {code or status_of(exc)}", None)
+        except AMBIGUOUS_ERRORS as exc:
+            return Unsure(f"replies: {type(exc).__name__}", None)
+        read += 1
+        for message in page.get("messages") or []:
+            if any((f or {}).get("id") == file_id for f in message.get("files") or []):
+                return Found(channel, message["ts"])
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not page.get("has_more") or not cursor:
+            return Missing() if not page.get("has_more") else Unsure("replies have more but gave no cursor", None)
+    return Unsure(f"more than {pages} pages of replies", None)

@@ -14,14 +14,16 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slack_sdk.signature import SignatureVerifier
 
 EVENTS_PATH = "/slack/events"
+CRM_PREFIX = "/crm/"  # the CRMs' webhooks: their own authentication, not Slack's signature
 MAX_BODY = 1024 * 1024  # Slack's payloads are a few KB; refuse anything absurd
 UNSIGNED = ("401 Unauthorized", b'{"error": "invalid request"}')
 UNREADABLE = ("400 Bad Request", b'{"error": "bad request"}')
 logger = logging.getLogger(__name__)
 
 
-def wsgi_app(app: App, signing_secret: str) -> Callable:
-    """Slack's requests at POST /slack/events, a health check at GET /healthz, 404 elsewhere.
+def wsgi_app(app: App, signing_secret: str, crm: Callable | None = None) -> Callable:
+    """Slack's requests at POST /slack/events, a health check at GET /healthz, the CRMs' webhooks under /crm/ (when
+    `crm`, their WSGI app, is given), 404 elsewhere.
 
     A request to /slack/events is checked here before Bolt sees it: unsigned, forged or replayed gets 401 and a
     body that is not UTF-8 gets 400, each with one short log line. Bolt would answer the first with its body in
@@ -32,8 +34,9 @@ def wsgi_app(app: App, signing_secret: str) -> Callable:
 
     def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
         if environ.get("PATH_INFO") == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
-            start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
-            return [b"ok\n"]
+            return _healthy(start_response)
+        if crm is not None and (environ.get("PATH_INFO") or "").startswith(CRM_PREFIX):
+            return crm(environ, start_response)
         if environ.get("PATH_INFO") == EVENTS_PATH and environ.get("REQUEST_METHOD") == "POST":
             refusal = _refusal(environ, verifier)
             if refusal is not None:
@@ -41,6 +44,27 @@ def wsgi_app(app: App, signing_secret: str) -> Callable:
                 start_response(status, [("Content-Type", "application/json")])
                 return [body]
         return slack(environ, start_response)
+
+    return application
+
+
+def _healthy(start_response: Callable) -> Iterable[bytes]:
+    start_response("200 OK", [("Content-Type", "text/plain; charset=utf-8")])
+    return [b"ok\n"]
+
+
+def crm_only_app(crm: Callable) -> Callable:
+    """In Socket Mode Slack needs no HTTP, but the CRMs still post webhooks: the server on PORT carries only their
+    routes and /healthz."""
+
+    def application(environ: dict, start_response: Callable) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO") or ""
+        if path == "/healthz" and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            return _healthy(start_response)
+        if path.startswith(CRM_PREFIX):
+            return crm(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [b'{"error": "not found"}']
 
     return application
 
@@ -79,10 +103,21 @@ def _utf8(raw: bytes) -> bool:
     return True
 
 
-def http_server(app: App, *, signing_secret: str, port: int, host: str = "0.0.0.0", threads: int = 4):
-    """A waitress server (threaded, production-grade), not Bolt's single-threaded development server."""
+def http_server(
+    app: App | None,
+    *,
+    signing_secret: str,
+    port: int,
+    host: str = "0.0.0.0",
+    threads: int = 4,
+    crm: Callable | None = None,
+):
+    """A waitress server (threaded, production-grade), not Bolt's single-threaded development server. Without an
+    app (Socket Mode) it serves only the CRM routes and /healthz."""
+    if app is None and crm is None:
+        raise ValueError("an HTTP server needs the Bolt app, the CRM routes, or both")
     return waitress.create_server(
-        wsgi_app(app, signing_secret),
+        wsgi_app(app, signing_secret, crm) if app is not None else crm_only_app(crm),
         host=host,
         port=port,
         threads=threads,

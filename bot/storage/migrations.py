@@ -249,7 +249,155 @@ def _v10_team_profiles(db: sqlite_utils.Database) -> None:
     )
 
 
-def _v11_threads_reminders_pacing(db: sqlite_utils.Database) -> None:
+def _v11_welcome_kits(db: sqlite_utils.Database) -> None:
+    """One welcome kit per deal, shared into the deal's thread once: the row is claimed before the upload, keeps the
+    file's id before the share (so an unknown outcome is looked for by it) and waits here between retries."""
+    db.execute(
+        """
+        CREATE TABLE welcome_kits (
+            id INTEGER PRIMARY KEY,
+            deal_id INTEGER NOT NULL UNIQUE REFERENCES deals (id) ON DELETE CASCADE,
+            team_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            thread_ts TEXT NOT NULL,
+            requested_by TEXT NOT NULL,
+            status TEXT NOT NULL,
+            file_id TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            claimed_at TEXT NOT NULL,
+            due_at TEXT NOT NULL,
+            posted_at TEXT
+        )
+        """
+    )
+    db.execute(
+        "CREATE INDEX welcome_kits_due ON welcome_kits (due_at) WHERE status IN ('sending', 'retry', 'unconfirmed')"
+    )
+
+
+def _v12_crm_inbox(db: sqlite_utils.Database) -> None:
+    """Deals that arrive from a CRM: the inbox every webhook is stored in before it is answered (a CRM's retry of
+    the same notification is stored once), the CRM deal each Deal Coach deal stands for (one per CRM deal, whatever
+    the CRM repeats), and on the deal itself where it came from and whether a revert in the CRM paused it."""
+    db.execute(
+        """
+        CREATE TABLE crm_inbox (
+            id INTEGER PRIMARY KEY,
+            crm TEXT NOT NULL,
+            event_key TEXT NOT NULL,
+            crm_account TEXT NOT NULL,
+            crm_deal_id TEXT NOT NULL,
+            occurred_at TEXT,
+            payload TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending',
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_at TEXT NOT NULL,
+            error TEXT,
+            outcome TEXT,
+            received_at TEXT NOT NULL,
+            done_at TEXT,
+            UNIQUE (crm, event_key)
+        )
+        """
+    )
+    db.execute("CREATE INDEX crm_inbox_pending ON crm_inbox (next_at) WHERE status = 'pending'")
+    db.execute(
+        """
+        CREATE TABLE crm_deals (
+            id INTEGER PRIMARY KEY,
+            crm TEXT NOT NULL,
+            crm_account TEXT NOT NULL,
+            crm_deal_id TEXT NOT NULL,
+            deal_id INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            won INTEGER NOT NULL,
+            owner_email TEXT,
+            linked INTEGER NOT NULL DEFAULT 0,
+            last_event_at TEXT,
+            note_pending TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (crm, crm_account, crm_deal_id)
+        )
+        """
+    )
+    db.execute("ALTER TABLE deals ADD COLUMN source TEXT")
+    db.execute("ALTER TABLE deals ADD COLUMN source_url TEXT")
+    db.execute("ALTER TABLE deals ADD COLUMN paused_at TEXT")
+
+
+def _v13_health_and_readiness(db: sqlite_utils.Database) -> None:
+    """Steps the plan doesn't time (a recovery step before an ask, a verbal yes's readiness gaps) say so in
+    `purpose`, so re-planning keeps them and health reads them; an ask held until its deal is healthy names the
+    recovery step it waits for (status 'held'); a verbal yes's readiness checklist, as answered, is kept (JSON)."""
+    db.execute("ALTER TABLE nudges ADD COLUMN purpose TEXT")
+    db.execute("ALTER TABLE nudges ADD COLUMN held_by INTEGER")
+    db.execute("ALTER TABLE deals ADD COLUMN readiness TEXT")
+    db.execute("CREATE INDEX nudges_held ON nudges (held_by) WHERE status = 'held'")
+
+
+def _v14_people(db: sqlite_utils.Database) -> None:
+    """Who a Slack user is (name and title from users.info), cached so a draft can sign with the rep's name and a
+    redraw shows the same words without asking Slack again; and an index on the steps with an outcome recorded."""
+    db.execute(
+        """
+        CREATE TABLE people (
+            team_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            name TEXT,
+            title TEXT,
+            fetched_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, user_id)
+        )
+        """
+    )
+    # the few steps with a recorded outcome: where a new buyer's peers are found among testimonials
+    db.execute("CREATE INDEX nudges_with_outcome ON nudges (step_id, status) WHERE outcome IS NOT NULL")
+
+
+def _v15_buyer_signals(db: sqlite_utils.Database) -> None:
+    """What the buyer said or did, as the team heard it: how they sounded after a step, a touch outside the plan, a
+    concern flagged on the deal; and the reps each manager follows. One row each; a step keeps one sentiment (the latest answer), and the request a row
+    came from is unique, so a replayed click or form stores nothing twice."""
+    db.execute(
+        """
+        CREATE TABLE signals (
+            id INTEGER PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            deal_id INTEGER NOT NULL REFERENCES deals (id) ON DELETE CASCADE,
+            nudge_id INTEGER REFERENCES nudges (id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,
+            sentiment TEXT,
+            concern TEXT,
+            medium TEXT,
+            note TEXT,
+            happened_on TEXT NOT NULL,
+            by_user TEXT NOT NULL,
+            request_key TEXT UNIQUE,
+            created_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE INDEX signals_by_deal ON signals (deal_id, happened_on, created_at, id)")  # in the order heard
+    db.execute("CREATE UNIQUE INDEX signals_one_per_step ON signals (nudge_id) WHERE kind = 'step'")
+    # Each manager's own team (the reps their digest, Home and report cover): people, and a Slack user group with
+    # the members it had when last read; no row: everyone.
+    db.execute(
+        """
+        CREATE TABLE manager_teams (
+            team_id TEXT NOT NULL,
+            manager_id TEXT NOT NULL,
+            members TEXT NOT NULL,
+            usergroup TEXT,
+            group_members TEXT,
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (team_id, manager_id)
+        )
+        """
+    )
+
+
+def _v16_threads_reminders_pacing(db: sqlite_utils.Database) -> None:
     """Nudges as replies in their deal's thread (a post knows its thread, so a reconcile reads the thread's
     replies), wins shared in the channel once each, the reps' daily reminders (one per rep per local day, by the
     posting protocol), and the posting budgets every process shares (per channel and per workspace)."""
@@ -292,7 +440,12 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (8, _v8_announcements_once),
     (9, _v9_utc_stamps),
     (10, _v10_team_profiles),
-    (11, _v11_threads_reminders_pacing),
+    (11, _v11_welcome_kits),
+    (12, _v12_crm_inbox),
+    (13, _v13_health_and_readiness),
+    (14, _v14_people),
+    (15, _v15_buyer_signals),
+    (16, _v16_threads_reminders_pacing),
 ]
 
 

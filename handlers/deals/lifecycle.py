@@ -27,6 +27,41 @@ def handle_mark_signed(body: dict, action: dict, context, client, respond) -> No
     _change("signed", body, action, context, client, respond)
 
 
+def handle_claim(body: dict, action: dict, context, client, respond) -> None:
+    """Claim it, on a deal from a CRM whose owner wasn't found in Slack: the first click makes the clicker its owner;
+    a later one is told who has it."""
+    coach: Coach = context["coach"]
+    try:
+        change = coach.claim_deal(
+            deal_named(action), team_id=context.team_id, user_id=context.user_id, channel_id=context.channel_id
+        )
+    except NotAllowed as exc:
+        return refuse(coach, body, client, respond, context, str(exc))
+    if not change.changed:
+        return refuse(coach, body, client, respond, context, change.explanation)
+    coach.redraw(client, change.redraw)
+    tell(body, client, respond, blocks.claimed_text(change.deal, context.user_id))
+    prompt = blocks.missing_details_prompt(change.deal)  # what the drafts need, as a rep hears after a capture
+    if prompt is not None and body.get("response_url"):
+        respond(text=prompt[0], blocks=prompt[1], response_type="ephemeral", replace_original=False)
+
+
+def handle_change_owner(body: dict, action: dict, context, client, respond) -> None:
+    """Change owner, on a deal from a CRM: managers only, through a small form."""
+    coach: Coach = context["coach"]
+    if context.user_id not in coach.settings.managers:
+        return refuse(coach, body, client, respond, context, "Only a manager can change who owns a deal.")
+    _open_modal(lambda coach, deal: blocks.owner_modal(deal), body, action, context, client, respond)
+
+
+def handle_owner_submission(ack, view: dict, context) -> None:
+    try:
+        owner_id = forms.read_owner(view["state"]["values"])
+    except FormErrors as exc:
+        return ack(response_action="errors", errors=exc.errors)
+    _submit(ack, view, context, "owner", forms.OWNER, owner_id=owner_id)
+
+
 def handle_delete(body: dict, action: dict, context, client, respond) -> None:
     """Delete a capture made by mistake (Slack asked to confirm first): its messages say so, Home tabs drop it."""
     change = _change("delete", body, action, context, client, respond)

@@ -60,6 +60,8 @@ def test_slack_tokens_of_every_kind_are_redacted_wherever_they_stand(token):
         "Authorization: Basic opaque-AAA\r\nX: opaque-BBB",
         "wss://wss-primary.slack.com/link/?ticket=opaque-AAA&app_id=A1 SLACK_CLIENT_SECRET=opaque-BBB",
         "hook https://hooks.slack.com/services/T000/B000/opaque-AAA and token: opaque-BBB",
+        "{'x-api-token': 'opaque-AAA', 'password': 'opaque-BBB'}",  # a CRM request's headers; a Basic password
+        "GET /api/v1/deals?api_token=opaque-AAA&password=opaque-BBB",  # a token where Pipedrive's v1 allowed it
     ],
 )
 def test_keyed_secrets_lose_their_values_whatever_the_syntax(text):

@@ -86,6 +86,8 @@ def test_quick_capture_stores_the_deal_and_announces_the_plan(slack, fake, setti
     assert deal["close_date"] == "2026-11-23"
     nudges = rows(settings, "nudges")
     plan = coach.playbook.plan(close_date=coach.today(), persona="economic", amount=deal_amount(deal))
+    plan = [p for p in plan if p.step.after != "go_live"]  # no go-live date: asked, not assumed
+    assert "go-live-question" in {p.step.id for p in plan}
     assert sorted(n["step_id"] for n in nudges) == sorted(p.step.id for p in plan)
     assert all(n["status"] == "planned" for n in nudges)
 
@@ -97,7 +99,7 @@ def test_quick_capture_stores_the_deal_and_announces_the_plan(slack, fake, setti
     assert f"Congratulations <@{REP}>" in shown
     assert "Jane Doe, VP Operations (economic buyer)" in shown
     assert "Send a handwritten thank-you note to Jane Doe" in shown
-    assert "Wed Nov 25" in shown  # two business days after Monday's close
+    assert "Thu Nov 26" in shown  # three business days after Monday's close
     button = post.params["blocks"][-2]["elements"][0]
     assert button["action_id"] == "open_deal_details" and button["value"] == str(deal["id"])
     assert rows(settings, "deals")[0]["message_ts"] == post.response["ts"]

@@ -12,7 +12,7 @@ from bot.deals.blocks import LOST_TRACK
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
-from tests.conftest import MANAGER, OTHER_REP, REP
+from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP
 from tests.slackapp import body_json
 
 MONDAY_10_BERLIN = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -60,7 +60,16 @@ def test_a_verbal_yes_starts_affirming_and_asks_for_the_signature(slack, fake, s
     assert steps["congratulate"]["due_date"] == "2026-11-23"  # affirmation starts at once
     post = fake.last("chat.postMessage")
     assert "Verbal yes" in shown(post) and "verbal yes" in post.params["text"]
-    assert buttons(post) == ["open_deal_details", "deal_mark_signed", "deal_mark_live", "deal_cancel", "deal_delete"]
+    assert buttons(post) == [
+        "open_deal_details",
+        "deal_mark_signed",
+        "deal_readiness",
+        "deal_mark_live",
+        "signal_log_touch",
+        "signal_flag_concern",
+        "deal_cancel",
+        "deal_delete",
+    ]
     assert fake.violations == []
 
 
@@ -104,7 +113,9 @@ def test_done_on_the_posted_signature_step_marks_the_deal_signed(slack, fake, se
 def test_marking_it_live_moves_the_steps_timed_from_go_live(slack, fake, settings):
     slack.command("Acme Rockets $120k")
     deal = deal_row(settings)
-    assert nudge_rows(settings)["activation-check-in"]["due_date"] == "2026-12-23"  # assumed: close + 30
+    before = nudge_rows(settings)
+    assert "activation-check-in" not in before  # no go-live date: nothing timed from a guess
+    assert before["go-live-question"]["due_date"] == "2026-12-23"  # asked instead, when go-live was expected
     slack.click("deal_mark_live", str(deal["id"]))
     view = fake.last("views.open").params["view"]
     assert view["callback_id"] == "deal_live"
@@ -114,7 +125,8 @@ def test_marking_it_live_moves_the_steps_timed_from_go_live(slack, fake, setting
     steps = nudge_rows(settings)
     assert steps["activation-check-in"]["due_date"] == "2026-12-10"
     assert steps["acclimation-check"]["due_date"] == "2026-12-24"
-    assert steps["thank-you-note"]["due_date"] == "2026-11-25"  # timed from close: unchanged
+    assert steps["thank-you-note"]["due_date"] == "2026-11-26"  # timed from close: unchanged
+    assert "go-live-question" not in steps  # answered: nothing left to ask
     update = fake.last("chat.update")
     assert "Live" in shown(update) and "deal_mark_live" not in buttons(update)
     assert fake.violations == []
@@ -256,7 +268,8 @@ def test_every_change_to_a_deal_redraws_its_message_from_the_channel_or_home(sla
 
     slack.submit(fake.last("views.open").params["view"], form("Acme Rockets Inc", "$150k", closed="2026-11-23"))
     assert "Acme Rockets Inc" in redrawn() and "$150,000" in shown(updates_of(fake, announcement)[-1])
-    assert len(fake.calls_to("chat.postMessage")) == 2  # the announcement and the day-0 nudge: nothing posted anew
+    # the announcement, the day-0 nudge and, for Done from Home, "How did they sound?" by DM: nothing posted anew
+    assert [c.params["channel"] for c in fake.calls_to("chat.postMessage")] == [CHANNEL, CHANNEL, REP]
     assert fake.violations == []
 
 
@@ -272,7 +285,8 @@ def test_a_message_slack_wont_redraw_is_logged_and_the_rest_still_redraw(slack, 
     assert first.params["ts"] == deal_row(settings)["message_ts"] and first.failed
     assert "Done by" in shown(second) and not second.failed  # the nudge's own message still says who did it
     assert "Could not redraw deal" in caplog.text and "message_not_found" in caplog.text
-    assert len(fake.calls_to("response_url")) == answers  # the click itself worked: nothing to apologise for
+    # the click itself worked: nothing to apologise for, only the optional "How did they sound?"
+    assert ["How did they sound" in c.params["text"] for c in fake.calls_to("response_url")[answers:]] == [True]
 
 
 @pytest.mark.parametrize("metadata", ["", "not json", "[1]", "{}", '{"deal": "1"}', '{"deal": true}'])

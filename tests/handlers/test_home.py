@@ -186,10 +186,17 @@ def test_a_rep_sees_overdue_due_today_and_upcoming_nudges_with_the_channel_butto
     assert lines[upcoming] == "*:calendar: Upcoming (next 14 days)* (1)"
     assert "thank-you note" in lines[upcoming + 1] and "due Wed Nov 25" in lines[upcoming + 1]
     assert buttons(view) == {
-        f"nudge_{ids['welcome-kit']}": NUDGE_BUTTONS,
+        f"nudge_{ids['welcome-kit']}": [*NUDGE_BUTTONS, "welcome_kit"],  # the step's kit, made and shared
         f"nudge_{ids['congratulate']}": NUDGE_BUTTONS,
         f"nudge_{ids['thank-you-note']}": NUDGE_BUTTONS,  # a planned step may be done early
-        f"deal_{deal.id}": ["open_deal_details", "deal_mark_live", "deal_cancel", "deal_delete"],
+        f"deal_{deal.id}": [
+            "open_deal_details",
+            "deal_mark_live",
+            "signal_log_touch",
+            "signal_flag_concern",
+            "deal_cancel",
+            "deal_delete",
+        ],
     }
     assert "My deals (1)" in lines
     assert any(t.startswith("*Acme Rockets* · $120,000 · Affirm") for t in lines)
@@ -222,7 +229,7 @@ def test_the_home_tab_follows_a_new_deal_once_opened(capture, slack, fake):
 
 def test_a_manager_sees_the_team_and_the_deals_at_risk_before_their_own_nudges(capture, settings, slack, fake, clock):
     big = capture("Initech", "$250k")
-    ids = plan(settings, big.id, {"congratulate": "2026-11-02", "next-steps": LAST_WEEK, "thank-you-note": TODAY})
+    ids = plan(settings, big.id, {"congratulate": "2026-11-02", "next-steps": LAST_WEEK, "team-gift": TODAY})
     with sqlite_utils.Database(settings.db_path) as db:  # of the last 30 days' steps: one done, one overdue
         db.execute(
             "UPDATE nudges SET status = 'done', resolved_by = ?, resolved_at = ? WHERE id = ?",
@@ -254,7 +261,7 @@ def test_a_manager_sees_the_team_and_the_deals_at_risk_before_their_own_nudges(c
         f"<@{OTHER_REP}> · 2 open deals · 0 overdue · 0 due today · nothing due lately",
     ]
     risks = lines[lines.index("Deals at risk") + 2].splitlines()
-    assert risks[0].startswith("*Initech* · $250,000 · <@U0REP>") and "1 affirm step overdue" in risks[0]
+    assert risks[0].startswith("*Initech* · $250,000 · <@U0REP>") and "1 early step overdue" in risks[0]
     assert risks[1].startswith("*Globex* · $20,000 · <@U0OTHER>") and "quiet for 20 days" in risks[1]
     assert len(risks) == 2  # Hooli is new and small
     assert "Hooli" in lines[lines.index("My nudges") + 2]  # handed to the manager
@@ -262,6 +269,7 @@ def test_a_manager_sees_the_team_and_the_deals_at_risk_before_their_own_nudges(c
     assert buttons(view) == {
         f"nudge_{helped_ids['congratulate']}": NUDGE_BUTTONS,
         "team_profile": ["edit_team_profile"],  # the team profile, managers only (tests/handlers/test_team_profile.py)
+        "manage_team": ["manage_choose_team"],  # whose deals they follow (tests/handlers/test_manage.py)
     }
     assert fake.violations == []
 
@@ -311,7 +319,8 @@ def test_a_repeat_click_in_home_is_explained_by_dm_and_redraws_the_stale_tab(cap
     before, updates = len(views(fake, REP)), len(fake.calls_to("chat.update"))
     home_click(slack, "nudge_done", str(ids["congratulate"]))  # the same button, on a tab not yet redrawn
     assert nudge(settings, ids["congratulate"]) == first
-    assert dms(fake, REP) == [f"Already done by <@{REP}>. Nothing changed."]
+    question, refusal = dms(fake, REP)  # the first Done's "How did they sound?", then why the second did nothing
+    assert "How did they sound" in question and refusal == f"Already done by <@{REP}>. Nothing changed."
     assert len(views(fake, REP)) == before + 1
     assert updates >= 1 and len(fake.calls_to("chat.update")) == updates  # no message redrawn the second time
     assert fake.calls_to("response_url") == []

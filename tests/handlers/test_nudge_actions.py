@@ -38,7 +38,7 @@ def post_step(coach, settings, clock, tick):
         clock.now = MONDAY_10
         deal = store_deal(
             coach,
-            "Acme Rockets $120k contact: Jane Doe persona: economic",
+            "Acme Rockets $120k contact: Jane Doe persona: economic live: 2026-12-21",  # go-live steps too
             team_id=TEAM,
             channel_id=CHANNEL,
             user_id=REP,
@@ -170,7 +170,10 @@ def test_done_records_who_and_when_and_updates_the_message_in_place(post_step, s
     assert (params["channel"], params["ts"]) == (CHANNEL, posted.response["ts"])
     assert f"Done by <@{REP}> · Mon Nov 23, 10:30" in shown  # Berlin time
     assert not has_buttons(params["blocks"]) and params["text"]
-    assert fake.calls_to("response_url") == [] and fake.calls_to("views.open") == []
+    # one click: nothing opens; the only private word is the optional "How did they sound?" beside the message
+    [question] = fake.calls_to("response_url")
+    assert question.params["replace_original"] is False and "How did they sound" in question.params["text"]
+    assert fake.calls_to("views.open") == []
     assert fake.violations == []
 
 
@@ -422,7 +425,7 @@ def test_reassign_stores_the_assignee_mentions_them_and_tells_them_by_dm(post_st
     row = nudge(settings, nudge_id)
     assert (row["status"], row["resolved_by"]) == ("done", LEAD)
     assert f"Done by <@{LEAD}>" in updated(fake)[1]
-    assert fake.calls_to("response_url") == []
+    assert ["How did they sound" in c.params["text"] for c in fake.calls_to("response_url")] == [True]  # no refusal
     assert fake.violations == []
 
 

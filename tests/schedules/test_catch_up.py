@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import sqlite_utils
 
+from bot.deals.model import mark_live
 from bot.nudges.dispatch import EVENT_TYPE as NUDGE
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
@@ -39,6 +40,10 @@ def test_after_a_120_day_outage_one_reply_names_the_missed_windows_and_carries_o
         user_id=REP,
         capture_key="k",
     )
+    with coach.store.write() as db:  # go-live expected a month in, as answered: the asks are timed from it
+        mark_live(
+            db, deal.id, go_live=CLOSED.date() + timedelta(days=30), now=CLOSED, playbook=coach.playbook, live=False
+        )
     coach.announce(deal.id)
     deal = coach.get_deal(deal.id)
     client = posting_client(coach.settings)
@@ -64,13 +69,22 @@ def test_after_a_120_day_outage_one_reply_names_the_missed_windows_and_carries_o
     assert shown.count("best done within") == len(missed)
     assert "Catching up on *Acme Rockets*" in shown and "away" not in shown
     actions = [b for b in blocks if b["type"] == "actions"]
-    assert [b["block_id"] for b in actions] == [f"nudge_{rows['testimonial']['id']}"]  # only what's still worth it
-    assert rows["testimonial"]["status"] == "posted"
-    assert rows["referrals"]["status"] == "planned"  # a second ask waits its own turn
+    # only what's still worth it: the deal's early steps went undone, so its asks wait behind the recovery step
+    assert [b["block_id"] for b in actions] == [f"nudge_{rows['recovery-check']['id']}"]
+    assert {s: r["status"] for s, r in rows.items() if playbook.get(s) and playbook[s].ask} == {
+        "testimonial": "held",
+        "referrals": "held",
+        "celebrate-milestone": "held",
+    }
     assert "reply_broadcast" not in reply.params and fake.violations == []
+    assert tick(MONDAY_10 + timedelta(minutes=5)).posted == []  # nothing posted twice, nothing new
 
-    assert tick(MONDAY_10 + timedelta(minutes=5)).posted == []  # the testimonial ask is still open: no referrals
-    coach.act_on_nudge(rows["testimonial"]["id"], "skip", team_id=TEAM, user_id=REP, reason=None)
-    later = tick(MONDAY_10 + timedelta(minutes=10))
-    assert len(later.posted) == 1 and steps(settings)["referrals"]["status"] == "posted"
-    assert "Referral" in fake.posts_of(NUDGE)[-1].params["text"] or "referr" in fake.posts_of(NUDGE)[-1].params["text"]
+    coach.act_on_nudge(rows["recovery-check"]["id"], "done", team_id=TEAM, user_id=REP)
+    for day in range(1, 22):  # the asks come back one at a time, never two open at once
+        tick(MONDAY_10 + timedelta(days=day))
+        now = steps(settings)
+        open_asks = [s for s in ("testimonial", "referrals", "celebrate-milestone") if now[s]["status"] == "posted"]
+        assert len(open_asks) <= 1, (day, open_asks)
+        for s in open_asks:
+            coach.act_on_nudge(now[s]["id"], "skip", team_id=TEAM, user_id=REP, reason=None)
+    assert all(steps(settings)[s]["status"] == "skipped" for s in ("testimonial", "referrals"))

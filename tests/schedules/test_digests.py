@@ -494,7 +494,8 @@ def test_the_digest_is_a_dm_with_metadata_a_text_fallback_and_links_to_the_deals
     [row] = digests(settings.db_path)
     assert post.params["channel"] == BERLIN_MGR
     assert post.params["metadata"] == {"event_type": "dealcoach_digest", "event_payload": {"digest_id": row["id"]}}
-    assert post.params["text"].startswith("Your Deal Coach digest for Mon Nov 23: 1 deal at risk")
+    assert post.params["text"].startswith("Your Deal Coach digest for Mon Nov 23: 0 buyer signals")
+    assert "1 at risk" in post.params["text"]
     assert (row["channel_id"], row["ts"]) == (f"D{BERLIN_MGR}", post.response["ts"])
     with sqlite_utils.Database(settings.db_path) as db:
         ts = db["deals"].get(deal_id)["message_ts"]

@@ -131,9 +131,8 @@ def test_a_deal_missed_for_days_gets_one_late_message_gathering_its_steps(coach,
     assert nudges(coach.settings)["congratulate"]["status"] == "missed"
     metas = [b["elements"][0]["text"] for b in post.params["blocks"] if b["type"] == "context"]
     late = [m for m in metas if ":hourglass: late" in m]
-    due_friday = [m for m in metas if "due Fri Nov 27" in m]
-    assert due_friday and not any(":hourglass:" in m for m in due_friday)  # due today is never late
-    assert late and all("due Fri" not in m for m in late)
+    # each step due on a business day that passed is late (due today never is: tests/bot/nudges/test_blocks.py)
+    assert late and len(late) == len(metas) and all("due Fri" not in m for m in late)
     done_buttons = [
         e
         for b in post.params["blocks"]
@@ -142,7 +141,7 @@ def test_a_deal_missed_for_days_gets_one_late_message_gathering_its_steps(coach,
         if e["action_id"] == "nudge_done"
     ]
     posted = [n for n in nudges(coach.settings).values() if n["status"] == "posted"]
-    assert len(done_buttons) == len(posted) >= 4
+    assert len(done_buttons) == len(posted) >= 3  # the rest of the first week: next steps, handover, the note
     assert len(post.params["blocks"]) <= 50
     assert fake.violations == []
 

@@ -172,7 +172,7 @@ def seeded(team):
 
 def test_at_risk_lists_late_large_deals_oldest_first_then_quiet_deals(store, seeded):
     digest = read(store)
-    assert [(r.deal.account, r.overdue_affirm, r.oldest_overdue) for r in digest.at_risk] == [
+    assert [(r.deal.account, r.overdue_early, r.oldest_overdue) for r in digest.at_risk] == [
         ("Big Late", 2, date(2026, 11, 18)),
         ("Bigger Late", 2, date(2026, 11, 19)),
         ("Gone Quiet", 0, None),
@@ -185,7 +185,7 @@ def test_a_large_deal_that_also_went_quiet_is_listed_once_with_both_reasons(stor
     team.deal("Whale", 900_000, berlin(10, 1))
     team.post_due()
     [item] = read(store).at_risk
-    assert (item.deal.account, item.overdue_affirm, item.oldest_overdue) == ("Whale", 3, date(2026, 10, 1))
+    assert (item.deal.account, item.overdue_early, item.oldest_overdue) == ("Whale", 3, date(2026, 10, 1))
     assert item.quiet_since == berlin(10, 1)
 
 
@@ -309,13 +309,14 @@ def texts(blocks: list[dict]) -> str:
 def test_the_message_is_ordered_most_urgent_first_and_links_each_posted_deal(store, seeded, team):
     team.remind(REP)
     text, blocks = digest_message(read(store), team_url=TEAM_URL, tz=BERLIN)
-    assert (
-        text == "Your Deal Coach digest for Mon Nov 23: 3 deals at risk, 2 closed and 1 cancelled in the last 24 hours."
+    assert text == (
+        "Your Deal Coach digest for Mon Nov 23: 0 buyer signals, 5 deals with follow-ups slipping, 3 at risk, "
+        "2 closed and 1 cancelled in the last 24 hours."
     )
     assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "text": "Deal Coach digest · Mon Nov 23"}}
     sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
     order = [next(i for i, s in enumerate(sections) if key in s) for key in (
-        "At risk", "Closed in the last 24 hours", "Follow-ups by rep", "Why buyers chose us",
+        "Buyer signals", "Follow-ups slipping", "At risk", "Closed in the last 24 hours", "Follow-ups by rep", "Why buyers chose us",
         "Testimonials and referrals", "Cancelled in the last 24 hours",
     )]  # fmt: skip
     assert order == sorted(order)
@@ -323,8 +324,9 @@ def test_the_message_is_ordered_most_urgent_first_and_links_each_posted_deal(sto
     with store.session() as db:
         ts = deals.get_deal(db, big_late).message_ts
     link = f"<{TEAM_URL}archives/{CHANNEL}/p{ts.replace('.', '')}|Big Late>"
-    assert link in sections[0] and "2 early touches overdue since Wed Nov 18" in sections[0]
-    assert "Gone Quiet" in sections[0] and "no touch for 26 days" in sections[0]
+    at_risk = next(s for s in sections if "At risk" in s)
+    assert link in at_risk and "2 early touches overdue since Wed Nov 18" in at_risk
+    assert "Gone Quiet" in at_risk and "no touch for 26 days" in at_risk
     closed = next(s for s in sections if "Closed in" in s)
     assert "• Not Posted Yet · $60,000" in closed  # no message yet: no link
     assert f"<@{REP}> · 1 done · 8 overdue · 1 due today · 33% complete (30 d)" in texts(blocks)
@@ -343,9 +345,16 @@ def test_user_text_is_escaped_everywhere(store, seeded, team):
 
 def test_an_empty_team_gets_a_short_reassuring_digest(store):
     text, blocks = digest_message(read(store), team_url=TEAM_URL, tz=BERLIN)
-    assert "0 deals at risk" in text
-    assert [b["type"] for b in blocks] == ["header", "context", "divider", "section", "context"]
-    assert "Nothing at risk" in blocks[3]["text"]["text"]
+    assert "0 buyer signals, 0 deals with follow-ups slipping, 0 at risk" in text
+    assert [b["type"] for b in blocks] == ["header", "context"] + ["divider", "section", "context"] * 2 + [
+        "divider",
+        "section",
+        "context",
+    ]
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
+    assert "Nothing heard from a buyer" in sections[0] and "nothing at stake" in sections[0]
+    assert "Every follow-up that reached its rep is on time" in sections[1]
+    assert "Nothing at risk" in sections[2]
 
 
 def test_since_the_last_digest_is_said_in_the_managers_zone(store, seeded):

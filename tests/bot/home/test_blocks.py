@@ -187,7 +187,7 @@ def test_at_risk_large_deals_behind_on_affirm_and_quiet_deals_but_not_finished_o
     done = add_deal(db, "U0OTHER", created=NOW - timedelta(days=90))
     db.execute("UPDATE nudges SET status = 'done' WHERE deal_id = ?", [done])
     risks = manager_home(db).at_risk
-    assert [(r.deal.id, r.overdue_affirm, r.quiet_since) for r in risks] == [
+    assert [(r.deal.id, r.overdue_early, r.quiet_since) for r in risks] == [
         (big, 1, None),
         (quiet, 0, NOW - timedelta(days=15)),
     ]

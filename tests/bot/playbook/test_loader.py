@@ -122,13 +122,11 @@ def test_load_names_a_file_it_cannot_read(tmp_path):
         ),
         (
             'id = "bad-step"\nstage = "affirm"\ndays = 1\ntitle = "x"\ndayz = 3\n',
-            "unknown key 'dayz'. Known keys: after, business_days, days, draft, how, id, max_amount, min_amount, "
-            "outcome, personas, stage, title, unsigned_only, why, window.",
+            "unknown key 'dayz'. Known keys: after, ask, business_days, buyer, days, draft, draft_for, how, id, ",
         ),
         (
             'id = "bad-step"\nstage = "affirm"\ndays = 1\ntitle = "Call {foo}"\n',
-            "'title' uses an unknown placeholder {foo}. Known: {account}, {amount}, {contact}, {contact_first}, "
-            "{contact_title}, {impl_lead}, {persona}, {rep}, {why_bought}.",
+            "'title' uses an unknown placeholder {foo}. Known: {account}, {amount}, {company}, {contact}, ",
         ),
         (
             'id = "bad-step"\nstage = "affirm"\ndays = 1\ntitle = "x"\ndraft = "Hi {0}"\n',

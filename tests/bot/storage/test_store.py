@@ -46,7 +46,7 @@ def test_an_error_inside_write_stores_nothing(store):
             capture_key="cmd-1",
         )
         assert created is True
-        assert db.execute("SELECT count(*) FROM nudges").fetchone()[0] == 5  # visible inside the transaction
+        assert db.execute("SELECT count(*) FROM nudges").fetchone()[0] == 4  # visible inside the transaction
         raise RuntimeError("Slack is down")
     assert count(store, "deals") == 0
     assert count(store, "nudges") == 0

@@ -52,6 +52,8 @@ class Coach(Runtime):
     nudge_for = nudge_service.nudge_for
     act_on_nudge = nudge_service.act_on_nudge
     rendered_post = nudge_service.rendered_post
+    nudge_details = nudge_service.nudge_details
+    replan_overdue = nudge_service.replan_overdue
     answer_go_live = nudge_service.answer_go_live
 
     # health: a verbal yes's reason-to-believe checklist

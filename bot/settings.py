@@ -120,7 +120,9 @@ def secret_values(env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 SLACK_ANSWER_MS = 3000  # Slack shows the user a timeout when a request isn't answered within this
-MAX_REQUEST_DB_WAIT_MS = 2500  # what's left of Slack's 3 s is for parsing, answering and the network
+MAX_REQUEST_DB_WAIT_MS = 2500
+NUDGES_IN = ("thread", "channel", "dm")
+DEFAULT_POSTS_PER_MINUTE = 120  # well under Slack's "several hundred a minute" for a workspace  # what's left of Slack's 3 s is for parsing, answering and the network
 
 
 def _oauth_problems(client_id: str, client_secret: str, bot_token: str, app_token: str) -> list[str]:
@@ -259,6 +261,8 @@ class Settings:
     signature_days: int = 7  # a verbal yes unsigned for longer is a buyer signal in the digest
     request_db_wait_ms: int = 2000  # a Slack request waits this long at most for a busy database; jobs wait longer
     retention_days: int | None = None  # personal data of deals finished longer ago is erased; None: kept
+    nudges_in: str = "thread"  # where nudges go: the deal's thread, the channel itself, or each owner's DM
+    posts_per_minute: int = DEFAULT_POSTS_PER_MINUTE  # the workspace's budget for chat.postMessage, every process
     # HubSpot and Pipedrive (bot/crm): each off while its settings are empty
     hubspot_client_secret: str = ""
     hubspot_access_token: str = ""
@@ -497,6 +501,24 @@ class Settings:
                     f"before answering 'try again', since Slack gives up after {SLACK_ANSWER_MS} (got {raw_wait!r})."
                 )
 
+        nudges_in = (get("DEALCOACH_NUDGES_IN") or "thread").lower()
+        if nudges_in not in NUDGES_IN:
+            problems.append(
+                "DEALCOACH_NUDGES_IN must be thread (each nudge a reply under its deal's message), channel (each "
+                f"nudge a message of its own in the channel) or dm (each owner by direct message); got {nudges_in!r}."
+            )
+
+        posts_per_minute = DEFAULT_POSTS_PER_MINUTE
+        raw_ppm = get("DEALCOACH_POSTS_PER_MINUTE")
+        if raw_ppm:
+            if raw_ppm.isascii() and raw_ppm.isdigit() and 1 <= int(raw_ppm) <= 600:
+                posts_per_minute = int(raw_ppm)
+            else:
+                problems.append(
+                    "DEALCOACH_POSTS_PER_MINUTE must be a whole number from 1 to 600, such as 120: how many messages "
+                    f"Deal Coach posts per minute in one workspace, all processes together (got {raw_ppm!r})."
+                )
+
         crm_channel = get("DEALCOACH_CRM_CHANNEL")
         crm_on = [name for name in CRM_SWITCHES if get(name)]
         if crm_channel and not is_channel_id(crm_channel):
@@ -570,6 +592,8 @@ class Settings:
             signature_days=signature_days,
             request_db_wait_ms=request_db_wait_ms,
             retention_days=retention_days,
+            nudges_in=nudges_in,
+            posts_per_minute=posts_per_minute,
             crm_channel=crm_channel,
             crm_routes=crm_routes,
             crm_users=crm_users,

@@ -20,6 +20,7 @@ from bot.manage import blocks as manage_blocks
 from bot.manage import forms as manage_forms
 from bot.nudges import blocks as nudge_blocks
 from bot.nudges import forms as nudge_forms
+from bot.nudges.reminders import REPLAN
 from bot.signals import blocks as signal_blocks
 from bot.signals import forms as signal_forms
 from bot.slack import ids, workspaces
@@ -123,6 +124,8 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(nudge_blocks.SNOOZE), ack_at_once, [nudges.handle_snooze]),
         (app.action(nudge_blocks.SKIP), ack_at_once, [nudges.handle_skip]),
         (app.action(nudge_blocks.REASSIGN), ack_at_once, [nudges.handle_reassign]),
+        (app.action(nudge_blocks.MORE), ack_at_once, [nudges.handle_more]),
+        (app.action(REPLAN), ack_at_once, [nudges.handle_replan]),
         (app.view(nudge_forms.SKIP_MODAL), nudges.handle_skip_submission, [redraw_after_submission]),
         (
             app.view(nudge_forms.OUTCOME_MODAL),

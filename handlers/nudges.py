@@ -228,3 +228,32 @@ def handle_go_live_submission(ack, view: dict, context) -> None:
         return ack(response_action="errors", errors={forms.GO_LIVE: plain_from_mrkdwn(change.explanation)})
     context[CHANGED] = change.redraw
     ack()
+
+
+def handle_more(body: dict, action: dict, context, client, respond) -> None:
+    """More: the whole coaching for a step in a modal (how, talking points, the whole draft)."""
+    coach: Coach = context["coach"]
+    read = nudge_blocks.read_value(action.get("value"))
+    if read is None:
+        return _gone(coach, body, client, respond, context)
+    try:
+        view = coach.nudge_details(read[0], team_id=context.team_id)
+    except NotAllowed as exc:
+        return refuse(coach, body, client, respond, context, str(exc))
+    open_form_for_click(client, body, respond, view)
+
+
+def handle_replan(body: dict, action: dict, context, client, respond) -> None:
+    """Re-plan, from a rep's morning reminder: their overdue steps move forward; the reminder says where to."""
+    coach: Coach = context["coach"]
+    value = action.get("value") or ""
+    if not (value.isascii() and value.isdigit()):
+        return _gone(coach, body, client, respond, context)
+    try:
+        message, redraw = coach.replan_overdue(int(value), team_id=context.team_id, user_id=context.user_id)
+    except NotAllowed as exc:
+        return refuse(coach, body, client, respond, context, str(exc))
+    channel, ts, text, blocks = message
+    if channel and ts:
+        client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
+    coach.redraw(client, redraw)

@@ -16,7 +16,9 @@ from bot.crm.worker import CrmReport
 from bot.deals import retention
 from bot.digest.delivery import DigestReport, DigestSender
 from bot.nudges.dispatch import Dispatcher, Pacer, TickReport
+from bot.nudges.reminders import RepReminders
 from bot.slack import workspaces
+from bot.slack.posting import Patience
 from bot.slack.workspaces import ClientFor, Workspaces
 from bot.storage import is_outage, storage_problem
 from bot.welcome.service import KitReport, share_due_kits
@@ -24,6 +26,7 @@ from bot.welcome.service import KitReport, share_due_kits
 Clients = WebClient | Workspaces | ClientFor  # one workspace's client, or a client per workspace
 
 logger = logging.getLogger(__name__)
+PARALLEL_CHANNELS = 64  # channels posted to at once by one dispatch run (a thread each, mostly asleep on the pace)
 
 
 def dispatch_nudges(
@@ -34,7 +37,11 @@ def dispatch_nudges(
     client = workspaces.clients(client)
     drain_crm(coach, client, now)
     with _logged("Nudge dispatch failed; the next tick will pick up where this one stopped"):
-        report = Dispatcher(coach, client, pacer).tick(now or coach.now())
+        now = now or coach.now()
+        # with no pacer given, the paces every process shares (in the database), and channels in parallel
+        report = Dispatcher(coach, client, pacer, workers=1 if pacer else PARALLEL_CHANNELS).tick(now)
+        # each rep with overdue steps hears first, privately, at the start of their business day
+        report.reminders = RepReminders(coach, client, Patience(sleep=pacer.sleep) if pacer else None).run(now)
     coach.refresh_homes_of_posts(client, report.posted + report.undeliverable + report.reconciled)  # never raises
     return report
 

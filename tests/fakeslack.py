@@ -23,6 +23,12 @@ Besides recording, it keeps a small model of Slack's state that tests can rely o
   History reads as Slack limits apps distributed outside the Marketplace: `history_page_max` caps the messages
   one conversations.history call returns (Slack: 15), and `history_calls_left` (None: unlimited) answers 429
   with Retry-After: 60 once that many calls were answered (a test sets it before each run, as a minute passing).
+* Threads: a post with `thread_ts` is a reply in that thread; `conversations.replies` reads a thread back oldest
+  first (the parent first, as Slack does), with `oldest`, `latest`, `inclusive`, `limit` and cursors, under the
+  same `history_page_max` and `history_calls_left` limits as the history, and `thread_not_found` for a thread
+  whose parent isn't there. `fail("conversations.replies", ...)` injects failures like for any method.
+* Workspace rate limit: `workspace_rate_limit` (posts per `workspace_window` seconds, off by default) answers 429
+  to a chat.postMessage over that budget in any sliding window, across every channel.
 """
 
 from __future__ import annotations
@@ -248,6 +254,9 @@ class FakeSlack:
         self.channel_rate_limit: float | None = None  # min seconds between accepted posts to one channel
         self.history_page_max: int = HISTORY_LIMIT_MAX  # most messages one conversations.history call returns
         self.history_calls_left: int | None = None  # conversations.history calls answered before 429s; None: all
+        self.workspace_rate_limit: int | None = None  # most accepted posts in any `workspace_window` seconds
+        self.workspace_window: float = 60.0
+        self._workspace_posts: deque[float] = deque()  # time.monotonic() of recent accepted posts
         self._failures: dict[str, deque[_Failure]] = defaultdict(deque)
         self._hooks: dict[str, list[Hook]] = defaultdict(list)
         self._last_post: dict[str, float] = {}  # channel -> time.monotonic() of its last accepted post
@@ -359,6 +368,7 @@ class FakeSlack:
             self.files.clear()
             self._failures.clear()
             self._last_post.clear()
+            self._workspace_posts.clear()
 
     def on(self, method: str, callback: Hook) -> None:
         """Run `callback(call)` for every call to `method` once its answer is decided, before it is sent.
@@ -488,7 +498,7 @@ class FakeSlack:
                 if failure.page:
                     headers["Content-Type"] = PAGE_TYPE
                 return failure.status, headers, {"ok": False, "error": error}
-        if method == "conversations.history" and self._history_limited():
+        if method in ("conversations.history", "conversations.replies") and self._history_limited():
             call.failed = True
             return 429, {"Retry-After": "60"}, {"ok": False, "error": "ratelimited"}
         error, problems = self._validate(method, call.params)
@@ -663,6 +673,15 @@ class FakeSlack:
             if self.channel_rate_limit is not None and last is not None and now - last < self.channel_rate_limit:
                 call.failed = True
                 return 429, {"Retry-After": "1"}, {"ok": False, "error": "ratelimited"}
+            window = self._workspace_posts
+            if self.workspace_rate_limit is not None:
+                while window and now - window[0] >= self.workspace_window:
+                    window.popleft()
+                if len(window) >= self.workspace_rate_limit:
+                    call.failed = True
+                    wait = max(1, int(self.workspace_window - (now - window[0])) + 1)
+                    return 429, {"Retry-After": str(wait)}, {"ok": False, "error": "ratelimited"}
+                window.append(now)
             self._last_post[channel] = now
             ts = self._ts()
             message = self._bot_message(call.params, ts)
@@ -722,10 +741,55 @@ class FakeSlack:
             answer["response_metadata"] = {"next_cursor": _cursor(found[limit]["ts"])}
         return answer
 
+    def _replies(self, p: dict[str, Any]) -> dict[str, Any]:
+        """conversations.replies: one thread, the parent first, then its replies oldest first, ts as Decimal."""
+        channel, parent = str(p.get("channel") or ""), str(p.get("ts") or "")
+        with self._lock:
+            error = self.unreachable_channels.get(channel)
+            if error and error != "is_archived":
+                return {"ok": False, "error": error}
+            if channel in self.not_joined:
+                return {"ok": False, "error": "not_in_channel"}
+            if (channel, parent) not in self.messages:
+                return {"ok": False, "error": "thread_not_found"}
+            stored = [
+                dict(m, ts=ts)
+                for (ch, ts), m in self.messages.items()
+                if ch == channel and (ts == parent or m.get("thread_ts") == parent)
+            ]
+        bounds = {}
+        for name in ("oldest", "latest"):
+            try:
+                bounds[name] = Decimal(str(p[name])) if p.get(name) not in (None, "") else None
+            except InvalidOperation:
+                return {"ok": False, "error": f"invalid_ts_{name}"}
+        limit = min(max(int(p.get("limit") or HISTORY_LIMIT_DEFAULT), 1), HISTORY_LIMIT_MAX, self.history_page_max)
+        start = _cursor_ts(str(p["cursor"])) if p.get("cursor") else None
+        if p.get("cursor") and start is None:
+            return {"ok": False, "error": "invalid_cursor"}
+        inclusive, oldest, latest = _truthy(p.get("inclusive")), bounds["oldest"], bounds["latest"]
+
+        def wanted(m: dict[str, Any]) -> bool:
+            ts = Decimal(m["ts"])
+            if oldest is not None and (ts < oldest or (ts == oldest and not inclusive)):
+                return False
+            if latest is not None and (ts > latest or (ts == latest and not inclusive)):
+                return False
+            return start is None or ts >= start
+
+        replies = sorted((m for m in stored if m["ts"] != parent and wanted(m)), key=lambda m: Decimal(m["ts"]))
+        with_metadata = _truthy(p.get("include_all_metadata"))
+        head = [m for m in stored if m["ts"] == parent]
+        page = [self._history_message(m, with_metadata) for m in head + replies[:limit]]
+        answer: dict[str, Any] = {"ok": True, "messages": page, "has_more": len(replies) > limit}
+        if len(replies) > limit:
+            answer["response_metadata"] = {"next_cursor": _cursor(replies[limit]["ts"])}
+        return answer
+
     @staticmethod
     def _history_message(m: dict[str, Any], with_metadata: bool) -> dict[str, Any]:
         out = {"type": "message", "ts": m["ts"], "text": m.get("text", ""), "blocks": m.get("blocks") or []}
-        out.update({k: m[k] for k in ("user", "bot_id", "thread_ts", "attachments") if m.get(k) is not None})
+        out.update({k: m[k] for k in ("user", "bot_id", "thread_ts", "attachments", "files") if m.get(k) is not None})
         if with_metadata and m.get("metadata") is not None:
             out["metadata"] = m["metadata"]
         return out
@@ -755,34 +819,6 @@ class FakeSlack:
                     message["thread_ts"] = str(p["thread_ts"])
                 self.messages[(channel, ts)] = message
         return {"ok": True, "files": done}
-
-    def _replies(self, p: dict[str, Any]) -> dict[str, Any]:
-        """conversations.replies: the parent and its replies, oldest first, `limit` a page, with a cursor."""
-        channel, parent = str(p.get("channel") or ""), str(p.get("ts") or "")
-        with self._lock:
-            error = self.unreachable_channels.get(channel)
-            if error and error != "is_archived":
-                return {"ok": False, "error": error}
-            found = [
-                dict(m, ts=ts)
-                for (ch, ts), m in self.messages.items()
-                if ch == channel and (ts == parent or m.get("thread_ts") == parent)
-            ]
-        if not found:
-            return {"ok": False, "error": "thread_not_found"}
-        found.sort(key=lambda m: Decimal(m["ts"]))
-        limit = min(max(int(p.get("limit") or HISTORY_LIMIT_DEFAULT), 1), HISTORY_LIMIT_MAX, self.history_page_max)
-        start = 0
-        if p.get("cursor"):
-            after = _cursor_ts(str(p["cursor"]))
-            if after is None:
-                return {"ok": False, "error": "invalid_cursor"}
-            start = next((i for i, m in enumerate(found) if Decimal(m["ts"]) >= after), len(found))
-        page = found[start : start + limit]
-        answer: dict[str, Any] = {"ok": True, "messages": page, "has_more": start + limit < len(found)}
-        if answer["has_more"]:
-            answer["response_metadata"] = {"next_cursor": _cursor(found[start + limit]["ts"])}
-        return answer
 
 
 class _Server(ThreadingHTTPServer):

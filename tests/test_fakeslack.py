@@ -423,6 +423,53 @@ def test_history_can_be_limited_as_slack_limits_apps_outside_the_marketplace(
     assert [m["text"] for m in rest["messages"]] == [f"m{i}" for i in range(4, -1, -1)]
 
 
+def test_replies_read_one_thread_oldest_first_with_paging_limits_and_failures(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    """conversations.replies: the parent, then its replies oldest first, in pages; the history leaves replies out;
+    the same read limits as the history; a missing thread and injected failures answer like Slack."""
+    parent = client.chat_postMessage(channel="C1", text="deal")["ts"]
+    other = client.chat_postMessage(channel="C1", text="other deal")["ts"]
+    for i in range(5):
+        client.chat_postMessage(channel="C1", text=f"r{i}", thread_ts=parent)
+    client.chat_postMessage(channel="C1", text="elsewhere", thread_ts=other)
+    client.chat_postMessage(channel="C1", text="shared", thread_ts=parent, reply_broadcast=True)
+
+    assert history(client) == ["shared", "other deal", "deal"]  # replies stay in their thread unless broadcast
+    first = client.conversations_replies(channel="C1", ts=parent, limit=2)
+    assert [m["text"] for m in first["messages"]] == ["deal", "r0", "r1"] and first["has_more"] is True
+    pages = [
+        [m["text"] for m in page["messages"]] for page in client.conversations_replies(channel="C1", ts=parent, limit=2)
+    ]
+    assert pages == [["deal", "r0", "r1"], ["deal", "r2", "r3"], ["deal", "r4", "shared"]]
+    later = client.conversations_replies(channel="C1", ts=parent, oldest=first["messages"][2]["ts"])
+    assert [m["text"] for m in later["messages"]] == ["deal", "r2", "r3", "r4", "shared"]  # oldest is exclusive
+
+    fake.history_page_max, fake.history_calls_left = 2, 1
+    assert len(client.conversations_replies(channel="C1", ts=parent)["messages"]) == 3
+    with pytest.raises(SlackApiError) as err:
+        client.conversations_replies(channel="C1", ts=parent)
+    assert err.value.response.status_code == 429 and err.value.response.headers["Retry-After"] == "60"
+    fake.history_calls_left = None
+    with pytest.raises(SlackApiError, match="thread_not_found"):
+        client.conversations_replies(channel="C1", ts="1.000001")
+    fake.fail("conversations.replies", status=503)
+    with pytest.raises(SlackApiError) as err:
+        client.conversations_replies(channel="C1", ts=parent)
+    assert err.value.response.status_code == 503
+
+
+def test_a_workspace_rate_limit_refuses_posts_over_its_budget_in_any_channel(
+    fake: FakeSlack, client: WebClient
+) -> None:
+    fake.workspace_rate_limit, fake.workspace_window = 2, 60.0
+    client.chat_postMessage(channel="C1", text="a")
+    client.chat_postMessage(channel="C2", text="b")
+    with pytest.raises(SlackApiError) as err:
+        client.chat_postMessage(channel="C3", text="c")
+    assert err.value.response.status_code == 429 and int(err.value.response.headers["Retry-After"]) >= 1
+
+
 def test_posts_to_a_user_land_in_the_dm(fake: FakeSlack, client: WebClient) -> None:
     """Slack answers a post to a user id with the DM's id; history must be read from that id."""
     posted = client.chat_postMessage(channel="U0REP", text="psst")
@@ -757,5 +804,6 @@ def test_a_file_shared_into_a_thread_is_a_reply_read_back_page_by_page_and_not_i
         cursor = (page.get("response_metadata") or {}).get("next_cursor")
         if not page["has_more"]:
             break
-    assert seen == [parent, *(m["ts"] for m in fake.thread("C1", parent))]  # the parent, then 4 replies, in order
+    # the parent heads every page (as Slack does), then the 4 replies, in order
+    assert list(dict.fromkeys(seen)) == [parent, *(m["ts"] for m in fake.thread("C1", parent))]
     assert [m["ts"] for m in client.conversations_history(channel="C1")["messages"]] == [parent]

@@ -38,7 +38,15 @@ CRM_NAMES = {"salesforce": "Salesforce", "hubspot": "HubSpot", "pipedrive": "Pip
 CHECK_READINESS = "deal_readiness"  # a verbal yes's reason-to-believe checklist (bot.health.readiness)
 CAPTURE_ANYWAY, LEAVE_CAPTURE = "capture_anyway", "capture_leave"  # the answers to "looks like a repeat"
 LIVE_MODAL, CANCEL_MODAL = "deal_live", "deal_cancel"
-STATUS_MARK = {"done": "✅", "skipped": "⏭️", "cancelled": "✖️", "undeliverable": "⚠️", "paused": "⏸️", "held": "⏸️"}
+STATUS_MARK = {
+    "done": "✅",
+    "skipped": "⏭️",
+    "cancelled": "✖️",
+    "undeliverable": "⚠️",
+    "paused": "⏸️",
+    "held": "⏸️",
+    "missed": "⌛",
+}
 
 
 def help_message(command: str = "/closed-deal", *, today: date) -> tuple[str, list[dict]]:

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.deals import announcements, blocks
+from bot.deals import announcements, blocks, wins
 from bot.deals import model as deals
 from bot.deals.blocks import read_modal_metadata
 from bot.deals.capture import InputError, parse_quick_capture
@@ -262,6 +262,8 @@ def change_deal(rt: Runtime, deal_id: int, action: str, *, team_id: str, user_id
             posts = deals.mark_signed(db, deal_id, actor=user_id, now=now, playbook=rt.playbook)
         elif action == "live":
             posts = deals.mark_live(db, deal_id, go_live=details["go_live"], now=now, playbook=rt.playbook)
+            if posts is not None:  # the team hears of it in the channel
+                wins.claim(db, deal, wins.LIVE, thread=rt.settings.nudges_in == "thread", now=now)
         elif action == "cancel":
             posts = deals.cancel_deal(db, deal_id, actor=user_id, reason=details["reason"], now=now)
         elif action == "delete":

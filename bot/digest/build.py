@@ -18,6 +18,7 @@ import sqlite_utils
 from bot.deals.model import Deal, row_to_deal
 from bot.digest.numbers import Numbers
 from bot.digest.numbers import numbers as team_numbers
+from bot.nudges.reminders import reps_first
 from bot.report.model import Comparison, compare
 from bot.signals.watch import Flagged, Slipping, buyer_signals, missed_between, slipping
 from bot.stats import RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
@@ -111,7 +112,9 @@ def gather(
         # about follow-ups: a rep with open deals and nothing due is left to the Home tab's team table
         reps=[
             r
-            for r in rep_stats(db, team_id=team_id, today=today, now=now, since=start)
+            for r in reps_first(
+                db, rep_stats(db, team_id=team_id, today=today, now=now, since=start), team_id=team_id, today=today
+            )
             if r.busy and _mine(reps, r.rep_id)
         ],
         reasons=reasons,

@@ -14,6 +14,7 @@ import sqlite_utils
 
 from bot.deals.model import HELD, RECOVERY
 from bot.health.rules import health
+from bot.nudges.ledger import is_ask
 from bot.playbook.loader import UNHEALTHY, Playbook
 from bot.storage import for_update, insert, is_postgres, query, query_one
 from bot.timestamps import stamp
@@ -24,7 +25,7 @@ RELEASE_DAYS = 7  # a recovery step without then_days: its held asks come back t
 
 
 def _ask_ids(playbook: Playbook) -> list[str]:
-    return [s.id for s in playbook.steps if s.ask]
+    return [s.id for s in playbook.steps if is_ask(s)]  # the one definition of an ask
 
 
 def before_claim(db: sqlite_utils.Database, deal_id: int, *, today: date, now: datetime, playbook: Playbook) -> bool:

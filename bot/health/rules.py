@@ -5,8 +5,8 @@ it, unless a recovery step done or skipped since settled it (the rep found out w
 side says otherwise: the latest word on how the buyer sounded was worried, or a concern stands with nothing positive
 heard since (bot.signals.model.worries; a positive word, recorded after the recovery call say, settles both). The
 conditions live in UNHEALTHY_STEP (SQL over nudges `n` joined to deals `d`, with :today) and `Health.reasons`;
-missed windows (issue 11) join UNHEALTHY_STEP as `OR n.status = 'missed'`; nothing else decides whether a deal is
-healthy. Pure queries.
+an early step whose window passed (status 'missed', issue 11) counts too: the moment to reassure was lost. Nothing
+else decides whether a deal is healthy. Pure queries.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from datetime import date
 import sqlite_utils
 
 from bot.deals.model import OPEN, RECOVERY, sql_list
+from bot.nudges.ledger import MISSED
 from bot.signals.model import CONCERNS, worries
 from bot.storage import query
 
@@ -28,9 +29,10 @@ SETTLED_BY_RECOVERY = (
     f"EXISTS (SELECT 1 FROM nudges r WHERE r.deal_id = n.deal_id AND r.purpose = '{RECOVERY}' "
     "AND r.status IN ('done', 'skipped') AND r.resolved_at > n.due_date)"
 )
-# The one rule: an early step still owed past its due date on an open deal, and not settled by a recovery step.
+# The one rule: an early step still owed past its due date, or whose window passed undone (missed), on an open deal,
+# and not settled by a recovery step.
 UNHEALTHY_STEP = (
-    f"d.status = 'open' AND {EARLY_STEP} AND n.status IN ({sql_list(OPEN)}) AND n.due_date < :today "
+    f"d.status = 'open' AND {EARLY_STEP} AND n.status IN ({sql_list((*OPEN, MISSED))}) AND n.due_date < :today "
     f"AND COALESCE(n.purpose, '') != '{RECOVERY}' AND NOT {SETTLED_BY_RECOVERY}"
 )
 
@@ -40,8 +42,10 @@ class Health:
     """Why a deal is or isn't healthy: early steps overdue (how many, since when), what the buyer's side said."""
 
     deal_id: int
-    overdue_early: int = 0
+    overdue_early: int = 0  # the missed ones included
     oldest_overdue: date | None = None
+    oldest_owed: date | None = None  # the oldest of those still owed (not missed)
+    missed_early: int = 0  # of them, steps whose window passed undone
     worried: bool = False  # the latest word on how the buyer sounded was worried
     concerns: tuple[str, ...] = ()  # standing concerns, as the team named them
     reverted: bool = False  # the deal left closed-won in its CRM (and hasn't come back)
@@ -54,9 +58,13 @@ class Health:
     def reasons(self) -> tuple[str, ...]:
         """What makes the deal unhealthy, in a few words each (buyer signals add theirs here)."""
         found = []
-        if self.overdue_early:
-            steps = "early step" if self.overdue_early == 1 else "early steps"
-            found.append(f"{self.overdue_early} {steps} overdue since {self.oldest_overdue:%b %-d}")
+        owed = self.overdue_early - self.missed_early
+        if owed:
+            steps = "early step" if owed == 1 else "early steps"
+            found.append(f"{owed} {steps} overdue since {self.oldest_owed or self.oldest_overdue:%b %-d}")
+        if self.missed_early:
+            steps = "early step" if self.missed_early == 1 else "early steps"
+            found.append(f"{self.missed_early} {steps} missed")
         if self.worried:
             found.append("the buyer sounded worried")
         found += [f"concern: {c}" for c in self.concerns]
@@ -81,7 +89,9 @@ def unhealthy(
     rows = query(
         db,
         f"""
-        SELECT d.id AS deal_id, COUNT(n.id) AS overdue_early, MIN(n.due_date) AS oldest_overdue
+        SELECT d.id AS deal_id, COUNT(n.id) AS overdue_early, MIN(n.due_date) AS oldest_overdue,
+               COUNT(CASE WHEN n.status = '{MISSED}' THEN 1 END) AS missed_early,
+               MIN(CASE WHEN n.status <> '{MISSED}' THEN n.due_date END) AS oldest_owed
         FROM deals d JOIN nudges n ON n.deal_id = d.id
         WHERE {UNHEALTHY_STEP}{where}
         GROUP BY d.id
@@ -89,7 +99,14 @@ def unhealthy(
         params,
     )
     found = {
-        r["deal_id"]: Health(r["deal_id"], r["overdue_early"], date.fromisoformat(r["oldest_overdue"])) for r in rows
+        r["deal_id"]: Health(
+            r["deal_id"],
+            r["overdue_early"],
+            date.fromisoformat(r["oldest_overdue"]),
+            missed_early=r["missed_early"],
+            oldest_owed=date.fromisoformat(r["oldest_owed"]) if r["oldest_owed"] else None,
+        )
+        for r in rows
     }
     for deal_id, buyer in worries(db, team_id=team_id, deal_ids=deal_ids).items():
         named = tuple(dict.fromkeys(CONCERNS.get(c.concern, "other").lower() for c in buyer.concerns))

@@ -13,6 +13,7 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.deals.model import Deal, Nudge, nudge_from_row, row_to_deal, sql_list
+from bot.nudges.reminders import reps_first
 from bot.stats import ACTIONABLE, AtRisk, RepStats, at_risk, rep_stats
 from bot.storage import query
 from bot.timestamps import stamp
@@ -105,7 +106,7 @@ def load(
     team = None
     if manager:
         team = TeamView(
-            reps=rep_stats(db, team_id=team_id, today=today, now=now),
+            reps=reps_first(db, rep_stats(db, team_id=team_id, today=today, now=now), team_id=team_id, today=today),
             at_risk=at_risk(db, team_id=team_id, now=now, today=today, large_deal=large_deal, quiet_days=quiet_days),
             large_deal=large_deal,
             quiet_days=quiet_days,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -20,7 +21,7 @@ from bot.nudges.forms import (
     SKIP_MODAL,
     modal_metadata,
 )
-from bot.playbook.loader import GO_LIVE_UNKNOWN, STAGE_LABEL, Step
+from bot.playbook.loader import GO_LIVE_UNKNOWN, Step
 from bot.playbook.render import NOTHING, Known, draft_facts, facts, personal_blanks, render, render_draft
 from bot.slack.blocks import (
     MESSAGE_BLOCKS,
@@ -37,7 +38,12 @@ from bot.slack.blocks import (
 from bot.slack.text import channel_link, escape, mention, truncate
 from bot.welcome.blocks import kit_button, offers_kit
 
-DONE, SKIP, SNOOZE, REASSIGN = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign"
+DONE, SKIP, SNOOZE, REASSIGN, MORE = "nudge_done", "nudge_skip", "nudge_snooze", "nudge_reassign", "nudge_more"
+DETAILS_MODAL = "nudge_details"
+# Short by default: a step's message shows the action, for whom, when, one "why now" line, the draft's opening and
+# the buttons, within LINE_BUDGET lines of LINE_WIDTH characters; how and the whole draft are under More.
+LINE_BUDGET, LINE_WIDTH = 12, 80
+DRAFT_LINES = 5  # of the budget, for the draft's opening (its label included)
 # The go-live question's answers (a step with when = "go_live_unknown"): its buttons instead of Done/Skip/Snooze.
 LIVE_TODAY, SET_GO_LIVE, NOT_LIVE_YET = "go_live_today", "go_live_set", "go_live_not_yet"
 ASK_AGAIN_DAYS = 7  # Not yet: the question comes back this many days later
@@ -124,9 +130,50 @@ def nudge_actions(nudge: Nudge) -> dict:
                 "placeholder": {"type": "plain_text", "text": "Reassign"},
             },
             button(ADD_DETAILS, "Add details", str(nudge.deal_id)),
+            button(MORE, "More", value),
             *([kit_button(nudge.deal_id)] if offers_kit(nudge.step_id) else []),  # the welcome-kit step's PDF
         ],
     }
+
+
+def visual_lines(text: str, width: int = LINE_WIDTH) -> int:
+    """How many lines `text` takes on screen, each line wrapped at a word within `width` characters."""
+    return sum(len(textwrap.wrap(line, width)) or 1 for line in text.split("\n"))
+
+
+def draft_opening(draft: str, lines: int = DRAFT_LINES - 1, width: int = LINE_WIDTH) -> tuple[str, bool]:
+    """The draft's first `lines` screen lines as quoted (each line behind a ">"), cut at a word, and whether
+    anything was left out."""
+    kept: list[str] = []
+    left = lines
+    for line in draft.splitlines():
+        need = visual_lines(">" + line, width)
+        if need <= left:
+            kept.append(line)
+            left -= need
+            continue
+        if left > 0 and line.strip():
+            words = line.split(" ")
+            while len(words) > 1 and visual_lines(">" + " ".join(words) + "…", width) > left:
+                words.pop()
+            cut = " ".join(words)
+            if visual_lines(">" + cut + "…", width) <= left:
+                kept.append(cut.rstrip(",;:") + "…")
+        return _ellipsis(kept, width), True
+    return "\n".join(kept).rstrip(), False
+
+
+def _ellipsis(kept: list[str], width: int) -> str:
+    """The kept lines, the last one ending in "…" (cut by a word if it has to) so a reader sees there is more."""
+    while kept and not kept[-1].strip():
+        kept.pop()
+    if kept and not kept[-1].endswith("…"):
+        words = kept[-1].split(" ")
+        room = visual_lines(">" + kept[-1], width)
+        while len(words) > 1 and visual_lines(">" + " ".join(words) + " …", width) > room:
+            words.pop()
+        kept[-1] = " ".join(words) + " …"
+    return "\n".join(kept)
 
 
 def go_live_actions(nudge: Nudge) -> dict:
@@ -139,6 +186,7 @@ def go_live_actions(nudge: Nudge) -> dict:
             button(LIVE_TODAY, "Live today", value, "primary"),
             button(SET_GO_LIVE, "Set a date", value),
             button(NOT_LIVE_YET, "Not yet", value),
+            button(MORE, "More", value),
         ],
     }
 
@@ -173,12 +221,19 @@ def nudge_title(nudge: Nudge, deal: Deal) -> str:
     return _title(nudge, deal, facts(deal.fields, owner_id=deal.owner_id))
 
 
-def draft_text(deal: Deal, nudge: Nudge, step: Step, known: Known = NOTHING) -> str:
-    """The step's draft for this buyer, filled with what the team knows; under it, where to add what it lacks."""
+def _filled_draft(deal: Deal, nudge: Nudge, step: Step, known: Known) -> tuple[str, list[str], list[str]]:
+    """The step's draft for this buyer, filled with what the team knows; the facts still blank (a form can fill
+    them) and the ones only the sender can write."""
     signer = nudge.assignee_id or deal.owner_id  # whoever sends it: the rep, or the teammate it was handed to
     values = draft_facts(deal.fields, owner_id=signer, due=nudge.snoozed_until or nudge.due_date, known=known)
     template = step.draft_of(deal.fields.persona)
     draft, blanks = render_draft(template, values)
+    return draft, blanks, personal_blanks(template, values)
+
+
+def draft_text(deal: Deal, nudge: Nudge, step: Step, known: Known = NOTHING) -> str:
+    """The step's draft for this buyer, filled with what the team knows; under it, where to add what it lacks."""
+    draft, blanks, yours = _filled_draft(deal, nudge, step, known)
     text = f"*Draft* (copy, adjust, send)\n{_quote(draft)}"
     if blanks:
         once = (
@@ -187,7 +242,6 @@ def draft_text(deal: Deal, nudge: Nudge, step: Step, known: Known = NOTHING) -> 
             else "Add them once and the next drafts fill them in."
         )
         text += "\n:pencil2: *Still blank:* " + "; ".join(blanks) + ". " + once
-    yours = personal_blanks(template, values)
     if yours:  # what no form can fill: said plainly, never promised to fill itself
         them = (
             "only you know it: write it in before you send"
@@ -198,41 +252,94 @@ def draft_text(deal: Deal, nudge: Nudge, step: Step, known: Known = NOTHING) -> 
     return text
 
 
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def late_steps(hours, deal: Deal, claimed_at: str):
+    """Which steps of a message claimed at `claimed_at` were late then: a business day on which the step could have
+    gone out (on or after its due date, and after the deal was captured) had passed. Never a guess at why."""
+    when = datetime.fromisoformat(claimed_at)
+    since = datetime.fromisoformat(deal.created_at)
+    return lambda nudge: hours.is_late(nudge.due_date, when, since=since)
+
+
+def step_late(nudge: Nudge, is_late) -> bool:
+    """Late is per step: only a step whose first chance has passed; "due today" never is."""
+    return bool(is_late and nudge.actionable and is_late(nudge))
+
+
+def _is_question(step: Step | None) -> bool:
+    """The go-live question (when = "go_live_unknown"): answered with its own buttons, not Done/Skip/Snooze."""
+    return step is not None and step.when == GO_LIVE_UNKNOWN and step.variant_of is None
+
+
 def _step_blocks(
-    deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, late: bool, tz: ZoneInfo, known: Known = NOTHING
+    deal: Deal, nudge: Nudge, step: Step | None, *, post_id: int, is_late, tz: ZoneInfo, known: Known = NOTHING
 ) -> list[dict]:
     values = facts(deal.fields, owner_id=deal.owner_id, known=known)
     live_here = nudge.post_id == post_id
-    meta = [mention(_who(nudge, deal)), STAGE_LABEL[nudge.stage], f"due {nudge.due_date:%a %b %-d}"]
-    if late and live_here and nudge.actionable:
+    title = _title(nudge, deal, values)
+    question = _is_question(step)
+    if question and not live_here and nudge.snoozed_until and nudge.status == "planned":
+        resolved = (
+            f":hourglass: Not live yet, says {mention(nudge.snoozed_by)}: I'll ask again on "
+            f"{nudge.snoozed_until:%a %b %-d}."
+        )
+    else:
+        resolved = resolution_line(nudge, live_here=live_here, tz=tz)
+    if resolved:  # one line: what became of it, then what it was (cut to fit the line)
+        done = _one_line(resolved)
+        room = max(LINE_WIDTH - len(done) - 5, 20)
+        return [context(f"{done} · ~{truncate(title, room)}~")]
+    meta = [f"For {mention(_who(nudge, deal))}", f"due {nudge.due_date:%a %b %-d}"]
+    if live_here and step_late(nudge, is_late):
         meta.append(":hourglass: late")
     if nudge.assignee_id:
         meta.append(f"reassigned from {mention(deal.owner_id)}")
-    blocks = [
-        section(f"*{_title(nudge, deal, values)}*"),
-        context(" · ".join(meta)),
-    ]
-    question = step is not None and step.when == GO_LIVE_UNKNOWN and step.variant_of is None
-    if question and not live_here and nudge.snoozed_until and nudge.status == "planned":
-        resolved = f":hourglass: Not live yet, says {mention(nudge.snoozed_by)}: I'll ask again on {nudge.snoozed_until:%a %b %-d}."
-    else:
-        resolved = resolution_line(nudge, live_here=live_here, tz=tz)
-    if resolved:
-        blocks.append(context(resolved))
-        return blocks
+    blocks = [section(f"*{title}*"), context(" · ".join(meta))]
     if step is not None:
-        guide = f"*Why now:* {render(step.why, values)}" if step.why else ""
-        if step.how:
-            guide += ("\n" if guide else "") + "*How:*\n" + "\n".join(f"• {render(h, values)}" for h in step.how)
-        if guide:
-            blocks.append(section(guide))
+        if step.why:
+            blocks.append(section(f"*Why now:* {_one_line(render(step.why, values))}"))
         if step.draft_of(deal.fields.persona):
-            blocks.append(section(truncate(draft_text(deal, nudge, step, known), SECTION_LIMIT)))
+            draft, blanks, yours = _filled_draft(deal, nudge, step, known)
+            # what is left of the budget once the rest is shown: the draft's label, its More line, the buttons
+            used = sum(visual_lines(b["text"]["text"]) for b in blocks if b["type"] == "section")
+            used += visual_lines(blocks[1]["elements"][0]["text"]) + 3
+            opening, more = draft_opening(draft, lines=max(LINE_BUDGET - used, 2))
+            if more or blanks or yours:
+                what = "its blanks" if blanks or yours else "talking points"
+                more_line = f"\n_The whole draft, {what} and how to go about it: *More*_"
+            else:
+                more_line = ""
+            blocks.append(
+                section(truncate(f"*Draft* (copy, adjust, send)\n{_quote(opening)}{more_line}", SECTION_LIMIT))
+            )
     actions = go_live_actions(nudge) if question else nudge_actions(nudge)
     if step is not None and step.unsigned_only and not deal.fields.signed:  # the signature: is the yes solid?
         actions["elements"].append(button(CHECK_READINESS, "Reason to believe?", str(deal.id)))
     blocks.append(actions)
     return blocks
+
+
+def details_modal(nudge: Nudge, deal: Deal, step: Step | None, known: Known = NOTHING) -> dict:
+    """More: the whole coaching for a step, one click from the short message: why, how, the whole draft (filled
+    with what the team knows, and what is still blank)."""
+    values = facts(deal.fields, owner_id=deal.owner_id, known=known)
+    blocks = [
+        section(f"*{_title(nudge, deal, values)}*"),
+        context(f"For {mention(_who(nudge, deal))} · due {nudge.due_date:%a %b %-d}"),
+    ]
+    if step is not None:
+        if step.why:
+            blocks.append(section(f"*Why now:* {render(step.why, values)}"))
+        if step.how:
+            blocks.append(section("*How:*\n" + "\n".join(f"• {render(h, values)}" for h in step.how)))
+        if step.draft_of(deal.fields.persona):
+            blocks.append(section(truncate(draft_text(deal, nudge, step, known), SECTION_LIMIT)))
+    view = modal(DETAILS_MODAL, title="The whole follow-up", submit="Close", close="Close", metadata="", blocks=blocks)
+    del view["submit"]  # nothing to save: read, then close
+    return view
 
 
 def nudge_message(
@@ -241,28 +348,69 @@ def nudge_message(
     steps: dict[str, Step],
     *,
     post_id: int,
-    late: bool,
+    late: bool = False,
     tz: ZoneInfo,
+    is_late=None,
     known: Known = NOTHING,
 ) -> tuple[str, list[dict]]:
-    """One message for one deal's due steps: a single nudge in full, or several gathered under one heading."""
+    """One message for one deal's due steps: a single nudge, or several gathered under one heading. `is_late(nudge)`
+    says which steps are late (their first chance has passed); `late` alone marks every open step late."""
+    if is_late is None and late:
+        is_late = lambda n: True  # noqa: E731 - an older caller's whole-message flag
     values = facts(deal.fields, owner_id=deal.owner_id, known=known)
+    missed = [n for n in nudges if n.status == "missed"]
+    if missed:
+        worth = [n for n in nudges if n.status != "missed"]
+        return _catch_up(deal, missed, worth, steps, post_id, is_late, tz, known)
     who = sorted({_who(n, deal) for n in nudges})
     mentions = " ".join(mention(u) for u in who)
     if len(nudges) == 1:
         n = nudges[0]
-        text = f"{mentions} {_title(n, deal, values)} (due {n.due_date:%a %b %-d}{', late' if late else ''})"
+        flag = ", late" if n.post_id == post_id and step_late(n, is_late) else ""
+        text = f"{mentions} {_title(n, deal, values)} (due {n.due_date:%a %b %-d}{flag})"
         step = steps.get(n.step_id)
-        return truncate(text, 3000), _step_blocks(deal, n, step, post_id=post_id, late=late, tz=tz, known=known)
+        return truncate(text, 3000), _step_blocks(deal, n, step, post_id=post_id, is_late=is_late, tz=tz, known=known)
     heading = f"{mentions} {len(nudges)} follow-ups for {values['account']} are waiting"
-    if late:
-        heading += " (some are late: Deal Coach was away or they were snoozed)"
     blocks: list[dict] = [section(f":bell: {heading}")]
     for n in nudges:
         blocks.append({"type": "divider"})
-        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, late=late, tz=tz, known=known))
+        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, is_late=is_late, tz=tz, known=known))
     titles = "; ".join(render(n.title, values) for n in nudges)
     return truncate(f"{heading}: {titles}", 3000), blocks[:MESSAGE_BLOCKS]
+
+
+def missed_line(nudge: Nudge, deal: Deal, step: Step | None) -> str:
+    """One line for a step whose moment passed while nobody could be nudged: what it was, and its window."""
+    window = f", best done within {step.window} days of that" if step and step.window else ""
+    return f"⌛ {nudge_title(nudge, deal)} (due {nudge.due_date:%a %b %-d}{window})"
+
+
+def _catch_up(
+    deal: Deal,
+    missed: list[Nudge],
+    worth: list[Nudge],
+    steps: dict[str, Step],
+    post_id: int,
+    is_late,
+    tz: ZoneInfo,
+    known: Known = NOTHING,
+) -> tuple[str, list[dict]]:
+    """After an outage: the windows that were missed, a line each, then only the steps still worth doing."""
+    account = escape(deal.account)
+    who = sorted({_who(n, deal) for n in worth} or {deal.owner_id})
+    mentions = " ".join(mention(u) for u in who)
+    count = f"{len(missed)} follow-up{'s' if len(missed) != 1 else ''}"
+    heading = f"{mentions} Catching up on *{account}*: the moment for {count} has passed"
+    if worth:
+        heading += f"; {len(worth)} {'is' if len(worth) == 1 else 'are'} still worth doing"
+    lines = [missed_line(n, deal, steps.get(n.step_id)) for n in missed]
+    blocks: list[dict] = [section(f":bell: {heading}."), section(truncate("\n".join(lines), SECTION_LIMIT))]
+    for n in worth:
+        blocks.append({"type": "divider"})
+        blocks.extend(_step_blocks(deal, n, steps.get(n.step_id), post_id=post_id, is_late=is_late, tz=tz, known=known))
+    titles = "; ".join(nudge_title(n, deal) for n in worth) or "nothing left to do now"
+    text = f"{heading.replace('*', '')}. Still to do: {titles}"
+    return truncate(text, 3000), blocks[:MESSAGE_BLOCKS]
 
 
 def skip_modal(nudge: Nudge, deal: Deal) -> dict:

@@ -23,22 +23,24 @@ import logging
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from slack_sdk import WebClient
 
-from bot.deals import announcements
+from bot.deals import announcements, wins
 from bot.deals.model import Deal, Nudge, clear_delivery_problem, get_deal, record_delivery_problem
 from bot.health import drafts, gate
 from bot.nudges import ledger
-from bot.nudges.blocks import nudge_message, undeliverable_dm
+from bot.nudges.blocks import late_steps, nudge_message, undeliverable_dm
 from bot.nudges.known import known_for, uses_peers
 from bot.nudges.known import refresh as refresh_people
-from bot.nudges.ledger import ANNOUNCEMENT
+from bot.nudges.ledger import ANNOUNCEMENT, WIN
 from bot.runtime import Runtime
 from bot.slack import workspaces
 from bot.slack.blocks import MESSAGE_BLOCKS, section
+from bot.slack.pacing import SharedPacer
 from bot.slack.posting import (
     LEASE,
     OFFLINE,
@@ -111,7 +113,7 @@ class Pacer:
         self.monotonic = monotonic
         self._last: dict[str, float] = {}
 
-    def wait(self, channel: str) -> None:
+    def wait(self, channel: str, team: str = "") -> None:
         last = self._last.get(channel)
         if last is not None:
             gap = self.interval - (self.monotonic() - last)
@@ -129,22 +131,31 @@ class TickReport:
     undeliverable: list[int] = field(default_factory=list)
     reconciled: list[int] = field(default_factory=list)
     announced: list[int] = field(default_factory=list)  # deals' channel messages posted by this tick
+    shared: list[int] = field(default_factory=list)  # wins shared with the team (testimonial, referral, live)
+    missed: list[int] = field(default_factory=list)  # nudge ids whose window had passed: told, recorded as missed
+    reminders: object = None  # the reps' reminders sent after this tick (bot.nudges.reminders.ReminderReport)
     open: bool = False
 
     def summary(self) -> str:
         return (
             f"posted {len(self.posted)} ({len(self.late)} late), retrying {len(self.retrying)}, "
             f"unconfirmed {len(self.unconfirmed)}, sent to owners {len(self.undeliverable)}, "
-            f"reconciled {len(self.reconciled)}, announced {len(self.announced)}"
+            f"reconciled {len(self.reconciled)}, announced {len(self.announced)}, wins shared {len(self.shared)}, "
+            f"missed {len(self.missed)}"
         )
 
 
 class Dispatcher:
-    def __init__(self, coach: Runtime, client: WebClient | ClientFor, pacer: Pacer | None = None):
-        """`client`: one WebClient for every workspace, or a function giving each workspace's client."""
+    def __init__(
+        self, coach: Runtime, client: WebClient | ClientFor, pacer: Pacer | SharedPacer | None = None, workers: int = 1
+    ):
+        """`client`: one WebClient for every workspace, or a function giving each workspace's client. `pacer`: the
+        paces shared by every process through the database (the default), or one for this process only (tests).
+        `workers`: how many channels are posted to at once (each channel's deals in order, one at a time)."""
         self.coach = coach
         self.clients = workspaces.clients(client)
-        self.pacer = pacer or Pacer()
+        self.pacer = pacer or SharedPacer(coach.store, per_minute=coach.settings.posts_per_minute)
+        self.workers = workers
         self.hours = coach.hours
 
     def tick(self, now: datetime) -> TickReport:
@@ -159,14 +170,30 @@ class Dispatcher:
         with self.coach.store.session() as db:
             deal_ids = ledger.due_deal_ids(db, today=today, now=now)
         blocked: dict[str, datetime] = {}  # channel -> when Slack lets us post there again
-        for deal_id in deal_ids:
-            try:
-                self._dispatch_deal(deal_id, today, now, report, blocked, patience)
-            except (DatabaseBusy, DatabaseGone):  # the database, not this deal: the run stops, the job says why
-                raise
-            except Exception:  # a claim left 'sending' is settled after the lease; the other deals go on
-                logger.exception("Dispatching deal #%s failed; its steps are settled after the lease", deal_id)
-        if report.posted or report.retrying or report.undeliverable or report.announced:
+
+        def run(ids: list[int]) -> None:
+            for deal_id in ids:
+                try:
+                    self._dispatch_deal(deal_id, today, now, report, blocked, patience)
+                except (DatabaseBusy, DatabaseGone):  # the database, not this deal: the run stops, the job says why
+                    raise
+                except Exception:  # a claim left 'sending' is settled after the lease; the other deals go on
+                    logger.exception("Dispatching deal #%s failed; its steps are settled after the lease", deal_id)
+
+        if self.workers <= 1:
+            run(deal_ids)
+        else:  # channels in parallel, each channel's deals in order (its pace is one post a second anyway)
+            by_channel: dict[str, list[int]] = {}
+            with self.coach.store.session() as db:
+                for deal_id in deal_ids:
+                    deal = get_deal(db, deal_id)
+                    if deal is not None:
+                        by_channel.setdefault(self.where(deal)[0], []).append(deal_id)
+            workers = min(self.workers, len(by_channel)) or 1  # every channel at once, so none is left for the end
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dispatch") as pool:
+                for future in [pool.submit(run, ids) for ids in by_channel.values()]:
+                    future.result()
+        if report.posted or report.retrying or report.undeliverable or report.announced or report.shared:
             logger.info("Dispatch at %s: %s", now.isoformat(timespec="minutes"), report.summary())
         return report
 
@@ -176,18 +203,41 @@ class Dispatcher:
         with self.coach.store.write() as db:
             # asks wait their turn; False: another instance's dispatcher has this deal just now
             ours = gate.before_claim(db, deal_id, today=today, now=now, playbook=self.coach.playbook)
-            claimed = ledger.claim(db, deal_id, today=today, now=now, is_late=self._is_late(now)) if ours else None
+            claimed = (
+                ledger.claim(
+                    db,
+                    deal_id,
+                    today=today,
+                    now=now,
+                    is_late=self._is_late(now),
+                    where=self.where,
+                    steps=self.coach.steps_by_id(),
+                )
+                if ours
+                else None
+            )
         if claimed is None:
             return
         post, deal, steps = claimed
-        if deal.channel_id in blocked:
-            self._release(post, now, "rate limited earlier in this tick", blocked[deal.channel_id], report)
+        report.missed.extend(n.id for n in steps if n.status == ledger.MISSED)
+        if post.channel_id in blocked:
+            self._release(post, now, "rate limited earlier in this tick", blocked[post.channel_id], report)
             return
         client = self.clients(deal.team_id)
         if client is None:  # installed through OAuth once, no token now: wait for a reinstall
             self._release(post, now, "no installation for this workspace", now + timedelta(hours=1), report)
             return
         self._send(client, post, deal, steps, now, report, blocked, patience)
+
+    def where(self, deal: Deal) -> tuple[str, str | None]:
+        """Where a deal's nudges go (DEALCOACH_NUDGES_IN): a reply in the thread of its message (top level in the
+        channel while it has none), a message of its own in the channel, or its owner's DM."""
+        mode = self.coach.settings.nudges_in
+        if mode == "dm":
+            return deal.owner_id, None
+        if mode == "thread":
+            return deal.channel_id, deal.posted_ts
+        return deal.channel_id, None
 
     def _is_late(self, now: datetime):
         def is_late(due, created_at: str) -> bool:
@@ -201,8 +251,9 @@ class Dispatcher:
         with self.coach.store.session() as db:
             by_id = drafts.steps_for(db, deal, self.coach.playbook)
         known = known_for(self.coach, deal, peers_needed=uses_peers(by_id.get(n.step_id) for n in steps))
+        is_late = late_steps(self.hours, deal, post.claimed_at)
         return nudge_message(
-            deal, steps, by_id, post_id=post.id, late=post.late, tz=self.coach.settings.tz, known=known
+            deal, steps, by_id, post_id=post.id, is_late=is_late, tz=self.coach.settings.tz, known=known
         )
 
     @staticmethod
@@ -222,15 +273,17 @@ class Dispatcher:
     ) -> None:
         refresh_people(self.coach, client, deal, steps)  # the names its drafts sign and introduce with
         text, blocks = self._render(post, deal, steps)
-        self.pacer.wait(deal.channel_id)
+        self.pacer.wait(post.channel_id, deal.team_id)
+        in_dm = post.channel_id.startswith(("U", "W"))
         outcome = post_once(
             client,
-            deal.channel_id,
+            post.channel_id,
             text=text,
             blocks=blocks,
             metadata=self._metadata(post, deal),
             patience=patience,
-            join=True,
+            join=not in_dm,
+            **({"thread_ts": post.thread_ts} if post.thread_ts else {}),
         )
         if isinstance(outcome, Unknown):
             self._unconfirmed(post, outcome.error, report)
@@ -241,7 +294,7 @@ class Dispatcher:
                 return
             retry_at = now + retry_delay(outcome, steps[0].attempts)
             if outcome.kind == RATELIMITED and (outcome.wait or timedelta(0)) > timedelta(seconds=SHORT_WAIT):
-                blocked[deal.channel_id] = retry_at  # longer than a run waits: the channel's other deals too
+                blocked[post.channel_id] = retry_at  # longer than a run waits: the channel's other deals too
             if outcome.kind == OFFLINE:
                 FAILURES.failed("unreachable", outcome.error, now)
                 self._release(post, now, "unreachable", retry_at, report, logged=True)
@@ -346,7 +399,12 @@ class Dispatcher:
                 client = self.clients(deal.team_id) if deal else None
                 if client is None:
                     continue  # its workspace has no installation now: settle it after a reinstall
-                if post.status == "retry":
+                if post.status == "retry" and post.kind == WIN:
+                    with self.coach.store.write() as db:
+                        claimed = wins.claim_again(db, post, now=now)
+                    if claimed is not None:
+                        self._share_win(client, claimed, deal, now, report, patience)
+                elif post.status == "retry":
                     with self.coach.store.write() as db:
                         claimed = announcements.claim_again(db, post, now=now)
                     if claimed is not None:
@@ -365,12 +423,14 @@ class Dispatcher:
             if not ledger.take_for_reconcile(db, post, now=now):
                 return
         announcement = post.kind == ANNOUNCEMENT
-        event_type = announcements.EVENT_TYPE if announcement else EVENT_TYPE
+        event_type = {ANNOUNCEMENT: announcements.EVENT_TYPE, WIN: wins.EVENT_TYPE}.get(post.kind, EVENT_TYPE)
         search = find_posted(client, post.channel_id, post, event_type=event_type, key="post_id", patience=patience)
         if isinstance(search, Found):
             with self.coach.store.write() as db:
                 if announcement:
                     announcements.confirm(db, post, channel_id=search.channel, ts=search.ts, now=now)
+                elif post.kind == WIN:
+                    ledger.confirm(db, post.id, channel_id=search.channel, ts=search.ts, now=now)
                 else:
                     ledger.confirm(db, post.id, channel_id=search.channel, ts=search.ts, now=now)
             report.reconciled.append(post.id)
@@ -381,6 +441,14 @@ class Dispatcher:
             FAILURES.failed("history lookups failing", search.error, now)
             return
         report.reconciled.append(post.id)
+        if post.kind == WIN:  # not there: shared afresh, now
+            with self.coach.store.write() as db:
+                db.execute("UPDATE posts SET status = 'retry' WHERE id = ? AND status = 'sending'", [post.id])
+                again = ledger.get_post(db, post.id)
+                claimed = wins.claim_again(db, again, now=now) if again else None
+            if claimed is not None:
+                self._share_win(client, claimed, deal, now, report, patience)
+            return
         if not announcement:
             with self.coach.store.write() as db:  # the steps are posted afresh below, in business hours
                 ledger.release(db, post.id, now=now, error="not posted", retry_at=now)
@@ -390,10 +458,23 @@ class Dispatcher:
         if claimed is not None:
             self._announce(client, claimed, deal, now, report, patience)
 
+    def _share_win(
+        self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
+    ) -> None:
+        self.pacer.wait(post.channel_id, deal.team_id)
+        outcome = wins.deliver(self.coach.store, client, post, deal, now=now, patience=patience)
+        if isinstance(outcome, Posted):
+            FAILURES.succeeded(now)
+            report.shared.append(post.id)
+        elif isinstance(outcome, Unknown):
+            report.unconfirmed.append(post.id)
+        elif outcome.kind != UNREACHABLE:
+            report.retrying.append(post.id)
+
     def _announce(
         self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
     ) -> None:
-        self.pacer.wait(deal.channel_id)
+        self.pacer.wait(deal.channel_id, deal.team_id)
         outcome = announcements.deliver(self.coach.store, client, post, deal, now=now, patience=patience)
         if isinstance(outcome, Posted):
             FAILURES.succeeded(now)

@@ -14,6 +14,7 @@ from datetime import date, datetime, timedelta
 import sqlite_utils
 
 from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row, row_to_deal
+from bot.playbook.loader import Step
 from bot.storage import for_update, insert, insert_many, query, query_one
 from bot.timestamps import stamp
 
@@ -23,7 +24,21 @@ MAX_PER_MESSAGE = 8  # steps gathered into one message for one deal; the rest fo
 RESOLVABLE = ("planned", "posted")
 
 
-NUDGES, ANNOUNCEMENT = "nudges", "announcement"
+NUDGES, ANNOUNCEMENT, WIN = "nudges", "announcement", "win"
+MISSED = "missed"  # a step whose window passed before it could be posted: listed in the catch-up, counted
+
+
+def is_ask(step: Step | None) -> bool:
+    """A step that asks the buyer for something (the playbook's `ask = true`: a testimonial, referrals): never two
+    at once. The one place that says so."""
+    return step is not None and step.ask
+
+
+def is_stale(step: Step | None, due: date, today: date) -> bool:
+    """Its moment has passed: more than its playbook `window` of days since it fell due."""
+    return step is not None and step.window is not None and (today - due).days > step.window
+
+
 # The deal's announcement isn't settled (being posted, unknown, or waiting for a retry): its nudges wait.
 # `{deal}` is the SQL naming the deal: a parameter, or a column of the outer query.
 UNSETTLED_ANNOUNCEMENT = (
@@ -54,6 +69,8 @@ class Post:
     kind: str = NUDGES
     attempts: int = 0
     searched_to: str | None = None  # how far down its window a history search has read
+    thread_ts: str | None = None  # a reply in this thread (the deal's message): its reconcile reads the replies
+    win: str | None = None  # kind WIN: what the team celebrates (testimonial, referral, live)
 
 
 def post_from_row(row: dict) -> Post:
@@ -69,6 +86,8 @@ def post_from_row(row: dict) -> Post:
         kind=row.get("kind") or NUDGES,
         attempts=row.get("attempts") or 0,
         searched_to=row.get("searched_to"),
+        thread_ts=row.get("thread_ts"),
+        win=row.get("win"),
     )
 
 
@@ -95,29 +114,66 @@ def due_deal_ids(db: sqlite_utils.Database, *, today: date, now: datetime, limit
     return [r[0] for r in rows]
 
 
+Where = Callable[[Deal], tuple[str, str | None]]  # a deal -> (channel or user id, thread ts or None)
+
+
 def claim(
-    db: sqlite_utils.Database, deal_id: int, *, today: date, now: datetime, is_late: Callable[[date, str], bool]
+    db: sqlite_utils.Database,
+    deal_id: int,
+    *,
+    today: date,
+    now: datetime,
+    is_late: Callable[[date, str], bool],
+    where: Where | None = None,
+    steps: dict[str, Step] | None = None,
 ) -> tuple[Post, Deal, list[Nudge]] | None:
-    """Inside a write transaction: take this deal's due steps for one message, or None if another took them."""
+    """Inside a write transaction: take this deal's due steps for one message, or None if another took them.
+    `where`: the message's destination (default: the deal's channel, top level). With the playbook's `steps`, a
+    step past its window is recorded as missed (and listed in the message), and only one ask goes out at a time:
+    a later one waits until the deal has no ask open."""
     # The steps read here are still 'planned' when the post and its post_nudges rows are written: on SQLite because
     # one write transaction is let in at a time; on PostgreSQL because the SELECT locks them (FOR UPDATE SKIP
     # LOCKED: another instance's claim skips them, and a row it claimed meanwhile is re-read as 'sending' and left).
     deal = get_deal(db, deal_id)
     if deal is None or deal.status != "open":
         return None
-    rows = query(
+    due = query(
         db,
         "SELECT * FROM nudges WHERE deal_id = ? AND status = 'planned' AND due_date <= ? "
         "AND (next_attempt_at IS NULL OR next_attempt_at <= ?) "
-        f"AND NOT EXISTS ({ANNOUNCING}) ORDER BY due_date, id LIMIT ?{for_update(db)}",
-        [deal_id, today.isoformat(), stamp(now), deal_id, MAX_PER_MESSAGE],
+        f"AND NOT EXISTS ({ANNOUNCING}) ORDER BY due_date, id{for_update(db)}",
+        [deal_id, today.isoformat(), stamp(now), deal_id],
     )
-    if not rows:
+    steps = steps or {}
+    open_steps = query(
+        db, "SELECT step_id FROM nudges WHERE deal_id = ? AND status IN ('sending', 'posted')", [deal_id]
+    )
+    asking = any(is_ask(steps.get(r["step_id"])) for r in open_steps)
+    rows, missed = [], []
+    for r in due:
+        step = steps.get(r["step_id"])
+        if is_stale(step, date.fromisoformat(r["due_date"]), today):
+            missed.append(r)
+        elif is_ask(step) and asking:
+            continue  # one ask at a time: this one waits its own turn
+        elif len(rows) < MAX_PER_MESSAGE:
+            asking = asking or is_ask(step)
+            rows.append(r)
+    # missed steps a failed catch-up could not tell about yet: told in this one
+    missed += query(
+        db,
+        "SELECT * FROM nudges n WHERE n.deal_id = ? AND n.status = 'missed' AND NOT EXISTS (SELECT 1 FROM posts p "
+        "WHERE p.id = n.post_id AND p.status IN ('sending', 'unconfirmed', 'posted'))",
+        [deal_id],
+    )
+    if not rows and not missed:
         return None
-    late = any(is_late(date.fromisoformat(r["due_date"]), r["created_at"]) for r in rows)
+    late = any(is_late(date.fromisoformat(r["due_date"]), r["created_at"]) for r in rows + missed)
+    channel_id, thread_ts = where(deal) if where else (deal.channel_id, None)
     post_row = {
         "deal_id": deal_id,
-        "channel_id": deal.channel_id,
+        "channel_id": channel_id,
+        "thread_ts": thread_ts,
         "status": "sending",
         "ts": None,
         "late": int(late),
@@ -126,14 +182,25 @@ def claim(
     }
     post_id = insert(db, "posts", post_row)
     ids = [r["id"] for r in rows]
-    insert_many(db, "post_nudges", [{"post_id": post_id, "nudge_id": i} for i in ids])
-    marks = ",".join("?" * len(ids))
-    cur = db.execute(
-        f"UPDATE nudges SET status = 'sending', post_id = ?, updated_at = ? WHERE id IN ({marks}) AND status = 'planned'",
-        [post_id, stamp(now), *ids],
-    )
-    if cur.rowcount != len(ids):  # never with the lock above; if it ever were, nothing of this claim is kept
-        raise RuntimeError(f"claim of deal #{deal_id}'s steps lost a race: {cur.rowcount} of {len(ids)} still planned")
+    insert_many(db, "post_nudges", [{"post_id": post_id, "nudge_id": r["id"]} for r in rows + missed])
+    if ids:
+        marks = ",".join("?" * len(ids))
+        cur = db.execute(
+            f"UPDATE nudges SET status = 'sending', post_id = ?, updated_at = ? WHERE id IN ({marks}) "
+            "AND status = 'planned'",
+            [post_id, stamp(now), *ids],
+        )
+        if cur.rowcount != len(ids):  # never with the lock above; if it ever were, nothing of this claim is kept
+            raise RuntimeError(
+                f"claim of deal #{deal_id}'s steps lost a race: {cur.rowcount} of {len(ids)} still planned"
+            )
+    if missed:
+        marks = ",".join("?" * len(missed))
+        db.execute(
+            f"UPDATE nudges SET status = 'missed', post_id = ?, resolved_at = COALESCE(resolved_at, ?), updated_at = ? "
+            f"WHERE id IN ({marks}) AND status IN ('planned', 'missed')",
+            [post_id, stamp(now), stamp(now), *(r["id"] for r in missed)],
+        )
     post = post_from_row({"id": post_id, **post_row})
     return post, deal, post_nudges(db, post_id)
 
@@ -190,12 +257,13 @@ def mark_unconfirmed(
     searched_to: str | None = None,
 ) -> None:
     """We can't tell whether Slack posted it (a timeout, a 5xx): check the channel before trying again.
-    `channel_id`: where it went, when not the deal's channel (the owner's DM); `searched_to`: how far a history
-    search got, so the next one reads on from there."""
+    `channel_id`: where it went, when not where it was claimed for (the owner's DM, never a thread); `searched_to`:
+    how far a history search got, so the next one reads on from there."""
     db.execute(
         "UPDATE posts SET status = 'unconfirmed', error = ?, channel_id = COALESCE(?, channel_id), "
+        "thread_ts = CASE WHEN ? IS NULL THEN thread_ts ELSE NULL END, "
         "searched_to = COALESCE(?, searched_to) WHERE id = ? AND status = 'sending'",
-        [error, channel_id, searched_to, post_id],
+        [error, channel_id, channel_id, searched_to, post_id],
     )
 
 

@@ -11,12 +11,13 @@ from slack_sdk import WebClient
 
 from bot.deals import blocks as deal_blocks
 from bot.deals import model as deals
+from bot.deals import wins
 from bot.deals.capture import InputError
 from bot.deals.model import Deal, Nudge
 from bot.deals.service import NotAllowed, Redraw
 from bot.health import drafts, gate
-from bot.nudges import ledger
-from bot.nudges.blocks import ASK_AGAIN_DAYS, already_resolved_text, nudge_message
+from bot.nudges import ledger, reminders
+from bot.nudges.blocks import ASK_AGAIN_DAYS, already_resolved_text, details_modal, late_steps, nudge_message
 from bot.nudges.known import known_for, uses_peers
 from bot.nudges.known import refresh as refresh_people
 from bot.runtime import Runtime
@@ -69,6 +70,9 @@ def act_on_nudge(rt: Runtime, nudge_id: int, action: str, *, team_id: str, user_
     with rt.store.write() as db:
         if action == "done":
             change = ledger.mark_done(db, nudge_id, actor=user_id, now=now, outcome=details.get("outcome"))
+            win = wins.win_of_outcome(details.get("outcome"))
+            if change.changed and win:  # the team hears of it in the channel
+                wins.claim(db, deal, win, thread=rt.settings.nudges_in == "thread", now=now)
             step = rt.steps_by_id().get(nudge.step_id)
             if change.changed and step is not None and step.unsigned_only:
                 also_posts = deals.mark_signed(db, deal.id, actor=user_id, now=now, playbook=rt.playbook) or []
@@ -119,10 +123,40 @@ def rendered_post(rt: Runtime, post_id: int) -> tuple[str, str, str, list[dict]]
     posted_on = parse_stamp(post.claimed_at).astimezone(rt.settings.tz).date()
     wanted = uses_peers(words.get(n.step_id) for n in shown if n.actionable)  # a resolved step shows no draft
     known = known_for(rt, deal, today=posted_on, peers_needed=wanted)
+    is_late = late_steps(rt.hours, deal, post.claimed_at)
     text, message_blocks = nudge_message(
-        deal, shown, words, post_id=post.id, late=post.late, tz=rt.settings.tz, known=known
+        deal, shown, words, post_id=post.id, is_late=is_late, tz=rt.settings.tz, known=known
     )
     return post.channel_id, post.ts, text, message_blocks
+
+
+def nudge_details(rt: Runtime, nudge_id: int, *, team_id: str) -> dict:
+    """More: the whole coaching for a step (why, how, the whole draft), for anyone in the deal's workspace to read;
+    raises NotAllowed for a step that isn't there (or is another workspace's)."""
+    with rt.store.session() as db:
+        nudge = ledger.get_nudge(db, nudge_id)
+        deal = deals.get_deal(db, nudge.deal_id) if nudge else None
+    if nudge is None or deal is None or deal.team_id != team_id or deal.deleted:
+        raise NotAllowed("I can't find that follow-up any more.")
+    with rt.store.session() as db:
+        step = drafts.steps_for(db, deal, rt.playbook).get(nudge.step_id)
+        post = ledger.get_post(db, nudge.post_id) if nudge.post_id else None
+    # the same meeting days as the message it came from offered
+    posted_on = parse_stamp(post.claimed_at).astimezone(rt.settings.tz).date() if post else None
+    known = known_for(rt, deal, today=posted_on, peers_needed=uses_peers([step]))
+    return details_modal(nudge, deal, step, known)
+
+
+def replan_overdue(rt: Runtime, reminder_id: int, *, team_id: str, user_id: str):
+    """Re-plan from a rep's reminder: their open overdue steps move forward. Returns (channel, ts, text, blocks) to
+    redraw the reminder with, and what else to redraw; raises NotAllowed for anyone but the rep."""
+    moved = reminders.replan(rt, reminder_id, team_id=team_id, user_id=user_id)
+    if moved is None:
+        raise NotAllowed("Only the rep this reminder is for can re-plan these follow-ups.")
+    count, days, row = moved
+    text, message_blocks = reminders.replanned_message(count, days)
+    redraw = Redraw(team_id, posts=(), people=frozenset({user_id}))
+    return (row.channel_id, row.ts, text, message_blocks), redraw
 
 
 LIVE_TODAY, SET_DATE, NOT_YET = "live_today", "set_date", "not_yet"

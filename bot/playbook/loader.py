@@ -60,6 +60,7 @@ STEP_KEYS = frozenset(
         "max_amount",
         "outcome",
         "unsigned_only",
+        "window",
         "buyer",
         "ask",
         "when",
@@ -107,6 +108,7 @@ class Step:
     max_amount: Decimal | None
     outcome: str | None = None
     unsigned_only: bool = False
+    window: int | None = None  # days after it falls due that the step is still worth doing; None: it always is
     tiers: tuple[str, ...] = ()  # empty: every tier
     draft_for: tuple[tuple[str, str], ...] = ()  # (persona, draft) pairs that replace `draft` for that buyer
     buyer: bool = False
@@ -428,6 +430,12 @@ def _parse_step(raw: object) -> Step:
     outcome = raw.get("outcome")
     if outcome is not None and outcome not in OUTCOMES:
         raise ValueError(f"'outcome' must be one of {', '.join(OUTCOMES)} (got {outcome!r}).")
+    window = raw.get("window")
+    if window is not None and (not isinstance(window, int) or isinstance(window, bool) or not 1 <= window <= 400):
+        raise ValueError(
+            f"'window' must be a whole number of days from 1 to 400 (got {window!r}): how long after it falls due "
+            "the step is still worth doing, such as window = 3 for a call that belongs to the first days."
+        )
     tiers = raw.get("tiers", [])
     if not isinstance(tiers, list) or not tiers and "tiers" in raw or any(t not in TIERS for t in tiers):
         raise ValueError(f"'tiers' must be a non-empty list drawn from {', '.join(TIERS)} (got {tiers!r}).")
@@ -470,6 +478,7 @@ def _parse_step(raw: object) -> Step:
         max_amount=max_amount,
         outcome=outcome,
         unsigned_only=unsigned_only,
+        window=window,
         tiers=tuple(tiers),
         draft_for=persona_drafts,
         buyer=flags["buyer"],

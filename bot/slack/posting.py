@@ -12,6 +12,8 @@ row that stands for it is claimed before anything goes out (see README "Exactly 
    `find_posted` in the channel's history, within the claim's own time window, page by page. Found: it is
    confirmed. Missing (the whole window was read): it is posted afresh. Anything short of that (rate limited,
    more pages than one run reads): still unknown; what was read is kept and the next run goes on from there.
+   A reply in a thread (a nudge under its deal's message) is looked for in that thread's replies
+   (conversations.replies, oldest first), since a channel's history leaves thread replies out.
 """
 
 from __future__ import annotations
@@ -250,7 +252,8 @@ class Claim(Protocol):
 
     id: int
     claimed_at: str  # when the claim was made: the search window starts there
-    searched_to: str | None  # the oldest ts an earlier search read down to, or None
+    searched_to: str | None  # how far an earlier search read (history: the oldest ts; replies: the newest), or None
+    thread_ts: str | None  # a thread reply: the parent's ts (its replies are searched), else None
 
 
 def window(claimed_at: str, lease: timedelta) -> tuple[Decimal, Decimal]:
@@ -283,6 +286,8 @@ def find_posted(
         return Unsure(f"conversations.open: {error_code(exc) or status_of(exc)}", searched_to)
     except AMBIGUOUS_ERRORS as exc:
         return Unsure(f"conversations.open: {type(exc).__name__}", searched_to)
+    if getattr(claim, "thread_ts", None):
+        return _find_reply(client, channel, claim, event_type=event_type, key=key, patience=patience, lease=lease)
     upper = Decimal(searched_to) if searched_to else latest
     cursor, pages, waits = None, 0, 0
     while pages < HISTORY_PAGES:
@@ -321,6 +326,55 @@ def find_posted(
         if not cursor:
             return Unsure("history has more but gave no cursor", searched_to)
     return Unsure(f"more than {HISTORY_PAGES} pages of history this run", searched_to)
+
+
+def _find_reply(
+    client: WebClient, channel: str, claim: Claim, *, event_type: str, key: str, patience: Patience, lease: timedelta
+) -> Search:
+    """find_posted for a thread reply: the thread's replies within the claim's window, oldest first, read on from
+    the newest ts an earlier search reached. A thread that is gone (its parent deleted) means the reply is not
+    there either."""
+    value, searched_to = claim.id, claim.searched_to
+    oldest, latest = window(claim.claimed_at, lease)
+    lower = max(oldest, Decimal(searched_to)) if searched_to else oldest
+    cursor, pages, waits = None, 0, 0
+    while pages < HISTORY_PAGES:
+        try:
+            page = client.conversations_replies(
+                channel=channel,
+                ts=claim.thread_ts,
+                oldest=str(lower),
+                latest=str(latest),
+                include_all_metadata=True,
+                limit=HISTORY_PAGE,
+                cursor=cursor,
+            )
+        except SlackApiError as exc:
+            code = error_code(exc)
+            if status_of(exc) == 429:
+                if waits < SHORT_WAITS_PER_POST and patience.wait(retry_after(exc)):
+                    waits += 1
+                    continue
+                return Unsure("replies rate limited", searched_to)
+            if code in HISTORY_GONE or code == "thread_not_found":
+                return Missing(gone=code != "thread_not_found")
+            return Unsure(f"replies: {code or status_of(exc)}", searched_to)
+        except AMBIGUOUS_ERRORS as exc:
+            return Unsure(f"replies: {type(exc).__name__}", searched_to)
+        pages += 1
+        messages = [m for m in page.get("messages") or [] if m.get("ts") != claim.thread_ts]  # the parent comes too
+        for message in messages:
+            meta = message.get("metadata") or {}
+            if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get(key) == value:
+                return Found(channel, message["ts"])
+        if messages:
+            searched_to = str(max(Decimal(m["ts"]) for m in messages))
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not page.get("has_more"):
+            return Missing()
+        if not cursor:
+            return Unsure("replies have more but gave no cursor", searched_to)
+    return Unsure(f"more than {HISTORY_PAGES} pages of replies this run", searched_to)
 
 
 # -- a file shared into a thread once (the welcome kit) ----------------------------------------------------

@@ -483,6 +483,39 @@ def _v18_erased_deals(db: sqlite_utils.Database) -> None:
     db.execute("ALTER TABLE deals ADD COLUMN erased_at TEXT")
 
 
+def _v19_threads_reminders_pacing(db: sqlite_utils.Database) -> None:
+    """Nudges as replies in their deal's thread (a post knows its thread, so a reconcile reads the thread's
+    replies), wins shared in the channel once each, the reps' daily reminders (one per rep per local day, by the
+    posting protocol), and the posting budgets every process shares (per channel and per workspace)."""
+    db.execute("ALTER TABLE posts ADD COLUMN thread_ts TEXT")
+    db.execute("ALTER TABLE posts ADD COLUMN win TEXT")  # kind 'win': what is celebrated (testimonial, referral, live)
+    db.execute("CREATE UNIQUE INDEX posts_one_win ON posts (deal_id, win) WHERE kind = 'win'")
+    db.execute(
+        """
+        CREATE TABLE reminders (
+            id INTEGER PRIMARY KEY,
+            team_id TEXT NOT NULL,
+            rep_id TEXT NOT NULL,
+            local_date TEXT NOT NULL,
+            status TEXT NOT NULL,
+            channel_id TEXT,
+            ts TEXT,
+            steps TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_at TEXT NOT NULL,
+            lease_at TEXT NOT NULL,
+            sent_at TEXT,
+            searched_to TEXT,
+            error TEXT,
+            UNIQUE (team_id, rep_id, local_date)
+        )
+        """
+    )
+    db.execute("CREATE INDEX reminders_rep_sent ON reminders (rep_id, sent_at)")
+    # DOUBLE PRECISION: an epoch in seconds with a fraction (PostgreSQL's REAL would round it to minutes)
+    db.execute("CREATE TABLE pacing (bucket TEXT PRIMARY KEY, next_at DOUBLE PRECISION NOT NULL)")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -502,6 +535,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (16, _v16_crm_questions),
     (17, _v17_slack_oauth_tables),
     (18, _v18_erased_deals),
+    (19, _v19_threads_reminders_pacing),
 ]
 
 

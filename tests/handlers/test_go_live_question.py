@@ -70,7 +70,7 @@ def test_a_deal_without_a_go_live_date_is_asked_never_told(slack, fake, settings
     question_id, post = ask(slack, fake, settings, clock, tick)
     text = shown(post)
     assert "Has Acme Rockets gone live?" in text
-    assert buttons(post) == ["go_live_today", "go_live_set", "go_live_not_yet"]
+    assert buttons(post) == ["go_live_today", "go_live_set", "go_live_not_yet", "nudge_more"]  # More: why and how
     assert "goes live" not in text and "Since go-live" not in text  # nothing asserted that nobody said
     assert fake.violations == []
 

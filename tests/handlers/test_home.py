@@ -161,7 +161,7 @@ def dms(fake, user: str) -> list[str]:
     return [c.params["text"] for c in fake.calls_to("chat.postMessage") if c.params["channel"] == user]
 
 
-NUDGE_BUTTONS = ["nudge_done", "nudge_snooze", "nudge_skip", "nudge_reassign", "open_deal_details"]
+NUDGE_BUTTONS = ["nudge_done", "nudge_snooze", "nudge_skip", "nudge_reassign", "open_deal_details", "nudge_more"]
 
 
 # -- opening Home ----------------------------------------------------------------------------------------------
@@ -171,7 +171,7 @@ def test_a_rep_sees_overdue_due_today_and_upcoming_nudges_with_the_channel_butto
     capture, settings, slack, fake, tick
 ):
     deal = capture()
-    ids = plan(settings, deal.id, {"next-steps": LAST_WEEK, "congratulate": TODAY, "thank-you-note": "2026-11-25"})
+    ids = plan(settings, deal.id, {"welcome-kit": LAST_WEEK, "congratulate": TODAY, "thank-you-note": "2026-11-25"})
     tick(MONDAY_10)  # posts the overdue and today's steps; the thank-you note is still planned
     response = open_home(slack)
     assert response.status == 200
@@ -180,13 +180,13 @@ def test_a_rep_sees_overdue_due_today_and_upcoming_nudges_with_the_channel_butto
     assert lines[0] == "My nudges"
     overdue, today, upcoming = (lines.index(t) for t in lines if t.startswith(("*:red", "*:large_orange", "*:cal")))
     assert lines[overdue] == "*:red_circle: Overdue* (1)"
-    assert "Send Jane Doe the next steps" in lines[overdue + 1] and "7 days late" in lines[overdue + 1]
+    assert "Send Jane Doe the welcome kit" in lines[overdue + 1] and "7 days late" in lines[overdue + 1]
     assert lines[today] == "*:large_orange_circle: Due today* (1)"
     assert "Acme Rockets" in lines[today + 1] and f"in <#{CHANNEL}>" in lines[today + 1]
     assert lines[upcoming] == "*:calendar: Upcoming (next 14 days)* (1)"
     assert "thank-you note" in lines[upcoming + 1] and "due Wed Nov 25" in lines[upcoming + 1]
     assert buttons(view) == {
-        f"nudge_{ids['next-steps']}": NUDGE_BUTTONS,
+        f"nudge_{ids['welcome-kit']}": [*NUDGE_BUTTONS, "welcome_kit"],  # the step's kit, made and shared
         f"nudge_{ids['congratulate']}": NUDGE_BUTTONS,
         f"nudge_{ids['thank-you-note']}": NUDGE_BUTTONS,  # a planned step may be done early
         f"deal_{deal.id}": [
@@ -234,6 +234,13 @@ def test_a_manager_sees_the_team_and_the_deals_at_risk_before_their_own_nudges(c
         db.execute(
             "UPDATE nudges SET status = 'done', resolved_by = ?, resolved_at = ? WHERE id = ?",
             [REP, "2026-11-20T10:00:00+00:00", ids["congratulate"]],
+        )
+    with sqlite_utils.Database(settings.db_path) as db:  # the rep's morning reminder went: late steps slip
+        at = MONDAY_10.isoformat()
+        db.execute(
+            "INSERT INTO reminders (team_id, rep_id, local_date, status, claimed_at, lease_at, sent_at) "
+            "VALUES (?, ?, ?, 'sent', ?, ?, ?)",
+            [TEAM, REP, TODAY, at, at, at],
         )
     quiet = capture("Globex", "$20k", owner=OTHER_REP, at=MONDAY_10 - timedelta(days=20))
     plan(settings, quiet.id, {})

@@ -87,7 +87,9 @@ def test_remind_rep_sends_the_owner_a_dm_naming_the_steps_owed(slipping_deal, sl
     pick(slack, "remind", slipping_deal)
     [reminder] = dms(fake, REP)
     assert reminder.startswith(f"<@{MANAGER}> asks you to catch up on *Tiny Co*:")
-    assert "• Call Jane Doe to congratulate Tiny Co on the decision (due Fri Nov 13)" in reminder
+    # the congratulations call's 3-day window passed before the first tick: missed, not owed
+    assert "• Hand Tiny Co over to the implementation lead before the kickoff (due Mon Nov 16)" in reminder
+    assert "congratulate" not in reminder
     assert f"<#{CHANNEL}>" in reminder
     answer = fake.last("response_url").params
     assert answer["response_type"] == "ephemeral" and f"Reminded <@{REP}>" in answer["text"]
@@ -132,7 +134,7 @@ def test_reassign_hands_a_departing_reps_open_deals_or_one_step(slipping_deal, s
     view = fake.last("views.open").params["view"]
     slack.submit(view, reassign_values("step", LEAVER_HEIR), user=MANAGER)
     handed = engines.rows(settings, "SELECT step_id FROM nudges WHERE assignee_id = ? ORDER BY id", [LEAVER_HEIR])
-    assert [r["step_id"] for r in handed] == ["congratulate"] and deal(settings, "Tiny Co")["owner_id"] == REP
+    assert [r["step_id"] for r in handed] == ["handover"] and deal(settings, "Tiny Co")["owner_id"] == REP
     slack.submit(view, reassign_values("all", LEAVER_HEIR), user=MANAGER)
     assert (
         deal(settings, "Tiny Co")["owner_id"] == LEAVER_HEIR and deal(settings, "Other Co")["owner_id"] == LEAVER_HEIR

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -118,7 +118,8 @@ def test_the_posted_message_offers_done_snooze_skip_reassign_and_add_details(pos
     nudge_id = post_step()
     [actions] = [b for b in fake.last("chat.postMessage").params["blocks"] if b["type"] == "actions"]
     assert actions["block_id"] == f"nudge_{nudge_id}"
-    done, snooze_menu, skip, reassign_menu, _add_details = actions["elements"]
+    done, snooze_menu, skip, reassign_menu, _add_details, more = actions["elements"]
+    assert (more["action_id"], more["text"]["text"], more["value"]) == ("nudge_more", "More", str(nudge_id))
     assert (done["type"], done["action_id"], done["text"]["text"], done["value"]) == (
         "button",
         "nudge_done",
@@ -133,6 +134,29 @@ def test_the_posted_message_offers_done_snooze_skip_reassign_and_add_details(pos
     assert (skip["action_id"], skip["value"]) == ("nudge_skip", str(nudge_id))
     assert (reassign_menu["type"], reassign_menu["action_id"]) == ("users_select", "nudge_reassign")
     assert fake.violations == []
+
+
+def test_more_opens_the_whole_coaching_in_a_modal_how_talking_points_and_the_whole_draft(post_step, slack, fake, coach):
+    """The short message leaves how and the rest of the draft one click away; anyone on the team may read it."""
+    nudge_id = post_step("next-steps")
+    short = json.dumps(fake.last("chat.postMessage").params["blocks"], ensure_ascii=False)
+    assert "*How:*" not in short and "More" in short
+    response = slack.click("nudge_more", str(nudge_id), user=OTHER_REP)
+    assert answered_at_once(response)
+    view = fake.last("views.open").params["view"]
+    shown = json.dumps(view["blocks"], ensure_ascii=False)
+    step = coach.steps_by_id()["next-steps"]
+    assert "*How:*" in shown and "List the next three or four steps" in shown
+    assert "it gets lighter after that" in shown and "it gets lighter after that" not in short  # the draft's end
+    assert "submit" not in view and fake.violations == []
+    assert step.how
+
+
+def test_more_on_a_step_that_is_not_there_is_answered_privately(post_step, slack, fake):
+    post_step()
+    slack.click("nudge_more", "999999")
+    assert "can't find that follow-up" in ephemeral(fake)
+    assert fake.calls_to("views.open") == []
 
 
 def test_done_records_who_and_when_and_updates_the_message_in_place(post_step, slack, fake, settings, clock):
@@ -556,3 +580,31 @@ def test_a_click_naming_no_follow_up_is_answered_privately_and_changes_nothing(
     assert ephemeral(fake) == "I can't find that follow-up any more."
     assert nudge(settings, nudge_id) == before
     assert fake.calls_to("chat.update") == [] and fake.calls_to("views.open") == []
+
+
+def test_a_testimonial_received_is_shared_with_the_channel_once_as_a_broadcast_reply(
+    post_step, slack, fake, settings, tick, clock
+):
+    """Wins are what the team sees: a reply in the deal's thread, broadcast to the channel, once however often
+    the dispatcher runs. A testimonial only promised is no win yet."""
+    nudge_id = post_step("testimonial")
+    slack.click("nudge_done", str(nudge_id))
+    view = fake.last("views.open").params["view"]
+    slack.submit(view, {"result": {"value": radio("received")}, "detail": {"value": "They <3 it @channel"}})
+    tick(MONDAY_1030)
+    tick(MONDAY_1030 + timedelta(minutes=1))
+    [win] = fake.posts_of("dealcoach_win")
+    [deal] = engines.rows(settings, "SELECT message_ts FROM deals")
+    assert win.params["channel"] == CHANNEL and win.params["thread_ts"] == deal["message_ts"]
+    assert win.params["reply_broadcast"] in (True, "true", "1", 1)
+    shown = json.dumps(win.params["blocks"], ensure_ascii=False)
+    assert "Acme Rockets* gave us a testimonial" in shown and "&lt;3" in shown and "<!channel>" not in shown
+    assert fake.violations == []
+
+
+def test_a_testimonial_only_promised_shares_nothing(post_step, slack, fake, tick):
+    nudge_id = post_step("testimonial")
+    slack.click("nudge_done", str(nudge_id))
+    slack.submit(fake.last("views.open").params["view"], {"result": {"value": radio("promised")}})
+    tick(MONDAY_1030)
+    assert fake.posts_of("dealcoach_win") == []

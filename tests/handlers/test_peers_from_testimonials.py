@@ -73,7 +73,7 @@ def test_a_customer_who_gave_a_testimonial_is_the_peer_of_the_next_deal_of_its_t
     record_testimonial(slack, fake, settings.db_path, "Umbrella", "declined", "")
     run_days(coach, clock, pace, CLOSED, GO_LIVE + timedelta(days=60), diligent=True)
 
-    drafts = {(account, step): draft for account, step, _, draft in drafts_posted(fake, settings.db_path)}
+    drafts = {(account, step): draft for account, step, _, draft in drafts_posted(fake, settings.db_path, slack)}
     assert (
         "You're in good company: Acme Rockets made the same choice. As Acme Rockets put it: “Live in three weeks, "
         "not three months.”" in drafts["Initech", "congratulate"]

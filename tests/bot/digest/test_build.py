@@ -16,6 +16,7 @@ from bot.digest.build import WeekRate, gather, normalise_reason
 from bot.digest.chart import completion_png
 from bot.nudges import ledger
 from bot.playbook.loader import Playbook, Step
+from bot.timestamps import stamp
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, TEAM
 
 pytestmark = pytest.mark.both_engines
@@ -71,6 +72,16 @@ class Team:
                 deals.set_message(db, deal_id, f"{int(closed.timestamp())}.{deal_id:06d}")
         self.ids[account] = deal_id
         return deal_id
+
+    def remind(self, rep: str, on: date = TODAY) -> None:
+        """The rep's morning reminder went on `on` (as bot.nudges.reminders records it): their late steps now slip."""
+        at = stamp(datetime.combine(on, datetime.min.time(), tzinfo=BERLIN).replace(hour=9))
+        with self.store.write() as db:
+            db.execute(
+                "INSERT INTO reminders (team_id, rep_id, local_date, status, claimed_at, lease_at, sent_at) "
+                "VALUES (?, ?, ?, 'sent', ?, ?, ?)",
+                [TEAM, rep, on.isoformat(), at, at, at],
+            )
 
     def post_due(self, today: date = TODAY) -> None:
         """What the dispatcher would have done by `today`: every step due is posted in the channel."""
@@ -207,7 +218,9 @@ def test_closed_and_cancelled_since_the_last_digest_or_the_last_day(store, seede
     assert [d.account for d in since_last_week.cancelled] == ["Regretful"]
 
 
-def test_rep_lines_count_done_overdue_due_today_and_the_30_day_completion_rate(store, seeded):
+def test_rep_lines_count_done_overdue_due_today_and_the_30_day_completion_rate(store, seeded, team):
+    team.remind(REP)
+    team.remind(OTHER_REP)
     reps = {r.rep_id: r for r in read(store).reps}
     rep = reps[REP]
     # Overdue: Big Late note+win, Bigger Late call+note, Small Late call+note+win, Fresh call. Done since yesterday
@@ -223,8 +236,21 @@ def test_rep_lines_count_done_overdue_due_today_and_the_30_day_completion_rate(s
 def test_a_step_due_today_is_due_not_overdue(store, team):
     team.deal("Today", 10_000, berlin(11, 21))  # note due Nov 23
     team.post_due()
+    team.remind(REP)
     [rep] = read(store).reps
     assert (rep.overdue, rep.due_today) == (1, 1)  # the call (Nov 21) is late, the note is today's
+
+
+def test_a_late_step_slips_for_managers_only_once_its_rep_has_been_reminded(store, team):
+    """Reps first: before the rep's morning reminder the digest counts nothing as overdue; a reminder sent before
+    the step fell due doesn't count either; after it, the step slips."""
+    team.deal("Today", 10_000, berlin(11, 21))  # the call, due Nov 21, is late on Nov 23
+    team.post_due()
+    assert read(store).reps[0].overdue == 0
+    team.remind(REP, on=date(2026, 11, 20))  # before it was due
+    assert read(store).reps[0].overdue == 0
+    team.remind(REP)
+    assert read(store).reps[0].overdue == 1
 
 
 def test_win_reasons_are_counted_case_punctuation_and_spacing_aside(store, seeded, team):
@@ -282,7 +308,8 @@ def texts(blocks: list[dict]) -> str:
     return json.dumps(blocks, ensure_ascii=False)
 
 
-def test_the_message_is_ordered_most_urgent_first_and_links_each_posted_deal(store, seeded):
+def test_the_message_is_ordered_most_urgent_first_and_links_each_posted_deal(store, seeded, team):
+    team.remind(REP)
     text, blocks = digest_message(read(store), team_url=TEAM_URL, tz=BERLIN)
     assert text == (
         "Your Deal Coach digest for Mon Nov 23: 0 buyer signals, 5 deals with follow-ups slipping, 3 at risk, "

@@ -123,3 +123,24 @@ def test_the_digest_line_says_where_go_live_stands_never_a_guess(store):
     lines = {r.deal.id: at_risk_line(r, None, moment) for r in risks}
     assert "go-live Feb 1" in lines[known]
     assert "go-live not known yet" in lines[unknown]
+
+
+def test_an_early_step_whose_window_passed_undone_makes_the_deal_unhealthy_until_a_recovery_step(store):
+    """Issue 11's catch-up records a step past its window as missed: not owed any more, but the moment to reassure
+    the buyer was lost, so the deal is unhealthy (and its asks wait) until a recovery step deals with it."""
+    deal_id = capture(store)
+    settle(store, deal_id, "note")
+    settle(store, deal_id, "call", status="missed")
+    with store.session() as db:
+        sick = health(db, deal_id, today=date(2026, 1, 7))
+    assert not sick.healthy and sick.overdue_early == 1 and sick.missed_early == 1
+    assert sick.reasons == ("1 early step missed",)
+    with store.write() as db:
+        db.execute(
+            "INSERT INTO nudges (deal_id, step_id, stage, title, due_date, status, purpose, resolved_at, created_at, "
+            "updated_at) VALUES (?, 'recovery', 'affirm', 'Find out', '2026-01-07', 'done', 'recovery', "
+            "'2026-01-07T10:00:00Z', '2026-01-07T09:00:00Z', '2026-01-07T10:00:00Z')",
+            [deal_id],
+        )
+    with store.session() as db:
+        assert health(db, deal_id, today=date(2026, 1, 8)).healthy

@@ -137,6 +137,16 @@ def manager_home(db, *, large_deal: str = "100000", quiet_days: int = 14) -> Tea
     return data.team
 
 
+def remind(db, rep: str, on: date = TODAY) -> None:
+    """The rep's morning reminder went on `on`, as bot.nudges.reminders records it."""
+    at = NOW.isoformat()
+    db.execute(
+        "INSERT INTO reminders (team_id, rep_id, local_date, status, claimed_at, lease_at, sent_at) "
+        "VALUES (?, ?, ?, 'sent', ?, ?, ?)",
+        [TEAM, rep, on.isoformat(), at, at, at],
+    )
+
+
 def set_step(db, deal_id: int, step: str, due: date, status: str = "planned", **extra) -> None:
     sets = ", ".join(f"{k} = ?" for k in extra)
     db.execute(
@@ -153,6 +163,8 @@ def test_completion_counts_steps_due_in_the_last_30_days_but_not_todays_open_one
     set_step(db, d, "welcome-kit", TODAY - timedelta(days=2), "posted")  # overdue
     set_step(db, d, "celebrate-milestone", TODAY, "posted")  # due today: not late yet
     set_step(db, d, "win-analysis", TODAY - timedelta(days=1), "posted", assignee_id="U0LEAD")
+    for rep in ("U0REP", "U0LEAD"):  # their morning reminders went: their late steps count as overdue now
+        remind(db, rep)
     stats = {r.rep_id: r for r in manager_home(db).reps}
     rep = stats["U0REP"]
     assert (rep.open_deals, rep.overdue, rep.due_today) == (1, 1, 1)

@@ -467,3 +467,16 @@ def test_a_typo_in_the_playbook_table_is_named_not_ignored(text, what):
     with pytest.raises(PlaybookError) as caught:
         parse(text, "team.toml")
     assert str(caught.value).startswith("team.toml: ") and what in str(caught.value)
+
+
+def test_a_step_window_is_whole_days_and_a_bad_one_is_named_with_an_example():
+    from bot.playbook.loader import PlaybookError, parse
+
+    base = '[playbook]\nname = "x"\n\n[[steps]]\nid = "call"\nstage = "affirm"\ndays = 0\ntitle = "Call"\n'
+    assert parse(base).steps[0].window is None
+    assert parse(base + "window = 3\n").steps[0].window == 3
+    for bad in ("0", "true", '"3"', "2.5"):
+        with pytest.raises(
+            PlaybookError, match=r"line 4, step 1 \('call'\): 'window' must be a whole number.*window = 3"
+        ):
+            parse(base + f"window = {bad}\n")

@@ -1,0 +1,59 @@
+"""Posting paces every process honours: Slack's about one message a second per channel, and a per-workspace budget
+(DEALCOACH_POSTS_PER_MINUTE), kept in the database so `serve` and any `tick` share them.
+
+Each post first reserves its moment in one short write transaction: the earliest instant at or after now when both
+its channel and its workspace may post again, and moves both on by their interval. Then it sleeps until that
+moment and posts. Different channels share only the workspace's pace, so they can post in parallel.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from bot.storage import Store, query
+
+CHANNEL_INTERVAL = 1.0  # seconds between two posts to one channel (Slack: about one a second)
+MARGIN = 1.05  # pace 5% under the limits: a post can reach Slack a little sooner or later than it was sent
+
+
+class SharedPacer:
+    """`wait(channel, team)` returns once a post there keeps to both paces, for every process on the database.
+    `clock` is wall time (shared across processes) and `sleep` injectable, for tests and the benchmark."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        per_minute: int,
+        channel_interval: float = CHANNEL_INTERVAL,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        margin: float = MARGIN,
+    ):
+        self.store = store
+        self.channel_interval = channel_interval * margin
+        self.workspace_interval = 60.0 / per_minute * margin
+        self.clock = clock
+        self.sleep = sleep
+
+    def reserve(self, channel: str, team: str = "") -> float:
+        """The instant this post may go out; the slot is taken, for this process only."""
+        now = self.clock()
+        keys = (f"channel:{team}:{channel}", f"workspace:{team}")
+        with self.store.write() as db:
+            rows = query(db, "SELECT bucket, next_at FROM pacing WHERE bucket IN (?, ?)", list(keys))
+            known = {r["bucket"]: r["next_at"] for r in rows}
+            at = max([now, *known.values()])
+            for key, interval in zip(keys, (self.channel_interval, self.workspace_interval), strict=True):
+                db.execute(
+                    "INSERT INTO pacing (bucket, next_at) VALUES (?, ?) "
+                    "ON CONFLICT (bucket) DO UPDATE SET next_at = excluded.next_at",
+                    [key, at + interval],
+                )
+        return at
+
+    def wait(self, channel: str, team: str = "") -> None:
+        gap = self.reserve(channel, team) - self.clock()
+        if gap > 0:
+            self.sleep(gap)

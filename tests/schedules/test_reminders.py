@@ -1,0 +1,129 @@
+"""Reps first: one private reminder at the start of the rep's business day (their Slack time zone) listing their
+overdue steps with Done/Snooze/Skip and Re-plan, once a day through the posting protocol; only after it do the
+steps slip in the managers' digest."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlite_utils
+
+from bot.nudges.dispatch import Pacer
+from bot.nudges.reminders import EVENT_TYPE as REMINDER
+from bot.nudges.reminders import slipping
+from bot.slack.client import posting_client
+from schedules.jobs import dispatch_nudges
+from tests.capturing import store_deal
+from tests.conftest import CHANNEL, OTHER_REP, REP, TEAM
+
+BERLIN = ZoneInfo("Europe/Berlin")
+MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN)
+TUESDAY_9 = datetime(2026, 11, 24, 9, 0, tzinfo=BERLIN)
+LATER = "2027-06-01"
+
+
+@pytest.fixture
+def tick(coach, clock, fake):
+    client = posting_client(coach.settings)
+
+    def run(now: datetime):
+        clock.now = now
+        fake.epoch = now.timestamp()
+        return dispatch_nudges(coach, client, now, Pacer(sleep=lambda _: None))
+
+    return run
+
+
+@pytest.fixture
+def late_call(coach, clock, fake, tick):
+    """Monday's congratulations call posted and left undone; every other step far off."""
+    fake.users[REP] = {"tz": "Europe/Berlin"}
+    clock.now = MONDAY_10
+    deal = store_deal(
+        coach, "Acme Rockets $20k contact: Jane Doe", team_id=TEAM, channel_id=CHANNEL, user_id=REP, capture_key="k"
+    )
+    coach.announce(deal.id)
+    with coach.store.write() as db:
+        db.execute("UPDATE nudges SET due_date = ? WHERE deal_id = ? AND step_id != 'congratulate'", [LATER, deal.id])
+    assert len(tick(MONDAY_10).posted) == 1
+    with sqlite_utils.Database(coach.settings.db_path) as db:
+        [row] = db.query("SELECT id FROM nudges WHERE step_id = 'congratulate'")
+    return row["id"]
+
+
+def reminders(settings) -> list[dict]:
+    with sqlite_utils.Database(settings.db_path) as db:
+        return list(db.query("SELECT * FROM reminders ORDER BY id"))
+
+
+def test_the_rep_is_reminded_once_at_the_start_of_their_day_before_the_step_slips_for_managers(
+    coach, fake, settings, tick, late_call
+):
+    tick(TUESDAY_9 - timedelta(minutes=1))  # 08:59 in the rep's zone: not yet
+    assert fake.posts_of(REMINDER) == []
+    with coach.store.session() as db:
+        assert slipping(db, team_id=TEAM, today=TUESDAY_9.date()) == {}  # late, but the rep hasn't heard yet
+
+    tick(TUESDAY_9)
+    [call] = fake.posts_of(REMINDER)
+    assert call.params["channel"] == REP  # privately, in the rep's DM
+    shown = json.dumps(call.params["blocks"], ensure_ascii=False)
+    assert "Call Jane Doe to congratulate Acme Rockets" in shown and "was due Mon Nov 23" in shown
+    ids = [e["action_id"] for b in call.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
+    assert {"nudge_done", "nudge_snooze", "nudge_skip", "reminder_replan"} <= set(ids)
+    [row] = reminders(settings)
+    assert (row["status"], row["local_date"], row["ts"]) == ("sent", "2026-11-24", call.response["ts"])
+    assert datetime.fromisoformat(row["sent_at"]) == TUESDAY_9  # when it went, for the digest
+    with coach.store.session() as db:
+        assert slipping(db, team_id=TEAM, today=TUESDAY_9.date()) == {REP: 1}
+
+    tick(TUESDAY_9 + timedelta(minutes=5))
+    tick(TUESDAY_9 + timedelta(hours=6))
+    assert len(fake.posts_of(REMINDER)) == 1  # at most once a day
+    tick(TUESDAY_9 + timedelta(days=1))
+    assert len(fake.posts_of(REMINDER)) == 2  # the next morning, if it's still late
+    assert fake.violations == []
+
+
+def test_the_start_of_the_day_is_the_reps_own_from_their_slack_time_zone(coach, fake, settings, tick, late_call):
+    fake.users[REP] = {"tz": "America/New_York"}
+    with coach.store.write() as db:
+        db.execute("DELETE FROM users")  # forget the cached zone: Slack says New York now
+    looked_up = len(fake.calls_to("users.info"))
+    tick(TUESDAY_9)  # 03:00 in New York
+    assert fake.posts_of(REMINDER) == []
+    tick(datetime(2026, 11, 24, 9, 0, tzinfo=ZoneInfo("America/New_York")))
+    assert len(fake.posts_of(REMINDER)) == 1
+    assert len(fake.calls_to("users.info")) == looked_up + 1  # then cached for a day
+
+
+def test_a_reminder_whose_post_timed_out_is_found_in_the_dm_not_sent_twice(coach, fake, settings, tick, late_call):
+    fake.fail("chat.postMessage", status=500, stored=True)
+    tick(TUESDAY_9)
+    assert reminders(settings)[0]["status"] == "unconfirmed"
+    tick(TUESDAY_9 + timedelta(minutes=1))
+    assert len(fake.posts_of(REMINDER)) == 1 and reminders(settings)[0]["status"] == "sent"
+    held = [m for m in fake.messages.values() if (m.get("metadata") or {}).get("event_type") == REMINDER]
+    assert len(held) == 1
+
+
+def test_replan_moves_the_reps_open_steps_forward_and_only_the_rep_may(coach, fake, settings, tick, late_call, slack):
+    tick(TUESDAY_9)
+    [row] = reminders(settings)
+    refused = slack.click("reminder_replan", str(row["id"]), user=OTHER_REP)
+    assert refused.status == 200
+    assert "Only the rep" in fake.last("response_url").params["text"]
+    with sqlite_utils.Database(settings.db_path) as db:
+        assert db["nudges"].get(late_call)["due_date"] == "2026-11-23"
+
+    slack.click("reminder_replan", str(row["id"]), user=REP)
+    with sqlite_utils.Database(settings.db_path) as db:
+        step = db["nudges"].get(late_call)
+    assert (step["status"], step["due_date"]) == ("planned", "2026-11-24")  # a fresh nudge today
+    update = fake.last("chat.update").params
+    assert update["ts"] == row["ts"] and "Re-planned: 1 follow-up now due Tue Nov 24" in update["text"]
+    with coach.store.session() as db:
+        assert slipping(db, team_id=TEAM, today=TUESDAY_9.date()) == {}  # no longer late

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from bot.storage import Store, query
+from bot.storage import Store, for_update, query
 
 CHANNEL_INTERVAL = 1.0  # seconds between two posts to one channel (Slack: about one a second)
 MARGIN = 1.05  # pace 5% under the limits: a post can reach Slack a little sooner or later than it was sent
@@ -42,7 +42,16 @@ class SharedPacer:
         now = self.clock()
         keys = (f"channel:{team}:{channel}", f"workspace:{team}")
         with self.store.write() as db:
-            rows = query(db, "SELECT bucket, next_at FROM pacing WHERE bucket IN (?, ?)", list(keys))
+            # Both buckets exist and are locked (waited for, in bucket order) before they are read: on SQLite the
+            # write transaction is the lock; on PostgreSQL two instances reserving at once take turns here.
+            db.execute(
+                "INSERT INTO pacing (bucket, next_at) VALUES (?, 0), (?, 0) ON CONFLICT (bucket) DO NOTHING", list(keys)
+            )
+            rows = query(
+                db,
+                f"SELECT bucket, next_at FROM pacing WHERE bucket IN (?, ?) ORDER BY bucket{for_update(db, skip_locked=False)}",
+                list(keys),
+            )
             known = {r["bucket"]: r["next_at"] for r in rows}
             at = max([now, *known.values()])
             for key, interval in zip(keys, (self.channel_interval, self.workspace_interval), strict=True):

@@ -16,6 +16,7 @@ import sqlite_utils
 
 from bot.deals.capture import Money
 from bot.deals.model import Deal, Nudge, nudge_from_row, row_to_deal
+from bot.nudges.reminders import REMINDED as REMINDED_BY_MORNING
 from bot.signals.model import BuyerFacts, signals_of
 from bot.storage import query
 
@@ -30,7 +31,8 @@ BUYER_SIGNALS_RULE = (
     "Cancellation asks first, then the biggest deals."
 )
 SLIPPING_RULE = (
-    "Open deals with steps overdue after their nudge reached the rep, up to {missed} days late (then they count "
+    "Open deals with steps overdue after their nudge reached the rep and the rep's own morning reminder listed them, "
+    "up to {missed} days late (then they count "
     "once as missed), biggest amount × steps overdue first: the bigger the spend, the bigger the doubt."
 )
 
@@ -99,7 +101,7 @@ def slipping(
         f"""
         SELECT n.* FROM nudges n JOIN deals d ON d.id = n.deal_id
         WHERE d.team_id = :team AND d.status = 'open' AND n.status IN ({", ".join(f"'{s}'" for s in REMINDED)})
-          AND n.due_date < :today AND n.due_date >= :window
+          AND n.due_date < :today AND n.due_date >= :window AND {REMINDED_BY_MORNING}
         ORDER BY n.due_date, n.id
         """,
         {"team": team_id, "today": today.isoformat(), "window": (today - timedelta(days=MISSED_AFTER)).isoformat()},

@@ -13,7 +13,7 @@ from bot.slack.blocks import VALUE
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges, send_digests
 from tests import engines
-from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP
+from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, TEAM
 from tests.handlers.test_home import dms, home_click, latest, open_home
 
 pytestmark = pytest.mark.both_engines  # the conftest's store: SQLite, and PostgreSQL when a test server is set
@@ -32,6 +32,14 @@ def slipping_deal(slack, coach, clock):
     slack.command("Other Co $9,000")
     clock.now = MONDAY_10
     dispatch_nudges(coach, posting_client(coach.settings), MONDAY_10, Pacer(sleep=lambda _: None))
+    for rep in (REP, OTHER_REP):  # this morning's reminder listed their late steps (as bot.nudges.reminders records)
+        engines.execute(
+            coach.settings,
+            "INSERT INTO reminders (team_id, rep_id, local_date, status, claimed_at, lease_at, sent_at) "
+            "SELECT ?, ?, '2026-11-23', 'sent', ?, ?, ? WHERE NOT EXISTS "
+            "(SELECT 1 FROM reminders WHERE team_id = ? AND rep_id = ? AND local_date = '2026-11-23')",
+            [TEAM, rep, "2026-11-23T08:00:00Z", "2026-11-23T08:00:00Z", "2026-11-23T08:00:00Z", TEAM, rep],
+        )
     return deal_id(coach.settings, "Tiny Co")
 
 

@@ -114,6 +114,8 @@ def test_a_managers_morning_shows_buyer_signals_first_and_slipping_follow_ups_on
     slack.click("signal_flag_concern", str(deal_id(settings, "Globex")), user=MANAGER)
     concern = fake.last("views.open").params["view"]
     slack.submit(concern, {"concern": radio("budget")}, user=MANAGER)
+    assert "Tiny Co" not in section_of(morning(berlin(23, 14))[1], "*Follow-ups slipping*")  # no reminder yet
+    tick(berlin(23, 15, 30))  # 09:30 in New York, the rep's own time zone: their morning reminder
 
     text, blocks = morning(berlin(24, 8, 30))  # Tuesday
     assert text.startswith("Your Deal Coach digest for Tue Nov 24: 3 buyer signals")
@@ -190,6 +192,8 @@ def test_however_big_the_team_the_digest_is_one_message_and_nothing_is_cut_silen
                 outcome={"kind": "win_reason", "reason": "Fast " * 50},
             )
     team.post_due()
+    for rep in reps:  # every rep's morning reminder went: their late steps slip
+        team.remind(rep, date(2026, 11, 23))
     _, blocks = morning(berlin(23, 8, 30))
     assert len(blocks) <= MESSAGE_BLOCKS and fake.violations == []
     assert blocks[-1]["elements"][0]["text"].startswith("Completion = done")  # the last part is there, not cut off

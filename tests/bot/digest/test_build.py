@@ -310,6 +310,7 @@ def texts(blocks: list[dict]) -> str:
 
 def test_the_message_is_ordered_most_urgent_first_and_links_each_posted_deal(store, seeded, team):
     team.remind(REP)
+    team.remind(OTHER_REP)
     text, blocks = digest_message(read(store), team_url=TEAM_URL, tz=BERLIN)
     assert text == (
         "Your Deal Coach digest for Mon Nov 23: 0 buyer signals, 5 deals with follow-ups slipping, 3 at risk, "

@@ -91,6 +91,9 @@ def test_a_step_slips_only_after_its_nudge_and_is_missed_once_when_its_window_pa
         assert slipping(db, team_id=TEAM, today=TODAY) == []  # overdue, but never reached the rep
     team.post_due(TODAY)
     with store.session() as db:
+        assert slipping(db, team_id=TEAM, today=TODAY) == []  # posted, but the rep's own reminder hasn't listed it
+    team.remind(REP)
+    with store.session() as db:
         [tiny] = slipping(db, team_id=TEAM, today=TODAY)
         assert [n.step_id for n in tiny.steps] == ["check-in"]  # the others are more than 14 days late
         assert missed_between(db, team_id=TEAM, after=TODAY - timedelta(days=1), today=TODAY) == 1  # the win, today

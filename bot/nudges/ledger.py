@@ -261,7 +261,7 @@ def mark_unconfirmed(
     how far a history search got, so the next one reads on from there."""
     db.execute(
         "UPDATE posts SET status = 'unconfirmed', error = ?, channel_id = COALESCE(?, channel_id), "
-        "thread_ts = CASE WHEN ? IS NULL THEN thread_ts ELSE NULL END, "
+        "thread_ts = CASE WHEN CAST(? AS TEXT) IS NULL THEN thread_ts ELSE NULL END, "
         "searched_to = COALESCE(?, searched_to) WHERE id = ? AND status = 'sending'",
         [error, channel_id, channel_id, searched_to, post_id],
     )

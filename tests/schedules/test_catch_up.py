@@ -7,13 +7,14 @@ import json
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-import sqlite_utils
+import pytest
 
 from bot.deals.model import mark_live
 from bot.nudges.dispatch import EVENT_TYPE as NUDGE
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests import engines
 from tests.capturing import store_deal
 from tests.conftest import CHANNEL, REP, TEAM
 
@@ -21,10 +22,11 @@ BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN)
 CLOSED = MONDAY_10 - timedelta(days=119)  # a Tuesday: 120 days of outage, counting the close day
 
+pytestmark = pytest.mark.both_engines
+
 
 def steps(settings) -> dict[str, dict]:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return {r["step_id"]: r for r in db["nudges"].rows_where(order_by="id")}
+    return {r["step_id"]: r for r in engines.rows(settings, "SELECT * FROM nudges ORDER BY id")}
 
 
 def test_after_a_120_day_outage_one_reply_names_the_missed_windows_and_carries_only_whats_still_worth_doing(

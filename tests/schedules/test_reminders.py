@@ -9,13 +9,13 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-import sqlite_utils
 
 from bot.nudges.dispatch import Pacer
 from bot.nudges.reminders import EVENT_TYPE as REMINDER
 from bot.nudges.reminders import slipping
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests import engines
 from tests.capturing import store_deal
 from tests.conftest import CHANNEL, OTHER_REP, REP, TEAM
 
@@ -23,6 +23,8 @@ BERLIN = ZoneInfo("Europe/Berlin")
 MONDAY_10 = datetime(2026, 11, 23, 10, 0, tzinfo=BERLIN)
 TUESDAY_9 = datetime(2026, 11, 24, 9, 0, tzinfo=BERLIN)
 LATER = "2027-06-01"
+
+pytestmark = pytest.mark.both_engines
 
 
 @pytest.fixture
@@ -49,14 +51,17 @@ def late_call(coach, clock, fake, tick):
     with coach.store.write() as db:
         db.execute("UPDATE nudges SET due_date = ? WHERE deal_id = ? AND step_id != 'congratulate'", [LATER, deal.id])
     assert len(tick(MONDAY_10).posted) == 1
-    with sqlite_utils.Database(coach.settings.db_path) as db:
-        [row] = db.query("SELECT id FROM nudges WHERE step_id = 'congratulate'")
+    [row] = engines.rows(coach.settings, "SELECT id FROM nudges WHERE step_id = 'congratulate'")
     return row["id"]
 
 
 def reminders(settings) -> list[dict]:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return list(db.query("SELECT * FROM reminders ORDER BY id"))
+    return engines.rows(settings, "SELECT * FROM reminders ORDER BY id")
+
+
+def step(settings, nudge_id: int) -> dict:
+    [row] = engines.rows(settings, "SELECT * FROM nudges WHERE id = ?", [nudge_id])
+    return row
 
 
 def test_the_rep_is_reminded_once_at_the_start_of_their_day_before_the_step_slips_for_managers(
@@ -116,13 +121,11 @@ def test_replan_moves_the_reps_open_steps_forward_and_only_the_rep_may(coach, fa
     refused = slack.click("reminder_replan", str(row["id"]), user=OTHER_REP)
     assert refused.status == 200
     assert "Only the rep" in fake.last("response_url").params["text"]
-    with sqlite_utils.Database(settings.db_path) as db:
-        assert db["nudges"].get(late_call)["due_date"] == "2026-11-23"
+    assert step(settings, late_call)["due_date"] == "2026-11-23"
 
     slack.click("reminder_replan", str(row["id"]), user=REP)
-    with sqlite_utils.Database(settings.db_path) as db:
-        step = db["nudges"].get(late_call)
-    assert (step["status"], step["due_date"]) == ("planned", "2026-11-24")  # a fresh nudge today
+    replanned = step(settings, late_call)
+    assert (replanned["status"], replanned["due_date"]) == ("planned", "2026-11-24")  # a fresh nudge today
     update = fake.last("chat.update").params
     assert update["ts"] == row["ts"] and "Re-planned: 1 follow-up now due Tue Nov 24" in update["text"]
     with coach.store.session() as db:

@@ -7,7 +7,6 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlite_utils
 
 from bot.coach import Coach
 from bot.deals.announcements import EVENT_TYPE as ANNOUNCED
@@ -15,10 +14,13 @@ from bot.nudges.dispatch import EVENT_TYPE as NUDGE
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests import engines
 from tests.capturing import store_deal
 from tests.conftest import CHANNEL, REP, TEAM
 
 MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
+
+pytestmark = pytest.mark.both_engines
 
 
 def coach_for(coach: Coach, nudges_in: str) -> Coach:
@@ -76,6 +78,5 @@ def test_nudges_go_to_the_channel_or_the_owners_dm_when_configured(coach, clock,
     assert "thread_ts" not in call.params
     [(channel, ts)] = [key for key, m in fake.messages.items() if m.get("metadata", {}).get("event_type") == NUDGE]
     assert channel == where and report.posted
-    with sqlite_utils.Database(coach.settings.db_path) as db:
-        [post] = list(db.query("SELECT channel_id, ts, thread_ts FROM posts WHERE kind = 'nudges'"))
+    [post] = engines.rows(coach.settings, "SELECT channel_id, ts, thread_ts FROM posts WHERE kind = 'nudges'")
     assert (post["channel_id"], post["ts"], post["thread_ts"]) == (where, ts, None)

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from bot.slack.pacing import MARGIN, SharedPacer
-from bot.storage import Store
+from bot.storage import open_store
 
 
 class Wall:
@@ -21,16 +21,20 @@ class Wall:
         self.now += seconds
 
 
+pytestmark = pytest.mark.both_engines
+
+
 @pytest.fixture
-def two_processes(tmp_path):
-    """Two pacers on one database file, each with its own connection, as `serve` and a `tick` have."""
+def two_processes(settings):
+    """Two pacers on one database, each with its own store (its own connections), as `serve` and a `tick` have."""
     wall = Wall()
-    pacers = []
-    for _ in range(2):
-        store = Store(tmp_path / "paces.db")
+    stores = [open_store(settings) for _ in range(2)]
+    for store in stores:
         store.migrate()
-        pacers.append(SharedPacer(store, per_minute=120, clock=lambda: wall.now, sleep=wall.sleep))
-    return wall, pacers
+    yield wall, [SharedPacer(store, per_minute=120, clock=lambda: wall.now, sleep=wall.sleep) for store in stores]
+    if settings.database_url:
+        for store in stores:
+            store.close()  # their pools' connections, before the schema is dropped
 
 
 def test_two_processes_posting_to_one_channel_keep_a_second_apart(two_processes):

@@ -13,7 +13,8 @@ row that stands for it is claimed before anything goes out (see README "Exactly 
    confirmed. Missing (the whole window was read): it is posted afresh. Anything short of that (rate limited,
    more pages than one run reads): still unknown; what was read is kept and the next run goes on from there.
    A reply in a thread (a nudge under its deal's message) is looked for in that thread's replies
-   (conversations.replies, oldest first), since a channel's history leaves thread replies out.
+   (conversations.replies, oldest first), since a channel's history leaves thread replies out. Every such
+   lookup (a post by its metadata, a shared file by its id) is one paged `search` over a `Reader`.
 """
 
 from __future__ import annotations
@@ -23,11 +24,11 @@ import socket
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
-from typing import Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -60,6 +61,8 @@ UNDELIVERABLE = frozenset(
 )
 # History errors meaning the channel is gone or closed to us: the message can't be found there, nor posted again.
 HISTORY_GONE = frozenset({"channel_not_found", "not_in_channel", "team_access_not_granted"})
+CHANNEL_GONE = {code: True for code in HISTORY_GONE}  # a Reader's `missing`: Missing(gone=True)
+THREAD_GONE = {**CHANNEL_GONE, "thread_not_found": False}  # its parent deleted: the reply isn't there either
 AMBIGUOUS_ERRORS = (TimeoutError, socket.timeout, urllib.error.URLError, ConnectionError, http.client.HTTPException)
 NON_JSON = "Received a response in a non-JSON format"  # slack_sdk's error for an HTML error page
 
@@ -237,8 +240,8 @@ class Missing:
 
 @dataclass(frozen=True)
 class Unsure:
-    """Only part of the window was read: still unknown. `searched_to`: the oldest ts read so far, from which the
-    next run reads on (None: nothing read yet)."""
+    """Only part of the window was read: still unknown. `searched_to`: how far the search read (history: the oldest
+    ts; a thread's replies: the newest), from which the next run reads on (None: nothing read yet)."""
 
     error: str
     searched_to: str | None
@@ -264,6 +267,76 @@ def window(claimed_at: str, lease: timedelta) -> tuple[Decimal, Decimal]:
     return start - skew, start + Decimal(int(lease.total_seconds())) + skew
 
 
+@dataclass(frozen=True)
+class Reader:
+    """One conversation read page by page: which Slack read (`call`, a WebClient method) with the arguments every page
+    repeats, and how its pages run. History comes newest first, so a search's progress is the oldest ts it read
+    (`progress=min`); a thread's replies come oldest first, so it is the newest (`max`); None keeps none (the whole
+    conversation is read each time). `missing`: the errors saying the message can't be there, each with whether
+    the conversation itself is gone. `parent`: a thread's parent, which every page of replies repeats and which is
+    never the message looked for."""
+
+    name: str  # how an Unsure names what it was reading: "history" or "replies"
+    call: Callable[..., Any]
+    args: Mapping[str, Any]
+    missing: Mapping[str, bool]
+    progress: Callable[[Iterable[Decimal]], Decimal] | None = None
+    parent: str | None = None
+
+
+def search(
+    reader: Reader,
+    matches: Callable[[dict], bool],
+    *,
+    patience: Patience,
+    searched_to: str | None = None,
+    pages: int = HISTORY_PAGES,
+) -> Search:
+    """Step 4's one paged search: the first message `matches` accepts, `reader`'s pages read in order. Missing only
+    once the last page was read (or the conversation is gone); a rate limit, an error, a timeout or more than
+    `pages` pages leave it Unsure, carrying how far it read (`searched_to`, moved on by `reader.progress`) so the
+    next run reads on from there. A short 429 is waited out and the same page asked again."""
+    cursor, read, waits = None, 0, 0
+    while read < pages:
+        try:
+            page = reader.call(**reader.args, limit=HISTORY_PAGE, cursor=cursor)
+        except SlackApiError as exc:
+            code = error_code(exc)
+            if status_of(exc) == 429:
+                if waits < SHORT_WAITS_PER_POST and patience.wait(retry_after(exc)):
+                    waits += 1
+                    continue  # the same page again, after the wait Slack asked for
+                return Unsure(f"{reader.name} rate limited", searched_to)
+            if code in reader.missing:
+                return Missing(gone=reader.missing[code])
+            return Unsure(f"{reader.name}: {code or status_of(exc)}", searched_to)
+        except AMBIGUOUS_ERRORS as exc:
+            return Unsure(f"{reader.name}: {type(exc).__name__}", searched_to)
+        read += 1
+        messages = [m for m in page.get("messages") or [] if reader.parent is None or m.get("ts") != reader.parent]
+        for message in messages:
+            if matches(message):
+                return Found(reader.args["channel"], message["ts"])
+        if messages and reader.progress:
+            searched_to = str(reader.progress(Decimal(m["ts"]) for m in messages))
+        cursor = (page.get("response_metadata") or {}).get("next_cursor")
+        if not page.get("has_more"):
+            return Missing()
+        if not cursor:
+            return Unsure(f"{reader.name}: more to read but no cursor", searched_to)
+    return Unsure(f"more than {pages} pages of {reader.name} this run", searched_to)
+
+
+def carries(event_type: str, key: str, value: int) -> Callable[[dict], bool]:
+    """A message whose metadata (see `metadata`) is of `event_type` with {key: value} in its payload."""
+
+    def matches(message: dict) -> bool:
+        meta = message.get("metadata") or {}
+        return meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get(key) == value
+
+    return matches
+
+
 def find_posted(
     client: WebClient,
     channel: str,
@@ -275,106 +348,40 @@ def find_posted(
     lease: timedelta = LEASE,
 ) -> Search:
     """The message whose metadata carries {key: claim.id}, in `channel` (a user id means the bot's DM with them),
-    read newest first from where the last search stopped (or the window's end) down to the window's start."""
-    value, searched_to = claim.id, claim.searched_to
-    oldest, latest = window(claim.claimed_at, lease)
+    within the claim's window: a channel's history read newest first, down from where the last search stopped (or
+    the window's end); a thread's replies (`claim.thread_ts`) oldest first, on from the newest ts an earlier search
+    reached. A thread that is gone (its parent deleted) means the reply is not there either."""
     try:
         if channel.startswith(("U", "W")):
             user = channel
             channel = read_patiently(lambda: client.conversations_open(users=user), patience)["channel"]["id"]
     except SlackApiError as exc:
-        return Unsure(f"conversations.open: {error_code(exc) or status_of(exc)}", searched_to)
+        return Unsure(f"conversations.open: {error_code(exc) or status_of(exc)}", claim.searched_to)
     except AMBIGUOUS_ERRORS as exc:
-        return Unsure(f"conversations.open: {type(exc).__name__}", searched_to)
-    if getattr(claim, "thread_ts", None):
-        return _find_reply(client, channel, claim, event_type=event_type, key=key, patience=patience, lease=lease)
-    upper = Decimal(searched_to) if searched_to else latest
-    cursor, pages, waits = None, 0, 0
-    while pages < HISTORY_PAGES:
-        try:
-            page = client.conversations_history(
-                channel=channel,
-                oldest=str(oldest),
-                latest=str(upper),
-                include_all_metadata=True,
-                limit=HISTORY_PAGE,
-                cursor=cursor,
-            )
-        except SlackApiError as exc:
-            code = error_code(exc)
-            if status_of(exc) == 429:
-                if waits < SHORT_WAITS_PER_POST and patience.wait(retry_after(exc)):
-                    waits += 1
-                    continue  # the same page again, after the wait Slack asked for
-                return Unsure("history rate limited", searched_to)
-            if code in HISTORY_GONE:
-                return Missing(gone=True)
-            return Unsure(f"history: {code or status_of(exc)}", searched_to)
-        except AMBIGUOUS_ERRORS as exc:
-            return Unsure(f"history: {type(exc).__name__}", searched_to)
-        pages += 1
-        messages = page.get("messages") or []
-        for message in messages:
-            meta = message.get("metadata") or {}
-            if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get(key) == value:
-                return Found(channel, message["ts"])
-        if messages:
-            searched_to = str(min(Decimal(m["ts"]) for m in messages))
-        cursor = (page.get("response_metadata") or {}).get("next_cursor")
-        if not page.get("has_more"):
-            return Missing()
-        if not cursor:
-            return Unsure("history has more but gave no cursor", searched_to)
-    return Unsure(f"more than {HISTORY_PAGES} pages of history this run", searched_to)
-
-
-def _find_reply(
-    client: WebClient, channel: str, claim: Claim, *, event_type: str, key: str, patience: Patience, lease: timedelta
-) -> Search:
-    """find_posted for a thread reply: the thread's replies within the claim's window, oldest first, read on from
-    the newest ts an earlier search reached. A thread that is gone (its parent deleted) means the reply is not
-    there either."""
-    value, searched_to = claim.id, claim.searched_to
+        return Unsure(f"conversations.open: {type(exc).__name__}", claim.searched_to)
     oldest, latest = window(claim.claimed_at, lease)
-    lower = max(oldest, Decimal(searched_to)) if searched_to else oldest
-    cursor, pages, waits = None, 0, 0
-    while pages < HISTORY_PAGES:
-        try:
-            page = client.conversations_replies(
-                channel=channel,
-                ts=claim.thread_ts,
-                oldest=str(lower),
-                latest=str(latest),
-                include_all_metadata=True,
-                limit=HISTORY_PAGE,
-                cursor=cursor,
-            )
-        except SlackApiError as exc:
-            code = error_code(exc)
-            if status_of(exc) == 429:
-                if waits < SHORT_WAITS_PER_POST and patience.wait(retry_after(exc)):
-                    waits += 1
-                    continue
-                return Unsure("replies rate limited", searched_to)
-            if code in HISTORY_GONE or code == "thread_not_found":
-                return Missing(gone=code != "thread_not_found")
-            return Unsure(f"replies: {code or status_of(exc)}", searched_to)
-        except AMBIGUOUS_ERRORS as exc:
-            return Unsure(f"replies: {type(exc).__name__}", searched_to)
-        pages += 1
-        messages = [m for m in page.get("messages") or [] if m.get("ts") != claim.thread_ts]  # the parent comes too
-        for message in messages:
-            meta = message.get("metadata") or {}
-            if meta.get("event_type") == event_type and (meta.get("event_payload") or {}).get(key) == value:
-                return Found(channel, message["ts"])
-        if messages:
-            searched_to = str(max(Decimal(m["ts"]) for m in messages))
-        cursor = (page.get("response_metadata") or {}).get("next_cursor")
-        if not page.get("has_more"):
-            return Missing()
-        if not cursor:
-            return Unsure("replies have more but gave no cursor", searched_to)
-    return Unsure(f"more than {HISTORY_PAGES} pages of replies this run", searched_to)
+    searched_to = Decimal(claim.searched_to) if claim.searched_to else None
+    read = {"channel": channel, "include_all_metadata": True}
+    if getattr(claim, "thread_ts", None):
+        lower = max(oldest, searched_to) if searched_to else oldest
+        reader = Reader(
+            "replies",
+            client.conversations_replies,
+            {**read, "ts": claim.thread_ts, "oldest": str(lower), "latest": str(latest)},
+            THREAD_GONE,
+            progress=max,
+            parent=claim.thread_ts,
+        )
+    else:
+        upper = searched_to if searched_to is not None else latest
+        reader = Reader(
+            "history",
+            client.conversations_history,
+            {**read, "oldest": str(oldest), "latest": str(upper)},
+            CHANNEL_GONE,
+            progress=min,
+        )
+    return search(reader, carries(event_type, key, claim.id), patience=patience, searched_to=claim.searched_to)
 
 
 # -- a file shared into a thread once (the welcome kit) ----------------------------------------------------
@@ -449,32 +456,12 @@ def share_once(
             return Unknown(type(exc).__name__)
 
 
-def find_shared(
-    client: WebClient, file_id: str, *, channel: str, thread_ts: str, patience: Patience, pages: int = HISTORY_PAGES
-) -> Search:
+def find_shared(client: WebClient, file_id: str, *, channel: str, thread_ts: str, patience: Patience) -> Search:
     """Step 4 for a file: the reply in the thread that carries `file_id`. Missing only once the whole thread was
-    read (or the channel is gone); a rate limit or a thread longer than `pages` pages leaves it Unsure."""
-    cursor, read, waits = None, 0, 0
-    while read < pages:
-        try:
-            page = client.conversations_replies(channel=channel, ts=thread_ts, limit=HISTORY_PAGE, cursor=cursor)
-        except SlackApiError as exc:
-            code = error_code(exc)
-            if status_of(exc) == 429:
-                if waits < SHORT_WAITS_PER_POST and patience.wait(retry_after(exc)):
-                    waits += 1
-                    continue
-                return Unsure("replies rate limited", None)
-            if code in HISTORY_GONE:
-                return Missing(gone=True)
-            return Unsure(f"replies: {code or status_of(exc)}", None)
-        except AMBIGUOUS_ERRORS as exc:
-            return Unsure(f"replies: {type(exc).__name__}", None)
-        read += 1
-        for message in page.get("messages") or []:
-            if any((f or {}).get("id") == file_id for f in message.get("files") or []):
-                return Found(channel, message["ts"])
-        cursor = (page.get("response_metadata") or {}).get("next_cursor")
-        if not page.get("has_more") or not cursor:
-            return Missing() if not page.get("has_more") else Unsure("replies have more but gave no cursor", None)
-    return Unsure(f"more than {pages} pages of replies", None)
+    read (or the channel is gone); a rate limit or a thread longer than one run reads leaves it Unsure."""
+    reader = Reader(
+        "replies", client.conversations_replies, {"channel": channel, "ts": thread_ts}, CHANNEL_GONE, parent=thread_ts
+    )
+    return search(
+        reader, lambda m: any((f or {}).get("id") == file_id for f in m.get("files") or []), patience=patience
+    )

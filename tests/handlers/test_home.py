@@ -8,18 +8,19 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-import sqlite_utils
 
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
-from tests import signing
+from tests import engines, signing
 from tests.capturing import store_deal
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP, SECRET, TEAM
 
 MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 TODAY, LAST_WEEK, TOMORROW, LATER = "2026-11-23", "2026-11-16", "2026-11-24", "2027-06-01"
 LEAD = "U0LEAD"
+
+pytestmark = pytest.mark.both_engines
 
 
 @pytest.fixture
@@ -50,16 +51,25 @@ def capture(coach, clock):
 
 def plan(settings, deal_id: int, due: dict[str, str]) -> dict[str, int]:
     """Move the deal's steps: those named to the dates given, every other one far away. Returns step -> nudge id."""
-    with sqlite_utils.Database(settings.db_path) as db:
-        db.execute("UPDATE nudges SET due_date = ? WHERE deal_id = ?", [LATER, deal_id])
-        for step_id, day in due.items():
-            db.execute("UPDATE nudges SET due_date = ? WHERE deal_id = ? AND step_id = ?", [day, deal_id, step_id])
-        return {r["step_id"]: r["id"] for r in db["nudges"].rows_where("deal_id = ?", [deal_id])}
+    engines.execute(settings, "UPDATE nudges SET due_date = ? WHERE deal_id = ?", [LATER, deal_id])
+    for step_id, day in due.items():
+        engines.execute(
+            settings, "UPDATE nudges SET due_date = ? WHERE deal_id = ? AND step_id = ?", [day, deal_id, step_id]
+        )
+    return {r["step_id"]: r["id"] for r in engines.rows(settings, "SELECT * FROM nudges WHERE deal_id = ?", [deal_id])}
+
+
+def everything(settings) -> tuple[list[dict], list[dict]]:
+    """Every step and deal, to show a refused click changed nothing."""
+    return (
+        engines.rows(settings, "SELECT * FROM nudges ORDER BY id"),
+        engines.rows(settings, "SELECT * FROM deals ORDER BY id"),
+    )
 
 
 def nudge(settings, nudge_id: int) -> dict:
-    with sqlite_utils.Database(settings.db_path) as db:
-        return db["nudges"].get(nudge_id)
+    [row] = engines.rows(settings, "SELECT * FROM nudges WHERE id = ?", [nudge_id])
+    return row
 
 
 def open_home(slack, user: str = REP, *, tab: str = "home", team: str = TEAM):
@@ -230,24 +240,23 @@ def test_the_home_tab_follows_a_new_deal_once_opened(capture, slack, fake):
 def test_a_manager_sees_the_team_and_the_deals_at_risk_before_their_own_nudges(capture, settings, slack, fake, clock):
     big = capture("Initech", "$250k")
     ids = plan(settings, big.id, {"congratulate": "2026-11-02", "next-steps": LAST_WEEK, "team-gift": TODAY})
-    with sqlite_utils.Database(settings.db_path) as db:  # of the last 30 days' steps: one done, one overdue
-        db.execute(
-            "UPDATE nudges SET status = 'done', resolved_by = ?, resolved_at = ? WHERE id = ?",
-            [REP, "2026-11-20T10:00:00+00:00", ids["congratulate"]],
-        )
-    with sqlite_utils.Database(settings.db_path) as db:  # the rep's morning reminder went: late steps slip
-        at = MONDAY_10.isoformat()
-        db.execute(
-            "INSERT INTO reminders (team_id, rep_id, local_date, status, claimed_at, lease_at, sent_at) "
-            "VALUES (?, ?, ?, 'sent', ?, ?, ?)",
-            [TEAM, REP, TODAY, at, at, at],
-        )
+    engines.execute(  # of the last 30 days' steps: one done, one overdue
+        settings,
+        "UPDATE nudges SET status = 'done', resolved_by = ?, resolved_at = ? WHERE id = ?",
+        [REP, "2026-11-20T10:00:00+00:00", ids["congratulate"]],
+    )
+    at = MONDAY_10.isoformat()  # the rep's morning reminder went: late steps slip
+    engines.execute(
+        settings,
+        "INSERT INTO reminders (team_id, rep_id, local_date, status, claimed_at, lease_at, sent_at) "
+        "VALUES (?, ?, ?, 'sent', ?, ?, ?)",
+        [TEAM, REP, TODAY, at, at, at],
+    )
     quiet = capture("Globex", "$20k", owner=OTHER_REP, at=MONDAY_10 - timedelta(days=20))
     plan(settings, quiet.id, {})
     helped = capture("Hooli", "$30k", owner=OTHER_REP)
     helped_ids = plan(settings, helped.id, {"congratulate": TODAY})
-    with sqlite_utils.Database(settings.db_path) as db:
-        db.execute("UPDATE nudges SET assignee_id = ? WHERE id = ?", [MANAGER, helped_ids["congratulate"]])
+    engines.execute(settings, "UPDATE nudges SET assignee_id = ? WHERE id = ?", [MANAGER, helped_ids["congratulate"]])
     clock.now = MONDAY_10
 
     open_home(slack, MANAGER)
@@ -424,12 +433,10 @@ def test_someone_else_clicking_a_home_button_changes_nothing_and_is_told_by_dm(
     deal = capture()
     ids = plan(settings, deal.id, {"congratulate": TODAY})
     tick(MONDAY_10)
-    with sqlite_utils.Database(settings.db_path) as db:
-        before = list(db["nudges"].rows_where(order_by="id")), list(db["deals"].rows)
+    before = everything(settings)
     value = str(deal.id) if action_id.startswith(("deal", "open")) else str(ids["congratulate"])
     home_click(slack, action_id, value, user=OTHER_REP)
-    with sqlite_utils.Database(settings.db_path) as db:
-        assert (list(db["nudges"].rows_where(order_by="id")), list(db["deals"].rows)) == before
+    assert everything(settings) == before
     assert dms(fake, OTHER_REP) == [explanation]
     assert fake.calls_to("chat.update") == [] and fake.calls_to("views.open") == []
     assert fake.calls_to("views.publish") == []  # OTHER_REP never opened Home

@@ -16,6 +16,12 @@ LABELS = {
 }
 
 
+TAKES_TIME = (
+    "Outcomes take time: a deal closed in the last few weeks has hardly had the chance to go live, give a testimonial "
+    "or refer anyone yet, in either group."
+)
+
+
 def _cell(group: Group, outcome: str) -> str:
     rate = group.rate(outcome)
     return f"{group.outcomes[outcome]} ({rate:.0%})" if rate is not None else "–"
@@ -47,8 +53,9 @@ def markdown(c: Comparison, *, scope: str = "") -> str:
     lines = [
         f"# Does the coaching work? Deals closed {c.since:%Y-%m-%d} to {c.until:%Y-%m-%d}{scope}",
         "",
-        "Deals whose early steps (the Affirm stage: congratulate, next steps, thank-you…) were all done by their due "
-        "day, against deals where any was done late or is still owed past it, and what happened to them since.",
+        "Deals whose early steps due so far (the Affirm stage: congratulate, next steps, thank-you…) were all done by "
+        "their due day, against deals where any was done late or is still owed past it, and what happened to them "
+        f"since. {TAKES_TIME}",
         "",
         "| early steps | deals | " + " | ".join(LABELS[o] for o in OUTCOMES) + " |",
         "|---|---:|" + "---:|" * len(OUTCOMES),

@@ -324,7 +324,10 @@ def digest_message(
 
     if d.reps:
         blocks.append(divider())
-        heading = f":bar_chart: *Follow-ups by rep* (done {_window(d)}, overdue, due today, completion)"
+        heading = (  # overdue as slipping counts it: the at-risk list above counts a step from its due day
+            f":bar_chart: *Follow-ups by rep* (done {_window(d)}, overdue after the rep's own reminder, due today, "
+            "completion)"
+        )
         blocks += _pack(heading, [rep_line(rep) for rep in d.reps[:TOP_REPS]], len(d.reps))
 
     numbers = numbers_blocks(d)

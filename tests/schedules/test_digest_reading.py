@@ -91,3 +91,11 @@ def test_a_one_week_trend_names_its_week_once(week):
     numbers = "\n".join(text_of(b) for b in part(week, "*The numbers*"))
     assert "completion by week: 0% (the week of Mon Nov 23)" in numbers
     assert "weeks of Mon Nov 23 to Mon Nov 23" not in numbers
+
+
+def test_follow_ups_by_rep_says_which_overdue_it_counts(week):
+    """The at-risk list counts a step overdue from its due day; the rep's line counts only what the rep's reminder
+    listed (Tuesday's steps aren't yet): the heading says so, so the two counts side by side both read true."""
+    by_rep = "\n".join(text_of(b) for b in part(week, "*Follow-ups by rep*"))
+    assert "overdue after the rep's own reminder, due today, completion)" in by_rep
+    assert f"<@{REP}> · 0 done · 4 overdue" in by_rep  # the four calls the reminder listed, not Tuesday's steps

@@ -135,6 +135,9 @@ def reminded_at(db: sqlite_utils.Database, *, team_id: str, rep_id: str) -> date
 # -- the message -----------------------------------------------------------------------------------------------
 
 
+PLURAL_ASK = "Do them, snooze them or skip them here, or re-plan them all."
+
+
 def reminder_message(
     reminder_id: int, rep_id: str, items: list[tuple[Nudge, Deal]], *, is_late=lambda nudge, deal: True
 ) -> tuple[str, list[dict]]:
@@ -154,7 +157,10 @@ def reminder_message(
     else:
         heading = f"Good morning. {late} of your follow-ups {are(late)} overdue and {today} {are(today)} due today"
     blocks: list[dict] = [
-        section(f":sunrise: *{heading}.* Do them, snooze them or skip them here, or re-plan them all."),
+        section(
+            f":sunrise: *{heading}.* "
+            + ("Do it, snooze it or skip it here, or re-plan it." if count == 1 else PLURAL_ASK)
+        ),
     ]
     for nudge, deal in items[:MAX_LISTED]:
         blocks.append(section(f"*{nudge_title(nudge, deal)}*"))

@@ -83,7 +83,7 @@ def at_risk_rule(large_deal: Decimal, quiet_days: int) -> str:
     return (
         f"Large deals ({large_deal:,.0f} or more, in the deal's own currency) with an early touch overdue (the first "
         f"days' touches, or anything due before go-live), counted from its due day, oldest first; then open deals "
-        f"with no step done for {quiet_days}+ days."
+        f"with no step done or touch logged for {quiet_days}+ days."
     )
 
 

@@ -73,7 +73,7 @@ def test_at_risk_states_its_rule_and_what_to_do_like_the_other_lists(week):
     rule = text_of(at_risk[-1])
     assert at_risk[-1]["type"] == "context"
     assert "Large deals (100,000 or more, in the deal's own currency) with an early touch overdue" in rule
-    assert "no step done for 14+ days" in rule
+    assert "no step done or touch logged for 14+ days" in rule
 
 
 def test_a_slipping_deal_without_a_menu_is_not_told_to_press_one(week):
@@ -99,3 +99,35 @@ def test_follow_ups_by_rep_says_which_overdue_it_counts(week):
     by_rep = "\n".join(text_of(b) for b in part(week, "*Follow-ups by rep*"))
     assert "overdue after the rep's own reminder, due today, completion)" in by_rep
     assert f"<@{REP}> · 0 done · 4 overdue" in by_rep  # the four calls the reminder listed, not Tuesday's steps
+
+
+def test_a_touch_logged_outside_the_plan_keeps_a_deal_off_gone_quiet(slack, fake, coach, clock):
+    """Nothing clicked in the plan for twenty days, but the rep logged yesterday's call with Log a touch: the deal
+    has not gone quiet, and the digest doesn't say "no touch for 20 days"."""
+    from bot.slack.blocks import VALUE
+    from tests import engines
+
+    fake.users[MANAGER] = {"tz": "Europe/Berlin"}
+    client = posting_client(coach.settings)
+    clock.now = berlin(2)
+    slack.command("Quiet Co $20k contact: Quinn")
+    slack.command("Silent Co $20k contact: Sam")
+    clock.now = berlin(23, 8)
+    [quiet] = engines.rows(coach.settings, "SELECT id FROM deals WHERE account = 'Quiet Co'")
+    slack.click("signal_log_touch", str(quiet["id"]))
+    view = fake.last("views.open").params["view"]
+
+    def radio(value: str) -> dict:
+        return {VALUE: {"type": "radio_buttons", "selected_option": {"value": value, "text": {"type": "plain_text"}}}}
+
+    when = {VALUE: {"type": "datepicker", "selected_date": "2026-11-22"}}
+    slack.submit(view, {"when": when, "medium": radio("call"), "sentiment": radio("neutral")}, view_id="V0TOUCH")
+    assert engines.rows(coach.settings, "SELECT kind FROM signals") == [{"kind": "touch"}]
+
+    clock.now = berlin(23, 8, 30)
+    fake.epoch = clock.now.timestamp()
+    send_digests(coach, client, clock.now)
+    [post] = [c for c in fake.posts_of(EVENT_TYPE) if c.params["channel"] == MANAGER]
+    at_risk = "\n".join(text_of(b) for b in part(post.params["blocks"], "*At risk of buyer's remorse*"))
+    assert "Silent Co" in at_risk and "no touch for 20 days" in at_risk  # nothing done, nothing logged
+    assert "Quiet Co" not in at_risk  # a call yesterday, logged: not quiet

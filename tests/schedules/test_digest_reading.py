@@ -14,6 +14,8 @@ from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges, send_digests
 from tests.conftest import MANAGER, REP
 
+pytestmark = pytest.mark.both_engines  # the at-risk and quiet queries run on PostgreSQL too when a server is set
+
 BERLIN = ZoneInfo("Europe/Berlin")
 
 

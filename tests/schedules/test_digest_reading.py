@@ -3,6 +3,7 @@ to do, and nothing asks for a button that isn't there."""
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -12,7 +13,7 @@ from bot.digest.delivery import EVENT_TYPE
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges, send_digests
-from tests.conftest import MANAGER, REP
+from tests.conftest import MANAGER, REP, TEAM
 
 pytestmark = pytest.mark.both_engines  # the at-risk and quiet queries run on PostgreSQL too when a server is set
 
@@ -133,3 +134,7 @@ def test_a_touch_logged_outside_the_plan_keeps_a_deal_off_gone_quiet(slack, fake
     at_risk = "\n".join(text_of(b) for b in part(post.params["blocks"], "*At risk of buyer's remorse*"))
     assert "Silent Co" in at_risk and "no touch for 20 days" in at_risk  # nothing done, nothing logged
     assert "Quiet Co" not in at_risk  # a call yesterday, logged: not quiet
+
+    coach.open_home(client, MANAGER, team_id=TEAM)  # the manager's Home lists the same deals, by the same rule
+    home = json.dumps(fake.last("views.publish").params["view"]["blocks"])
+    assert "Silent Co" in home and "Quiet Co" not in home and "no step done or touch logged for 14+ days" in home

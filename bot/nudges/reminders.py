@@ -172,7 +172,7 @@ def reminder_message(
         {
             "type": "actions",
             "block_id": f"reminder_{reminder_id}",
-            "elements": [button(REPLAN, "Re-plan them", str(reminder_id), "primary")],
+            "elements": [button(REPLAN, "Re-plan it" if count == 1 else "Re-plan them", str(reminder_id), "primary")],
         }
     )
     titles = "; ".join(nudge_title(n, d) for n, d in items[:MAX_LISTED])

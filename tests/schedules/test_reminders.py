@@ -73,6 +73,7 @@ def test_the_rep_is_reminded_once_at_the_start_of_their_day_before_the_step_slip
     shown = json.dumps(call.params["blocks"], ensure_ascii=False)
     assert "Call Jane Doe to congratulate Acme Rockets" in shown and "was due Mon Nov 23" in shown
     assert "1 of your follow-ups is overdue.* Do it, snooze it or skip it here, or re-plan it." in shown
+    assert '"text": "Re-plan it"' in shown
     ids = [e["action_id"] for b in call.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert {"nudge_done", "nudge_snooze", "nudge_skip", "reminder_replan"} <= set(ids)
     [row] = reminders(settings)

@@ -87,7 +87,7 @@ def csv_text(c: Comparison) -> str:
 
 
 def digest_lines(c: Comparison) -> list[str]:
-    """The monthly summary in the managers' digest: two lines and the caveat."""
+    """The monthly summary in the managers' digest: two lines, the caveat, and that last month's deals are young."""
     head = f"*Does the coaching work?* Deals closed {c.since:%b %-d} to {c.until:%b %-d}"
     rows = [
         f"early steps {name}: {group.deals} deal{'s' if group.deals != 1 else ''}, "
@@ -95,4 +95,4 @@ def digest_lines(c: Comparison) -> list[str]:
         f"{_cell(group, 'referral')} referred"
         for name, group in ((ON_TIME, c.on_time), (LATE, c.late))
     ]
-    return [f"• {head}: " + "; ".join(rows) + f". {caveat(c)}"]
+    return [f"• {head}: " + "; ".join(rows) + f". {caveat(c)} {TAKES_TIME}"]

@@ -138,3 +138,19 @@ def test_a_touch_logged_outside_the_plan_keeps_a_deal_off_gone_quiet(slack, fake
     coach.open_home(client, MANAGER, team_id=TEAM)  # the manager's Home lists the same deals, by the same rule
     home = json.dumps(fake.last("views.publish").params["view"]["blocks"])
     assert "Silent Co" in home and "Quiet Co" not in home and "no step done or touch logged for 14+ days" in home
+
+
+def test_the_monthly_coaching_summary_says_last_months_deals_are_too_young_for_most_outcomes(slack, fake, coach, clock):
+    """December's first digest compares November's deals: none can have given a testimonial yet, and it says so
+    rather than leave '0 (0%) gave a testimonial' to be read as the coaching failing."""
+    fake.users[MANAGER] = {"tz": "Europe/Berlin"}
+    clock.now = berlin(2)
+    slack.command("Acme Rockets $120k")
+    for clock.now in (berlin(30, 8, 30), datetime(2026, 12, 1, 8, 30, tzinfo=BERLIN)):  # the month's first: Tuesday
+        fake.epoch = clock.now.timestamp()
+        send_digests(coach, posting_client(coach.settings), clock.now)
+    post = [c for c in fake.posts_of(EVENT_TYPE) if c.params["channel"] == MANAGER][-1]
+    numbers = "\n".join(text_of(b) for b in part(post.params["blocks"], "*The numbers*"))
+    assert "*Does the coaching work?* Deals closed Nov 1 to Nov 30" in numbers
+    assert "0 (0%) gave a testimonial" in numbers
+    assert "Outcomes take time: a deal closed in the last few weeks has hardly had the chance" in numbers

@@ -13,13 +13,14 @@ rule (`bot.nudges.ledger.RESOLVABLE`), not a stat. Pure queries, no Slack. Times
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 import sqlite_utils
 
 from bot.deals.model import ACTIONABLE, OPEN, Deal, row_to_deal, sql_list
 from bot.health.rules import UNHEALTHY_STEP
+from bot.signals.model import TOUCH
 from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
 
@@ -94,7 +95,7 @@ def at_risk(
     db: sqlite_utils.Database, *, team_id: str, now: datetime, today: date, large_deal: Decimal, quiet_days: int
 ) -> list[AtRisk]:
     """Large deals that aren't healthy (bot.health.rules: early touches overdue; oldest first), then deals gone quiet
-    (longest first)."""
+    (longest first): no step done and no touch logged (a call or meeting outside the plan) for `quiet_days`."""
     sick = query(  # the deals' rows with why they are unhealthy, in one query (the digest reads 10,000 deals)
         db,
         f"""
@@ -110,14 +111,23 @@ def at_risk(
         db,
         f"""
         SELECT d.*, (SELECT MAX(m.resolved_at) FROM nudges m
-                     WHERE m.deal_id = d.id AND m.status = 'done') AS last_done
+                     WHERE m.deal_id = d.id AND m.status = 'done') AS last_done,
+                    (SELECT MAX(s.happened_on) FROM signals s
+                     WHERE s.deal_id = d.id AND s.kind = :touch) AS last_touch
         FROM deals d
         WHERE d.team_id = :team AND d.status = 'open' AND d.created_at <= :cutoff
           AND NOT EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id AND n.status = 'done'
                           AND n.resolved_at > :cutoff)
+          AND NOT EXISTS (SELECT 1 FROM signals s WHERE s.deal_id = d.id AND s.kind = :touch
+                          AND s.happened_on > :cutoff_day)
           AND EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id AND n.status IN ({sql_list(OPEN)}))
         """,
-        {"team": team_id, "cutoff": cutoff},
+        {
+            "team": team_id,
+            "cutoff": cutoff,
+            "touch": TOUCH,
+            "cutoff_day": (today - timedelta(days=quiet_days)).isoformat(),
+        },
     )
     flagged: dict[int, AtRisk] = {}
     for row in sick:
@@ -127,6 +137,8 @@ def at_risk(
     for row in quiet:
         deal = row_to_deal(row)
         since = parse_stamp(row["last_done"] or deal.created_at)
+        if row["last_touch"]:  # a call or meeting logged outside the plan is a touch too (Log a touch)
+            since = max(since, datetime.combine(date.fromisoformat(row["last_touch"]), time(), tzinfo=since.tzinfo))
         earlier = flagged.get(deal.id)
         flagged[deal.id] = AtRisk(
             deal,

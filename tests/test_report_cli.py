@@ -83,3 +83,13 @@ def test_a_deal_whose_early_steps_are_not_due_yet_is_not_compared(store):
                               tz=BERLIN, go_live_days=30)  # fmt: skip
     assert (early.too_early, early.late.deals) == (1, 0)
     assert (later.too_early, later.late.deals) == (0, 1)  # its call went undone past its day
+
+
+def test_the_report_says_on_time_means_the_steps_due_so_far_and_that_outcomes_take_time(store, settings, tmp_path):
+    """A deal closed days ago is 'on time' on the steps due so far, and has had no chance to give a testimonial:
+    the report says both, so a 0% isn't read as the coaching failing."""
+    seed(store)
+    env = {"DEALCOACH_DB": str(settings.db_path), "DEALCOACH_TIMEZONE": "Europe/Berlin"}
+    out = run_cli("report", "--since", "2025-06-01", "--until", "2025-06-30", cwd=tmp_path, env=env).stdout
+    assert "Deals whose early steps due so far (the Affirm stage" in out
+    assert "Outcomes take time: a deal closed in the last few weeks has hardly had the chance" in out

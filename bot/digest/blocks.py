@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime
+from decimal import Decimal
 from functools import partial
 from zoneinfo import ZoneInfo
 
 from bot.deals.model import Deal
 from bot.digest.build import Digest, Outcome, WeekRate
 from bot.digest.numbers import Share
-from bot.manage.blocks import acted_list
+from bot.manage.blocks import TOP_WITH_MENU, acted_list
 from bot.nudges.blocks import nudge_title
 from bot.report.render import digest_lines
+from bot.settings import Settings
 from bot.signals.blocks import quoted_note
 from bot.signals.model import CONCERNS, Signal
 from bot.signals.watch import BUYER_SIGNALS_RULE, MISSED_AFTER, SLIPPING_RULE, Flagged, Slipping, at_stake
@@ -69,8 +71,19 @@ def at_risk_line(item: AtRisk, team_url: str | None, now: datetime) -> str:
     if item.quiet_since is not None:
         why.append(f"no touch for {_plural(max((now - item.quiet_since).days, 0), 'day')}")
     money = deal.fields.money.format()
+    todo = AT_RISK_TODO if item.large else QUIET_TODO
     return (
-        f"• {deal_label(deal, team_url)} · {money} · {go_live_note(deal)} · {mention(deal.owner_id)} — {'; '.join(why)}"
+        f"• {deal_label(deal, team_url)} · {money} · {go_live_note(deal)} · {mention(deal.owner_id)} — "
+        f"{'; '.join(why)}. *Do:* {todo}."
+    )
+
+
+def at_risk_rule(large_deal: Decimal, quiet_days: int) -> str:
+    """The list's rule, as stated under it (bot.stats.at_risk decides; bot.health.rules says what unhealthy is)."""
+    return (
+        f"Large deals ({large_deal:,.0f} or more, in the deal's own currency) with an early touch overdue (the first "
+        f"days' touches, or anything due before go-live), counted from its due day, oldest first; then open deals "
+        f"with no step done or touch logged for {quiet_days}+ days."
     )
 
 
@@ -92,6 +105,9 @@ WORRIED_TODO = "call back this week and answer that doubt"
 REVERTED_TODO = "ask the rep why the CRM no longer shows it won, before the buyer hears from anyone else"
 UNSIGNED_TODO = "ask what stands between them and the signature"
 SLIPPING_TODO = "*Remind rep*, or *Reassign* if they can't get to it"
+SLIPPING_NO_MENU_TODO = "ask the rep to catch up, or reassign the steps with *Reassign* on each step's message"
+AT_RISK_TODO = "make sure the buyer hears from us this week: ask the rep to call, or call them yourself"
+QUIET_TODO = "ask the rep for a personal check-in with the buyer this week"
 
 
 def _heard(signal: Signal) -> str:
@@ -127,14 +143,16 @@ def buyer_signal_line(item: Flagged, team_url: str | None) -> str:
     )
 
 
-def slipping_line(item: Slipping, team_url: str | None) -> str:
+def slipping_line(item: Slipping, team_url: str | None, *, menu: bool = True) -> str:
+    """Why the deal is slipping and what to do: with its menu, *Remind rep* or *Reassign*; without one (past the
+    first few deals), what the manager can do without it."""
     deal, oldest = item.deal, item.steps[0]
     who = sorted({mention(n.assignee_id or deal.owner_id) for n in item.steps})
     title = truncate(nudge_title(oldest, deal), 120)  # rendered with the deal's facts escaped
     return (
         f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · {' '.join(who)} — "
         f"{_plural(len(item.steps), 'step')} overdue after the nudge, oldest “{title}” (due {_day(oldest.due_date)}). "
-        f"*Do:* {SLIPPING_TODO}."
+        f"*Do:* {SLIPPING_TODO if menu else SLIPPING_NO_MENU_TODO}."
     )
 
 
@@ -157,6 +175,8 @@ def trend_line(weeks: list[WeekRate]) -> str:
     if not weeks:
         return "no steps due in the last weeks yet"
     rates = " → ".join(f"{w.rate:.0%}" for w in weeks)
+    if len(weeks) == 1:
+        return f"{rates} (the week of {_day(weeks[0].start)})"
     return f"{rates} (weeks of {_day(weeks[0].start)} to {_day(weeks[-1].start)})"
 
 
@@ -244,8 +264,16 @@ def _window(d: Digest) -> str:
     return "in the last 24 hours" if d.first else "since your last digest"
 
 
-def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[str, list[dict]]:
-    """(text, blocks) of one manager's digest."""
+def digest_message(
+    d: Digest,
+    *,
+    team_url: str | None,
+    tz: ZoneInfo,
+    large_deal: Decimal = Settings.large_deal,
+    quiet_days: int = Settings.quiet_days,
+) -> tuple[str, list[dict]]:
+    """(text, blocks) of one manager's digest; `large_deal` and `quiet_days` are the settings the at-risk list used,
+    stated under it."""
     if d.first:
         covering = "Your first digest: covering the last 24 hours."
     else:
@@ -267,7 +295,10 @@ def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[st
 
     blocks.append(divider())
     heading = f":hourglass: *Follow-ups slipping* ({len(d.slipping)}) · {_stake([s.deal for s in d.slipping])} at stake"
-    lines = [(item.deal, slipping_line(item, team_url)) for item in d.slipping[:TOP_SIGNALS]]
+    lines = [
+        (item.deal, slipping_line(item, team_url, menu=i < TOP_WITH_MENU))
+        for i, item in enumerate(d.slipping[:TOP_SIGNALS])
+    ]
     missed = (
         f" {_plural(d.missed, 'step')} passed {MISSED_AFTER} days late since your last digest: missed."
         if d.missed
@@ -284,6 +315,7 @@ def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[st
         blocks += _pack(heading, lines, len(d.at_risk))
     else:
         blocks.append(section(f"{heading}\nNothing at risk: early touches are on time and no deal has gone quiet."))
+    blocks.append(context(at_risk_rule(large_deal, quiet_days)))
 
     if d.closed:
         blocks.append(divider())
@@ -292,7 +324,10 @@ def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[st
 
     if d.reps:
         blocks.append(divider())
-        heading = f":bar_chart: *Follow-ups by rep* (done {_window(d)}, overdue, due today, completion)"
+        heading = (  # overdue as slipping counts it: the at-risk list above counts a step from its due day
+            f":bar_chart: *Follow-ups by rep* (done {_window(d)}, overdue after the rep's own reminder, due today, "
+            "completion)"
+        )
         blocks += _pack(heading, [rep_line(rep) for rep in d.reps[:TOP_REPS]], len(d.reps))
 
     numbers = numbers_blocks(d)

@@ -184,7 +184,9 @@ class DigestSender:
             return
         reps = followed_now(self.coach, self.client, team_id=team_id, manager_id=manager)
         data = self._gather(row, team_id, now, local.date(), reps)
-        text, blocks = digest_message(data, team_url=team_url, tz=zone)
+        text, blocks = digest_message(
+            data, team_url=team_url, tz=zone, large_deal=self.settings.large_deal, quiet_days=self.settings.quiet_days
+        )
         outcome = post_once(
             self.client,
             manager,

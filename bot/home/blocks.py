@@ -169,7 +169,7 @@ def at_risk_blocks(team: TeamView, now: datetime) -> list[dict]:
         context(
             f"Large deals ({team.large_deal:,.0f} or more) with early steps overdue (the first days' touches, or "
             "anything due before go-live), oldest first, then deals with "
-            f"no step done for {team.quiet_days}+ days"
+            f"no step done or touch logged for {team.quiet_days}+ days"
         )
     )
     return out + pack_lines(

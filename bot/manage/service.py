@@ -203,7 +203,7 @@ def home_section(rt: Runtime, team_id: str, manager_id: str) -> list[dict]:
     out.append(header(f"Follow-ups slipping ({len(slips)})"))
     out += blocks.acted_list(
         _at_stake([s.deal for s in slips]),
-        [(s.deal, slipping_line(s, None)) for s in slips[:10]],
+        [(s.deal, slipping_line(s, None, menu=i < HOME_MENUS)) for i, s in enumerate(slips[:10])],
         len(slips),
         empty="Every follow-up that reached its rep is on time.",
         rule=watch.SLIPPING_RULE.format(missed=watch.MISSED_AFTER),

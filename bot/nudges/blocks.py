@@ -87,24 +87,25 @@ def outcome_summary(nudge: Nudge) -> str:
 
 
 def resolution_line(nudge: Nudge, *, live_here: bool, tz: ZoneInfo) -> str | None:
-    """What happened to a step, or None while it is still waiting for someone to act."""
+    """What happened to a step, or None while it is still waiting for someone to act. Its emoji are characters,
+    not `:shortcodes:`, so the one-line resolved step measures about what it shows and keeps room for its title."""
     if not live_here and nudge.snoozed_until:
-        return f":zzz: Snoozed by {mention(nudge.snoozed_by)} until {nudge.snoozed_until:%a %b %-d}"
+        return f"💤 Snoozed by {mention(nudge.snoozed_by)} until {nudge.snoozed_until:%a %b %-d}"
     if nudge.status == "done":
         if nudge.resolved_by is None:  # settled by a change to the deal (its go-live date set), not a click
-            return f":white_check_mark: Answered: {escape(nudge.note or 'done')}"
-        line = f":white_check_mark: Done by {mention(nudge.resolved_by)} · {_when(nudge.resolved_at, tz)}"
+            return f"✅ Answered: {escape(nudge.note or 'done')}"
+        line = f"✅ Done by {mention(nudge.resolved_by)} · {_when(nudge.resolved_at, tz)}"
         if nudge.note and not nudge.outcome:
             line += f" · {escape(nudge.note)}"
         summary = outcome_summary(nudge)
         return f"{line}\n{summary}" if summary else line
     if nudge.status == "cancelled":
-        return ":x: The deal was cancelled: nothing to do here."
+        return "❌ The deal was cancelled: nothing to do here."
     if nudge.status == "skipped":
-        line = f":next_track_button: Skipped by {mention(nudge.resolved_by)} · {_when(nudge.resolved_at, tz)}"
+        line = f"⏭️ Skipped by {mention(nudge.resolved_by)} · {_when(nudge.resolved_at, tz)}"
         return f"{line} · “{escape(nudge.note)}”" if nudge.note else line
     if not live_here:
-        return ":arrows_counterclockwise: Moved to a later message"
+        return "🔄 Moved to a later message"
     return None
 
 

@@ -135,15 +135,36 @@ def reminded_at(db: sqlite_utils.Database, *, team_id: str, rep_id: str) -> date
 # -- the message -----------------------------------------------------------------------------------------------
 
 
-def reminder_message(reminder_id: int, rep_id: str, items: list[tuple[Nudge, Deal]]) -> tuple[str, list[dict]]:
+PLURAL_ASK = "Do them, snooze them or skip them here, or re-plan them all."
+
+
+def reminder_message(
+    reminder_id: int, rep_id: str, items: list[tuple[Nudge, Deal]], *, is_late=lambda nudge, deal: True
+) -> tuple[str, list[dict]]:
+    """`is_late(nudge, deal)`: whether the step's first business day has passed; one that falls to today (due at
+    the weekend, or captured after hours) is said to be due today, never overdue."""
     count = len(items)
-    heading = f"Good morning. {count} of your follow-up{'s are' if count != 1 else ' is'} overdue"
+    today = sum(1 for n, d in items if not is_late(n, d))
+    late = count - today
+
+    def are(n: int) -> str:
+        return "is" if n == 1 else "are"
+
+    if not today:
+        heading = f"Good morning. {count} of your follow-ups {are(count)} overdue"
+    elif not late:
+        heading = f"Good morning. {today} of your follow-ups {are(today)} due today"
+    else:
+        heading = f"Good morning. {late} of your follow-ups {are(late)} overdue and {today} {are(today)} due today"
     blocks: list[dict] = [
-        section(f":sunrise: *{heading}.* Do them, snooze them or skip them here, or re-plan them all."),
+        section(
+            f":sunrise: *{heading}.* "
+            + ("Do it, snooze it or skip it here, or re-plan it." if count == 1 else PLURAL_ASK)
+        ),
     ]
     for nudge, deal in items[:MAX_LISTED]:
         blocks.append(section(f"*{nudge_title(nudge, deal)}*"))
-        blocks.append(context(f"was due {nudge.due_date:%a %b %-d}"))
+        blocks.append(context(f"was due {nudge.due_date:%a %b %-d}" if is_late(nudge, deal) else "due today"))
         blocks.append(nudge_actions(nudge))
     if count > MAX_LISTED:
         blocks.append(context(f"…and {count - MAX_LISTED} more on your Home tab."))
@@ -151,7 +172,7 @@ def reminder_message(reminder_id: int, rep_id: str, items: list[tuple[Nudge, Dea
         {
             "type": "actions",
             "block_id": f"reminder_{reminder_id}",
-            "elements": [button(REPLAN, "Re-plan them", str(reminder_id), "primary")],
+            "elements": [button(REPLAN, "Re-plan it" if count == 1 else "Re-plan them", str(reminder_id), "primary")],
         }
     )
     titles = "; ".join(nudge_title(n, d) for n, d in items[:MAX_LISTED])
@@ -274,7 +295,12 @@ class RepReminders:
                 deal = get_deal(db, found["deal_id"]) if found else None
                 if found and deal:
                     items.append((nudge_from_row(found), deal))
-        text, blocks = reminder_message(row.id, row.rep_id, items)
+        day, hours = date.fromisoformat(row.local_date), self.coach.hours  # late by the rep's own day
+
+        def is_late(nudge: Nudge, deal: Deal) -> bool:
+            return hours.first_chance(nudge.due_date, since=datetime.fromisoformat(deal.created_at)) < day
+
+        text, blocks = reminder_message(row.id, row.rep_id, items, is_late=is_late)
         outcome = post_once(
             client,
             row.rep_id,

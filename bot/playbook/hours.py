@@ -61,10 +61,15 @@ class BusinessHours:
     def is_late(self, due: date, now: datetime, *, since: datetime | None = None) -> bool:
         """Late once a business day on which it could have gone out has passed; `since` (the capture
         time) keeps a deal closed on Friday evening from calling Monday's first nudge late."""
-        first_chance = datetime.combine(due, self.start, tzinfo=self.tz)
+        return self.first_chance(due, since=since) < self.today(now)
+
+    def first_chance(self, due: date, *, since: datetime | None = None) -> date:
+        """The business day a step due on `due` could first go out (not before `since`, the capture): it is late
+        only once that day has passed, so a step due on Saturday is due, not late, on Monday."""
+        first = datetime.combine(due, self.start, tzinfo=self.tz)
         if since is not None:
-            first_chance = max(first_chance, since.astimezone(self.tz))
-        return self.next_open(first_chance).date() < self.today(now)
+            first = max(first, since.astimezone(self.tz))
+        return self.next_open(first).date()
 
     def next_open(self, now: datetime) -> datetime:
         """The next instant business hours are open (now itself if open), as an aware datetime."""

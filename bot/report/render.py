@@ -16,6 +16,12 @@ LABELS = {
 }
 
 
+TAKES_TIME = (
+    "Outcomes take time: a deal closed in the last few weeks has hardly had the chance to go live, give a testimonial "
+    "or refer anyone yet, in either group."
+)
+
+
 def _cell(group: Group, outcome: str) -> str:
     rate = group.rate(outcome)
     return f"{group.outcomes[outcome]} ({rate:.0%})" if rate is not None else "–"
@@ -47,8 +53,9 @@ def markdown(c: Comparison, *, scope: str = "") -> str:
     lines = [
         f"# Does the coaching work? Deals closed {c.since:%Y-%m-%d} to {c.until:%Y-%m-%d}{scope}",
         "",
-        "Deals whose early steps (the Affirm stage: congratulate, next steps, thank-you…) were all done by their due "
-        "day, against deals where any was done late or is still owed past it, and what happened to them since.",
+        "Deals whose early steps due so far (the Affirm stage: congratulate, next steps, thank-you…) were all done by "
+        "their due day, against deals where any was done late or is still owed past it, and what happened to them "
+        f"since. {TAKES_TIME}",
         "",
         "| early steps | deals | " + " | ".join(LABELS[o] for o in OUTCOMES) + " |",
         "|---|---:|" + "---:|" * len(OUTCOMES),
@@ -80,7 +87,7 @@ def csv_text(c: Comparison) -> str:
 
 
 def digest_lines(c: Comparison) -> list[str]:
-    """The monthly summary in the managers' digest: two lines and the caveat."""
+    """The monthly summary in the managers' digest: two lines, the caveat, and that last month's deals are young."""
     head = f"*Does the coaching work?* Deals closed {c.since:%b %-d} to {c.until:%b %-d}"
     rows = [
         f"early steps {name}: {group.deals} deal{'s' if group.deals != 1 else ''}, "
@@ -88,4 +95,4 @@ def digest_lines(c: Comparison) -> list[str]:
         f"{_cell(group, 'referral')} referred"
         for name, group in ((ON_TIME, c.on_time), (LATE, c.late))
     ]
-    return [f"• {head}: " + "; ".join(rows) + f". {caveat(c)}"]
+    return [f"• {head}: " + "; ".join(rows) + f". {caveat(c)} {TAKES_TIME}"]

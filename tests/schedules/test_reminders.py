@@ -77,6 +77,8 @@ def test_the_rep_is_reminded_once_at_the_start_of_their_day_before_the_step_slip
     assert call.params["channel"] == REP  # privately, in the rep's DM
     shown = json.dumps(call.params["blocks"], ensure_ascii=False)
     assert "Call Jane Doe to congratulate Acme Rockets" in shown and "was due Mon Nov 23" in shown
+    assert "1 of your follow-ups is overdue.* Do it, snooze it or skip it here, or re-plan it." in shown
+    assert '"text": "Re-plan it"' in shown
     ids = [e["action_id"] for b in call.params["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert {"nudge_done", "nudge_snooze", "nudge_skip", "reminder_replan"} <= set(ids)
     [row] = reminders(settings)
@@ -130,3 +132,33 @@ def test_replan_moves_the_reps_open_steps_forward_and_only_the_rep_may(coach, fa
     assert update["ts"] == row["ts"] and "Re-planned: 1 follow-up now due Tue Nov 24" in update["text"]
     with coach.store.session() as db:
         assert slipping(db, team_id=TEAM, today=TUESDAY_9.date()) == {}  # no longer late
+
+
+def test_a_step_whose_first_business_day_is_today_is_due_today_in_the_reminder_never_overdue(coach, clock, fake, tick):
+    """Thursday's call went undone; a step due on Saturday is first posted on Monday morning, in the same minute as
+    the reminder: the reminder says the call is overdue and the Saturday step is due today, not "was due Sat"."""
+    fake.users[REP] = {"tz": "Europe/Berlin"}
+    thursday = datetime(2026, 11, 19, 10, 0, tzinfo=BERLIN)
+    clock.now = thursday
+    deal = store_deal(
+        coach, "Acme Rockets $20k contact: Jane Doe", team_id=TEAM, channel_id=CHANNEL, user_id=REP, capture_key="k"
+    )
+    with coach.store.write() as db:  # the next steps fall due on Saturday; everything else far off
+        db.execute("UPDATE nudges SET due_date = '2026-11-21' WHERE deal_id = ? AND step_id = 'next-steps'", [deal.id])
+        db.execute(
+            "UPDATE nudges SET due_date = ? WHERE deal_id = ? AND step_id NOT IN ('congratulate', 'next-steps')",
+            [LATER, deal.id],
+        )
+    coach.announce(deal.id)
+    assert len(tick(thursday).posted) == 1  # the call, on its day
+
+    tick(MONDAY_10.replace(hour=9))
+    [call] = fake.posts_of(REMINDER)
+    blocks = call.params["blocks"]
+    assert "1 of your follow-ups is overdue and 1 is due today" in call.params["text"]
+    lines = [b["elements"][0]["text"] for b in blocks if b["type"] == "context"]
+    assert lines == ["was due Thu Nov 19", "due today"]
+    # the thread says the same of the Saturday step, posted that minute: due, not late
+    [fresh] = [c for c in fake.posts_of("dealcoach_nudge") if "next steps" in c.params["text"]]
+    assert "late" not in fresh.params["text"]
+    assert fake.violations == []

@@ -83,7 +83,7 @@ def reminder_text(deal: Deal, owed: list[Nudge], upcoming: Nudge | None, *, by: 
     if owed:
         steps = "\n".join(_owed_line(n, deal, links) for n in owed[:10])
         more = f"\n…and {len(owed) - 10} more." if len(owed) > 10 else ""
-        if any(links.in_someone_elses_dm(n, deal) for n in owed):
+        if any(links.someone_elses_dm(n, deal) for n in owed):
             where = "They're on my Home tab with drafts and the buttons to mark them done."
         else:
             where = f"They're {links.mode_words(deal)}, with drafts and the buttons to mark them done."

@@ -515,8 +515,9 @@ def where_it_is(nudge: Nudge, deal: Deal, links: Links) -> str:
     """A sentence telling the person `links` is for where a step's message is, linked (DEALCOACH_NUDGES_IN): its
     reply in the deal's thread, its channel message, their DMs with me; or, in someone else's DMs or not posted
     yet, how to act on it meanwhile."""
-    if links.in_someone_elses_dm(nudge, deal):
-        return f"Its message went to {mention(deal.owner_id)} by DM, so {ON_HOME}."
+    elsewhere = links.someone_elses_dm(nudge, deal)
+    if elsewhere is not None:
+        return f"Its message went to {mention(elsewhere)} by DM, so {ON_HOME}."
     posted = links.step_words(nudge, deal)
     if posted is not None:
         return f"It's {posted}, with a draft and the buttons to mark it done."

@@ -28,6 +28,7 @@ class Place:
     channel_id: str
     ts: str
     thread_ts: str | None = None
+    sent_to: str | None = None  # a DM: whose (None: posted before this was recorded, to the deal's owner)
 
     @property
     def in_dm(self) -> bool:
@@ -42,10 +43,11 @@ def places(db: sqlite_utils.Database, post_ids: Iterable[int | None]) -> dict[in
     marks = ",".join("?" * len(ids))
     rows = query(
         db,
-        f"SELECT id, channel_id, ts, thread_ts FROM posts WHERE status = 'posted' AND ts IS NOT NULL AND id IN ({marks})",
+        "SELECT id, channel_id, ts, thread_ts, sent_to FROM posts "
+        f"WHERE status = 'posted' AND ts IS NOT NULL AND id IN ({marks})",
         ids,
     )
-    return {r["id"]: Place(r["channel_id"], r["ts"], r["thread_ts"]) for r in rows}
+    return {r["id"]: Place(r["channel_id"], r["ts"], r["thread_ts"], r["sent_to"]) for r in rows}
 
 
 def labelled(url: str | None, label: str) -> str:
@@ -95,9 +97,14 @@ class Links:
     def place(self, nudge: Nudge) -> Place | None:
         return self.places.get(nudge.post_id) if nudge.post_id is not None else None
 
+    @staticmethod
+    def _dm_of(place: Place, deal: Deal) -> str:
+        """Whose DM it is: whom it was sent to (the deal's owner then, who may have handed the deal over since)."""
+        return place.sent_to or deal.owner_id
+
     def _theirs(self, place: Place, deal: Deal) -> bool:
-        """A DM's messages open only for its person: the deal's owner, whom its nudges are sent to."""
-        return not place.in_dm or (self.viewer is not None and self.viewer == deal.owner_id)
+        """A DM's messages open only for its person."""
+        return not place.in_dm or (self.viewer is not None and self.viewer == self._dm_of(place, deal))
 
     def step(self, nudge: Nudge, deal: Deal) -> str | None:
         """The step's message if the reader can open it; else the deal's message."""
@@ -106,9 +113,10 @@ class Links:
             return message_link(self.team_url, place.channel_id, place.ts, place.thread_ts)
         return self.deal(deal)
 
-    def in_someone_elses_dm(self, nudge: Nudge, deal: Deal) -> bool:
+    def someone_elses_dm(self, nudge: Nudge, deal: Deal) -> str | None:
+        """Whose DM the step's message is in, when it is not the reader's."""
         place = self.place(nudge)
-        return place is not None and not self._theirs(place, deal)
+        return self._dm_of(place, deal) if place is not None and not self._theirs(place, deal) else None
 
     def step_words(self, nudge: Nudge, deal: Deal) -> str | None:
         """Where the step's message is, linked where the reader can open it: `in the deal's thread in #sales`,
@@ -117,7 +125,7 @@ class Links:
         if place is None:
             return None
         if not self._theirs(place, deal):
-            return f"sent to {mention(deal.owner_id)} by DM"
+            return f"sent to {mention(self._dm_of(place, deal))} by DM"
         link = message_link(self.team_url, place.channel_id, place.ts, place.thread_ts)
         if place.in_dm:
             return labelled(link, "in your DMs with me")

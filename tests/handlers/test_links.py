@@ -240,3 +240,17 @@ def test_after_a_deal_changes_hands_its_new_owner_is_never_linked_into_the_old_o
     assert words in line
     assert "archives/D" not in line and "in your DMs" not in line
     assert fake.violations == []
+
+
+def test_home_still_opens_when_slack_wont_say_the_workspace_url_and_links_come_back_on_the_next_open(
+    late_deal, slack, fake, settings, nudges_in
+):
+    step = oldest_posted(settings, late_deal["id"])
+    fake.fail("auth.test", error="internal_error")
+    open_home(slack, REP)
+    line = home_line(latest(fake, REP)["blocks"], step["id"])
+    words = {"thread": f"in the deal's thread in <#{CHANNEL}>", "channel": f"posted in <#{CHANNEL}>"}
+    assert words.get(nudges_in, "in your DMs with me") in line and URL not in line  # the words, without a link
+    open_home(slack, REP)  # asked again, since the failure was not kept
+    assert where_slack_has_it(fake, step, late_deal, nudges_in) in home_line(latest(fake, REP)["blocks"], step["id"])
+    assert fake.violations == []

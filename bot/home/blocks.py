@@ -39,7 +39,7 @@ def _nudge_line(item: Item, today, links: Links) -> str:
     posted = links.step_words(n, deal) if n.status == "posted" else None
     if posted is not None:  # the message itself: the reply in the deal's thread, the channel message or the DM
         meta.append(posted)
-    else:  # not posted yet (or its message unknown): the deal's message, where it will be
+    else:  # not posted yet (or its message unknown): the deal's message, which holds its plan
         if n.status == "planned" and n.due_date <= today:
             meta.append("not posted yet")
         meta.append(links.deal_words(deal))

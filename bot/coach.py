@@ -50,6 +50,7 @@ class Coach(Runtime):
 
     # nudges: what reps do with them
     nudge_for = nudge_service.nudge_for
+    handover_text = nudge_service.handover
     act_on_nudge = nudge_service.act_on_nudge
     rendered_post = nudge_service.rendered_post
     nudge_details = nudge_service.nudge_details
@@ -74,6 +75,7 @@ class Coach(Runtime):
     remind_rep = manage_service.remind_rep
     reassign_modal = manage_service.reassign_modal
     reassign = manage_service.reassign
+    handed_over_text = manage_service.handover_text
     open_deal = manage_service.open_deal
     team_modal = manage_service.team_modal
     save_team = manage_service.save_team

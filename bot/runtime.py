@@ -17,6 +17,7 @@ from bot.playbook.loader import Playbook
 from bot.profile.model import TeamProfile
 from bot.settings import Settings
 from bot.slack import workspaces
+from bot.slack.links import TeamUrls
 from bot.storage import Store
 
 
@@ -46,6 +47,7 @@ class Runtime:
         self.sleep = sleep  # how a lazy post waits out a short 429; tests pass a fake clock's
         self.team_seed = team_seed  # DEALCOACH_TEAM_FILE, validated at start: fills a workspace's empty profile
         self.crm = dict(crm) if crm is not None else adapters.enabled(settings)  # the CRMs that are on, by name
+        self.team_urls = TeamUrls()  # each workspace's URL, for links to messages: one auth.test per team
 
     def __deepcopy__(self, memo: dict) -> Runtime:
         """Bolt deep-copies context values for lazy listeners; the coach is shared, never copied."""

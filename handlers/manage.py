@@ -8,7 +8,7 @@ from bot.slack.forms import FormErrors
 from bot.slack.text import plain_from_mrkdwn
 from handlers.replies import CHANGED, first_input, open_form_for_click, refuse, tell
 
-HANDED_OVER = "handed_over"  # (who, their DM), from the Reassign submission to its lazy listener
+HANDED_OVER = "handed_over"  # what was handed to whom, from the Reassign submission to its lazy listener
 
 
 def handle_deal_menu(body: dict, action: dict, context, client, respond) -> None:
@@ -20,13 +20,13 @@ def handle_deal_menu(body: dict, action: dict, context, client, respond) -> None
     who = {"team_id": context.team_id, "user_id": context.user_id}
     try:
         if what == manage_blocks.REMIND:
-            rep, reminder, answer = coach.remind_rep(deal_id, **who)
+            rep, reminder, answer = coach.remind_rep(deal_id, client=client, **who)
             client.chat_postMessage(channel=rep, text=reminder)
             tell(body, client, respond, answer)
         elif what == manage_blocks.REASSIGN:
             open_form_for_click(client, body, respond, coach.reassign_modal(deal_id, **who))
         elif what == manage_blocks.OPEN:  # no link to the deal's message: its plan comes by DM
-            text, plan = coach.open_deal(deal_id, **who)
+            text, plan = coach.open_deal(deal_id, client=client, **who)
             client.chat_postMessage(channel=context.user_id, text=text, blocks=plan)
         # LINK: Slack opened the deal's message itself; nothing more to do
     except NotAllowed as exc:
@@ -45,9 +45,9 @@ def handle_reassign_submission(ack, view: dict, context) -> None:
         return ack(response_action="errors", errors={first_input(view): plain_from_mrkdwn(str(exc))})
     if done is None:
         return ack(response_action="errors", errors={"to": "That is theirs already: nothing changed."})
-    redraw, to, handover = done
+    redraw, handed = done
     context[CHANGED] = redraw
-    context[HANDED_OVER] = (to, handover)
+    context[HANDED_OVER] = handed
     ack()
 
 
@@ -57,9 +57,9 @@ def announce_reassign(context, client) -> None:
         return
     coach: Coach = context["coach"]
     coach.redraw(client, context[CHANGED])
-    to, handover = context[HANDED_OVER]
-    if to != context.user_id:
-        client.chat_postMessage(channel=to, text=handover)
+    handed = context[HANDED_OVER]
+    if handed.to != context.user_id:
+        client.chat_postMessage(channel=handed.to, text=coach.handed_over_text(client, handed))
 
 
 def handle_choose_team(body: dict, context, client, respond) -> None:

@@ -95,7 +95,7 @@ def handle_reassign(body: dict, action: dict, context, client, respond) -> None:
         return _gone(coach, body, client, respond, context)
     change = _act(coach, body, client, respond, context, nudge_id, "reassign", assignee=assignee)
     if change and assignee != context.user_id:
-        text = nudge_blocks.handover_text(change.nudge, change.deal, by=context.user_id)
+        text = coach.handover_text(client, change.nudge, change.deal, by=context.user_id, to=assignee)
         client.chat_postMessage(channel=assignee, text=text)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from decimal import Decimal
-from functools import partial
 from zoneinfo import ZoneInfo
 
 from bot.deals.model import Deal
@@ -13,13 +12,13 @@ from bot.digest.build import Digest, Outcome, WeekRate
 from bot.digest.numbers import Share
 from bot.manage.blocks import TOP_WITH_MENU, acted_list
 from bot.nudges.blocks import nudge_title
+from bot.nudges.links import Links, labelled
 from bot.report.render import digest_lines
 from bot.settings import Settings
 from bot.signals.blocks import quoted_note
 from bot.signals.model import CONCERNS, Signal
 from bot.signals.watch import BUYER_SIGNALS_RULE, MISSED_AFTER, SLIPPING_RULE, Flagged, Slipping, at_stake
 from bot.slack.blocks import MESSAGE_BLOCKS, context, divider, header, pack_lines, section
-from bot.slack.ids import is_channel_id
 from bot.slack.text import escape, mention, plain, truncate
 from bot.stats import AtRisk, RepStats
 
@@ -29,17 +28,9 @@ MORE = "…and {n} more — see the Home tab"
 ACCOUNT_CHARS, REASON_CHARS, DETAIL_CHARS = 80, 300, 200
 
 
-def permalink(team_url: str | None, deal: Deal) -> str | None:
-    """`{team_url}archives/{channel}/p{ts without the dot}`: the deal's message in its channel, once posted."""
-    if not team_url or not deal.posted_ts or not is_channel_id(deal.channel_id):
-        return None
-    return f"{team_url}archives/{deal.channel_id}/p{deal.posted_ts.replace('.', '')}"
-
-
-def deal_label(deal: Deal, team_url: str | None) -> str:
-    name = escape(truncate(deal.account, ACCOUNT_CHARS)).replace("|", "¦")
-    link = permalink(team_url, deal)
-    return f"<{link}|{name}>" if link else name
+def deal_label(deal: Deal, links: Links | None) -> str:
+    """The account, linked to the deal's message (in thread mode with its thread open) once it is posted."""
+    return labelled(links.deal(deal) if links else None, escape(truncate(deal.account, ACCOUNT_CHARS)))
 
 
 def _quoted(text: str | None, limit: int) -> str:
@@ -61,7 +52,7 @@ def _pack(heading: str, lines: list[str], total: int) -> list[dict]:
     return pack_lines(lines, MORE, heading=heading, total=total, sections=SECTIONS_PER_PART)
 
 
-def at_risk_line(item: AtRisk, team_url: str | None, now: datetime) -> str:
+def at_risk_line(item: AtRisk, links: Links | None, now: datetime) -> str:
     deal = item.deal
     why = []
     if item.large:
@@ -73,7 +64,7 @@ def at_risk_line(item: AtRisk, team_url: str | None, now: datetime) -> str:
     money = deal.fields.money.format()
     todo = AT_RISK_TODO if item.large else QUIET_TODO
     return (
-        f"• {deal_label(deal, team_url)} · {money} · {go_live_note(deal)} · {mention(deal.owner_id)} — "
+        f"• {deal_label(deal, links)} · {money} · {go_live_note(deal)} · {mention(deal.owner_id)} — "
         f"{'; '.join(why)}. *Do:* {todo}."
     )
 
@@ -115,7 +106,7 @@ def _heard(signal: Signal) -> str:
     return f" ({_day(signal.happened_on)}){': ' + note if note else ''}"
 
 
-def buyer_signal_line(item: Flagged, team_url: str | None) -> str:
+def buyer_signal_line(item: Flagged, links: Links | None) -> str:
     """Why the deal is on *Buyer signals* (every reason, the buyer's words escaped) and what to do first."""
     facts, why, todo = item.facts, [], []
     asked = facts.cancel_asked
@@ -138,21 +129,22 @@ def buyer_signal_line(item: Flagged, team_url: str | None) -> str:
         todo.append(REVERTED_TODO)
     deal = item.deal
     return (
-        f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · {mention(deal.owner_id)} — "
+        f"• {deal_label(deal, links)} · {deal.fields.money.format()} · {mention(deal.owner_id)} — "
         f"{'; '.join(why)}. *Do:* {todo[0] if todo else WORRIED_TODO}."
     )
 
 
-def slipping_line(item: Slipping, team_url: str | None, *, menu: bool = True) -> str:
+def slipping_line(item: Slipping, links: Links | None, *, menu: bool = True) -> str:
     """Why the deal is slipping and what to do: with its menu, *Remind rep* or *Reassign*; without one (past the
     first few deals), what the manager can do without it."""
     deal, oldest = item.deal, item.steps[0]
     who = sorted({mention(n.assignee_id or deal.owner_id) for n in item.steps})
     title = truncate(nudge_title(oldest, deal), 120)  # rendered with the deal's facts escaped
+    where = links.step_words(oldest, deal) if links else None  # its message: thread reply, channel message or DM
     return (
-        f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · {' '.join(who)} — "
-        f"{_plural(len(item.steps), 'step')} overdue after the nudge, oldest “{title}” (due {_day(oldest.due_date)}). "
-        f"*Do:* {SLIPPING_TODO if menu else SLIPPING_NO_MENU_TODO}."
+        f"• {deal_label(deal, links)} · {deal.fields.money.format()} · {' '.join(who)} — "
+        f"{_plural(len(item.steps), 'step')} overdue after the nudge, oldest “{title}” (due {_day(oldest.due_date)}"
+        f"{', ' + where if where else ''}). *Do:* {SLIPPING_TODO if menu else SLIPPING_NO_MENU_TODO}."
     )
 
 
@@ -225,9 +217,9 @@ def _stake(deals: list[Deal]) -> str:
     return " + ".join(m.format() for m in amounts) if amounts else "nothing"
 
 
-def closed_line(deal: Deal, team_url: str | None) -> str:
+def closed_line(deal: Deal, links: Links | None) -> str:
     state = " (cancelled since)" if deal.cancelled else ""
-    return f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · {mention(deal.owner_id)}{state}"
+    return f"• {deal_label(deal, links)} · {deal.fields.money.format()} · {mention(deal.owner_id)}{state}"
 
 
 def rep_line(rep: RepStats) -> str:
@@ -238,17 +230,17 @@ def rep_line(rep: RepStats) -> str:
     )
 
 
-def outcome_line(item: Outcome, team_url: str | None) -> str:
+def outcome_line(item: Outcome, links: Links | None) -> str:
     kind = "Testimonial" if item.kind == "testimonial" else "Referrals"
     detail = _quoted(item.detail, DETAIL_CHARS)
     by = f" ({mention(item.by)})" if item.by else ""
-    return f"• {kind} · {deal_label(item.deal, team_url)}{': ' + detail if detail else ''}{by}"
+    return f"• {kind} · {deal_label(item.deal, links)}{': ' + detail if detail else ''}{by}"
 
 
-def cancelled_line(deal: Deal, team_url: str | None) -> str:
+def cancelled_line(deal: Deal, links: Links | None) -> str:
     why = _quoted(deal.cancel_reason, REASON_CHARS) or "no reason given"
     by = f" by {mention(deal.cancelled_by)}" if deal.cancelled_by else ""
-    return f"• {deal_label(deal, team_url)} · {deal.fields.money.format()} · cancelled{by} — {why}"
+    return f"• {deal_label(deal, links)} · {deal.fields.money.format()} · cancelled{by} — {why}"
 
 
 def digest_text(d: Digest) -> str:
@@ -267,13 +259,16 @@ def _window(d: Digest) -> str:
 def digest_message(
     d: Digest,
     *,
-    team_url: str | None,
     tz: ZoneInfo,
+    team_url: str | None = None,
+    links: Links | None = None,
     large_deal: Decimal = Settings.large_deal,
     quiet_days: int = Settings.quiet_days,
 ) -> tuple[str, list[dict]]:
-    """(text, blocks) of one manager's digest; `large_deal` and `quiet_days` are the settings the at-risk list used,
+    """(text, blocks) of one manager's digest; `links` to the deals' and steps' messages (without it, the deals'
+    channel messages under `team_url`); `large_deal` and `quiet_days` are the settings the at-risk list used,
     stated under it."""
+    links = links or Links(team_url)
     if d.first:
         covering = "Your first digest: covering the last 24 hours."
     else:
@@ -286,9 +281,9 @@ def digest_message(
     ]
 
     blocks.append(divider())
-    link = partial(permalink, team_url)
+    link = links.deal
     heading = f":rotating_light: *Buyer signals* ({len(d.buyer_signals)}) · {_stake([f.deal for f in d.buyer_signals])} at stake"
-    lines = [(item.deal, buyer_signal_line(item, team_url)) for item in d.buyer_signals[:TOP_SIGNALS]]
+    lines = [(item.deal, buyer_signal_line(item, links)) for item in d.buyer_signals[:TOP_SIGNALS]]
     empty = "Nothing heard from a buyer that should worry you."
     rule = BUYER_SIGNALS_RULE.format(days=d.signature_days)
     blocks += acted_list(heading, lines, len(d.buyer_signals), empty=empty, rule=rule, more=MORE, link=link)
@@ -296,7 +291,7 @@ def digest_message(
     blocks.append(divider())
     heading = f":hourglass: *Follow-ups slipping* ({len(d.slipping)}) · {_stake([s.deal for s in d.slipping])} at stake"
     lines = [
-        (item.deal, slipping_line(item, team_url, menu=i < TOP_WITH_MENU))
+        (item.deal, slipping_line(item, links, menu=i < TOP_WITH_MENU))
         for i, item in enumerate(d.slipping[:TOP_SIGNALS])
     ]
     missed = (
@@ -311,7 +306,7 @@ def digest_message(
     blocks.append(divider())
     heading = f":warning: *At risk of buyer's remorse* ({len(d.at_risk)})"
     if d.at_risk:
-        lines = [at_risk_line(item, team_url, d.now) for item in d.at_risk[:TOP_AT_RISK]]
+        lines = [at_risk_line(item, links, d.now) for item in d.at_risk[:TOP_AT_RISK]]
         blocks += _pack(heading, lines, len(d.at_risk))
     else:
         blocks.append(section(f"{heading}\nNothing at risk: early touches are on time and no deal has gone quiet."))
@@ -320,7 +315,7 @@ def digest_message(
     if d.closed:
         blocks.append(divider())
         heading = f":tada: *Closed {_window(d)}* ({len(d.closed)})"
-        blocks += _pack(heading, [closed_line(deal, team_url) for deal in d.closed[:TOP_DEALS]], len(d.closed))
+        blocks += _pack(heading, [closed_line(deal, links) for deal in d.closed[:TOP_DEALS]], len(d.closed))
 
     if d.reps:
         blocks.append(divider())
@@ -346,13 +341,13 @@ def digest_message(
     if d.outcomes:
         blocks.append(divider())
         heading = f":star: *Testimonials and referrals, last 30 days* ({len(d.outcomes)})"
-        lines = [outcome_line(item, team_url) for item in d.outcomes[:TOP_OUTCOMES]]
+        lines = [outcome_line(item, links) for item in d.outcomes[:TOP_OUTCOMES]]
         blocks += _pack(heading, lines, len(d.outcomes))
 
     if d.cancelled:
         blocks.append(divider())
         heading = f":x: *Cancelled {_window(d)}* ({len(d.cancelled)})"
-        lines = [cancelled_line(deal, team_url) for deal in d.cancelled[:TOP_DEALS]]
+        lines = [cancelled_line(deal, links) for deal in d.cancelled[:TOP_DEALS]]
         blocks += _pack(heading, lines, len(d.cancelled))
 
     blocks.append(context("Completion = done ÷ (done + skipped + overdue) of the steps due in the last 30 days."))

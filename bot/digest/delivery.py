@@ -28,11 +28,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.digest import build, ledger
-from bot.digest.blocks import chart_comment, chart_title, digest_message
+from bot.digest.blocks import TOP_SIGNALS, chart_comment, chart_title, digest_message
 from bot.digest.chart import completion_png
 from bot.manage.service import followed_now  # the reps each manager chose; None: everyone
+from bot.nudges.links import Links
 from bot.runtime import Runtime
 from bot.slack.client import describe, error_code
+from bot.slack.links import normal_url
 from bot.slack.posting import (
     AMBIGUOUS_ERRORS,
     LEASE,
@@ -123,8 +125,9 @@ class DigestSender:
             report.problem = f"no digests this run: auth.test failed ({describe(exc)})"
             logger.warning("No digests this run: auth.test failed (%s)", describe(exc))
             return None
-        url = answer.get("url") or None
-        return answer["team_id"], (url if url is None or url.endswith("/") else url + "/")
+        url = normal_url(answer.get("url"))
+        self.coach.team_urls.remember(answer["team_id"], url)  # Home's links need it too
+        return answer["team_id"], url
 
     # -- when: each manager's own morning ----------------------------------------------------------------
 
@@ -185,7 +188,11 @@ class DigestSender:
         reps = followed_now(self.coach, self.client, team_id=team_id, manager_id=manager)
         data = self._gather(row, team_id, now, local.date(), reps)
         text, blocks = digest_message(
-            data, team_url=team_url, tz=zone, large_deal=self.settings.large_deal, quiet_days=self.settings.quiet_days
+            data,
+            links=self._links(data, team_url, manager),
+            tz=zone,
+            large_deal=self.settings.large_deal,
+            quiet_days=self.settings.quiet_days,
         )
         outcome = post_once(
             self.client,
@@ -229,6 +236,17 @@ class DigestSender:
                 tz=self.settings.tz,
                 reps=reps,
                 go_live_days=self.coach.playbook.go_live_after_days,
+            )
+
+    def _links(self, data: build.Digest, team_url: str | None, manager: str) -> Links:
+        """Each slipping deal's oldest step links to its own message (DEALCOACH_NUDGES_IN), the deals to theirs."""
+        with self.coach.store.session() as db:
+            return Links.load(
+                db,
+                (s.steps[0] for s in data.slipping[:TOP_SIGNALS]),
+                team_url=team_url,
+                nudges_in=self.settings.nudges_in,
+                viewer=manager,
             )
 
     def _retry(self, row, manager: str, error: str, retry_at: datetime, report: DigestReport) -> None:

@@ -13,10 +13,11 @@ from bot.deals.capture import EXAMPLE
 from bot.deals.model import Deal, Nudge
 from bot.home.view import HORIZON, Home, Item, MyNudges, TeamView
 from bot.nudges.blocks import nudge_actions, nudge_title
+from bot.nudges.links import Links
 from bot.playbook.loader import STAGE_LABEL
 from bot.playbook.render import facts, render
 from bot.slack.blocks import context, divider, header, pack_lines, section
-from bot.slack.text import bold, channel_link, mention
+from bot.slack.text import bold, mention
 from bot.stats import RATE_DAYS, AtRisk, RepStats
 
 HOME_CALLBACK = "dealcoach_home"
@@ -29,16 +30,19 @@ def _day(d) -> str:
     return f"{d:%a %b %-d}"
 
 
-def _nudge_line(item: Item, today) -> str:
+def _nudge_line(item: Item, today, links: Links) -> str:
     n, deal = item.nudge, item.deal
     meta = [STAGE_LABEL.get(n.stage, n.stage.capitalize()), f"due {_day(n.due_date)}"]
     late = (today - n.due_date).days
     if late > 0:
         meta.append(f":hourglass: {late} day{'s' if late != 1 else ''} late")
-    if n.status == "planned" and n.due_date <= today:
-        meta.append("not posted yet")
-    elif n.status == "posted":
-        meta.append(f"in {channel_link(deal.channel_id)}")
+    posted = links.step_words(n, deal) if n.status == "posted" else None
+    if posted is not None:  # the message itself: the reply in the deal's thread, the channel message or the DM
+        meta.append(posted)
+    else:  # not posted yet (or its message unknown): the deal's message, which holds its plan
+        if n.status == "planned" and n.due_date <= today:
+            meta.append("not posted yet")
+        meta.append(links.deal_words(deal))
     if n.assignee_id and n.assignee_id != deal.owner_id:
         meta.append(f"reassigned from {mention(deal.owner_id)}")
     if n.snoozed_until and n.status == "planned":
@@ -46,12 +50,12 @@ def _nudge_line(item: Item, today) -> str:
     return f"*{nudge_title(n, deal)}*\n" + " · ".join(meta)
 
 
-def nudge_item_blocks(item: Item, today) -> list[dict]:
-    """One follow-up: what to do and when, then the same buttons as in the channel."""
-    return [section(_nudge_line(item, today)), nudge_actions(item.nudge)]
+def nudge_item_blocks(item: Item, today, links: Links) -> list[dict]:
+    """One follow-up: what to do, when and where its message is, then the same buttons as on that message."""
+    return [section(_nudge_line(item, today, links)), nudge_actions(item.nudge)]
 
 
-def my_nudges_blocks(nudges: MyNudges, today, budget: int) -> list[dict]:
+def my_nudges_blocks(nudges: MyNudges, today, budget: int, links: Links) -> list[dict]:
     """Overdue, due today, upcoming; at most `budget` blocks, oldest first, the rest counted."""
     out: list[dict] = [header("My nudges")]
     if not len(nudges):
@@ -71,14 +75,14 @@ def my_nudges_blocks(nudges: MyNudges, today, budget: int) -> list[dict]:
         slots -= len(shown)
         out.append(section(f"*{title}* ({len(items)})"))
         for item in shown:
-            out += nudge_item_blocks(item, today)
+            out += nudge_item_blocks(item, today, links)
         if len(items) > len(shown):
             out.append(context(f"…and {len(items) - len(shown)} more {word}, not shown here."))
     return out
 
 
-def _deal_line(deal: Deal, stage: str, upcoming: Nudge | None) -> str:
-    line = f"{bold(deal.account)} · {deal.fields.money.format()} · {stage} · {channel_link(deal.channel_id)}"
+def _deal_line(deal: Deal, stage: str, upcoming: Nudge | None, links: Links) -> str:
+    line = f"{bold(deal.account)} · {deal.fields.money.format()} · {stage} · {links.deal_words(deal)}"
     go_live = deal.fields.go_live_date
     line += f"\nGo-live: {_day(go_live)}" if go_live else "\nGo-live: not known yet (you'll be asked)"
     if upcoming:
@@ -87,13 +91,13 @@ def _deal_line(deal: Deal, stage: str, upcoming: Nudge | None) -> str:
     return line
 
 
-def my_deals_blocks(deals: list[tuple[Deal, str, Nudge | None]], budget: int) -> list[dict]:
+def my_deals_blocks(deals: list[tuple[Deal, str, Nudge | None]], budget: int, links: Links) -> list[dict]:
     """The user's open deals with their stage and the deal buttons; at most `budget` blocks."""
     out: list[dict] = [header(f"My deals ({len(deals)})")]
     fits = 1 + 2 * len(deals) <= budget
     slots = len(deals) if fits else max(0, (budget - 2) // 2)
     for deal, stage, upcoming in deals[:slots]:
-        out += [section(_deal_line(deal, stage, upcoming)), deal_actions(deal)]
+        out += [section(_deal_line(deal, stage, upcoming, links)), deal_actions(deal)]
     if len(deals) > slots:
         out.append(context(f"…and {len(deals) - slots} more open deals, newest first. `/closed-deal list` too."))
     return out
@@ -145,9 +149,9 @@ def team_blocks(reps: list[RepStats]) -> list[dict]:
     )
 
 
-def _risk_line(risk: AtRisk, now: datetime) -> str:
+def _risk_line(risk: AtRisk, now: datetime, links: Links) -> str:
     deal = risk.deal
-    line = f"{bold(deal.account)} · {deal.fields.money.format()} · {mention(deal.owner_id)} · {channel_link(deal.channel_id)}"
+    line = f"{bold(deal.account)} · {deal.fields.money.format()} · {mention(deal.owner_id)} · {links.deal_words(deal)}"
     if risk.overdue_early:
         line += f" · :rotating_light: {risk.overdue_early} early step{'s' if risk.overdue_early != 1 else ''} overdue"
     if risk.quiet_since is not None:
@@ -155,7 +159,7 @@ def _risk_line(risk: AtRisk, now: datetime) -> str:
     return line
 
 
-def at_risk_blocks(team: TeamView, now: datetime) -> list[dict]:
+def at_risk_blocks(team: TeamView, now: datetime, links: Links) -> list[dict]:
     """The same deals the digest flags, in the same order."""
     out = [header("Deals at risk")]
     if not team.at_risk:
@@ -173,17 +177,27 @@ def at_risk_blocks(team: TeamView, now: datetime) -> list[dict]:
         )
     )
     return out + pack_lines(
-        [_risk_line(r, now) for r in team.at_risk[:RISK_ROWS]], "…and {n} more deals at risk.", total=len(team.at_risk)
+        [_risk_line(r, now, links) for r in team.at_risk[:RISK_ROWS]],
+        "…and {n} more deals at risk.",
+        total=len(team.at_risk),
     )
 
 
-def home_view(home: Home, *, now: datetime, tz: ZoneInfo, profile: list[dict] = (), watch: list[dict] = ()) -> dict:
+def home_view(
+    home: Home,
+    *,
+    now: datetime,
+    tz: ZoneInfo,
+    profile: list[dict] = (),
+    watch: list[dict] = (),
+    links: Links = Links(),  # noqa: B008 (frozen: never changed)
+) -> dict:
     """The whole tab, never over Slack's 100 blocks; `profile` is the managers' Team profile section, `watch` their
-    Buyer signals and Follow-ups slipping, each deal with its menu."""
+    Buyer signals and Follow-ups slipping, each deal with its menu; `links` to each step's and deal's message."""
     footer = context(f"Updated {now.astimezone(tz):%a %b %-d, %H:%M} · This tab refreshes when your follow-ups change.")
     top: list[dict] = []
     if home.team is not None:
-        top += team_blocks(home.team.reps) + [*watch] + at_risk_blocks(home.team, now) + [divider()]
+        top += team_blocks(home.team.reps) + [*watch] + at_risk_blocks(home.team, now, links) + [divider()]
         if profile:
             top += [*profile, divider()]
     elif not len(home.nudges) and not home.deals:
@@ -194,9 +208,9 @@ def home_view(home: Home, *, now: datetime, tz: ZoneInfo, profile: list[dict] = 
         nudge_budget = need_nudges
     else:
         nudge_budget = max(budget - need_deals, min(need_nudges, int(budget * NUDGE_SHARE)))
-    blocks = top + my_nudges_blocks(home.nudges, home.today, nudge_budget)
+    blocks = top + my_nudges_blocks(home.nudges, home.today, nudge_budget, links)
     if home.deals:
-        blocks += [divider(), *my_deals_blocks(home.deals, budget - nudge_budget)]
+        blocks += [divider(), *my_deals_blocks(home.deals, budget - nudge_budget, links)]
     elif home.team is None:  # a rep helping on others' deals; a manager without deals needs no reminder
         blocks += [divider(), header("My deals"), section(f"No open deals. Capture one with `{EXAMPLE}`.")]
     blocks.append(footer)

@@ -13,6 +13,7 @@ from bot.deals import model as deals
 from bot.deals.service import deals_of
 from bot.home import blocks, view
 from bot.manage import service as manage_service
+from bot.nudges.links import Links
 from bot.profile import service as profile_service
 from bot.runtime import Runtime
 from bot.slack import workspaces
@@ -48,9 +49,13 @@ def home_view(rt: Runtime, user_id: str, team_id: str, client: WebClient | None 
                 at_risk=[r for r in data.team.at_risk if r.deal.owner_id in followed],
             ),
         )
+    team_url = rt.team_urls.get(client, team_id)  # auth.test once per workspace and process, for the links
+    steps = [item.nudge for group in (data.nudges.overdue, data.nudges.today, data.nudges.upcoming) for item in group]
+    with rt.store.session() as db:
+        links = Links.load(db, steps, team_url=team_url, nudges_in=rt.settings.nudges_in, viewer=user_id)
     profile = profile_service.home_section(rt, client, team_id=team_id) if manager else []
-    watching = manage_service.home_section(rt, team_id, user_id) if manager else []
-    return blocks.home_view(data, now=now, tz=rt.settings.tz, profile=profile, watch=watching)
+    watching = manage_service.home_section(rt, team_id, user_id, team_url=team_url) if manager else []
+    return blocks.home_view(data, now=now, tz=rt.settings.tz, profile=profile, watch=watching, links=links)
 
 
 def open_home(rt: Runtime, client: WebClient, user_id: str, *, team_id: str) -> None:

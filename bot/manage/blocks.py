@@ -8,9 +8,10 @@ from collections.abc import Callable
 from bot.deals.model import Deal, Nudge
 from bot.manage import forms
 from bot.manage.model import ManagerTeam
-from bot.nudges.blocks import nudge_title
+from bot.nudges.blocks import nudge_title, where_it_is
+from bot.nudges.links import Links, labelled
 from bot.slack.blocks import button, context, header, input_block, modal, option, pack_lines, section
-from bot.slack.text import channel_link, escape, mention, plain, truncate
+from bot.slack.text import escape, mention, plain, truncate
 
 DEAL_MENU, CHOOSE_TEAM = "manage_deal_menu", "manage_choose_team"
 REMIND, REASSIGN, OPEN, LINK = "remind", "reassign", "open", "link"  # LINK: Slack opened the deal's URL itself
@@ -69,18 +70,28 @@ def read_menu(value: str | None) -> tuple[str, int] | None:
     return action, int(deal)
 
 
-def reminder_text(deal: Deal, owed: list[Nudge], upcoming: Nudge | None, *, by: str) -> str:
-    """The DM a rep gets from Remind rep: the steps, by name, and where their drafts and buttons are."""
+def _owed_line(n: Nudge, deal: Deal, links: Links) -> str:
+    line = f"• {nudge_title(n, deal)} (due {n.due_date:%a %b %-d})"
+    place = links.place(n)
+    return f"{line} · {labelled(links.step(n, deal), 'open it')}" if place and links.team_url else line
+
+
+def reminder_text(deal: Deal, owed: list[Nudge], upcoming: Nudge | None, *, by: str, links: Links) -> str:
+    """The DM a rep gets from Remind rep: the steps, by name, each linked to its message, and where their drafts and
+    buttons are (`links` is for the rep: DEALCOACH_NUDGES_IN's thread, channel or their DMs)."""
     account = escape(deal.account)
-    where = f"They're in {channel_link(deal.channel_id)} with drafts and the buttons to mark them done."
     if owed:
-        steps = "\n".join(f"• {nudge_title(n, deal)} (due {n.due_date:%a %b %-d})" for n in owed[:10])
+        steps = "\n".join(_owed_line(n, deal, links) for n in owed[:10])
         more = f"\n…and {len(owed) - 10} more." if len(owed) > 10 else ""
+        if any(links.someone_elses_dm(n, deal) for n in owed):
+            where = "They're on my Home tab with drafts and the buttons to mark them done."
+        else:
+            where = f"They're {links.mode_words(deal)}, with drafts and the buttons to mark them done."
         return f"{mention(by)} asks you to catch up on *{account}*:\n{steps}{more}\n{where}"
     if upcoming is not None:
         return (
             f"{mention(by)} asks you to keep an eye on *{account}*: nothing is overdue; next is "
-            f"{nudge_title(upcoming, deal)} (due {upcoming.due_date:%a %b %-d}). {where}"
+            f"{nudge_title(upcoming, deal)} (due {upcoming.due_date:%a %b %-d}). {where_it_is(upcoming, deal, links)}"
         )
     return f"{mention(by)} asks you to check in with *{account}*: how is the buyer doing? Log a touch on the deal."
 
@@ -122,13 +133,17 @@ def reassign_modal(deal: Deal, oldest: Nudge | None) -> dict:
     )
 
 
-def handed_over_text(deals: list[Deal], scope: str, *, by: str, steps: int) -> str:
-    """The DM the new person gets."""
+def handed_over_text(
+    deals: list[Deal], scope: str, *, by: str, steps: int, step: Nudge | None = None, links: Links | None = None
+) -> str:
+    """The DM the new person gets; for one step, where its message is (`links` is for them)."""
     names = ", ".join(f"*{escape(d.account)}*" for d in deals[:10]) + (
         f" and {len(deals) - 10} more" if len(deals) > 10 else ""
     )
     if scope == forms.STEP:
-        return f"{mention(by)} handed you a follow-up on {names}. It's in {channel_link(deals[0].channel_id)}."
+        what = f"a follow-up on {names}: {nudge_title(step, deals[0])}" if step else f"a follow-up on {names}"
+        where = where_it_is(step, deals[0], links or Links()) if step else ""
+        return f"{mention(by)} handed you {what}. {where}".rstrip()
     what = "deal" if len(deals) == 1 else "deals"
     return (
         f"{mention(by)} handed you the {what} {names} with {steps} open step{'s' if steps != 1 else ''}: "
@@ -136,8 +151,8 @@ def handed_over_text(deals: list[Deal], scope: str, *, by: str, steps: int) -> s
     )
 
 
-def open_deal_text(deal: Deal, link: str | None) -> str:
-    where = f"<{link}|its message in {channel_link(deal.channel_id)}>" if link else channel_link(deal.channel_id)
+def open_deal_text(deal: Deal, links: Links) -> str:
+    where = links.deal_words(deal)  # the deal's thread (or message) in #sales, linked when Slack gave the URL
     return f"*{escape(deal.account)}* ({deal.fields.money.format()}, {mention(deal.owner_id)}): its plan is below; {where}."
 
 

@@ -4,17 +4,20 @@ step, the deal or all of a departing rep's deals, open the deal. Managers only; 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.deals import blocks as deal_blocks
 from bot.deals import model as deals
-from bot.deals.model import Deal, people_of_deals
+from bot.deals.model import Deal, Nudge, people_of_deals
 from bot.deals.service import NotAllowed, Redraw
 from bot.digest.blocks import MORE, buyer_signal_line, slipping_line  # one wording for the digest and Home
 from bot.manage import blocks, forms
 from bot.manage import model as manage
+from bot.nudges import ledger
+from bot.nudges.links import Links
 from bot.runtime import Runtime
 from bot.signals import watch
 from bot.slack.blocks import MESSAGE_BLOCKS, header, section
@@ -108,15 +111,26 @@ def _deal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> Deal:
     return deal
 
 
-def remind_rep(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> tuple[str, str, str]:
-    """(the rep, the DM naming the steps owed, what the manager is told). Raises NotAllowed."""
+def _links_for(rt: Runtime, client: WebClient | None, deal: Deal, steps: list, *, viewer: str) -> Links:
+    """Links to these steps' messages and the deal's, for `viewer` (the workspace URL read once, then kept)."""
+    team_url = rt.team_urls.get(client, deal.team_id)
+    with rt.store.session() as db:
+        return Links.load(db, steps, team_url=team_url, nudges_in=rt.settings.nudges_in, viewer=viewer)
+
+
+def remind_rep(
+    rt: Runtime, deal_id: int, *, team_id: str, user_id: str, client: WebClient | None = None
+) -> tuple[str, str, str]:
+    """(the rep, the DM naming the steps owed with links to them, what the manager is told). Raises NotAllowed."""
     deal = _deal(rt, deal_id, team_id=team_id, user_id=user_id)
     if deal.status != "open":
         raise NotAllowed(deal_blocks.deal_unchanged_text(deal, "nudge"))
     with rt.store.session() as db:
         owed = manage.steps_owed(db, deal.id, today=rt.today())
         upcoming = None if owed else manage.next_step(db, deal.id)
-    return deal.owner_id, blocks.reminder_text(deal, owed, upcoming, by=user_id), blocks.reminded_text(deal, owed)
+    links = _links_for(rt, client, deal, [*owed[:10], *([upcoming] if upcoming else [])], viewer=deal.owner_id)
+    reminder = blocks.reminder_text(deal, owed, upcoming, by=user_id, links=links)
+    return deal.owner_id, reminder, blocks.reminded_text(deal, owed)
 
 
 def reassign_modal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> dict:
@@ -128,11 +142,34 @@ def reassign_modal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> 
     return blocks.reassign_modal(deal, oldest)
 
 
+@dataclass(frozen=True)
+class HandedOver:
+    """What a Reassign handed to whom, for the DM they get once the modal is answered (handover_text)."""
+
+    deals: tuple[Deal, ...]
+    scope: str
+    by: str
+    to: str
+    steps: int
+    step: Nudge | None = None  # scope STEP: the step handed over
+
+
+def handover_text(rt: Runtime, client: WebClient | None, handed: HandedOver) -> str:
+    """The DM the new person gets; for a step, where its message is, linked for them."""
+    links = None
+    if handed.step is not None:
+        links = _links_for(rt, client, handed.deals[0], [handed.step], viewer=handed.to)
+    return blocks.handed_over_text(
+        list(handed.deals), handed.scope, by=handed.by, steps=handed.steps, step=handed.step, links=links
+    )
+
+
 def reassign(
     rt: Runtime, values: dict, private_metadata: str, *, team_id: str, user_id: str
-) -> tuple[Redraw, str, str] | None:
-    """Hand over what the manager chose: (what to redraw, who gets it, their DM), or None when nothing changed (a
-    repeated submission). Raises FormErrors or NotAllowed; nothing changes then."""
+) -> tuple[Redraw, HandedOver] | None:
+    """Hand over what the manager chose: (what to redraw, what was handed to whom), or None when nothing changed (a
+    repeated submission). Raises FormErrors or NotAllowed; nothing changes then. Called before the modal's ack, so
+    it reads no Slack: the DM (handover_text) is written after."""
     deal_id = forms.read_modal_metadata(private_metadata)
     if deal_id is None:
         raise NotAllowed(forms.LOST_TRACK)
@@ -146,9 +183,11 @@ def reassign(
             moved = [deal] if deal.status == "open" else []
         ids = [d.id for d in moved]
         before = people_of_deals(db, ids).get(team_id, set())
+        step = None
         if scope == forms.STEP:
             oldest = manage.next_step(db, deal.id) if moved else None
             changed = oldest is not None and manage.hand_over_step(db, oldest.id, to=to, now=now)
+            step = ledger.get_nudge(db, oldest.id) if changed else None  # as handed over, with its message
             steps = 1
         else:
             changed = any([manage.hand_over_deal(db, i, to=to, now=now) for i in ids])
@@ -158,16 +197,20 @@ def reassign(
         return None
     # The nudge messages name who must act now; the deal's own message keeps congratulating the rep who closed it.
     redraw = Redraw(team_id, posts=tuple(posts), people=frozenset(before | {to, user_id}))
-    return redraw, to, blocks.handed_over_text(moved, scope, by=user_id, steps=steps)
+    return redraw, HandedOver(tuple(moved), scope, user_id, to, steps, step)
 
 
-def open_deal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> tuple[str, list[dict]]:
-    """The deal's plan as its channel message shows it, and where that message is, for the manager's DM."""
+def open_deal(
+    rt: Runtime, deal_id: int, *, team_id: str, user_id: str, client: WebClient | None = None
+) -> tuple[str, list[dict]]:
+    """The deal's plan as its channel message shows it, and where that message is (its thread, in thread mode), for
+    the manager's DM."""
     deal = _deal(rt, deal_id, team_id=team_id, user_id=user_id)
     with rt.store.session() as db:
         nudges = deals.deal_nudges(db, deal.id)
     text, plan = deal_blocks.deal_announcement(deal, nudges)
-    return text, [section(blocks.open_deal_text(deal, None)), *plan][:MESSAGE_BLOCKS]
+    links = _links_for(rt, client, deal, [], viewer=user_id)
+    return text, [section(blocks.open_deal_text(deal, links)), *plan][:MESSAGE_BLOCKS]
 
 
 def _at_stake(deals: list[Deal]) -> str:
@@ -179,9 +222,9 @@ def _at_stake(deals: list[Deal]) -> str:
 HOME_MENUS = 5  # deals of each list with their own menu on Home (a tab holds 100 blocks)
 
 
-def home_section(rt: Runtime, team_id: str, manager_id: str) -> list[dict]:
+def home_section(rt: Runtime, team_id: str, manager_id: str, *, team_url: str | None = None) -> list[dict]:
     """A manager's Home: whom they follow, then the digest's two lists for those reps as they stand now, each deal
-    with the same menu."""
+    with the same menu, linked as the digest links them (with `team_url`)."""
     today = rt.today()
     with rt.store.session() as db:
         team = manage.manager_team(db, team_id=team_id, manager_id=manager_id)
@@ -189,26 +232,28 @@ def home_section(rt: Runtime, team_id: str, manager_id: str) -> list[dict]:
         days = rt.settings.signature_days
         flagged = watch.buyer_signals(db, team_id=team_id, today=today, signature_days=days, reps=reps)
         slips = watch.slipping(db, team_id=team_id, today=today, reps=reps)
+        oldest = [s.steps[0] for s in slips[:10]]
+        links = Links.load(db, oldest, team_url=team_url, nudges_in=rt.settings.nudges_in, viewer=manager_id)
     out = blocks.team_home_blocks(team) + [header(f"Buyer signals ({len(flagged)})")]
     out += blocks.acted_list(
         _at_stake([f.deal for f in flagged]),
-        [(f.deal, buyer_signal_line(f, None)) for f in flagged[:10]],
+        [(f.deal, buyer_signal_line(f, links)) for f in flagged[:10]],
         len(flagged),
         empty="Nothing heard from a buyer that should worry you.",
         rule=watch.BUYER_SIGNALS_RULE.format(days=rt.settings.signature_days),
         more=MORE,
-        link=lambda deal: None,
+        link=links.deal,
         with_menu=HOME_MENUS,
     )
     out.append(header(f"Follow-ups slipping ({len(slips)})"))
     out += blocks.acted_list(
         _at_stake([s.deal for s in slips]),
-        [(s.deal, slipping_line(s, None, menu=i < HOME_MENUS)) for i, s in enumerate(slips[:10])],
+        [(s.deal, slipping_line(s, links, menu=i < HOME_MENUS)) for i, s in enumerate(slips[:10])],
         len(slips),
         empty="Every follow-up that reached its rep is on time.",
         rule=watch.SLIPPING_RULE.format(missed=watch.MISSED_AFTER),
         more=MORE,
-        link=lambda deal: None,
+        link=links.deal,
         with_menu=HOME_MENUS,
     )
     return out

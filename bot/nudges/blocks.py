@@ -21,6 +21,7 @@ from bot.nudges.forms import (
     SKIP_MODAL,
     modal_metadata,
 )
+from bot.nudges.links import DM, Links
 from bot.playbook.loader import GO_LIVE_UNKNOWN, Step
 from bot.playbook.render import NOTHING, Known, draft_facts, facts, personal_blanks, render, render_draft
 from bot.slack.blocks import (
@@ -508,12 +509,31 @@ def undeliverable_dm(
     return owner, managers
 
 
-def handover_text(nudge: Nudge, deal: Deal, *, by: str) -> str:
-    """The DM a teammate gets when a follow-up is reassigned to them."""
+ON_HOME = "act on it from my Home tab (Done, Snooze and Skip are there, its whole draft under More)"
+
+
+def where_it_is(nudge: Nudge, deal: Deal, links: Links) -> str:
+    """A sentence telling the person `links` is for where a step's message is, linked (DEALCOACH_NUDGES_IN): its
+    reply in the deal's thread, its channel message, their DMs with me; or, in someone else's DMs or not posted
+    yet, how to act on it meanwhile."""
+    elsewhere = links.someone_elses_dm(nudge, deal)
+    if elsewhere is not None:
+        return f"Its message went to {mention(elsewhere)} by DM, so {ON_HOME}."
+    posted = links.step_words(nudge, deal)
+    if posted is not None:
+        return f"It's {posted}, with a draft and the buttons to mark it done."
+    due = f"{(nudge.snoozed_until or nudge.due_date):%a %b %-d}"
+    if links.nudges_in == DM and links.viewer != deal.owner_id:
+        return f"It will go to {mention(deal.owner_id)} by DM on {due}, so {ON_HOME}."
+    return f"It will be posted {links.mode_words(deal)} on {due}; until then, {ON_HOME}."
+
+
+def handover_text(nudge: Nudge, deal: Deal, *, by: str, links: Links) -> str:
+    """The DM a teammate gets when a follow-up is reassigned to them: what, and where its message is."""
     values = facts(deal.fields, owner_id=deal.owner_id)
     return (
         f"{mention(by)} handed you a follow-up for *{values['account']}*: {_title(nudge, deal, values)}. "
-        f"It's in {channel_link(deal.channel_id)} with a draft and the buttons to mark it done."
+        f"{where_it_is(nudge, deal, links)}"
     )
 
 

@@ -370,7 +370,7 @@ class Dispatcher:
             self._tell_managers(client, deal, undelivered_note)  # every time: nobody else will see these steps
             return
         with self.coach.store.write() as db:
-            ledger.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now)
+            ledger.confirm(db, post.id, channel_id=outcome.channel, ts=outcome.ts, now=now, sent_to=deal.owner_id)
             first_time = record_delivery_problem(db, deal.id, code)
         report.undeliverable.append(post.id)
         logger.warning(

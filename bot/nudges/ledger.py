@@ -15,6 +15,7 @@ import sqlite_utils
 
 from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row, row_to_deal
 from bot.playbook.loader import Step
+from bot.slack.ids import is_user_id
 from bot.storage import for_update, insert, insert_many, query, query_one
 from bot.timestamps import stamp
 
@@ -71,6 +72,7 @@ class Post:
     searched_to: str | None = None  # how far down its window a history search has read
     thread_ts: str | None = None  # a reply in this thread (the deal's message): its reconcile reads the replies
     win: str | None = None  # kind WIN: what the team celebrates (testimonial, referral, live)
+    sent_to: str | None = None  # a post sent by DM: to whom (the deal's owner then); its links are theirs only
 
 
 def post_from_row(row: dict) -> Post:
@@ -88,6 +90,7 @@ def post_from_row(row: dict) -> Post:
         searched_to=row.get("searched_to"),
         thread_ts=row.get("thread_ts"),
         win=row.get("win"),
+        sent_to=row.get("sent_to"),
     )
 
 
@@ -174,6 +177,7 @@ def claim(
         "deal_id": deal_id,
         "channel_id": channel_id,
         "thread_ts": thread_ts,
+        "sent_to": channel_id if is_user_id(channel_id) else None,  # DEALCOACH_NUDGES_IN=dm: the owner
         "status": "sending",
         "ts": None,
         "late": int(late),
@@ -216,15 +220,18 @@ def get_post(db: sqlite_utils.Database, post_id: int) -> Post | None:
     return post_from_row(row) if row else None
 
 
-def confirm(db: sqlite_utils.Database, post_id: int, *, channel_id: str, ts: str, now: datetime) -> bool:
-    """Record that Slack accepted the message; False if the post was no longer ours to confirm."""
+def confirm(
+    db: sqlite_utils.Database, post_id: int, *, channel_id: str, ts: str, now: datetime, sent_to: str | None = None
+) -> bool:
+    """Record that Slack accepted the message; False if the post was no longer ours to confirm. `sent_to`: the
+    person whose DM it went to, when it was claimed for a channel (the owner's DM when the channel failed)."""
     # One writer at a time: the conditional UPDATE's row count is the claim (a confirm racing a reconcile records
     # once), and the steps stay 'sending' until updated below, because SQLite lets one writer in at a time. With
     # concurrent writers, keep it one conditional UPDATE and lock the post's nudges (SELECT ... FOR UPDATE).
     cur = db.execute(
-        "UPDATE posts SET status = 'posted', ts = ?, channel_id = ?, posted_at = ?, error = NULL "
-        "WHERE id = ? AND status IN ('sending', 'unconfirmed')",
-        [ts, channel_id, stamp(now), post_id],
+        "UPDATE posts SET status = 'posted', ts = ?, channel_id = ?, posted_at = ?, error = NULL, "
+        "sent_to = COALESCE(?, sent_to) WHERE id = ? AND status IN ('sending', 'unconfirmed')",
+        [ts, channel_id, stamp(now), sent_to, post_id],
     )
     if cur.rowcount != 1:
         return False
@@ -262,8 +269,8 @@ def mark_unconfirmed(
     db.execute(
         "UPDATE posts SET status = 'unconfirmed', error = ?, channel_id = COALESCE(?, channel_id), "
         "thread_ts = CASE WHEN CAST(? AS TEXT) IS NULL THEN thread_ts ELSE NULL END, "
-        "searched_to = COALESCE(?, searched_to) WHERE id = ? AND status = 'sending'",
-        [error, channel_id, channel_id, searched_to, post_id],
+        "sent_to = COALESCE(?, sent_to), searched_to = COALESCE(?, searched_to) WHERE id = ? AND status = 'sending'",
+        [error, channel_id, channel_id, channel_id if is_user_id(channel_id) else None, searched_to, post_id],
     )
 
 

@@ -17,9 +17,17 @@ from bot.deals.model import Deal, Nudge
 from bot.deals.service import NotAllowed, Redraw
 from bot.health import drafts, gate
 from bot.nudges import ledger, reminders
-from bot.nudges.blocks import ASK_AGAIN_DAYS, already_resolved_text, details_modal, late_steps, nudge_message
+from bot.nudges.blocks import (
+    ASK_AGAIN_DAYS,
+    already_resolved_text,
+    details_modal,
+    handover_text,
+    late_steps,
+    nudge_message,
+)
 from bot.nudges.known import known_for, uses_peers
 from bot.nudges.known import refresh as refresh_people
+from bot.nudges.links import Links
 from bot.runtime import Runtime
 from bot.slack.ids import is_user_id
 from bot.slack.text import mention
@@ -40,6 +48,14 @@ class NudgeChange:
     explanation: str | None
     audience: frozenset[str] = frozenset()  # whose Home tab shows this step, before or after, and who acted
     redraw: Redraw | None = None
+
+
+def handover(rt: Runtime, client: WebClient | None, nudge: Nudge, deal: Deal, *, by: str, to: str) -> str:
+    """The DM `to` gets when `by` hands them a follow-up: what, and where its message is, linked for them."""
+    team_url = rt.team_urls.get(client, deal.team_id)
+    with rt.store.session() as db:
+        links = Links.load(db, [nudge], team_url=team_url, nudges_in=rt.settings.nudges_in, viewer=to)
+    return handover_text(nudge, deal, by=by, links=links)
 
 
 def nudge_for(rt: Runtime, nudge_id: int, *, team_id: str, user_id: str) -> tuple[Nudge, Deal]:

@@ -516,6 +516,11 @@ def _v19_threads_reminders_pacing(db: sqlite_utils.Database) -> None:
     db.execute("CREATE TABLE pacing (bucket TEXT PRIMARY KEY, next_at DOUBLE PRECISION NOT NULL)")
 
 
+def _v20_dm_recipients(db: sqlite_utils.Database) -> None:
+    """Whom a post sent by DM went to: a link into a DM is for that person only, and a deal may change hands."""
+    db.execute("ALTER TABLE posts ADD COLUMN sent_to TEXT")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -536,6 +541,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (17, _v17_slack_oauth_tables),
     (18, _v18_erased_deals),
     (19, _v19_threads_reminders_pacing),
+    (20, _v20_dm_recipients),
 ]
 
 

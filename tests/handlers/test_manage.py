@@ -86,8 +86,10 @@ def test_the_digest_offers_each_listed_deal_its_menu_with_a_link_to_the_deal(sli
         ("Reassign…", f"reassign:{slipping_deal}"),
         ("Open deal", f"link:{slipping_deal}"),
     ]
-    ts = deal(settings, "Tiny Co")["message_ts"].replace(".", "")
-    assert tiny_menu["options"][2]["url"] == f"https://fake.slack.com/archives/{CHANNEL}/p{ts}"
+    ts = deal(settings, "Tiny Co")["message_ts"]
+    # nudges are in the deal's thread (the default): Open deal opens that thread, where its plan unfolds
+    thread = f"https://fake.slack.com/archives/{CHANNEL}/p{ts.replace('.', '')}?thread_ts={ts}&cid={CHANNEL}"
+    assert tiny_menu["options"][2]["url"] == thread
     assert fake.violations == []
 
 

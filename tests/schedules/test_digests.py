@@ -501,7 +501,8 @@ def test_the_digest_is_a_dm_with_metadata_a_text_fallback_and_links_to_the_deals
     [(ts,)] = [
         tuple(r.values()) for r in engines.rows(settings, "SELECT message_ts FROM deals WHERE id = ?", [deal_id])
     ]
-    link = f"<https://fake.slack.com/archives/C0TEAM/p{ts.replace('.', '')}|Acme Rockets>"
+    thread = f"?thread_ts={ts}&cid=C0TEAM"  # nudges in the deal's thread (the default): its link opens the thread
+    link = f"<https://fake.slack.com/archives/C0TEAM/p{ts.replace('.', '')}{thread}|Acme Rockets>"
     assert link in json.dumps(post.params["blocks"])
     assert len(fake.calls_to("auth.test")) == 1
     assert fake.violations == []

@@ -17,6 +17,7 @@ from bot.playbook.loader import Playbook
 from bot.profile.model import TeamProfile
 from bot.settings import Settings
 from bot.slack import workspaces
+from bot.slack.pacing import Pace, SharedPacer
 from bot.storage import Store
 
 
@@ -37,6 +38,7 @@ class Runtime:
         sleep: Callable[[float], None] = time.sleep,
         team_seed: TeamProfile | None = None,
         crm: Mapping[str, Adapter] | None = None,
+        pacer: Pace | None = None,
     ):
         self.settings = settings
         self.store = store
@@ -46,6 +48,9 @@ class Runtime:
         self.sleep = sleep  # how a lazy post waits out a short 429; tests pass a fake clock's
         self.team_seed = team_seed  # DEALCOACH_TEAM_FILE, validated at start: fills a workspace's empty profile
         self.crm = dict(crm) if crm is not None else adapters.enabled(settings)  # the CRMs that are on, by name
+        # Slack's posting limits, shared through the database by every process: each post that must appear once (a
+        # deal's message, a nudge, a win, a reminder, a digest, a welcome kit) waits for its moment here
+        self.pacer = pacer or SharedPacer(store, per_minute=settings.posts_per_minute, sleep=lambda s: self.sleep(s))
 
     def __deepcopy__(self, memo: dict) -> Runtime:
         """Bolt deep-copies context values for lazy listeners; the coach is shared, never copied."""

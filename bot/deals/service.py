@@ -243,7 +243,8 @@ def announce(rt: Runtime, deal_id: int, *, notify: Callable[[str], object] = lam
         with rt.store.write() as db:
             announcements.wait_for_retry(db, post, error="no installation", retry_at=now + timedelta(hours=1))
         return
-    outcome = announcements.deliver(rt.store, client, post, deal, now=now, patience=Patience(rt.sleep))
+    # in its turn in the paces every process shares: after the ack (a lazy listener or a job), so waiting is fine
+    outcome = announcements.deliver(rt.store, client, post, deal, now=now, patience=Patience(rt.sleep), pace=rt.pacer)
     if isinstance(outcome, NotPosted):
         logger.warning("Could not post deal #%s in %s: %s", deal.id, deal.channel_id, outcome.error)
         if outcome.kind == UNREACHABLE:

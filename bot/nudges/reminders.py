@@ -282,6 +282,8 @@ class RepReminders:
             blocks=blocks,
             metadata=metadata(EVENT_TYPE, reminder_id=row.id),
             patience=self.patience,
+            pace=self.coach.pacer,
+            team_id=row.team_id,
         )
         with self.coach.store.write() as db:
             if isinstance(outcome, Posted):

@@ -4,17 +4,31 @@
 Each post first reserves its moment in one short write transaction: the earliest instant at or after now when both
 its channel and its workspace may post again, and moves both on by their interval. Then it sleeps until that
 moment and posts. Different channels share only the workspace's pace, so they can post in parallel.
+
+Every message that must appear once waits here, inside bot.slack.posting.post_once (and share_once): a deal's
+announcement from the capture's lazy listener as much as the dispatcher's nudges, so `serve` and a `tick` never post
+to one channel in the same second. A DM is paced like a channel, keyed by the user id it is sent to.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Protocol
 
 from bot.storage import Store, for_update, query
 
 CHANNEL_INTERVAL = 1.0  # seconds between two posts to one channel (Slack: about one a second)
 MARGIN = 1.05  # pace 5% under the limits: a post can reach Slack a little sooner or later than it was sent
+
+
+class Pace(Protocol):
+    """What every post that must appear once waits on before each chat.postMessage (bot.slack.posting.post_once):
+    `wait` returns when a post to `channel` (a user id for a DM) of workspace `team` keeps to the paces."""
+
+    sleep: Callable[[float], None]
+
+    def wait(self, channel: str, team: str = "") -> None: ...
 
 
 class SharedPacer:

@@ -219,6 +219,8 @@ def deliver(rt: Runtime, row: KitRow, client: WebClient, *, now: datetime, patie
         title=blocks.file_title(deal),
         comment=blocks.share_comment(deal, built.kit.company),
         patience=patience,
+        pace=rt.pacer,
+        team_id=deal.team_id,
     )
     if isinstance(outcome, Posted):
         with rt.store.write() as db:

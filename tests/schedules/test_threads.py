@@ -22,7 +22,9 @@ MONDAY_10 = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)  # 10:00 in Berlin
 
 
 def coach_for(coach: Coach, nudges_in: str) -> Coach:
-    return Coach(replace(coach.settings, nudges_in=nudges_in), coach.store, coach.playbook, coach.clock)
+    return Coach(
+        replace(coach.settings, nudges_in=nudges_in), coach.store, coach.playbook, coach.clock, pacer=coach.pacer
+    )
 
 
 def capture(coach: Coach, clock, account: str, key: str):

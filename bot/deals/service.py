@@ -43,12 +43,13 @@ ASK, ASK_ONCE, KEEP = "ask", "ask_once", "keep"
 
 @dataclass(frozen=True)
 class Redraw:
-    """Everything a change to a deal shows up in: its channel message, nudge messages, and Home tabs."""
+    """Everything a change to a deal shows up in: its channel message, nudge messages, reps' reminders, Home tabs."""
 
     team_id: str
     deals: tuple[int, ...] = ()
     posts: tuple[int, ...] = ()
     people: frozenset[str] = frozenset()  # whose Home tab to republish (if they have opened it)
+    reminders: tuple[int, ...] = ()  # reps' morning reminders listing a step that changed
 
 
 @dataclass(frozen=True)

@@ -205,7 +205,10 @@ def answer_go_live(
             change = ledger.answer(db, nudge_id, actor=user_id, now=now, note=note)
             if change.changed:
                 playbook = rt.playbook
-                also_posts = deals.mark_live(db, deal.id, go_live=when, now=now, playbook=playbook, live=live) or []
+                marked = deals.mark_live(db, deal.id, go_live=when, now=now, playbook=playbook, live=live)
+                if marked is not None and live:  # the team hears of it in the channel, as after Mark live
+                    wins.claim(db, deal, wins.LIVE, thread=rt.settings.nudges_in == "thread", now=now)
+                also_posts = marked or []
         listed = reminders.listing(db, team_id=team_id, nudge_ids=[nudge_id]) if change.changed else []
     explanation = None if change.changed else already_resolved_text(change.nudge, "answer")
     audience = frozenset({deal.owner_id, nudge.assignee_id, user_id} - {None})

@@ -17,7 +17,7 @@ from bot.playbook.loader import Playbook
 from bot.profile.model import TeamProfile
 from bot.settings import Settings
 from bot.slack import workspaces
-from bot.slack.pacing import Pace, SharedPacer
+from bot.slack.pacing import SharedPacer
 from bot.storage import Store
 
 
@@ -38,7 +38,7 @@ class Runtime:
         sleep: Callable[[float], None] = time.sleep,
         team_seed: TeamProfile | None = None,
         crm: Mapping[str, Adapter] | None = None,
-        pacer: Pace | None = None,
+        pacer: SharedPacer | None = None,
     ):
         self.settings = settings
         self.store = store

@@ -16,7 +16,8 @@ from bot.deals.forms import read_deal_form
 from bot.deals.model import Deal, DealFields, Nudge, people_of_deals
 from bot.health import rules as health
 from bot.runtime import Runtime
-from bot.slack.posting import UNREACHABLE, NotPosted, Patience
+from bot.slack.pacing import AFTER_ACK_WAIT
+from bot.slack.posting import PACED, UNREACHABLE, NotPosted, Patience
 from bot.slack.text import channel_link, mention
 
 logger = logging.getLogger(__name__)
@@ -244,9 +245,13 @@ def announce(rt: Runtime, deal_id: int, *, notify: Callable[[str], object] = lam
         with rt.store.write() as db:
             announcements.wait_for_retry(db, post, error="no installation", retry_at=now + timedelta(hours=1))
         return
-    # in its turn in the paces every process shares: after the ack (a lazy listener or a job), so waiting is fine
-    outcome = announcements.deliver(rt.store, client, post, deal, now=now, patience=Patience(rt.sleep), pace=rt.pacer)
-    if isinstance(outcome, NotPosted):
+    # in its turn in the paces every process shares; after the ack, but on the lazy listeners' pool, which also opens
+    # forms: a turn further off than a moment (a busy channel, a tick's batch) is left to the dispatcher
+    pace = rt.pacer.at_most(AFTER_ACK_WAIT)
+    outcome = announcements.deliver(rt.store, client, post, deal, now=now, patience=Patience(rt.sleep), pace=pace)
+    if isinstance(outcome, NotPosted) and outcome.error == PACED:
+        logger.info("Deal #%s waits for its turn in %s; the dispatcher posts it", deal.id, deal.channel_id)
+    elif isinstance(outcome, NotPosted):
         logger.warning("Could not post deal #%s in %s: %s", deal.id, deal.channel_id, outcome.error)
         if outcome.kind == UNREACHABLE:
             notify(blocks.cannot_post_text(deal, outcome.error))

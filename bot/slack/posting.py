@@ -34,7 +34,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.client import error_code, retry_after, slack_ts, status_of
-from bot.slack.pacing import Pace
+from bot.slack.pacing import Later, Pace
 
 LEASE = timedelta(minutes=10)  # far longer than one post can take: a claim still 'sending' after this was orphaned
 SHORT_WAIT = 5  # seconds: a 429 asking for this long or less is waited out within the run
@@ -92,6 +92,7 @@ class Posted:
 
 
 RATELIMITED, REFUSED, UNREACHABLE, OFFLINE = "ratelimited", "refused", "unreachable", "offline"
+PACED = "paced"  # NotPosted's error when the shared pace's next turn was further off than the caller waits
 
 
 @dataclass(frozen=True)
@@ -182,7 +183,10 @@ def post_once(
     require_no_retries(client)
     waits = 0
     while True:
-        pace.wait(channel, team_id)
+        try:
+            pace.wait(channel, team_id)
+        except Later as exc:  # its turn is further off than this caller waits: surely not posted, try later
+            return NotPosted(PACED, RATELIMITED, timedelta(seconds=exc.seconds))
         try:
             response = client.chat_postMessage(
                 channel=channel, text=text, blocks=blocks, metadata=metadata, unfurl_links=False, **extra
@@ -434,7 +438,10 @@ def share_once(
     require_no_retries(client)
     waits = 0
     while True:
-        pace.wait(channel, team_id)
+        try:
+            pace.wait(channel, team_id)
+        except Later as exc:
+            return NotPosted(PACED, RATELIMITED, timedelta(seconds=exc.seconds))
         try:
             client.files_completeUploadExternal(
                 files=[{"id": file_id, "title": title}],

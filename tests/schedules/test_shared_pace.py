@@ -6,7 +6,7 @@ parameter: the paces run on the test's wall clock, and the moments they reserved
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -148,4 +148,39 @@ def test_a_reminder_and_a_nudge_in_the_reps_dm_keep_the_same_pace(coach, fake, s
 
     assert [(channel, kind) for _, channel, kind in timeline] == [(REP, NUDGE), (REP, REMINDER)]
     assert [at - start for at, _, _ in timeline] == pytest.approx([0, SPACED])
+    assert fake.violations == []
+
+
+def test_a_capture_whose_turn_is_far_off_is_acked_at_once_and_announced_by_the_next_tick(
+    slack, fake, settings, clock, wall, tick_process
+):
+    """A tick's morning batch holds the workspace's budget half a minute ahead: the capture's lazy listener doesn't
+    sit in the lazy pool (which also opens forms within Slack's 3 seconds) waiting for its turn. It takes no slot,
+    leaves the announcement to the dispatcher, and the next run posts it in its turn."""
+    clock.now = MONDAY_10
+    fake.epoch = MONDAY_10.timestamp()
+    per_post = 60 / settings.posts_per_minute * MARGIN
+    for i in range(60):  # the batch another process is posting: sixty channels' slots taken
+        tick_process.pacer.reserve(f"C0BATCH{i}", TEAM)
+    batch_ends = wall.now + 60 * per_post
+
+    response = slack.command("Acme $5k contact: Jane Doe")
+    assert response.status == 200 and wall.slept == []  # nothing waited, in the request or after it
+    assert fake.posts_of(ANNOUNCED) == []
+    [post] = engines.rows(settings, "SELECT status, error, lease_at FROM posts WHERE kind = 'announcement'")
+    assert (post["status"], post["error"]) == ("retry", "paced")
+    assert datetime.fromisoformat(post["lease_at"]) == MONDAY_10 + timedelta(minutes=1)  # the dispatcher's next run
+    assert engines.rows(settings, "SELECT next_at FROM pacing WHERE bucket = ?", [f"workspace:{TEAM}"])[0][
+        "next_at"
+    ] == pytest.approx(batch_ends)  # no slot taken
+
+    wall.now += 60  # the batch went out meanwhile
+    clock.now = MONDAY_10 + timedelta(minutes=1)
+    fake.epoch = clock.now.timestamp()
+    report = dispatch_nudges(tick_process, posting_client(settings), clock.now)
+    assert len(report.announced) == 1
+    [announced] = fake.posts_of(ANNOUNCED)
+    assert announced.params["channel"] == CHANNEL
+    [deal] = engines.rows(settings, "SELECT message_ts FROM deals")
+    assert deal["message_ts"] == announced.response["ts"]
     assert fake.violations == []

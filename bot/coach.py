@@ -53,6 +53,7 @@ class Coach(Runtime):
     handover_text = nudge_service.handover
     act_on_nudge = nudge_service.act_on_nudge
     rendered_post = nudge_service.rendered_post
+    rendered_reminder = nudge_service.rendered_reminder
     nudge_details = nudge_service.nudge_details
     replan_overdue = nudge_service.replan_overdue
     answer_go_live = nudge_service.answer_go_live
@@ -95,14 +96,15 @@ class Coach(Runtime):
     refresh_homes_of_posts = home_service.refresh_homes_of_posts
 
     def redraw(self, client: WebClient, what: Redraw) -> None:
-        """Redraw the deals' channel messages, the nudge messages and the Home tabs a change touched. Each is
-        drawn from the database as it stands and chat.update is idempotent, so a retried or repeated redraw is
-        harmless; a message Slack won't update is logged and the rest still happen."""
+        """Redraw the deals' channel messages, the nudge messages, the reps' reminders and the Home tabs a change
+        touched. Each is drawn from the database as it stands and chat.update is idempotent, so a retried or
+        repeated redraw is harmless; a message Slack won't update is logged and the rest still happen."""
         drawn: set[tuple[str, str]] = set()  # a deal's own message is also a post: draw each message once
         nudge_service.refresh_names(self, client, what.posts)  # a step handed to a teammate is signed by them
         for kind, key, rendered in (
             *(("deal", deal_id, self.rendered_deal(deal_id)) for deal_id in what.deals),
             *(("nudge message", post_id, self.rendered_post(post_id)) for post_id in what.posts),
+            *(("reminder", reminder_id, self.rendered_reminder(reminder_id)) for reminder_id in what.reminders),
         ):
             if rendered is not None and (rendered[0], rendered[1]) not in drawn:
                 drawn.add((rendered[0], rendered[1]))

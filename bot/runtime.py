@@ -18,6 +18,7 @@ from bot.profile.model import TeamProfile
 from bot.settings import Settings
 from bot.slack import workspaces
 from bot.slack.links import TeamUrls
+from bot.slack.pacing import SharedPacer
 from bot.storage import Store
 
 
@@ -38,6 +39,7 @@ class Runtime:
         sleep: Callable[[float], None] = time.sleep,
         team_seed: TeamProfile | None = None,
         crm: Mapping[str, Adapter] | None = None,
+        pacer: SharedPacer | None = None,
     ):
         self.settings = settings
         self.store = store
@@ -48,6 +50,9 @@ class Runtime:
         self.team_seed = team_seed  # DEALCOACH_TEAM_FILE, validated at start: fills a workspace's empty profile
         self.crm = dict(crm) if crm is not None else adapters.enabled(settings)  # the CRMs that are on, by name
         self.team_urls = TeamUrls()  # each workspace's URL, for links to messages: one auth.test per team
+        # Slack's posting limits, shared through the database by every process: each post that must appear once (a
+        # deal's message, a nudge, a win, a reminder, a digest, a welcome kit) waits for its moment here
+        self.pacer = pacer or SharedPacer(store, per_minute=settings.posts_per_minute, sleep=lambda s: self.sleep(s))
 
     def __deepcopy__(self, memo: dict) -> Runtime:
         """Bolt deep-copies context values for lazy listeners; the coach is shared, never copied."""

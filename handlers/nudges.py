@@ -253,7 +253,7 @@ def handle_replan(body: dict, action: dict, context, client, respond) -> None:
         message, redraw = coach.replan_overdue(int(value), team_id=context.team_id, user_id=context.user_id)
     except NotAllowed as exc:
         return refuse(coach, body, client, respond, context, str(exc))
-    channel, ts, text, blocks = message
-    if channel and ts:
+    if message is not None:  # the reminder says what moved, each step's new day
+        channel, ts, text, blocks = message
         client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
     coach.redraw(client, redraw)

@@ -12,6 +12,7 @@ from bot.coach import Coach
 from bot.playbook.loader import load
 from bot.settings import Settings
 from bot.slack.client import listener_client
+from bot.slack.pacing import SharedPacer
 from bot.storage import open_store
 from handlers import create_app
 from tests import engines
@@ -67,6 +68,22 @@ class FakeTime:
         self.slept: list[float] = []
 
     def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(round(seconds, 3))
+        self.now += seconds
+
+
+class Wall:
+    """Wall time for the paces shared through the database (bot/slack/pacing.py), set by hand and moved on by their
+    sleeps: a post never really waits for its turn, and a test can read the moments the paces reserved."""
+
+    def __init__(self):
+        self.now = 1000.0  # long ago: a pace another process reserved in real time is waited for, on this clock
+        self.slept: list[float] = []
+
+    def time(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
@@ -158,9 +175,21 @@ def store(settings):
 
 
 @pytest.fixture
-def coach(settings, store, clock, pace):
-    """Time is a parameter: the clock is set by hand, and a short Retry-After is waited on the fake pace clock."""
-    return Coach(settings, store, load(), clock, sleep=pace.sleep)
+def wall():
+    return Wall()
+
+
+@pytest.fixture
+def pacer(settings, store, wall):
+    """The posting paces every process shares through the database, on the test's `wall` time."""
+    return SharedPacer(store, per_minute=settings.posts_per_minute, clock=wall.time, sleep=wall.sleep)
+
+
+@pytest.fixture
+def coach(settings, store, clock, pace, pacer):
+    """Time is a parameter: the clock is set by hand, a short Retry-After is waited on the fake pace clock, and the
+    shared posting paces keep wall time of their own (`wall`)."""
+    return Coach(settings, store, load(), clock, sleep=pace.sleep, pacer=pacer)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from bot.deals import blocks, model
 from bot.deals.model import Deal
 from bot.nudges import ledger
 from bot.nudges.ledger import ANNOUNCEMENT, Post
+from bot.slack.pacing import Pace
 from bot.slack.posting import (
     LEASE,
     UNREACHABLE,
@@ -150,11 +151,22 @@ def message(store: Store, deal: Deal, post: Post) -> tuple[str, list[dict], dict
     return text, message_blocks, metadata(EVENT_TYPE, post_id=post.id, deal_id=deal.id)
 
 
-def deliver(store: Store, client: WebClient, post: Post, deal: Deal, *, now: datetime, patience: Patience) -> Outcome:
-    """Steps 2 and 3 of the protocol for a claimed announcement: post it, then record what became of it."""
+def deliver(
+    store: Store, client: WebClient, post: Post, deal: Deal, *, now: datetime, patience: Patience, pace: Pace
+) -> Outcome:
+    """Steps 2 and 3 of the protocol for a claimed announcement: post it (in its turn in the channel's and the
+    workspace's pace, shared with the dispatcher's nudges), then record what became of it."""
     text, message_blocks, marker = message(store, deal, post)
     outcome = post_once(
-        client, deal.channel_id, text=text, blocks=message_blocks, metadata=marker, patience=patience, join=True
+        client,
+        deal.channel_id,
+        text=text,
+        blocks=message_blocks,
+        metadata=marker,
+        patience=patience,
+        pace=pace,
+        team_id=deal.team_id,
+        join=True,
     )
     record(store, post, outcome, now=now)
     return outcome

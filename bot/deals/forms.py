@@ -108,11 +108,18 @@ def read_deal_form(values: dict, *, default_currency: str, today: date) -> DealF
     )
 
 
-def read_go_live(values: dict, *, example: date) -> date:
-    """Mark live's one field: the go-live date."""
+def read_go_live(values: dict, *, today: date) -> date:
+    """Mark live's one field: the day the customer went live, today at the latest (the team is told they are live,
+    so a day still to come is refused; an expected go-live belongs in Add details)."""
     chosen = read_date(values, GO_LIVE)
     if chosen is None:
-        raise FormErrors({GO_LIVE: inline("Pick the go-live date.", f"{example:%b %-d, %Y}")})
+        raise FormErrors({GO_LIVE: inline("Pick the go-live date.", f"{today:%b %-d, %Y}")})
+    if chosen > today:
+        problem = (
+            f"{chosen:%b %-d, %Y} is still to come: Mark live once the customer is live. For an expected go-live, "
+            "set Expected go-live date in Add details instead."
+        )
+        raise FormErrors({GO_LIVE: inline(problem, f"{today:%b %-d, %Y}")})
     return chosen
 
 

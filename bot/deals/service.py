@@ -16,7 +16,8 @@ from bot.deals.forms import read_deal_form
 from bot.deals.model import Deal, DealFields, Nudge, people_of_deals
 from bot.health import rules as health
 from bot.runtime import Runtime
-from bot.slack.posting import UNREACHABLE, NotPosted, Patience
+from bot.slack.pacing import AFTER_ACK_WAIT
+from bot.slack.posting import PACED, UNREACHABLE, NotPosted, Patience
 from bot.slack.text import channel_link, mention
 
 logger = logging.getLogger(__name__)
@@ -43,12 +44,13 @@ ASK, ASK_ONCE, KEEP = "ask", "ask_once", "keep"
 
 @dataclass(frozen=True)
 class Redraw:
-    """Everything a change to a deal shows up in: its channel message, nudge messages, and Home tabs."""
+    """Everything a change to a deal shows up in: its channel message, nudge messages, reps' reminders, Home tabs."""
 
     team_id: str
     deals: tuple[int, ...] = ()
     posts: tuple[int, ...] = ()
     people: frozenset[str] = frozenset()  # whose Home tab to republish (if they have opened it)
+    reminders: tuple[int, ...] = ()  # reps' morning reminders listing a step that changed
 
 
 @dataclass(frozen=True)
@@ -243,8 +245,13 @@ def announce(rt: Runtime, deal_id: int, *, notify: Callable[[str], object] = lam
         with rt.store.write() as db:
             announcements.wait_for_retry(db, post, error="no installation", retry_at=now + timedelta(hours=1))
         return
-    outcome = announcements.deliver(rt.store, client, post, deal, now=now, patience=Patience(rt.sleep))
-    if isinstance(outcome, NotPosted):
+    # in its turn in the paces every process shares; after the ack, but on the lazy listeners' pool, which also opens
+    # forms: a turn further off than a moment (a busy channel, a tick's batch) is left to the dispatcher
+    pace = rt.pacer.at_most(AFTER_ACK_WAIT)
+    outcome = announcements.deliver(rt.store, client, post, deal, now=now, patience=Patience(rt.sleep), pace=pace)
+    if isinstance(outcome, NotPosted) and outcome.error == PACED:
+        logger.info("Deal #%s waits for its turn in %s; the dispatcher posts it", deal.id, deal.channel_id)
+    elif isinstance(outcome, NotPosted):
         logger.warning("Could not post deal #%s in %s: %s", deal.id, deal.channel_id, outcome.error)
         if outcome.kind == UNREACHABLE:
             notify(blocks.cannot_post_text(deal, outcome.error))

@@ -18,6 +18,7 @@ from bot.deals.model import Deal
 from bot.nudges import ledger
 from bot.nudges.ledger import Post
 from bot.slack.blocks import context, section
+from bot.slack.pacing import Pace
 from bot.slack.posting import UNREACHABLE, Outcome, Patience, Posted, Unknown, metadata, post_once, retry_delay
 from bot.slack.text import escape, mention
 from bot.storage import Store, query
@@ -83,8 +84,10 @@ def win_message(deal: Deal, win: str, detail: str | None) -> tuple[str, list[dic
     return text, [section(line), context(f"Deal owner {mention(deal.owner_id)}")]
 
 
-def deliver(store: Store, client: WebClient, post: Post, deal: Deal, *, now: datetime, patience: Patience) -> Outcome:
-    """Steps 2 and 3 of the protocol for a claimed win."""
+def deliver(
+    store: Store, client: WebClient, post: Post, deal: Deal, *, now: datetime, patience: Patience, pace: Pace
+) -> Outcome:
+    """Steps 2 and 3 of the protocol for a claimed win (in its turn in the shared pace)."""
     with store.session() as db:
         detail = _outcome_detail(db, deal.id, post.win) if post.win in (TESTIMONIAL, REFERRAL) else None
     text, blocks = win_message(deal, post.win or LIVE, detail)
@@ -96,6 +99,8 @@ def deliver(store: Store, client: WebClient, post: Post, deal: Deal, *, now: dat
         blocks=blocks,
         metadata=metadata(EVENT_TYPE, post_id=post.id, deal_id=deal.id),
         patience=patience,
+        pace=pace,
+        team_id=deal.team_id,
         join=True,
         **extra,
     )

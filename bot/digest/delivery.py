@@ -201,6 +201,8 @@ class DigestSender:
             blocks=blocks,
             metadata=metadata(EVENT_TYPE, digest_id=row.id),
             patience=self.patience,
+            pace=self.coach.pacer,
+            team_id=team_id,
             unfurl_media=False,
         )
         if isinstance(outcome, Unknown):

@@ -258,6 +258,13 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def settled_block(resolved: str, title: str, width: int = LINE_WIDTH) -> dict:
+    """A step no longer waiting, in one line: what became of it, then what it was (cut to fit `width`)."""
+    done = _one_line(resolved)
+    room = max(width - len(done) - 5, 20)
+    return context(f"{done} · ~{truncate(title, room)}~")
+
+
 def late_steps(hours, deal: Deal, claimed_at: str):
     """Which steps of a message claimed at `claimed_at` were late then: a business day on which the step could have
     gone out (on or after its due date, and after the deal was captured) had passed. Never a guess at why."""
@@ -290,10 +297,8 @@ def _step_blocks(
         )
     else:
         resolved = resolution_line(nudge, live_here=live_here, tz=tz)
-    if resolved:  # one line: what became of it, then what it was (cut to fit the line)
-        done = _one_line(resolved)
-        room = max(LINE_WIDTH - len(done) - 5, 20)
-        return [context(f"{done} · ~{truncate(title, room)}~")]
+    if resolved:
+        return [settled_block(resolved, title)]
     meta = [f"For {mention(_who(nudge, deal))}", f"due {nudge.due_date:%a %b %-d}"]
     if live_here and step_late(nudge, is_late):
         meta.append(":hourglass: late")

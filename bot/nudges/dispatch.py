@@ -10,8 +10,9 @@ Each tick follows the shared protocol of bot/slack/posting.py (the database is t
    a guess. Announcements waiting for a retry whose time has come are posted.
 2. Claim. Within business hours, for each deal with steps due whose announcement is settled, one IMMEDIATE
    transaction turns its planned steps into `sending` under a new post id. Only one dispatcher can win each step.
-3. Post. Outside any transaction, post_once with metadata {post_id}, paced to one message per second per
-   channel, with a client that never retries by itself; a 429 asking for a few seconds is waited out.
+3. Post. Outside any transaction, post_once with metadata {post_id}, keeping the paces every process shares (about
+   one message a second per channel, DEALCOACH_POSTS_PER_MINUTE per workspace), with a client that never retries by
+   itself; a 429 asking for a few seconds is waited out.
 4. Confirm. Record the ts, or: release the steps for a later retry when Slack surely did not post (a longer 429,
    ok:false), mark the post unconfirmed when we can't tell, or deliver to the owner by DM when the channel can't
    be reached.
@@ -40,7 +41,7 @@ from bot.nudges.ledger import ANNOUNCEMENT, WIN
 from bot.runtime import Runtime
 from bot.slack import workspaces
 from bot.slack.blocks import MESSAGE_BLOCKS, section
-from bot.slack.pacing import SharedPacer
+from bot.slack.pacing import Pace
 from bot.slack.posting import (
     LEASE,
     OFFLINE,
@@ -146,15 +147,13 @@ class TickReport:
 
 
 class Dispatcher:
-    def __init__(
-        self, coach: Runtime, client: WebClient | ClientFor, pacer: Pacer | SharedPacer | None = None, workers: int = 1
-    ):
+    def __init__(self, coach: Runtime, client: WebClient | ClientFor, pacer: Pace | None = None, workers: int = 1):
         """`client`: one WebClient for every workspace, or a function giving each workspace's client. `pacer`: the
-        paces shared by every process through the database (the default), or one for this process only (tests).
-        `workers`: how many channels are posted to at once (each channel's deals in order, one at a time)."""
+        paces shared by every process through the database (the runtime's, the default), or one for this process
+        only (tests). `workers`: how many channels are posted to at once (each channel's deals in order)."""
         self.coach = coach
         self.clients = workspaces.clients(client)
-        self.pacer = pacer or SharedPacer(coach.store, per_minute=coach.settings.posts_per_minute)
+        self.pacer = pacer or coach.pacer
         self.workers = workers
         self.hours = coach.hours
 
@@ -273,7 +272,6 @@ class Dispatcher:
     ) -> None:
         refresh_people(self.coach, client, deal, steps)  # the names its drafts sign and introduce with
         text, blocks = self._render(post, deal, steps)
-        self.pacer.wait(post.channel_id, deal.team_id)
         in_dm = post.channel_id.startswith(("U", "W"))
         outcome = post_once(
             client,
@@ -282,6 +280,8 @@ class Dispatcher:
             blocks=blocks,
             metadata=self._metadata(post, deal),
             patience=patience,
+            pace=self.pacer,
+            team_id=deal.team_id,
             join=not in_dm,
             **({"thread_ts": post.thread_ts} if post.thread_ts else {}),
         )
@@ -347,6 +347,8 @@ class Dispatcher:
             blocks=[section(owner_note), *blocks][:MESSAGE_BLOCKS],
             metadata=self._metadata(post, deal),
             patience=patience,
+            pace=self.pacer,
+            team_id=deal.team_id,
         )
         if isinstance(outcome, Unknown):  # the DM may be there: the owner's DM history decides
             self._unconfirmed(post, f"{code}; owner DM: {outcome.error}", report, channel_id=deal.owner_id)
@@ -461,8 +463,7 @@ class Dispatcher:
     def _share_win(
         self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
     ) -> None:
-        self.pacer.wait(post.channel_id, deal.team_id)
-        outcome = wins.deliver(self.coach.store, client, post, deal, now=now, patience=patience)
+        outcome = wins.deliver(self.coach.store, client, post, deal, now=now, patience=patience, pace=self.pacer)
         if isinstance(outcome, Posted):
             FAILURES.succeeded(now)
             report.shared.append(post.id)
@@ -474,8 +475,9 @@ class Dispatcher:
     def _announce(
         self, client: WebClient, post, deal: Deal, now: datetime, report: TickReport, patience: Patience
     ) -> None:
-        self.pacer.wait(deal.channel_id, deal.team_id)
-        outcome = announcements.deliver(self.coach.store, client, post, deal, now=now, patience=patience)
+        outcome = announcements.deliver(
+            self.coach.store, client, post, deal, now=now, patience=patience, pace=self.pacer
+        )
         if isinstance(outcome, Posted):
             FAILURES.succeeded(now)
             report.announced.append(post.id)

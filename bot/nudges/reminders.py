@@ -21,7 +21,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row
 from bot.digest import ledger as zones
-from bot.nudges.blocks import nudge_actions, nudge_title
+from bot.nudges.blocks import nudge_actions, nudge_title, resolution_line, settled_block
 from bot.runtime import Runtime
 from bot.slack import workspaces
 from bot.slack.blocks import MESSAGE_BLOCKS, button, context, section
@@ -49,6 +49,7 @@ REPLAN = "reminder_replan"
 MAX_LISTED = 10  # steps shown in one reminder (each three blocks); the rest are counted, all on Home
 PER_DAY = 2  # Re-plan spreads the open steps over the next business days, this many a day
 OVERDUE_STATUSES = ("posted", "undeliverable")  # nudged already (or couldn't be), and still not done
+SETTLED_WIDTH = 160  # a settled step's line keeps its whole title: the reminder mixes deals, so it must say which
 
 
 @dataclass(frozen=True)
@@ -138,59 +139,152 @@ def reminded_at(db: sqlite_utils.Database, *, team_id: str, rep_id: str) -> date
 PLURAL_ASK = "Do them, snooze them or skip them here, or re-plan them all."
 
 
+def settled_line(nudge: Nudge, tz: ZoneInfo) -> str | None:
+    """What became of a step the reminder listed, in one line; None while it still waits for the rep."""
+    if nudge.status in OVERDUE_STATUSES:
+        return None
+    if nudge.status in ("done", "skipped", "cancelled"):
+        return resolution_line(nudge, live_here=True, tz=tz)
+    if nudge.status == "missed":
+        return f":hourglass: Its moment passed (was due {nudge.due_date:%a %b %-d})"
+    if nudge.snoozed_until and nudge.snoozed_until == nudge.due_date:
+        return resolution_line(nudge, live_here=False, tz=tz)  # snoozed: by whom, until when
+    return f":calendar: Re-planned: now due {nudge.due_date:%a %b %-d}"
+
+
 def reminder_message(
-    reminder_id: int, rep_id: str, items: list[tuple[Nudge, Deal]], *, is_late=lambda nudge, deal: True
+    reminder_id: int,
+    items: list[tuple[Nudge, Deal]],
+    *,
+    tz: ZoneInfo,
+    replanned: tuple[int, list[date]] | None = None,
+    is_late=lambda nudge, deal: True,
 ) -> tuple[str, list[dict]]:
-    """`is_late(nudge, deal)`: whether the step's first business day has passed; one that falls to today (due at
-    the weekend, or captured after hours) is said to be due today, never overdue."""
+    """The reminder as its steps stand: each still overdue with its buttons, each settled since (done, snoozed,
+    skipped, re-planned) in one line, like a resolved nudge. `replanned`: (how many steps Re-plan moved, to which
+    days), said first instead of good morning. `is_late(nudge, deal)`: whether the step's first business day has
+    passed; one that falls to today (due at the weekend, or captured after hours) is said to be due today, never
+    overdue."""
     count = len(items)
-    today = sum(1 for n, d in items if not is_late(n, d))
-    late = count - today
+    listed = items[:MAX_LISTED]
+    waiting = [(n, d) for n, d in listed if settled_line(n, tz) is None]
+    still = count - (len(listed) - len(waiting))  # the unlisted rest count as still to do
+    due_today = sum(1 for n, d in items if not is_late(n, d))
+    late = count - due_today
 
-    def are(n: int) -> str:
-        return "is" if n == 1 else "are"
+    def are(n: int, now: bool = True) -> str:
+        return ("is" if n == 1 else "are") if now else ("was" if n == 1 else "were")
 
-    if not today:
-        heading = f"Good morning. {count} of your follow-ups {are(count)} overdue"
+    if not due_today:
+        state = f"{count} of your follow-ups {are(count, still == count)} overdue"
     elif not late:
-        heading = f"Good morning. {today} of your follow-ups {are(today)} due today"
+        state = f"{count} of your follow-ups {are(count, still == count)} due today"
     else:
-        heading = f"Good morning. {late} of your follow-ups {are(late)} overdue and {today} {are(today)} due today"
-    blocks: list[dict] = [
-        section(
-            f":sunrise: *{heading}.* "
-            + ("Do it, snooze it or skip it here, or re-plan it." if count == 1 else PLURAL_ASK)
-        ),
-    ]
-    for nudge, deal in items[:MAX_LISTED]:
+        state = f"{late} of your follow-ups {are(late, still == count)} overdue and {due_today} {are(due_today, still == count)} due today"
+    morning = f"Good morning. {state}" + (f"; {still} still to do" if still and still != count else "")
+    if replanned:
+        moved, days = replanned
+        when = ", ".join(f"{d:%a %b %-d}" for d in days)
+        first = f"Re-planned: {moved} follow-up{'s' if moved != 1 else ''} now due {when}"
+        top = f":calendar: *{first}.* Each comes back as a fresh nudge on its day."
+    elif waiting:
+        first = morning
+        ask = "Do it, snooze it or skip it here, or re-plan it." if len(waiting) == 1 else PLURAL_ASK
+        top = f":sunrise: *{morning}.* {ask}"
+    else:
+        first = morning
+        top = f":sunrise: *{morning}.* {'All of them are' if count != 1 else 'It is'} settled now."
+    blocks: list[dict] = [section(top)]
+    for nudge, deal in listed:
+        settled = settled_line(nudge, tz)
+        if settled:
+            blocks.append(settled_block(settled, nudge_title(nudge, deal), width=SETTLED_WIDTH))
+            continue
         blocks.append(section(f"*{nudge_title(nudge, deal)}*"))
         blocks.append(context(f"was due {nudge.due_date:%a %b %-d}" if is_late(nudge, deal) else "due today"))
         blocks.append(nudge_actions(nudge))
     if count > MAX_LISTED:
         blocks.append(context(f"…and {count - MAX_LISTED} more on your Home tab."))
-    blocks.append(
-        {
-            "type": "actions",
-            "block_id": f"reminder_{reminder_id}",
-            "elements": [button(REPLAN, "Re-plan it" if count == 1 else "Re-plan them", str(reminder_id), "primary")],
-        }
+    if waiting or (count > MAX_LISTED and not replanned):
+        blocks.append(
+            {
+                "type": "actions",
+                "block_id": f"reminder_{reminder_id}",
+                "elements": [
+                    button(REPLAN, "Re-plan it" if still == 1 else "Re-plan them", str(reminder_id), "primary")
+                ],
+            }
+        )
+    titles = "; ".join(nudge_title(n, d) for n, d in waiting)
+    text = f"{first}. Still to do: {titles}" if titles else f"{first}. Nothing left to do here."
+    return text[:3000], blocks[:MESSAGE_BLOCKS]
+
+
+NOTHING_TO_REPLAN = "Nothing left to re-plan: these follow-ups were re-planned or settled already."
+
+
+# -- redrawing a sent reminder ----------------------------------------------------------------------------------
+
+
+def listing(db: sqlite_utils.Database, *, team_id: str, nudge_ids: list[int]) -> list[int]:
+    """The sent reminders that listed any of these steps (a step late for days is on each morning's), oldest first."""
+    found: list[int] = []
+    wanted = set(nudge_ids)
+    for nudge_id in wanted:
+        rows = query(
+            db,
+            "SELECT id, steps FROM reminders WHERE team_id = ? AND status = 'sent' AND ts IS NOT NULL AND steps LIKE ?",
+            [team_id, f"%{nudge_id}%"],  # a coarse filter, made exact below
+        )
+        found += [r["id"] for r in rows if nudge_id in json.loads(r["steps"] or "[]")]
+    return sorted(set(found))
+
+
+def lateness(rt: Runtime, local_date: str):
+    """`is_late(nudge, deal)` on the rep's own day of the reminder: whether the step's first business day has passed."""
+    day, hours = date.fromisoformat(local_date), rt.hours
+
+    def is_late(nudge: Nudge, deal: Deal) -> bool:
+        return hours.first_chance(nudge.due_date, since=datetime.fromisoformat(deal.created_at)) < day
+
+    return is_late
+
+
+def items_of(db: sqlite_utils.Database, steps: str | None) -> list[tuple[Nudge, Deal]]:
+    """The steps a reminder listed, as they stand now (a deleted deal's are gone)."""
+    items = []
+    for nudge_id in json.loads(steps or "[]"):
+        found = query_one(db, "SELECT * FROM nudges WHERE id = ?", [nudge_id])
+        deal = get_deal(db, found["deal_id"]) if found else None
+        if found and deal:
+            items.append((nudge_from_row(found), deal))
+    return items
+
+
+def rendered(
+    rt: Runtime, reminder_id: int, *, replanned: tuple[int, list[date]] | None = None
+) -> tuple[str, str, str, list[dict]] | None:
+    """(channel, ts, text, blocks) of a sent reminder as it should look now, for chat.update; None until sent."""
+    with rt.store.session() as db:
+        row = query_one(db, "SELECT * FROM reminders WHERE id = ?", [reminder_id])
+        if row is None or row["status"] != "sent" or not row["ts"]:
+            return None
+        items = items_of(db, row["steps"])
+    text, blocks = reminder_message(
+        reminder_id, items, tz=rt.settings.tz, replanned=replanned, is_late=lateness(rt, row["local_date"])
     )
-    titles = "; ".join(nudge_title(n, d) for n, d in items[:MAX_LISTED])
-    return f"{heading}: {titles}"[:3000], blocks[:MESSAGE_BLOCKS]
-
-
-def replanned_message(count: int, days: list[date]) -> tuple[str, list[dict]]:
-    when = ", ".join(f"{d:%a %b %-d}" for d in days)
-    text = f"Re-planned: {count} follow-up{'s' if count != 1 else ''} now due {when}."
-    return text, [section(f":calendar: {text} Each comes back as a fresh nudge on its day.")]
+    return row["channel_id"], row["ts"], text, blocks
 
 
 # -- Re-plan ---------------------------------------------------------------------------------------------------
 
 
-def replan(rt: Runtime, reminder_id: int, *, team_id: str, user_id: str) -> tuple[int, list[date], Reminder] | None:
-    """Move the rep's open overdue steps forward, PER_DAY a business day from today; only the rep may. None when
-    the reminder isn't theirs (or there is nothing left to move)."""
+def replan(
+    rt: Runtime, reminder_id: int, *, team_id: str, user_id: str
+) -> tuple[list[Nudge], list[date], Reminder] | None:
+    """Move the rep's open overdue steps forward, PER_DAY a business day from today; only the rep may. Returns the
+    steps moved (as they were: their nudge messages say they moved), the days, and the reminder; None when the
+    reminder isn't theirs."""
     today = rt.today()
     with rt.store.write() as db:
         row = query_one(db, "SELECT * FROM reminders WHERE id = ?", [reminder_id])
@@ -198,18 +292,22 @@ def replan(rt: Runtime, reminder_id: int, *, team_id: str, user_id: str) -> tupl
             return None
         steps = [n for rep, n in overdue_steps(db, team_id=team_id, before=today) if rep == user_id]
         days: list[date] = []
+        moved: list[Nudge] = []
         day = rt.hours.first_open_day(today)
-        for index, nudge in enumerate(steps):
-            if index and index % PER_DAY == 0:
+        for nudge in steps:
+            if len(moved) and len(moved) % PER_DAY == 0:
                 day = rt.hours.first_open_day(day + timedelta(days=1))
-            db.execute(
+            cursor = db.execute(
                 "UPDATE nudges SET status = 'planned', due_date = ?, post_id = NULL, next_attempt_at = NULL, "
                 "updated_at = ? WHERE id = ? AND status IN ('posted', 'undeliverable')",
                 [day.isoformat(), stamp(rt.now()), nudge.id],
             )
+            if cursor.rowcount != 1:
+                continue  # settled meanwhile
+            moved.append(nudge)
             if day not in days:
                 days.append(day)
-    return len(steps), days, _row(row)
+    return moved, days, _row(row)
 
 
 # -- sending -----------------------------------------------------------------------------------------------------
@@ -287,20 +385,11 @@ class RepReminders:
         self._send(client, row, now, report)
 
     def _send(self, client, row: Reminder, now: datetime, report: ReminderReport) -> None:
-        ids = json.loads(row.steps or "[]")
         with self.coach.store.session() as db:
-            items = []
-            for nudge_id in ids:
-                found = query_one(db, "SELECT * FROM nudges WHERE id = ?", [nudge_id])
-                deal = get_deal(db, found["deal_id"]) if found else None
-                if found and deal:
-                    items.append((nudge_from_row(found), deal))
-        day, hours = date.fromisoformat(row.local_date), self.coach.hours  # late by the rep's own day
-
-        def is_late(nudge: Nudge, deal: Deal) -> bool:
-            return hours.first_chance(nudge.due_date, since=datetime.fromisoformat(deal.created_at)) < day
-
-        text, blocks = reminder_message(row.id, row.rep_id, items, is_late=is_late)
+            items = items_of(db, row.steps)
+        text, blocks = reminder_message(
+            row.id, items, tz=self.coach.settings.tz, is_late=lateness(self.coach, row.local_date)
+        )
         outcome = post_once(
             client,
             row.rep_id,
@@ -308,6 +397,8 @@ class RepReminders:
             blocks=blocks,
             metadata=metadata(EVENT_TYPE, reminder_id=row.id),
             patience=self.patience,
+            pace=self.coach.pacer,
+            team_id=row.team_id,
         )
         with self.coach.store.write() as db:
             if isinstance(outcome, Posted):

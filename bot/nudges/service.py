@@ -105,11 +105,12 @@ def act_on_nudge(rt: Runtime, nudge_id: int, action: str, *, team_id: str, user_
             raise ValueError(f"unknown nudge action {action!r}")
         if change.changed and action in ("done", "skip") and nudge.purpose == deals.RECOVERY:
             gate.release_held(db, nudge_id, today=rt.today(), now=now, playbook=rt.playbook)  # the asks come back
+        listed = reminders.listing(db, team_id=team_id, nudge_ids=[nudge_id]) if change.changed else []
     explanation = None if change.changed else already_resolved_text(change.nudge, action)
     after = change.nudge.assignee_id if change.nudge else None
     audience = frozenset({deal.owner_id, nudge.assignee_id, after, user_id} - {None})
     posts = tuple(dict.fromkeys(p for p in (post_id, *also_posts) if p))
-    redraw = Redraw(team_id, deals=(deal.id,), posts=posts, people=audience)
+    redraw = Redraw(team_id, deals=(deal.id,), posts=posts, people=audience, reminders=tuple(listed))
     return NudgeChange(change.changed, change.nudge, deal, post_id, explanation, audience, redraw)
 
 
@@ -146,6 +147,11 @@ def rendered_post(rt: Runtime, post_id: int) -> tuple[str, str, str, list[dict]]
     return post.channel_id, post.ts, text, message_blocks
 
 
+def rendered_reminder(rt: Runtime, reminder_id: int) -> tuple[str, str, str, list[dict]] | None:
+    """(channel, ts, text, blocks) of a rep's sent reminder as its steps stand now, for chat.update."""
+    return reminders.rendered(rt, reminder_id)
+
+
 def nudge_details(rt: Runtime, nudge_id: int, *, team_id: str) -> dict:
     """More: the whole coaching for a step (why, how, the whole draft), for anyone in the deal's workspace to read;
     raises NotAllowed for a step that isn't there (or is another workspace's)."""
@@ -165,14 +171,27 @@ def nudge_details(rt: Runtime, nudge_id: int, *, team_id: str) -> dict:
 
 def replan_overdue(rt: Runtime, reminder_id: int, *, team_id: str, user_id: str):
     """Re-plan from a rep's reminder: their open overdue steps move forward. Returns (channel, ts, text, blocks) to
-    redraw the reminder with, and what else to redraw; raises NotAllowed for anyone but the rep."""
-    moved = reminders.replan(rt, reminder_id, team_id=team_id, user_id=user_id)
-    if moved is None:
+    redraw the reminder with (saying what moved, and each step's new day), and what else to redraw (the moved
+    steps' own messages, other reminders listing them, Home); raises NotAllowed for anyone but the rep, or when
+    there is nothing left to move (a second click)."""
+    replanned = reminders.replan(rt, reminder_id, team_id=team_id, user_id=user_id)
+    if replanned is None:
         raise NotAllowed("Only the rep this reminder is for can re-plan these follow-ups.")
-    count, days, row = moved
-    text, message_blocks = reminders.replanned_message(count, days)
-    redraw = Redraw(team_id, posts=(), people=frozenset({user_id}))
-    return (row.channel_id, row.ts, text, message_blocks), redraw
+    moved, days, row = replanned
+    if not moved:
+        raise NotAllowed(reminders.NOTHING_TO_REPLAN)
+    message = reminders.rendered(rt, reminder_id, replanned=(len(moved), days))
+    with rt.store.session() as db:
+        others = reminders.listing(db, team_id=team_id, nudge_ids=[n.id for n in moved])
+    posts = tuple(dict.fromkeys(n.post_id for n in moved if n.post_id))
+    redraw = Redraw(
+        team_id,
+        deals=tuple(dict.fromkeys(n.deal_id for n in moved)),  # their plans show the new days
+        posts=posts,
+        people=frozenset({user_id}),
+        reminders=tuple(r for r in others if r != reminder_id),
+    )
+    return message, redraw
 
 
 LIVE_TODAY, SET_DATE, NOT_YET = "live_today", "set_date", "not_yet"
@@ -202,9 +221,13 @@ def answer_go_live(
             change = ledger.answer(db, nudge_id, actor=user_id, now=now, note=note)
             if change.changed:
                 playbook = rt.playbook
-                also_posts = deals.mark_live(db, deal.id, go_live=when, now=now, playbook=playbook, live=live) or []
+                marked = deals.mark_live(db, deal.id, go_live=when, now=now, playbook=playbook, live=live)
+                if marked is not None and live:  # the team hears of it in the channel, as after Mark live
+                    wins.claim(db, deal, wins.LIVE, thread=rt.settings.nudges_in == "thread", now=now)
+                also_posts = marked or []
+        listed = reminders.listing(db, team_id=team_id, nudge_ids=[nudge_id]) if change.changed else []
     explanation = None if change.changed else already_resolved_text(change.nudge, "answer")
     audience = frozenset({deal.owner_id, nudge.assignee_id, user_id} - {None})
     posts = tuple(dict.fromkeys(p for p in (nudge.post_id, *also_posts) if p))
-    redraw = Redraw(team_id, deals=(deal.id,), posts=posts, people=audience)
+    redraw = Redraw(team_id, deals=(deal.id,), posts=posts, people=audience, reminders=tuple(listed))
     return NudgeChange(change.changed, change.nudge, deal, nudge.post_id, explanation, audience, redraw)

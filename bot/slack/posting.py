@@ -4,7 +4,8 @@ Every such message (a nudge, a deal's announcement, a manager's digest) follows 
 row that stands for it is claimed before anything goes out (see README "Exactly once"):
 1. Claim. A row moves to `sending` in a transaction, with a lease; only one process can win it.
 2. Post. `post_once`: chat.postMessage carrying the row's id in its metadata, through a client that never
-   retries by itself. The outcome is Posted, NotPosted (Slack surely did not post it: try again later) or
+   retries by itself, each attempt first reserving its moment through the shared pace (bot/slack/pacing.py), so
+   every process on the database keeps to Slack's per-channel and per-workspace limits together. The outcome is Posted, NotPosted (Slack surely did not post it: try again later) or
    Unknown (a timeout, a 5xx, a lost connection: it may be there). A 429 asking for a few seconds is waited
    out and tried again at once, since Slack surely did not post it.
 3. Confirm. The ts is recorded; or the claim is released for a retry; or the row is marked unconfirmed.
@@ -34,6 +35,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack.client import error_code, retry_after, slack_ts, status_of
+from bot.slack.pacing import Later, Pace
 
 LEASE = timedelta(minutes=10)  # far longer than one post can take: a claim still 'sending' after this was orphaned
 SHORT_WAIT = 5  # seconds: a 429 asking for this long or less is waited out within the run
@@ -93,6 +95,7 @@ class Posted:
 
 
 RATELIMITED, REFUSED, UNREACHABLE, OFFLINE = "ratelimited", "refused", "unreachable", "offline"
+PACED = "paced"  # NotPosted's error when the shared pace's next turn was further off than the caller waits
 
 
 @dataclass(frozen=True)
@@ -171,14 +174,22 @@ def post_once(
     blocks: list[dict] | None,
     metadata: dict,
     patience: Patience,
+    pace: Pace,
+    team_id: str,
     join: bool = False,
     **extra,
 ) -> Outcome:
-    """Step 2: one chat.postMessage, what became of it, and nothing posted twice. `join`: a public channel the bot
-    was never invited to is joined first (conversations.join), then the post is made."""
+    """Step 2: one chat.postMessage, what became of it, and nothing posted twice. Each attempt first waits for its
+    moment in `pace` (the channel's and workspace `team_id`'s), so posts from every process keep to Slack's limits.
+    `join`: a public channel the bot was never invited to is joined first (conversations.join), then the post is
+    made."""
     require_no_retries(client)
     waits = 0
     while True:
+        try:
+            pace.wait(channel, team_id)
+        except Later as exc:  # its turn is further off than this caller waits: surely not posted, try later
+            return NotPosted(PACED, RATELIMITED, timedelta(seconds=exc.seconds))
         try:
             response = client.chat_postMessage(
                 channel=channel, text=text, blocks=blocks, metadata=metadata, unfurl_links=False, **extra
@@ -425,12 +436,19 @@ def share_once(
     title: str,
     comment: str,
     patience: Patience,
+    pace: Pace,
+    team_id: str,
 ) -> Outcome:
     """Step 2 for a file: one files.completeUploadExternal into the thread, and what became of it (Posted carries
-    the thread's ts). A short 429 is waited out and the share made again, since Slack surely did not make it."""
+    the thread's ts). Its message keeps the channel's pace like a post; a short 429 is waited out and the share made
+    again, since Slack surely did not make it."""
     require_no_retries(client)
     waits = 0
     while True:
+        try:
+            pace.wait(channel, team_id)
+        except Later as exc:
+            return NotPosted(PACED, RATELIMITED, timedelta(seconds=exc.seconds))
         try:
             client.files_completeUploadExternal(
                 files=[{"id": file_id, "title": title}],

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from bot.deals.model import Deal
 from bot.slack.blocks import button
+from bot.slack.posting import PACED
 from bot.slack.text import channel_link, escape, inert, mention
 from bot.welcome.ledger import KitRow
 
@@ -101,6 +102,11 @@ def shared_text(deal: Deal) -> str:
 
 
 def delayed_text(deal: Deal, error: str, at: datetime, tz: ZoneInfo) -> str:
+    if error == PACED:  # held back by Slack's posting pace, not refused
+        return (
+            f"The deal's channel is busy just now, so the welcome kit for *{escape(deal.account)}* waits its turn. "
+            f"I'll share it at {_at(at, tz)} in the deal's thread; no need to click again."
+        )
     return (
         f"Slack didn't take the welcome kit for *{escape(deal.account)}* just now (`{escape(error)}`), so nothing "
         f"was shared. I'll try again at {_at(at, tz)} and put it in the deal's thread; no need to click again."

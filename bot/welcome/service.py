@@ -22,6 +22,7 @@ from bot.deals.service import NotAllowed
 from bot.profile.service import profile_of
 from bot.runtime import Runtime
 from bot.slack.client import TIMEOUT_SECONDS, describe
+from bot.slack.pacing import AFTER_ACK_WAIT, Pace
 from bot.slack.posting import (
     AMBIGUOUS_ERRORS,
     Found,
@@ -159,7 +160,8 @@ def send_welcome_kit(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -
         _retry(rt, row, "no installation", now + PROFILE_RETRY)
         return blocks.delayed_text(deal, "no installation", now + PROFILE_RETRY, rt.settings.tz)
     try:
-        state = deliver(rt, row, client, now=now, patience=Patience(rt.sleep))
+        # from the lazy listener: its turn in the channel's pace is waited for a moment at most, else the scheduler
+        state = deliver(rt, row, client, now=now, patience=Patience(rt.sleep), pace=rt.pacer.at_most(AFTER_ACK_WAIT))
     except StorageError:
         raise  # the listeners' one storage-failure answer; the claim is taken up again after its lease
     except Exception:
@@ -183,8 +185,11 @@ def _answer(rt: Runtime, deal: Deal, state: KitRow | None) -> str:
 # -- the protocol ----------------------------------------------------------------------------------------------------
 
 
-def deliver(rt: Runtime, row: KitRow, client: WebClient, *, now: datetime, patience: Patience) -> KitRow | None:
-    """Settle, build, upload and share one claimed kit; returns its row as it was left."""
+def deliver(
+    rt: Runtime, row: KitRow, client: WebClient, *, now: datetime, patience: Patience, pace: Pace | None = None
+) -> KitRow | None:
+    """Settle, build, upload and share one claimed kit; returns its row as it was left. `pace`: the shared pace the
+    share keeps (the runtime's, unless a listener bounds its wait)."""
     deal = _deal(rt, row.deal_id)
     if deal is None or deal.deleted or deal.cancelled:
         with rt.store.write() as db:
@@ -219,6 +224,8 @@ def deliver(rt: Runtime, row: KitRow, client: WebClient, *, now: datetime, patie
         title=blocks.file_title(deal),
         comment=blocks.share_comment(deal, built.kit.company),
         patience=patience,
+        pace=pace or rt.pacer,
+        team_id=deal.team_id,
     )
     if isinstance(outcome, Posted):
         with rt.store.write() as db:

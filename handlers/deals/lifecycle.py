@@ -106,7 +106,7 @@ def _submit(ack, view: dict, context, action: str, field: str, **details) -> Non
 def handle_live_submission(ack, view: dict, context) -> None:
     coach: Coach = context["coach"]
     try:
-        go_live = forms.read_go_live(view["state"]["values"], example=coach.today())
+        go_live = forms.read_go_live(view["state"]["values"], today=coach.today())
     except FormErrors as exc:
         return ack(response_action="errors", errors=exc.errors)
     _submit(ack, view, context, "live", forms.GO_LIVE, go_live=go_live)

@@ -73,8 +73,8 @@ def crm_settings(settings, hubspot_api, pipedrive_api):
 
 
 @pytest.fixture
-def crm_coach(crm_settings, store, clock, pace):
-    coach = Coach(crm_settings, store, load(), clock, sleep=pace.sleep)
+def crm_coach(crm_settings, store, clock, pace, pacer):
+    coach = Coach(crm_settings, store, load(), clock, sleep=pace.sleep, pacer=pacer)
     assert sorted(coach.crm) == ["hubspot", "pipedrive"]  # both built from the settings alone
     return coach
 

@@ -42,8 +42,8 @@ def crm_settings(settings):
 
 
 @pytest.fixture
-def crm_coach(crm_settings, store, clock, pace):
-    return Coach(crm_settings, store, load(), clock, sleep=pace.sleep)
+def crm_coach(crm_settings, store, clock, pace, pacer):
+    return Coach(crm_settings, store, load(), clock, sleep=pace.sleep, pacer=pacer)
 
 
 @pytest.fixture
@@ -235,13 +235,13 @@ def test_claim_it_from_outside_the_deals_channel_is_refused(crm_server, crm_sett
     assert f"<#{CRM_CHANNEL}>" in fake.last("response_url").params["text"]
 
 
-def test_an_email_map_names_the_owner_and_a_routing_rule_the_channel(crm_settings, store, clock, pace, fake):
+def test_an_email_map_names_the_owner_and_a_routing_rule_the_channel(crm_settings, store, clock, pace, pacer, fake):
     settings = replace(
         crm_settings,
         crm_users=((JANE, OTHER_REP),),
         crm_routes=(CrmRoute(BIG_DEALS, low=100000),),
     )
-    coach = Coach(settings, store, load(), clock, sleep=pace.sleep)
+    coach = Coach(settings, store, load(), clock, sleep=pace.sleep, pacer=pacer)
     app = crm_app(coach.crm, coach.store.for_requests(200), coach.now)
     from bot.slack.server import http_server
 

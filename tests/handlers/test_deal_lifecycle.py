@@ -119,12 +119,12 @@ def test_marking_it_live_moves_the_steps_timed_from_go_live(slack, fake, setting
     slack.click("deal_mark_live", str(deal["id"]))
     view = fake.last("views.open").params["view"]
     assert view["callback_id"] == "deal_live"
-    slack.submit(view, {"go_live_date": {"value": {"type": "datepicker", "selected_date": "2026-12-10"}}})
+    slack.submit(view, {"go_live_date": {"value": {"type": "datepicker", "selected_date": "2026-11-20"}}})
     after = deal_row(settings)
-    assert after["go_live_date"] == "2026-12-10" and after["live_at"]
+    assert after["go_live_date"] == "2026-11-20" and after["live_at"]
     steps = nudge_rows(settings)
-    assert steps["activation-check-in"]["due_date"] == "2026-12-10"
-    assert steps["acclimation-check"]["due_date"] == "2026-12-24"
+    assert steps["activation-check-in"]["due_date"] == "2026-11-20"
+    assert steps["acclimation-check"]["due_date"] == "2026-12-04"
     assert steps["thank-you-note"]["due_date"] == "2026-11-26"  # timed from close: unchanged
     assert "go-live-question" not in steps  # answered: nothing left to ask
     update = fake.last("chat.update")
@@ -293,7 +293,7 @@ def test_a_message_slack_wont_redraw_is_logged_and_the_rest_still_redraw(slack, 
 @pytest.mark.parametrize(
     ("button", "values"),
     [
-        ("deal_mark_live", {"go_live_date": {"value": {"type": "datepicker", "selected_date": "2026-12-10"}}}),
+        ("deal_mark_live", {"go_live_date": {"value": {"type": "datepicker", "selected_date": "2026-11-20"}}}),
         ("deal_cancel", {"reason": {"value": {"type": "plain_text_input", "value": "Budget frozen"}}}),
     ],
 )

@@ -88,12 +88,12 @@ CLOSED, GO_LIVE = date(2026, 11, 23), date(2027, 1, 11)
 
 
 @pytest.fixture
-def team(tmp_path, settings, store, clock, pace, executor, fake):
+def team(tmp_path, settings, store, clock, pace, pacer, executor, fake):
     """The app as `serve` builds it, with DEALCOACH_TEAM_FILE set, and the team's people in Slack."""
     path = tmp_path / "team.toml"
     path.write_text(TEAM_FILE, encoding="utf-8")
     settings = replace(settings, team_file=path)
-    coach = Coach(settings, store, load(), clock, sleep=pace.sleep, team_seed=team_file.load(path))
+    coach = Coach(settings, store, load(), clock, sleep=pace.sleep, team_seed=team_file.load(path), pacer=pacer)
     app = create_app(coach, client=listener_client(settings, backoff_seconds=0), listener_executor=executor)
     for user, (name, title) in SLACK_PEOPLE.items():
         fake.users[user] = {"real_name": name, "profile": {"real_name": name, "title": title}}

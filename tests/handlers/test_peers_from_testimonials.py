@@ -29,11 +29,11 @@ role = "Implementation lead"
 
 
 @pytest.fixture
-def slack_team(tmp_path, settings, store, clock, pace, executor, fake):
+def slack_team(tmp_path, settings, store, clock, pace, pacer, executor, fake):
     path = tmp_path / "team.toml"
     path.write_text(NO_REFERENCES, encoding="utf-8")
     settings = replace(settings, team_file=path)
-    coach = Coach(settings, store, load(), clock, sleep=pace.sleep, team_seed=team_file.load(path))
+    coach = Coach(settings, store, load(), clock, sleep=pace.sleep, team_seed=team_file.load(path), pacer=pacer)
     app = create_app(coach, client=listener_client(settings, backoff_seconds=0), listener_executor=executor)
     for user, (name, title) in SLACK_PEOPLE.items():
         fake.users[user] = {"real_name": name, "profile": {"real_name": name, "title": title}}

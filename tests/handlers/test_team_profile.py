@@ -34,11 +34,11 @@ def team_path(tmp_path) -> Path:
     return path
 
 
-def driver(settings, store, clock, pace, executor, fake, team_path: Path | None) -> SlackDriver:
+def driver(settings, store, clock, pace, executor, fake, team_path: Path | None, pacer=None) -> SlackDriver:
     """The app as `serve` builds it: DEALCOACH_TEAM_FILE validated at start and handed to the coach."""
     settings = replace(settings, team_file=team_path)
     seed = team_file.load(team_path) if team_path else None
-    coach = Coach(settings, store, load(), clock, sleep=pace.sleep, team_seed=seed)
+    coach = Coach(settings, store, load(), clock, sleep=pace.sleep, team_seed=seed, pacer=pacer)
     app = create_app(coach, client=listener_client(settings, backoff_seconds=0), listener_executor=executor)
     return SlackDriver(app, executor, fake)
 

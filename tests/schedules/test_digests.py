@@ -51,7 +51,12 @@ def managers(fake):
 
 def coach_for(coach: Coach, managers: tuple[str, ...]) -> Coach:
     return Coach(
-        replace(coach.settings, managers=managers), coach.store, coach.playbook, coach.clock, sleep=coach.sleep
+        replace(coach.settings, managers=managers),
+        coach.store,
+        coach.playbook,
+        coach.clock,
+        sleep=coach.sleep,
+        pacer=coach.pacer,
     )
 
 
@@ -165,7 +170,12 @@ def test_berlin_follows_its_own_dst_change(send, fake):
 
 
 def test_the_digest_time_is_a_setting(coach, client, fake, managers):
-    seven = Coach(replace(coach.settings, managers=(BERLIN_MGR,), digest_time="07:00"), coach.store, coach.playbook)
+    seven = Coach(
+        replace(coach.settings, managers=(BERLIN_MGR,), digest_time="07:00"),
+        coach.store,
+        coach.playbook,
+        pacer=coach.pacer,
+    )
     assert send_digests(seven, client, MONDAY_0830.replace(hour=6, minute=59)).sent == []
     assert send_digests(seven, client, MONDAY_0830.replace(hour=7, minute=0)).sent == [BERLIN_MGR]
 
@@ -215,7 +225,7 @@ def test_a_restart_does_not_send_it_again(coach, fake, managers, settings):
     fake.epoch = now.timestamp()
     first = coach_for(coach, managers)
     assert sorted(send_digests(first, posting_client(first.settings), now).sent) == sorted(managers)
-    restarted = Coach(first.settings, open_store(settings), coach.playbook)
+    restarted = Coach(first.settings, open_store(settings), coach.playbook, pacer=coach.pacer)
     for minutes in (0, 1, 90):
         assert send_digests(restarted, posting_client(first.settings), now + timedelta(minutes=minutes)).sent == []
     assert sorted(delivered_to(fake)) == sorted(managers)

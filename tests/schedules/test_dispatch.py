@@ -96,7 +96,9 @@ def test_business_hours_follow_the_local_clock_across_a_dst_change(coach, fake, 
 
     from bot.coach import Coach
 
-    new_york = Coach(replace(coach.settings, timezone="America/New_York"), coach.store, coach.playbook, clock)
+    new_york = Coach(
+        replace(coach.settings, timezone="America/New_York"), coach.store, coach.playbook, clock, pacer=coach.pacer
+    )
     client = posting_client(new_york.settings)
     clock.now = datetime(2026, 3, 9, 11, 0, tzinfo=UTC)  # Monday after DST began: 07:00 EDT
     store_deal(new_york, "Acme $5k", team_id="T0FAKE", channel_id=CHANNEL, user_id=REP, capture_key="dst")

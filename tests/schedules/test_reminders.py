@@ -128,8 +128,8 @@ def test_replan_moves_the_reps_open_steps_forward_and_only_the_rep_may(coach, fa
     slack.click("reminder_replan", str(row["id"]), user=REP)
     replanned = step(settings, late_call)
     assert (replanned["status"], replanned["due_date"]) == ("planned", "2026-11-24")  # a fresh nudge today
-    update = fake.last("chat.update").params
-    assert update["ts"] == row["ts"] and "Re-planned: 1 follow-up now due Tue Nov 24" in update["text"]
+    [update] = [c.params for c in fake.calls_to("chat.update") if c.params["ts"] == row["ts"]]
+    assert "Re-planned: 1 follow-up now due Tue Nov 24" in update["text"]
     with coach.store.session() as db:
         assert slipping(db, team_id=TEAM, today=TUESDAY_9.date()) == {}  # no longer late
 
@@ -161,4 +161,125 @@ def test_a_step_whose_first_business_day_is_today_is_due_today_in_the_reminder_n
     # the thread says the same of the Saturday step, posted that minute: due, not late
     [fresh] = [c for c in fake.posts_of("dealcoach_nudge") if "next steps" in c.params["text"]]
     assert "late" not in fresh.params["text"]
+
+
+# -- the reminder redrawn after its buttons ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def two_late_calls(coach, clock, fake, tick):
+    """Monday's congratulations calls for two deals, each posted in its deal's thread and left undone; Tuesday's
+    reminder lists both. Returns (Acme's step, Globex's step, the reminder's row)."""
+    fake.users[REP] = {"tz": "Europe/Berlin"}
+    clock.now = MONDAY_10
+    for account, contact, key in (("Acme Rockets", "Jane Doe", "a"), ("Globex", "Hank Scorpio", "g")):
+        deal = store_deal(
+            coach, f"{account} $20k contact: {contact}", team_id=TEAM, channel_id=CHANNEL, user_id=REP, capture_key=key
+        )
+        coach.announce(deal.id)
+        with coach.store.write() as db:
+            db.execute(
+                "UPDATE nudges SET due_date = ? WHERE deal_id = ? AND step_id != 'congratulate'", [LATER, deal.id]
+            )
+    assert len(tick(MONDAY_10).posted) == 2
+    tick(TUESDAY_9)
+    acme, globex = (
+        r["id"]
+        for r in engines.rows(coach.settings, "SELECT id FROM nudges WHERE step_id = 'congratulate' ORDER BY id")
+    )
+    [row] = reminders(coach.settings)
+    assert json.loads(row["steps"]) == [acme, globex]
+    return acme, globex, row
+
+
+def updates_of(fake, ts: str) -> list[dict]:
+    return [c.params for c in fake.calls_to("chat.update") if c.params["ts"] == ts]
+
+
+def actions_of(blocks: list[dict]) -> list[str]:
+    return [b["block_id"] for b in blocks if b["type"] == "actions"]
+
+
+def lines_of(blocks: list[dict]) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+def step_message_ts(settings, nudge_id: int) -> str:
+    [row] = engines.rows(
+        settings, "SELECT p.ts FROM posts p JOIN post_nudges pn ON pn.post_id = p.id WHERE pn.nudge_id = ?", [nudge_id]
+    )
+    return row["ts"]
+
+
+def test_done_in_the_reminder_redraws_it_with_that_step_in_one_line_and_the_others_still_open(
+    coach, fake, settings, slack, two_late_calls
+):
+    acme, globex, row = two_late_calls
+    reminder_dm = row["channel_id"]
+    slack.click("nudge_done", str(acme), channel=reminder_dm, message_ts=row["ts"])
+
+    [update] = updates_of(fake, row["ts"])
+    assert update["channel"] == reminder_dm
+    blocks = update["blocks"]
+    assert actions_of(blocks) == [f"nudge_{globex}", f"reminder_{row['id']}"]  # Globex's buttons and Re-plan stay
+    [settled] = [b for b in blocks if b["type"] == "context" and "Done by" in lines_of([b])]
+    assert settled["elements"][0]["text"].startswith(f"✅ Done by <@{REP}> · Tue Nov 24, 09:00")
+    assert "~Call Jane Doe to congratulate Acme Rockets on the decision~" in settled["elements"][0]["text"]
+    assert "Good morning. 2 of your follow-ups were overdue; 1 still to do." in lines_of(blocks)
+    assert "Call Hank Scorpio to congratulate Globex" in update["text"]  # what is still to do, in the fallback
+    assert "Acme" not in update["text"].split("Still to do:")[1]
+
+    [nudge_message] = updates_of(fake, step_message_ts(settings, acme))  # the step's own message in the thread
+    assert "Done by" in lines_of(nudge_message["blocks"]) and actions_of(nudge_message["blocks"]) == []
+    assert fake.violations == []
+
+
+def test_snooze_and_skip_in_the_reminder_settle_their_lines_and_the_last_one_retires_re_plan(
+    coach, fake, settings, slack, two_late_calls
+):
+    acme, globex, row = two_late_calls
+    option = {
+        "type": "static_select",
+        "selected_option": {"value": f"{acme}:7", "text": {"type": "plain_text", "text": "1 week"}},
+    }
+    slack.pick("nudge_snooze", f"nudge_{acme}", option)
+    snoozed = updates_of(fake, row["ts"])[-1]["blocks"]
+    assert f"💤 Snoozed by <@{REP}> until Tue Dec 1" in lines_of(snoozed)
+    assert actions_of(snoozed) == [f"nudge_{globex}", f"reminder_{row['id']}"]
+
+    slack.click("nudge_skip", str(globex))
+    view = fake.last("views.open").params["view"]
+    slack.submit(view, {"reason": {"value": "Already spoke at the signing"}})
+    final = updates_of(fake, row["ts"])[-1]
+    assert f"⏭️ Skipped by <@{REP}>" in lines_of(final["blocks"])
+    assert "Already spoke at the signing" in lines_of(final["blocks"])
+    assert actions_of(final["blocks"]) == []  # nothing left to do here, so no Re-plan either
+    assert "All of them are settled now." in lines_of(final["blocks"])
+    assert final["text"].endswith("Nothing left to do here.")
+    assert fake.violations == []
+
+
+def test_replan_says_what_moved_to_which_day_and_the_moved_steps_messages_say_so_too(
+    coach, fake, settings, slack, two_late_calls
+):
+    acme, globex, row = two_late_calls
+    slack.click("nudge_done", str(acme), channel=row["channel_id"], message_ts=row["ts"])
+    slack.click("reminder_replan", str(row["id"]))
+
+    update = updates_of(fake, row["ts"])[-1]
+    blocks = lines_of(update["blocks"])
+    assert update["text"].startswith("Re-planned: 1 follow-up now due Tue Nov 24")
+    assert (
+        ":calendar: Re-planned: now due Tue Nov 24 · ~Call Hank Scorpio to congratulate Globex on the decision~"
+        in blocks
+    )
+    assert "Done by" in blocks  # Acme's, settled before, still says so
+    assert actions_of(update["blocks"]) == []
+    [moved] = updates_of(fake, step_message_ts(settings, globex))  # Globex's own message in its thread
+    assert "Moved to a later message" in lines_of(moved["blocks"]) and actions_of(moved["blocks"]) == []
+
+    before = len(fake.calls_to("chat.update"))
+    slack.click("reminder_replan", str(row["id"]))  # a second click moves nothing and says so, privately
+    assert "Nothing left to re-plan" in fake.last("response_url").params["text"]
+    assert len(fake.calls_to("chat.update")) == before
     assert fake.violations == []

@@ -81,8 +81,12 @@ def test_a_removed_database_file_is_said_once_per_outage_not_a_traceback_a_minut
     assert fake.calls_to("chat.postMessage") != []  # the due steps are posted now
 
 
-def test_a_database_busy_behind_another_process_is_said_once_per_outage(settings, store, clock, pace, fake, caplog):
-    jobs_coach = Coach(settings, Store(settings.db_path, busy_timeout_ms=20), load(), clock, sleep=pace.sleep)
+def test_a_database_busy_behind_another_process_is_said_once_per_outage(
+    settings, store, clock, pace, pacer, fake, caplog
+):
+    jobs_coach = Coach(
+        settings, Store(settings.db_path, busy_timeout_ms=20), load(), clock, sleep=pace.sleep, pacer=pacer
+    )
     due_deal(jobs_coach, clock)
     fake.reset()
     run_minutes = scheduled_runs(jobs_coach)

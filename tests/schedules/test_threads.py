@@ -24,7 +24,9 @@ pytestmark = pytest.mark.both_engines
 
 
 def coach_for(coach: Coach, nudges_in: str) -> Coach:
-    return Coach(replace(coach.settings, nudges_in=nudges_in), coach.store, coach.playbook, coach.clock)
+    return Coach(
+        replace(coach.settings, nudges_in=nudges_in), coach.store, coach.playbook, coach.clock, pacer=coach.pacer
+    )
 
 
 def capture(coach: Coach, clock, account: str, key: str):

@@ -92,9 +92,9 @@ def api():
 
 
 @pytest.fixture
-def coach_with(settings, store, clock, pace, api):
+def coach_with(settings, store, clock, pace, pacer, api):
     crm_settings = replace(settings, crm_channel="C0CRMWINS", crm_team="T0FAKE")
-    return Coach(crm_settings, store, load(), clock, sleep=pace.sleep, crm={"testcrm": api})
+    return Coach(crm_settings, store, load(), clock, sleep=pace.sleep, crm={"testcrm": api}, pacer=pacer)
 
 
 @pytest.fixture
@@ -200,7 +200,7 @@ def test_forged_and_malformed_requests_store_nothing(base, coach_with):
 
 def test_an_event_for_a_crm_turned_off_waits_in_the_inbox(base, coach_with, api, tick, settings, store, clock, pace):
     send(base, [won("d1")])
-    off = Coach(coach_with.settings, store, load(), clock, sleep=pace.sleep, crm={})
+    off = Coach(coach_with.settings, store, load(), clock, sleep=pace.sleep, crm={}, pacer=coach_with.pacer)
     report = worker.drain(off, {}, workspaces.clients(off.workspaces), now=clock.now)
     assert report.delayed == 1
     [event] = table(settings, "crm_inbox")

@@ -8,7 +8,7 @@ from slack_sdk.errors import SlackApiError
 
 from bot.slack.client import listener_client, posting_client
 from bot.slack.posting import Patience, post_once
-from tests.conftest import CHANNEL, REP
+from tests.conftest import CHANNEL, REP, TEAM
 
 METADATA = {"event_type": "dealcoach_test", "event_payload": {"post_id": 1}}
 HOME = {"type": "home", "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": "Hello"}}]}
@@ -27,16 +27,32 @@ def test_the_listeners_client_still_waits_out_a_5xx_on_a_call_safe_to_repeat(fak
     assert [c.failed for c in fake.calls_to("views.publish")] == [True, False]
 
 
-def test_a_client_that_retries_is_refused_before_anything_is_posted(fake, settings):
+def test_a_client_that_retries_is_refused_before_anything_is_posted(fake, settings, coach):
     with pytest.raises(ValueError, match="posting_client"):
-        post_once(listener_client(settings), CHANNEL, text="Hi", blocks=None, metadata=METADATA, patience=Patience())
+        post_once(
+            listener_client(settings),
+            CHANNEL,
+            text="Hi",
+            blocks=None,
+            metadata=METADATA,
+            patience=Patience(),
+            pace=coach.pacer,
+            team_id=TEAM,
+        )
     assert fake.calls_to("chat.postMessage") == []
 
 
-def test_the_posting_client_makes_one_attempt_and_says_the_outcome_is_unknown(fake, settings, pace):
+def test_the_posting_client_makes_one_attempt_and_says_the_outcome_is_unknown(fake, settings, pace, coach):
     fake.fail("chat.postMessage", status=503, stored=True, page=True)
     outcome = post_once(
-        posting_client(settings), CHANNEL, text="Hi", blocks=None, metadata=METADATA, patience=Patience(pace.sleep)
+        posting_client(settings),
+        CHANNEL,
+        text="Hi",
+        blocks=None,
+        metadata=METADATA,
+        patience=Patience(pace.sleep),
+        pace=coach.pacer,
+        team_id=TEAM,
     )
     assert type(outcome).__name__ == "Unknown" and outcome.error == "http 503"
     assert len(fake.calls_to("chat.postMessage")) == 1 and len(fake.messages) == 1

@@ -45,7 +45,7 @@ def install(coach: Coach, team_id: str) -> None:
 
 
 @pytest.fixture
-def multi(settings, store, clock, fake, executor):
+def multi(settings, store, clock, fake, executor, pacer):
     """Deal Coach in OAuth mode with two workspaces installed, each with a rep and a manager."""
     oauth = replace(
         settings,
@@ -54,7 +54,7 @@ def multi(settings, store, clock, fake, executor):
         slack_client_secret="client-secret",
         managers=(ACME_MGR, GLOBEX_MGR),
     )
-    coach = Coach(oauth, store, load(), clock)
+    coach = Coach(oauth, store, load(), clock, pacer=pacer)
     for team in (ACME, GLOBEX):
         install(coach, team)
     fake.members = {ACME: {ACME_REP, ACME_MGR}, GLOBEX: {GLOBEX_REP, GLOBEX_MGR}}

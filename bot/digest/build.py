@@ -15,13 +15,13 @@ from decimal import Decimal
 
 import sqlite_utils
 
-from bot.deals.model import Deal, row_to_deal
+from bot.deals.model import Deal, row_to_deal, sql_list
 from bot.digest.numbers import Numbers
 from bot.digest.numbers import numbers as team_numbers
 from bot.nudges.reminders import reps_first
 from bot.report.model import Comparison, compare
 from bot.signals.watch import Flagged, Slipping, buyer_signals, missed_between, slipping
-from bot.stats import RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
+from bot.stats import COUNTED, RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
 from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
 
@@ -265,7 +265,8 @@ def weekly_completion(
         f"""
         SELECT n.due_date, n.status, d.status AS deal_status, COUNT(*) AS steps
         FROM nudges n JOIN deals d ON d.id = n.deal_id
-        WHERE d.team_id = :team AND d.status != 'deleted' AND n.due_date >= :first AND n.due_date <= :today{mine}
+        WHERE d.team_id = :team AND d.status != 'deleted' AND n.status IN ({sql_list(COUNTED)})
+          AND n.due_date >= :first AND n.due_date <= :today{mine}
         GROUP BY n.due_date, n.status, d.status
         """,
         params,

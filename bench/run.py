@@ -41,6 +41,7 @@ from tests.processes import WriteLockHolder, cli_env, free_port, start_serve
 ROOT = Path(__file__).resolve().parent.parent
 SECRET, TOKEN = "bench-secret", "xoxb-bench"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)  # a Monday, inside business hours in UTC
+DIGEST_TARGET = "< 1 s (issue 12; aim ≤ 500 ms so a busier machine still passes)"  # 50 reps, 10,000 deals
 
 
 def pct(values: list[float], q: float) -> float:
@@ -431,10 +432,11 @@ def main(argv: list[str] | None = None) -> int:
             )
         print()
         print("## Managers' digest: gather and build one (50 reps)\n")
-        print("| deals / nudges | ms | queries |\n|---|---|---|")
+        print("| deals / nudges | ms | queries | target |\n|---|---|---|---|")
         for deals in sizes:
             d = bench_digest(workdir, deals)
-            print(f"| {deals:,} / {deals * 10:,} | {d['ms']:.0f} | {d['queries']} |")
+            target = DIGEST_TARGET if deals == 10_000 else "—"
+            print(f"| {deals:,} / {deals * 10:,} | {d['ms']:.0f} | {d['queries']} | {target} |")
         print()
         print(welcome_kit_report(bench_welcome_kit(runs=5 if args.quick else 20)))
         rss = bench_serve_rss(fake, workdir, deals=sizes[-1])

@@ -269,7 +269,8 @@ def digest_message(d: Digest, *, team_url: str | None, tz: ZoneInfo) -> tuple[st
     heading = f":hourglass: *Follow-ups slipping* ({len(d.slipping)}) · {_stake([s.deal for s in d.slipping])} at stake"
     lines = [(item.deal, slipping_line(item, team_url)) for item in d.slipping[:TOP_SIGNALS]]
     missed = (
-        f" {_plural(d.missed, 'step')} passed {MISSED_AFTER} days late since your last digest: missed."
+        f" Since your last digest, {_plural(d.missed, 'step')} passed {'its' if d.missed == 1 else 'their'} window"
+        " undone: missed, counted once."
         if d.missed
         else ""
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
@@ -70,7 +71,7 @@ class Digest:
     weeks: list[WeekRate]
     buyer_signals: list[Flagged] = field(default_factory=list)
     slipping: list[Slipping] = field(default_factory=list)
-    missed: int = 0  # steps whose window passed since the last digest: counted once, here
+    missed: int = 0  # steps whose window passed since the last digest (or the catch-up recorded missed): once, here
     signature_days: int = 7
     numbers: Numbers | None = None
     reps_followed: frozenset[str] | None = None  # the reps the manager follows; None: everyone
@@ -94,9 +95,11 @@ def gather(
     tz: tzinfo = UTC,
     reps: frozenset[str] | None = None,
     go_live_days: int = 30,
+    windows: Mapping[str, int] | None = None,
 ) -> Digest:
     """Everything one digest shows, as of `now`; `today` is the reader's local date, `since` their last digest;
-    `reps` the reps the manager follows (their deals, their steps), None for everyone."""
+    `reps` the reps the manager follows (their deals, their steps), None for everyone; `windows` the playbook steps'
+    windows (bot.signals.watch.windows), which decide when a slipping step is missed instead."""
     first = since is None
     start = now - timedelta(hours=24) if since is None else since
     reasons, reasons_total = win_reasons(db, team_id=team_id, reps=reps)
@@ -123,8 +126,17 @@ def gather(
         cancelled=[d for d in cancelled_since(db, team_id=team_id, since=start, now=now) if _mine(reps, d.owner_id)],
         weeks=weekly_completion(db, team_id=team_id, today=today, reps=reps),
         buyer_signals=buyer_signals(db, team_id=team_id, today=today, signature_days=signature_days, reps=reps),
-        slipping=slipping(db, team_id=team_id, today=today, reps=reps),
-        missed=missed_between(db, team_id=team_id, after=min(last_day, today), today=today, reps=reps),
+        slipping=slipping(db, team_id=team_id, today=today, reps=reps, windows=windows),
+        missed=missed_between(
+            db,
+            team_id=team_id,
+            after=min(last_day, today),
+            today=today,
+            reps=reps,
+            windows=windows,
+            since=start,
+            now=now,
+        ),
         signature_days=signature_days,
         numbers=team_numbers(db, team_id=team_id, today=today, tz=tz, reps=reps),
         reps_followed=reps,

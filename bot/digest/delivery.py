@@ -32,6 +32,7 @@ from bot.digest.blocks import chart_comment, chart_title, digest_message
 from bot.digest.chart import completion_png
 from bot.manage.service import followed_now  # the reps each manager chose; None: everyone
 from bot.runtime import Runtime
+from bot.signals import watch
 from bot.slack.client import describe, error_code
 from bot.slack.posting import (
     AMBIGUOUS_ERRORS,
@@ -227,6 +228,7 @@ class DigestSender:
                 tz=self.settings.tz,
                 reps=reps,
                 go_live_days=self.coach.playbook.go_live_after_days,
+                windows=watch.windows(self.coach.playbook.steps),
             )
 
     def _retry(self, row, manager: str, error: str, retry_at: datetime, report: DigestReport) -> None:

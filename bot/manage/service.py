@@ -188,7 +188,7 @@ def home_section(rt: Runtime, team_id: str, manager_id: str) -> list[dict]:
         reps = team.reps
         days = rt.settings.signature_days
         flagged = watch.buyer_signals(db, team_id=team_id, today=today, signature_days=days, reps=reps)
-        slips = watch.slipping(db, team_id=team_id, today=today, reps=reps)
+        slips = watch.slipping(db, team_id=team_id, today=today, reps=reps, windows=watch.windows(rt.playbook.steps))
     out = blocks.team_home_blocks(team) + [header(f"Buyer signals ({len(flagged)})")]
     out += blocks.acted_list(
         _at_stake([f.deal for f in flagged]),

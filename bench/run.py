@@ -24,7 +24,7 @@ from pathlib import Path
 from slack_bolt import App
 from slack_sdk import WebClient
 
-from bench.seed import seed
+from bench.seed import seed, seed_store
 from bench.welcome_kit import bench_welcome_kit
 from bench.welcome_kit import report as welcome_kit_report
 from bot.coach import Coach
@@ -321,15 +321,22 @@ def bench_dispatch(fake, workdir: Path, deals: int, due: int, runs: int) -> dict
 
 def bench_digest(workdir: Path, deals: int, runs: int = 5) -> dict:
     """Gathering one digest and building its Block Kit, for 50 reps and `deals` deals (no Slack involved)."""
+    queries: list[str] = []
+    store = Store(workdir / f"digest-{deals}.db", trace=queries.append)
+    seed_store(store, deals=deals, reps=50, now=NOW, due_now=0)
+    return digest_timings(store, queries, runs)
+
+
+def digest_timings(store, queries: list[str], runs: int) -> dict:
+    """The median time of `runs` digests on a seeded store of either engine, and the queries one takes."""
     from decimal import Decimal
 
     from bot.digest import blocks as digest_blocks
     from bot.digest import build as digest
+    from bot.playbook.loader import load
+    from bot.signals.watch import windows
 
-    path = workdir / f"digest-{deals}.db"
-    seed(path, deals=deals, reps=50, now=NOW, due_now=0)
-    queries: list[str] = []
-    store = Store(path, trace=queries.append)
+    steps = windows(load().steps)
     times = []
     for _ in range(runs):
         queries.clear()
@@ -345,6 +352,7 @@ def bench_digest(workdir: Path, deals: int, runs: int = 5) -> dict:
                 quiet_days=14,
                 signature_days=7,
                 tz=UTC,
+                windows=steps,
             )
         text, blocks = digest_blocks.digest_message(data, team_url="https://bench.slack.com/", tz=UTC)
         times.append((time.perf_counter() - start) * 1000)

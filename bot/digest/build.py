@@ -116,7 +116,11 @@ def gather(
         reps=[
             r
             for r in reps_first(
-                db, rep_stats(db, team_id=team_id, today=today, now=now, since=start), team_id=team_id, today=today
+                db,
+                rep_stats(db, team_id=team_id, today=today, now=now, since=start),
+                team_id=team_id,
+                today=today,
+                windows=dict(windows or {}),
             )
             if r.busy and _mine(reps, r.rep_id)
         ],

@@ -11,23 +11,24 @@ slips: it counts once as missed, in the digest after it was recorded.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlite_utils
 
 from bot.deals.capture import Money
 from bot.deals.model import Deal, Nudge, deals_by_id, nudge_from_row
-from bot.nudges.ledger import MISSED
+from bot.nudges.ledger import MISSED, MISSED_AFTER, windows
+from bot.nudges.ledger import first_due_within_window as _first_due
 from bot.nudges.reminders import REMINDED as REMINDED_BY_MORNING
-from bot.playbook.loader import Step
 from bot.signals.model import BuyerFacts, signals_of
 from bot.storage import query
 from bot.timestamps import stamp
 
-MISSED_AFTER = 14  # the window of a step whose playbook entry has none: days past due, then missed, counted once
+__all__ = ["MISSED_AFTER", "windows"]  # the rule's numbers live with is_stale (bot.nudges.ledger); read here too
+
 # Steps whose nudge reached the rep (posted in the channel, or sent by DM when the channel can't be reached).
 REMINDED = ("posted", "undeliverable")
 
@@ -75,24 +76,6 @@ def at_stake(deals: list[Deal]) -> list[Money]:
         money = deal.fields.money
         totals[money.currency] = totals.get(money.currency, Decimal(0)) + money.amount
     return sorted((Money(amount, cur) for cur, amount in totals.items()), key=lambda m: (-m.amount, m.currency))
-
-
-def windows(steps: Iterable[Step]) -> dict[str, int]:
-    """Each playbook step's window (days after it falls due that it is still worth doing), for those that have one."""
-    return {step.id: step.window for step in steps if step.window is not None}
-
-
-def _first_due(windows: Mapping[str, int] | None, day: date, name: str) -> tuple[str, dict]:
-    """SQL for the earliest due date a step `n` may have and still be within its window on `day` (its window, else
-    MISSED_AFTER), with its parameters: one CASE over the playbook's steps, so the database compares, not Python."""
-    params = {f"{name}_default": (day - timedelta(days=MISSED_AFTER)).isoformat()}
-    cases = []
-    for i, (step_id, days) in enumerate(sorted((windows or {}).items())):
-        params[f"{name}_step{i}"] = step_id
-        params[f"{name}_due{i}"] = (day - timedelta(days=days)).isoformat()
-        cases.append(f"WHEN :{name}_step{i} THEN CAST(:{name}_due{i} AS TEXT)")
-    default = f"CAST(:{name}_default AS TEXT)"
-    return (f"CASE n.step_id {' '.join(cases)} ELSE {default} END" if cases else default), params
 
 
 def buyer_signals(

@@ -247,8 +247,13 @@ def test_a_step_slips_until_its_own_window_passes_then_counts_once_as_missed(
     tick(berlin(17, 15, 30))  # 09:30 in New York: the rep's own morning reminder lists the late call
     done_all_but(slack, settings, "Tiny Co", keep="congratulate")
 
+    def rep_line(blocks) -> str:
+        return next(line for line in section_of(blocks, "*Follow-ups by rep*").splitlines() if f"<@{REP}>" in line)
+
     for day in (18, 19):  # 2 and 3 days late: within its window, slipping
-        slipping = section_of(morning(berlin(day, 8, 30))[1], "*Follow-ups slipping*")
+        blocks = morning(berlin(day, 8, 30))[1]
+        assert "· 1 overdue ·" in rep_line(blocks)
+        slipping = section_of(blocks, "*Follow-ups slipping*")
         tiny = next(line for line in slipping.splitlines() if "Tiny Co" in line)
         assert "1 step overdue after the nudge" in tiny and "congratulate" in tiny and "(due Mon Nov 16)" in tiny
         assert "window undone" not in slipping
@@ -256,7 +261,9 @@ def test_a_step_slips_until_its_own_window_passes_then_counts_once_as_missed(
             "until the step's window passes (its playbook window, or 14 days late for a step without one)" in slipping
         )
 
-    slipping = section_of(morning(berlin(20, 8, 30))[1], "*Follow-ups slipping*")  # 4 days late: its window passed
+    blocks = morning(berlin(20, 8, 30))[1]  # 4 days late: its window passed
+    assert "· 0 overdue ·" in rep_line(blocks)  # missed now, not forever overdue
+    slipping = section_of(blocks, "*Follow-ups slipping*")
     assert "Tiny Co" not in slipping and "*Follow-ups slipping* (0)" in slipping
     assert "Since your last digest, 1 step passed its window undone: missed, counted once." in slipping
 

@@ -52,8 +52,13 @@ def windows(steps: Iterable[Step]) -> dict[str, int]:
 def first_due_within_window(windows: dict[str, int] | None, day: date, name: str) -> tuple[str, dict]:
     """SQL for the earliest due date a step `n` may have and still be within its window on `day` (its window from
     `windows`, by step id, else MISSED_AFTER), with its parameters named after `name`: is_stale's rule as one CASE
-    over the playbook's steps, so the database compares and the due-date index can be used."""
-    params = {f"{name}_default": (day - timedelta(days=MISSED_AFTER)).isoformat()}
+    over the playbook's steps, so the database compares. `:{name}_floor`, the earliest of them all, is a constant
+    bound a query may add so the due-date index reads only the dates that can qualify."""
+    longest = max([MISSED_AFTER, *(windows or {}).values()])
+    params = {
+        f"{name}_default": (day - timedelta(days=MISSED_AFTER)).isoformat(),
+        f"{name}_floor": (day - timedelta(days=longest)).isoformat(),
+    }
     cases = []
     for i, (step_id, days) in enumerate(sorted((windows or {}).items())):
         params[f"{name}_step{i}"] = step_id

@@ -108,13 +108,18 @@ def slipping(
 ) -> dict[str, int]:
     """Per rep, the overdue steps that count as slipping for managers: only those their rep was reminded of, and,
     with the playbook's `windows` (bot.nudges.ledger.windows), only until their window passes: then missed."""
-    first_due, params = first_due_within_window(windows, today, "today") if windows is not None else ("''", {})
+    first_due, params = (
+        first_due_within_window(windows, today, "today")
+        if windows is not None
+        else ("''", {"today_floor": ""})  # every late step, however late
+    )
     rows = query(
         db,
         "SELECT COALESCE(n.assignee_id, d.owner_id) AS rep, COUNT(*) AS slipping FROM nudges n "
         "JOIN deals d ON d.id = n.deal_id WHERE d.team_id = :team AND d.status = 'open' "
         "AND n.status IN ('planned', 'sending', 'posted', 'undeliverable') AND n.due_date < :today "
-        f"AND n.due_date >= {first_due} AND {REMINDED} GROUP BY COALESCE(n.assignee_id, d.owner_id)",
+        f"AND n.due_date >= :today_floor AND n.due_date >= {first_due} AND {REMINDED} "
+        "GROUP BY COALESCE(n.assignee_id, d.owner_id)",
         {"team": team_id, "today": today.isoformat(), **params},
     )
     return {r["rep"]: r["slipping"] for r in rows}

@@ -19,7 +19,7 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.deals.capture import Money
-from bot.deals.model import Deal, Nudge, deals_by_id, nudge_from_row
+from bot.deals.model import Deal, Nudge, deals_by_id, nudge_from_row, sql_list
 from bot.nudges.ledger import MISSED, MISSED_AFTER, windows
 from bot.nudges.ledger import first_due_within_window as _first_due
 from bot.nudges.reminders import REMINDED as REMINDED_BY_MORNING
@@ -107,7 +107,8 @@ def slipping(
         f"""
         SELECT n.* FROM nudges n JOIN deals d ON d.id = n.deal_id
         WHERE d.team_id = :team AND d.status = 'open' AND n.status IN ({", ".join(f"'{s}'" for s in REMINDED)})
-          AND n.due_date < :today AND n.due_date >= {first_due} AND {REMINDED_BY_MORNING}
+          AND n.due_date < :today AND n.due_date >= :today_floor AND n.due_date >= {first_due}
+          AND {REMINDED_BY_MORNING}
         ORDER BY n.due_date, n.id
         """,
         {"team": team_id, "today": today.isoformat(), **params},
@@ -138,24 +139,23 @@ def missed_between(
     missed after `since` and by `now` (none without them)."""
     passed_today, params = _first_due(windows, today, "today")
     passed_after, after_params = _first_due(windows, after, "after")
-    recorded = "n.status = :missed AND n.resolved_at > :since AND n.resolved_at <= :now" if since and now else "1 = 0"
-    rows = query(
-        db,
-        f"""
+    per_rep = """
         SELECT COALESCE(n.assignee_id, d.owner_id) AS rep, COUNT(*) AS steps FROM nudges n JOIN deals d ON d.id = n.deal_id
-        WHERE d.team_id = :team AND d.status = 'open'
-          AND ((n.status IN ({", ".join(f"'{s}'" for s in REMINDED)})
-                AND n.due_date < {passed_today} AND n.due_date >= {passed_after})
-            OR ({recorded}))
+        WHERE d.team_id = :team AND d.status = 'open' AND {steps}
         GROUP BY COALESCE(n.assignee_id, d.owner_id)
-        """,
-        {
-            "team": team_id,
-            "missed": MISSED,
-            "since": stamp(since) if since else "",
-            "now": stamp(now) if now else "",
-            **params,
-            **after_params,
-        },
+        """
+    rows = query(  # nudged and never done: the window was open on `after` and has passed by `today`
+        db,
+        per_rep.format(
+            steps=f"n.status IN ({sql_list(REMINDED)}) AND n.due_date >= :after_floor "
+            f"AND n.due_date >= {passed_after} AND n.due_date < {passed_today}"
+        ),
+        {"team": team_id, **params, **after_params},
     )
+    if since is not None and now is not None:  # recorded as missed by the catch-up since the last digest
+        rows += query(
+            db,
+            per_rep.format(steps="n.status = :missed AND n.resolved_at > :since AND n.resolved_at <= :now"),
+            {"team": team_id, "missed": MISSED, "since": stamp(since), "now": stamp(now)},
+        )
     return sum(int(r["steps"]) for r in rows if reps is None or r["rep"] in reps)

@@ -1,8 +1,8 @@
 """SQLite against PostgreSQL: `python -m bench.engines [--quick] [--database-url URL]`. Prints a Markdown report.
 
 Capture throughput and latency of real `dealcoach serve` processes (one on SQLite; one and two on PostgreSQL,
-the load spread over both), timed by a load generator in its own process; and the dispatcher's idle and busy tick
-at 100,000 nudges on each engine. Without --database-url (or DEALCOACH_BENCH_DATABASE_URL) a throw-away server is
+the load spread over both), timed by a load generator in its own process; the dispatcher's idle and busy tick
+at 100,000 nudges on each engine; and one managers' digest at 10,000 deals on each. Without --database-url (or DEALCOACH_BENCH_DATABASE_URL) a throw-away server is
 started with .ci/postgres, as the tests do. Everything, the server included, shares this machine's cores.
 """
 
@@ -25,7 +25,7 @@ from urllib.parse import quote
 
 import psycopg
 
-from bench.run import NOW, SECRET, TOKEN, RemoteFake, TimedClient, pct
+from bench.run import DIGEST_TARGET, NOW, SECRET, TOKEN, RemoteFake, TimedClient, digest_timings, pct
 from bench.seed import seed_store
 from bot.coach import Coach
 from bot.nudges.dispatch import Dispatcher, Pacer
@@ -155,6 +155,21 @@ def bench_tick(fake, make_store, deals: int, due: int, runs: int) -> dict:
     return result
 
 
+# -- the managers' digest at 10,000 deals ------------------------------------------------------------------------
+
+
+def bench_digest_pg(server: str, deals: int, runs: int = 5) -> dict:
+    """One digest (gather and Block Kit) for 50 reps and `deals` deals on PostgreSQL, as bench.run does on SQLite."""
+    with schema(server) as url:
+        queries: list[str] = []
+        store = PostgresStore(url, trace=queries.append)
+        try:
+            seed_store(store, deals=deals, reps=50, now=NOW, due_now=0)
+            return digest_timings(store, queries, runs)
+        finally:
+            store.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
@@ -204,6 +219,16 @@ def main(argv: list[str] | None = None) -> int:
         for name, found in (("SQLite", sqlite), ("PostgreSQL", pg)):
             (idle, idle_q), (busy, busy_q) = found["idle"], found["busy"]
             print(f"| {name} | {idle:.2f} | {idle_q} | {busy:.0f} | {busy_q} |")
+
+        print(f"\n## Managers' digest, 50 reps, {deals:,} deals (gather and Block Kit)\n")
+        print("| engine | ms | queries | target |\n|---|---|---|---|")
+        sqlite_store = Store(workdir / "digest.db", trace=(sqlite_queries := []).append)
+        seed_store(sqlite_store, deals=deals, reps=50, now=NOW, due_now=0)
+        for name, found in (
+            ("SQLite", digest_timings(sqlite_store, sqlite_queries, runs=5)),
+            ("PostgreSQL", bench_digest_pg(server, deals)),
+        ):
+            print(f"| {name} | {found['ms']:.0f} | {found['queries']} | {DIGEST_TARGET} |")
     return 0
 
 

@@ -18,7 +18,7 @@ from decimal import Decimal
 
 import sqlite_utils
 
-from bot.deals.model import ACTIONABLE, OPEN, Deal, row_to_deal, sql_list
+from bot.deals.model import ACTIONABLE, OPEN, Deal, deals_by_id, sql_list
 from bot.health.rules import UNHEALTHY_STEP
 from bot.signals.model import TOUCH
 from bot.storage import query
@@ -26,6 +26,7 @@ from bot.timestamps import parse_stamp, stamp
 
 __all__ = [
     "ACTIONABLE",
+    "COUNTED",
     "OPEN",
     "OVERDUE",
     "RATE_DAYS",
@@ -37,6 +38,9 @@ __all__ = [
     "rep_stats",
 ]
 RATE_DAYS = 30  # the completion rate looks back this far
+# The only statuses completion counts (done, skipped, or still owed: overdue once past due); a query over a window of
+# due dates may read just these, through the (status, due_date) index.
+COUNTED = ("done", "skipped", *OPEN)
 # A step still owed on an open deal past its due date (SQL over nudges `n` joined to deals `d`, with :today).
 OVERDUE = f"d.status = 'open' AND n.status IN ({sql_list(OPEN)}) AND n.due_date < :today"
 
@@ -96,13 +100,14 @@ def at_risk(
 ) -> list[AtRisk]:
     """Large deals that aren't healthy (bot.health.rules: early touches overdue; oldest first), then deals gone quiet
     (longest first): no step done and no touch logged (a call or meeting outside the plan) for `quiet_days`."""
-    sick = query(  # the deals' rows with why they are unhealthy, in one query (the digest reads 10,000 deals)
+    # Narrow rows first (ids, amounts, why), so only the deals a list keeps are built (the digest reads 10,000 deals).
+    sick = query(
         db,
         f"""
-        SELECT d.*, COUNT(n.id) AS overdue_early, MIN(n.due_date) AS oldest_overdue
+        SELECT d.id, d.amount, COUNT(n.id) AS overdue_early, MIN(n.due_date) AS oldest_overdue
         FROM deals d JOIN nudges n ON n.deal_id = d.id
         WHERE d.team_id = :team AND {UNHEALTHY_STEP}
-        GROUP BY d.id
+        GROUP BY d.id, d.amount
         """,
         {"team": team_id, "today": today.isoformat()},
     )
@@ -110,10 +115,10 @@ def at_risk(
     quiet = query(
         db,
         f"""
-        SELECT d.*, (SELECT MAX(m.resolved_at) FROM nudges m
-                     WHERE m.deal_id = d.id AND m.status = 'done') AS last_done,
-                    (SELECT MAX(s.happened_on) FROM signals s
-                     WHERE s.deal_id = d.id AND s.kind = :touch) AS last_touch
+        SELECT d.id, d.created_at, (SELECT MAX(m.resolved_at) FROM nudges m
+                                    WHERE m.deal_id = d.id AND m.status = 'done') AS last_done,
+                                   (SELECT MAX(s.happened_on) FROM signals s
+                                    WHERE s.deal_id = d.id AND s.kind = :touch) AS last_touch
         FROM deals d
         WHERE d.team_id = :team AND d.status = 'open' AND d.created_at <= :cutoff
           AND NOT EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id AND n.status = 'done'
@@ -129,14 +134,14 @@ def at_risk(
             "cutoff_day": (today - timedelta(days=quiet_days)).isoformat(),
         },
     )
+    big = [r for r in sick if Decimal(r["amount"]) >= large_deal]  # as the deal's Money amount: compared exactly
+    deals = deals_by_id(db, [r["id"] for r in big] + [r["id"] for r in quiet])
     flagged: dict[int, AtRisk] = {}
-    for row in sick:
-        deal = row_to_deal(row)
-        if deal.fields.money.amount >= large_deal:
-            flagged[deal.id] = AtRisk(deal, row["overdue_early"], date.fromisoformat(row["oldest_overdue"]))
+    for row in big:
+        flagged[row["id"]] = AtRisk(deals[row["id"]], row["overdue_early"], date.fromisoformat(row["oldest_overdue"]))
     for row in quiet:
-        deal = row_to_deal(row)
-        since = parse_stamp(row["last_done"] or deal.created_at)
+        deal = deals[row["id"]]
+        since = parse_stamp(row["last_done"] or row["created_at"])
         if row["last_touch"]:  # a call or meeting logged outside the plan is a touch too (Log a touch)
             since = max(since, datetime.combine(date.fromisoformat(row["last_touch"]), time(), tzinfo=since.tzinfo))
         earlier = flagged.get(deal.id)
@@ -164,7 +169,8 @@ def rep_stats(
 ) -> list[RepStats]:
     """Every rep with an open deal or a follow-up to speak of: most overdue, then most due today, lowest rate first.
 
-    `done` counts the steps done after `since` (the last digest); without a `since` it is 0."""
+    `done` counts the steps done after `since` (the last digest); without a `since` it is 0. Only the rows some count
+    may take are grouped (owed by today, due in the window, or done since): a rep's history stays out of the sort."""
     window = (today - timedelta(days=RATE_DAYS)).isoformat()
     rows = query(
         db,
@@ -178,6 +184,9 @@ def rep_stats(
           {_count(f"n.due_date > :window AND {OVERDUE}")} AS overdue_30
         FROM nudges n JOIN deals d ON d.id = n.deal_id
         WHERE d.team_id = :team AND d.status != 'deleted'
+          AND ((n.status IN ({sql_list(OPEN)}) AND n.due_date <= :today)
+            OR (n.status IN ('done', 'skipped') AND n.due_date > :window AND n.due_date <= :today)
+            OR (n.status = 'done' AND n.resolved_at > :since))
         GROUP BY rep
         """,
         {

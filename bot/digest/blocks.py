@@ -295,7 +295,8 @@ def digest_message(
         for i, item in enumerate(d.slipping[:TOP_SIGNALS])
     ]
     missed = (
-        f" {_plural(d.missed, 'step')} passed {MISSED_AFTER} days late since your last digest: missed."
+        f" Since your last digest, {_plural(d.missed, 'step')} passed {'its' if d.missed == 1 else 'their'} window"
+        " undone: missed, counted once."
         if d.missed
         else ""
     )

@@ -9,19 +9,20 @@ from __future__ import annotations
 import json
 import unicodedata
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta, tzinfo
 from decimal import Decimal
 
 import sqlite_utils
 
-from bot.deals.model import Deal, row_to_deal
+from bot.deals.model import Deal, row_to_deal, sql_list
 from bot.digest.numbers import Numbers
 from bot.digest.numbers import numbers as team_numbers
 from bot.nudges.reminders import reps_first
 from bot.report.model import Comparison, compare
 from bot.signals.watch import Flagged, Slipping, buyer_signals, missed_between, slipping
-from bot.stats import RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
+from bot.stats import COUNTED, RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
 from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
 
@@ -70,7 +71,7 @@ class Digest:
     weeks: list[WeekRate]
     buyer_signals: list[Flagged] = field(default_factory=list)
     slipping: list[Slipping] = field(default_factory=list)
-    missed: int = 0  # steps whose window passed since the last digest: counted once, here
+    missed: int = 0  # steps whose window passed since the last digest (or the catch-up recorded missed): once, here
     signature_days: int = 7
     numbers: Numbers | None = None
     reps_followed: frozenset[str] | None = None  # the reps the manager follows; None: everyone
@@ -94,9 +95,11 @@ def gather(
     tz: tzinfo = UTC,
     reps: frozenset[str] | None = None,
     go_live_days: int = 30,
+    windows: Mapping[str, int] | None = None,
 ) -> Digest:
     """Everything one digest shows, as of `now`; `today` is the reader's local date, `since` their last digest;
-    `reps` the reps the manager follows (their deals, their steps), None for everyone."""
+    `reps` the reps the manager follows (their deals, their steps), None for everyone; `windows` the playbook steps'
+    windows (bot.signals.watch.windows), which decide when a slipping step is missed instead."""
     first = since is None
     start = now - timedelta(hours=24) if since is None else since
     reasons, reasons_total = win_reasons(db, team_id=team_id, reps=reps)
@@ -113,7 +116,11 @@ def gather(
         reps=[
             r
             for r in reps_first(
-                db, rep_stats(db, team_id=team_id, today=today, now=now, since=start), team_id=team_id, today=today
+                db,
+                rep_stats(db, team_id=team_id, today=today, now=now, since=start),
+                team_id=team_id,
+                today=today,
+                windows=dict(windows or {}),
             )
             if r.busy and _mine(reps, r.rep_id)
         ],
@@ -123,8 +130,17 @@ def gather(
         cancelled=[d for d in cancelled_since(db, team_id=team_id, since=start, now=now) if _mine(reps, d.owner_id)],
         weeks=weekly_completion(db, team_id=team_id, today=today, reps=reps),
         buyer_signals=buyer_signals(db, team_id=team_id, today=today, signature_days=signature_days, reps=reps),
-        slipping=slipping(db, team_id=team_id, today=today, reps=reps),
-        missed=missed_between(db, team_id=team_id, after=min(last_day, today), today=today, reps=reps),
+        slipping=slipping(db, team_id=team_id, today=today, reps=reps, windows=windows),
+        missed=missed_between(
+            db,
+            team_id=team_id,
+            after=min(last_day, today),
+            today=today,
+            reps=reps,
+            windows=windows,
+            since=start,
+            now=now,
+        ),
         signature_days=signature_days,
         numbers=team_numbers(db, team_id=team_id, today=today, tz=tz, reps=reps),
         reps_followed=reps,
@@ -265,7 +281,8 @@ def weekly_completion(
         f"""
         SELECT n.due_date, n.status, d.status AS deal_status, COUNT(*) AS steps
         FROM nudges n JOIN deals d ON d.id = n.deal_id
-        WHERE d.team_id = :team AND d.status != 'deleted' AND n.due_date >= :first AND n.due_date <= :today{mine}
+        WHERE d.team_id = :team AND d.status != 'deleted' AND n.status IN ({sql_list(COUNTED)})
+          AND n.due_date >= :first AND n.due_date <= :today{mine}
         GROUP BY n.due_date, n.status, d.status
         """,
         params,

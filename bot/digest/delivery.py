@@ -33,6 +33,7 @@ from bot.digest.chart import completion_png
 from bot.manage.service import followed_now  # the reps each manager chose; None: everyone
 from bot.nudges.links import Links
 from bot.runtime import Runtime
+from bot.signals import watch
 from bot.slack.client import describe, error_code
 from bot.slack.links import normal_url
 from bot.slack.posting import (
@@ -238,6 +239,7 @@ class DigestSender:
                 tz=self.settings.tz,
                 reps=reps,
                 go_live_days=self.coach.playbook.go_live_after_days,
+                windows=watch.windows(self.coach.playbook.steps),
             )
 
     def _links(self, data: build.Digest, team_url: str | None, manager: str) -> Links:

@@ -15,7 +15,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 import sqlite_utils
 
 from bot.deals.model import sql_list
-from bot.stats import OPEN, RATE_DAYS
+from bot.stats import COUNTED, OPEN, RATE_DAYS
 from bot.storage import query
 from bot.timestamps import stamp
 
@@ -50,17 +50,19 @@ def remorse(
 ) -> tuple[Share, dict[str, Share]]:
     """Deals closed in the last `days` days (today included) and how many of them were cancelled since (of `reps`'
     deals, or everyone's)."""
-    rows = query(
+    rows = query(  # counted in SQL: one row per rep comes back, not one per deal
         db,
-        "SELECT owner_id, status FROM deals WHERE team_id = ? AND status IN ('open', 'cancelled') "
-        "AND close_date > ? AND close_date <= ?",
+        "SELECT owner_id, COUNT(*) AS closed, SUM(CASE WHEN status = 'cancelled' THEN 1 ELSE 0 END) AS cancelled "
+        "FROM deals WHERE team_id = ? AND status IN ('open', 'cancelled') AND close_date > ? AND close_date <= ? "
+        "GROUP BY owner_id",
         [team_id, (today - timedelta(days=days)).isoformat(), today.isoformat()],
     )
-    rows = [r for r in rows if reps is None or r["owner_id"] in reps]
-    closed: Counter[str] = Counter(r["owner_id"] for r in rows)
-    cancelled: Counter[str] = Counter(r["owner_id"] for r in rows if r["status"] == "cancelled")
-    per_rep = {rep: Share(cancelled[rep], closed[rep]) for rep in closed}
-    return Share(sum(cancelled.values()), sum(closed.values())), per_rep
+    per_rep = {
+        r["owner_id"]: Share(int(r["cancelled"]), int(r["closed"]))
+        for r in rows
+        if reps is None or r["owner_id"] in reps
+    }
+    return Share(sum(s.part for s in per_rep.values()), sum(s.whole for s in per_rep.values())), per_rep
 
 
 def _on_time(
@@ -84,7 +86,7 @@ def _on_time(
           SUM(CASE WHEN n.status = 'done' AND n.resolved_at < days.deadline THEN 1 ELSE 0 END) AS timely,
           SUM(CASE WHEN n.status IN ('done', 'skipped') OR ({owed}) THEN 1 ELSE 0 END) AS due
         FROM nudges n JOIN deals d ON d.id = n.deal_id JOIN days ON days.due = n.due_date
-        WHERE d.team_id = :team AND d.status != 'deleted' AND n.status != 'cancelled'
+        WHERE d.team_id = :team AND d.status != 'deleted' AND n.status IN ({sql_list(COUNTED)})
         GROUP BY COALESCE(n.assignee_id, d.owner_id)
         """,
         params,
@@ -107,13 +109,14 @@ def numbers(
     due = query(
         db,
         f"""
-        SELECT COALESCE(n.assignee_id, d.owner_id) AS rep FROM nudges n JOIN deals d ON d.id = n.deal_id
+        SELECT COALESCE(n.assignee_id, d.owner_id) AS rep, COUNT(*) AS steps FROM nudges n JOIN deals d ON d.id = n.deal_id
         WHERE d.team_id = :team AND d.status = 'open' AND n.status IN ({", ".join(f"'{s}'" for s in OPEN)})
           AND n.due_date >= :today AND n.due_date <= :sunday
+        GROUP BY COALESCE(n.assignee_id, d.owner_id)
         """,
         {"team": team_id, "today": today.isoformat(), "sunday": sunday.isoformat()},
     )
-    week: Counter[str] = Counter(r["rep"] for r in due if reps is None or r["rep"] in reps)
+    week: Counter[str] = Counter({r["rep"]: int(r["steps"]) for r in due if reps is None or r["rep"] in reps})
     live_rows = query(
         db, "SELECT owner_id FROM deals WHERE team_id = ? AND status = 'open' AND live_at IS NOT NULL", [team_id]
     )

@@ -13,6 +13,7 @@ from bot.deals import model as deals
 from bot.deals.service import deals_of
 from bot.home import blocks, view
 from bot.manage import service as manage_service
+from bot.nudges.ledger import windows
 from bot.nudges.links import Links
 from bot.profile import service as profile_service
 from bot.runtime import Runtime
@@ -38,6 +39,7 @@ def home_view(rt: Runtime, user_id: str, team_id: str, client: WebClient | None 
             manager=manager,
             large_deal=rt.settings.large_deal,
             quiet_days=rt.settings.quiet_days,
+            windows=windows(rt.playbook.steps),
         )
     followed = manage_service.team_of(rt, team_id=team_id, manager_id=user_id) if manager else None
     if followed and data.team is not None:  # the reps this manager chose (Home → My team)

@@ -101,12 +101,16 @@ def load(
     manager: bool,
     large_deal: Decimal,
     quiet_days: int,
+    windows: dict[str, int] | None = None,
 ) -> Home:
-    """One user's Home tab; a manager's team part uses the digest's thresholds, so both flag the same deals."""
+    """One user's Home tab; a manager's team part uses the digest's thresholds (and the playbook's `windows`, after
+    which a late step is missed, not overdue), so both flag the same deals and count the same steps."""
     team = None
     if manager:
         team = TeamView(
-            reps=reps_first(db, rep_stats(db, team_id=team_id, today=today, now=now), team_id=team_id, today=today),
+            reps=reps_first(
+                db, rep_stats(db, team_id=team_id, today=today, now=now), team_id=team_id, today=today, windows=windows
+            ),
             at_risk=at_risk(db, team_id=team_id, now=now, today=today, large_deal=large_deal, quiet_days=quiet_days),
             large_deal=large_deal,
             quiet_days=quiet_days,

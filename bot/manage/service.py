@@ -231,7 +231,7 @@ def home_section(rt: Runtime, team_id: str, manager_id: str, *, team_url: str | 
         reps = team.reps
         days = rt.settings.signature_days
         flagged = watch.buyer_signals(db, team_id=team_id, today=today, signature_days=days, reps=reps)
-        slips = watch.slipping(db, team_id=team_id, today=today, reps=reps)
+        slips = watch.slipping(db, team_id=team_id, today=today, reps=reps, windows=watch.windows(rt.playbook.steps))
         oldest = [s.steps[0] for s in slips[:10]]
         links = Links.load(db, oldest, team_url=team_url, nudges_in=rt.settings.nudges_in, viewer=manager_id)
     out = blocks.team_home_blocks(team) + [header(f"Buyer signals ({len(flagged)})")]

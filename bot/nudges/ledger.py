@@ -40,6 +40,35 @@ def is_stale(step: Step | None, due: date, today: date) -> bool:
     return step is not None and step.window is not None and (today - due).days > step.window
 
 
+# For the managers (bot.signals.watch, the reps' overdue counts): a late step without a window is missed this many
+# days after it fell due; one with a window, once its window passes (is_stale's rule).
+MISSED_AFTER = 14
+
+
+def windows(steps: Iterable[Step]) -> dict[str, int]:
+    """Each playbook step's window (days after it falls due that it is still worth doing), for those that have one."""
+    return {step.id: step.window for step in steps if step.window is not None}
+
+
+def first_due_within_window(windows: dict[str, int] | None, day: date, name: str) -> tuple[str, dict]:
+    """SQL for the earliest due date a step `n` may have and still be within its window on `day` (its window from
+    `windows`, by step id, else MISSED_AFTER), with its parameters named after `name`: is_stale's rule as one CASE
+    over the playbook's steps, so the database compares. `:{name}_floor`, the earliest of them all, is a constant
+    bound a query may add so the due-date index reads only the dates that can qualify."""
+    longest = max([MISSED_AFTER, *(windows or {}).values()])
+    params = {
+        f"{name}_default": (day - timedelta(days=MISSED_AFTER)).isoformat(),
+        f"{name}_floor": (day - timedelta(days=longest)).isoformat(),
+    }
+    cases = []
+    for i, (step_id, days) in enumerate(sorted((windows or {}).items())):
+        params[f"{name}_step{i}"] = step_id
+        params[f"{name}_due{i}"] = (day - timedelta(days=days)).isoformat()
+        cases.append(f"WHEN :{name}_step{i} THEN CAST(:{name}_due{i} AS TEXT)")
+    default = f"CAST(:{name}_default AS TEXT)"
+    return (f"CASE n.step_id {' '.join(cases)} ELSE {default} END" if cases else default), params
+
+
 # The deal's announcement isn't settled (being posted, unknown, or waiting for a retry): its nudges wait.
 # `{deal}` is the SQL naming the deal: a parameter, or a column of the outer query.
 UNSETTLED_ANNOUNCEMENT = (

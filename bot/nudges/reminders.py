@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row
 from bot.digest import ledger as zones
 from bot.nudges.blocks import nudge_actions, nudge_title, resolution_line, settled_block
+from bot.nudges.ledger import first_due_within_window
 from bot.runtime import Runtime
 from bot.slack import workspaces
 from bot.slack.blocks import MESSAGE_BLOCKS, button, context, section
@@ -103,23 +104,34 @@ REMINDED = (
 )
 
 
-def slipping(db: sqlite_utils.Database, *, team_id: str, today: date) -> dict[str, int]:
-    """Per rep, the overdue steps that count as slipping for managers: only those their rep was reminded of."""
+def slipping(
+    db: sqlite_utils.Database, *, team_id: str, today: date, windows: dict[str, int] | None = None
+) -> dict[str, int]:
+    """Per rep, the overdue steps that count as slipping for managers: only those their rep was reminded of, and,
+    with the playbook's `windows` (bot.nudges.ledger.windows), only until their window passes: then missed."""
+    first_due, params = (
+        first_due_within_window(windows, today, "today")
+        if windows is not None
+        else ("''", {"today_floor": ""})  # every late step, however late
+    )
     rows = query(
         db,
         "SELECT COALESCE(n.assignee_id, d.owner_id) AS rep, COUNT(*) AS slipping FROM nudges n "
-        "JOIN deals d ON d.id = n.deal_id WHERE d.team_id = ? AND d.status = 'open' "
-        "AND n.status IN ('planned', 'sending', 'posted', 'undeliverable') AND n.due_date < ? "
-        f"AND {REMINDED} GROUP BY COALESCE(n.assignee_id, d.owner_id)",
-        [team_id, today.isoformat()],
+        "JOIN deals d ON d.id = n.deal_id WHERE d.team_id = :team AND d.status = 'open' "
+        "AND n.status IN ('planned', 'sending', 'posted', 'undeliverable') AND n.due_date < :today "
+        f"AND n.due_date >= :today_floor AND n.due_date >= {first_due} AND {REMINDED} "
+        "GROUP BY COALESCE(n.assignee_id, d.owner_id)",
+        {"team": team_id, "today": today.isoformat(), **params},
     )
     return {r["rep"]: r["slipping"] for r in rows}
 
 
-def reps_first(db: sqlite_utils.Database, stats: list, *, team_id: str, today: date) -> list:
+def reps_first(
+    db: sqlite_utils.Database, stats: list, *, team_id: str, today: date, windows: dict[str, int] | None = None
+) -> list:
     """Per-rep stats (bot.stats.RepStats) as managers see them, in the digest and on Home alike: a late step counts
-    as overdue only once its rep's morning reminder listed it."""
-    counts = slipping(db, team_id=team_id, today=today)
+    as overdue only once its rep's morning reminder listed it (and, with `windows`, until its window passes)."""
+    counts = slipping(db, team_id=team_id, today=today, windows=windows)
     return [replace(r, overdue=counts.get(r.rep_id, 0)) for r in stats]
 
 

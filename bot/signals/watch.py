@@ -1,26 +1,34 @@
 """The manager's two lists, each with its rule written once here and stated in the digest: *Buyer signals* (what the
 buyer said or did) and *Follow-ups slipping* (steps overdue after the rep's own reminder, weighted by deal size).
 
-Reads `signals_of` for the buyer's side and the steps for the rep's; pure queries, no Slack. A step counts as
-slipping from the day after it falls due, once its nudge has reached the rep, until MISSED_AFTER days later: then
-its window has passed and it counts once, as missed, never as forever overdue.
+Reads `signals_of` for the buyer's side and the steps for the rep's; pure queries, no Slack. One meaning of missed,
+the playbook's: a step counts as slipping from the day after it falls due, once its nudge has reached the rep, until
+its own window passes (its playbook `window`, the days after it falls due that it is still worth doing; MISSED_AFTER
+for a step without one). Then it counts once, as missed, never as forever overdue. A step the catch-up recorded as
+missed (status 'missed': its window passed while the bot was away, bot.nudges.ledger) was never posted, so it never
+slips: it counts once as missed, in the digest after it was recorded.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 
 import sqlite_utils
 
 from bot.deals.capture import Money
-from bot.deals.model import Deal, Nudge, nudge_from_row, row_to_deal
+from bot.deals.model import Deal, Nudge, deals_by_id, nudge_from_row, sql_list
+from bot.nudges.ledger import MISSED, MISSED_AFTER, windows
+from bot.nudges.ledger import first_due_within_window as _first_due
 from bot.nudges.reminders import REMINDED as REMINDED_BY_MORNING
 from bot.signals.model import BuyerFacts, signals_of
 from bot.storage import query
+from bot.timestamps import stamp
 
-MISSED_AFTER = 14  # days past its due date after which a step's window has passed: missed, counted once
+__all__ = ["MISSED_AFTER", "windows"]  # the rule's numbers live with is_stale (bot.nudges.ledger); read here too
+
 # Steps whose nudge reached the rep (posted in the channel, or sent by DM when the channel can't be reached).
 REMINDED = ("posted", "undeliverable")
 
@@ -32,8 +40,8 @@ BUYER_SIGNALS_RULE = (
 )
 SLIPPING_RULE = (
     "Open deals with steps overdue after their nudge reached the rep and the rep's own morning reminder listed them, "
-    "up to {missed} days late (then they count "
-    "once as missed), biggest amount × steps overdue first: the bigger the spend, the bigger the doubt."
+    "until the step's window passes (its playbook window, or {missed} days late for a step without one): then it "
+    "counts once as missed. Biggest amount × steps overdue first: the bigger the spend, the bigger the doubt."
 )
 
 
@@ -70,22 +78,13 @@ def at_stake(deals: list[Deal]) -> list[Money]:
     return sorted((Money(amount, cur) for cur, amount in totals.items()), key=lambda m: (-m.amount, m.currency))
 
 
-def _deals(db: sqlite_utils.Database, ids: list[int]) -> dict[int, Deal]:
-    found: dict[int, Deal] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        marks = ",".join("?" * len(chunk))
-        found |= {r["id"]: row_to_deal(r) for r in query(db, f"SELECT * FROM deals WHERE id IN ({marks})", chunk)}
-    return found
-
-
 def buyer_signals(
     db: sqlite_utils.Database, *, team_id: str, today: date, signature_days: int, reps: frozenset[str] | None = None
 ) -> list[Flagged]:
     """*Buyer signals*: cancellation asks first, then by amount, largest first (`reps`: only their deals)."""
     facts = signals_of(db, team_id=team_id, today=today, signature_days=signature_days)
     flagged = [f for f in facts.values() if f.flagged]
-    deals = _deals(db, sorted(f.deal_id for f in flagged))
+    deals = deals_by_id(db, [f.deal_id for f in flagged])
     found = [Flagged(deals[f.deal_id], f) for f in flagged if f.deal_id in deals]
     if reps is not None:
         found = [f for f in found if f.deal.owner_id in reps]
@@ -93,23 +92,31 @@ def buyer_signals(
 
 
 def slipping(
-    db: sqlite_utils.Database, *, team_id: str, today: date, reps: frozenset[str] | None = None
+    db: sqlite_utils.Database,
+    *,
+    team_id: str,
+    today: date,
+    reps: frozenset[str] | None = None,
+    windows: Mapping[str, int] | None = None,
 ) -> list[Slipping]:
-    """*Follow-ups slipping*: deals with steps overdue after their reminder and not yet missed, heaviest first."""
+    """*Follow-ups slipping*: deals with steps overdue after their reminder and still within their window (`windows`,
+    by step id; MISSED_AFTER days for the rest), heaviest first."""
+    first_due, params = _first_due(windows, today, "today")
     rows = query(
         db,
         f"""
         SELECT n.* FROM nudges n JOIN deals d ON d.id = n.deal_id
         WHERE d.team_id = :team AND d.status = 'open' AND n.status IN ({", ".join(f"'{s}'" for s in REMINDED)})
-          AND n.due_date < :today AND n.due_date >= :window AND {REMINDED_BY_MORNING}
+          AND n.due_date < :today AND n.due_date >= :today_floor AND n.due_date >= {first_due}
+          AND {REMINDED_BY_MORNING}
         ORDER BY n.due_date, n.id
         """,
-        {"team": team_id, "today": today.isoformat(), "window": (today - timedelta(days=MISSED_AFTER)).isoformat()},
+        {"team": team_id, "today": today.isoformat(), **params},
     )
     steps: dict[int, list[Nudge]] = {}
     for r in rows:
         steps.setdefault(r["deal_id"], []).append(nudge_from_row(r))
-    deals = _deals(db, sorted(steps))
+    deals = deals_by_id(db, steps)
     found = [Slipping(deals[i], tuple(s)) for i, s in steps.items() if i in deals]
     if reps is not None:
         found = [s for s in found if (s.steps[0].assignee_id or s.deal.owner_id) in reps or s.deal.owner_id in reps]
@@ -117,21 +124,38 @@ def slipping(
 
 
 def missed_between(
-    db: sqlite_utils.Database, *, team_id: str, after: date, today: date, reps: frozenset[str] | None = None
+    db: sqlite_utils.Database,
+    *,
+    team_id: str,
+    after: date,
+    today: date,
+    reps: frozenset[str] | None = None,
+    windows: Mapping[str, int] | None = None,
+    since: datetime | None = None,
+    now: datetime | None = None,
 ) -> int:
-    """Steps whose window passed after `after` and by `today` (MISSED_AFTER days past due, never done): each is
-    counted once, in the digest of the day it passed."""
-    rows = query(
+    """Steps missed since the last digest, each counted once: a step nudged and never done whose window (`windows`,
+    else MISSED_AFTER days) was still open on `after` and has passed by `today`, and a step the catch-up recorded as
+    missed after `since` and by `now` (none without them)."""
+    passed_today, params = _first_due(windows, today, "today")
+    passed_after, after_params = _first_due(windows, after, "after")
+    per_rep = """
+        SELECT COALESCE(n.assignee_id, d.owner_id) AS rep, COUNT(*) AS steps FROM nudges n JOIN deals d ON d.id = n.deal_id
+        WHERE d.team_id = :team AND d.status = 'open' AND {steps}
+        GROUP BY COALESCE(n.assignee_id, d.owner_id)
+        """
+    rows = query(  # nudged and never done: the window was open on `after` and has passed by `today`
         db,
-        f"""
-        SELECT COALESCE(n.assignee_id, d.owner_id) AS rep FROM nudges n JOIN deals d ON d.id = n.deal_id
-        WHERE d.team_id = :team AND d.status = 'open' AND n.status IN ({", ".join(f"'{s}'" for s in REMINDED)})
-          AND n.due_date < :until AND n.due_date >= :since
-        """,
-        {
-            "team": team_id,
-            "until": (today - timedelta(days=MISSED_AFTER)).isoformat(),
-            "since": (after - timedelta(days=MISSED_AFTER)).isoformat(),
-        },
+        per_rep.format(
+            steps=f"n.status IN ({sql_list(REMINDED)}) AND n.due_date >= :after_floor "
+            f"AND n.due_date >= {passed_after} AND n.due_date < {passed_today}"
+        ),
+        {"team": team_id, **params, **after_params},
     )
-    return sum(1 for r in rows if reps is None or r["rep"] in reps)
+    if since is not None and now is not None:  # recorded as missed by the catch-up since the last digest
+        rows += query(
+            db,
+            per_rep.format(steps="n.status = :missed AND n.resolved_at > :since AND n.resolved_at <= :now"),
+            {"team": team_id, "missed": MISSED, "since": stamp(since), "now": stamp(now)},
+        )
+    return sum(int(r["steps"]) for r in rows if reps is None or r["rep"] in reps)

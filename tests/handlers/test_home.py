@@ -239,7 +239,8 @@ def test_the_home_tab_follows_a_new_deal_once_opened(capture, slack, fake):
 
 def test_a_manager_sees_the_team_and_the_deals_at_risk_before_their_own_nudges(capture, settings, slack, fake, clock):
     big = capture("Initech", "$250k")
-    ids = plan(settings, big.id, {"congratulate": "2026-11-02", "next-steps": LAST_WEEK, "team-gift": TODAY})
+    # next steps 3 days late: overdue, still within its 5-day window (a week late it would be missed, not overdue)
+    ids = plan(settings, big.id, {"congratulate": "2026-11-02", "next-steps": "2026-11-20", "team-gift": TODAY})
     engines.execute(  # of the last 30 days' steps: one done, one overdue
         settings,
         "UPDATE nudges SET status = 'done', resolved_by = ?, resolved_at = ? WHERE id = ?",

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -64,6 +64,21 @@ def oldest_posted(settings, deal_id: int) -> dict:
         "WHERE n.deal_id = ? AND n.status = 'posted' ORDER BY n.due_date, n.id",
         [deal_id],
     )[0]
+
+
+def oldest_slipping(settings, playbook, deal_id: int, today: date) -> dict:
+    """The deal's oldest posted step still within its playbook window (14 days without one): the one the digest's
+    Follow-ups slipping names; an older one whose window passed counts as missed instead."""
+    window = {step.id: step.window for step in playbook.steps if step.window is not None}
+    posted = engines.rows(
+        settings,
+        "SELECT n.id, n.step_id, n.due_date, p.channel_id, p.ts, p.thread_ts FROM nudges n "
+        "JOIN posts p ON p.id = n.post_id WHERE n.deal_id = ? AND n.status = 'posted' ORDER BY n.due_date, n.id",
+        [deal_id],
+    )
+    return next(
+        r for r in posted if (today - date.fromisoformat(str(r["due_date"]))).days <= window.get(r["step_id"], 14)
+    )
 
 
 def next_planned(settings, deal_id: int) -> dict:
@@ -132,22 +147,23 @@ def test_a_reps_home_links_each_posted_step_to_its_own_message_and_a_planned_one
 
 
 def test_the_digest_and_the_managers_home_link_a_slipping_step_to_its_message_and_open_deal_to_the_deal(
-    late_deal, slack, fake, coach, settings, nudges_in
+    late_deal, slack, fake, coach, settings, nudges_in, clock
 ):
     fake.users[MANAGER] = {"tz": "Europe/Berlin"}
     send_digests(coach, posting_client(coach.settings), TUESDAY_0830)
     [digest] = [c for c in fake.calls_to("chat.postMessage") if c.params["channel"] == MANAGER]
-    step = oldest_posted(settings, late_deal["id"])
+    step = oldest_slipping(settings, coach.playbook, late_deal["id"], TUESDAY_0830.date())
     link = where_slack_has_it(fake, step, late_deal, nudges_in)
     words = {
         "thread": f"<{link}|in the deal's thread> in <#{CHANNEL}>",
         "channel": f"<{link}|posted> in <#{CHANNEL}>",
         "dm": f"sent to <@{REP}> by DM",  # the rep's DM opens only for the rep: named, never linked
     }[nudges_in]
+    clock.now = TUESDAY_0830  # the manager opens Home after reading the digest: the same day, the same steps
     open_home(slack, MANAGER)
     for blocks in (digest.params["blocks"], latest(fake, MANAGER)["blocks"]):
         line = section_with(blocks, "Tiny Co", "overdue after the nudge")
-        assert f"(due Mon Nov 16, {words})" in line
+        assert f"(due {date.fromisoformat(str(step['due_date'])):%a %b %-d}, {words})" in line
         assert f"<{deal_link(late_deal, nudges_in)}|Tiny Co>" in line
         assert f"{URL}archives/D" not in json.dumps(blocks)
         [menu] = [

@@ -129,7 +129,8 @@ def test_a_managers_morning_shows_buyer_signals_first_and_slipping_follow_ups_on
     assert "Initech" in lines[2] and "11 days ago" in lines[2]
     slipping = section_of(blocks, "*Follow-ups slipping*")
     tiny = next(line for line in slipping.splitlines() if "Tiny Co" in line)
-    assert "steps overdue after the nudge" in tiny and "*Do:* *Remind rep*" in tiny
+    # only the step still within its playbook window slips (the earlier ones' windows passed: missed, counted once)
+    assert "1 step overdue after the nudge" in tiny and "(due Fri Nov 20" in tiny and "*Do:* *Remind rep*" in tiny
     assert "$4,500" in tiny and "at stake" in slipping
     assert "<!here>" not in json.dumps(blocks) and len(blocks) <= MESSAGE_BLOCKS
     assert fake.violations == []
@@ -220,3 +221,82 @@ def test_the_first_digest_of_a_month_carries_last_months_coaching_report(slack, 
     assert "Only one group has deals" in shown
     _, second = morning(datetime(2026, 12, 2, 8, 30, tzinfo=BERLIN))
     assert "Does the coaching work?" not in numbers_of(second)  # once a month
+
+
+def done_all_but(slack, settings, account: str, keep: str | None = None) -> None:
+    """The rep clicks Done on every step of `account` posted to them so far, except `keep`'s."""
+    rows = engines.rows(
+        settings,
+        "SELECT n.id, n.step_id FROM nudges n JOIN deals d ON d.id = n.deal_id WHERE d.account = ? "
+        "AND n.status = 'posted'",
+        [account],
+    )
+    for row in rows:
+        if row["step_id"] != keep:
+            slack.click("nudge_done", str(row["id"]))
+
+
+def test_a_step_slips_until_its_own_window_passes_then_counts_once_as_missed(
+    slack, fake, settings, clock, tick, morning
+):
+    clock.now = berlin(16)  # Monday: the congratulations call is due today, within 3 days (its playbook window)
+    slack.command("Tiny Co $4,500")
+    tick(berlin(16, 10, 5))
+    done_all_but(slack, settings, "Tiny Co", keep="congratulate")
+    clock.now = berlin(17, 15, 30)
+    tick(berlin(17, 15, 30))  # 09:30 in New York: the rep's own morning reminder lists the late call
+    done_all_but(slack, settings, "Tiny Co", keep="congratulate")
+
+    def rep_line(blocks) -> str:
+        return next(line for line in section_of(blocks, "*Follow-ups by rep*").splitlines() if f"<@{REP}>" in line)
+
+    for day in (18, 19):  # 2 and 3 days late: within its window, slipping
+        blocks = morning(berlin(day, 8, 30))[1]
+        assert "· 1 overdue ·" in rep_line(blocks)
+        slipping = section_of(blocks, "*Follow-ups slipping*")
+        tiny = next(line for line in slipping.splitlines() if "Tiny Co" in line)
+        assert "1 step overdue after the nudge" in tiny and "congratulate" in tiny and "(due Mon Nov 16," in tiny
+        assert "window undone" not in slipping
+        assert (
+            "until the step's window passes (its playbook window, or 14 days late for a step without one)" in slipping
+        )
+
+    blocks = morning(berlin(20, 8, 30))[1]  # 4 days late: its window passed
+    assert "· 0 overdue ·" in rep_line(blocks)  # missed now, not forever overdue
+    slipping = section_of(blocks, "*Follow-ups slipping*")
+    assert "Tiny Co" not in slipping and "*Follow-ups slipping* (0)" in slipping
+    assert "Since your last digest, 1 step passed its window undone: missed, counted once." in slipping
+
+    slipping = section_of(morning(berlin(23, 8, 30))[1], "*Follow-ups slipping*")  # Monday: never again
+    assert "Tiny Co" not in slipping and "window undone" not in slipping
+    assert fake.violations == []
+
+
+def test_a_step_the_catch_up_recorded_as_missed_counts_once_as_missed_and_never_slips(
+    slack, fake, settings, clock, tick, morning
+):
+    clock.now = berlin(13)  # Friday; the bot is away until Monday
+    slack.command("Tiny Co $4,500")
+    tick(berlin(23, 10))  # the catch-up: the steps whose windows passed are recorded as missed, the rest posted
+    [missed] = engines.rows(
+        settings,
+        "SELECT COUNT(*) AS steps, SUM(CASE WHEN step_id = 'congratulate' THEN 1 ELSE 0 END) AS call "
+        "FROM nudges WHERE status = 'missed'",
+    )
+    assert missed["call"] == 1 and missed["steps"] >= 2  # the congratulations call (window 3 days) among them
+    clock.now = berlin(23, 15, 30)
+    tick(berlin(23, 15, 30))  # the rep's morning reminder: what was posted and is late would now slip
+    done_all_but(slack, settings, "Tiny Co")  # ... but the rep does it all
+
+    text, blocks = morning(berlin(24, 8, 30))
+    slipping = section_of(blocks, "*Follow-ups slipping*")
+    assert "Tiny Co" not in slipping and "*Follow-ups slipping* (0)" in slipping  # missed is not also overdue
+    assert f"Since your last digest, {missed['steps']} steps passed their window undone: missed, counted once." in (
+        slipping
+    )
+    rep = next(line for line in section_of(blocks, "*Follow-ups by rep*").splitlines() if f"<@{REP}>" in line)
+    assert "· 0 overdue ·" in rep
+
+    slipping = section_of(morning(berlin(25, 8, 30))[1], "*Follow-ups slipping*")
+    assert "window undone" not in slipping  # counted once
+    assert fake.violations == []

@@ -9,6 +9,7 @@ from bot.deals.model import Deal, Nudge
 from bot.manage import forms
 from bot.manage.model import ManagerTeam
 from bot.nudges.blocks import nudge_title
+from bot.playbook.hours import due_day
 from bot.slack.blocks import button, context, header, input_block, modal, option, pack_lines, section
 from bot.slack.text import channel_link, escape, mention, plain, truncate
 
@@ -74,13 +75,13 @@ def reminder_text(deal: Deal, owed: list[Nudge], upcoming: Nudge | None, *, by: 
     account = escape(deal.account)
     where = f"They're in {channel_link(deal.channel_id)} with drafts and the buttons to mark them done."
     if owed:
-        steps = "\n".join(f"• {nudge_title(n, deal)} (due {n.due_date:%a %b %-d})" for n in owed[:10])
+        steps = "\n".join(f"• {nudge_title(n, deal)} (due {due_day(n.due_date)})" for n in owed[:10])
         more = f"\n…and {len(owed) - 10} more." if len(owed) > 10 else ""
         return f"{mention(by)} asks you to catch up on *{account}*:\n{steps}{more}\n{where}"
     if upcoming is not None:
         return (
             f"{mention(by)} asks you to keep an eye on *{account}*: nothing is overdue; next is "
-            f"{nudge_title(upcoming, deal)} (due {upcoming.due_date:%a %b %-d}). {where}"
+            f"{nudge_title(upcoming, deal)} (due {due_day(upcoming.due_date)}). {where}"
         )
     return f"{mention(by)} asks you to check in with *{account}*: how is the buyer doing? Log a touch on the deal."
 

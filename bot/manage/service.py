@@ -166,8 +166,8 @@ def open_deal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> tuple
     deal = _deal(rt, deal_id, team_id=team_id, user_id=user_id)
     with rt.store.session() as db:
         nudges = deals.deal_nudges(db, deal.id)
-    text, plan = deal_blocks.deal_announcement(deal, nudges)
-    return text, [section(blocks.open_deal_text(deal, None)), *plan][:MESSAGE_BLOCKS]
+    text, _ = deal_blocks.deal_announcement(deal, nudges)  # the channel's message is short: the DM has every step
+    return text, [section(blocks.open_deal_text(deal, None)), *deal_blocks.plan_blocks(deal, nudges)][:MESSAGE_BLOCKS]
 
 
 def _at_stake(deals: list[Deal]) -> str:

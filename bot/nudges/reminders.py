@@ -22,6 +22,7 @@ from slack_sdk.errors import SlackApiError
 from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row
 from bot.digest import ledger as zones
 from bot.nudges.blocks import nudge_actions, nudge_title
+from bot.playbook.hours import due_day
 from bot.runtime import Runtime
 from bot.slack import workspaces
 from bot.slack.blocks import MESSAGE_BLOCKS, button, context, section
@@ -164,7 +165,7 @@ def reminder_message(
     ]
     for nudge, deal in items[:MAX_LISTED]:
         blocks.append(section(f"*{nudge_title(nudge, deal)}*"))
-        blocks.append(context(f"was due {nudge.due_date:%a %b %-d}" if is_late(nudge, deal) else "due today"))
+        blocks.append(context(f"was due {due_day(nudge.due_date)}" if is_late(nudge, deal) else "due today"))
         blocks.append(nudge_actions(nudge))
     if count > MAX_LISTED:
         blocks.append(context(f"…and {count - MAX_LISTED} more on your Home tab."))

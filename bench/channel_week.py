@@ -31,7 +31,7 @@ def lines(message: dict) -> int:
     for block in message.get("blocks") or []:
         texts = [block["text"]["text"]] if block["type"] == "section" else []
         texts += [e["text"] for e in block.get("elements", []) if block["type"] == "context"]
-        count += 1 if block["type"] == "actions" else 0
+        count += 1 if block["type"] in ("actions", "header") else 0  # as the tests measure a nudge
         count += sum(len(textwrap.wrap(line, 80)) or 1 for text in texts for line in text.split("\n"))
     return count
 
@@ -60,11 +60,13 @@ def week(mode: str) -> dict:
             now += timedelta(hours=1)
         top = [m for (ch, ts), m in fake.messages.items() if ch == "C0" and m.get("thread_ts") in (None, ts)]
         nudges = [m for m in fake.messages.values() if (m.get("metadata") or {}).get("event_type") == "dealcoach_nudge"]
+        deals = [m for m in fake.messages.values() if (m.get("metadata") or {}).get("event_type") == "dealcoach_deal"]
         return {
             "top-level posts per deal per week": round(len(top) / DEALS, 1),
             "top-level lines in the channel": sum(lines(m) for m in top),
             "nudges": len(nudges),
             "lines per nudge (max)": max(lines(m) for m in nudges),
+            "lines per deal message (max)": max(lines(m) for m in deals),
         }
 
 

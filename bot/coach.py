@@ -44,6 +44,7 @@ class Coach(Runtime):
     change_deal = deal_service.change_deal
     deal_edited = deal_service.deal_edited
     rendered_deal = deal_service.rendered_deal
+    deal_plan = deal_service.deal_plan
     deals_of = deal_service.deals_of
     claim_deal = deal_service.claim
     answer_crm_question = crm_worker.answer_question  # Same deal / Different deal (bot/crm/unsure.py)

@@ -104,6 +104,7 @@ def listeners(app: App) -> list[tuple[Callable, Callable, list[Callable]]]:
         (app.action(form.ADD_DETAILS), ack_at_once, [form.handle_add_details]),
         (app.view(form.DEAL_MODAL), form.handle_deal_form, [form.announce_deal_form]),
         # a deal's own buttons and their modals
+        (app.action(blocks.SEE_PLAN), ack_at_once, [lifecycle.handle_see_plan]),
         (app.action(blocks.MARK_SIGNED), ack_at_once, [lifecycle.handle_mark_signed]),
         (app.action(blocks.MARK_LIVE), ack_at_once, [lifecycle.handle_mark_live]),
         (app.action(blocks.CANCEL_DEAL), ack_at_once, [lifecycle.handle_cancel]),

@@ -4,11 +4,14 @@ the same from the command, the form and the Home tab."""
 from __future__ import annotations
 
 import json
+import re
+import textwrap
 from datetime import date, datetime, tzinfo
 
 from bot.deals import forms
 from bot.deals.capture import EXAMPLE, FULL_EXAMPLE, PERSONAS, example_date
 from bot.deals.model import Deal, DealFields, Nudge
+from bot.playbook.hours import due_day, first_business_day
 from bot.playbook.loader import STAGE_LABEL
 from bot.playbook.render import facts, render
 from bot.signals.blocks import deal_signal_buttons
@@ -38,6 +41,7 @@ CRM_NAMES = {"salesforce": "Salesforce", "hubspot": "HubSpot", "pipedrive": "Pip
 CHECK_READINESS = "deal_readiness"  # a verbal yes's reason-to-believe checklist (bot.health.readiness)
 CAPTURE_ANYWAY, LEAVE_CAPTURE = "capture_anyway", "capture_leave"  # the answers to "looks like a repeat"
 LIVE_MODAL, CANCEL_MODAL = "deal_live", "deal_cancel"
+SEE_PLAN, PLAN_MODAL = "deal_see_plan", "deal_plan"  # the whole plan, one click from the deal's short message
 STATUS_MARK = {
     "done": "✅",
     "skipped": "⏭️",
@@ -90,6 +94,8 @@ def error_message(problem: str, example: str) -> tuple[str, list[dict]]:
 
 
 def _deal_line(fields: DealFields) -> str:
+    """The deal in as few lines as it takes: the account and amount, who signed, go-live and the implementation
+    lead, each joined to the line before while they fit one screen line."""
     parts = [f"{bold(fields.account)} · {fields.money.format()}"]
     if fields.contact_name:
         who = escape(fields.contact_name)
@@ -104,27 +110,99 @@ def _deal_line(fields: DealFields) -> str:
         parts.append(f"Go-live: {fields.go_live_date:%a %b %-d, %Y}")
     if fields.impl_lead_id:
         parts.append(f"Implementation lead: {mention(fields.impl_lead_id)}")
-    return "\n".join(parts)
+    lines = [parts[0]]
+    for part in parts[1:]:
+        if len(lines[-1]) + 3 + len(part) <= LINE:
+            lines[-1] += f" · {part}"
+        else:
+            lines.append(part)
+    return "\n".join(lines)
 
 
 def timeline_lines(deal: Deal, nudges: list[Nudge]) -> list[str]:
+    """The whole plan, a line a step: its mark, the day it comes up (never a weekend), its stage and title."""
     values = facts(deal.fields, owner_id=deal.owner_id)
     close = deal.fields.close_date
     return [
-        f"{STATUS_MARK.get(n.status, '•')} *{n.due_date:%a %b %-d}* (day {(n.due_date - close).days}) · "
-        f"{STAGE_LABEL[n.stage]} · {render(n.title, values)}"
+        f"{STATUS_MARK.get(n.status, '•')} *{due_day(n.due_date)}* (day {(first_business_day(n.due_date) - close).days})"
+        f" · {STAGE_LABEL[n.stage]} · {render(n.title, values)}"
         for n in nudges
     ]
 
 
+TO_COME = ("planned", "sending", "posted", "undeliverable", "held", "paused")  # the steps still ahead of the deal
+SETTLED = (("done", "done"), ("skipped", "skipped"), ("missed", "missed"))  # what the summary counts, in its order
+LINE, BUDGET = 80, 12  # characters a line as a channel shows them; the announcement's lines, like a nudge's
+WHY_LINES = 2  # of the budget, for why they bought (the whole of it is in See the plan)
+
+
+def screen_lines(blocks: list[dict]) -> int:
+    """How many lines `blocks` take on screen: each text line wrapped at LINE characters; a header or a row of
+    buttons is one line."""
+    lines = 0
+    for block in blocks:
+        if block["type"] in ("header", "actions"):
+            lines += 1
+        texts = [block["text"]["text"]] if block["type"] == "section" else []
+        texts += [e["text"] for e in block.get("elements", [])] if block["type"] == "context" else []
+        texts = [LINK.sub(r"<\1>", text) for text in texts]  # a link's address isn't on screen, its label is
+        lines += sum(len(textwrap.wrap(line, LINE)) or 1 for text in texts for line in text.split("\n"))
+    return lines
+
+
+LINK = re.compile(r"<[^<>|]*\|([^<>]*)>")  # a link or a date, as Slack shows it: its label
+
+
+def _one_line(text: str, width: int = LINE) -> str:
+    """`text` cut at a word to one screen line, with an ellipsis when anything was left out."""
+    kept = textwrap.wrap(text, width - 1)
+    return text if len(kept) <= 1 else kept[0] + "…"
+
+
+def _opening(text: str, lines: int, width: int = LINE) -> str:
+    kept = textwrap.wrap(text, width - 1)
+    return text if len(kept) <= lines else " ".join(kept[:lines]) + "…"
+
+
+def plan_summary(deal: Deal, nudges: list[Nudge], *, room: int = 2) -> str:
+    """The plan in a few lines for the channel: the next step (and the one after when `room` allows, a line each),
+    then what is done so far and how many more, by when; the rest is in See the plan."""
+    values = facts(deal.fields, owner_id=deal.owner_id)
+    ahead = [n for n in nudges if n.status in TO_COME]
+    upcoming = [n for n in ahead if n.actionable] if not deal.cancelled else []
+    lines = [
+        _one_line(f"*{label}:* {due_day(n.due_date)} · {render(n.title, values)}")
+        for label, n in zip(("Next", "Then"), upcoming[: max(room - 1, 1)], strict=False)
+    ]
+    counts = {status: sum(n.status == status for n in nudges) for status, _ in SETTLED}
+    tally = [f"{STATUS_MARK[status]} {counts[status]} {word}" for status, word in SETTLED if counts[status]]
+    rest = len(ahead) - len(lines)
+    stopped = sum(n.status == "cancelled" for n in nudges)
+    if deal.cancelled and stopped:
+        tally.append(f"{STATUS_MARK['cancelled']} {stopped} stopped")
+    elif deal.cancelled:
+        pass
+    elif deal.paused and rest > 0:
+        tally.append(f"{STATUS_MARK['paused']} {rest} waiting until it is won again")
+    elif rest > 0:
+        last = max(first_business_day(n.due_date) for n in ahead)
+        tally.append(f"{rest} {'more' if lines else 'to come'} by {last:%b %-d}")
+    elif not ahead:
+        tally.append("nothing left to do")
+    lines.append(" · ".join(tally) + " (every step: *See the plan*)")
+    return "\n".join(lines)
+
+
 def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]:
-    """The in-channel message after a capture: congratulations, the deal, and the plan ahead."""
+    """The deal's one message in the channel, short (at most about 12 lines, like a nudge): what was won, by whom,
+    why they bought, what's next, the buttons; the whole plan is one click away (See the plan)."""
     if deal.deleted:
         return deleted_deal_message(deal)
     f = deal.fields
+    status = deal_status_line(deal)
     if deal.cancelled:  # no congratulations for a deal the buyer backed out of: what happened, and who to ask
         text = f"Cancelled: {escape(f.account)} ({f.money.format()}), deal #{deal.id}. Its follow-ups have stopped."
-        blocks: list[dict] = [header(f"✖️ Cancelled: {plain(f.account)}"), section(_deal_line(f))]
+        blocks: list[dict] = [header(f"✖️ Cancelled: {plain(f.account)}"), section(status)]
     elif deal.unowned:  # from a CRM, its owner not found in Slack: nobody to congratulate until it is claimed
         where = crm_name(deal.source)
         text = (
@@ -134,12 +212,12 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
         blocks = [
             header(f"🎉 Closed: {plain(f.account)}"),
             section(
-                f":grey_question: *Owner not found in Slack.* {where} says this deal was won, but its owner's e-mail "
-                "matches nobody here. If it's yours, press *Claim it*: you become its owner and its follow-ups are "
-                "yours. (An admin can map CRM e-mails to Slack people with DEALCOACH_CRM_USERS.)"
+                f":grey_question: *Owner not found in Slack:* nobody here has the {where} owner's e-mail "
+                "(DEALCOACH_CRM_USERS maps them). Yours? *Claim it*."
             ),
-            section(_deal_line(f)),
         ]
+        if status:
+            blocks.append(section(status))
     else:
         verb = "closing" if f.signed else "a verbal yes from"
         text = (
@@ -147,36 +225,80 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
             f"{len(nudges)} follow-ups planned for the next 100 days."
         )
         title = f"🎉 Closed: {plain(f.account)}" if f.signed else f"🤝 Verbal yes: {plain(f.account)}"
-        blocks = [
-            header(title),
-            section(
-                f"Congratulations {mention(deal.owner_id)}! Right after the yes is when buyers start to doubt, "
-                "so here's the plan to make them glad they chose us."
-            ),
-            section(_deal_line(f)),
-        ]
-    status = deal_status_line(deal)
-    if status:
-        blocks.insert(1, section(status))
-    if f.why_bought:
-        blocks.append(section(f"*Why they bought:* {escape(f.why_bought)}"))
-    if nudges:
-        blocks += pack_lines(
-            timeline_lines(deal, nudges), "…and {n} more steps.", heading="*The plan ahead*", sections=1
-        )
-    else:
-        blocks.append(section("No follow-ups in the playbook match this deal."))
+        blocks = [header(title), section(_greeting(deal, status))]
+    blocks.append(section(_deal_line(f)))
     footer = f"Closed {f.close_date:%b %-d, %Y} · Deal #{deal.id}"
     if deal.source:
         footer += f" · From {source_link(deal)}"
-    if not deal.cancelled:
-        blocks.append(deal_actions(deal))
+    plan = [button(SEE_PLAN, "See the plan", str(deal.id))]
+    if deal.cancelled:
+        actions = {"type": "actions", "block_id": f"deal_{deal.id}", "elements": plan}
+    else:
+        actions = deal_actions(deal)
+        actions["elements"][:0] = plan
         if deal.unowned:
-            footer += " · Until someone claims it, only a manager can change it."
+            footer += " · Until it's claimed, only a manager can change it."
         else:
             footer += f" · Only {mention(deal.owner_id)} or a manager can change it."
-    blocks.append(context(footer))
-    return text, blocks
+    tail = [actions, context(footer)]
+    # why they bought and the next steps share what the budget leaves: the plan at least its next step and tally
+    room = BUDGET - screen_lines([*blocks, *tail])
+    if f.why_bought:
+        why = section(_opening(f"*Why they bought:* {escape(f.why_bought)}", max(min(WHY_LINES, room - 2), 1)))
+        blocks.append(why)
+        room -= screen_lines([why])
+    if nudges:
+        blocks.append(section(plan_summary(deal, nudges, room=room)))
+    else:
+        blocks.append(section("No follow-ups in the playbook match this deal."))
+    return text, [*blocks, *tail]
+
+
+MODAL_BLOCKS = 100  # blocks in a modal
+
+
+def plan_blocks(deal: Deal, nudges: list[Nudge]) -> list[dict]:
+    """The whole plan, a line a step, in as many sections as it takes (within a modal's blocks), with its key."""
+    if not nudges:
+        return [section("No follow-ups in the playbook match this deal.")]
+    key = "✅ done · ⏭️ skipped · ⌛ missed · ⏸️ waiting · ✖️ stopped · • to come. Dates are the business day a step comes up."
+    return [
+        *pack_lines(timeline_lines(deal, nudges), "…and {n} more steps.", sections=MESSAGE_BLOCKS - 4),
+        context(key),
+    ]
+
+
+def plan_modal(deal: Deal, nudges: list[Nudge]) -> dict:
+    """See the plan: every step of the deal with its mark, day, stage and title, for anyone in the channel."""
+    f = deal.fields
+    heading = f"{bold(f.account)} · {f.money.format()} · {len(nudges)} follow-ups"
+    if deal.cancelled:
+        heading += " · cancelled: what was still to come has stopped"
+    if f.why_bought:
+        heading += f"\n*Why they bought:* {escape(f.why_bought)}"
+    view = modal(
+        PLAN_MODAL,
+        title="The plan",
+        submit="Close",
+        close="Close",
+        metadata="",
+        blocks=[section(truncate(heading, 3000)), *plan_blocks(deal, nudges)][:MODAL_BLOCKS],
+    )
+    del view["submit"]  # nothing to save: read, then close
+    return view
+
+
+def _greeting(deal: Deal, status: str | None) -> str:
+    """The line under the header of an owned deal: its news when there is some (paused, live, not signed yet), the
+    rep congratulated, and why there is a plan."""
+    who = mention(deal.owner_id)
+    if deal.paused:
+        return status or ""
+    if not deal.fields.signed:
+        return f":handshake: Congratulations {who} on the yes! Not signed yet: *Mark signed* when the contract is back."
+    if status:  # live
+        return f"{status} Congratulations {who}!"
+    return f"Congratulations {who}! Buyers doubt right after the yes: here's our plan."
 
 
 def deal_status_line(deal: Deal) -> str | None:
@@ -188,8 +310,8 @@ def deal_status_line(deal: Deal) -> str | None:
     if deal.paused:
         when = f" on {local_date(parse_stamp(deal.paused_at))}" if deal.paused_at else ""
         return (
-            f":double_vertical_bar: *Paused*: moved out of closed-won in {crm_name(deal.source)}{when}. That is a buyer "
-            "signal worth a call; the follow-ups still to come wait until it is won again."
+            f":double_vertical_bar: *Paused*: out of closed-won in {crm_name(deal.source)}{when}, a buyer signal worth "
+            "a call. Its follow-ups wait until it is won again."
         )
     if not deal.fields.signed:
         return ":handshake: *Verbal yes, not signed yet.* Mark it signed when the contract is back."
@@ -423,7 +545,7 @@ def deal_list(rows: list[tuple[Deal, str, Nudge | None]]) -> tuple[str, list[dic
         values = facts(deal.fields, owner_id=deal.owner_id)
         line = f"{bold(deal.account)} · {deal.fields.money.format()} · {stage}"
         if upcoming:
-            line += f"\nNext: {render(upcoming.title, values)} (due {upcoming.due_date:%a %b %-d})"
+            line += f"\nNext: {render(upcoming.title, values)} (due {due_day(upcoming.due_date)})"
         out.append(section(line))
         out.append(deal_actions(deal))
     if len(rows) > 20:

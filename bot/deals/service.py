@@ -312,6 +312,17 @@ def rendered_deal(rt: Runtime, deal_id: int) -> tuple[str, str, str, list[dict]]
     return deal.channel_id, deal.posted_ts, text, message_blocks
 
 
+def deal_plan(rt: Runtime, deal_id: int, *, team_id: str) -> dict:
+    """See the plan: every step of a deal in a modal, for anyone in its workspace (the channel sees the deal
+    anyway); raises NotAllowed for a deal that isn't there, is another workspace's, or was deleted."""
+    with rt.store.session() as db:
+        deal = deals.get_deal(db, deal_id)
+        if deal is None or deal.team_id != team_id or deal.deleted:
+            raise NotAllowed("I can't find that deal any more.")
+        nudges = deals.deal_nudges(db, deal_id)
+    return blocks.plan_modal(deal, nudges)
+
+
 def deals_of(rt: Runtime, user_id: str, *, team_id: str) -> list[tuple[Deal, str, Nudge | None]]:
     """A rep's open deals with their stage and next step, newest first."""
     with rt.store.session() as db:

@@ -14,6 +14,7 @@ from bot.deals.model import Deal, Nudge
 from bot.home.view import HORIZON, Home, Item, MyNudges, TeamView
 from bot.nudges.blocks import nudge_actions, nudge_title
 from bot.nudges.links import Links
+from bot.playbook.hours import due_day
 from bot.playbook.loader import STAGE_LABEL
 from bot.playbook.render import facts, render
 from bot.slack.blocks import context, divider, header, pack_lines, section
@@ -32,7 +33,7 @@ def _day(d) -> str:
 
 def _nudge_line(item: Item, today, links: Links) -> str:
     n, deal = item.nudge, item.deal
-    meta = [STAGE_LABEL.get(n.stage, n.stage.capitalize()), f"due {_day(n.due_date)}"]
+    meta = [STAGE_LABEL.get(n.stage, n.stage.capitalize()), f"due {due_day(n.due_date)}"]
     late = (today - n.due_date).days
     if late > 0:
         meta.append(f":hourglass: {late} day{'s' if late != 1 else ''} late")
@@ -87,7 +88,7 @@ def _deal_line(deal: Deal, stage: str, upcoming: Nudge | None, links: Links) -> 
     line += f"\nGo-live: {_day(go_live)}" if go_live else "\nGo-live: not known yet (you'll be asked)"
     if upcoming:
         values = facts(deal.fields, owner_id=deal.owner_id)
-        line += f"\nNext: {render(upcoming.title, values)} (due {_day(upcoming.due_date)})"
+        line += f"\nNext: {render(upcoming.title, values)} (due {due_day(upcoming.due_date)})"
     return line
 
 

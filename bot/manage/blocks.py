@@ -10,6 +10,7 @@ from bot.manage import forms
 from bot.manage.model import ManagerTeam
 from bot.nudges.blocks import nudge_title, where_it_is
 from bot.nudges.links import Links, labelled
+from bot.playbook.hours import due_day
 from bot.slack.blocks import button, context, header, input_block, modal, option, pack_lines, section
 from bot.slack.text import escape, mention, plain, truncate
 
@@ -71,7 +72,7 @@ def read_menu(value: str | None) -> tuple[str, int] | None:
 
 
 def _owed_line(n: Nudge, deal: Deal, links: Links) -> str:
-    line = f"• {nudge_title(n, deal)} (due {n.due_date:%a %b %-d})"
+    line = f"• {nudge_title(n, deal)} (due {due_day(n.due_date)})"
     place = links.place(n)
     return f"{line} · {labelled(links.step(n, deal), 'open it')}" if place and links.team_url else line
 
@@ -91,7 +92,7 @@ def reminder_text(deal: Deal, owed: list[Nudge], upcoming: Nudge | None, *, by: 
     if upcoming is not None:
         return (
             f"{mention(by)} asks you to keep an eye on *{account}*: nothing is overdue; next is "
-            f"{nudge_title(upcoming, deal)} (due {upcoming.due_date:%a %b %-d}). {where_it_is(upcoming, deal, links)}"
+            f"{nudge_title(upcoming, deal)} (due {due_day(upcoming.due_date)}). {where_it_is(upcoming, deal, links)}"
         )
     return f"{mention(by)} asks you to check in with *{account}*: how is the buyer doing? Log a touch on the deal."
 

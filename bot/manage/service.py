@@ -208,9 +208,9 @@ def open_deal(
     deal = _deal(rt, deal_id, team_id=team_id, user_id=user_id)
     with rt.store.session() as db:
         nudges = deals.deal_nudges(db, deal.id)
-    text, plan = deal_blocks.deal_announcement(deal, nudges)
+    text, _ = deal_blocks.deal_announcement(deal, nudges)  # the channel's message is short: the DM has every step
     links = _links_for(rt, client, deal, [], viewer=user_id)
-    return text, [section(blocks.open_deal_text(deal, links)), *plan][:MESSAGE_BLOCKS]
+    return text, [section(blocks.open_deal_text(deal, links)), *deal_blocks.plan_blocks(deal, nudges)][:MESSAGE_BLOCKS]
 
 
 def _at_stake(deals: list[Deal]) -> str:

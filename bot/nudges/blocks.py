@@ -22,6 +22,7 @@ from bot.nudges.forms import (
     modal_metadata,
 )
 from bot.nudges.links import DM, Links
+from bot.playbook.hours import due_day
 from bot.playbook.loader import GO_LIVE_UNKNOWN, Step
 from bot.playbook.render import NOTHING, Known, draft_facts, facts, personal_blanks, render, render_draft
 from bot.slack.blocks import (
@@ -299,7 +300,7 @@ def _step_blocks(
         resolved = resolution_line(nudge, live_here=live_here, tz=tz)
     if resolved:
         return [settled_block(resolved, title)]
-    meta = [f"For {mention(_who(nudge, deal))}", f"due {nudge.due_date:%a %b %-d}"]
+    meta = [f"For {mention(_who(nudge, deal))}", f"due {due_day(nudge.due_date)}"]
     if live_here and step_late(nudge, is_late):
         meta.append(":hourglass: late")
     if nudge.assignee_id:
@@ -335,7 +336,7 @@ def details_modal(nudge: Nudge, deal: Deal, step: Step | None, known: Known = NO
     values = facts(deal.fields, owner_id=deal.owner_id, known=known)
     blocks = [
         section(f"*{_title(nudge, deal, values)}*"),
-        context(f"For {mention(_who(nudge, deal))} · due {nudge.due_date:%a %b %-d}"),
+        context(f"For {mention(_who(nudge, deal))} · due {due_day(nudge.due_date)}"),
     ]
     if step is not None:
         if step.why:
@@ -374,7 +375,7 @@ def nudge_message(
     if len(nudges) == 1:
         n = nudges[0]
         flag = ", late" if n.post_id == post_id and step_late(n, is_late) else ""
-        text = f"{mentions} {_title(n, deal, values)} (due {n.due_date:%a %b %-d}{flag})"
+        text = f"{mentions} {_title(n, deal, values)} (due {due_day(n.due_date)}{flag})"
         step = steps.get(n.step_id)
         return truncate(text, 3000), _step_blocks(deal, n, step, post_id=post_id, is_late=is_late, tz=tz, known=known)
     heading = f"{mentions} {len(nudges)} follow-ups for {values['account']} are waiting"
@@ -389,7 +390,7 @@ def nudge_message(
 def missed_line(nudge: Nudge, deal: Deal, step: Step | None) -> str:
     """One line for a step whose moment passed while nobody could be nudged: what it was, and its window."""
     window = f", best done within {step.window} days of that" if step and step.window else ""
-    return f"⌛ {nudge_title(nudge, deal)} (due {nudge.due_date:%a %b %-d}{window})"
+    return f"⌛ {nudge_title(nudge, deal)} (due {due_day(nudge.due_date)}{window})"
 
 
 def _catch_up(

@@ -23,6 +23,7 @@ from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row
 from bot.digest import ledger as zones
 from bot.nudges.blocks import nudge_actions, nudge_title, resolution_line, settled_block
 from bot.nudges.ledger import first_due_within_window
+from bot.playbook.hours import due_day
 from bot.runtime import Runtime
 from bot.slack import workspaces
 from bot.slack.blocks import MESSAGE_BLOCKS, button, context, section
@@ -158,10 +159,10 @@ def settled_line(nudge: Nudge, tz: ZoneInfo) -> str | None:
     if nudge.status in ("done", "skipped", "cancelled"):
         return resolution_line(nudge, live_here=True, tz=tz)
     if nudge.status == "missed":
-        return f":hourglass: Its moment passed (was due {nudge.due_date:%a %b %-d})"
+        return f":hourglass: Its moment passed (was due {due_day(nudge.due_date)})"
     if nudge.snoozed_until and nudge.snoozed_until == nudge.due_date:
         return resolution_line(nudge, live_here=False, tz=tz)  # snoozed: by whom, until when
-    return f":calendar: Re-planned: now due {nudge.due_date:%a %b %-d}"
+    return f":calendar: Re-planned: now due {due_day(nudge.due_date)}"
 
 
 def reminder_message(
@@ -213,7 +214,7 @@ def reminder_message(
             blocks.append(settled_block(settled, nudge_title(nudge, deal), width=SETTLED_WIDTH))
             continue
         blocks.append(section(f"*{nudge_title(nudge, deal)}*"))
-        blocks.append(context(f"was due {nudge.due_date:%a %b %-d}" if is_late(nudge, deal) else "due today"))
+        blocks.append(context(f"was due {due_day(nudge.due_date)}" if is_late(nudge, deal) else "due today"))
         blocks.append(nudge_actions(nudge))
     if count > MAX_LISTED:
         blocks.append(context(f"…and {count - MAX_LISTED} more on your Home tab."))

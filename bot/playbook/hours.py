@@ -34,6 +34,20 @@ def parse_hours(value: str) -> tuple[time, time]:
     return start, end
 
 
+def first_business_day(day: date) -> date:
+    """The first business day (Monday to Friday) on or after `day`."""
+    while day.weekday() >= 5:
+        day += timedelta(days=1)
+    return day
+
+
+def due_day(due: date) -> str:
+    """A step's due date as every rep-facing message shows it: the business day it first comes up, so a step the
+    plan puts on Saturday reads "Mon Nov 30", as its nudge does. The stored date (and the digest's maths) stay as
+    planned; only what is shown moves."""
+    return f"{first_business_day(due):%a %b %-d}"
+
+
 @dataclass(frozen=True)
 class BusinessHours:
     """Monday to Friday, start to end, in one IANA zone; local wall-clock times, so DST needs no special case."""
@@ -54,9 +68,7 @@ class BusinessHours:
 
     def first_open_day(self, day: date) -> date:
         """The first business day on or after `day`: when a nudge due that day can first be posted."""
-        while day.weekday() >= 5:
-            day += timedelta(days=1)
-        return day
+        return first_business_day(day)
 
     def is_late(self, due: date, now: datetime, *, since: datetime | None = None) -> bool:
         """Late once a business day on which it could have gone out has passed; `since` (the capture

@@ -42,11 +42,17 @@ def sounded_question(nudge: Nudge, account: str) -> tuple[str, list[dict]]:
     ]
 
 
-def sounded_answer(sentiment: str, account: str, nudge_id: int) -> tuple[str, list[dict]]:
-    """After the tap: what was recorded, and the note button still at hand."""
+def sounded_answer(sentiment: str, account: str, nudge_id: int, *, on_a_digest: bool) -> tuple[str, list[dict]]:
+    """After the tap: what was recorded, and the note button still at hand. A worry is said to reach a manager's
+    digest only when one covers the deal (`on_a_digest`); otherwise the rep hears that nobody else will know."""
     text = f"Noted: they sounded {SENTIMENTS[sentiment].lower()} ({escape(account)})."
-    if sentiment == WORRIED:
+    if sentiment == WORRIED and on_a_digest:
         text += " It's on your manager's digest under *Buyer signals*. What did they doubt?"
+    elif sentiment == WORRIED:
+        text += (
+            " No manager's digest covers this deal, so nobody else will hear of it: if it needs a hand, tell your "
+            "manager yourself. What did they doubt?"
+        )
     return text, [
         section(text),
         {

@@ -7,6 +7,7 @@ from __future__ import annotations
 from bot.deals import model as deals
 from bot.deals.model import Deal, Nudge
 from bot.deals.service import NotAllowed, check_may_edit
+from bot.manage.model import team_of
 from bot.nudges.service import nudge_for
 from bot.runtime import Runtime
 from bot.signals import blocks, forms
@@ -48,7 +49,18 @@ def record_sounded(rt: Runtime, nudge_id: int, sentiment: str, *, team_id: str, 
             sentiment=sentiment,
             keep_note=True,
         )
-    return blocks.sounded_answer(sentiment, deal.account, nudge.id)
+        on_a_digest = sentiment == signals.WORRIED and bool(digest_readers(db, rt, deal))
+    return blocks.sounded_answer(sentiment, deal.account, nudge.id, on_a_digest=on_a_digest)
+
+
+def digest_readers(db, rt: Runtime, deal: Deal) -> list[str]:
+    """The managers whose daily digest lists this deal's buyer signals: each in DEALCOACH_MANAGERS whose chosen team
+    (everyone, by default) includes the deal's owner, as the digest filters it (bot.signals.watch)."""
+    return [
+        m
+        for m in rt.settings.managers
+        if (reps := team_of(db, team_id=deal.team_id, manager_id=m)) is None or deal.owner_id in reps
+    ]
 
 
 def step_note_modal(rt: Runtime, nudge_id: int, *, team_id: str, user_id: str) -> dict:

@@ -23,6 +23,16 @@ def _change(what: str, body: dict, action: dict, context, client, respond):
     return change
 
 
+def handle_see_plan(body: dict, action: dict, context, client, respond) -> None:
+    """See the plan, on a deal's short channel message: every step in a modal, for anyone in the channel."""
+    coach: Coach = context["coach"]
+    try:
+        view = coach.deal_plan(deal_named(action), team_id=context.team_id)
+    except NotAllowed as exc:
+        return refuse(coach, body, client, respond, context, str(exc))
+    open_form_for_click(client, body, respond, view)
+
+
 def handle_mark_signed(body: dict, action: dict, context, client, respond) -> None:
     _change("signed", body, action, context, client, respond)
 

@@ -98,10 +98,13 @@ def test_quick_capture_stores_the_deal_and_announces_the_plan(slack, fake, setti
     shown = all_text(post.params["blocks"])
     assert f"Congratulations <@{REP}>" in shown
     assert "Jane Doe, VP Operations (economic buyer)" in shown
-    assert "Send a handwritten thank-you note to Jane Doe" in shown
-    assert "Thu Nov 26" in shown  # three business days after Monday's close
-    button = post.params["blocks"][-2]["elements"][0]
-    assert button["action_id"] == "open_deal_details" and button["value"] == str(deal["id"])
+    assert "*Next:* Mon Nov 23 · Call Jane Doe to congratulate Acme Rockets" in shown  # the plan: what's next
+    see_plan, details = post.params["blocks"][-2]["elements"][:2]  # and the whole of it one click away
+    assert see_plan["action_id"] == "deal_see_plan" and see_plan["value"] == str(deal["id"])
+    assert details["action_id"] == "open_deal_details" and details["value"] == str(deal["id"])
+    slack.click("deal_see_plan", see_plan["value"])
+    plan = all_text(fake.last("views.open").params["view"]["blocks"])
+    assert "*Thu Nov 26* (day 3) · Affirm · Send a handwritten thank-you note to Jane Doe" in plan  # 3 business days
     assert rows(settings, "deals")[0]["message_ts"] == post.response["ts"]
     assert fake.violations == []
 

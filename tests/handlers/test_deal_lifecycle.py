@@ -12,6 +12,7 @@ from bot.deals.blocks import LOST_TRACK
 from bot.nudges.dispatch import Pacer
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
+from tests.bot.nudges.test_blocks import rendered_lines
 from tests.conftest import CHANNEL, MANAGER, OTHER_REP, REP
 from tests.slackapp import body_json
 
@@ -61,6 +62,7 @@ def test_a_verbal_yes_starts_affirming_and_asks_for_the_signature(slack, fake, s
     post = fake.last("chat.postMessage")
     assert "Verbal yes" in shown(post) and "verbal yes" in post.params["text"]
     assert buttons(post) == [
+        "deal_see_plan",
         "open_deal_details",
         "deal_mark_signed",
         "deal_readiness",
@@ -154,7 +156,7 @@ def test_cancelling_stops_pending_steps_and_says_why(slack, fake, settings, tick
     messages = {c.params["ts"]: c for c in fake.calls_to("chat.update")}
     announcement = messages[deal["message_ts"]]
     assert "Cancelled" in shown(announcement) and "Budget frozen &lt;!channel&gt;" in shown(announcement)
-    assert "<!channel>" not in shown(announcement) and buttons(announcement) == []
+    assert "<!channel>" not in shown(announcement) and buttons(announcement) == ["deal_see_plan"]
     # no celebration left for a deal the buyer backed out of, and no promise of buttons that are gone
     assert "Congratulations" not in shown(announcement) and "Congratulations" not in announcement.params["text"]
     assert announcement.params["blocks"][0]["text"]["text"] == "✖️ Cancelled: Acme Rockets"
@@ -248,20 +250,28 @@ def test_every_change_to_a_deal_redraws_its_message_from_the_channel_or_home(sla
         return shown(updates[-1])
 
     redrawn.count = 0
+
+    def plan() -> str:
+        """Every step, as See the plan shows it (anyone in the channel may look)."""
+        slack.click("deal_see_plan", str(steps["congratulate"]["deal_id"]), user=OTHER_REP)
+        return json.dumps(fake.last("views.open").params["view"]["blocks"], ensure_ascii=False)
+
     slack.click("nudge_done", str(steps["congratulate"]["id"]))  # Done in the channel
-    assert "✅ *Mon Nov 23*" in redrawn()
+    assert "✅ 1 done" in redrawn() and "✅ *Mon Nov 23*" in plan()
 
     open_home(slack)
     home_click(slack, "nudge_done", str(steps["thank-you-note"]["id"]))  # done early, from Home
-    assert redrawn().count("✅") == 2
+    assert "✅ 2 done" in redrawn() and plan().count("✅") == 2 + 1  # and the key under the plan
 
     home_snooze(slack, steps["next-steps"]["id"], 7)  # snoozed a week from its own date, from Home
-    assert "*Tue Dec 1* (day 8) · Affirm · Send your main contact the next steps" in redrawn()  # was Tue Nov 24
+    assert "Send your main contact the next steps" not in redrawn()  # no longer next
+    assert "*Tue Dec 1* (day 8) · Affirm · Send your main contact the next steps" in plan()  # was Tue Nov 24
 
     slack.click("nudge_skip", str(steps["welcome-kit"]["id"]))
     skip = fake.last("views.open").params["view"]
     slack.submit(skip, {"reason": {"value": {"type": "plain_text_input", "value": "They have one"}}})
-    assert "⏭️" in redrawn()
+    assert "⏭️ 1 skipped" in redrawn() and "⏭️" in plan()
+    assert all(rendered_lines(u.params["blocks"]) <= 12 for u in updates_of(fake, announcement))  # short throughout
 
     slack.click("open_deal_details", str(steps["congratulate"]["deal_id"]))
     from tests.slackapp import form

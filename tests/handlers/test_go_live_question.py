@@ -64,8 +64,11 @@ def test_a_deal_without_a_go_live_date_is_asked_never_told(slack, fake, settings
     assert not {"activation-check-in", "acclimation-check", "testimonial", "referrals"} & planned.keys()
     assert planned["go-live-question"]["due_date"] == "2026-12-23"
     announcement = fake.last("chat.postMessage")
-    assert "Has Acme Rockets gone live?" in shown(announcement)
     assert "goes live" not in shown(announcement)
+    [deal] = engines.rows(settings, "SELECT id FROM deals")
+    slack.click("deal_see_plan", str(deal["id"]))  # the plan asks when it went live, never assumes it
+    plan = json.dumps(fake.last("views.open").params["view"]["blocks"], ensure_ascii=False)
+    assert "Has Acme Rockets gone live?" in plan and "goes live" not in plan
 
     question_id, post = ask(slack, fake, settings, clock, tick)
     text = shown(post)

@@ -3,12 +3,15 @@ nothing half-stored, nothing stored twice."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import UTC, datetime
 
 import pytest
 
+from bot.manage.model import set_team
 from bot.nudges.dispatch import Pacer
+from bot.signals import watch
 from bot.slack.blocks import VALUE
 from bot.slack.client import posting_client
 from schedules.jobs import dispatch_nudges
@@ -94,6 +97,35 @@ def test_done_stays_one_click_then_one_tap_records_how_the_buyer_sounded(posted,
 
     slack.click("signal_sounded", f"{nudge_id}:neutral")  # a corrected tap replaces the first, never adds
     assert [(r["sentiment"], r["kind"]) for r in signals(settings)] == [("neutral", "step")]
+    assert fake.violations == []
+
+
+def test_a_worry_is_said_to_reach_a_managers_digest_only_when_one_covers_the_deal(posted, slack, fake, settings, coach):
+    """After "Worried", the rep hears the digest will show it only when it will: a manager is set and follows them."""
+    deal_id, nudge_id = posted()
+    slack.click("nudge_done", str(nudge_id))
+
+    def worried() -> str:
+        slack.click("signal_sounded", f"{nudge_id}:worried")
+        return responses(fake)[-1]["text"]
+
+    assert "It's on your manager's digest under *Buyer signals*" in worried()  # MANAGER follows everyone
+    with coach.store.session() as db:  # and the digest's own list does show it
+        assert [f.deal.id for f in watch.buyer_signals(db, team_id=TEAM, today=coach.today(), signature_days=7)] == [
+            deal_id
+        ]
+
+    with coach.store.write() as db:  # the one manager now follows another rep only
+        set_team(db, team_id=TEAM, manager_id=MANAGER, members=[OTHER_REP], now=coach.now())
+    answer = worried()
+    assert "manager's digest under" not in answer and "No manager's digest covers this deal" in answer
+    assert "tell your manager yourself" in answer and "What did they doubt?" in answer
+
+    with coach.store.write() as db:  # everyone again, but no DEALCOACH_MANAGERS at all
+        set_team(db, team_id=TEAM, manager_id=MANAGER, members=[], now=coach.now())
+    assert "It's on your manager's digest" in worried()
+    coach.settings = dataclasses.replace(coach.settings, managers=())
+    assert "No manager's digest covers this deal" in worried()
     assert fake.violations == []
 
 

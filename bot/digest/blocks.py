@@ -95,6 +95,8 @@ CONCERN_TODO = {
 WORRIED_TODO = "call back this week and answer that doubt"
 REVERTED_TODO = "ask the rep why the CRM no longer shows it won, before the buyer hears from anyone else"
 UNSIGNED_TODO = "ask what stands between them and the signature"
+# Said when nothing slips: true however the steps stand (done, in time, not yet reminded, or missed and counted).
+SLIPPING_EMPTY = "Nothing slipping right now."
 SLIPPING_TODO = "*Remind rep*, or *Reassign* if they can't get to it"
 SLIPPING_NO_MENU_TODO = "ask the rep to catch up, or reassign the steps with *Reassign* on each step's message"
 AT_RISK_TODO = "make sure the buyer hears from us this week: ask the rep to call, or call them yourself"
@@ -300,7 +302,7 @@ def digest_message(
         if d.missed
         else ""
     )
-    empty = "Every follow-up that reached its rep is on time."
+    empty = SLIPPING_EMPTY
     rule = SLIPPING_RULE.format(missed=MISSED_AFTER) + missed
     blocks += acted_list(heading, lines, len(d.slipping), empty=empty, rule=rule, more=MORE, link=link)
 

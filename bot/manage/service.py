@@ -13,7 +13,12 @@ from bot.deals import blocks as deal_blocks
 from bot.deals import model as deals
 from bot.deals.model import Deal, Nudge, people_of_deals
 from bot.deals.service import NotAllowed, Redraw
-from bot.digest.blocks import MORE, buyer_signal_line, slipping_line  # one wording for the digest and Home
+from bot.digest.blocks import (  # one wording for the digest and Home
+    MORE,
+    SLIPPING_EMPTY,
+    buyer_signal_line,
+    slipping_line,
+)
 from bot.manage import blocks, forms
 from bot.manage import model as manage
 from bot.nudges import ledger
@@ -250,7 +255,7 @@ def home_section(rt: Runtime, team_id: str, manager_id: str, *, team_url: str | 
         _at_stake([s.deal for s in slips]),
         [(s.deal, slipping_line(s, links, menu=i < HOME_MENUS)) for i, s in enumerate(slips[:10])],
         len(slips),
-        empty="Every follow-up that reached its rep is on time.",
+        empty=SLIPPING_EMPTY,
         rule=watch.SLIPPING_RULE.format(missed=watch.MISSED_AFTER),
         more=MORE,
         link=links.deal,

@@ -45,6 +45,12 @@ def is_stale(step: Step | None, due: date, today: date) -> bool:
 MISSED_AFTER = 14
 
 
+def within_window(windows: dict[str, int], step_id: str, due: date, today: date) -> bool:
+    """Still worth doing on `today`: no more than its window (or MISSED_AFTER) days since it fell due. Past it, the
+    step is missed (bot.signals.watch counts it once), not owed."""
+    return (today - due).days <= windows.get(step_id, MISSED_AFTER)
+
+
 def windows(steps: Iterable[Step]) -> dict[str, int]:
     """Each playbook step's window (days after it falls due that it is still worth doing), for those that have one."""
     return {step.id: step.window for step in steps if step.window is not None}

@@ -22,7 +22,7 @@ from slack_sdk.errors import SlackApiError
 from bot.deals.model import Deal, Nudge, get_deal, nudge_from_row
 from bot.digest import ledger as zones
 from bot.nudges.blocks import nudge_actions, nudge_title, resolution_line, settled_block
-from bot.nudges.ledger import first_due_within_window
+from bot.nudges.ledger import first_due_within_window, windows, within_window
 from bot.playbook.hours import due_day
 from bot.runtime import Runtime
 from bot.slack import workspaces
@@ -303,7 +303,12 @@ def replan(
         row = query_one(db, "SELECT * FROM reminders WHERE id = ?", [reminder_id])
         if row is None or row["team_id"] != team_id or row["rep_id"] != user_id:
             return None
-        steps = [n for rep, n in overdue_steps(db, team_id=team_id, before=today) if rep == user_id]
+        worth = windows(rt.playbook.steps)  # what the reminder listed: a step past its window is missed, not owed
+        steps = [
+            n
+            for rep, n in overdue_steps(db, team_id=team_id, before=today)
+            if rep == user_id and within_window(worth, n.step_id, n.due_date, today)
+        ]
         days: list[date] = []
         moved: list[Nudge] = []
         day = rt.hours.first_open_day(today)
@@ -376,7 +381,12 @@ class RepReminders:
         hours = self.coach.hours
         if local.weekday() >= 5 or not hours.start <= local.time() < hours.end:
             return
-        mine = [n for r, n in steps if r == rep and n.due_date < local.date()]
+        worth, day = windows(self.coach.playbook.steps), local.date()
+        # the rep's late steps still worth doing: one past its window is missed (counted once for managers), and
+        # listing it every morning would only teach the rep to skip the reminder
+        mine = [
+            n for r, n in steps if r == rep and n.due_date < day and within_window(worth, n.step_id, n.due_date, day)
+        ]
         if not mine:
             return
         at = stamp(now)

@@ -95,6 +95,20 @@ def test_the_rep_is_reminded_once_at_the_start_of_their_day_before_the_step_slip
     assert fake.violations == []
 
 
+def test_a_step_past_its_window_leaves_the_reminder_missed_not_owed_every_morning(
+    coach, fake, settings, tick, late_call
+):
+    """The congratulations call has a 3-day window: the reminder lists it on the mornings after it falls due while
+    it is still worth doing, then stops (it is missed, and counted once for managers), with no empty reminder."""
+    for day in range(1, 4):  # Tue, Wed, Thu: 1 to 3 days late
+        tick(TUESDAY_9 + timedelta(days=day - 1))
+    assert [r["local_date"] for r in reminders(settings)] == ["2026-11-24", "2026-11-25", "2026-11-26"]
+    tick(TUESDAY_9 + timedelta(days=3))  # Friday: 4 days late, past its window
+    assert len(fake.posts_of(REMINDER)) == 3
+    assert [r["local_date"] for r in reminders(settings)] == ["2026-11-24", "2026-11-25", "2026-11-26"]
+    assert step(settings, late_call)["status"] == "posted"  # still in its thread and on Home with its buttons
+
+
 def test_the_start_of_the_day_is_the_reps_own_from_their_slack_time_zone(coach, fake, settings, tick, late_call):
     fake.users[REP] = {"tz": "America/New_York"}
     with coach.store.write() as db:
@@ -135,11 +149,11 @@ def test_replan_moves_the_reps_open_steps_forward_and_only_the_rep_may(coach, fa
 
 
 def test_a_step_whose_first_business_day_is_today_is_due_today_in_the_reminder_never_overdue(coach, clock, fake, tick):
-    """Thursday's call went undone; a step due on Saturday is first posted on Monday morning, in the same minute as
+    """Friday's call went undone; a step due on Saturday is first posted on Monday morning, in the same minute as
     the reminder: the reminder says the call is overdue and the Saturday step is due today, not "was due Sat"."""
     fake.users[REP] = {"tz": "Europe/Berlin"}
-    thursday = datetime(2026, 11, 19, 10, 0, tzinfo=BERLIN)
-    clock.now = thursday
+    friday = datetime(2026, 11, 20, 10, 0, tzinfo=BERLIN)
+    clock.now = friday
     deal = store_deal(
         coach, "Acme Rockets $20k contact: Jane Doe", team_id=TEAM, channel_id=CHANNEL, user_id=REP, capture_key="k"
     )
@@ -150,14 +164,14 @@ def test_a_step_whose_first_business_day_is_today_is_due_today_in_the_reminder_n
             [LATER, deal.id],
         )
     coach.announce(deal.id)
-    assert len(tick(thursday).posted) == 1  # the call, on its day
+    assert len(tick(friday).posted) == 1  # the call, on its day
 
     tick(MONDAY_10.replace(hour=9))
     [call] = fake.posts_of(REMINDER)
     blocks = call.params["blocks"]
     assert "1 of your follow-ups is overdue and 1 is due today" in call.params["text"]
     lines = [b["elements"][0]["text"] for b in blocks if b["type"] == "context"]
-    assert lines == ["was due Thu Nov 19", "due today"]
+    assert lines == ["was due Fri Nov 20", "due today"]
     # the thread says the same of the Saturday step, posted that minute: due, not late
     [fresh] = [c for c in fake.posts_of("dealcoach_nudge") if "next steps" in c.params["text"]]
     assert "late" not in fresh.params["text"]

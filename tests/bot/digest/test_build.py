@@ -353,7 +353,7 @@ def test_an_empty_team_gets_a_short_reassuring_digest(store):
     assert [b["type"] for b in blocks] == ["header", "context"] + ["divider", "section", "context"] * 3 + ["context"]
     sections = [b["text"]["text"] for b in blocks if b["type"] == "section"]
     assert "Nothing heard from a buyer" in sections[0] and "nothing at stake" in sections[0]
-    assert "Every follow-up that reached its rep is on time" in sections[1]
+    assert "Nothing slipping right now." in sections[1]
     assert "Nothing at risk" in sections[2]
 
 

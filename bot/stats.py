@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import NamedTuple
 
 import sqlite_utils
 
@@ -95,19 +96,39 @@ class RepStats:
         return bool(self.done or self.overdue or self.due_today or self.rate is not None)
 
 
+AT_RISK_KEPT = 25  # the most deals at risk a list shows (the digest's 10, Home's 25): the rest are only counted
+
+
+class Risks(NamedTuple):
+    """The deals at risk a list shows (`items`, deals built) and how many there are in all (`total`)."""
+
+    items: list[AtRisk]
+    total: int
+
+
 def at_risk(
-    db: sqlite_utils.Database, *, team_id: str, now: datetime, today: date, large_deal: Decimal, quiet_days: int
-) -> list[AtRisk]:
+    db: sqlite_utils.Database,
+    *,
+    team_id: str,
+    now: datetime,
+    today: date,
+    large_deal: Decimal,
+    quiet_days: int,
+    reps: frozenset[str] | set[str] | None = None,
+    limit: int | None = None,
+) -> Risks:
     """Large deals that aren't healthy (bot.health.rules: early touches overdue; oldest first), then deals gone quiet
-    (longest first): no step done and no touch logged (a call or meeting outside the plan) for `quiet_days`."""
-    # Narrow rows first (ids, amounts, why), so only the deals a list keeps are built (the digest reads 10,000 deals).
+    (longest first): no step done and no touch logged (a call or meeting outside the plan) for `quiet_days`. Only
+    deals owned by `reps` (None: everyone's); the first `limit` are built as deals, the rest only counted."""
+    # Narrow rows (ids, owners, amounts, why) are ranked first, so only the deals a list shows are built: a team of
+    # 10,000 deals may have thousands gone quiet, and a digest shows a handful.
     sick = query(
         db,
         f"""
-        SELECT d.id, d.amount, COUNT(n.id) AS overdue_early, MIN(n.due_date) AS oldest_overdue
+        SELECT d.id, d.owner_id, d.amount, COUNT(n.id) AS overdue_early, MIN(n.due_date) AS oldest_overdue
         FROM deals d JOIN nudges n ON n.deal_id = d.id
         WHERE d.team_id = :team AND {UNHEALTHY_STEP}
-        GROUP BY d.id, d.amount
+        GROUP BY d.id, d.owner_id, d.amount
         """,
         {"team": team_id, "today": today.isoformat()},
     )
@@ -115,10 +136,9 @@ def at_risk(
     quiet = query(
         db,
         f"""
-        SELECT d.id, d.created_at, (SELECT MAX(m.resolved_at) FROM nudges m
-                                    WHERE m.deal_id = d.id AND m.status = 'done') AS last_done,
-                                   (SELECT MAX(s.happened_on) FROM signals s
-                                    WHERE s.deal_id = d.id AND s.kind = :touch) AS last_touch
+        SELECT d.id, d.owner_id, d.amount, d.created_at,
+               (SELECT MAX(m.resolved_at) FROM nudges m WHERE m.deal_id = d.id AND m.status = 'done') AS last_done,
+               (SELECT MAX(s.happened_on) FROM signals s WHERE s.deal_id = d.id AND s.kind = :touch) AS last_touch
         FROM deals d
         WHERE d.team_id = :team AND d.status = 'open' AND d.created_at <= :cutoff
           AND NOT EXISTS (SELECT 1 FROM nudges n WHERE n.deal_id = d.id AND n.status = 'done'
@@ -134,29 +154,26 @@ def at_risk(
             "cutoff_day": (today - timedelta(days=quiet_days)).isoformat(),
         },
     )
-    big = [r for r in sick if Decimal(r["amount"]) >= large_deal]  # as the deal's Money amount: compared exactly
-    deals = deals_by_id(db, [r["id"] for r in big] + [r["id"] for r in quiet])
-    flagged: dict[int, AtRisk] = {}
-    for row in big:
-        flagged[row["id"]] = AtRisk(deals[row["id"]], row["overdue_early"], date.fromisoformat(row["oldest_overdue"]))
+    # deal id -> (amount, overdue early, oldest overdue, quiet since), for the deals of the reps asked about
+    why: dict[int, tuple[Decimal, int, date | None, datetime | None]] = {}
+    for row in sick:
+        amount = Decimal(row["amount"])  # as the deal's Money amount: compared exactly
+        if amount >= large_deal and (reps is None or row["owner_id"] in reps):
+            why[row["id"]] = (amount, row["overdue_early"], date.fromisoformat(row["oldest_overdue"]), None)
     for row in quiet:
-        deal = deals[row["id"]]
+        if reps is not None and row["owner_id"] not in reps:
+            continue
         since = parse_stamp(row["last_done"] or row["created_at"])
         if row["last_touch"]:  # a call or meeting logged outside the plan is a touch too (Log a touch)
             since = max(since, datetime.combine(date.fromisoformat(row["last_touch"]), time(), tzinfo=since.tzinfo))
-        earlier = flagged.get(deal.id)
-        flagged[deal.id] = AtRisk(
-            deal,
-            earlier.overdue_early if earlier else 0,
-            earlier.oldest_overdue if earlier else None,
-            quiet_since=since,
-        )
-    large = sorted(
-        (r for r in flagged.values() if r.large),
-        key=lambda r: (r.oldest_overdue, -r.deal.fields.money.amount, r.deal.id),
-    )
-    quiet_only = sorted((r for r in flagged.values() if not r.large), key=lambda r: (r.quiet_since, r.deal.id))
-    return large + quiet_only
+        amount, early, oldest, _ = why.get(row["id"], (Decimal(row["amount"]), 0, None, None))
+        why[row["id"]] = (amount, early, oldest, since)
+    large = sorted((k for k, v in why.items() if v[1]), key=lambda k: (why[k][2], -why[k][0], k))
+    quiet_only = sorted((k for k, v in why.items() if not v[1]), key=lambda k: (why[k][3], k))
+    ranked = (large + quiet_only)[:limit] if limit is not None else large + quiet_only
+    deals = deals_by_id(db, ranked)
+    items = [AtRisk(deals[k], why[k][1], why[k][2], quiet_since=why[k][3]) for k in ranked if k in deals]
+    return Risks(items, len(why))
 
 
 def _count(condition: str) -> str:

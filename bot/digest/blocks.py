@@ -249,7 +249,7 @@ def digest_text(d: Digest) -> str:
     """The notification and fallback text: counts only, no user-typed text."""
     return (
         f"Your Deal Coach digest for {_day(d.today)}: {_plural(len(d.buyer_signals), 'buyer signal')}, "
-        f"{_plural(len(d.slipping), 'deal')} with follow-ups slipping, {len(d.at_risk)} at risk, "
+        f"{_plural(len(d.slipping), 'deal')} with follow-ups slipping, {d.at_risk_count} at risk, "
         f"{len(d.closed)} closed and {len(d.cancelled)} cancelled {_window(d)}."
     )
 
@@ -307,10 +307,10 @@ def digest_message(
     blocks += acted_list(heading, lines, len(d.slipping), empty=empty, rule=rule, more=MORE, link=link)
 
     blocks.append(divider())
-    heading = f":warning: *At risk of buyer's remorse* ({len(d.at_risk)})"
+    heading = f":warning: *At risk of buyer's remorse* ({d.at_risk_count})"
     if d.at_risk:
         lines = [at_risk_line(item, links, d.now) for item in d.at_risk[:TOP_AT_RISK]]
-        blocks += _pack(heading, lines, len(d.at_risk))
+        blocks += _pack(heading, lines, d.at_risk_count)
     else:
         blocks.append(section(f"{heading}\nNothing at risk: early touches are on time and no deal has gone quiet."))
     blocks.append(context(at_risk_rule(large_deal, quiet_days)))

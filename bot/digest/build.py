@@ -22,7 +22,7 @@ from bot.digest.numbers import numbers as team_numbers
 from bot.nudges.reminders import reps_first
 from bot.report.model import Comparison, compare
 from bot.signals.watch import Flagged, Slipping, buyer_signals, missed_between, slipping
-from bot.stats import COUNTED, RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
+from bot.stats import AT_RISK_KEPT, COUNTED, RATE_DAYS, AtRisk, RepStats, at_risk, is_overdue, rep_stats
 from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
 
@@ -76,6 +76,11 @@ class Digest:
     numbers: Numbers | None = None
     reps_followed: frozenset[str] | None = None  # the reps the manager follows; None: everyone
     coaching: Comparison | None = None  # the first digest of a month: last month's `dealcoach report`
+    at_risk_total: int | None = None  # deals at risk in all; `at_risk` holds the first AT_RISK_KEPT of them
+
+    @property
+    def at_risk_count(self) -> int:
+        return len(self.at_risk) if self.at_risk_total is None else self.at_risk_total
 
 
 def _mine(reps: frozenset[str] | None, *people: str | None) -> bool:
@@ -104,13 +109,23 @@ def gather(
     start = now - timedelta(hours=24) if since is None else since
     reasons, reasons_total = win_reasons(db, team_id=team_id, reps=reps)
     last_day = start.date() if since is not None else today - timedelta(days=1)
-    risky = at_risk(db, team_id=team_id, now=now, today=today, large_deal=large_deal, quiet_days=quiet_days)
+    risky = at_risk(
+        db,
+        team_id=team_id,
+        now=now,
+        today=today,
+        large_deal=large_deal,
+        quiet_days=quiet_days,
+        reps=reps,
+        limit=AT_RISK_KEPT,
+    )
     return Digest(
         today=today,
         now=now,
         since=start,
         first=first,
-        at_risk=[r for r in risky if _mine(reps, r.deal.owner_id)],
+        at_risk=risky.items,
+        at_risk_total=risky.total,
         closed=[d for d in closed_since(db, team_id=team_id, since=start, now=now) if _mine(reps, d.owner_id)],
         # about follow-ups: a rep with open deals and nothing due is left to the Home tab's team table
         reps=[

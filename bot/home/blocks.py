@@ -180,7 +180,7 @@ def at_risk_blocks(team: TeamView, now: datetime, links: Links) -> list[dict]:
     return out + pack_lines(
         [_risk_line(r, now, links) for r in team.at_risk[:RISK_ROWS]],
         "…and {n} more deals at risk.",
-        total=len(team.at_risk),
+        total=team.at_risk_count,
     )
 
 

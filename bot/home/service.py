@@ -28,9 +28,11 @@ def home_view(rt: Runtime, user_id: str, team_id: str, client: WebClient | None 
     now, today = rt.now(), rt.today()
     owned = deals_of(rt, user_id, team_id=team_id)
     manager = user_id in rt.settings.managers
+    followed = manage_service.team_of(rt, team_id=team_id, manager_id=user_id) if manager else None
     with rt.store.session() as db:
         data = view.load(
             db,
+            reps=frozenset(followed) if followed else None,
             team_id=team_id,
             user_id=user_id,
             today=today,
@@ -41,16 +43,8 @@ def home_view(rt: Runtime, user_id: str, team_id: str, client: WebClient | None 
             quiet_days=rt.settings.quiet_days,
             windows=windows(rt.playbook.steps),
         )
-    followed = manage_service.team_of(rt, team_id=team_id, manager_id=user_id) if manager else None
-    if followed and data.team is not None:  # the reps this manager chose (Home → My team)
-        data = replace(
-            data,
-            team=replace(
-                data.team,
-                reps=[r for r in data.team.reps if r.rep_id in followed],
-                at_risk=[r for r in data.team.at_risk if r.deal.owner_id in followed],
-            ),
-        )
+    if followed and data.team is not None:  # the reps this manager chose (Home → My team); at risk is read for them
+        data = replace(data, team=replace(data.team, reps=[r for r in data.team.reps if r.rep_id in followed]))
     team_url = rt.team_urls.get(client, team_id)  # auth.test once per workspace and process, for the links
     steps = [item.nudge for group in (data.nudges.overdue, data.nudges.today, data.nudges.upcoming) for item in group]
     with rt.store.session() as db:

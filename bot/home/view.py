@@ -14,7 +14,7 @@ import sqlite_utils
 
 from bot.deals.model import Deal, Nudge, nudge_from_row, row_to_deal, sql_list
 from bot.nudges.reminders import reps_first
-from bot.stats import ACTIONABLE, AtRisk, RepStats, at_risk, rep_stats
+from bot.stats import ACTIONABLE, AT_RISK_KEPT, AtRisk, RepStats, at_risk, rep_stats
 from bot.storage import query
 from bot.timestamps import stamp
 
@@ -44,9 +44,14 @@ class TeamView:
     """A manager's part of Home, read as the daily digest reads it, with the thresholds it was read with."""
 
     reps: list[RepStats]
-    at_risk: list[AtRisk]
+    at_risk: list[AtRisk]  # the first AT_RISK_KEPT deals at risk of the reps the manager follows
     large_deal: Decimal
     quiet_days: int
+    at_risk_total: int | None = None  # how many in all
+
+    @property
+    def at_risk_count(self) -> int:
+        return len(self.at_risk) if self.at_risk_total is None else self.at_risk_total
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ def load(
     large_deal: Decimal,
     quiet_days: int,
     windows: dict[str, int] | None = None,
+    reps: frozenset[str] | None = None,
 ) -> Home:
     """One user's Home tab; a manager's team part uses the digest's thresholds (and the playbook's `windows`, after
     which a late step is missed, not overdue), so both flag the same deals and count the same steps."""
@@ -111,7 +117,19 @@ def load(
             reps=reps_first(
                 db, rep_stats(db, team_id=team_id, today=today, now=now), team_id=team_id, today=today, windows=windows
             ),
-            at_risk=at_risk(db, team_id=team_id, now=now, today=today, large_deal=large_deal, quiet_days=quiet_days),
+            at_risk=(
+                risky := at_risk(
+                    db,
+                    team_id=team_id,
+                    now=now,
+                    today=today,
+                    large_deal=large_deal,
+                    quiet_days=quiet_days,
+                    reps=reps,
+                    limit=AT_RISK_KEPT,
+                )
+            ).items,
+            at_risk_total=risky.total,
             large_deal=large_deal,
             quiet_days=quiet_days,
         )

@@ -46,7 +46,7 @@ def counts(store) -> tuple:
     with store.session() as db:
         return (
             rep_stats(db, team_id="T0TEAM", today=today, now=NOW + timedelta(days=400)),
-            at_risk(db, team_id="T0TEAM", now=NOW, today=today, large_deal=Decimal(1), quiet_days=14),
+            at_risk(db, team_id="T0TEAM", now=NOW, today=today, large_deal=Decimal(1), quiet_days=14).items,
         )
 
 

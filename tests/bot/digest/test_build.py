@@ -191,6 +191,19 @@ def test_a_large_deal_that_also_went_quiet_is_listed_once_with_both_reasons(stor
     assert item.quiet_since == berlin(10, 1)
 
 
+def test_a_team_with_more_deals_at_risk_than_any_list_shows_counts_them_all_and_keeps_the_first(store, team):
+    """Thirty deals gone quiet: the digest keeps the first 25 (the most any list shows), oldest first, and counts all
+    thirty in its heading and its "…and N more" line."""
+    for i in range(30):
+        team.deal(f"Quiet {i:02d}", 1_000, berlin(10, 1) + timedelta(hours=i))
+    digest = read(store)
+    assert digest.at_risk_count == 30
+    assert [r.deal.account for r in digest.at_risk] == [f"Quiet {i:02d}" for i in range(25)]
+    text, blocks = digest_message(digest, team_url=TEAM_URL, tz=BERLIN)
+    shown = json.dumps(blocks)
+    assert "30 at risk" in text and "*At risk of buyer's remorse* (30)" in shown and "20 more" in shown
+
+
 def test_thresholds_come_from_the_settings(store, seeded):
     assert "Small Late" in [r.deal.account for r in read(store, large_deal=Decimal("5000")).at_risk]
     assert "Kept Warm" in [r.deal.account for r in read(store, quiet_days=2).at_risk]

@@ -94,7 +94,7 @@ def test_the_managers_at_risk_list_reads_the_same_definition(store):
             today=date(2026, 1, 15),
             large_deal=Decimal(100000),
             quiet_days=90,
-        )
+        ).items
         assert [(r.deal.id, r.overdue_early, r.oldest_overdue) for r in risks] == [(deal_id, 1, date(2026, 1, 12))]
         assert (
             at_risk(
@@ -104,7 +104,7 @@ def test_the_managers_at_risk_list_reads_the_same_definition(store):
                 today=date(2026, 1, 15) - timedelta(days=4),
                 large_deal=Decimal(100000),
                 quiet_days=90,
-            )
+            ).items
             == []
         )
 
@@ -119,7 +119,7 @@ def test_the_digest_line_says_where_go_live_stands_never_a_guess(store):
     with store.session() as db:
         risks = at_risk(
             db, team_id="T0TEAM", now=moment, today=moment.date(), large_deal=Decimal(100000), quiet_days=90
-        )
+        ).items
     lines = {r.deal.id: at_risk_line(r, None, moment) for r in risks}
     assert "go-live Feb 1" in lines[known]
     assert "go-live not known yet" in lines[unknown]

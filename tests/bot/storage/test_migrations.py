@@ -198,7 +198,7 @@ def test_times_stored_with_another_offset_become_utc_stamps_and_compare_as_insta
         cancelled = build.cancelled_since(db, team_id="T0", since=ten, now=ten + timedelta(hours=1))
         quiet = at_risk(
             db, team_id="T0", now=ten + timedelta(days=14), today=date(2026, 1, 16), large_deal=10**9, quiet_days=14
-        )
+        ).items
     assert stored == [
         (1, "2026-01-02T09:30:00+00:00", None),
         (2, "2026-01-02T10:30:00+00:00", "2026-01-02T10:15:00+00:00"),

@@ -52,7 +52,11 @@ def home_view(rt: Runtime, user_id: str, team_id: str, client: WebClient | None 
             ),
         )
     team_url = rt.team_urls.get(client, team_id)  # auth.test once per workspace and process, for the links
-    steps = [item.nudge for group in (data.nudges.overdue, data.nudges.today, data.nudges.upcoming) for item in group]
+    steps = [
+        item.nudge
+        for group in (data.nudges.overdue, data.nudges.today, data.nudges.upcoming, data.nudges.missed)
+        for item in group
+    ]
     with rt.store.session() as db:
         links = Links.load(db, steps, team_url=team_url, nudges_in=rt.settings.nudges_in, viewer=user_id)
     profile = profile_service.home_section(rt, client, team_id=team_id) if manager else []

@@ -69,6 +69,7 @@ class Reminder:
     steps: str | None = None
     searched_to: str | None = None
     thread_ts: str | None = None  # never a thread: the Claim protocol of find_posted asks
+    due_today: str | None = None  # the listed steps whose first business day was the reminder's day (JSON ids)
 
 
 def _row(r: dict) -> Reminder:
@@ -253,11 +254,16 @@ def listing(db: sqlite_utils.Database, *, team_id: str, nudge_ids: list[int]) ->
     return sorted(set(found))
 
 
-def lateness(rt: Runtime, local_date: str):
-    """`is_late(nudge, deal)` on the rep's own day of the reminder: whether the step's first business day has passed."""
+def lateness(rt: Runtime, local_date: str, due_today: str | None = None):
+    """`is_late(nudge, deal)` on the rep's own day of the reminder: whether the step's first business day had passed.
+    `due_today`: the ids the reminder listed as due today, as recorded when it was written; a step re-planned or
+    snoozed since has a new due date that no longer says how it was late that morning."""
     day, hours = date.fromisoformat(local_date), rt.hours
+    recorded = None if due_today is None else set(json.loads(due_today))
 
     def is_late(nudge: Nudge, deal: Deal) -> bool:
+        if recorded is not None:
+            return nudge.id not in recorded
         return hours.first_chance(nudge.due_date, since=datetime.fromisoformat(deal.created_at)) < day
 
     return is_late
@@ -284,7 +290,11 @@ def rendered(
             return None
         items = items_of(db, row["steps"])
     text, blocks = reminder_message(
-        reminder_id, items, tz=rt.settings.tz, replanned=replanned, is_late=lateness(rt, row["local_date"])
+        reminder_id,
+        items,
+        tz=rt.settings.tz,
+        replanned=replanned,
+        is_late=lateness(rt, row["local_date"], row["due_today"]),
     )
     return row["channel_id"], row["ts"], text, blocks
 
@@ -391,10 +401,13 @@ class RepReminders:
             return
         at = stamp(now)
         with self.coach.store.write() as db:
+            is_late = lateness(self.coach, day.isoformat())
+            fresh = [n.id for n in mine if (deal := get_deal(db, n.deal_id)) is not None and not is_late(n, deal)]
             cursor = db.execute(
-                "INSERT INTO reminders (team_id, rep_id, local_date, status, steps, claimed_at, lease_at, attempts) "
-                "VALUES (?, ?, ?, 'sending', ?, ?, ?, 1) ON CONFLICT DO NOTHING",
-                [team_id, rep, local.date().isoformat(), json.dumps([n.id for n in mine]), at, at],
+                "INSERT INTO reminders "
+                "(team_id, rep_id, local_date, status, steps, due_today, claimed_at, lease_at, attempts) "
+                "VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
+                [team_id, rep, day.isoformat(), json.dumps([n.id for n in mine]), json.dumps(fresh), at, at],
             )
             if cursor.rowcount != 1:
                 return  # reminded today already (or another process is at it)
@@ -411,7 +424,7 @@ class RepReminders:
         with self.coach.store.session() as db:
             items = items_of(db, row.steps)
         text, blocks = reminder_message(
-            row.id, items, tz=self.coach.settings.tz, is_late=lateness(self.coach, row.local_date)
+            row.id, items, tz=self.coach.settings.tz, is_late=lateness(self.coach, row.local_date, row.due_today)
         )
         outcome = post_once(
             client,

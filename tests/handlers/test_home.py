@@ -540,3 +540,18 @@ def test_a_step_past_its_window_is_listed_as_missed_not_overdue_as_the_reminder_
     assert f"nudge_{ids['congratulate']}" in buttons(latest(fake))  # still Done (if they called) or Skip
     assert not any("congratulate" in line for line in lines[overdue:missed])
     assert fake.violations == []
+
+
+def test_a_deal_needing_care_counts_an_early_step_past_its_window_as_missed_like_its_nudge_list(
+    capture, settings, slack, fake, tick, clock
+):
+    """The same week-old pair: the deal's "needs care" says one early step overdue and one missed, as My nudges lists
+    them, not "2 early steps overdue" beside a Missed list holding one of them."""
+    deal = capture()
+    plan(settings, deal.id, {"congratulate": TODAY, "welcome-kit": TODAY})
+    tick(MONDAY_10)
+    clock.now = MONDAY_10 + timedelta(days=7)
+    open_home(slack)
+    [line] = [t for t in texts(latest(fake)) if t.startswith("*Acme Rockets*")]
+    assert "needs care: 1 early step overdue since Nov 23; 1 early step missed" in line
+    assert fake.violations == []

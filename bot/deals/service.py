@@ -15,7 +15,7 @@ from bot.deals.capture import InputError, parse_quick_capture
 from bot.deals.forms import read_deal_form
 from bot.deals.model import Deal, DealFields, Nudge, people_of_deals
 from bot.health import rules as health
-from bot.nudges.ledger import windows
+from bot.nudges.ledger import windows, within_window
 from bot.runtime import Runtime
 from bot.slack.pacing import AFTER_ACK_WAIT
 from bot.slack.posting import PACED, UNREACHABLE, NotPosted, Patience
@@ -332,7 +332,9 @@ def deals_of(rt: Runtime, user_id: str, *, team_id: str) -> list[tuple[Deal, str
         result = []
         for deal in owned:
             steps = deals.deal_nudges(db, deal.id)
-            upcoming = [n for n in steps if n.actionable]
+            upcoming = [  # what is next: not a late step whose window passed (missed, listed apart on Home)
+                n for n in steps if n.actionable and within_window(worth, n.step_id, n.due_date, rt.today())
+            ]
             stage = deals.stage_of(deal, steps)
             sick = health.health(db, deal.id, today=rt.today(), windows=worth)
             if not sick.healthy:  # the one definition the asks' gate and the digest use

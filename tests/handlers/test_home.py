@@ -554,4 +554,5 @@ def test_a_deal_needing_care_counts_an_early_step_past_its_window_as_missed_like
     open_home(slack)
     [line] = [t for t in texts(latest(fake)) if t.startswith("*Acme Rockets*")]
     assert "needs care: 1 early step overdue since Nov 23; 1 early step missed" in line
+    assert "\nNext: Send Jane Doe the welcome kit" in line and "congratulate" not in line  # next: not the missed call
     assert fake.violations == []

@@ -20,6 +20,7 @@ import sqlite_utils
 
 from bot.deals.model import ACTIONABLE, OPEN, Deal, deals_by_id, sql_list
 from bot.health.rules import UNHEALTHY_STEP
+from bot.nudges.ledger import MISSED, first_due_within_window
 from bot.signals.model import TOUCH
 from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
@@ -62,9 +63,15 @@ class AtRisk:
     or both."""
 
     deal: Deal
-    overdue_early: int = 0  # early steps overdue: why bot.health.rules calls the deal unhealthy
+    overdue_early: int = 0  # early steps overdue: why bot.health.rules calls the deal unhealthy (missed included)
     oldest_overdue: date | None = None
     quiet_since: datetime | None = None  # the last touch done, or the capture, when nothing was done since
+    missed_early: int = 0  # of overdue_early, those past their window (missed, counted once), not owed
+    oldest_owed: date | None = None  # the oldest of those still owed
+
+    @property
+    def owed_early(self) -> int:
+        return self.overdue_early - self.missed_early
 
     @property
     def large(self) -> bool:
@@ -96,20 +103,32 @@ class RepStats:
 
 
 def at_risk(
-    db: sqlite_utils.Database, *, team_id: str, now: datetime, today: date, large_deal: Decimal, quiet_days: int
+    db: sqlite_utils.Database,
+    *,
+    team_id: str,
+    now: datetime,
+    today: date,
+    large_deal: Decimal,
+    quiet_days: int,
+    windows: dict[str, int] | None = None,
 ) -> list[AtRisk]:
     """Large deals that aren't healthy (bot.health.rules: early touches overdue; oldest first), then deals gone quiet
-    (longest first): no step done and no touch logged (a call or meeting outside the plan) for `quiet_days`."""
+    (longest first): no step done and no touch logged (a call or meeting outside the plan) for `quiet_days`. Of the
+    early touches, those past their window (the playbook's `windows`, the reminder's rule) are told apart as missed."""
     # Narrow rows first (ids, amounts, why), so only the deals a list keeps are built (the digest reads 10,000 deals).
+    first_due, params = first_due_within_window(windows or {}, today, "risk")
+    missed = f"(n.status = '{MISSED}' OR n.due_date < {first_due})"
     sick = query(
         db,
         f"""
-        SELECT d.id, d.amount, COUNT(n.id) AS overdue_early, MIN(n.due_date) AS oldest_overdue
+        SELECT d.id, d.amount, COUNT(n.id) AS overdue_early, MIN(n.due_date) AS oldest_overdue,
+               COUNT(CASE WHEN {missed} THEN 1 END) AS missed_early,
+               MIN(CASE WHEN NOT {missed} THEN n.due_date END) AS oldest_owed
         FROM deals d JOIN nudges n ON n.deal_id = d.id
         WHERE d.team_id = :team AND {UNHEALTHY_STEP}
         GROUP BY d.id, d.amount
         """,
-        {"team": team_id, "today": today.isoformat()},
+        {"team": team_id, "today": today.isoformat(), **params},
     )
     cutoff = stamp(now - timedelta(days=quiet_days))
     quiet = query(
@@ -138,7 +157,13 @@ def at_risk(
     deals = deals_by_id(db, [r["id"] for r in big] + [r["id"] for r in quiet])
     flagged: dict[int, AtRisk] = {}
     for row in big:
-        flagged[row["id"]] = AtRisk(deals[row["id"]], row["overdue_early"], date.fromisoformat(row["oldest_overdue"]))
+        flagged[row["id"]] = AtRisk(
+            deals[row["id"]],
+            row["overdue_early"],
+            date.fromisoformat(row["oldest_overdue"]),
+            missed_early=row["missed_early"],
+            oldest_owed=date.fromisoformat(row["oldest_owed"]) if row["oldest_owed"] else None,
+        )
     for row in quiet:
         deal = deals[row["id"]]
         since = parse_stamp(row["last_done"] or row["created_at"])
@@ -150,6 +175,8 @@ def at_risk(
             earlier.overdue_early if earlier else 0,
             earlier.oldest_overdue if earlier else None,
             quiet_since=since,
+            missed_early=earlier.missed_early if earlier else 0,
+            oldest_owed=earlier.oldest_owed if earlier else None,
         )
     large = sorted(
         (r for r in flagged.values() if r.large),

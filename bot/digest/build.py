@@ -104,7 +104,15 @@ def gather(
     start = now - timedelta(hours=24) if since is None else since
     reasons, reasons_total = win_reasons(db, team_id=team_id, reps=reps)
     last_day = start.date() if since is not None else today - timedelta(days=1)
-    risky = at_risk(db, team_id=team_id, now=now, today=today, large_deal=large_deal, quiet_days=quiet_days)
+    risky = at_risk(
+        db,
+        team_id=team_id,
+        now=now,
+        today=today,
+        large_deal=large_deal,
+        quiet_days=quiet_days,
+        windows=dict(windows or {}),
+    )
     return Digest(
         today=today,
         now=now,

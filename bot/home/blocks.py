@@ -167,8 +167,10 @@ def team_blocks(reps: list[RepStats]) -> list[dict]:
 def _risk_line(risk: AtRisk, now: datetime, links: Links) -> str:
     deal = risk.deal
     line = f"{bold(deal.account)} · {deal.fields.money.format()} · {mention(deal.owner_id)} · {links.deal_words(deal)}"
-    if risk.overdue_early:
-        line += f" · :rotating_light: {risk.overdue_early} early step{'s' if risk.overdue_early != 1 else ''} overdue"
+    if risk.owed_early:
+        line += f" · :rotating_light: {risk.owed_early} early step{'s' if risk.owed_early != 1 else ''} overdue"
+    if risk.missed_early:
+        line += f" · :rotating_light: {risk.missed_early} early step{'s' if risk.missed_early != 1 else ''} missed"
     if risk.quiet_since is not None:
         line += f" · :zzz: quiet for {max((now - risk.quiet_since).days, 0)} days"
     return line
@@ -186,8 +188,8 @@ def at_risk_blocks(team: TeamView, now: datetime, links: Links) -> list[dict]:
         ]
     out.append(
         context(
-            f"Large deals ({team.large_deal:,.0f} or more) with early steps overdue (the first days' touches, or "
-            "anything due before go-live), oldest first, then deals with "
+            f"Large deals ({team.large_deal:,.0f} or more) with early steps overdue or missed (the first days' "
+            "touches, or anything due before go-live), oldest first, then deals with "
             f"no step done or touch logged for {team.quiet_days}+ days"
         )
     )

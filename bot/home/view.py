@@ -119,7 +119,15 @@ def load(
             reps=reps_first(
                 db, rep_stats(db, team_id=team_id, today=today, now=now), team_id=team_id, today=today, windows=windows
             ),
-            at_risk=at_risk(db, team_id=team_id, now=now, today=today, large_deal=large_deal, quiet_days=quiet_days),
+            at_risk=at_risk(
+                db,
+                team_id=team_id,
+                now=now,
+                today=today,
+                large_deal=large_deal,
+                quiet_days=quiet_days,
+                windows=windows or {},
+            ),
             large_deal=large_deal,
             quiet_days=quiet_days,
         )

@@ -153,10 +153,11 @@ def reminded_at(db: sqlite_utils.Database, *, team_id: str, rep_id: str) -> date
 PLURAL_ASK = "Do them, snooze them or skip them here, or re-plan them all."
 
 
-def settled_line(nudge: Nudge, tz: ZoneInfo) -> str | None:
-    """What became of a step the reminder listed, in one line; None while it still waits for the rep."""
+def settled_line(nudge: Nudge, tz: ZoneInfo, *, past_window: bool = False) -> str | None:
+    """What became of a step the reminder listed, in one line; None while it still waits for the rep. `past_window`:
+    its window has passed since (missed, as the digest and Home count it): no longer to do."""
     if nudge.status in OVERDUE_STATUSES:
-        return None
+        return f":hourglass: Its moment passed (was due {due_day(nudge.due_date)})" if past_window else None
     if nudge.status in ("done", "skipped", "cancelled"):
         return resolution_line(nudge, live_here=True, tz=tz)
     if nudge.status == "missed":
@@ -173,15 +174,16 @@ def reminder_message(
     tz: ZoneInfo,
     replanned: tuple[int, list[date]] | None = None,
     is_late=lambda nudge, deal: True,
+    missed=lambda nudge: False,
 ) -> tuple[str, list[dict]]:
     """The reminder as its steps stand: each still overdue with its buttons, each settled since (done, snoozed,
     skipped, re-planned) in one line, like a resolved nudge. `replanned`: (how many steps Re-plan moved, to which
     days), said first instead of good morning. `is_late(nudge, deal)`: whether the step's first business day has
     passed; one that falls to today (due at the weekend, or captured after hours) is said to be due today, never
-    overdue."""
+    overdue. `missed(nudge)`: whether a step's window has passed since (a reminder redrawn days later)."""
     count = len(items)
     listed = items[:MAX_LISTED]
-    waiting = [(n, d) for n, d in listed if settled_line(n, tz) is None]
+    waiting = [(n, d) for n, d in listed if settled_line(n, tz, past_window=missed(n)) is None]
     still = count - (len(listed) - len(waiting))  # the unlisted rest count as still to do
     due_today = sum(1 for n, d in items if not is_late(n, d))
     late = count - due_today
@@ -210,7 +212,7 @@ def reminder_message(
         top = f":sunrise: *{morning}.* {'All of them are' if count != 1 else 'It is'} settled now."
     blocks: list[dict] = [section(top)]
     for nudge, deal in listed:
-        settled = settled_line(nudge, tz)
+        settled = settled_line(nudge, tz, past_window=missed(nudge))
         if settled:
             blocks.append(settled_block(settled, nudge_title(nudge, deal), width=SETTLED_WIDTH))
             continue
@@ -269,6 +271,12 @@ def lateness(rt: Runtime, local_date: str, due_today: str | None = None):
     return is_late
 
 
+def past_window(rt: Runtime):
+    """`missed(nudge)` as of today: a late step whose window has passed (the rule the reminder lists steps by)."""
+    worth, today = windows(rt.playbook.steps), rt.today()
+    return lambda nudge: nudge.due_date < today and not within_window(worth, nudge.step_id, nudge.due_date, today)
+
+
 def items_of(db: sqlite_utils.Database, steps: str | None) -> list[tuple[Nudge, Deal]]:
     """The steps a reminder listed, as they stand now (a deleted deal's are gone)."""
     items = []
@@ -295,6 +303,7 @@ def rendered(
         tz=rt.settings.tz,
         replanned=replanned,
         is_late=lateness(rt, row["local_date"], row["due_today"]),
+        missed=past_window(rt),
     )
     return row["channel_id"], row["ts"], text, blocks
 
@@ -424,7 +433,11 @@ class RepReminders:
         with self.coach.store.session() as db:
             items = items_of(db, row.steps)
         text, blocks = reminder_message(
-            row.id, items, tz=self.coach.settings.tz, is_late=lateness(self.coach, row.local_date, row.due_today)
+            row.id,
+            items,
+            tz=self.coach.settings.tz,
+            is_late=lateness(self.coach, row.local_date, row.due_today),
+            missed=past_window(self.coach),
         )
         outcome = post_once(
             client,

@@ -241,6 +241,23 @@ def step_message_ts(settings, nudge_id: int) -> str:
     return row["ts"]
 
 
+def test_a_reminder_redrawn_after_a_steps_window_passed_no_longer_offers_it_as_still_to_do(
+    coach, fake, settings, slack, clock, two_late_calls
+):
+    """Tuesday's reminder listed both calls (a 3-day window). On Friday the rep finally marks Acme's done: the
+    redrawn reminder shows Globex's call as missed (as the digest, Home and this morning's reminder count it), not
+    with its buttons, "1 still to do" and Re-plan."""
+    acme, globex, row = two_late_calls
+    clock.now = datetime(2026, 11, 27, 10, 0, tzinfo=BERLIN)
+    slack.click("nudge_done", str(acme), channel=row["channel_id"], message_ts=row["ts"])
+    update = updates_of(fake, row["ts"])[-1]
+    shown = lines_of(update["blocks"])
+    assert actions_of(update["blocks"]) == []  # neither Globex's buttons nor Re-plan
+    assert ":hourglass: Its moment passed (was due Mon Nov 23)" in shown
+    assert "Good morning. 2 of your follow-ups were overdue.* All of them are settled now." in shown
+    assert "still to do" not in shown and "Nothing left to do here." in update["text"]
+
+
 def test_done_in_the_reminder_redraws_it_with_that_step_in_one_line_and_the_others_still_open(
     coach, fake, settings, slack, two_late_calls
 ):

@@ -21,6 +21,7 @@ import sqlite_utils
 
 from bot.deals.model import ACTIONABLE, OPEN, Deal, deals_by_id, sql_list
 from bot.health.rules import UNHEALTHY_STEP
+from bot.nudges.ledger import MISSED, first_due_within_window
 from bot.signals.model import TOUCH
 from bot.storage import query
 from bot.timestamps import parse_stamp, stamp
@@ -63,9 +64,15 @@ class AtRisk:
     or both."""
 
     deal: Deal
-    overdue_early: int = 0  # early steps overdue: why bot.health.rules calls the deal unhealthy
+    overdue_early: int = 0  # early steps overdue: why bot.health.rules calls the deal unhealthy (missed included)
     oldest_overdue: date | None = None
     quiet_since: datetime | None = None  # the last touch done, or the capture, when nothing was done since
+    missed_early: int = 0  # of overdue_early, those past their window (missed, counted once), not owed
+    oldest_owed: date | None = None  # the oldest of those still owed
+
+    @property
+    def owed_early(self) -> int:
+        return self.overdue_early - self.missed_early
 
     @property
     def large(self) -> bool:
@@ -116,21 +123,27 @@ def at_risk(
     quiet_days: int,
     reps: frozenset[str] | set[str] | None = None,
     limit: int | None = None,
+    windows: dict[str, int] | None = None,
 ) -> Risks:
     """Large deals that aren't healthy (bot.health.rules: early touches overdue; oldest first), then deals gone quiet
-    (longest first): no step done and no touch logged (a call or meeting outside the plan) for `quiet_days`. Only
-    deals owned by `reps` (None: everyone's); the first `limit` are built as deals, the rest only counted."""
+    (longest first): no step done and no touch logged (a call or meeting outside the plan) for `quiet_days`. Of the
+    early touches, those past their window (the playbook's `windows`, the reminder's rule) are told apart as missed.
+    Only deals owned by `reps` (None: everyone's); the first `limit` are built as deals, the rest only counted."""
     # Narrow rows (ids, owners, amounts, why) are ranked first, so only the deals a list shows are built: a team of
     # 10,000 deals may have thousands gone quiet, and a digest shows a handful.
+    first_due, params = first_due_within_window(windows or {}, today, "risk")
+    missed = f"(n.status = '{MISSED}' OR n.due_date < {first_due})"
     sick = query(
         db,
         f"""
-        SELECT d.id, d.owner_id, d.amount, COUNT(n.id) AS overdue_early, MIN(n.due_date) AS oldest_overdue
+        SELECT d.id, d.owner_id, d.amount, COUNT(n.id) AS overdue_early, MIN(n.due_date) AS oldest_overdue,
+               COUNT(CASE WHEN {missed} THEN 1 END) AS missed_early,
+               MIN(CASE WHEN NOT {missed} THEN n.due_date END) AS oldest_owed
         FROM deals d JOIN nudges n ON n.deal_id = d.id
         WHERE d.team_id = :team AND {UNHEALTHY_STEP}
         GROUP BY d.id, d.owner_id, d.amount
         """,
-        {"team": team_id, "today": today.isoformat()},
+        {"team": team_id, "today": today.isoformat(), **params},
     )
     cutoff = stamp(now - timedelta(days=quiet_days))
     quiet = query(
@@ -154,26 +167,37 @@ def at_risk(
             "cutoff_day": (today - timedelta(days=quiet_days)).isoformat(),
         },
     )
-    # deal id -> (amount, overdue early, oldest overdue, quiet since), for the deals of the reps asked about
-    why: dict[int, tuple[Decimal, int, date | None, datetime | None]] = {}
+    # deal id -> what AtRisk says of it but the deal, for the deals of the reps asked about
+    why: dict[int, dict] = {}
+    amounts: dict[int, Decimal] = {}
     for row in sick:
         amount = Decimal(row["amount"])  # as the deal's Money amount: compared exactly
         if amount >= large_deal and (reps is None or row["owner_id"] in reps):
-            why[row["id"]] = (amount, row["overdue_early"], date.fromisoformat(row["oldest_overdue"]), None)
+            amounts[row["id"]] = amount
+            why[row["id"]] = {
+                "overdue_early": row["overdue_early"],
+                "oldest_overdue": date.fromisoformat(row["oldest_overdue"]),
+                "missed_early": row["missed_early"],
+                "oldest_owed": date.fromisoformat(row["oldest_owed"]) if row["oldest_owed"] else None,
+            }
     for row in quiet:
         if reps is not None and row["owner_id"] not in reps:
             continue
         since = parse_stamp(row["last_done"] or row["created_at"])
         if row["last_touch"]:  # a call or meeting logged outside the plan is a touch too (Log a touch)
             since = max(since, datetime.combine(date.fromisoformat(row["last_touch"]), time(), tzinfo=since.tzinfo))
-        amount, early, oldest, _ = why.get(row["id"], (Decimal(row["amount"]), 0, None, None))
-        why[row["id"]] = (amount, early, oldest, since)
-    large = sorted((k for k, v in why.items() if v[1]), key=lambda k: (why[k][2], -why[k][0], k))
-    quiet_only = sorted((k for k, v in why.items() if not v[1]), key=lambda k: (why[k][3], k))
+        amounts.setdefault(row["id"], Decimal(row["amount"]))
+        why.setdefault(row["id"], {})["quiet_since"] = since
+    large = sorted(
+        (k for k, v in why.items() if v.get("overdue_early")),
+        key=lambda k: (why[k]["oldest_overdue"], -amounts[k], k),
+    )
+    quiet_only = sorted(
+        (k for k, v in why.items() if not v.get("overdue_early")), key=lambda k: (why[k]["quiet_since"], k)
+    )
     ranked = (large + quiet_only)[:limit] if limit is not None else large + quiet_only
     deals = deals_by_id(db, ranked)
-    items = [AtRisk(deals[k], why[k][1], why[k][2], quiet_since=why[k][3]) for k in ranked if k in deals]
-    return Risks(items, len(why))
+    return Risks([AtRisk(deals[k], **why[k]) for k in ranked if k in deals], len(why))
 
 
 def _count(condition: str) -> str:

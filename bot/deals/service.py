@@ -15,6 +15,7 @@ from bot.deals.capture import InputError, parse_quick_capture
 from bot.deals.forms import read_deal_form
 from bot.deals.model import Deal, DealFields, Nudge, people_of_deals
 from bot.health import rules as health
+from bot.nudges.ledger import windows, within_window
 from bot.runtime import Runtime
 from bot.slack.pacing import AFTER_ACK_WAIT
 from bot.slack.posting import PACED, UNREACHABLE, NotPosted, Patience
@@ -325,14 +326,17 @@ def deal_plan(rt: Runtime, deal_id: int, *, team_id: str) -> dict:
 
 def deals_of(rt: Runtime, user_id: str, *, team_id: str) -> list[tuple[Deal, str, Nudge | None]]:
     """A rep's open deals with their stage and next step, newest first."""
+    worth = windows(rt.playbook.steps)  # a late step past its window is missed, as Home's Missed list says
     with rt.store.session() as db:
         owned = deals.open_deals_of(db, team_id=team_id, owner_id=user_id)
         result = []
         for deal in owned:
             steps = deals.deal_nudges(db, deal.id)
-            upcoming = [n for n in steps if n.actionable]
+            upcoming = [  # what is next: not a late step whose window passed (missed, listed apart on Home)
+                n for n in steps if n.actionable and within_window(worth, n.step_id, n.due_date, rt.today())
+            ]
             stage = deals.stage_of(deal, steps)
-            sick = health.health(db, deal.id, today=rt.today())
+            sick = health.health(db, deal.id, today=rt.today(), windows=worth)
             if not sick.healthy:  # the one definition the asks' gate and the digest use
                 stage += " · :warning: needs care: " + "; ".join(sick.reasons)
             result.append((deal, stage, upcoming[0] if upcoming else None))

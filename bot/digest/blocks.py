@@ -55,10 +55,13 @@ def _pack(heading: str, lines: list[str], total: int) -> list[dict]:
 def at_risk_line(item: AtRisk, links: Links | None, now: datetime) -> str:
     deal = item.deal
     why = []
-    if item.large:
+    if item.owed_early:
         why.append(
-            f"{_plural(item.overdue_early, 'early touch', 'early touches')} overdue since {_day(item.oldest_overdue)}"
+            f"{_plural(item.owed_early, 'early touch', 'early touches')} overdue since "
+            f"{_day(item.oldest_owed or item.oldest_overdue)}"
         )
+    if item.missed_early:  # past their window: missed, as the slipping list and the rep's reminder count them
+        why.append(f"{_plural(item.missed_early, 'early touch', 'early touches')} missed")
     if item.quiet_since is not None:
         why.append(f"no touch for {_plural(max((now - item.quiet_since).days, 0), 'day')}")
     money = deal.fields.money.format()
@@ -73,7 +76,8 @@ def at_risk_rule(large_deal: Decimal, quiet_days: int) -> str:
     """The list's rule, as stated under it (bot.stats.at_risk decides; bot.health.rules says what unhealthy is)."""
     return (
         f"Large deals ({large_deal:,.0f} or more, in the deal's own currency) with an early touch overdue (the first "
-        f"days' touches, or anything due before go-live), counted from its due day, oldest first; then open deals "
+        f"days' touches, or anything due before go-live), counted from its due day, or missed (past its window), "
+        f"oldest first; then open deals "
         f"with no step done or touch logged for {quiet_days}+ days."
     )
 

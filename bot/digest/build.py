@@ -118,6 +118,7 @@ def gather(
         quiet_days=quiet_days,
         reps=reps,
         limit=AT_RISK_KEPT,
+        windows=dict(windows or {}),
     )
     return Digest(
         today=today,

@@ -18,7 +18,7 @@ from datetime import date
 import sqlite_utils
 
 from bot.deals.model import OPEN, RECOVERY, sql_list
-from bot.nudges.ledger import MISSED
+from bot.nudges.ledger import MISSED, first_due_within_window
 from bot.signals.model import CONCERNS, worries
 from bot.storage import query
 
@@ -74,10 +74,22 @@ class Health:
 
 
 def unhealthy(
-    db: sqlite_utils.Database, *, today: date, team_id: str | None = None, deal_ids: Iterable[int] | None = None
+    db: sqlite_utils.Database,
+    *,
+    today: date,
+    team_id: str | None = None,
+    deal_ids: Iterable[int] | None = None,
+    windows: dict[str, int] | None = None,
 ) -> dict[int, Health]:
-    """The unhealthy deals of a workspace (or among `deal_ids`), each with why."""
+    """The unhealthy deals of a workspace (or among `deal_ids`), each with why. With the playbook's `windows`, a late
+    step past its window is counted as missed, not overdue (the reminder's, Home's and the digest's rule); without,
+    only a step the catch-up recorded as missed."""
     where, params = "", {"today": today.isoformat()}
+    missed = f"n.status = '{MISSED}'"
+    if windows is not None:
+        first_due, window_params = first_due_within_window(windows, today, "health")
+        missed = f"({missed} OR n.due_date < {first_due})"
+        params |= window_params
     if team_id is not None:
         where += " AND d.team_id = :team"
         params["team"] = team_id
@@ -90,8 +102,8 @@ def unhealthy(
         db,
         f"""
         SELECT d.id AS deal_id, COUNT(n.id) AS overdue_early, MIN(n.due_date) AS oldest_overdue,
-               COUNT(CASE WHEN n.status = '{MISSED}' THEN 1 END) AS missed_early,
-               MIN(CASE WHEN n.status <> '{MISSED}' THEN n.due_date END) AS oldest_owed
+               COUNT(CASE WHEN {missed} THEN 1 END) AS missed_early,
+               MIN(CASE WHEN NOT {missed} THEN n.due_date END) AS oldest_owed
         FROM deals d JOIN nudges n ON n.deal_id = d.id
         WHERE {UNHEALTHY_STEP}{where}
         GROUP BY d.id
@@ -119,6 +131,6 @@ def unhealthy(
     return found
 
 
-def health(db: sqlite_utils.Database, deal_id: int, *, today: date) -> Health:
-    """One deal's health as of `today`."""
-    return unhealthy(db, today=today, deal_ids=[deal_id]).get(deal_id, Health(deal_id))
+def health(db: sqlite_utils.Database, deal_id: int, *, today: date, windows: dict[str, int] | None = None) -> Health:
+    """One deal's health as of `today` (`windows`: see unhealthy)."""
+    return unhealthy(db, today=today, deal_ids=[deal_id], windows=windows).get(deal_id, Health(deal_id))

@@ -31,11 +31,19 @@ def _day(d) -> str:
     return f"{d:%a %b %-d}"
 
 
-def _nudge_line(item: Item, today, links: Links) -> str:
+MISSED_NOTE = (
+    "Their moment has passed (each step's window): your morning reminder no longer lists them, and managers count "
+    "each once as missed, not overdue. *Done* if you did it anyway, or *Skip*."
+)
+
+
+def _nudge_line(item: Item, today, links: Links, *, missed: bool = False) -> str:
     n, deal = item.nudge, item.deal
     meta = [STAGE_LABEL.get(n.stage, n.stage.capitalize()), f"due {due_day(n.due_date)}"]
     late = (today - n.due_date).days
-    if late > 0:
+    if missed:
+        meta.append(":white_circle: missed")
+    elif late > 0:
         meta.append(f":hourglass: {late} day{'s' if late != 1 else ''} late")
     posted = links.step_words(n, deal) if n.status == "posted" else None
     if posted is not None:  # the message itself: the reply in the deal's thread, the channel message or the DM
@@ -51,13 +59,14 @@ def _nudge_line(item: Item, today, links: Links) -> str:
     return f"*{nudge_title(n, deal)}*\n" + " · ".join(meta)
 
 
-def nudge_item_blocks(item: Item, today, links: Links) -> list[dict]:
+def nudge_item_blocks(item: Item, today, links: Links, *, missed: bool = False) -> list[dict]:
     """One follow-up: what to do, when and where its message is, then the same buttons as on that message."""
-    return [section(_nudge_line(item, today, links)), nudge_actions(item.nudge)]
+    return [section(_nudge_line(item, today, links, missed=missed)), nudge_actions(item.nudge)]
 
 
 def my_nudges_blocks(nudges: MyNudges, today, budget: int, links: Links) -> list[dict]:
-    """Overdue, due today, upcoming; at most `budget` blocks, oldest first, the rest counted."""
+    """Overdue, due today, upcoming, then missed (past their window); at most `budget` blocks, oldest first, the rest
+    counted."""
     out: list[dict] = [header("My nudges")]
     if not len(nudges):
         out.append(section(f"Nothing due in the next {HORIZON.days} days. :tada:"))
@@ -66,17 +75,21 @@ def my_nudges_blocks(nudges: MyNudges, today, budget: int, links: Links) -> list
         (":red_circle: Overdue", "overdue", nudges.overdue),
         (":large_orange_circle: Due today", "due today", nudges.today),
         (f":calendar: Upcoming (next {HORIZON.days} days)", "upcoming", nudges.upcoming),
+        (":white_circle: Missed", "missed", nudges.missed),
     ]
     groups = [g for g in groups if g[2]]
-    needed = 1 + sum(1 + 2 * len(items) for _, _, items in groups)
+    notes = 1 if nudges.missed else 0  # the missed group says what missed means
+    needed = 1 + notes + sum(1 + 2 * len(items) for _, _, items in groups)
     reserve = 0 if needed <= budget else len(groups)  # one "…and N more" line per group
-    slots = max(0, (budget - 1 - len(groups) - reserve) // 2)
+    slots = max(0, (budget - 1 - notes - len(groups) - reserve) // 2)
     for title, word, items in groups:
         shown = items[:slots]
         slots -= len(shown)
         out.append(section(f"*{title}* ({len(items)})"))
+        if items is nudges.missed:
+            out.append(context(MISSED_NOTE))
         for item in shown:
-            out += nudge_item_blocks(item, today, links)
+            out += nudge_item_blocks(item, today, links, missed=items is nudges.missed)
         if len(items) > len(shown):
             out.append(context(f"…and {len(items) - len(shown)} more {word}, not shown here."))
     return out
@@ -106,8 +119,9 @@ def my_deals_blocks(deals: list[tuple[Deal, str, Nudge | None]], budget: int, li
 
 def _needed(nudges: MyNudges, deals: list) -> tuple[int, int]:
     """Blocks each list takes when shown in full (an empty one: its header and one line)."""
-    groups = [g for g in (nudges.overdue, nudges.today, nudges.upcoming) if g]
-    return (1 + sum(1 + 2 * len(g) for g in groups) if groups else 2), (1 + 2 * len(deals) if deals else 2)
+    groups = [g for g in (nudges.overdue, nudges.today, nudges.upcoming, nudges.missed) if g]
+    notes = 1 if nudges.missed else 0
+    return (1 + notes + sum(1 + 2 * len(g) for g in groups) if groups else 2), (1 + 2 * len(deals) if deals else 2)
 
 
 def welcome_blocks() -> list[dict]:
@@ -153,8 +167,10 @@ def team_blocks(reps: list[RepStats]) -> list[dict]:
 def _risk_line(risk: AtRisk, now: datetime, links: Links) -> str:
     deal = risk.deal
     line = f"{bold(deal.account)} · {deal.fields.money.format()} · {mention(deal.owner_id)} · {links.deal_words(deal)}"
-    if risk.overdue_early:
-        line += f" · :rotating_light: {risk.overdue_early} early step{'s' if risk.overdue_early != 1 else ''} overdue"
+    if risk.owed_early:
+        line += f" · :rotating_light: {risk.owed_early} early step{'s' if risk.owed_early != 1 else ''} overdue"
+    if risk.missed_early:
+        line += f" · :rotating_light: {risk.missed_early} early step{'s' if risk.missed_early != 1 else ''} missed"
     if risk.quiet_since is not None:
         line += f" · :zzz: quiet for {max((now - risk.quiet_since).days, 0)} days"
     return line
@@ -172,8 +188,8 @@ def at_risk_blocks(team: TeamView, now: datetime, links: Links) -> list[dict]:
         ]
     out.append(
         context(
-            f"Large deals ({team.large_deal:,.0f} or more) with early steps overdue (the first days' touches, or "
-            "anything due before go-live), oldest first, then deals with "
+            f"Large deals ({team.large_deal:,.0f} or more) with early steps overdue or missed (the first days' "
+            "touches, or anything due before go-live), oldest first, then deals with "
             f"no step done or touch logged for {team.quiet_days}+ days"
         )
     )

@@ -46,7 +46,11 @@ def home_view(rt: Runtime, user_id: str, team_id: str, client: WebClient | None 
     if followed and data.team is not None:  # the reps this manager chose (Home → My team); at risk is read for them
         data = replace(data, team=replace(data.team, reps=[r for r in data.team.reps if r.rep_id in followed]))
     team_url = rt.team_urls.get(client, team_id)  # auth.test once per workspace and process, for the links
-    steps = [item.nudge for group in (data.nudges.overdue, data.nudges.today, data.nudges.upcoming) for item in group]
+    steps = [
+        item.nudge
+        for group in (data.nudges.overdue, data.nudges.today, data.nudges.upcoming, data.nudges.missed)
+        for item in group
+    ]
     with rt.store.session() as db:
         links = Links.load(db, steps, team_url=team_url, nudges_in=rt.settings.nudges_in, viewer=user_id)
     profile = profile_service.home_section(rt, client, team_id=team_id) if manager else []

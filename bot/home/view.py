@@ -13,6 +13,7 @@ from decimal import Decimal
 import sqlite_utils
 
 from bot.deals.model import Deal, Nudge, nudge_from_row, row_to_deal, sql_list
+from bot.nudges.ledger import within_window
 from bot.nudges.reminders import reps_first
 from bot.stats import ACTIONABLE, AT_RISK_KEPT, AtRisk, RepStats, at_risk, rep_stats
 from bot.storage import query
@@ -34,9 +35,10 @@ class MyNudges:
     overdue: list[Item]
     today: list[Item]
     upcoming: list[Item]
+    missed: list[Item] = ()  # late past their window: no longer on the rep's reminder, counted as missed
 
     def __len__(self) -> int:
-        return len(self.overdue) + len(self.today) + len(self.upcoming)
+        return len(self.overdue) + len(self.today) + len(self.upcoming) + len(self.missed)
 
 
 @dataclass(frozen=True)
@@ -73,8 +75,11 @@ def _deals_by_id(db: sqlite_utils.Database, ids: Iterable[int]) -> dict[int, Dea
     return {r["id"]: row_to_deal(r) for r in query(db, f"SELECT * FROM deals WHERE id IN ({marks})", ids)}
 
 
-def my_nudges(db: sqlite_utils.Database, *, team_id: str, user_id: str, today: date) -> MyNudges:
-    """The user's open follow-ups (assigned to them, or on their deals and not handed to someone else)."""
+def my_nudges(
+    db: sqlite_utils.Database, *, team_id: str, user_id: str, today: date, windows: dict[str, int] | None = None
+) -> MyNudges:
+    """The user's open follow-ups (assigned to them, or on their deals and not handed to someone else); a late one
+    whose window has passed (`windows`, the reminder's and the digest's rule) is missed, not overdue."""
     rows = query(
         db,
         f"""
@@ -88,8 +93,11 @@ def my_nudges(db: sqlite_utils.Database, *, team_id: str, user_id: str, today: d
     nudges = [nudge_from_row(r) for r in rows]
     deals = _deals_by_id(db, (n.deal_id for n in nudges))
     items = [Item(n, deals[n.deal_id]) for n in nudges]
+    late = [i for i in items if i.nudge.due_date < today]
+    worth = windows or {}
     return MyNudges(
-        overdue=[i for i in items if i.nudge.due_date < today],
+        overdue=[i for i in late if within_window(worth, i.nudge.step_id, i.nudge.due_date, today)],
+        missed=[i for i in late if not within_window(worth, i.nudge.step_id, i.nudge.due_date, today)],
         today=[i for i in items if i.nudge.due_date == today],
         upcoming=[i for i in items if i.nudge.due_date > today],
     )
@@ -127,6 +135,7 @@ def load(
                     quiet_days=quiet_days,
                     reps=reps,
                     limit=AT_RISK_KEPT,
+                    windows=windows or {},
                 )
             ).items,
             at_risk_total=risky.total,
@@ -136,7 +145,7 @@ def load(
     return Home(
         user_id=user_id,
         today=today,
-        nudges=my_nudges(db, team_id=team_id, user_id=user_id, today=today),
+        nudges=my_nudges(db, team_id=team_id, user_id=user_id, today=today, windows=windows),
         deals=deals,
         team=team,
     )

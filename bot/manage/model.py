@@ -13,26 +13,36 @@ from datetime import date, datetime
 import sqlite_utils
 
 from bot.deals.model import OPEN, Deal, Nudge, nudge_from_row, row_to_deal, sql_list
+from bot.nudges.ledger import within_window
 from bot.storage import query
 from bot.timestamps import stamp
 
 
-def steps_owed(db: sqlite_utils.Database, deal_id: int, *, today: date) -> list[Nudge]:
-    """The deal's steps still owed and due by today, oldest first: what a reminder names."""
+def steps_owed(
+    db: sqlite_utils.Database, deal_id: int, *, today: date, windows: dict[str, int] | None = None
+) -> list[Nudge]:
+    """The deal's steps still owed and due by today, oldest first: what a reminder names. With the playbook's
+    `windows`, only those still worth doing: one past its window is missed (the rep's reminder and the digest's
+    rule), not owed."""
     rows = query(
         db,
         f"SELECT * FROM nudges WHERE deal_id = ? AND status IN ({sql_list(OPEN)}) AND due_date <= ? "
         "ORDER BY due_date, id",
         [deal_id, today.isoformat()],
     )
-    return [nudge_from_row(r) for r in rows]
+    owed = [nudge_from_row(r) for r in rows]
+    if windows is None:
+        return owed
+    return [n for n in owed if within_window(windows, n.step_id, n.due_date, today)]
 
 
-def next_step(db: sqlite_utils.Database, deal_id: int) -> Nudge | None:
+def next_step(db: sqlite_utils.Database, deal_id: int, *, after: date | None = None) -> Nudge | None:
+    """The deal's oldest open step (due after `after`, when given)."""
+    later = "" if after is None else " AND due_date > ?"
     rows = query(
         db,
-        f"SELECT * FROM nudges WHERE deal_id = ? AND status IN ({sql_list(OPEN)}) ORDER BY due_date, id LIMIT 1",
-        [deal_id],
+        f"SELECT * FROM nudges WHERE deal_id = ? AND status IN ({sql_list(OPEN)}){later} ORDER BY due_date, id LIMIT 1",
+        [deal_id] if after is None else [deal_id, after.isoformat()],
     )
     return nudge_from_row(rows[0]) if rows else None
 

@@ -131,8 +131,9 @@ def remind_rep(
     if deal.status != "open":
         raise NotAllowed(deal_blocks.deal_unchanged_text(deal, "nudge"))
     with rt.store.session() as db:
-        owed = manage.steps_owed(db, deal.id, today=rt.today())
-        upcoming = None if owed else manage.next_step(db, deal.id)
+        # Only the steps still worth doing: one past its window is missed (the reminder's and digest's rule)
+        owed = manage.steps_owed(db, deal.id, today=rt.today(), windows=ledger.windows(rt.playbook.steps))
+        upcoming = None if owed else manage.next_step(db, deal.id, after=rt.today())
     links = _links_for(rt, client, deal, [*owed[:10], *([upcoming] if upcoming else [])], viewer=deal.owner_id)
     reminder = blocks.reminder_text(deal, owed, upcoming, by=user_id, links=links)
     return deal.owner_id, reminder, blocks.reminded_text(deal, owed)

@@ -69,6 +69,7 @@ class Reminder:
     steps: str | None = None
     searched_to: str | None = None
     thread_ts: str | None = None  # never a thread: the Claim protocol of find_posted asks
+    due_today: str | None = None  # the listed steps whose first business day was the reminder's day (JSON ids)
 
 
 def _row(r: dict) -> Reminder:
@@ -152,10 +153,11 @@ def reminded_at(db: sqlite_utils.Database, *, team_id: str, rep_id: str) -> date
 PLURAL_ASK = "Do them, snooze them or skip them here, or re-plan them all."
 
 
-def settled_line(nudge: Nudge, tz: ZoneInfo) -> str | None:
-    """What became of a step the reminder listed, in one line; None while it still waits for the rep."""
+def settled_line(nudge: Nudge, tz: ZoneInfo, *, past_window: bool = False) -> str | None:
+    """What became of a step the reminder listed, in one line; None while it still waits for the rep. `past_window`:
+    its window has passed since (missed, as the digest and Home count it): no longer to do."""
     if nudge.status in OVERDUE_STATUSES:
-        return None
+        return f":hourglass: Its moment passed (was due {due_day(nudge.due_date)})" if past_window else None
     if nudge.status in ("done", "skipped", "cancelled"):
         return resolution_line(nudge, live_here=True, tz=tz)
     if nudge.status == "missed":
@@ -172,15 +174,16 @@ def reminder_message(
     tz: ZoneInfo,
     replanned: tuple[int, list[date]] | None = None,
     is_late=lambda nudge, deal: True,
+    missed=lambda nudge: False,
 ) -> tuple[str, list[dict]]:
     """The reminder as its steps stand: each still overdue with its buttons, each settled since (done, snoozed,
     skipped, re-planned) in one line, like a resolved nudge. `replanned`: (how many steps Re-plan moved, to which
     days), said first instead of good morning. `is_late(nudge, deal)`: whether the step's first business day has
     passed; one that falls to today (due at the weekend, or captured after hours) is said to be due today, never
-    overdue."""
+    overdue. `missed(nudge)`: whether a step's window has passed since (a reminder redrawn days later)."""
     count = len(items)
     listed = items[:MAX_LISTED]
-    waiting = [(n, d) for n, d in listed if settled_line(n, tz) is None]
+    waiting = [(n, d) for n, d in listed if settled_line(n, tz, past_window=missed(n)) is None]
     still = count - (len(listed) - len(waiting))  # the unlisted rest count as still to do
     due_today = sum(1 for n, d in items if not is_late(n, d))
     late = count - due_today
@@ -209,7 +212,7 @@ def reminder_message(
         top = f":sunrise: *{morning}.* {'All of them are' if count != 1 else 'It is'} settled now."
     blocks: list[dict] = [section(top)]
     for nudge, deal in listed:
-        settled = settled_line(nudge, tz)
+        settled = settled_line(nudge, tz, past_window=missed(nudge))
         if settled:
             blocks.append(settled_block(settled, nudge_title(nudge, deal), width=SETTLED_WIDTH))
             continue
@@ -253,14 +256,25 @@ def listing(db: sqlite_utils.Database, *, team_id: str, nudge_ids: list[int]) ->
     return sorted(set(found))
 
 
-def lateness(rt: Runtime, local_date: str):
-    """`is_late(nudge, deal)` on the rep's own day of the reminder: whether the step's first business day has passed."""
+def lateness(rt: Runtime, local_date: str, due_today: str | None = None):
+    """`is_late(nudge, deal)` on the rep's own day of the reminder: whether the step's first business day had passed.
+    `due_today`: the ids the reminder listed as due today, as recorded when it was written; a step re-planned or
+    snoozed since has a new due date that no longer says how it was late that morning."""
     day, hours = date.fromisoformat(local_date), rt.hours
+    recorded = None if due_today is None else set(json.loads(due_today))
 
     def is_late(nudge: Nudge, deal: Deal) -> bool:
+        if recorded is not None:
+            return nudge.id not in recorded
         return hours.first_chance(nudge.due_date, since=datetime.fromisoformat(deal.created_at)) < day
 
     return is_late
+
+
+def past_window(rt: Runtime):
+    """`missed(nudge)` as of today: a late step whose window has passed (the rule the reminder lists steps by)."""
+    worth, today = windows(rt.playbook.steps), rt.today()
+    return lambda nudge: nudge.due_date < today and not within_window(worth, nudge.step_id, nudge.due_date, today)
 
 
 def items_of(db: sqlite_utils.Database, steps: str | None) -> list[tuple[Nudge, Deal]]:
@@ -284,7 +298,12 @@ def rendered(
             return None
         items = items_of(db, row["steps"])
     text, blocks = reminder_message(
-        reminder_id, items, tz=rt.settings.tz, replanned=replanned, is_late=lateness(rt, row["local_date"])
+        reminder_id,
+        items,
+        tz=rt.settings.tz,
+        replanned=replanned,
+        is_late=lateness(rt, row["local_date"], row["due_today"]),
+        missed=past_window(rt),
     )
     return row["channel_id"], row["ts"], text, blocks
 
@@ -391,10 +410,13 @@ class RepReminders:
             return
         at = stamp(now)
         with self.coach.store.write() as db:
+            is_late = lateness(self.coach, day.isoformat())
+            fresh = [n.id for n in mine if (deal := get_deal(db, n.deal_id)) is not None and not is_late(n, deal)]
             cursor = db.execute(
-                "INSERT INTO reminders (team_id, rep_id, local_date, status, steps, claimed_at, lease_at, attempts) "
-                "VALUES (?, ?, ?, 'sending', ?, ?, ?, 1) ON CONFLICT DO NOTHING",
-                [team_id, rep, local.date().isoformat(), json.dumps([n.id for n in mine]), at, at],
+                "INSERT INTO reminders "
+                "(team_id, rep_id, local_date, status, steps, due_today, claimed_at, lease_at, attempts) "
+                "VALUES (?, ?, ?, 'sending', ?, ?, ?, ?, 1) ON CONFLICT DO NOTHING",
+                [team_id, rep, day.isoformat(), json.dumps([n.id for n in mine]), json.dumps(fresh), at, at],
             )
             if cursor.rowcount != 1:
                 return  # reminded today already (or another process is at it)
@@ -411,7 +433,11 @@ class RepReminders:
         with self.coach.store.session() as db:
             items = items_of(db, row.steps)
         text, blocks = reminder_message(
-            row.id, items, tz=self.coach.settings.tz, is_late=lateness(self.coach, row.local_date)
+            row.id,
+            items,
+            tz=self.coach.settings.tz,
+            is_late=lateness(self.coach, row.local_date, row.due_today),
+            missed=past_window(self.coach),
         )
         outcome = post_once(
             client,

@@ -529,6 +529,12 @@ def _v21_digest_indexes(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX nudges_recovery ON nudges (deal_id, resolved_at) WHERE purpose = 'recovery'")
 
 
+def _v22_reminder_due_today(db: sqlite_utils.Database) -> None:
+    """Which of a reminder's steps it listed as due today (their first business day was the reminder's day): a step
+    re-planned or snoozed since has a new due date, so its redrawn reminder can't tell from the step alone."""
+    db.execute("ALTER TABLE reminders ADD COLUMN due_today TEXT")
+
+
 MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (1, _v1_deals_and_nudges),
     (2, _v2_delivery),
@@ -551,6 +557,7 @@ MIGRATIONS: list[tuple[int, Callable[[sqlite_utils.Database], None]]] = [
     (19, _v19_threads_reminders_pacing),
     (20, _v20_dm_recipients),
     (21, _v21_digest_indexes),
+    (22, _v22_reminder_due_today),
 ]
 
 

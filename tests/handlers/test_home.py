@@ -517,3 +517,42 @@ def test_done_early_on_a_win_analysis_from_home_asks_for_the_reason_first(captur
     assert (row["status"], json.loads(row["outcome"])["reason"]) == ("done", "Setup took days")
     assert f"nudge_{ids['win-analysis']}" not in buttons(latest(fake))
     assert fake.violations == []
+
+
+def test_a_step_past_its_window_is_listed_as_missed_not_overdue_as_the_reminder_and_digest_count_it(
+    capture, settings, slack, fake, tick, clock
+):
+    """A week after Monday's steps were posted, the congratulations call (a 3-day window) is missed: the rep's
+    reminder no longer lists it and managers count it once as missed, so Home doesn't show it as "7 days late"
+    among the overdue; the welcome kit (a 10-day window) is still overdue."""
+    deal = capture()
+    ids = plan(settings, deal.id, {"congratulate": TODAY, "welcome-kit": TODAY})
+    tick(MONDAY_10)
+    clock.now = MONDAY_10 + timedelta(days=7)
+    open_home(slack)
+    lines = texts(latest(fake))
+    overdue = lines.index("*:red_circle: Overdue* (1)")
+    assert "welcome kit" in lines[overdue + 1] and "7 days late" in lines[overdue + 1]
+    missed = lines.index("*:white_circle: Missed* (1)")
+    assert "each once as missed, not overdue" in lines[missed + 1]
+    assert "congratulate Acme Rockets" in lines[missed + 2] and ":white_circle: missed" in lines[missed + 2]
+    assert "days late" not in lines[missed + 2]
+    assert f"nudge_{ids['congratulate']}" in buttons(latest(fake))  # still Done (if they called) or Skip
+    assert not any("congratulate" in line for line in lines[overdue:missed])
+    assert fake.violations == []
+
+
+def test_a_deal_needing_care_counts_an_early_step_past_its_window_as_missed_like_its_nudge_list(
+    capture, settings, slack, fake, tick, clock
+):
+    """The same week-old pair: the deal's "needs care" says one early step overdue and one missed, as My nudges lists
+    them, not "2 early steps overdue" beside a Missed list holding one of them."""
+    deal = capture()
+    plan(settings, deal.id, {"congratulate": TODAY, "welcome-kit": TODAY})
+    tick(MONDAY_10)
+    clock.now = MONDAY_10 + timedelta(days=7)
+    open_home(slack)
+    [line] = [t for t in texts(latest(fake)) if t.startswith("*Acme Rockets*")]
+    assert "needs care: 1 early step overdue since Nov 23; 1 early step missed" in line
+    assert "\nNext: Send Jane Doe the welcome kit" in line and "congratulate" not in line  # next: not the missed call
+    assert fake.violations == []

@@ -4,7 +4,7 @@ the steps), Reassign (a step, the deal, all of a departing rep's deals), Open de
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -103,6 +103,21 @@ def test_remind_rep_sends_the_owner_a_dm_naming_the_steps_owed(slipping_deal, sl
     assert f"<#{CHANNEL}>" in reminder
     answer = fake.last("response_url").params
     assert answer["response_type"] == "ephemeral" and f"Reminded <@{REP}>" in answer["text"]
+    assert fake.violations == []
+
+
+def test_remind_rep_names_only_the_steps_still_worth_doing_not_those_whose_window_passed_since(
+    slipping_deal, slack, fake, clock
+):
+    """A day later the handover (a 7-day window, posted and undone) has passed its window: the digest counts it once
+    as missed and the rep's own reminder dropped it, so the manager's Remind rep doesn't ask for it either."""
+    clock.now = MONDAY_10 + timedelta(days=1)
+    pick(slack, "remind", slipping_deal)
+    [reminder] = dms(fake, REP)
+    assert "• Run the kickoff with Jane Doe and the implementation lead — Tiny Co (due Fri Nov 20)" in reminder
+    assert "Hand Tiny Co over" not in reminder and "thank-you video" not in reminder
+    answer = fake.last("response_url").params
+    assert f"Reminded <@{REP}> about the 1 step owed" in answer["text"]
     assert fake.violations == []
 
 

@@ -154,3 +154,35 @@ def test_the_monthly_coaching_summary_says_last_months_deals_are_too_young_for_m
     assert "*Does the coaching work?* Deals closed Nov 1 to Nov 30" in numbers
     assert "0 (0%) gave a testimonial" in numbers
     assert "Outcomes take time: a deal closed in the last few weeks has hardly had the chance" in numbers
+
+
+def test_at_risk_tells_early_touches_missed_from_those_still_overdue_as_the_slipping_list_does(
+    slack, fake, coach, clock
+):
+    """Closed on a Friday, nothing done for a week and a half: the congratulations call and the first week's steps
+    are past their windows. At risk says which early touches are still overdue and which are missed, in the digest
+    and on the manager's Home, instead of "6 early touches overdue" beside Follow-ups slipping's 3 owed."""
+    fake.users[REP] = {"tz": "Europe/Berlin"}
+    fake.users[MANAGER] = {"tz": "Europe/Berlin"}
+    client = posting_client(coach.settings)
+    clock.now = berlin(20, 16)
+    slack.command("Acme Rockets $120k contact: Jane Doe")
+    for day in range(20, 32):
+        now = datetime(2026, 11, day, 9, tzinfo=BERLIN) if day <= 30 else datetime(2026, 12, 1, 9, tzinfo=BERLIN)
+        clock.now = now
+        fake.epoch = now.timestamp()
+        dispatch_nudges(coach, client, now, Pacer(sleep=lambda _: None))
+    clock.now = datetime(2026, 12, 1, 9, 30, tzinfo=BERLIN)
+    fake.epoch = clock.now.timestamp()
+    send_digests(coach, client, clock.now)
+    [post] = [c for c in fake.posts_of(EVENT_TYPE) if c.params["channel"] == MANAGER]
+    at_risk = part(post.params["blocks"], "*At risk of buyer's remorse*")
+    [acme] = [line for line in "\n".join(text_of(b) for b in at_risk).split("\n") if "Acme Rockets" in line]
+    assert "— 3 early touches overdue since Wed Nov 25; 3 early touches missed." in acme
+    assert "or missed (past its window)" in text_of(at_risk[-1])
+    slipping = "\n".join(text_of(b) for b in part(post.params["blocks"], "*Follow-ups slipping*"))
+    assert "3 steps overdue after the nudge" in slipping  # the same three owed
+
+    coach.open_home(client, MANAGER, team_id=TEAM)
+    home = json.dumps(fake.last("views.publish").params["view"]["blocks"], ensure_ascii=False)
+    assert ":rotating_light: 3 early steps overdue · :rotating_light: 3 early steps missed" in home

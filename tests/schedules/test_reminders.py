@@ -148,6 +148,22 @@ def test_replan_moves_the_reps_open_steps_forward_and_only_the_rep_may(coach, fa
         assert slipping(db, team_id=TEAM, today=TUESDAY_9.date()) == {}  # no longer late
 
 
+def test_a_replanned_step_done_later_keeps_its_reminder_saying_it_was_overdue_that_morning(
+    coach, fake, settings, tick, late_call, slack
+):
+    """Tuesday's reminder listed Monday's call as overdue; Re-plan moved it to today and the rep then did it: the
+    reminder, redrawn, still says what the morning said (overdue), not "was due today" from the step's new date."""
+    tick(TUESDAY_9)
+    [row] = reminders(settings)
+    slack.click("reminder_replan", str(row["id"]), user=REP)
+    assert step(settings, late_call)["due_date"] == "2026-11-24"
+    slack.click("nudge_done", str(late_call), channel=row["channel_id"], message_ts=row["ts"])
+    last = [c.params for c in fake.calls_to("chat.update") if c.params["ts"] == row["ts"]][-1]
+    shown = lines_of(last["blocks"])
+    assert "Good morning. 1 of your follow-ups was overdue." in shown, shown
+    assert "due today" not in shown and "due today" not in last["text"]
+
+
 def test_a_step_whose_first_business_day_is_today_is_due_today_in_the_reminder_never_overdue(coach, clock, fake, tick):
     """Friday's call went undone; a step due on Saturday is first posted on Monday morning, in the same minute as
     the reminder: the reminder says the call is overdue and the Saturday step is due today, not "was due Sat"."""
@@ -223,6 +239,23 @@ def step_message_ts(settings, nudge_id: int) -> str:
         settings, "SELECT p.ts FROM posts p JOIN post_nudges pn ON pn.post_id = p.id WHERE pn.nudge_id = ?", [nudge_id]
     )
     return row["ts"]
+
+
+def test_a_reminder_redrawn_after_a_steps_window_passed_no_longer_offers_it_as_still_to_do(
+    coach, fake, settings, slack, clock, two_late_calls
+):
+    """Tuesday's reminder listed both calls (a 3-day window). On Friday the rep finally marks Acme's done: the
+    redrawn reminder shows Globex's call as missed (as the digest, Home and this morning's reminder count it), not
+    with its buttons, "1 still to do" and Re-plan."""
+    acme, globex, row = two_late_calls
+    clock.now = datetime(2026, 11, 27, 10, 0, tzinfo=BERLIN)
+    slack.click("nudge_done", str(acme), channel=row["channel_id"], message_ts=row["ts"])
+    update = updates_of(fake, row["ts"])[-1]
+    shown = lines_of(update["blocks"])
+    assert actions_of(update["blocks"]) == []  # neither Globex's buttons nor Re-plan
+    assert ":hourglass: Its moment passed (was due Mon Nov 23)" in shown
+    assert "Good morning. 2 of your follow-ups were overdue.* All of them are settled now." in shown
+    assert "still to do" not in shown and "Nothing left to do here." in update["text"]
 
 
 def test_done_in_the_reminder_redraws_it_with_that_step_in_one_line_and_the_others_still_open(

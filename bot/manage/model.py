@@ -36,15 +36,27 @@ def steps_owed(
     return [n for n in owed if within_window(windows, n.step_id, n.due_date, today)]
 
 
-def next_step(db: sqlite_utils.Database, deal_id: int, *, after: date | None = None) -> Nudge | None:
-    """The deal's oldest open step (due after `after`, when given)."""
+def next_step(
+    db: sqlite_utils.Database,
+    deal_id: int,
+    *,
+    after: date | None = None,
+    today: date | None = None,
+    windows: dict[str, int] | None = None,
+) -> Nudge | None:
+    """The deal's oldest open step (due after `after`, when given). With `today` and the playbook's `windows`, the
+    oldest still worth doing: one past its window is missed, not owed (the reminder's and the digest's rule)."""
     later = "" if after is None else " AND due_date > ?"
     rows = query(
         db,
-        f"SELECT * FROM nudges WHERE deal_id = ? AND status IN ({sql_list(OPEN)}){later} ORDER BY due_date, id LIMIT 1",
+        f"SELECT * FROM nudges WHERE deal_id = ? AND status IN ({sql_list(OPEN)}){later} ORDER BY due_date, id",
         [deal_id] if after is None else [deal_id, after.isoformat()],
     )
-    return nudge_from_row(rows[0]) if rows else None
+    for row in rows:
+        nudge = nudge_from_row(row)
+        if today is None or windows is None or within_window(windows, nudge.step_id, nudge.due_date, today):
+            return nudge
+    return None
 
 
 def hand_over_deal(db: sqlite_utils.Database, deal_id: int, *, to: str, now: datetime) -> bool:

@@ -144,7 +144,7 @@ def reassign_modal(rt: Runtime, deal_id: int, *, team_id: str, user_id: str) -> 
     if deal.status != "open":
         raise NotAllowed(deal_blocks.deal_unchanged_text(deal, "nudge"))
     with rt.store.session() as db:
-        oldest = manage.next_step(db, deal.id)
+        oldest = manage.next_step(db, deal.id, today=rt.today(), windows=ledger.windows(rt.playbook.steps))
     return blocks.reassign_modal(deal, oldest)
 
 
@@ -191,7 +191,8 @@ def reassign(
         before = people_of_deals(db, ids).get(team_id, set())
         step = None
         if scope == forms.STEP:
-            oldest = manage.next_step(db, deal.id) if moved else None
+            worth = ledger.windows(rt.playbook.steps)
+            oldest = manage.next_step(db, deal.id, today=rt.today(), windows=worth) if moved else None
             changed = oldest is not None and manage.hand_over_step(db, oldest.id, to=to, now=now)
             step = ledger.get_nudge(db, oldest.id) if changed else None  # as handed over, with its message
             steps = 1

@@ -168,6 +168,22 @@ def test_reassign_hands_a_departing_reps_open_deals_or_one_step(slipping_deal, s
     assert fake.violations == []
 
 
+def test_reassigning_the_oldest_step_owed_skips_one_whose_window_passed_as_remind_rep_does(
+    slipping_deal, slack, fake, settings, clock
+):
+    """A day later the handover (a 7-day window) is missed, not owed: the form offers the kickoff, the step Remind rep
+    names, and handing it over moves the kickoff, never the missed handover."""
+    clock.now = MONDAY_10 + timedelta(days=1)
+    pick(slack, "reassign", slipping_deal)
+    view = fake.last("views.open").params["view"]
+    offered = json.dumps(view)
+    assert "Its oldest step owed: Run the kickoff" in offered and "Hand Tiny Co over" not in offered
+    slack.submit(view, reassign_values("step", LEAVER_HEIR), user=MANAGER)
+    handed = engines.rows(settings, "SELECT step_id FROM nudges WHERE assignee_id = ? ORDER BY id", [LEAVER_HEIR])
+    assert [r["step_id"] for r in handed] == ["kickoff"]
+    assert fake.violations == []
+
+
 def test_home_shows_a_manager_the_same_lists_and_menus_and_open_deal_sends_the_plan(slipping_deal, slack, fake):
     open_home(slack, MANAGER)
     view = latest(fake, MANAGER)

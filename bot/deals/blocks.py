@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from collections.abc import Callable
 from datetime import date, datetime, tzinfo
 
 from bot.deals import forms
@@ -164,12 +165,15 @@ def _opening(text: str, lines: int, width: int = LINE) -> str:
     return text if len(kept) <= lines else " ".join(kept[:lines]) + "…"
 
 
-def plan_summary(deal: Deal, nudges: list[Nudge], *, room: int = 2) -> str:
+def plan_summary(
+    deal: Deal, nudges: list[Nudge], *, room: int = 2, worth: Callable[[Nudge], bool] | None = None
+) -> str:
     """The plan in a few lines for the channel: the next step (and the one after when `room` allows, a line each),
-    then what is done so far and how many more, by when; the rest is in See the plan."""
+    then what is done so far and how many more, by when; the rest is in See the plan. `worth(step)`: whether a step
+    is still worth doing as of the redraw (one past its window is missed, never "Next"); None: every open step."""
     values = facts(deal.fields, owner_id=deal.owner_id)
     ahead = [n for n in nudges if n.status in TO_COME]
-    upcoming = [n for n in ahead if n.actionable] if not deal.cancelled else []
+    upcoming = [n for n in ahead if n.actionable and (worth is None or worth(n))] if not deal.cancelled else []
     lines = [
         _one_line(f"*{label}:* {due_day(n.due_date)} · {render(n.title, values)}")
         for label, n in zip(("Next", "Then"), upcoming[: max(room - 1, 1)], strict=False)
@@ -193,7 +197,9 @@ def plan_summary(deal: Deal, nudges: list[Nudge], *, room: int = 2) -> str:
     return "\n".join(lines)
 
 
-def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]:
+def deal_announcement(
+    deal: Deal, nudges: list[Nudge], *, worth: Callable[[Nudge], bool] | None = None
+) -> tuple[str, list[dict]]:
     """The deal's one message in the channel, short (at most about 12 lines, like a nudge): what was won, by whom,
     why they bought, what's next, the buttons; the whole plan is one click away (See the plan)."""
     if deal.deleted:
@@ -248,7 +254,7 @@ def deal_announcement(deal: Deal, nudges: list[Nudge]) -> tuple[str, list[dict]]
         blocks.append(why)
         room -= screen_lines([why])
     if nudges:
-        blocks.append(section(plan_summary(deal, nudges, room=room)))
+        blocks.append(section(plan_summary(deal, nudges, room=room, worth=worth)))
     else:
         blocks.append(section("No follow-ups in the playbook match this deal."))
     return text, [*blocks, *tail]

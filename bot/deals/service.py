@@ -309,7 +309,12 @@ def rendered_deal(rt: Runtime, deal_id: int) -> tuple[str, str, str, list[dict]]
         if deal is None or not deal.posted_ts:
             return None
         nudges = deals.deal_nudges(db, deal_id)
-    text, message_blocks = blocks.deal_announcement(deal, nudges)
+    today, worth = rt.today(), windows(rt.playbook.steps)
+
+    def still_worth(step: Nudge) -> bool:  # a step past its window is missed: never the message's "Next"
+        return step.due_date >= today or within_window(worth, step.step_id, step.due_date, today)
+
+    text, message_blocks = blocks.deal_announcement(deal, nudges, worth=still_worth)
     return deal.channel_id, deal.posted_ts, text, message_blocks
 
 

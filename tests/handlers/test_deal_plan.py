@@ -113,6 +113,27 @@ def test_a_redraw_after_done_keeps_the_message_short(full_deal, slack, fake, coa
     assert fake.violations == []
 
 
+def test_a_redraw_days_later_never_names_a_step_past_its_window_as_next(full_deal, slack, fake, coach, clock, settings):
+    """The congratulations call (3-day window) and the next steps (5 days) were posted on their days and left
+    undone; a week later a Done redraws the deal's message: its Next is a step still worth doing, not a missed one."""
+    _, deal_id, steps = full_deal
+    for day in (23, 24):
+        clock.now = datetime(2026, 11, day, 10, 0, tzinfo=BERLIN)
+        dispatch_nudges(coach, posting_client(coach.settings), clock.now, Pacer(sleep=lambda _: None))
+    clock.now = datetime(2026, 12, 1, 10, 0, tzinfo=BERLIN)
+    [handover] = [s for s in steps if s["step_id"] == "handover"]
+    slack.click("nudge_done", str(handover["id"]))
+    [deal] = engines.rows(settings, "SELECT message_ts FROM deals WHERE id = ?", [deal_id])
+    redrawn = [c for c in fake.calls_to("chat.update") if c.params["ts"] == deal["message_ts"]][-1]
+    [summary] = [
+        b["text"]["text"] for b in redrawn.params["blocks"] if "*Next:*" in (b.get("text") or {}).get("text", "")
+    ]
+    next_line = summary.splitlines()[0]
+    assert next_line.startswith("*Next:* Mon Nov 30 · Send a thank-you gift"), next_line  # 10-day window: in time
+    assert "congratulate" not in summary.lower() and "next steps" not in summary.lower()
+    assert fake.violations == []
+
+
 def test_a_step_due_on_saturday_reads_as_due_on_monday_wherever_a_rep_reads_it(coach, clock, fake, slack, settings):
     """The plan puts the next steps on Saturday; the nudge goes out on Monday, and says it is due Monday: so do the
     plan, Home and Tuesday's reminder. The stored date stays Saturday."""

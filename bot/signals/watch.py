@@ -22,7 +22,7 @@ from bot.deals.capture import Money
 from bot.deals.model import Deal, Nudge, deals_by_id, nudge_from_row, sql_list
 from bot.nudges.ledger import MISSED, MISSED_AFTER, windows
 from bot.nudges.ledger import first_due_within_window as _first_due
-from bot.nudges.reminders import REMINDED as REMINDED_BY_MORNING
+from bot.nudges.reminders import REMINDED
 from bot.signals.model import BuyerFacts, signals_of
 from bot.storage import query
 from bot.timestamps import stamp
@@ -30,7 +30,7 @@ from bot.timestamps import stamp
 __all__ = ["MISSED_AFTER", "windows"]  # the rule's numbers live with is_stale (bot.nudges.ledger); read here too
 
 # Steps whose nudge reached the rep (posted in the channel, or sent by DM when the channel can't be reached).
-REMINDED = ("posted", "undeliverable")
+NUDGED = ("posted", "undeliverable")
 
 BUYER_SIGNALS_RULE = (
     "Open deals where the buyer sounded worried last time we heard, a concern is flagged with nothing positive "
@@ -106,9 +106,9 @@ def slipping(
         db,
         f"""
         SELECT n.* FROM nudges n JOIN deals d ON d.id = n.deal_id
-        WHERE d.team_id = :team AND d.status = 'open' AND n.status IN ({", ".join(f"'{s}'" for s in REMINDED)})
+        WHERE d.team_id = :team AND d.status = 'open' AND n.status IN ({sql_list(NUDGED)})
           AND n.due_date < :today AND n.due_date >= :today_floor AND n.due_date >= {first_due}
-          AND {REMINDED_BY_MORNING}
+          AND {REMINDED}
         ORDER BY n.due_date, n.id
         """,
         {"team": team_id, "today": today.isoformat(), **params},
@@ -147,7 +147,7 @@ def missed_between(
     rows = query(  # nudged and never done: the window was open on `after` and has passed by `today`
         db,
         per_rep.format(
-            steps=f"n.status IN ({sql_list(REMINDED)}) AND n.due_date >= :after_floor "
+            steps=f"n.status IN ({sql_list(NUDGED)}) AND n.due_date >= :after_floor "
             f"AND n.due_date >= {passed_after} AND n.due_date < {passed_today}"
         ),
         {"team": team_id, **params, **after_params},
